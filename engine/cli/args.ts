@@ -1,0 +1,111 @@
+import { KilnError } from '../errors.js';
+import { closestMatch } from '../../grammar/suggest.js';
+
+/** One flag a command accepts, in docker's spelling (`--tag`, `-t`). */
+export interface FlagSpec {
+  name: string;
+  short?: string;
+  /** bool: present or not; string: last value wins; list: every value, in order. */
+  kind: 'bool' | 'string' | 'list';
+  description: string;
+  valueName?: string;
+}
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  /** Usage line after `kiln NAME`, e.g. `[OPTIONS] PATH`. */
+  usage: string;
+  flags: FlagSpec[];
+  minArgs?: number;
+  maxArgs?: number;
+  /** Stop reading flags at the first positional (docker run IMAGE CMD…: the command's own flags follow). */
+  stopAtFirstPositional?: boolean;
+}
+
+export interface ParsedArgs {
+  bools: Set<string>;
+  strings: Map<string, string>;
+  lists: Map<string, string[]>;
+  positionals: string[];
+}
+
+export function usageError(command: string, message: string): KilnError {
+  return new KilnError('USAGE', `${message}\nSee 'kiln ${command} --help'.`, { exitCode: 2 });
+}
+
+const BOOL_VALUES = new Map([['true', true], ['1', true], ['false', false], ['0', false]]);
+
+export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArgs {
+  const parsed: ParsedArgs = { bools: new Set(), strings: new Map(), lists: new Map(), positionals: [] };
+  const byLong = new Map(spec.flags.map((f) => [f.name, f]));
+  const byShort = new Map(spec.flags.filter((f) => f.short).map((f) => [f.short as string, f]));
+  const take = (flag: FlagSpec, value: string | undefined, next: () => string | undefined, shown: string): void => {
+    if (flag.kind === 'bool') {
+      if (value === undefined) { parsed.bools.add(flag.name); return; }
+      const b = BOOL_VALUES.get(value.toLowerCase());
+      if (b === undefined) throw usageError(spec.name, `invalid boolean value "${value}" for ${shown}`);
+      if (b) parsed.bools.add(flag.name); else parsed.bools.delete(flag.name);
+      return;
+    }
+    const v = value ?? next();
+    if (v === undefined) throw usageError(spec.name, `flag needs an argument: ${shown}`);
+    if (flag.kind === 'string') parsed.strings.set(flag.name, v);
+    else parsed.lists.set(flag.name, [...(parsed.lists.get(flag.name) ?? []), v]);
+  };
+
+  let i = 0;
+  const next = (): string | undefined => (i + 1 < argv.length ? argv[++i] : undefined);
+  for (; i < argv.length; i++) {
+    const word = argv[i] as string;
+    if (word === '--') { parsed.positionals.push(...argv.slice(i + 1)); break; }
+    if (word.startsWith('--') && word.length > 2) {
+      const eq = word.indexOf('=');
+      const name = eq < 0 ? word.slice(2) : word.slice(2, eq);
+      const flag = byLong.get(name);
+      if (!flag) {
+        const hint = closestMatch(name, [...byLong.keys()]);
+        throw usageError(spec.name, `unknown flag: --${name}${hint ? ` (did you mean --${hint}?)` : ''}`);
+      }
+      take(flag, eq < 0 ? undefined : word.slice(eq + 1), next, `--${name}`);
+      continue;
+    }
+    if (word.startsWith('-') && word.length > 1) {
+      // Clustered short flags (-it), or a short flag with its value attached (-tname).
+      for (let j = 1; j < word.length; j++) {
+        const ch = word[j] as string;
+        const flag = byShort.get(ch);
+        if (!flag) throw usageError(spec.name, `unknown shorthand flag: '${ch}' in ${word}`);
+        if (flag.kind === 'bool') { take(flag, undefined, next, `-${ch}`); continue; }
+        const rest = word.slice(j + 1);
+        take(flag, rest === '' ? undefined : rest.replace(/^=/, ''), next, `-${ch}`);
+        break;
+      }
+      continue;
+    }
+    parsed.positionals.push(word);
+    if (spec.stopAtFirstPositional) { parsed.positionals.push(...argv.slice(i + 1)); break; }
+  }
+  const n = parsed.positionals.length;
+  if (spec.minArgs !== undefined && n < spec.minArgs) {
+    throw usageError(spec.name, `"kiln ${spec.name}" requires ${spec.maxArgs === spec.minArgs ? 'exactly' : 'at least'} ${spec.minArgs} argument${spec.minArgs === 1 ? '' : 's'}.\nUsage:  kiln ${spec.name} ${spec.usage}`);
+  }
+  if (spec.maxArgs !== undefined && n > spec.maxArgs) {
+    throw usageError(spec.name, `"kiln ${spec.name}" accepts at most ${spec.maxArgs} argument${spec.maxArgs === 1 ? '' : 's'}.\nUsage:  kiln ${spec.name} ${spec.usage}`);
+  }
+  return parsed;
+}
+
+export function formatHelp(spec: CommandSpec): string {
+  const lines = [`Usage:  kiln ${spec.name} ${spec.usage}`, '', spec.summary];
+  if (spec.flags.length > 0) {
+    lines.push('', 'Options:');
+    const rows = spec.flags.map((f) => {
+      const value = f.kind === 'bool' ? '' : ` ${f.valueName ?? (f.kind === 'list' ? 'list' : 'string')}`;
+      return [`${f.short ? `-${f.short}, ` : '    '}--${f.name}${value}`, f.description] as const;
+    });
+    const width = Math.max(...rows.map(([l]) => l.length));
+    for (const [left, desc] of rows) lines.push(`  ${left.padEnd(width)}   ${desc}`);
+  }
+  return lines.join('\n') + '\n';
+}
