@@ -13,8 +13,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   images: { summary: 'List images', load: () => import('./images.js') },
   inspect: { summary: 'Return low-level information on images', load: () => import('./inspect.js') },
   load: { summary: 'Load images from a tar archive or STDIN', load: () => import('./load.js') },
+  prune: { summary: 'Remove build cache and layers nothing uses', load: () => import('./prune.js') },
   rmi: { summary: 'Remove one or more images', load: () => import('./rmi.js') },
   save: { summary: 'Save one or more images to a tar archive', load: () => import('./save.js') },
+  system: { summary: 'Show disk usage of the store (system df)', load: () => import('./system.js') },
   tag: { summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: () => import('./tag.js') },
 };
 
