@@ -9,6 +9,10 @@ import { closestMatch } from '../../grammar/suggest.js';
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   // verb: { summary, load: () => import('./verb.js') }, one module per verb
+  login: { summary: 'Log in to a registry', load: () => import('./login.js') },
+  logout: { summary: 'Log out from a registry', load: () => import('./logout.js') },
+  pull: { summary: 'Download an image from a registry', load: () => import('./pull.js') },
+  push: { summary: 'Upload an image to a registry', load: () => import('./push.js') },
 };
 
 const VERSION = '0.1.0';

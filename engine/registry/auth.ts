@@ -33,6 +33,8 @@ export class RegistryAuth {
   /** The challenge a host answered with on its last 401; absent: no auth needed (yet). */
   private readonly challenges = new Map<string, Challenge>();
   private readonly tokens = new Map<string, CachedToken>();
+  /** Token requests under way, so parallel layer transfers share one request per scope set. */
+  private readonly pending = new Map<string, Promise<CachedToken>>();
   private readonly credentialCache = new Map<string, Promise<Credentials | undefined>>();
 
   constructor(
@@ -83,7 +85,12 @@ export class RegistryAuth {
     const key = tokenKey(host, scopes);
     const cached = this.tokens.get(key);
     if (cached && cached.expiresAt > this.now()) return `Bearer ${cached.token}`;
-    const token = await this.fetchToken(host, challenge, scopes, creds, subject);
+    let request = this.pending.get(key);
+    if (!request) {
+      request = this.fetchToken(host, challenge, scopes, creds, subject).finally(() => this.pending.delete(key));
+      this.pending.set(key, request);
+    }
+    const token = await request;
     this.tokens.set(key, token);
     return `Bearer ${token.token}`;
   }

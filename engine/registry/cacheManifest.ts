@@ -13,7 +13,7 @@ import { fetchLayers, fetchManifest, fetchSmallBlob, type ResolvedImage } from '
 import { pushManifest, type PushOptions, type PushResult } from './push.js';
 import type { PullOptions } from './pull.js';
 import { familiarName, parseReference } from './reference.js';
-import type { RegistryBlobStore } from './storeAccess.js';
+import type { Store } from '../store/store.js';
 
 export const KILN_CACHE_ARTIFACT = 'application/vnd.kiln.build-cache.v1';
 export const KILN_CACHE_CONFIG = 'application/vnd.kiln.build-cache.config.v1+json';
@@ -53,7 +53,7 @@ function checkRecord(r: unknown): r is CacheRecordForExport {
 }
 
 /** Exports records and their layers to `refText` (a tag). Layers the registry has are not re-sent. */
-export async function exportCache(store: RegistryBlobStore, records: readonly CacheRecordForExport[], refText: string, opts: PushOptions = {}): Promise<PushResult> {
+export async function exportCache(store: Store, records: readonly CacheRecordForExport[], refText: string, opts: PushOptions = {}): Promise<PushResult> {
   const ref = parseReference(refText);
   const diffIds: string[] = [];
   for (const r of records) {
@@ -72,7 +72,7 @@ export async function exportCache(store: RegistryBlobStore, records: readonly Ca
  * returned for the caller to put into its cache index. A cache ref that does not exist yet (first
  * build) gives no records, not an error: `--cache-from` is a hint.
  */
-export async function importCache(store: RegistryBlobStore, refText: string, opts: Omit<PullOptions, 'platform'> & { missingIsEmpty?: boolean } = {}): Promise<CacheRecordForExport[]> {
+export async function importCache(store: Store, refText: string, opts: Omit<PullOptions, 'platform'> & { missingIsEmpty?: boolean } = {}): Promise<CacheRecordForExport[]> {
   const ref = parseReference(refText);
   const subject = familiarName(ref);
   const client = new RegistryClient(ref.domain, subject, opts);

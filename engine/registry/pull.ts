@@ -15,8 +15,8 @@ import { decompressor } from './decompress.js';
 import { parseManifest, sha256Digest, type Descriptor, type FetchedManifest, type ImageManifest } from './manifest.js';
 import { MANIFEST_ACCEPT, layerCompression } from './mediaTypes.js';
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Platform } from './platform.js';
-import { familiarName, formatReference, parseReference, withDigest, type ImageReference } from './reference.js';
-import type { RegistryBlobStore } from './storeAccess.js';
+import { familiarName, formatReference, parseReference, repositoryName, withDigest, type ImageReference } from './reference.js';
+import type { ImageRecord, Store } from '../store/store.js';
 import { shortDigest, type ProgressCallback } from './transferProgress.js';
 import { VerifyingStream, digestMismatch } from './verifyingStream.js';
 
@@ -166,7 +166,7 @@ function isTransient(e: unknown): boolean {
 }
 
 /** Downloads one layer into the store as its uncompressed tar, verified twice while streaming. */
-async function downloadLayer(store: RegistryBlobStore, client: RegistryClient, ref: ImageReference, desc: Descriptor, diffId: string, onProgress: ProgressCallback | undefined): Promise<void> {
+async function downloadLayer(store: Store, client: RegistryClient, ref: ImageReference, desc: Descriptor, diffId: string, onProgress: ProgressCallback | undefined): Promise<void> {
   const subject = familiarName(ref);
   const compression = layerCompression(desc.mediaType);
   if (compression === undefined) throw new KilnError('UNSUPPORTED_LAYER', `layer ${desc.digest} of ${subject} has media type ${desc.mediaType}, which kiln cannot unpack`, { location: { file: subject } });
@@ -222,7 +222,7 @@ async function downloadLayer(store: RegistryBlobStore, client: RegistryClient, r
  * Makes sure every layer of a resolved image is in the store: layers already there are not
  * fetched again; the rest download `concurrency` at a time.
  */
-export async function fetchLayers(store: RegistryBlobStore, client: RegistryClient, image: ResolvedImage, opts: { concurrency?: number; onProgress?: ProgressCallback } = {}): Promise<void> {
+export async function fetchLayers(store: Store, client: RegistryClient, image: ResolvedImage, opts: { concurrency?: number; onProgress?: ProgressCallback } = {}): Promise<void> {
   const sources = new BlobSources(store.root);
   const queue = new PQueue({ concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY });
   const seen = new Set<string>();
@@ -248,7 +248,40 @@ export async function fetchLayers(store: RegistryBlobStore, client: RegistryClie
   }
 }
 
-/** Parses a reference for pulling (default tag `latest`). */
-export function pullReference(text: string): ImageReference {
-  return parseReference(text);
+export interface PullResult {
+  record: ImageRecord;
+  /** The full reference pulled (`docker.io/library/busybox:latest`). */
+  reference: string;
+  /** What the tag pointed at: the index digest for a multi-platform image. */
+  digest: string;
+  /** The platform manifest's digest. */
+  manifestDigest: string;
+  /** Layers fetched (not already in the store). */
+  downloaded: number;
+}
+
+/**
+ * Pulls `refText` into the store and tags it (docker's behaviour: a digest reference gets a
+ * repo digest but no tag). Returns the stored image.
+ */
+export async function pullImage(store: Store, refText: string, opts: PullOptions = {}): Promise<ImageRecord> {
+  return (await pullImageDetailed(store, refText, opts)).record;
+}
+
+export async function pullImageDetailed(store: Store, refText: string, opts: PullOptions = {}): Promise<PullResult> {
+  const ref = parseReference(refText);
+  const subject = familiarName(ref);
+  const client = new RegistryClient(ref.domain, subject, opts);
+  const image = await resolveImage(client, ref, opts);
+  let downloaded = 0;
+  const onProgress: ProgressCallback = (e) => {
+    if (e.status === 'done') downloaded++;
+    opts.onProgress?.(e);
+  };
+  await fetchLayers(store, client, image, { ...opts, onProgress });
+  let record = await store.commitImageBytes(image.configBytes, { source: subject });
+  await store.addRepoDigest(record.id, `${repositoryName(ref)}@${image.topDigest}`);
+  if (ref.tag !== undefined) await store.tag(record.id, `${repositoryName(ref)}:${ref.tag}`);
+  record = (await store.getImage(record.id)) ?? record;
+  return { record, reference: formatReference(ref), digest: image.topDigest, manifestDigest: image.manifestDigest, downloaded };
 }

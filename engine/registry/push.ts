@@ -7,7 +7,7 @@
  * The config follows, and the manifest goes last, so a tag never names missing blobs.
  */
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { createGzip, constants as zlibConstants } from 'node:zlib';
 import PQueue from 'p-queue';
 import { KilnError } from '../errors.js';
@@ -16,8 +16,8 @@ import { BlobSources, type CompressedVariant } from './blobSources.js';
 import { RegistryClient, type RegistryClientOptions } from './client.js';
 import { sha256Digest, type Descriptor } from './manifest.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST, layerCompression } from './mediaTypes.js';
-import { familiarName, type ImageReference } from './reference.js';
-import type { RegistryBlobStore } from './storeAccess.js';
+import { familiarName, parseReference, repositoryName, type ImageReference } from './reference.js';
+import type { Store } from '../store/store.js';
 import { shortDigest, type ProgressCallback } from './transferProgress.js';
 import { blobExists, mountBlob, uploadBytes, uploadStream } from './upload.js';
 
@@ -32,6 +32,8 @@ export const PUSH_GZIP_LEVEL = zlibConstants.Z_BEST_SPEED;
 export interface PushOptions extends RegistryClientOptions {
   onProgress?: ProgressCallback;
   concurrency?: number;
+  /** Chunk size of chunked uploads (default UPLOAD_CHUNK_BYTES); a layer that compresses to less goes up in one request. */
+  chunkBytes?: number;
 }
 
 export type LayerOutcome = 'exists' | 'mounted' | 'uploaded';
@@ -50,7 +52,7 @@ function preferred(variants: CompressedVariant[], ref: ImageReference): Compress
 }
 
 /** Pushes one stored layer; returns the descriptor the manifest lists for it. */
-async function pushLayer(store: RegistryBlobStore, client: RegistryClient, ref: ImageReference, diffId: string, sources: BlobSources, onProgress: ProgressCallback | undefined): Promise<{ descriptor: Descriptor; outcome: LayerOutcome }> {
+async function pushLayer(store: Store, client: RegistryClient, ref: ImageReference, diffId: string, sources: BlobSources, onProgress: ProgressCallback | undefined, chunkBytes: number | undefined): Promise<{ descriptor: Descriptor; outcome: LayerOutcome }> {
   const here = { registry: ref.domain, repository: ref.path };
   const path = store.blobPath(diffId);
   const rawSize = (await stat(path)).size;
@@ -95,7 +97,7 @@ async function pushLayer(store: RegistryBlobStore, client: RegistryClient, ref: 
   source.pipe(gzip);
   let result;
   try {
-    result = await uploadStream(client, ref, gzip, session === undefined ? {} : { session });
+    result = await uploadStream(client, ref, gzip, { ...(session === undefined ? {} : { session }), ...(chunkBytes === undefined ? {} : { chunkBytes }) });
   } catch (e) {
     source.destroy();
     gzip.destroy();
@@ -118,7 +120,7 @@ export interface ManifestContent {
 }
 
 /** Pushes an image given by its config bytes (whose rootfs.diff_ids name stored layers) under `ref`. */
-export async function pushImageContent(store: RegistryBlobStore, ref: ImageReference, configBytes: Buffer, opts: PushOptions = {}): Promise<PushResult> {
+export async function pushImageContent(store: Store, ref: ImageReference, configBytes: Buffer, opts: PushOptions = {}): Promise<PushResult> {
   const subject = familiarName(ref);
   let config: { rootfs?: { diff_ids?: unknown } };
   try {
@@ -134,7 +136,7 @@ export async function pushImageContent(store: RegistryBlobStore, ref: ImageRefer
  * Pushes layers, then the config, then an OCI manifest naming them under `ref`'s tag (or
  * digest). Images and cache artifacts both go through here.
  */
-export async function pushManifest(store: RegistryBlobStore, ref: ImageReference, content: ManifestContent, opts: PushOptions = {}): Promise<PushResult> {
+export async function pushManifest(store: Store, ref: ImageReference, content: ManifestContent, opts: PushOptions = {}): Promise<PushResult> {
   const subject = familiarName(ref);
   const { configBytes, diffIds } = content;
   const extra = content;
@@ -144,7 +146,7 @@ export async function pushManifest(store: RegistryBlobStore, ref: ImageReference
   const client = new RegistryClient(ref.domain, subject, opts);
   const sources = new BlobSources(store.root);
   const queue = new PQueue({ concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY });
-  const pushes = diffIds.map((d) => queue.add(() => pushLayer(store, client, ref, d, sources, opts.onProgress)) as Promise<{ descriptor: Descriptor; outcome: LayerOutcome }>);
+  const pushes = diffIds.map((d) => queue.add(() => pushLayer(store, client, ref, d, sources, opts.onProgress, opts.chunkBytes)) as Promise<{ descriptor: Descriptor; outcome: LayerOutcome }>);
   const settled = await Promise.allSettled(pushes);
   const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
@@ -157,7 +159,8 @@ export async function pushManifest(store: RegistryBlobStore, ref: ImageReference
     mediaType: OCI_MANIFEST,
     ...(extra.artifactType ? { artifactType: extra.artifactType } : {}),
     config: { mediaType: extra.configMediaType ?? OCI_CONFIG, digest: configDigest, size: configBytes.length },
-    layers: layers.map((l) => l.descriptor),
+    // Fixed key order: the manifest digest must not depend on how a descriptor was found.
+    layers: layers.map(({ descriptor: d }) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size })),
     ...(extra.annotations ? { annotations: extra.annotations } : {}),
   };
   const manifest = Buffer.from(JSON.stringify(manifestJson), 'utf8');
@@ -181,7 +184,16 @@ export async function pushManifest(store: RegistryBlobStore, ref: ImageReference
   return { digest, size: manifest.length, manifest, layers };
 }
 
-/** Reads a stored image's config bytes (the blob named by the image ID). */
-export async function readConfigBytes(store: RegistryBlobStore, imageId: string): Promise<Buffer> {
-  return readFile(store.blobPath(imageId));
+/**
+ * `kiln push REF`: the image the store has under REF (a tag, or an ID with REF naming the
+ * destination) goes to the registry REF names. Returns the manifest digest.
+ */
+export async function pushImage(store: Store, refText: string, opts: PushOptions & { source?: string } = {}): Promise<PushResult> {
+  const ref = parseReference(refText);
+  const record = await store.requireImage(opts.source ?? refText);
+  const configBytes = await store.readConfigBytes(record.id);
+  opts.onProgress?.({ status: 'resolving', message: `pushing ${familiarName(ref)} (image ${shortDigest(record.id)})` });
+  const result = await pushImageContent(store, ref, configBytes, opts);
+  await store.addRepoDigest(record.id, `${repositoryName(ref)}@${result.digest}`);
+  return result;
 }
