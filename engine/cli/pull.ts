@@ -15,8 +15,8 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ Store }, { pullImageDetailed }, { parseReference, familiarName }, { shortDigest }] = await Promise.all([
-    import('../store/store.js'),
+  const [{ openStore }, { pullImageDetailed }, { parseReference, familiarName }, { shortDigest }] = await Promise.all([
+    import('./openStore.js'),
     import('../registry/pull.js'),
     import('../registry/reference.js'),
     import('../registry/transferProgress.js'),
@@ -30,7 +30,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const given = parseReference(text, { defaultTag: false });
   if (given.tag === undefined && given.digest === undefined) out('Using default tag: latest');
   out(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
-  const store = await Store.open();
+  const store = await openStore();
   const result = await pullImageDetailed(store, text, {
     insecureRegistries: insecureRegistries(args),
     ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),

@@ -11,8 +11,8 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ Store }, { pushImage }, { parseReference, repositoryName }, { shortDigest }] = await Promise.all([
-    import('../store/store.js'),
+  const [{ openStore }, { pushImage }, { parseReference, repositoryName }, { shortDigest }] = await Promise.all([
+    import('./openStore.js'),
     import('../registry/push.js'),
     import('../registry/reference.js'),
     import('../registry/transferProgress.js'),
@@ -23,7 +23,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const out = (line: string): void => {
     if (!quiet) process.stdout.write(`${line}\n`);
   };
-  const store = await Store.open();
+  const store = await openStore();
   out(`The push refers to repository [${repositoryName(ref)}]`);
   const result = await pushImage(store, text, {
     insecureRegistries: insecureRegistries(args),
