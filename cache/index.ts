@@ -46,7 +46,17 @@ export class CacheIndex {
     return join(this.dir, key.slice(0, 2), `${key}.json`);
   }
 
+  /** The record, marked as used now (what prune ages by). */
   async get(key: string): Promise<CacheRecord | undefined> {
+    const record = await this.peek(key);
+    if (!record) return undefined;
+    const now = new Date();
+    await utimes(this.file(key), now, now).catch(() => undefined); // pruned meanwhile: still a valid hit
+    return record;
+  }
+
+  /** The record, without marking it used. */
+  async peek(key: string): Promise<CacheRecord | undefined> {
     const file = this.file(key);
     let text: string;
     try {
@@ -61,8 +71,6 @@ export class CacheIndex {
       return undefined; // cannot happen with atomic writes, unless someone edited it: a miss
     }
     if (record.key !== key || !Array.isArray(record.diffIds)) return undefined;
-    const now = new Date();
-    await utimes(file, now, now).catch(() => undefined); // pruned meanwhile: still a valid hit
     return record;
   }
 
