@@ -9,6 +9,7 @@ import { closestMatch } from '../../grammar/suggest.js';
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   // verb: { summary, load: () => import('./verb.js') }, one module per verb
+  parse: { summary: 'Parse a Dockerfile and print its syntax tree', load: () => import('./parse.js') },
 };
 
 const VERSION = '0.1.0';
