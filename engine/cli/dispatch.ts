@@ -10,6 +10,8 @@ import { closestMatch } from '../../grammar/suggest.js';
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   // verb: { summary, load: () => import('./verb.js') }, one module per verb
   parse: { summary: 'Parse a Dockerfile and print its syntax tree', load: () => import('./parse.js') },
+  prune: { summary: 'Remove build cache and layers nothing uses', load: () => import('./prune.js') },
+  system: { summary: 'Show disk usage of the store (system df)', load: () => import('./system.js') },
 };
 
 const VERSION = '0.1.0';
