@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   images: { summary: 'List images', load: () => import('./images.js') },
   inspect: { summary: 'Return low-level information on images', load: () => import('./inspect.js') },
   load: { summary: 'Load images from a tar archive or STDIN', load: () => import('./load.js') },
+  parse: { summary: 'Parse a Dockerfile and print its syntax tree', load: () => import('./parse.js') },
   prune: { summary: 'Remove build cache and layers nothing uses', load: () => import('./prune.js') },
   rmi: { summary: 'Remove one or more images', load: () => import('./rmi.js') },
   save: { summary: 'Save one or more images to a tar archive', load: () => import('./save.js') },
