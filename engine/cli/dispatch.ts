@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   load: { summary: 'Load images from a tar archive or STDIN', load: () => import('./load.js') },
   login: { summary: 'Log in to a registry', load: () => import('./login.js') },
   logout: { summary: 'Log out from a registry', load: () => import('./logout.js') },
+  parse: { summary: 'Parse a Dockerfile and print its syntax tree', load: () => import('./parse.js') },
   prune: { summary: 'Remove build cache and layers nothing uses', load: () => import('./prune.js') },
   pull: { summary: 'Download an image from a registry', load: () => import('./pull.js') },
   push: { summary: 'Upload an image to a registry', load: () => import('./push.js') },
