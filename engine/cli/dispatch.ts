@@ -9,6 +9,20 @@ import { closestMatch } from '../../grammar/suggest.js';
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   // verb: { summary, load: () => import('./verb.js') }, one module per verb
+  history: { summary: 'Show the history of an image', load: () => import('./history.js') },
+  images: { summary: 'List images', load: () => import('./images.js') },
+  inspect: { summary: 'Return low-level information on images', load: () => import('./inspect.js') },
+  load: { summary: 'Load images from a tar archive or STDIN', load: () => import('./load.js') },
+  login: { summary: 'Log in to a registry', load: () => import('./login.js') },
+  logout: { summary: 'Log out from a registry', load: () => import('./logout.js') },
+  parse: { summary: 'Parse a Dockerfile and print its syntax tree', load: () => import('./parse.js') },
+  prune: { summary: 'Remove build cache and layers nothing uses', load: () => import('./prune.js') },
+  pull: { summary: 'Download an image from a registry', load: () => import('./pull.js') },
+  push: { summary: 'Upload an image to a registry', load: () => import('./push.js') },
+  rmi: { summary: 'Remove one or more images', load: () => import('./rmi.js') },
+  save: { summary: 'Save one or more images to a tar archive', load: () => import('./save.js') },
+  system: { summary: 'Show disk usage of the store (system df)', load: () => import('./system.js') },
+  tag: { summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: () => import('./tag.js') },
 };
 
 const VERSION = '0.1.0';
@@ -25,6 +39,7 @@ function mainHelp(): string {
     ...rows,
     '',
     'Options:',
+    '      --root DIR  Image store location (default: $KILN_ROOT, /var/lib/kiln as root, else $XDG_DATA_HOME/kiln)',
     '  -h, --help      Print usage',
     '  -v, --version   Print version information',
     '',
@@ -33,7 +48,20 @@ function mainHelp(): string {
   ].join('\n');
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+/** Global options before the verb: `--root DIR` picks the store (passed on as KILN_ROOT). */
+function takeGlobalOptions(argv: readonly string[]): readonly string[] {
+  let i = 0;
+  while (i < argv.length) {
+    const w = argv[i] as string;
+    if (w === '--root' && i + 1 < argv.length) { process.env.KILN_ROOT = argv[i + 1]; i += 2; continue; }
+    if (w.startsWith('--root=')) { process.env.KILN_ROOT = w.slice('--root='.length); i++; continue; }
+    break;
+  }
+  return argv.slice(i);
+}
+
+export async function main(argvWithGlobals: readonly string[]): Promise<number> {
+  const argv = takeGlobalOptions(argvWithGlobals);
   const [verb, ...rest] = argv;
   if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
     if (verb === 'help' && rest[0] !== undefined) return main([rest[0], '--help']);

@@ -1,0 +1,186 @@
+/**
+ * `npm run bench`: the same recipes built by kiln and by the peers installed here, taking
+ * turns (the disk's speed drifts, so no tool gets all the good minutes), several times
+ * each; prints medians and kiln/peer ratios, with the goals against BuildKit.
+ *
+ *   node dist/bench/run.js [--reps N] [--tools kiln,docker,buildah,podman]
+ *                          [--cases four,runs,files,run,startup] [--json FILE]
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { kiln, peers, type Builder } from './builders.js';
+import { baseOnly, fourStages, haveBusybox, makeContext, manyFilesCopy, tenRuns, writeManyFiles, writeRootfsTar } from './fixtures.js';
+import { formatMs, median, timeCommand } from './measure.js';
+
+interface Options {
+  reps: number;
+  tools: Set<string>;
+  cases: Set<string>;
+  json?: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = { reps: 3, tools: new Set(['kiln', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup']) };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    if (a === '--reps' && v) (o.reps = Math.max(1, Number(v))), i++;
+    else if (a === '--tools' && v) (o.tools = new Set(['kiln', ...v.split(',')])), i++;
+    else if (a === '--cases' && v) (o.cases = new Set(v.split(','))), i++;
+    else if (a === '--json' && v) (o.json = v), i++;
+    else throw new Error(`unknown argument ${a} (see the comment at the top of bench/run.ts)`);
+  }
+  return o;
+}
+
+/** A row of results: per tool, the times of every successful repetition. */
+interface Row {
+  name: string;
+  /** Goal for kiln/docker, when the issue sets one. */
+  goal?: number;
+  times: Map<string, number[]>;
+  errors: Map<string, string>;
+}
+
+function row(name: string, goal?: number): Row {
+  return { name, ...(goal !== undefined ? { goal } : {}), times: new Map(), errors: new Map() };
+}
+
+async function timed(r: Row, tool: Builder, argv: string[]): Promise<void> {
+  if (r.errors.has(tool.name)) return;
+  const t = await timeCommand(argv, tool.env);
+  if (t.ok) r.times.set(tool.name, [...(r.times.get(tool.name) ?? []), t.ms]);
+  else r.errors.set(tool.name, t.error ?? 'failed');
+}
+
+/** Tools in a different order each repetition. */
+function rotation<T>(items: T[], rep: number): T[] {
+  const k = rep % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+/**
+ * A build benchmark: each repetition writes a fresh Dockerfile per tool (a nonce in it, so
+ * the cold build really is cold, and buildah and podman — which share one storage — do not
+ * reuse each other's layers), builds it cold with every tool in turn, then rebuilds it
+ * unchanged with every tool in turn.
+ */
+async function buildBench(tools: Builder[], reps: number, ctx: string, recipe: (nonce: string) => string, cold: Row, noop: Row): Promise<void> {
+  for (let rep = 0; rep < reps; rep++) {
+    const files = new Map<string, string>();
+    for (const tool of tools) {
+      const df = join(ctx, `Dockerfile.${tool.name}`);
+      writeFileSync(df, recipe(`${tool.name}-${process.pid}-${Date.now()}-${rep}`));
+      files.set(tool.name, df);
+    }
+    for (const tool of rotation(tools, rep)) await timed(cold, tool, tool.build(files.get(tool.name) as string, ctx, `kiln-bench-${cold.name.split(' ')[0]}`));
+    for (const tool of rotation(tools, rep)) await timed(noop, tool, tool.build(files.get(tool.name) as string, ctx, `kiln-bench-${cold.name.split(' ')[0]}`));
+  }
+}
+
+function report(rows: Row[], toolNames: string[]): string {
+  const peersNames = toolNames.filter((t) => t !== 'kiln');
+  const header = ['benchmark', ...toolNames, ...peersNames.map((p) => `kiln/${p}`), 'goal vs docker'];
+  const lines = [header];
+  for (const r of rows) {
+    const med = new Map(toolNames.map((t) => [t, median(r.times.get(t) ?? [])]));
+    const k = med.get('kiln');
+    const ratio = (p: string): number | undefined => {
+      const m = med.get(p);
+      return k !== undefined && m !== undefined && m > 0 ? k / m : undefined;
+    };
+    const d = ratio('docker');
+    const goal = r.goal === undefined ? '' : `≤ ${r.goal.toFixed(2)}${d === undefined ? '' : d <= r.goal ? '  met' : '  NOT met'}`;
+    lines.push([
+      r.name,
+      ...toolNames.map((t) => (r.errors.has(t) ? 'failed' : formatMs(med.get(t)))),
+      ...peersNames.map((p) => (ratio(p) === undefined ? 'n/a' : (ratio(p) as number).toFixed(2))),
+      goal,
+    ]);
+  }
+  const widths = (header as string[]).map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
+  return lines.map((l) => l.map((c, i) => c.padEnd((widths[i] as number) + 2)).join('').trimEnd()).join('\n');
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const kilnBin = join(repoRoot, 'bin', 'kiln');
+  if (!haveBusybox()) throw new Error('bench needs /bin/busybox (Debian package busybox-static) for its base image');
+  const fixtures = join(tmpdir(), 'kiln-bench-fixtures');
+  mkdirSync(fixtures, { recursive: true });
+  const rootfs = writeRootfsTar(fixtures);
+  const storeRoot = mkdtempSync(join(tmpdir(), 'kiln-bench-store-'));
+  const tools = [kiln(kilnBin, storeRoot)];
+  const { found, missing } = peers(o.tools);
+  tools.push(...found);
+  const names = tools.map((t) => t.name);
+  process.stderr.write(`bench: ${o.reps} repetitions; tools: ${names.join(', ')}${missing.length ? `; skipped: ${missing.join(', ')}` : ''}\n`);
+
+  const rows: Row[] = [];
+  try {
+    // Every tool builds the base image once, untimed: later builds find `ADD rootfs.tar` cached.
+    const baseCtx = makeContext(join(fixtures, 'base'), rootfs);
+    writeFileSync(join(baseCtx, 'Dockerfile'), baseOnly());
+    for (const t of tools) {
+      const r = await timeCommand(t.build(join(baseCtx, 'Dockerfile'), baseCtx, 'kiln-bench-base'), t.env);
+      if (!r.ok) process.stderr.write(`bench: ${t.name} cannot build the base image:\n${r.error}\n`);
+    }
+    if (o.cases.has('four')) {
+      process.stderr.write('bench: 4 stages of sleep 2 …\n');
+      const cold = row('four-stage cold (4× sleep 2 + COPY --from)', 0.95);
+      const noop = row('four-stage no-op rebuild', 1.0);
+      await buildBench(tools, o.reps, makeContext(join(fixtures, 'four'), rootfs), fourStages, cold, noop);
+      rows.push(cold, noop);
+    }
+    if (o.cases.has('runs')) {
+      process.stderr.write('bench: 10 RUN steps …\n');
+      const cold = row('ten-RUN cold', 0.5);
+      const noop = row('ten-RUN no-op rebuild', 1.0);
+      await buildBench(tools, o.reps, makeContext(join(fixtures, 'runs'), rootfs), tenRuns, cold, noop);
+      rows.push(cold, noop);
+    }
+    if (o.cases.has('files')) {
+      process.stderr.write('bench: 20,000-file context …\n');
+      const ctx = makeContext(join(fixtures, 'files'), rootfs);
+      writeManyFiles(ctx);
+      const cold = row('20k-file COPY cold', 0.5);
+      const noop = row('20k-file COPY no-op rebuild', 1.0);
+      await buildBench(tools, o.reps, ctx, manyFilesCopy, cold, noop);
+      rows.push(cold, noop);
+    }
+    if (o.cases.has('run')) {
+      process.stderr.write('bench: run --rm IMAGE true …\n');
+      const r = row('run --rm IMAGE true');
+      const runners = tools.filter((t) => t.run);
+      for (let rep = 0; rep < Math.max(5, o.reps); rep++) for (const t of rotation(runners, rep)) await timed(r, t, (t.run as (tag: string) => string[])('kiln-bench-base'));
+      rows.push(r);
+    }
+    if (o.cases.has('startup')) {
+      process.stderr.write('bench: CLI start-up …\n');
+      const env = { ...process.env, KILN_ROOT: storeRoot };
+      const self: Builder = { name: 'kiln', env, build: () => [] };
+      const floor = row('start-up floor: node -e 0');
+      const help = row('start-up: kiln --help');
+      const df = row('start-up: kiln system df (opens the store)');
+      for (let i = 0; i < 10; i++) {
+        await timed(floor, self, [process.execPath, '-e', '0']);
+        await timed(help, self, [process.execPath, kilnBin, '--help']);
+        await timed(df, self, [process.execPath, kilnBin, 'system', 'df']);
+      }
+      rows.push(floor, help, df);
+    }
+  } finally {
+    rmSync(storeRoot, { recursive: true, force: true });
+  }
+  process.stdout.write(`\n${report(rows, names)}\n`);
+  for (const r of rows) for (const [tool, err] of r.errors) process.stdout.write(`\n${r.name} — ${tool} failed:\n${err}\n`);
+  if (o.json) {
+    const data = rows.map((r) => ({ name: r.name, goal: r.goal, medians: Object.fromEntries(names.map((t) => [t, median(r.times.get(t) ?? [])])), times: Object.fromEntries(r.times), errors: Object.fromEntries(r.errors) }));
+    writeFileSync(o.json, JSON.stringify(data, null, 2));
+  }
+}
+
+await main();

@@ -1,0 +1,145 @@
+/**
+ * Why a step missed the cache. For every step the cache keeps a small record of what
+ * went into its key (per-source file digests, ARG and ENV values, the parent's key),
+ * filed under the step's identity — the parts that do not change from build to build:
+ * context, Dockerfile, stage, position. On a miss, the record of the last build of the
+ * same step is compared with this one, and the differences are the reasons.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomicWrite.js';
+import { canonicalJson } from './canonicalJson.js';
+import { digestString, loadHasher } from './hasher.js';
+
+export interface StepIdentity {
+  /** Stage name, or its index as a string. */
+  stage: string;
+  /** Position of the instruction within the stage (0 = the FROM). */
+  index: number;
+  /** The instruction as written, for messages. */
+  text: string;
+  /** The Dockerfile's path, when the build has one. */
+  file?: string;
+}
+
+export interface StepInputs {
+  identity: StepIdentity;
+  context: string;
+  key: string;
+  parent: string;
+  definition: string;
+  args: Record<string, string | null>;
+  env: Record<string, string>;
+  platform: string;
+  sources?: { digest: string; files: Record<string, string> };
+  inputs?: string[];
+}
+
+export type Explanation = { status: 'HIT' } | { status: 'MISS'; reasons: string[] };
+
+/** How many changed paths a reason names before it just counts the rest. */
+const MAX_PATHS = 5;
+
+export class InputsStore {
+  readonly dir: string;
+  constructor(storeRoot: string) {
+    this.dir = join(storeRoot, 'cache', 'inputs');
+  }
+
+  private async base(context: string, id: StepIdentity): Promise<string> {
+    await loadHasher();
+    return join(this.dir, digestString(canonicalJson({ context, file: id.file ?? null, stage: id.stage, index: id.index })));
+  }
+
+  async previous(context: string, id: StepIdentity): Promise<StepInputs | undefined> {
+    try {
+      return JSON.parse(await readFile(`${await this.base(context, id)}.json`, 'utf8')) as StepInputs;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The key of the last recorded build of the step: a tiny file, cheap to check on a hit. */
+  async lastKey(context: string, id: StepIdentity): Promise<string | undefined> {
+    try {
+      return (await readFile(`${await this.base(context, id)}.key`, 'utf8')).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  async record(inputs: StepInputs): Promise<void> {
+    const base = await this.base(inputs.context, inputs.identity);
+    await writeFileAtomic(`${base}.json`, JSON.stringify(inputs));
+    await writeFileAtomic(`${base}.key`, inputs.key);
+  }
+}
+
+function quote(v: string | null | undefined): string {
+  return v === undefined ? '(unset)' : v === null ? '(no value)' : JSON.stringify(v);
+}
+
+function mapChanges(kind: string, before: Record<string, string | null>, after: Record<string, string | null>, skip: Set<string>): string[] {
+  const out: string[] = [];
+  const names = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+  for (const name of names) {
+    if (skip.has(name)) continue;
+    const a = before[name];
+    const b = after[name];
+    if (a === b) continue;
+    out.push(`${kind} ${name} changed: ${quote(a)} → ${quote(b)}`);
+  }
+  return out;
+}
+
+function listPaths(what: string, paths: string[]): string | undefined {
+  if (paths.length === 0) return undefined;
+  const shown = paths.slice(0, MAX_PATHS).join(', ');
+  const more = paths.length > MAX_PATHS ? ` and ${paths.length - MAX_PATHS} more` : '';
+  return `${what}: ${shown}${more}`;
+}
+
+/** The reasons `current` missed, given the last recorded build of the same step. */
+export function explainMiss(previous: StepInputs | undefined, current: StepInputs, parentHit: boolean | undefined): string[] {
+  if (!previous) return ['first build of this step (no earlier record)'];
+  if (previous.key === current.key) return ['cache record was pruned or made by a build that did not finish'];
+  const reasons: string[] = [];
+  if (previous.parent !== current.parent) {
+    reasons.push(current.identity.index <= 1 && parentHit !== false ? 'base image changed' : 'parent step missed');
+  }
+  if (previous.definition !== current.definition) {
+    reasons.push(
+      previous.identity.text !== current.identity.text
+        ? `instruction changed: ${previous.identity.text} → ${current.identity.text}`
+        : 'instruction changed after variable expansion',
+    );
+  }
+  const argChanges = mapChanges('ARG', previous.args, current.args, new Set());
+  reasons.push(...argChanges);
+  // An ARG a RUN sees is in its environment too: name it once, as the ARG.
+  const changedArgs = new Set(Object.keys({ ...previous.args, ...current.args }).filter((k) => previous.args[k] !== current.args[k]));
+  reasons.push(...mapChanges('ENV', previous.env, current.env, changedArgs));
+  if (previous.platform !== current.platform) reasons.push(`platform changed: ${previous.platform} → ${current.platform}`);
+  const ps = previous.sources;
+  const cs = current.sources;
+  if (ps?.digest !== cs?.digest) {
+    const before = ps?.files ?? {};
+    const after = cs?.files ?? {};
+    const changed: string[] = [];
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const [p, h] of Object.entries(after)) {
+      const old = before[p];
+      if (old === undefined) added.push(p);
+      else if (old !== h) changed.push(p);
+    }
+    for (const p of Object.keys(before)) if (!(p in after)) removed.push(p);
+    const found = [listPaths('file changed', changed), listPaths('file added', added), listPaths('file removed', removed)].filter(
+      (r): r is string => r !== undefined,
+    );
+    reasons.push(...(found.length > 0 ? found : ['source files changed']));
+  }
+  if (canonicalJson(previous.inputs ?? []) !== canonicalJson(current.inputs ?? [])) reasons.push('a stage it copies from changed');
+  if (reasons.length === 0) reasons.push('cache key changed (kiln version or key format)');
+  return reasons;
+}

@@ -1,0 +1,117 @@
+/**
+ * The persisted cache index: step key → what the step produced (its layers' diff_ids and
+ * whatever the build needs to continue from there, e.g. the image config after it).
+ *
+ * One small JSON file per record, written atomically (temp + fsync + rename), so any
+ * number of concurrent builds share the index without a lock: two builds that make the
+ * same key write equal records and the last rename wins; a reader sees a whole record or
+ * none. A record's mtime is bumped on every hit, which is what `kiln prune` ages by.
+ */
+import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomicWrite.js';
+
+export interface CacheRecord {
+  key: string;
+  /** Layers the step added, in order (usually zero or one). */
+  diffIds: string[];
+  /** Opaque to the cache: what the build needs to continue from this step. */
+  config: Record<string, unknown>;
+  /** The image history entry the step contributed, if any. */
+  history?: Record<string, unknown>;
+  /** ISO time the record was made. */
+  createdAt: string;
+}
+
+export interface CacheRecordInfo {
+  key: string;
+  diffIds: string[];
+  /** Bytes of the record file itself. */
+  size: number;
+  /** Last time a build made or used it. */
+  lastUsed: Date;
+}
+
+const KEY_SHAPE = /^[0-9a-f]{32}$/;
+
+export class CacheIndex {
+  readonly dir: string;
+
+  constructor(storeRoot: string) {
+    this.dir = join(storeRoot, 'cache', 'records');
+  }
+
+  private file(key: string): string {
+    if (!KEY_SHAPE.test(key)) throw new Error(`not a cache key: ${key}`);
+    return join(this.dir, key.slice(0, 2), `${key}.json`);
+  }
+
+  /** The record, marked as used now (what prune ages by). */
+  async get(key: string): Promise<CacheRecord | undefined> {
+    const record = await this.peek(key);
+    if (!record) return undefined;
+    const now = new Date();
+    await utimes(this.file(key), now, now).catch(() => undefined); // pruned meanwhile: still a valid hit
+    return record;
+  }
+
+  /** The record, without marking it used. */
+  async peek(key: string): Promise<CacheRecord | undefined> {
+    const file = this.file(key);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    let record: CacheRecord;
+    try {
+      record = JSON.parse(text) as CacheRecord;
+    } catch {
+      return undefined; // cannot happen with atomic writes, unless someone edited it: a miss
+    }
+    if (record.key !== key || !Array.isArray(record.diffIds)) return undefined;
+    return record;
+  }
+
+  async put(record: CacheRecord): Promise<void> {
+    await writeFileAtomic(this.file(record.key), JSON.stringify(record));
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.file(key), { force: true });
+  }
+
+  /** Every record, for prune and system df. Records written while we list may be missed. */
+  async list(): Promise<CacheRecordInfo[]> {
+    const out: CacheRecordInfo[] = [];
+    let shards: string[];
+    try {
+      shards = await readdir(this.dir);
+    } catch {
+      return out;
+    }
+    for (const shard of shards) {
+      let names: string[];
+      try {
+        names = await readdir(join(this.dir, shard));
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (!name.endsWith('.json')) continue;
+        const key = name.slice(0, -5);
+        if (!KEY_SHAPE.test(key)) continue;
+        const file = join(this.dir, shard, name);
+        try {
+          const [st, text] = await Promise.all([stat(file), readFile(file, 'utf8')]);
+          const record = JSON.parse(text) as CacheRecord;
+          out.push({ key, diffIds: record.diffIds, size: st.size, lastUsed: st.mtime });
+        } catch {
+          continue;
+        }
+      }
+    }
+    return out;
+  }
+}

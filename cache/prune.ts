@@ -1,0 +1,166 @@
+/**
+ * Pruning the build cache and what it alone keeps alive, and measuring the store for
+ * `kiln system df`. Records go first; then the store's gc removes every blob and snapshot
+ * that neither an image nor a remaining record needs (under the store's lock).
+ */
+import { lstat, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Store } from '../engine/store/store.js';
+import { CacheIndex, type CacheRecordInfo } from './index.js';
+
+export interface PruneOptions {
+  /** Every cache record, not only stale ones. */
+  all?: boolean;
+  /** Without --all: records not used for this long go (default 48 hours). */
+  unusedForMs?: number;
+}
+
+export interface PruneResult {
+  removedRecords: number;
+  removedBlobs: string[];
+  removedSnapshots: string[];
+  reclaimedBytes: number;
+}
+
+export const DEFAULT_UNUSED_MS = 48 * 3600_000;
+/** Temp files of writers killed mid-write are this old before they are swept. */
+const STALE_TEMP_MS = 3600_000;
+
+/** Layers a record needs: the ones it added and, when its config carries one, its whole rootfs. */
+export async function recordLayers(index: CacheIndex, info: CacheRecordInfo): Promise<string[]> {
+  const rec = await index.peek(info.key).catch(() => undefined);
+  const rootfs = rec?.config.rootfs as { diff_ids?: unknown } | undefined;
+  const chain = Array.isArray(rootfs?.diff_ids) ? rootfs.diff_ids.filter((d): d is string => typeof d === 'string') : [];
+  return [...info.diffIds, ...chain];
+}
+
+export async function pruneCache(store: Store, options: PruneOptions = {}): Promise<PruneResult> {
+  const index = new CacheIndex(store.root);
+  const now = Date.now();
+  const unusedFor = options.unusedForMs ?? DEFAULT_UNUSED_MS;
+  let removedRecords = 0;
+  let recordBytes = 0;
+  const keep: string[] = [];
+  for (const info of await index.list()) {
+    const missing = await Promise.all(info.diffIds.map(async (d) => !(await store.hasBlob(d))));
+    const stale = now - info.lastUsed.getTime() > unusedFor;
+    if (options.all || stale || missing.some(Boolean)) {
+      await index.remove(info.key);
+      removedRecords++;
+      recordBytes += info.size;
+    } else {
+      keep.push(...(await recordLayers(index, info)));
+    }
+  }
+  if (options.all) {
+    // --explain's memory and the stat caches go too: a clean slate.
+    for (const dir of ['inputs', 'stat']) {
+      recordBytes += await treeSize(join(store.root, 'cache', dir));
+      await rm(join(store.root, 'cache', dir), { recursive: true, force: true });
+    }
+  }
+  await sweepTemps(index.dir, now);
+  // Snapshot sizes are measured before gc removes them, so the report can include them.
+  const planned = await store.gc({ keepBlobs: keep, dryRun: true, ...(options.all ? { graceMs: 0 } : {}) });
+  const snapshotBytes = new Map<string, number>();
+  for (const s of planned.removedSnapshots) snapshotBytes.set(s, await treeSize(store.snapshots.path(s)));
+  const done = await store.gc({ keepBlobs: keep, ...(options.all ? { graceMs: 0 } : {}) });
+  let reclaimed = done.reclaimedBytes + recordBytes;
+  for (const s of done.removedSnapshots) reclaimed += snapshotBytes.get(s) ?? 0;
+  return { removedRecords, removedBlobs: done.removedBlobs, removedSnapshots: done.removedSnapshots, reclaimedBytes: reclaimed };
+}
+
+async function sweepTemps(dir: string, now: number): Promise<void> {
+  for (const shard of await readdir(dir).catch(() => [] as string[])) {
+    for (const name of await readdir(join(dir, shard)).catch(() => [] as string[])) {
+      if (!name.includes('.tmp-')) continue;
+      const file = join(dir, shard, name);
+      const st = await stat(file).catch(() => undefined);
+      if (st && now - st.mtimeMs > STALE_TEMP_MS) await rm(file, { force: true });
+    }
+  }
+}
+
+/** Apparent size of everything under `path` (0 when it does not exist). */
+export async function treeSize(path: string): Promise<number> {
+  let st;
+  try {
+    st = await lstat(path);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const name of await readdir(path).catch(() => [] as string[])) total += await treeSize(join(path, name));
+  return total;
+}
+
+export interface DiskUsageRow {
+  type: string;
+  total: number;
+  /** Things in use: tagged images, records used in the last 48 h, referenced layers. */
+  active: number;
+  size: number;
+  reclaimable: number;
+}
+
+/** The rows of `kiln system df`. */
+export async function diskUsage(store: Store): Promise<DiskUsageRow[]> {
+  const index = new CacheIndex(store.root);
+  const images = await store.listImages();
+  const imageLayers = new Set<string>();
+  const taggedLayers = new Set<string>();
+  for (const img of images) {
+    for (const d of img.config.rootfs.diff_ids) {
+      imageLayers.add(d);
+      if (img.tags.length > 0) taggedLayers.add(d);
+    }
+  }
+  const records = await index.list();
+  const cacheLayers = new Set<string>();
+  const now = Date.now();
+  let recordsSize = 0;
+  let activeRecords = 0;
+  for (const r of records) {
+    recordsSize += r.size;
+    if (now - r.lastUsed.getTime() <= DEFAULT_UNUSED_MS) activeRecords++;
+    for (const d of r.diffIds) cacheLayers.add(d);
+  }
+  const blobSize = new Map<string, number>();
+  for (const d of await store.blobs.list()) blobSize.set(d, await store.blobs.size(d).catch(() => 0));
+  const sum = (ids: Iterable<string>): number => [...ids].reduce((n, d) => n + (blobSize.get(d) ?? 0), 0);
+
+  const imagesSize = sum(imageLayers);
+  const danglingOnly = [...imageLayers].filter((d) => !taggedLayers.has(d));
+  const cacheOnly = [...cacheLayers].filter((d) => !imageLayers.has(d));
+  const unreferenced = [...blobSize.keys()].filter((d) => !imageLayers.has(d) && !cacheLayers.has(d) && !images.some((i) => i.id === d));
+
+  let snapshotsSize = 0;
+  let snapshotsReclaimable = 0;
+  const snapshots = await store.snapshots.list();
+  let activeSnapshots = 0;
+  for (const s of snapshots) {
+    const size = await treeSize(store.snapshots.path(s));
+    snapshotsSize += size;
+    if (imageLayers.has(s) || cacheLayers.has(s)) activeSnapshots++;
+    else snapshotsReclaimable += size;
+  }
+  return [
+    { type: 'Images', total: images.length, active: images.filter((i) => i.tags.length > 0).length, size: imagesSize, reclaimable: sum(danglingOnly) },
+    { type: 'Build Cache', total: records.length, active: activeRecords, size: sum(cacheOnly) + recordsSize, reclaimable: sum(cacheOnly) + recordsSize },
+    { type: 'Snapshots', total: snapshots.length, active: activeSnapshots, size: snapshotsSize, reclaimable: snapshotsReclaimable },
+    { type: 'Unreferenced blobs', total: unreferenced.length, active: 0, size: sum(unreferenced), reclaimable: sum(unreferenced) },
+  ];
+}
+
+/** Sizes as docker prints them: decimal units, three significant digits ("12.3MB"). */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : Number(v.toPrecision(3))}${units[i]}`;
+}

@@ -1,0 +1,164 @@
+/**
+ * What the build calls, step by step: compute the key, look it up, say why it missed,
+ * and store the result. Knows nothing of how a step runs.
+ */
+import { realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { canonicalJson, type JsonValue } from './canonicalJson.js';
+import { SourceHasher, type SourceSelection, type SourcesDigest } from './contentHash.js';
+import { explainMiss, InputsStore, type Explanation, type StepIdentity, type StepInputs } from './explain.js';
+import { digestString, loadHasher } from './hasher.js';
+import { CacheIndex, type CacheRecord } from './index.js';
+import { keyedArgs, keyedEnv, stepKey } from './key.js';
+import { StatCache } from './statCache.js';
+
+export type { Explanation, StepIdentity, SourcesDigest, CacheRecord };
+
+export interface StepLookup {
+  identity: StepIdentity;
+  parent: string;
+  definition: JsonValue;
+  env: Record<string, string>;
+  args: Record<string, string | undefined>;
+  platform: string;
+  sources?: SourcesDigest;
+  inputs?: string[];
+  /** Whether the parent step was a hit (sharpens --explain's wording). */
+  parentHit?: boolean;
+}
+
+export interface CacheLookup {
+  key: string;
+  hit?: CacheRecord;
+  explanation: Explanation;
+  /** What store() records for the next build's --explain. */
+  readonly inputs: StepInputs;
+}
+
+export interface StepResult {
+  diffIds: string[];
+  config: Record<string, unknown>;
+  history?: Record<string, unknown>;
+}
+
+export interface StepCacheOptions {
+  storeRoot: string;
+  contextDir: string;
+  /** --no-cache: every step misses (results are still recorded for later builds). */
+  noCache?: boolean;
+  /** --no-cache-filter: steps of these stages miss. */
+  noCacheStages?: string[];
+}
+
+export class StepCache {
+  readonly index: CacheIndex;
+  private readonly inputsStore: InputsStore;
+  private readonly contextStat: StatCache;
+  private readonly contextHasher: SourceHasher;
+  private readonly otherHashers = new Map<string, SourceHasher>();
+  private readonly context: string;
+
+  private constructor(private readonly options: StepCacheOptions) {
+    this.index = new CacheIndex(options.storeRoot);
+    this.inputsStore = new InputsStore(options.storeRoot);
+    this.context = realpathOr(options.contextDir);
+    this.contextStat = StatCache.load(join(options.storeRoot, 'cache', 'stat', `${digestString(this.context)}.bin`));
+    this.contextHasher = new SourceHasher(this.context, this.contextStat);
+  }
+
+  static async open(options: StepCacheOptions): Promise<StepCache> {
+    await loadHasher();
+    return new StepCache(options);
+  }
+
+  /** Files whose bytes were read (not served by the stat cache) so far. */
+  get filesHashed(): number {
+    return this.contextHasher.filesHashed;
+  }
+
+  /** Content digest of exactly the selected sources, under the context or another root. */
+  async sources(selection: SourceSelection & { root?: string }): Promise<SourcesDigest> {
+    const root = selection.root === undefined ? this.context : realpathOr(selection.root);
+    if (root === this.context) return this.contextHasher.hash(selection);
+    let h = this.otherHashers.get(root);
+    if (!h) {
+      h = new SourceHasher(root, StatCache.inMemory());
+      this.otherHashers.set(root, h);
+    }
+    return h.hash(selection);
+  }
+
+  async lookup(step: StepLookup): Promise<CacheLookup> {
+    const key = await stepKey({
+      parent: step.parent,
+      definition: step.definition,
+      env: step.env,
+      args: step.args,
+      platform: step.platform,
+      ...(step.sources ? { sources: step.sources.digest } : {}),
+      ...(step.inputs ? { inputs: step.inputs } : {}),
+    });
+    const args = keyedArgs(step.args);
+    const inputs: StepInputs = {
+      identity: step.identity,
+      context: this.context,
+      key,
+      parent: step.parent,
+      definition: canonicalJson(step.definition),
+      args,
+      env: keyedEnv(step.env, step.args),
+      platform: step.platform,
+      ...(step.sources ? { sources: { digest: step.sources.digest, files: step.sources.files } } : {}),
+      ...(step.inputs ? { inputs: step.inputs } : {}),
+    };
+    const forced = this.options.noCache
+      ? '--no-cache'
+      : this.options.noCacheStages?.includes(step.identity.stage)
+        ? `--no-cache-filter ${step.identity.stage}`
+        : undefined;
+    if (!forced) {
+      const hit = await this.index.get(key);
+      if (hit) {
+        return { key, hit, explanation: { status: 'HIT' }, inputs };
+      }
+    }
+    const previous = await this.inputsStore.previous(this.context, step.identity);
+    const reasons = forced ? [forced] : explainMiss(previous, inputs, step.parentHit);
+    return { key, explanation: { status: 'MISS', reasons }, inputs };
+  }
+
+  /** Records a missed step's result so later builds (in any process) hit it. */
+  async store(lookup: CacheLookup, result: StepResult): Promise<void> {
+    const record: CacheRecord = {
+      key: lookup.key,
+      diffIds: result.diffIds,
+      config: result.config,
+      ...(result.history ? { history: result.history } : {}),
+      createdAt: new Date().toISOString(),
+    };
+    await this.index.put(record);
+    await this.inputsStore.record(lookup.inputs);
+  }
+
+  /**
+   * After a hit: keeps --explain's memory pointing at what was built last, so switching
+   * between two variants explains against the latest one. Cheap when nothing changed.
+   */
+  async remember(lookup: CacheLookup): Promise<void> {
+    const last = await this.inputsStore.lastKey(this.context, lookup.inputs.identity);
+    if (last !== lookup.key) await this.inputsStore.record(lookup.inputs);
+  }
+
+  /** Persists the stat cache. */
+  async close(): Promise<void> {
+    this.contextStat.save();
+  }
+}
+
+function realpathOr(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return resolve(dir);
+  }
+}

@@ -1,0 +1,61 @@
+import type { CommandSpec, ParsedArgs } from './args.js';
+import { openStore } from './openStore.js';
+import { reportError } from './report.js';
+import { KilnError } from '../errors.js';
+import { familiarTag, fullReference, parseReference, withDefaultTag } from '../image/reference.js';
+import type { ImageRecord, Store } from '../store/store.js';
+
+export const spec: CommandSpec = {
+  name: 'rmi',
+  summary: 'Remove one or more images',
+  usage: '[OPTIONS] IMAGE [IMAGE...]',
+  minArgs: 1,
+  flags: [
+    { name: 'force', short: 'f', kind: 'bool', description: 'Force removal of the image' },
+    { name: 'no-prune', kind: 'bool', description: 'Do not delete untagged parents (kiln keeps no parent images; accepted for docker compatibility)' },
+  ],
+};
+
+/** The tag this argument names when it names one of the image's tags, docker-style. */
+function namedTag(arg: string, image: ImageRecord): string | undefined {
+  try {
+    const ref = withDefaultTag(parseReference(arg));
+    if (ref.digest !== undefined) return undefined;
+    const full = fullReference(ref);
+    return image.tags.includes(full) ? full : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function removeOne(store: Store, arg: string, force: boolean): Promise<void> {
+  const image = await store.requireImage(arg);
+  const tag = namedTag(arg, image);
+  if (tag !== undefined) {
+    await store.untag(tag);
+    process.stdout.write(`Untagged: ${familiarTag(tag)}\n`);
+    if (image.tags.length > 1) return;
+  } else {
+    if (image.tags.length > 1 && !force) {
+      throw new KilnError('CONFLICT', `conflict: unable to delete ${image.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`, { location: { file: arg } });
+    }
+    for (const t of image.tags) process.stdout.write(`Untagged: ${familiarTag(t)}\n`);
+  }
+  for (const d of image.repoDigests) process.stdout.write(`Untagged: ${d.replace(/^docker\.io\/(library\/)?/, '')}\n`);
+  await store.removeImage(image.id);
+  process.stdout.write(`Deleted: ${image.id}\n`);
+}
+
+export async function run(args: ParsedArgs): Promise<number> {
+  const store = await openStore();
+  let status = 0;
+  for (const arg of args.positionals) {
+    try {
+      await removeOne(store, arg, args.bools.has('force'));
+    } catch (err) {
+      if (!(err instanceof KilnError)) throw err;
+      status = reportError(err);
+    }
+  }
+  return status;
+}

@@ -1,0 +1,284 @@
+/**
+ * Safe extraction of tar streams: layer tars into snapshot dirs, and archives for ADD.
+ * Every entry name is checked (no `..`, nothing written through a symlink, hard links only to
+ * files already extracted inside the destination). Whiteouts are handled one of three ways:
+ *   overlay  `.wh.NAME` → a 0:0 char device, `.wh..wh..opq` → trusted.overlay.opaque=y on the dir
+ *            (the form overlayfs reads from a lower dir: a snapshot)
+ *   apply    delete what they name from the destination (flattening layers into a root fs)
+ *   keep     ordinary files (ADD of an arbitrary archive)
+ */
+import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, rm, symlink, unlink, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { extract as tarExtract, type Header } from 'tar-stream';
+import { decompress, type Compression } from './compression.js';
+import { entryComponents, hostile, linkComponents } from './entryPath.js';
+import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from './specialFiles.js';
+
+export type WhiteoutMode = 'overlay' | 'apply' | 'keep';
+
+export interface ExtractOptions {
+  whiteouts: WhiteoutMode;
+  /** Names the archive in error messages. */
+  source?: string;
+  /** Give entries the tar's uid/gid (default: only when running as root, who can). */
+  owners?: boolean;
+  /** Give every entry this owner instead (ADD --chown). */
+  chown?: { uid: number; gid: number };
+  /** Apply SCHILY.xattr.* records (default: when running as root). */
+  xattrs?: boolean;
+  /** Which xattr name prefix overlay whiteouts use: trusted (root) or user (userxattr mounts). */
+  overlayXattrPrefix?: 'trusted' | 'user';
+}
+
+export interface ExtractResult {
+  entries: number;
+  compression: Compression;
+}
+
+interface DeferredDir {
+  path: string;
+  mode: number;
+  mtime: Date;
+  uid: number;
+  gid: number;
+}
+
+const isRoot = process.getuid?.() === 0;
+const OPAQUE = '.wh..wh..opq';
+const WH = '.wh.';
+
+/** Extracts a (possibly compressed) tar archive into `dest`, which must exist. */
+export async function extractArchive(input: AsyncIterable<Uint8Array | string>, dest: string, opts: ExtractOptions): Promise<ExtractResult> {
+  const source = opts.source ?? 'archive';
+  const { compression, stream } = await decompress(input, { what: source });
+  const entries = await extractTar(stream, dest, opts);
+  return { entries, compression };
+}
+
+async function lstatOrUndefined(p: string): Promise<import('node:fs').Stats | undefined> {
+  try {
+    return await lstat(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Extracts an uncompressed tar stream into `dest`; returns how many entries it held. */
+export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string, opts: ExtractOptions): Promise<number> {
+  const source = opts.source ?? 'archive';
+  const owners = opts.chown === undefined && (opts.owners ?? isRoot);
+  const applyXattrs = opts.xattrs ?? isRoot;
+  const prefix = opts.overlayXattrPrefix ?? (isRoot ? 'trusted' : 'user');
+  const created = new Set<string>();
+  const knownDirs = new Set<string>(['']);
+  const dirs: DeferredDir[] = [];
+  const nodes: SpecialNode[] = [];
+  const nodeAttrs: { path: string; mode: number; uid: number; gid: number; mtime: Date }[] = [];
+  const xattrs: XattrSet[] = [];
+  const opaque: string[] = [];
+  let count = 0;
+
+  /** Makes sure every parent of rel exists as a real directory (never a symlink). */
+  const ensureParents = async (parts: string[], name: string): Promise<void> => {
+    for (let i = 1; i < parts.length; i++) {
+      const rel = parts.slice(0, i).join('/');
+      if (knownDirs.has(rel)) continue;
+      const abs = join(dest, rel);
+      const st = await lstatOrUndefined(abs);
+      if (!st) {
+        await mkdir(abs, { mode: 0o755 });
+      } else if (st.isSymbolicLink()) {
+        throw hostile(source, name, `it would be written through the symbolic link "${rel}"`);
+      } else if (!st.isDirectory()) {
+        throw hostile(source, name, `"${rel}" is not a directory`);
+      }
+      knownDirs.add(rel);
+    }
+  };
+
+  const removeExisting = async (abs: string, keepDir: boolean): Promise<void> => {
+    const st = await lstatOrUndefined(abs);
+    if (!st) return;
+    if (st.isDirectory()) {
+      if (keepDir) return;
+      await rm(abs, { recursive: true, force: true });
+    } else {
+      await unlink(abs);
+    }
+  };
+
+  const extractor = tarExtract();
+  const feeding = (async () => {
+    try {
+      for await (const chunk of input) {
+        if (extractor.destroyed) break;
+        if (!extractor.write(chunk)) {
+          await new Promise<void>((r) => {
+            const done = (): void => { extractor.off('drain', done); extractor.off('close', done); r(); };
+            extractor.on('drain', done);
+            extractor.on('close', done);
+          });
+        }
+      }
+      if (!extractor.destroyed) (extractor as unknown as { end(): void }).end();
+    } catch (err) {
+      extractor.destroy(err as Error);
+    }
+  })();
+
+  try {
+    for await (const entry of extractor) {
+      const h: Header = entry.header;
+      count++;
+      const parts = entryComponents(source, h.name);
+      const rel = parts.join('/');
+      const abs = parts.length === 0 ? dest : join(dest, rel);
+      const base = parts[parts.length - 1] ?? '';
+      const uid = opts.chown?.uid ?? h.uid ?? 0;
+      const gid = opts.chown?.gid ?? h.gid ?? 0;
+      const mode = (h.mode ?? 0o644) & 0o7777;
+      const mtime = h.mtime ?? new Date(0);
+
+      if (opts.whiteouts !== 'keep' && base.startsWith(WH)) {
+        entry.resume();
+        await ensureParents(parts, h.name);
+        const parentRel = parts.slice(0, -1).join('/');
+        const parentAbs = parentRel === '' ? dest : join(dest, parentRel);
+        if (base === OPAQUE) {
+          if (opts.whiteouts === 'overlay') opaque.push(parentAbs);
+          else {
+            for (const child of await readdir(parentAbs)) {
+              const childRel = parentRel === '' ? child : `${parentRel}/${child}`;
+              if (!created.has(childRel)) await rm(join(parentAbs, child), { recursive: true, force: true });
+            }
+          }
+          continue;
+        }
+        if (base.startsWith(`${WH}${WH}`)) continue; // aufs-internal (.wh..wh.plnk …): no meaning here
+        const victim = base.slice(WH.length);
+        if (victim === '' || victim === '..' || victim === '.') throw hostile(source, h.name, 'whiteout names nothing');
+        const victimRel = parentRel === '' ? victim : `${parentRel}/${victim}`;
+        if (opts.whiteouts === 'overlay') {
+          await removeExisting(join(parentAbs, victim), false);
+          nodes.push({ path: join(parentAbs, victim), kind: 'c', major: 0, minor: 0 });
+          nodeAttrs.push({ path: join(parentAbs, victim), mode: 0o600, uid: 0, gid: 0, mtime });
+        } else if (!created.has(victimRel)) {
+          await rm(join(parentAbs, victim), { recursive: true, force: true });
+        }
+        continue;
+      }
+
+      if (parts.length > 0) await ensureParents(parts, h.name);
+      if (applyXattrs && h.pax && typeof h.pax === 'object') {
+        for (const [k, v] of Object.entries(h.pax as Record<string, string>)) {
+          if (!k.startsWith('SCHILY.xattr.')) continue;
+          const name = k.slice('SCHILY.xattr.'.length);
+          if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+          xattrs.push({ path: abs, name, value: Buffer.from(v, 'utf8') });
+        }
+      }
+
+      switch (h.type) {
+        case 'directory': {
+          entry.resume();
+          if (parts.length > 0) {
+            await removeExisting(abs, true);
+            if (!(await lstatOrUndefined(abs))) await mkdir(abs, { mode: 0o755 });
+            knownDirs.add(rel);
+          }
+          dirs.push({ path: abs, mode, mtime, uid, gid });
+          break;
+        }
+        case 'file':
+        case 'contiguous-file': {
+          if (parts.length === 0) throw hostile(source, h.name, 'a file in place of the archive root');
+          await removeExisting(abs, false);
+          const fd = await open(abs, 'wx', 0o600);
+          try {
+            for await (const chunk of entry) {
+              const buf = chunk as Buffer;
+              let off = 0;
+              while (off < buf.length) off += (await fd.write(buf, off, buf.length - off)).bytesWritten;
+            }
+          } finally {
+            await fd.close();
+          }
+          if (owners || opts.chown) await lchown(abs, uid, gid);
+          await chmod(abs, mode);
+          await lutimes(abs, mtime, mtime);
+          break;
+        }
+        case 'symlink': {
+          entry.resume();
+          if (parts.length === 0) throw hostile(source, h.name, 'a link in place of the archive root');
+          await removeExisting(abs, false);
+          await symlink(h.linkname ?? '', abs);
+          if (owners || opts.chown) await lchown(abs, uid, gid);
+          await lutimes(abs, mtime, mtime);
+          break;
+        }
+        case 'link': {
+          entry.resume();
+          if (parts.length === 0) throw hostile(source, h.name, 'a link in place of the archive root');
+          const target = linkComponents(source, h.name, h.linkname ?? '');
+          for (let i = 1; i < target.length; i++) {
+            const st = await lstatOrUndefined(join(dest, target.slice(0, i).join('/')));
+            if (st?.isSymbolicLink()) throw hostile(source, h.name, `hard link through the symbolic link "${target.slice(0, i).join('/')}"`);
+          }
+          const targetAbs = join(dest, target.join('/'));
+          const st = await lstatOrUndefined(targetAbs);
+          if (!st) throw hostile(source, h.name, `hard link to "${h.linkname}", which the archive has not created`);
+          if (st.isDirectory()) throw hostile(source, h.name, 'hard link to a directory');
+          if (targetAbs === abs) break;
+          await removeExisting(abs, false);
+          await link(targetAbs, abs);
+          break;
+        }
+        case 'character-device':
+        case 'block-device':
+        case 'fifo': {
+          entry.resume();
+          if (parts.length === 0) throw hostile(source, h.name, 'a device in place of the archive root');
+          await removeExisting(abs, false);
+          const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
+          nodes.push({ path: abs, kind, major: h.devmajor ?? 0, minor: h.devminor ?? 0 });
+          nodeAttrs.push({ path: abs, mode, uid, gid, mtime });
+          break;
+        }
+        default:
+          // pax globals, GNU sparse/volume headers…: nothing to create
+          entry.resume();
+      }
+      if (parts.length > 0) created.add(rel);
+    }
+  } finally {
+    await feeding;
+  }
+
+  if (nodes.length > 0) {
+    await makeNodes(nodes);
+    for (const n of nodeAttrs) {
+      if (owners || opts.chown) await lchown(n.path, n.uid, n.gid);
+      await chmod(n.path, n.mode);
+      await lutimes(n.path, n.mtime, n.mtime);
+    }
+  }
+  if (opaque.length > 0) await setXattrs(opaque.map((path) => ({ path, name: `${prefix}.overlay.opaque`, value: Buffer.from('y') })));
+  await setXattrs(xattrs);
+  // Directories last, deepest first: children no longer touch their mtime, and a read-only
+  // directory mode no longer blocks writing into it.
+  dirs.sort((a, b) => b.path.length - a.path.length);
+  for (const d of dirs) {
+    if (owners || opts.chown) await lchown(d.path, d.uid, d.gid);
+    await chmod(d.path, d.mode);
+    await lutimes(d.path, d.mtime, d.mtime);
+  }
+  return count;
+}
+
+/** Convenience for callers holding a Node stream. */
+export function extractArchiveStream(input: Readable, dest: string, opts: ExtractOptions): Promise<ExtractResult> {
+  return extractArchive(input, dest, opts);
+}

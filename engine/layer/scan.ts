@@ -1,0 +1,50 @@
+/**
+ * Reads a layer tar to the end without extracting it, refusing what no honest layer holds:
+ * `..` in names, hard links to paths outside the layer or not yet seen. Used when loading an
+ * archive, before anything reaches the store.
+ */
+import { extract as tarExtract } from 'tar-stream';
+import { KilnError } from '../errors.js';
+import { entryComponents, hostile, linkComponents } from './entryPath.js';
+
+export async function scanLayerTar(input: AsyncIterable<Uint8Array>, source: string): Promise<number> {
+  const extractor = tarExtract();
+  const feeding = (async () => {
+    try {
+      for await (const chunk of input) {
+        if (extractor.destroyed) continue; // keep draining: the caller hashes every byte
+        if (!extractor.write(chunk)) {
+          await new Promise<void>((r) => {
+            const done = (): void => { extractor.off('drain', done); extractor.off('close', done); r(); };
+            extractor.on('drain', done);
+            extractor.on('close', done);
+          });
+        }
+      }
+      if (!extractor.destroyed) (extractor as unknown as { end(): void }).end();
+    } catch (err) {
+      extractor.destroy(err as Error);
+    }
+  })();
+  const seen = new Set<string>();
+  let count = 0;
+  try {
+    for await (const entry of extractor) {
+      const h = entry.header;
+      count++;
+      const parts = entryComponents(source, h.name);
+      if (h.type === 'link') {
+        const target = linkComponents(source, h.name, h.linkname ?? '').join('/');
+        if (!seen.has(target)) throw hostile(source, h.name, `hard link to "${h.linkname}", which comes nowhere before it in the layer`);
+      }
+      seen.add(parts.join('/'));
+      entry.resume();
+    }
+  } catch (err) {
+    if (err instanceof KilnError) throw err;
+    throw new KilnError('BAD_LAYER', `${source}: not a valid tar (${(err as Error).message})`, { cause: err });
+  } finally {
+    await feeding;
+  }
+  return count;
+}

@@ -1,0 +1,273 @@
+/**
+ * Deterministic layer tars from a diff dir, streamed (never whole in memory) and hashed into the
+ * store as they are written, so the blob digest is the diff_id.
+ *
+ * The tar is a pure function of the tree: depth-first walk with each directory's children sorted
+ * byte-wise, names relative (`dir/`, `dir/file`), numeric uid/gid and no user/group names, mtimes
+ * in whole seconds clamped to SOURCE_DATE_EPOCH when given, USTAR headers with PAX records only
+ * when a name, link, id or xattr needs them, hard links kept (first path carries the content),
+ * sockets skipped. With whiteouts 'overlay' the dir is an overlay upper dir: 0:0 char devices
+ * become `.wh.NAME` and opaque dirs gain a `.wh..wh..opq` entry.
+ */
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { join } from 'node:path';
+import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import { KilnError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { readXattrsTree } from './specialFiles.js';
+
+export interface LayerOptions {
+  /** Clamp every mtime to this (seconds since the epoch); SOURCE_DATE_EPOCH. */
+  sourceDateEpoch?: number;
+  /** 'overlay': the dir is an overlay upper dir whose whiteouts become OCI whiteouts. */
+  whiteouts: 'overlay' | 'none';
+  /** Record security.capability (and read overlay opaque marks). Default: whiteouts === 'overlay'. */
+  xattrs?: boolean;
+}
+
+export interface LayerResult {
+  /** `sha256:<hex>` of the tar = its blob digest in the store. */
+  diffId: string;
+  size: number;
+  /** Things the tar could not represent (xattr values PAX cannot carry), for the caller to report. */
+  warnings: string[];
+}
+
+const OPAQUE_XATTRS = ['trusted.overlay.opaque', 'user.overlay.opaque'];
+const KEPT_XATTRS = ['security.capability'];
+
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+function devMajor(rdev: bigint): number {
+  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+}
+
+function devMinor(rdev: bigint): number {
+  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+}
+
+function needsPax(s: string): boolean {
+  // Non-ASCII needs a PAX path; tar-stream handles the length split/prefix itself.
+  return /[^\x00-\x7f]/.test(s);
+}
+
+interface Walker {
+  pack: Pack;
+  opts: LayerOptions;
+  hardlinks: Map<string, string>;
+  xattrs: Map<string, Map<string, Buffer>> | undefined;
+  warnings: string[];
+}
+
+function clampTime(w: Walker, mtimeMs: bigint): Date {
+  let secs = Number(mtimeMs / 1000n);
+  if (w.opts.sourceDateEpoch !== undefined && secs > w.opts.sourceDateEpoch) secs = w.opts.sourceDateEpoch;
+  return new Date(secs * 1000);
+}
+
+function addEntry(w: Walker, header: Header & { pax?: Record<string, string> | null }, body?: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
+    // A regular file entry without a body would wait for one: give empty files an empty body.
+    if (body || header.type === 'file') w.pack.entry(header, body ?? Buffer.alloc(0), cb);
+    else w.pack.entry(header, cb);
+  });
+}
+
+function baseHeader(name: string, st: BigIntStats, mtime: Date): Header & { pax?: Record<string, string> | null } {
+  const uid = Number(st.uid);
+  const gid = Number(st.gid);
+  const h: Header & { pax?: Record<string, string> | null } = {
+    name,
+    // The file-type bits keep tar-stream from defaulting a mode of 0 to 0644; only 07777 is written.
+    mode: Number(st.mode),
+    uid,
+    gid,
+    mtime,
+    size: 0,
+    type: 'file',
+    linkname: '',
+    uname: '',
+    gname: '',
+    devmajor: 0,
+    devminor: 0,
+  };
+  const pax: Record<string, string> = {};
+  if (uid > 0o777777) pax.uid = String(uid);
+  if (gid > 0o777777) pax.gid = String(gid);
+  if (Object.keys(pax).length > 0) h.pax = pax;
+  return h;
+}
+
+function withXattrs(w: Walker, abs: string, h: Header & { pax?: Record<string, string> | null }): void {
+  const attrs = w.xattrs?.get(abs);
+  if (!attrs) return;
+  for (const name of KEPT_XATTRS) {
+    const v = attrs.get(name);
+    if (!v || v.length === 0) continue;
+    // PAX records are UTF-8 text in tar-stream; a value that is not valid UTF-8 cannot ride in one.
+    const text = v.toString('utf8');
+    if (!Buffer.from(text, 'utf8').equals(v)) {
+      w.warnings.push(`${abs}: ${name} not recorded (binary value)`);
+      continue;
+    }
+    h.pax = { ...(h.pax ?? {}), [`SCHILY.xattr.${name}`]: text };
+  }
+}
+
+function finishPax(h: Header & { pax?: Record<string, string> | null }): void {
+  if (needsPax(h.name) || needsPax(h.linkname)) h.pax = { ...(h.pax ?? {}) };
+  if (h.pax) h.pax = Object.fromEntries(Object.entries(h.pax).sort(([a], [b]) => byteOrder(a, b)));
+}
+
+async function walkDir(w: Walker, abs: string, rel: string): Promise<void> {
+  const names = (await readdir(abs)).sort(byteOrder);
+  type Child = { name: string; emitted: string; st: BigIntStats };
+  const children: Child[] = [];
+  for (const name of names) {
+    const st = await lstat(join(abs, name), { bigint: true });
+    let emitted = name;
+    if (w.opts.whiteouts === 'overlay' && st.isCharacterDevice() && st.rdev === 0n) emitted = `.wh.${name}`;
+    children.push({ name, emitted, st });
+  }
+  children.sort((a, b) => byteOrder(a.emitted, b.emitted));
+  for (const c of children) await writeNode(w, join(abs, c.name), rel === '' ? c.emitted : `${rel}/${c.emitted}`, c.st, c.emitted !== c.name);
+}
+
+async function writeNode(w: Walker, abs: string, rel: string, st: BigIntStats, whiteout: boolean): Promise<void> {
+  const mtime = clampTime(w, st.mtimeMs);
+  if (whiteout) {
+    const h = baseHeader(rel, st, new Date(0));
+    h.mode = 0o100600;
+    h.uid = 0;
+    h.gid = 0;
+    delete h.pax;
+    finishPax(h);
+    await addEntry(w, h);
+    return;
+  }
+  const h = baseHeader(rel, st, mtime);
+  if (st.isDirectory()) {
+    h.type = 'directory';
+    withXattrs(w, abs, h);
+    finishPax(h);
+    await addEntry(w, h);
+    const attrs = w.xattrs?.get(abs);
+    if (w.opts.whiteouts === 'overlay' && attrs && OPAQUE_XATTRS.some((x) => attrs.get(x)?.toString() === 'y')) {
+      const o = baseHeader(`${rel}/.wh..wh..opq`, st, new Date(0));
+      o.mode = 0o100600;
+      o.uid = 0;
+      o.gid = 0;
+      delete o.pax;
+      finishPax(o);
+      await addEntry(w, o);
+    }
+    await walkDir(w, abs, rel);
+    return;
+  }
+  if (st.isSocket()) return;
+  if (st.nlink > 1n) {
+    const key = `${st.dev}:${st.ino}`;
+    const first = w.hardlinks.get(key);
+    if (first !== undefined) {
+      h.type = 'link';
+      h.linkname = first;
+      finishPax(h);
+      await addEntry(w, h);
+      return;
+    }
+    w.hardlinks.set(key, rel);
+  }
+  if (st.isSymbolicLink()) {
+    h.type = 'symlink';
+    h.linkname = await readlink(abs);
+    finishPax(h);
+    await addEntry(w, h);
+    return;
+  }
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    h.type = st.isCharacterDevice() ? 'character-device' : 'block-device';
+    h.devmajor = devMajor(st.rdev);
+    h.devminor = devMinor(st.rdev);
+    finishPax(h);
+    await addEntry(w, h);
+    return;
+  }
+  if (st.isFIFO()) {
+    h.type = 'fifo';
+    finishPax(h);
+    await addEntry(w, h);
+    return;
+  }
+  h.type = 'file';
+  h.size = Number(st.size);
+  withXattrs(w, abs, h);
+  finishPax(h);
+  await writeFileEntry(w, abs, h);
+}
+
+async function writeFileEntry(w: Walker, abs: string, h: Header): Promise<void> {
+  const fd = await open(abs, 'r');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const sink = w.pack.entry(h, (err) => (err ? reject(err) : resolve()));
+      const pump = async (): Promise<void> => {
+        const buf = Buffer.allocUnsafe(256 * 1024);
+        let left = h.size;
+        while (left > 0) {
+          const { bytesRead } = await fd.read(buf, 0, Math.min(buf.length, left), null);
+          if (bytesRead === 0) throw new KilnError('FILE_CHANGED', `${abs} shrank while it was being archived`);
+          left -= bytesRead;
+          const chunk = Buffer.from(buf.subarray(0, bytesRead));
+          if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', () => r()));
+        }
+        (sink as unknown as { end(): void }).end();
+      };
+      pump().catch((err: unknown) => {
+        sink.destroy(err as Error);
+        reject(err);
+      });
+    });
+  } finally {
+    await fd.close();
+  }
+}
+
+/** The layer tar of `dir` as a stream of bytes (entries for the dir's contents, not the dir itself). */
+export function layerTar(dir: string, opts: LayerOptions): AsyncIterable<Buffer> {
+  const pack = tarPack();
+  const warnings: string[] = [];
+  const produce = async (): Promise<void> => {
+    const wantXattrs = opts.xattrs ?? opts.whiteouts === 'overlay';
+    const pattern = `^(${[...KEPT_XATTRS, ...(opts.whiteouts === 'overlay' ? OPAQUE_XATTRS : [])].map((x) => x.replace(/\./g, '\\.')).join('|')})$`;
+    const xattrs = wantXattrs ? await readXattrsTree(dir, pattern) : undefined;
+    const w: Walker = { pack, opts, hardlinks: new Map(), xattrs, warnings };
+    await walkDir(w, dir, '');
+    pack.finalize();
+  };
+  const producing = produce().catch((err: unknown) => {
+    pack.destroy(err as Error);
+  });
+  void producing;
+  const out = pack as unknown as AsyncIterable<Buffer> & { warnings: string[] };
+  out.warnings = warnings;
+  return out;
+}
+
+/** Streams the deterministic tar of `dir` into the store; returns its diff_id and size. */
+export async function writeLayer(store: Store, dir: string, opts: LayerOptions): Promise<LayerResult> {
+  const tar = layerTar(dir, opts) as AsyncIterable<Buffer> & { warnings: string[] };
+  const { digest, size } = await store.ingestBlob(tar);
+  return { diffId: digest, size, warnings: tar.warnings };
+}
+
+/** SOURCE_DATE_EPOCH from the environment, when set to a valid number of seconds. */
+export function sourceDateEpochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new KilnError('BAD_SOURCE_DATE_EPOCH', `SOURCE_DATE_EPOCH must be a number of seconds, not "${v}"`);
+  return Number(v);
+}

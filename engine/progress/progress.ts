@@ -1,0 +1,74 @@
+/**
+ * What the build talks to: one method per event, forwarded to the sink the user chose
+ * with --progress (auto picks tty for a terminal, plain otherwise) or -q (quiet).
+ */
+import type { Writable } from 'node:stream';
+import type { ProgressEvent, ProgressSink, StepRef } from './events.js';
+import { JsonSink } from './json.js';
+import { PlainSink } from './plain.js';
+import { TtySink } from './tty.js';
+
+export type { StepRef, ProgressEvent, ProgressSink };
+export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
+
+export const PROGRESS_MODES: readonly ProgressMode[] = ['auto', 'tty', 'plain', 'json', 'quiet'];
+
+export class Progress {
+  private nextId = 1;
+  private readonly listeners: ((e: ProgressEvent) => void)[] = [];
+
+  constructor(private readonly sink: ProgressSink | undefined, private readonly now: () => number = Date.now) {}
+
+  /** A new step reference with the next `#N`. */
+  step(name: string, stage: string): StepRef {
+    return { id: this.nextId++, name, stage };
+  }
+
+  /** Also hand every event to `fn` (tests, --explain summaries). */
+  onEvent(fn: (e: ProgressEvent) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private emit(e: ProgressEvent): void {
+    this.sink?.write(e);
+    for (const l of this.listeners) l(e);
+  }
+
+  started(step: StepRef): void {
+    this.emit({ type: 'started', step, time: this.now() });
+  }
+  output(step: StepRef, stream: 'stdout' | 'stderr', chunk: Buffer | string): void {
+    this.emit({ type: 'output', step, stream, data: typeof chunk === 'string' ? chunk : chunk.toString('utf8'), time: this.now() });
+  }
+  note(step: StepRef, text: string): void {
+    this.emit({ type: 'note', step, text, time: this.now() });
+  }
+  cached(step: StepRef): void {
+    this.emit({ type: 'cached', step, time: this.now() });
+  }
+  done(step: StepRef): void {
+    this.emit({ type: 'done', step, time: this.now() });
+  }
+  error(step: StepRef, message: string): void {
+    this.emit({ type: 'error', step, message, time: this.now() });
+  }
+  async close(): Promise<void> {
+    await this.sink?.close();
+  }
+}
+
+/** Progress for a --progress value. Writes to stderr unless told otherwise (as BuildKit does). */
+export function createProgress(mode: ProgressMode, out: Writable & { isTTY?: boolean } = process.stderr): Progress {
+  switch (mode) {
+    case 'quiet':
+      return new Progress(undefined);
+    case 'json':
+      return new Progress(new JsonSink(out));
+    case 'plain':
+      return new Progress(new PlainSink(out));
+    case 'tty':
+      return new Progress(new TtySink(out));
+    case 'auto':
+      return new Progress(out.isTTY && process.env.TERM !== 'dumb' ? new TtySink(out) : new PlainSink(out));
+  }
+}

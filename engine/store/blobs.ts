@@ -1,0 +1,144 @@
+/**
+ * Content-addressed, immutable blobs: blobs/sha256/<hex>. Content is hashed while it streams to
+ * a temp file in the store, fsynced, verified against what the caller expected, then renamed
+ * into place. Two processes ingesting the same content both succeed; the second rename lands
+ * identical bytes.
+ */
+import { createHash } from 'node:crypto';
+import { chmod, lstat, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { KilnError } from '../errors.js';
+import { fsyncDir } from './atomicFile.js';
+
+export interface BlobInfo {
+  /** `sha256:<hex>` */
+  digest: string;
+  size: number;
+}
+
+export interface IngestOptions {
+  /** Refuse (and keep nothing) when the content's digest differs. */
+  expectedDigest?: string;
+  expectedSize?: number;
+  /** Names the source in error messages (an archive path, a URL). */
+  source?: string;
+}
+
+const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
+
+export function hexOf(digest: string): string {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) throw new KilnError('INVALID_DIGEST', `invalid digest "${digest}" (kiln stores sha256 digests)`);
+  return m[1] as string;
+}
+
+export function isDigest(s: string): boolean {
+  return DIGEST_RE.test(s);
+}
+
+export class BlobStore {
+  readonly dir: string;
+  private readonly tmpDir: string;
+
+  constructor(root: string, tmpDir: string) {
+    this.dir = join(root, 'blobs', 'sha256');
+    this.tmpDir = tmpDir;
+  }
+
+  path(digest: string): string {
+    return join(this.dir, hexOf(digest));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    try {
+      await lstat(this.path(digest));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async size(digest: string): Promise<number> {
+    return (await stat(this.path(digest))).size;
+  }
+
+  /** A readable stream of the blob; a KilnError when the store lacks it. */
+  async open(digest: string): Promise<Readable> {
+    const p = this.path(digest);
+    if (!(await this.has(digest))) throw new KilnError('BLOB_UNKNOWN', `blob ${digest} is not in the store`);
+    return createReadStream(p);
+  }
+
+  async ingest(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions = {}): Promise<BlobInfo> {
+    const tmp = join(this.tmpDir, `blob-${process.pid}-${randomBytes(8).toString('hex')}`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const fd = await open(tmp, 'wx', 0o644);
+    try {
+      for await (const chunk of source) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        hash.update(buf);
+        size += buf.byteLength;
+        let off = 0;
+        while (off < buf.byteLength) off += (await fd.write(buf, off, buf.byteLength - off)).bytesWritten;
+      }
+      await fd.sync();
+    } catch (err) {
+      await fd.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await fd.close();
+    const digest = `sha256:${hash.digest('hex')}`;
+    try {
+      const from = opts.source ? ` from ${opts.source}` : '';
+      if (opts.expectedDigest !== undefined && opts.expectedDigest !== digest) {
+        throw new KilnError('DIGEST_MISMATCH', `digest mismatch${from}: expected ${opts.expectedDigest}, got ${digest}`);
+      }
+      if (opts.expectedSize !== undefined && opts.expectedSize !== size) {
+        throw new KilnError('SIZE_MISMATCH', `size mismatch${from} for ${digest}: expected ${opts.expectedSize} bytes, got ${size}`);
+      }
+      await this.adopt(tmp, digest);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    return { digest, size };
+  }
+
+  async ingestBytes(bytes: Uint8Array, opts: IngestOptions = {}): Promise<BlobInfo> {
+    return this.ingest((async function* () { yield bytes; })(), opts);
+  }
+
+  /**
+   * Moves a file that the caller already hashed (on the store's filesystem, fsynced) into place
+   * as `digest`. If the blob exists the file is dropped and the blob's time refreshed, so a
+   * concurrent collection sees it as young.
+   */
+  async adopt(file: string, digest: string): Promise<void> {
+    const target = this.path(digest);
+    if (await this.has(digest)) {
+      await unlink(file).catch(() => undefined);
+      const now = new Date();
+      await utimes(target, now, now).catch(() => undefined);
+      return;
+    }
+    await chmod(file, 0o444);
+    await rename(file, target);
+    await fsyncDir(this.dir);
+  }
+
+  async list(): Promise<string[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    return names.filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  async remove(digest: string): Promise<void> {
+    await unlink(this.path(digest)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+}

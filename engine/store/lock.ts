@@ -1,0 +1,99 @@
+/**
+ * A lock shared by every kiln process using one store: a lock file created with O_EXCL holding
+ * "pid token". A holder that died leaves a stale file, detected because its pid no longer runs;
+ * breaking it is itself guarded by a second O_EXCL file so two waiters can never both break the
+ * lock and then both believe they hold it. Inside one process, callers queue on a promise chain
+ * first, so the file is only contended between processes.
+ */
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A breaker file older than this belongs to a process that died mid-break. */
+const BREAKER_STALE_MS = 10_000;
+
+export class StoreLock {
+  readonly path: string;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** Runs fn while holding the lock. Not reentrant: do not call withLock from inside fn. */
+  async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.queue;
+    let done!: () => void;
+    this.queue = new Promise<void>((r) => { done = r; });
+    await previous;
+    try {
+      const token = await this.acquire();
+      try {
+        return await fn();
+      } finally {
+        await this.release(token);
+      }
+    } finally {
+      done();
+    }
+  }
+
+  private async acquire(): Promise<string> {
+    const token = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const fd = await open(this.path, 'wx', 0o644);
+        try { await fd.writeFile(token); } finally { await fd.close(); }
+        return token;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const held = await readFile(this.path, 'utf8').catch(() => undefined);
+      if (held !== undefined && held.endsWith('\n') && !alive(Number.parseInt(held, 10))) {
+        await this.breakStale(held);
+        continue;
+      }
+      await sleep(Math.min(5 * 2 ** Math.min(attempt, 5), 100) + Math.random() * 5);
+    }
+  }
+
+  private async breakStale(seen: string): Promise<void> {
+    const breaker = `${this.path}.break`;
+    let fd;
+    try {
+      fd = await open(breaker, 'wx', 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const st = await stat(breaker).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > BREAKER_STALE_MS) await unlink(breaker).catch(() => undefined);
+      await sleep(5);
+      return;
+    }
+    try {
+      // Only breakers remove a stale lock, and there is one breaker at a time: if the file
+      // still holds what we saw, nobody else can have replaced it before our unlink.
+      const now = await readFile(this.path, 'utf8').catch(() => undefined);
+      if (now === seen) await unlink(this.path).catch(() => undefined);
+    } finally {
+      await fd.close();
+      await unlink(breaker).catch(() => undefined);
+    }
+  }
+
+  private async release(token: string): Promise<void> {
+    const now = await readFile(this.path, 'utf8').catch(() => undefined);
+    if (now === token) await unlink(this.path);
+  }
+}

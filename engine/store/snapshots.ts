@@ -1,0 +1,100 @@
+/**
+ * Snapshots: each layer extracted once into snapshots/<hex of diff_id>/, in the form overlayfs
+ * reads from a lower dir (whiteouts as 0:0 char devices, opaque dirs by xattr). A snapshot is
+ * built in a temp dir and renamed into place, so a reader sees a whole one or none; two processes
+ * extracting the same layer both succeed and one copy is kept.
+ */
+import { chmod, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../errors.js';
+import { extractTar } from '../layer/extract.js';
+import { hexOf, type BlobStore } from './blobs.js';
+import { fsyncDir } from './atomicFile.js';
+
+/** Renames a dir into place unless the target already exists (then the source is discarded). */
+export async function renameDirInto(source: string, target: string): Promise<boolean> {
+  try {
+    await rename(source, target);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTEMPTY') {
+      await rm(source, { recursive: true, force: true });
+      return false;
+    }
+    throw err;
+  }
+}
+
+export class SnapshotStore {
+  readonly dir: string;
+  private readonly tmpDir: string;
+  private readonly blobs: BlobStore;
+  private readonly inFlight = new Map<string, Promise<string>>();
+
+  constructor(dir: string, tmpDir: string, blobs: BlobStore) {
+    this.dir = dir;
+    this.tmpDir = tmpDir;
+    this.blobs = blobs;
+  }
+
+  path(diffId: string): string {
+    return join(this.dir, hexOf(diffId));
+  }
+
+  async has(diffId: string): Promise<boolean> {
+    try {
+      return (await stat(this.path(diffId))).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  async get(diffId: string): Promise<string> {
+    const target = this.path(diffId);
+    if (await this.has(diffId)) return target;
+    let pending = this.inFlight.get(diffId);
+    if (!pending) {
+      pending = this.create(diffId).finally(() => this.inFlight.delete(diffId));
+      this.inFlight.set(diffId, pending);
+    }
+    return pending;
+  }
+
+  private async create(diffId: string): Promise<string> {
+    if (!(await this.blobs.has(diffId))) throw new KilnError('LAYER_MISSING', `layer ${diffId} is not in the store`);
+    const tmp = await mkdtemp(join(this.tmpDir, `snapshot-${process.pid}-`));
+    try {
+      await chmod(tmp, 0o755); // the layer root; a root entry in the tar may set it otherwise
+      await extractTar(await this.blobs.open(diffId), tmp, { whiteouts: 'overlay', source: `layer ${diffId}` });
+      return await this.adopt(diffId, tmp);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async adopt(diffId: string, dir: string): Promise<string> {
+    const target = this.path(diffId);
+    if (await renameDirInto(dir, target)) await fsyncDir(this.dir);
+    return target;
+  }
+
+  async list(): Promise<string[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    return names.filter((n) => /^[0-9a-f]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  /** Removes a snapshot: renamed aside first, so no reader ever sees a half-deleted one. */
+  async remove(diffId: string): Promise<void> {
+    const target = this.path(diffId);
+    const aside = join(this.tmpDir, `deleting-${process.pid}-${hexOf(diffId)}`);
+    try {
+      await rename(target, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    await rm(aside, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,363 @@
+/**
+ * The image store: one root directory holding
+ *   blobs/sha256/<hex>     immutable content (configs, uncompressed layer tars, manifests)
+ *   images/<hex>.json      one record per image (its ID is the config digest)
+ *   refs.json              tags and repo digests → image IDs
+ *   snapshots/<hex>/       a layer (by diff_id) extracted in overlay form, ready as a lower dir
+ *   tmp/                   in-flight writes and scratch dirs (same filesystem: renames are atomic)
+ *   lock                   the cross-process lock for read-modify-write of records and refs
+ * Every write lands by rename; bad input leaves nothing behind.
+ */
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { KilnError } from '../errors.js';
+import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
+import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference } from '../image/reference.js';
+import { writeFileAtomic } from './atomicFile.js';
+import { BlobStore, hexOf, isDigest, type BlobInfo, type IngestOptions } from './blobs.js';
+import { StoreLock } from './lock.js';
+import { RefsFile } from './refs.js';
+import { makeScratchDir, releaseScratchDir, removeScratchDir, sweepStaleTemps } from './scratch.js';
+import { SnapshotStore } from './snapshots.js';
+
+export type { BlobInfo, IngestOptions } from './blobs.js';
+
+export interface ImageRecord {
+  /** `sha256:<hex>` of the config bytes. */
+  id: string;
+  config: ImageConfig;
+  configSize: number;
+  /** Full references (`docker.io/library/busybox:latest`), sorted. */
+  tags: string[];
+  /** `docker.io/library/busybox@sha256:<manifest digest>` for images that came from a registry. */
+  repoDigests: string[];
+  /** When this store first recorded the image (RFC 3339). */
+  added: string;
+}
+
+interface StoredRecord {
+  id: string;
+  added: string;
+}
+
+export interface StoreOptions {
+  root?: string;
+}
+
+export interface GcOptions {
+  /** Leave anything younger than this alone (a concurrent build may be about to use it). Default 10 minutes. */
+  graceMs?: number;
+  /** Blobs the caller still needs (e.g. layers a build cache points at). */
+  keepBlobs?: Iterable<string>;
+  /** Report what would go, remove nothing. */
+  dryRun?: boolean;
+}
+
+export interface GcResult {
+  removedBlobs: string[];
+  removedSnapshots: string[];
+  reclaimedBytes: number;
+}
+
+/** Where the store lives when nobody says: KILN_ROOT, /var/lib/kiln as root, else XDG data dir. */
+export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.KILN_ROOT) return resolve(env.KILN_ROOT);
+  if (process.getuid?.() === 0) return '/var/lib/kiln';
+  const data = env.XDG_DATA_HOME && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
+  return join(data, 'kiln');
+}
+
+const SHORT_ID = /^(?:sha256:)?([0-9a-f]{4,64})$/;
+
+export class Store {
+  readonly root: string;
+  readonly blobs: BlobStore;
+  readonly snapshots: SnapshotStore;
+  readonly lock: StoreLock;
+  private readonly refs: RefsFile;
+  private readonly imagesDir: string;
+  private readonly tmpDir: string;
+
+  private constructor(root: string) {
+    this.root = root;
+    this.tmpDir = join(root, 'tmp');
+    this.blobs = new BlobStore(root, this.tmpDir);
+    this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs);
+    this.lock = new StoreLock(join(root, 'lock'));
+    this.refs = new RefsFile(join(root, 'refs.json'));
+    this.imagesDir = join(root, 'images');
+  }
+
+  static async open(opts: StoreOptions = {}): Promise<Store> {
+    const root = resolve(opts.root ?? defaultStoreRoot());
+    try {
+      for (const d of ['blobs/sha256', 'images', 'snapshots', 'tmp']) await mkdir(join(root, d), { recursive: true, mode: 0o700 });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new KilnError('STORE', `cannot use ${root} as the image store: ${e.code ?? e.message} (set --root or KILN_ROOT to a writable directory)`, { cause: err });
+    }
+    await sweepStaleTemps(join(root, 'tmp'));
+    return new Store(root);
+  }
+
+  // ---- blobs
+
+  ingestBlob(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions = {}): Promise<BlobInfo> {
+    return this.blobs.ingest(source, opts);
+  }
+
+  blobPath(digest: string): string {
+    return this.blobs.path(digest);
+  }
+
+  hasBlob(digest: string): Promise<boolean> {
+    return this.blobs.has(digest);
+  }
+
+  // ---- scratch
+
+  /** A fresh temp dir inside the store (same filesystem), removed when this process exits. */
+  scratchDir(label = 'scratch'): Promise<string> {
+    return makeScratchDir(this.tmpDir, label);
+  }
+
+  releaseScratchDir(dir: string): void {
+    releaseScratchDir(dir);
+  }
+
+  removeScratchDir(dir: string): Promise<void> {
+    return removeScratchDir(dir);
+  }
+
+  withLock<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock.withLock(fn);
+  }
+
+  // ---- snapshots
+
+  /** The layer's overlay-ready dir, extracted from its blob on first use. */
+  snapshotDir(diffId: string): Promise<string> {
+    return this.snapshots.get(diffId);
+  }
+
+  /** Moves `dir` (already in overlay form, on the store's filesystem) in as diffId's snapshot. */
+  adoptSnapshot(diffId: string, dir: string): Promise<string> {
+    releaseScratchDir(dir);
+    return this.snapshots.adopt(diffId, dir);
+  }
+
+  // ---- images
+
+  /** Stores a config (canonical bytes) as an image. Every layer blob must already be in the store. */
+  commitImage(config: ImageConfig): Promise<ImageRecord> {
+    return this.commitImageBytes(serializeConfig(config));
+  }
+
+  /** Stores config bytes exactly as given (a loaded or pulled image keeps its ID). */
+  async commitImageBytes(bytes: Buffer, opts: { source?: string } = {}): Promise<ImageRecord> {
+    let parsed: unknown;
+    const where = opts.source ? `${opts.source}: ` : '';
+    try {
+      parsed = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new KilnError('BAD_CONFIG', `${where}image config is not valid JSON`);
+    }
+    const problem = configProblem(parsed);
+    if (problem) throw new KilnError('BAD_CONFIG', `${where}invalid image config: ${problem}`);
+    const config = parsed as ImageConfig;
+    for (const diffId of config.rootfs.diff_ids) {
+      if (!(await this.blobs.has(diffId))) throw new KilnError('LAYER_MISSING', `${where}layer ${diffId} is not in the store`);
+    }
+    const id = imageIdOf(bytes);
+    return this.lock.withLock(async () => {
+      await this.blobs.ingestBytes(bytes, { expectedDigest: id });
+      const recordPath = join(this.imagesDir, `${hexOf(id)}.json`);
+      let added: string;
+      try {
+        added = (JSON.parse(await readFile(recordPath, 'utf8')) as StoredRecord).added;
+      } catch {
+        added = new Date().toISOString();
+        const record: StoredRecord = { id, added };
+        await writeFileAtomic(recordPath, `${JSON.stringify(record)}\n`);
+      }
+      const refs = await this.refs.read();
+      return this.toRecord(id, config, bytes.length, added, refs);
+    });
+  }
+
+  private toRecord(id: string, config: ImageConfig, configSize: number, added: string, refs: { tags: Record<string, string>; digests: Record<string, string> }): ImageRecord {
+    const tags = Object.entries(refs.tags).filter(([, v]) => v === id).map(([k]) => k).sort();
+    const repoDigests = Object.entries(refs.digests).filter(([, v]) => v === id).map(([k]) => k).sort();
+    return { id, config, configSize, tags, repoDigests, added };
+  }
+
+  async readConfigBytes(id: string): Promise<Buffer> {
+    return readFile(this.blobs.path(id));
+  }
+
+  /** The image with this exact ID, or undefined. */
+  async getImage(id: string, refs?: { tags: Record<string, string>; digests: Record<string, string> }): Promise<ImageRecord | undefined> {
+    let stored: StoredRecord;
+    try {
+      stored = JSON.parse(await readFile(join(this.imagesDir, `${hexOf(id)}.json`), 'utf8')) as StoredRecord;
+    } catch {
+      return undefined;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await this.readConfigBytes(id);
+    } catch {
+      return undefined;
+    }
+    return this.toRecord(id, JSON.parse(bytes.toString('utf8')) as ImageConfig, bytes.length, stored.added, refs ?? (await this.refs.read()));
+  }
+
+  async listImageIds(): Promise<string[]> {
+    const names = await readdir(this.imagesDir).catch(() => [] as string[]);
+    return names.filter((n) => /^[0-9a-f]{64}\.json$/.test(n)).map((n) => `sha256:${n.slice(0, 64)}`);
+  }
+
+  async listImages(): Promise<ImageRecord[]> {
+    const refs = await this.refs.read();
+    const out: ImageRecord[] = [];
+    for (const id of await this.listImageIds()) {
+      const rec = await this.getImage(id, refs);
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  /**
+   * Finds an image the way docker does: a tag (`busybox` ≡ `docker.io/library/busybox:latest`),
+   * a `name@sha256:` repo digest, a full ID, or an unambiguous ID prefix (4+ hex digits).
+   */
+  async resolveImage(ref: string): Promise<ImageRecord | undefined> {
+    const refs = await this.refs.read();
+    if (isDigest(ref)) return this.getImage(ref, refs);
+    let parsed;
+    try {
+      parsed = withDefaultTag(parseReference(ref));
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed) {
+      if (parsed.digest !== undefined) {
+        const id = refs.digests[`${fullName(parsed)}@${parsed.digest}`];
+        if (id) return this.getImage(id, refs);
+      } else {
+        const id = refs.tags[fullReference(parsed)];
+        if (id) return this.getImage(id, refs);
+      }
+    }
+    const m = SHORT_ID.exec(ref);
+    if (m) {
+      const prefix = m[1] as string;
+      const matches = (await this.listImageIds()).filter((id) => id.slice(7).startsWith(prefix));
+      if (matches.length > 1) throw new KilnError('AMBIGUOUS_ID', `image ID prefix "${ref}" is ambiguous (${matches.length} images match)`, { location: { file: ref } });
+      if (matches.length === 1) return this.getImage(matches[0] as string, refs);
+    }
+    return undefined;
+  }
+
+  /** resolveImage, or a KilnError saying the image is not in the store. */
+  async requireImage(ref: string): Promise<ImageRecord> {
+    const rec = await this.resolveImage(ref);
+    if (!rec) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${ref}`, { location: { file: ref } });
+    return rec;
+  }
+
+  /** Points a tag at an image; returns the image ID the tag pointed at before, if another. */
+  async tag(id: string, name: string): Promise<string | undefined> {
+    const key = normalizeTag(name);
+    return this.lock.withLock(async () => {
+      if (!(await this.getImage(id))) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${id}`, { location: { file: id } });
+      let previous: string | undefined;
+      await this.refs.update((r) => {
+        previous = r.tags[key];
+        r.tags[key] = id;
+      });
+      return previous !== id ? previous : undefined;
+    });
+  }
+
+  /** Removes a tag; returns the image ID it pointed at, or undefined when there was no such tag. */
+  async untag(name: string): Promise<string | undefined> {
+    const key = normalizeTag(name);
+    return this.lock.withLock(async () => {
+      let previous: string | undefined;
+      const current = await this.refs.read();
+      if (!(key in current.tags)) return undefined;
+      await this.refs.update((r) => {
+        previous = r.tags[key];
+        delete r.tags[key];
+      });
+      return previous;
+    });
+  }
+
+  async addRepoDigest(id: string, nameAtDigest: string): Promise<void> {
+    const parsed = parseReference(nameAtDigest);
+    if (parsed.digest === undefined) throw new KilnError('INVALID_REFERENCE', `"${nameAtDigest}" is not a name@digest reference`);
+    const key = `${fullName(parsed)}@${parsed.digest}`;
+    await this.lock.withLock(() => this.refs.update((r) => { r.digests[key] = id; }));
+  }
+
+  /** Drops the image record and every tag and repo digest that points at it. Blobs stay until gc. */
+  async removeImage(id: string): Promise<void> {
+    await this.lock.withLock(async () => {
+      await this.refs.update((r) => {
+        for (const [k, v] of Object.entries(r.tags)) if (v === id) delete r.tags[k];
+        for (const [k, v] of Object.entries(r.digests)) if (v === id) delete r.digests[k];
+      });
+      await unlink(join(this.imagesDir, `${hexOf(id)}.json`)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+    });
+  }
+
+  /** Sum of the image's layer blob sizes (what docker shows as SIZE). */
+  async imageSize(rec: ImageRecord): Promise<number> {
+    let total = 0;
+    for (const d of new Set(rec.config.rootfs.diff_ids)) total += await this.blobs.size(d).catch(() => 0);
+    return total;
+  }
+
+  /**
+   * Removes blobs and snapshots no image record (nor keepBlobs) refers to, older than the grace
+   * period. Holds the lock, so it never races a commit.
+   */
+  async gc(opts: GcOptions = {}): Promise<GcResult> {
+    const grace = opts.graceMs ?? 10 * 60_000;
+    return this.lock.withLock(async () => {
+      const live = new Set<string>(opts.keepBlobs ?? []);
+      for (const id of await this.listImageIds()) {
+        live.add(id);
+        try {
+          const cfg = JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig;
+          for (const d of cfg.rootfs.diff_ids) live.add(d);
+        } catch {
+          // a record whose config is gone protects nothing
+        }
+      }
+      const now = Date.now();
+      const result: GcResult = { removedBlobs: [], removedSnapshots: [], reclaimedBytes: 0 };
+      for (const digest of await this.blobs.list()) {
+        if (live.has(digest)) continue;
+        const st = await stat(this.blobs.path(digest)).catch(() => undefined);
+        if (!st || now - Math.max(st.mtimeMs, st.ctimeMs) < grace) continue;
+        result.removedBlobs.push(digest);
+        result.reclaimedBytes += st.size;
+        if (!opts.dryRun) await this.blobs.remove(digest);
+      }
+      for (const diffId of await this.snapshots.list()) {
+        if (live.has(diffId)) continue;
+        const st = await stat(this.snapshots.path(diffId)).catch(() => undefined);
+        if (!st || now - st.ctimeMs < grace) continue;
+        result.removedSnapshots.push(diffId);
+        if (!opts.dryRun) await this.snapshots.remove(diffId);
+      }
+      return result;
+    });
+  }
+}

@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { stepKey, stepKeyText, type StepKeyParts } from '../../cache/key.js';
+
+const base: StepKeyParts = {
+  parent: 'sha256:abc',
+  definition: { kind: 'RUN', argv: ['/bin/sh', '-c', 'make'], workdir: '/src', user: '' },
+  env: { PATH: '/usr/bin:/bin' },
+  args: { VERSION: '1' },
+  platform: 'linux/amd64',
+};
+
+test('the same parts give the same key, whatever the order of object members', async () => {
+  const a = await stepKey(base);
+  const b = await stepKey({
+    platform: 'linux/amd64',
+    args: { VERSION: '1' },
+    env: { PATH: '/usr/bin:/bin' },
+    definition: { user: '', workdir: '/src', argv: ['/bin/sh', '-c', 'make'], kind: 'RUN' },
+    parent: 'sha256:abc',
+  });
+  assert.match(a, /^[0-9a-f]{32}$/);
+  assert.equal(a, b);
+});
+
+test('a key is stable across releases of the hasher (pinned value)', async () => {
+  // If this changes, every user's cache is invalidated: bump KEY_VERSION on purpose instead.
+  assert.equal(stepKeyText(base), '{"args":{"VERSION":"1"},"definition":{"argv":["/bin/sh","-c","make"],"kind":"RUN","user":"","workdir":"/src"},"env":{"PATH":"/usr/bin:/bin"},"parent":"sha256:abc","platform":"linux/amd64","v":"kiln-step-key-v1"}');
+  assert.equal(await stepKey(base), await stepKey(structuredClone(base)));
+});
+
+test('every input that can change a result changes the key', async () => {
+  const k = await stepKey(base);
+  const variants: StepKeyParts[] = [
+    { ...base, parent: 'sha256:abd' },
+    { ...base, definition: { ...(base.definition as object), argv: ['/bin/sh', '-c', 'make all'] } },
+    { ...base, env: { PATH: '/bin' } },
+    { ...base, args: { VERSION: '2' } },
+    { ...base, args: { VERSION: undefined } },
+    { ...base, args: {} },
+    { ...base, platform: 'linux/arm64' },
+    { ...base, sources: 'aa' },
+    { ...base, inputs: ['bb'] },
+  ];
+  const keys = await Promise.all(variants.map(stepKey));
+  for (const v of keys) assert.notEqual(v, k);
+  assert.equal(new Set(keys).size, keys.length);
+});
+
+test('proxy build args never change the key, ENV-set proxies do', async () => {
+  const k = await stepKey(base);
+  assert.equal(await stepKey({ ...base, args: { ...base.args, HTTP_PROXY: 'http://p:3128', no_proxy: 'x' } }), k);
+  assert.equal(
+    await stepKey({ ...base, args: { ...base.args, https_proxy: 'http://p' }, env: { ...base.env, https_proxy: 'http://p' } }),
+    k,
+  );
+  assert.notEqual(await stepKey({ ...base, env: { ...base.env, HTTP_PROXY: 'http://set-by-ENV' } }), k);
+});
