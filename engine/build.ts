@@ -1,0 +1,254 @@
+/**
+ * `kiln build`'s engine: plans the stages the target needs, runs them on the scheduler
+ * (independent stages side by side), executes each instruction as a step, and commits the
+ * final image. Parsing, variable expansion, running containers and the cache come in through
+ * BuildOptions so each piece stays swappable; progress goes out through Progress events.
+ */
+import { cp, mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Recipe, StageInstruction } from '../grammar/recipe.js';
+import { KilnError } from './errors.js';
+import { emptyConfig, type HistoryEntry, type ImageConfig } from './image/config.js';
+import { IgnoreMatcher } from './context/dockerignore.js';
+import { SourceTree } from './context/sourceTree.js';
+import { evaluateGlobalArgs, StageArgs } from './plan/args.js';
+import type { WordExpander } from './plan/expander.js';
+import { planStages, type BuildPlan, type PlannedStage, type SourceRef } from './plan/graph.js';
+import { automaticArgs, formatPlatform, hostPlatform, parsePlatform, samePlatform, type Platform } from './plan/platform.js';
+import type { Progress, StepRef } from './progress/progress.js';
+import { runGraph } from './schedule/scheduler.js';
+import type { Store, ImageRecord } from './store/store.js';
+import { writeLayer } from './layer/tarWriter.js';
+import { ensurePath, takeOnbuildTriggers } from './steps/meta.js';
+import { executeInstruction, type StepEnvironment } from './steps/executor.js';
+import type { ContainerRunner } from './steps/run.js';
+import type { LayerRef, LayerStorage, StageState } from './steps/state.js';
+
+export interface BuildOptions {
+  store: Store;
+  recipe: Recipe;
+  /** How errors name the Dockerfile (`Dockerfile`, `path/to/Dockerfile`). */
+  dockerfileName: string;
+  contextDir: string;
+  ignorePatterns: string[];
+  buildArgs: ReadonlyMap<string, string>;
+  target?: string;
+  /** `--build-context name=path` (a directory) or `name=docker-image://ref`. */
+  namedContexts: ReadonlyMap<string, string>;
+  /** `--secret id=ID,src=FILE`. */
+  secrets: ReadonlyMap<string, string>;
+  /** Target platform (`--platform`); the host's by default. */
+  platform?: string;
+  sourceDateEpoch?: number;
+  progress: Progress;
+  expander: WordExpander;
+  /** Parses ONBUILD trigger text into instructions. */
+  parseTrigger: (text: string) => StageInstruction[];
+  runner: ContainerRunner | undefined;
+  /** Pulls a base image that is not in the store (undefined: only local images). */
+  pull?: (ref: string, platform: Platform) => Promise<ImageRecord>;
+  signal?: AbortSignal;
+  jobs?: number;
+}
+
+export interface BuildResult {
+  config: ImageConfig;
+  record: ImageRecord;
+  /** The stages built, by index. */
+  built: number[];
+}
+
+/** The build's clock: SOURCE_DATE_EPOCH when given, else now (whole seconds). */
+export function buildTimestamp(sourceDateEpoch: number | undefined): Date {
+  return new Date((sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1000);
+}
+
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.000Z$/, 'Z');
+}
+
+class StoreLayers implements LayerStorage {
+  constructor(private readonly store: Store, private readonly sde: number | undefined) {}
+  scratchDir(): Promise<string> { return this.store.scratchDir('build'); }
+  async commitLayer(dir: string, whiteouts: 'overlay' | 'none'): Promise<LayerRef> {
+    const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(this.sde !== undefined ? { sourceDateEpoch: this.sde } : {}) });
+    const snap = await this.store.adoptSnapshot(diffId, dir);
+    return { diffId, dir: snap };
+  }
+}
+
+async function stateFromImage(store: Store, record: ImageRecord, args: StageArgs, platform: Platform): Promise<StageState> {
+  const config = JSON.parse(JSON.stringify(record.config)) as ImageConfig;
+  const layers: LayerRef[] = [];
+  for (const diffId of config.rootfs.diff_ids) layers.push({ diffId, dir: await store.snapshotDir(diffId) });
+  return { config, layers, args, platform, cmdSetInStage: false };
+}
+
+export function cloneState(s: StageState, args: StageArgs): StageState {
+  return { config: JSON.parse(JSON.stringify(s.config)) as ImageConfig, layers: [...s.layers], args, platform: s.platform, cmdSetInStage: false };
+}
+
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const { store, recipe } = opts;
+  const timestamp = buildTimestamp(opts.sourceDateEpoch);
+  const storage = new StoreLayers(store, opts.sourceDateEpoch);
+  const buildPlatform = hostPlatform();
+  let targetPlatform: Platform;
+  try { targetPlatform = opts.platform ? parsePlatform(opts.platform) : buildPlatform; } catch (e) { throw new KilnError('USAGE', (e as Error).message, { exitCode: 2 }); }
+
+  const namedDirs = new Map<string, string>();
+  const namedImages = new Map<string, string>();
+  for (const [name, value] of opts.namedContexts) {
+    if (value.startsWith('docker-image://')) namedImages.set(name, value.slice('docker-image://'.length));
+    else namedDirs.set(name, resolve(value));
+  }
+
+  const provisional = recipe.stages.length - 1;
+  const targetIndex = opts.target === undefined ? provisional : recipe.stages.findIndex((s) => s.name === opts.target?.toLowerCase());
+  const targetStage = recipe.stages[targetIndex]?.name ?? 'default';
+  const globals = evaluateGlobalArgs(recipe.metaArgs, opts.buildArgs, automaticArgs(buildPlatform, targetPlatform, targetStage), opts.expander);
+  const plan: BuildPlan = planStages(recipe, {
+    globals, target: opts.target, namedContexts: new Set(namedDirs.keys()), expander: opts.expander, dockerfileName: opts.dockerfileName,
+  });
+
+  const context = new SourceTree(resolve(opts.contextDir), 'build context', new IgnoreMatcher(opts.ignorePatterns));
+  const namedTrees = new Map([...namedDirs].map(([n, d]) => [n, new SourceTree(d, `context ${n}`)] as const));
+
+  const imageStates = new Map<string, Promise<ImageRecord>>();
+  const resolveImage = (ref: string, platform: Platform, where: StageInstruction | PlannedStage['stage']['from']): Promise<ImageRecord> => {
+    const aliased = namedImages.get(ref) ?? ref;
+    let p = imageStates.get(aliased);
+    if (!p) {
+      p = (async () => {
+        const local = await store.resolveImage(aliased);
+        if (local) return local;
+        if (opts.pull) return opts.pull(aliased, platform);
+        throw new KilnError('IMAGE_NOT_FOUND', `${aliased}: image not found in the store (kiln pull ${aliased}, kiln load -i FILE, or build it with -t ${aliased})`);
+      })();
+      imageStates.set(aliased, p);
+    }
+    return p.catch((e: unknown) => {
+      if (e instanceof KilnError && e.location?.line === undefined) {
+        throw new KilnError(e.code, e.message, { location: { file: opts.dockerfileName, line: where.range.start.line, column: where.range.start.column }, exitCode: e.exitCode });
+      }
+      throw e;
+    });
+  };
+
+  // Stage results are shared by every task that reads them (FROM stage, COPY --from, mounts).
+  const results = new Map<number, StageState>();
+  const stepCounter = { n: 0 };
+  const total = plan.order.reduce((n, i) => n + 1 + (plan.stages[i]?.stage.instructions.length ?? 0), 0);
+
+  const buildStage = async (index: number, signal: AbortSignal): Promise<StageState> => {
+    const planned = plan.stages[index] as PlannedStage;
+    const stage = planned.stage;
+    const label = stage.name ?? String(index);
+    const platform = planned.platform ? parsePlatform(planned.platform) : targetPlatform;
+    const fromStep = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] FROM ${planned.baseName}${stage.name ? ` AS ${stage.name}` : ''}`, label);
+    opts.progress.started(fromStep);
+    let state: StageState;
+    try {
+      state = await baseState(planned.base, planned, platform);
+    } catch (e) {
+      opts.progress.error(fromStep, (e as Error).message);
+      throw e;
+    }
+    opts.progress.done(fromStep);
+    ensurePath(state);
+    const triggers = takeOnbuildTriggers(state);
+    const instructions: StageInstruction[] = [];
+    for (const t of triggers) instructions.push(...opts.parseTrigger(t));
+    instructions.push(...stage.instructions);
+    for (const instr of instructions) {
+      if (signal.aborted) throw signal.reason;
+      const isTrigger = !stage.instructions.includes(instr);
+      const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instr.source.keyword.toUpperCase()} ${instr.source.original.trim()}`, label);
+      opts.progress.started(step);
+      try {
+        state = await executeInstruction(instr, state, env(index, step, signal, platform));
+      } catch (e) {
+        opts.progress.error(step, (e as Error).message);
+        throw e;
+      }
+      opts.progress.done(step);
+    }
+    return state;
+  };
+
+  const baseState = async (base: SourceRef, planned: PlannedStage, platform: Platform): Promise<StageState> => {
+    const fresh = new StageArgs(globals, opts.buildArgs);
+    switch (base.kind) {
+      case 'scratch': {
+        const cfg = emptyConfig({ os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) });
+        cfg.config = {};
+        return { config: cfg, layers: [], args: fresh, platform, cmdSetInStage: false };
+      }
+      case 'stage': {
+        const parent = results.get(base.index);
+        if (!parent) throw new Error(`stage ${base.index} was not built before stage ${planned.stage.index}`);
+        return cloneState(parent, parent.args.fork());
+      }
+      case 'context': {
+        const tree = namedTrees.get(base.name) as SourceTree;
+        const dir = await storage.scratchDir();
+        await mkdir(dir, { recursive: true });
+        await cp(tree.root, dir, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+        const layer = await storage.commitLayer(dir, 'none');
+        const cfg = emptyConfig({ os: platform.os, architecture: platform.architecture });
+        cfg.config = {};
+        cfg.rootfs.diff_ids.push(layer.diffId);
+        (cfg.history ??= []).push({ created: rfc3339(timestamp), created_by: `context ${base.name}`, comment: 'buildkit.dockerfile.v0' });
+        return { config: cfg, layers: [layer], args: fresh, platform, cmdSetInStage: false };
+      }
+      case 'image': {
+        const record = await resolveImage(base.ref, platform, planned.stage.from);
+        const st = await stateFromImage(store, record, fresh, platform);
+        if (!samePlatform({ os: st.config.os, architecture: st.config.architecture, ...(st.config.variant ? { variant: st.config.variant } : {}) }, platform)
+          && st.config.architecture !== platform.architecture) {
+          opts.progress.note(opts.progress.step(`FROM ${base.ref}`, planned.stage.name ?? String(planned.stage.index)), `image platform ${st.config.os}/${st.config.architecture} does not match ${formatPlatform(platform)}`);
+        }
+        return st;
+      }
+    }
+  };
+
+  const env = (index: number, step: StepRef, signal: AbortSignal, platform: Platform): StepEnvironment => ({
+    storage, store, context, namedTrees, dockerfileName: opts.dockerfileName, expander: opts.expander,
+    timestamp, created: rfc3339(timestamp), sourceDateEpoch: opts.sourceDateEpoch, secrets: opts.secrets,
+    runner: opts.runner, signal, platform, buildPlatform,
+    stageIndex: index, stages: plan.stages.map((s) => s.stage), namedContextNames: new Set(namedDirs.keys()),
+    stageResult: async (i: number) => {
+      const r = results.get(i);
+      if (!r) throw new Error(`stage ${i} is not built yet`);
+      return r;
+    },
+    imageState: async (ref: string, where: StageInstruction) => stateFromImage(store, await resolveImage(ref, platform, where), new StageArgs(globals, opts.buildArgs), platform),
+    output: (stream, chunk) => opts.progress.output(step, stream, chunk),
+  });
+
+  await runGraph(plan.order.map((i) => ({
+    id: String(i),
+    deps: [...(plan.stages[i]?.deps ?? [])].map(String),
+    run: async (signal: AbortSignal) => {
+      const st = await buildStage(i, signal);
+      results.set(i, st);
+      return st;
+    },
+  })), { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.jobs ? { jobs: opts.jobs } : {}) });
+
+  const final = results.get(plan.target) as StageState;
+  const config = finalConfig(final, timestamp);
+  const record = await store.commitImage(config);
+  return { config, record, built: plan.order };
+}
+
+/** The committed config: `created` is the build time (SOURCE_DATE_EPOCH when set). */
+function finalConfig(state: StageState, timestamp: Date): ImageConfig {
+  const config = JSON.parse(JSON.stringify(state.config)) as ImageConfig;
+  config.created = rfc3339(timestamp);
+  config.rootfs = { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) };
+  const history: HistoryEntry[] = config.history ?? [];
+  config.history = history;
+  return config;
+}

@@ -1,0 +1,55 @@
+/**
+ * Finding the recipe and its ignore file: `-f FILE` (anywhere), `-f -` (standard input), or
+ * `Dockerfile` (then `dockerfile`) in the context. A `<Dockerfile>.dockerignore` beside the
+ * recipe replaces the context's `.dockerignore`; the two are never merged.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join, relative, resolve } from 'node:path';
+import { KilnError } from '../errors.js';
+import { parseIgnoreFile } from './dockerignore.js';
+
+export interface DockerfileSource {
+  text: string;
+  /** How errors name it: the path as the user would type it, or `Dockerfile` for stdin. */
+  displayName: string;
+  ignorePatterns: string[];
+}
+
+async function isFile(p: string): Promise<boolean> {
+  try { return (await stat(p)).isFile(); } catch { return false; }
+}
+
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function loadDockerfile(opts: { contextDir: string; file?: string; stdin?: NodeJS.ReadableStream }): Promise<DockerfileSource> {
+  const contextDir = resolve(opts.contextDir);
+  let path: string | undefined;
+  let text: string;
+  let displayName: string;
+  if (opts.file === '-') {
+    text = await readStdin(opts.stdin ?? process.stdin);
+    displayName = 'Dockerfile';
+  } else {
+    if (opts.file !== undefined) {
+      path = resolve(opts.file);
+      if (!(await isFile(path))) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: open ${opts.file}: no such file or directory`);
+    } else {
+      const upper = join(contextDir, 'Dockerfile');
+      const lower = join(contextDir, 'dockerfile');
+      path = (await isFile(upper)) ? upper : (await isFile(lower)) ? lower : undefined;
+      if (path === undefined) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: no Dockerfile in ${opts.contextDir}`);
+    }
+    text = await readFile(path, 'utf8');
+    const rel = relative(process.cwd(), path);
+    displayName = rel === '' || rel.startsWith('..') ? path : rel;
+  }
+  const specific = path !== undefined ? `${path}.dockerignore` : undefined;
+  let ignoreText = '';
+  if (specific !== undefined && (await isFile(specific))) ignoreText = await readFile(specific, 'utf8');
+  else if (await isFile(join(contextDir, '.dockerignore'))) ignoreText = await readFile(join(contextDir, '.dockerignore'), 'utf8');
+  return { text, displayName: displayName || basename(path ?? 'Dockerfile'), ignorePatterns: parseIgnoreFile(ignoreText) };
+}

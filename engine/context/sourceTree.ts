@@ -1,0 +1,118 @@
+/**
+ * A directory tree COPY/ADD read from: the build context (with its ignore rules), a named
+ * context, or another stage's root filesystem. Paths are matched with Go's wildcard syntax,
+ * resolved without ever leaving the root, and ignored paths do not exist.
+ */
+import { lstat, readdir } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { join } from 'node:path';
+import fg from 'fast-glob';
+import { IgnoreMatcher } from './dockerignore.js';
+import { clampRelative, resolveInRoot } from './scopedPath.js';
+import { hasWildcard, segmentMatcher, unescapeLiteral } from './wildcard.js';
+
+export interface SourceMatch {
+  /** Path relative to the tree's root, `/`-separated, as matched (symlinks not resolved). */
+  rel: string;
+  /** Host path with every symlink (including a final one) resolved inside the root. */
+  abs: string;
+  stats: Stats;
+}
+
+export interface WalkEntry {
+  /** Path relative to the walked directory. */
+  rel: string;
+  abs: string;
+  stats: Stats;
+}
+
+export class SourceTree {
+  constructor(
+    readonly root: string,
+    /** How errors name this tree ("build context", "stage builder", "context web"). */
+    readonly label: string,
+    private readonly ignore: IgnoreMatcher = new IgnoreMatcher([]),
+    /** Entries that are not really there (overlay whiteouts in a single-layer view). */
+    private readonly hidden: (stats: Stats) => boolean = () => false,
+  ) {}
+
+  excluded(rel: string): boolean {
+    return rel !== '' && !this.ignore.empty && this.ignore.excludes(rel);
+  }
+
+  /**
+   * Resolves one source as written (already variable-expanded). A path without wildcards
+   * matches itself or nothing; a wildcard may match nothing.
+   */
+  async match(source: string): Promise<{ wildcard: boolean; matches: SourceMatch[] }> {
+    const wildcard = hasWildcard(source);
+    const cleaned = clampRelative(source);
+    const candidates = wildcard ? await this.expandWildcards(cleaned) : [unescapeLiteral(cleaned)];
+    const matches: SourceMatch[] = [];
+    for (const rel of candidates) {
+      if (this.excluded(rel)) continue;
+      const abs = await resolveInRoot(this.root, rel, true);
+      let stats: Stats;
+      try { stats = await lstat(abs); } catch { continue; }
+      if (this.hidden(stats)) continue;
+      matches.push({ rel, abs, stats });
+    }
+    matches.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    return { wildcard, matches };
+  }
+
+  private async expandWildcards(pattern: string): Promise<string[]> {
+    let current: string[] = [''];
+    for (const seg of pattern.split('/')) {
+      const next: string[] = [];
+      if (!hasWildcard(seg)) {
+        const lit = unescapeLiteral(seg);
+        for (const dir of current) next.push(dir === '' ? lit : `${dir}/${lit}`);
+      } else {
+        const re = segmentMatcher(seg);
+        for (const dir of current) {
+          let names: string[];
+          try { names = await readdir(await resolveInRoot(this.root, dir, true)); } catch { continue; }
+          for (const name of names.sort()) if (re.test(name)) next.push(dir === '' ? name : `${dir}/${name}`);
+        }
+      }
+      current = next;
+    }
+    return current;
+  }
+
+  /**
+   * Every entry below a directory (not following symlinks), minus ignored ones, sorted
+   * byte-wise so parents come before children. `dirRel` is the directory's path in the tree
+   * (for the ignore rules); `dirAbs` where it really is.
+   */
+  async walk(dirRel: string, dirAbs: string, exclude?: IgnoreMatcher): Promise<WalkEntry[]> {
+    const entries = await fg('**', {
+      cwd: dirAbs, dot: true, onlyFiles: false, followSymbolicLinks: false, stats: true,
+      unique: true, suppressErrors: false, ignore: this.pruneGlobs(dirRel),
+    });
+    const out: WalkEntry[] = [];
+    for (const e of entries) {
+      const rel = e.path;
+      const treeRel = dirRel === '' ? rel : `${dirRel}/${rel}`;
+      if (this.excluded(treeRel)) continue;
+      if (exclude && !exclude.empty && exclude.excludes(rel)) continue;
+      const stats = e.stats as Stats;
+      if (this.hidden(stats)) continue;
+      out.push({ rel, abs: join(dirAbs, rel), stats });
+    }
+    out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    return out;
+  }
+
+  /** Plain ignore patterns become fast-glob ignores so the walk skips excluded trees. */
+  private pruneGlobs(dirRel: string): string[] {
+    if (this.ignore.empty || this.ignore.hasExceptions || dirRel !== '') return [];
+    return this.ignore.plainPatterns().flatMap((p) => [p, `${p}/**`]);
+  }
+}
+
+/** Lstat that answers undefined for a missing path. */
+export async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
+  try { return await lstat(p); } catch { return undefined; }
+}

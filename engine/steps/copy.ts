@@ -1,0 +1,144 @@
+/**
+ * COPY (and the local part of ADD): sources matched in a source tree, written straight into
+ * a fresh diff dir with BuildKit's path rules — a directory's contents are copied, not the
+ * directory; a destination ending in `/` (or an existing directory) receives sources by
+ * basename; a relative destination is under WORKDIR; `--parents` keeps the source path
+ * (from a `/./` pivot if there is one); `--exclude` drops matching paths.
+ */
+import { posix } from 'node:path';
+import type { Stats } from 'node:fs';
+import type { Heredoc } from '../../grammar/ast.js';
+import { IgnoreMatcher } from '../context/dockerignore.js';
+import type { SourceMatch, SourceTree } from '../context/sourceTree.js';
+import { hasWildcard } from '../context/wildcard.js';
+import type { ModeChange } from './chmod.js';
+import type { Owner } from './chown.js';
+import { CopyWriter, type EntryAttrs } from './copyTree.js';
+import type { RootfsView } from './rootfsView.js';
+
+export class CopySourceError extends Error {}
+
+export interface CopyPlan {
+  /** Sources as written after expansion (not heredocs). */
+  sources: string[];
+  heredocs: { heredoc: Heredoc; content: string }[];
+  /** Destination after expansion, as written. */
+  dest: string;
+  workdir: string;
+  tree: SourceTree;
+  /** Files from the build context belong to root unless `--chown` says otherwise. */
+  resetOwner: boolean;
+  chown: Owner | undefined;
+  chmod: ModeChange | undefined;
+  parents: boolean;
+  exclude: string[];
+  /** The destination image, undefined with `--link`. */
+  view: RootfsView | undefined;
+  diffDir: string;
+  /** mtime for directories and heredoc files the copy creates. */
+  timestamp: Date;
+  /** ADD: a local regular file that is an archive is unpacked instead of copied. */
+  unpack?: (match: SourceMatch, destDir: string, writer: CopyWriter) => Promise<boolean>;
+  instruction: 'COPY' | 'ADD';
+}
+
+/** The absolute image path a COPY writes to, keeping whether it names a directory. */
+export function destinationPath(dest: string, workdir: string): { path: string; isDir: boolean } {
+  const isDir = dest.endsWith('/') || dest === '.' || dest.endsWith('/.') || dest === '';
+  const abs = posix.isAbsolute(dest) ? dest : posix.join(workdir || '/', dest);
+  return { path: posix.normalize(abs).replace(/\/+$/, '') || '/', isDir };
+}
+
+/** The path `--parents` keeps for a match: after a `/./` pivot in the source, else all of it. */
+export function parentsRelative(source: string, matchRel: string): string {
+  const pivot = source.indexOf('/./');
+  if (pivot < 0) return matchRel;
+  const prefix = posix.normalize(source.slice(0, pivot)).replace(/^\/+/, '').replace(/^\.$/, '');
+  return prefix !== '' && matchRel.startsWith(prefix + '/') ? matchRel.slice(prefix.length + 1) : matchRel;
+}
+
+export async function runCopy(plan: CopyPlan): Promise<void> {
+  const { path: destRaw, isDir: destSaysDir } = destinationPath(plan.dest, plan.workdir);
+  const count = plan.sources.length + plan.heredocs.length;
+  if (count > 1 && !destSaysDir) {
+    throw new CopySourceError(`When using ${plan.instruction} with more than one source file, the destination must be a directory and end with a /`);
+  }
+  // The destination as the image resolves it (a `/bin` symlink to `usr/bin` is followed).
+  let dest = destRaw;
+  if (plan.view) {
+    const resolved = await plan.view.resolve(destRaw);
+    dest = '/' + posix.relative(plan.view.root, resolved.split('\\').join('/'));
+    if (dest === '/.' || dest === '/') dest = '/';
+  }
+  const existingDest = plan.view ? await plan.view.statIn(destRaw) : undefined;
+  const destIsDir = destSaysDir || existingDest?.isDirectory() === true;
+  const rootOwner = { uid: 0, gid: 0 };
+  const writer = new CopyWriter(plan.diffDir, plan.view, plan.chown ?? rootOwner, plan.timestamp);
+  const attrs: EntryAttrs = { owner: plan.chown ?? (plan.resetOwner ? rootOwner : undefined), chmod: plan.chmod };
+  const exclude = new IgnoreMatcher(plan.exclude);
+
+  if (destIsDir && dest !== '/') {
+    await writer.ensureParents(dest);
+    await writer.ensureDir(dest, undefined);
+  }
+
+  for (const { heredoc, content } of plan.heredocs) {
+    const target = destIsDir ? posix.join(dest, heredoc.name) : dest;
+    await writer.ensureParents(target);
+    const mode = plan.chmod ? plan.chmod(0o644, false) : 0o644;
+    await writer.writeFile(target, Buffer.from(content, 'utf8'), mode, plan.chown ?? rootOwner, plan.timestamp);
+  }
+
+  for (const source of plan.sources) {
+    const { wildcard, matches } = await plan.tree.match(source);
+    const kept = matches.filter((m) => !(exclude.empty ? false : exclude.excludes(wildcardRelative(source, m.rel))));
+    if (!wildcard && kept.length === 0) {
+      throw new CopySourceError(`failed to compute cache key: "${source.replace(/^\/+/, '')}": not found`);
+    }
+    const many = wildcard && kept.length > 1;
+    if (many && !destIsDir) {
+      throw new CopySourceError(`When using ${plan.instruction} with more than one source file, the destination must be a directory and end with a /`);
+    }
+    for (const m of kept) {
+      const keepPath = plan.parents ? parentsRelative(source, m.rel) : undefined;
+      if (m.stats.isDirectory()) {
+        const targetDir = keepPath !== undefined ? posix.join(dest, keepPath) : dest;
+        await copyDirectory(plan, writer, m, targetDir, attrs, exclude);
+        continue;
+      }
+      if (plan.unpack && m.stats.isFile()) {
+        if (await plan.unpack(m, dest, writer)) continue;
+      }
+      let target: string;
+      if (keepPath !== undefined) target = posix.join(dest, keepPath);
+      else target = destIsDir ? posix.join(dest, posix.basename(m.rel)) : dest;
+      await writer.ensureParents(target);
+      await writer.copyEntry(m.abs, m.stats, target, attrs);
+    }
+  }
+  await writer.finish();
+}
+
+/** For `--exclude`: a wildcard match is judged by its path below the pattern's fixed prefix. */
+function wildcardRelative(source: string, rel: string): string {
+  const segs = source.replace(/^\/+/, '').split('/');
+  const fixed: string[] = [];
+  for (const s of segs) { if (hasWildcard(s)) break; fixed.push(s); }
+  if (fixed.length === segs.length) return posix.basename(rel);
+  const prefix = fixed.join('/');
+  return prefix !== '' && rel.startsWith(prefix + '/') ? rel.slice(prefix.length + 1) : rel;
+}
+
+async function copyDirectory(plan: CopyPlan, writer: CopyWriter, m: SourceMatch, targetDir: string, attrs: EntryAttrs, exclude: IgnoreMatcher): Promise<void> {
+  if (targetDir !== '/') {
+    await writer.ensureParents(targetDir);
+    await writer.ensureDir(targetDir, { stats: m.stats, attrs });
+  }
+  const entries = await plan.tree.walk(m.rel, m.abs, exclude);
+  for (const e of entries) {
+    const target = posix.join(targetDir, e.rel);
+    const st: Stats = e.stats;
+    if (st.isDirectory()) await writer.ensureDir(target, { stats: st, attrs });
+    else await writer.copyEntry(e.abs, st, target, attrs);
+  }
+}

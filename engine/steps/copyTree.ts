@@ -1,0 +1,128 @@
+/**
+ * Writing copied entries into a layer's diff dir: files, directories and symlinks with their
+ * modes, owners and mtimes; hardlinks kept within one copy; parent directories that already
+ * exist in the image given their existing attributes so the layer does not change them.
+ */
+import { chmod, copyFile, lchown, link, lstat, lutimes, mkdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ModeChange } from './chmod.js';
+import type { Owner } from './chown.js';
+import type { RootfsView } from './rootfsView.js';
+
+export interface EntryAttrs {
+  /** A fixed owner (`--chown`, or 0:0 for context files); undefined keeps the source's. */
+  owner: Owner | undefined;
+  chmod: ModeChange | undefined;
+}
+
+/** Tracks hardlinked inodes within one copy so they stay linked in the layer. */
+export class CopyWriter {
+  private readonly inodes = new Map<string, string>();
+  /** Directory mtimes to set once their children are written (writing a child changes them). */
+  private readonly dirTimes = new Map<string, { atime: Date; mtime: Date }>();
+
+  constructor(
+    readonly diffDir: string,
+    /** The destination image as it is, for existing parents; undefined for `--link`. */
+    private readonly view: RootfsView | undefined,
+    /** Owner and mtime for directories the copy has to create. */
+    private readonly newDirOwner: Owner,
+    private readonly newDirTime: Date,
+  ) {}
+
+  private host(imagePath: string): string {
+    return join(this.diffDir, imagePath);
+  }
+
+  /** Makes sure every ancestor of `imagePath` exists in the diff dir. */
+  async ensureParents(imagePath: string): Promise<void> {
+    const parts = imagePath.split('/').filter((p) => p !== '');
+    let cur = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      cur += '/' + parts[i];
+      await this.ensureDir(cur, undefined);
+    }
+  }
+
+  /**
+   * A directory at `imagePath`: created if needed, with the existing image directory's
+   * attributes, else `attrsFrom` (a copied source dir), else the defaults for new dirs.
+   */
+  async ensureDir(imagePath: string, source: { stats: Stats; attrs: EntryAttrs } | undefined): Promise<void> {
+    const hostPath = this.host(imagePath);
+    const existing = await lstat(hostPath).catch(() => undefined);
+    if (existing?.isDirectory()) {
+      if (source) await this.applyDirAttrs(hostPath, source);
+      return;
+    }
+    if (existing) await rm(hostPath, { recursive: true, force: true });
+    await mkdir(hostPath);
+    if (source) { await this.applyDirAttrs(hostPath, source); return; }
+    const lower = this.view ? await this.view.statIn(imagePath) : undefined;
+    if (lower?.isDirectory()) {
+      await chmod(hostPath, lower.mode & 0o7777);
+      await lchown(hostPath, lower.uid, lower.gid);
+      this.dirTimes.set(hostPath, { atime: lower.atime, mtime: lower.mtime });
+    } else {
+      await chmod(hostPath, 0o755);
+      await lchown(hostPath, this.newDirOwner.uid, this.newDirOwner.gid);
+      this.dirTimes.set(hostPath, { atime: this.newDirTime, mtime: this.newDirTime });
+    }
+  }
+
+  private async applyDirAttrs(hostPath: string, source: { stats: Stats; attrs: EntryAttrs }): Promise<void> {
+    const { stats, attrs } = source;
+    const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, true) : stats.mode & 0o7777;
+    await chmod(hostPath, mode);
+    const owner = attrs.owner ?? { uid: stats.uid, gid: stats.gid };
+    await lchown(hostPath, owner.uid, owner.gid);
+    this.dirTimes.set(hostPath, { atime: stats.atime, mtime: stats.mtime });
+  }
+
+  /** Sets the directory times, deepest first, after everything is written. */
+  async finish(): Promise<void> {
+    const dirs = [...this.dirTimes.keys()].sort((a, b) => b.length - a.length);
+    for (const d of dirs) {
+      const t = this.dirTimes.get(d) as { atime: Date; mtime: Date };
+      await utimes(d, t.atime, t.mtime);
+    }
+  }
+
+  /** Copies one non-directory entry (file or symlink) from `srcPath` to `imagePath`. */
+  async copyEntry(srcPath: string, stats: Stats, imagePath: string, attrs: EntryAttrs): Promise<void> {
+    const hostPath = this.host(imagePath);
+    const existing = await lstat(hostPath).catch(() => undefined);
+    if (existing) await rm(hostPath, { recursive: true, force: true });
+    const owner = attrs.owner ?? { uid: stats.uid, gid: stats.gid };
+    if (stats.isSymbolicLink()) {
+      await symlink(await readlink(srcPath), hostPath);
+      await lchown(hostPath, owner.uid, owner.gid);
+      await lutimes(hostPath, stats.atime, stats.mtime);
+      return;
+    }
+    if (!stats.isFile()) return; // devices, fifos and sockets are not copied
+    if (stats.nlink > 1) {
+      const key = `${stats.dev}:${stats.ino}`;
+      const first = this.inodes.get(key);
+      if (first !== undefined) { await link(first, hostPath); return; }
+      this.inodes.set(key, hostPath);
+    }
+    await copyFile(srcPath, hostPath, constants.COPYFILE_FICLONE);
+    const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, false) : stats.mode & 0o7777;
+    await chmod(hostPath, mode);
+    await lchown(hostPath, owner.uid, owner.gid);
+    await utimes(hostPath, stats.atime, stats.mtime);
+  }
+
+  /** A file with given content (heredoc sources, downloads are written elsewhere and copied). */
+  async writeFile(imagePath: string, content: Buffer, mode: number, owner: Owner, mtime: Date): Promise<void> {
+    const hostPath = this.host(imagePath);
+    await rm(hostPath, { recursive: true, force: true });
+    await mkdir(dirname(hostPath), { recursive: true });
+    await writeFile(hostPath, content, { mode });
+    await chmod(hostPath, mode);
+    await lchown(hostPath, owner.uid, owner.gid);
+    await utimes(hostPath, mtime, mtime);
+  }
+}

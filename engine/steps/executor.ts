@@ -1,0 +1,367 @@
+/**
+ * One instruction applied to a stage: variables expanded where BuildKit expands them, the
+ * step run (metadata, WORKDIR, COPY/ADD, RUN), a history entry added (empty_layer where no
+ * layer came of it). This is the seam a cache wraps: a step is a pure function of its
+ * instruction, the stage state before it, and (for COPY/ADD) the selected sources.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { CopyInstruction, Stage, StageInstruction } from '../../grammar/recipe.js';
+import type { SourceTree } from '../context/sourceTree.js';
+import { SourceTree as Tree } from '../context/sourceTree.js';
+import { KilnError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import type { Lookup, WordExpander } from '../plan/expander.js';
+import { resolveFromRef } from '../plan/graph.js';
+import type { Platform } from '../plan/platform.js';
+import { samePlatform } from '../plan/platform.js';
+import { detectArchive, extractArchive } from './archive.js';
+import { parseChmod, type ModeChange } from './chmod.js';
+import { resolveChown, UnknownOwnerError, type Owner } from './chown.js';
+import { CopySourceError, destinationPath, runCopy } from './copy.js';
+import { CopyWriter } from './copyTree.js';
+import { download, DownloadError, isUrl } from './fetchUrl.js';
+import * as meta from './meta.js';
+import { RootfsView, isWhiteout } from './rootfsView.js';
+import { cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
+import type { LayerStorage, StageState } from './state.js';
+
+export interface StepEnvironment {
+  storage: LayerStorage;
+  store: Store;
+  context: SourceTree;
+  namedTrees: ReadonlyMap<string, SourceTree>;
+  namedContextNames: ReadonlySet<string>;
+  dockerfileName: string;
+  expander: WordExpander;
+  timestamp: Date;
+  created: string;
+  sourceDateEpoch: number | undefined;
+  secrets: ReadonlyMap<string, string>;
+  runner: ContainerRunner | undefined;
+  signal: AbortSignal;
+  platform: Platform;
+  buildPlatform: Platform;
+  stageIndex: number;
+  stages: readonly Stage[];
+  stageResult(index: number): Promise<StageState>;
+  imageState(ref: string, where: StageInstruction): Promise<StageState>;
+  output(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+}
+
+const COMMENT = 'buildkit.dockerfile.v0';
+
+function located(env: StepEnvironment, instr: StageInstruction, code: string, message: string, exitCode = 1): KilnError {
+  return new KilnError(code, message, { location: { file: env.dockerfileName, line: instr.range.start.line, column: instr.range.start.column }, exitCode });
+}
+
+function addHistory(state: StageState, env: StepEnvironment, createdBy: string, emptyLayer: boolean): void {
+  const entry: Record<string, unknown> = { created: env.created, created_by: createdBy, comment: COMMENT };
+  if (emptyLayer) entry.empty_layer = true;
+  (state.config.history ??= []).push(entry);
+}
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  return (await readdir(dir)).length === 0;
+}
+
+/** Adds the diff dir as a layer, or records an empty layer when nothing changed (as BuildKit's exporter does). */
+async function commitDiff(state: StageState, env: StepEnvironment, dir: string, whiteouts: 'overlay' | 'none', createdBy: string): Promise<void> {
+  if (await isEmptyDir(dir)) {
+    await rm(dir, { recursive: true, force: true });
+    addHistory(state, env, createdBy, true);
+    return;
+  }
+  const layer = await env.storage.commitLayer(dir, whiteouts);
+  state.layers = [...state.layers, layer];
+  state.config.rootfs = { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) };
+  addHistory(state, env, createdBy, false);
+}
+
+export async function executeInstruction(instr: StageInstruction, before: StageState, env: StepEnvironment): Promise<StageState> {
+  const state: StageState = { ...before, config: JSON.parse(JSON.stringify(before.config)) as StageState['config'], layers: [...before.layers] };
+  const lookup: Lookup = state.args.lookup(state.config.config?.Env ?? undefined);
+  const word = (text: string): string => {
+    try { return env.expander.word(text, lookup); } catch (e) { throw located(env, instr, 'EXPANSION', (e as Error).message); }
+  };
+  const wrap = (fn: () => string): string => {
+    try { return fn(); } catch (e) { if (e instanceof KilnError) throw e; throw located(env, instr, 'INVALID_INSTRUCTION', (e as Error).message); }
+  };
+  switch (instr.kind) {
+    case 'ENV': {
+      const pairs = instr.pairs.map((p) => ({ key: word(p.key), value: word(p.value) }));
+      addHistory(state, env, meta.setEnv(state, pairs), true);
+      return state;
+    }
+    case 'LABEL': {
+      const pairs = instr.pairs.map((p) => ({ key: word(p.key), value: word(p.value) }));
+      addHistory(state, env, meta.setLabels(state, pairs), true);
+      return state;
+    }
+    case 'ARG': {
+      state.args = state.args.fork();
+      const parts: string[] = [];
+      for (const a of instr.args) {
+        let declared;
+        try { declared = state.args.declare(a.key, a.value, state.config.config?.Env ?? undefined, env.expander); } catch (e) { throw located(env, instr, 'EXPANSION', (e as Error).message); }
+        parts.push(declared.value === undefined ? a.key : `${a.key}=${declared.value}`);
+      }
+      addHistory(state, env, `ARG ${parts.join(' ')}`, true);
+      return state;
+    }
+    case 'EXPOSE': {
+      const ports = instr.ports.flatMap((p) => { try { return env.expander.words(p, lookup); } catch (e) { throw located(env, instr, 'EXPANSION', (e as Error).message); } });
+      addHistory(state, env, wrap(() => meta.expose(state, ports)), true);
+      return state;
+    }
+    case 'VOLUME':
+      addHistory(state, env, wrap(() => meta.addVolumes(state, instr.paths.map(word))), true);
+      return state;
+    case 'USER':
+      addHistory(state, env, meta.setUser(state, word(instr.user)), true);
+      return state;
+    case 'STOPSIGNAL':
+      addHistory(state, env, wrap(() => meta.setStopSignal(state, word(instr.signal))), true);
+      return state;
+    case 'HEALTHCHECK':
+      addHistory(state, env, meta.setHealthcheck(state, instr), true);
+      return state;
+    case 'SHELL':
+      addHistory(state, env, meta.setShell(state, instr.shell), true);
+      return state;
+    case 'CMD':
+      addHistory(state, env, meta.setCmd(state, instr.command), true);
+      return state;
+    case 'ENTRYPOINT':
+      addHistory(state, env, meta.setEntrypoint(state, instr.command), true);
+      return state;
+    case 'ONBUILD':
+      addHistory(state, env, meta.addOnbuild(state, instr.expression), true);
+      return state;
+    case 'MAINTAINER':
+      addHistory(state, env, meta.setMaintainer(state, instr.maintainer), true);
+      return state;
+    case 'WORKDIR':
+      return workdir(state, env, instr, word(instr.path));
+    case 'COPY':
+    case 'ADD':
+      return copyOrAdd(state, env, instr, word);
+    case 'RUN':
+      return run(state, env, instr, word);
+  }
+}
+
+async function withView<T>(state: StageState, env: StepEnvironment, fn: (view: RootfsView) => Promise<T>): Promise<T> {
+  const view = await RootfsView.open(state.layers, () => env.storage.scratchDir());
+  try { return await fn(view); } finally { await view.close(); }
+}
+
+async function workdir(state: StageState, env: StepEnvironment, instr: StageInstruction, path: string): Promise<StageState> {
+  const c = (state.config.config ??= {});
+  const abs = posix.isAbsolute(path) ? posix.normalize(path) : posix.join(c.WorkingDir || '/', path);
+  c.WorkingDir = abs;
+  const createdBy = `WORKDIR ${abs}`;
+  if (abs === '/') { addHistory(state, env, createdBy, true); return state; }
+  const dir = await env.storage.scratchDir();
+  await withView(state, env, async (view) => {
+    if ((await view.statIn(abs))?.isDirectory()) return;
+    let owner: Owner = { uid: 0, gid: 0 };
+    if (c.User) {
+      try { owner = resolveChown(c.User, await view.readText('/etc/passwd'), await view.readText('/etc/group')); } catch { owner = { uid: 0, gid: 0 }; }
+    }
+    const writer = new CopyWriter(dir, view, owner, env.timestamp);
+    await writer.ensureParents(abs + '/x');
+    await writer.finish();
+  });
+  await commitDiff(state, env, dir, 'none', createdBy);
+  void instr;
+  return state;
+}
+
+/** The tree COPY --from reads, and whether it is the build context. */
+async function sourceFor(state: StageState, env: StepEnvironment, instr: CopyInstruction): Promise<{ tree: SourceTree; isContext: boolean; close: () => Promise<void> }> {
+  if (instr.from === undefined) return { tree: env.context, isContext: true, close: async () => undefined };
+  const ref = resolveFromRef(instr.from, env.stageIndex, env.stages, env.namedContextNames);
+  if (ref.kind === 'context') return { tree: env.namedTrees.get(ref.name) as SourceTree, isContext: true, close: async () => undefined };
+  let from: StageState;
+  if (ref.kind === 'stage') from = await env.stageResult(ref.index);
+  else if (ref.kind === 'scratch') from = { ...state, layers: [] };
+  else {
+    try {
+      from = await env.imageState(ref.ref, instr);
+    } catch (e) {
+      if (e instanceof KilnError && e.code === 'IMAGE_NOT_FOUND') {
+        throw located(env, instr, 'UNKNOWN_FROM', `COPY --from=${instr.from}: no stage, named context or image "${instr.from}" (stages: ${env.stages.slice(0, env.stageIndex).map((s, i) => s.name ?? String(i)).join(', ') || 'none before this one'})`);
+      }
+      throw e;
+    }
+  }
+  const view = await RootfsView.open(from.layers, () => env.storage.scratchDir());
+  const tree = new Tree(view.root, `stage ${instr.from}`, undefined, isWhiteout);
+  return { tree, isContext: false, close: () => view.close() };
+}
+
+async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyInstruction, word: (t: string) => string): Promise<StageState> {
+  const sources = instr.sources.map(word);
+  const dest = word(instr.dest);
+  const chownSpec = instr.chown === undefined ? undefined : word(instr.chown);
+  const chmodSpec = instr.chmod === undefined ? undefined : word(instr.chmod);
+  const checksum = instr.checksum === undefined ? undefined : word(instr.checksum);
+  let chmod: ModeChange | undefined;
+  if (chmodSpec !== undefined) {
+    try { chmod = parseChmod(chmodSpec); } catch (e) { throw located(env, instr, 'INVALID_CHMOD', (e as Error).message); }
+  }
+  const lookup = state.args.lookup(state.config.config?.Env ?? undefined);
+  const heredocs = instr.heredocs.map((h) => ({ heredoc: h, content: h.expand ? env.expander.raw(h.content, lookup) : h.content }));
+  const urls = sources.filter(isUrl);
+  if (instr.kind === 'COPY' && urls.length > 0) throw located(env, instr, 'COPY_URL', 'source can\'t be a URL for COPY');
+  if (checksum !== undefined && (urls.length !== 1 || sources.length !== 1)) throw located(env, instr, 'ADD_CHECKSUM', 'checksum can\'t be specified for non-HTTP(S) sources');
+  const createdBy = `${instr.kind} ${[...instr.heredocs.map((h) => `<<${h.name}`), ...sources].join(' ')} ${dest} # buildkit`.replace(/\s+# buildkit$/, ' # buildkit');
+  const workdirPath = state.config.config?.WorkingDir || '/';
+  const dir = await env.storage.scratchDir();
+  const src = await sourceFor(state, env, instr);
+  try {
+    const view = instr.link ? undefined : await RootfsView.open(state.layers, () => env.storage.scratchDir());
+    try {
+      let owner: Owner | undefined;
+      if (chownSpec !== undefined) {
+        try {
+          owner = resolveChown(chownSpec, await view?.readText('/etc/passwd'), await view?.readText('/etc/group'));
+        } catch (e) {
+          if (e instanceof UnknownOwnerError) throw located(env, instr, 'UNKNOWN_USER', e.message);
+          throw e;
+        }
+      }
+      const scratch = () => env.storage.scratchDir();
+      for (const url of urls) {
+        let dl;
+        try { dl = await download(url, await scratch(), checksum); } catch (e) {
+          if (e instanceof DownloadError) throw located(env, instr, 'ADD_DOWNLOAD', e.message);
+          throw e;
+        }
+        const { path: destPath, isDir } = destinationPath(dest, workdirPath);
+        const target = isDir ? posix.join(destPath, dl.name) : destPath;
+        const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, env.timestamp);
+        await writer.ensureParents(target);
+        const { readFile } = await import('node:fs/promises');
+        await writer.writeFile(target, await readFile(dl.path), chmod ? chmod(0o600, false) : 0o600, owner ?? { uid: 0, gid: 0 }, dl.mtime ?? env.timestamp);
+        await writer.finish();
+      }
+      const local = sources.filter((s) => !isUrl(s));
+      if (local.length > 0 || heredocs.length > 0) {
+        await runCopy({
+          sources: local, heredocs, dest, workdir: workdirPath, tree: src.tree, resetOwner: src.isContext,
+          chown: owner, chmod, parents: instr.parents, exclude: instr.exclude, view, diffDir: dir,
+          timestamp: env.timestamp, instruction: instr.kind,
+          ...(instr.kind === 'ADD' && instr.unpack !== false ? {
+            unpack: async (m, destDir, writer) => {
+              const kind = await detectArchive(m.abs);
+              if (kind === undefined) return false;
+              await extractArchive(m.abs, kind, destDir, writer, owner);
+              return true;
+            },
+          } : {}),
+        });
+      }
+    } finally {
+      await view?.close();
+    }
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    if (e instanceof CopySourceError) throw located(env, instr, 'COPY_SOURCE', e.message);
+    throw e;
+  } finally {
+    await src.close();
+  }
+  await commitDiff(state, env, dir, 'none', createdBy);
+  return state;
+}
+
+async function run(state: StageState, env: StepEnvironment, instr: Extract<StageInstruction, { kind: 'RUN' }>, word: (t: string) => string): Promise<StageState> {
+  if (!env.runner) throw located(env, instr, 'NO_RUNTIME', 'RUN needs the container runtime, which is not available in this build of kiln');
+  if (!samePlatform(state.platform, env.buildPlatform) && state.platform.architecture !== env.buildPlatform.architecture) {
+    throw located(env, instr, 'PLATFORM', `cannot RUN for ${state.platform.os}/${state.platform.architecture} on a ${env.buildPlatform.architecture} machine (no emulation)`);
+  }
+  const workdirPath = state.config.config?.WorkingDir || '/';
+  const mounts: PreparedMount[] = [];
+  const closers: (() => Promise<void>)[] = [];
+  const upper = await env.storage.scratchDir();
+  const work = await env.storage.scratchDir();
+  const emptyLower = await env.storage.scratchDir();
+  const scriptDir = await env.storage.scratchDir();
+  try {
+    for (const m of instr.mounts) {
+      const target = m.target === undefined ? undefined : posix.resolve(workdirPath, word(m.target));
+      switch (m.type) {
+        case 'cache': {
+          if (!target) throw located(env, instr, 'MOUNT', 'cache mount needs a target');
+          const spec = { ...m, ...(m.id !== undefined ? { id: word(m.id) } : {}) };
+          mounts.push({ type: 'bind', source: await cacheMountDir(env.store.root, spec, workdirPath), target, readonly: m.readonly });
+          break;
+        }
+        case 'tmpfs':
+          if (!target) throw located(env, instr, 'MOUNT', 'tmpfs mount needs a target');
+          mounts.push({ type: 'tmpfs', target, ...(m.size !== undefined ? { size: m.size } : {}) });
+          break;
+        case 'secret': {
+          const id = m.id !== undefined ? word(m.id) : posix.basename(target ?? '');
+          const file = env.secrets.get(id);
+          if (file === undefined) {
+            if (m.required) throw located(env, instr, 'SECRET', `secret ${id} not found (pass it with --secret id=${id},src=FILE)`);
+            break;
+          }
+          if (m.env !== undefined) throw located(env, instr, 'SECRET', 'secrets as environment variables (env=) are not supported yet');
+          mounts.push({ type: 'bind', source: file, target: target ?? `/run/secrets/${id}`, readonly: true });
+          break;
+        }
+        case 'bind': {
+          if (!target) throw located(env, instr, 'MOUNT', 'bind mount needs a target');
+          let tree: SourceTree = env.context;
+          if (m.from !== undefined) {
+            const fake = { ...instr, kind: 'COPY', from: m.from } as unknown as CopyInstruction;
+            const src = await sourceFor(state, env, fake);
+            closers.push(src.close);
+            tree = src.tree;
+          }
+          const source = m.source === undefined ? '' : word(m.source);
+          const { matches } = await tree.match(source === '' ? '.' : source);
+          const hit = matches[0];
+          if (!hit) throw located(env, instr, 'MOUNT', `bind mount source "${source}" not found`);
+          // Read-write binds must not write through to the context: BuildKit discards the writes.
+          mounts.push({ type: 'bind', source: hit.abs, target, readonly: true });
+          if (!m.readonly) env.output('stderr', Buffer.from(`note: rw bind mount of ${source || '.'} is mounted read-only\n`));
+          break;
+        }
+        case 'ssh':
+          throw located(env, instr, 'MOUNT', 'ssh mounts are not supported');
+      }
+    }
+    const network = instr.network === 'none' ? 'none' : 'host';
+    let argv: string[] = [];
+    await withView(state, env, async (view) => {
+      try {
+        ({ argv } = await runStep({
+          instr, state, view, upperDir: upper, workDir: work, emptyLower, scriptDir, mounts, network,
+          runner: env.runner as ContainerRunner, onOutput: env.output, signal: env.signal,
+        }));
+      } catch (e) {
+        if (e instanceof RunFailedError) {
+          const tail = e.tail.length ? `\n${e.tail.map((l) => `  > ${l}`).join('\n')}` : '';
+          throw located(env, instr, 'RUN_FAILED', `${e.message}${tail}`, e.exitCode);
+        }
+        throw e;
+      }
+    });
+    const createdBy = `RUN ${state.args.historyPrefix(state.config.config?.Env ?? undefined)}${runHistoryText(argv)} # buildkit`;
+    await commitDiff(state, env, upper, 'overlay', createdBy);
+    return state;
+  } catch (e) {
+    await rm(upper, { recursive: true, force: true });
+    throw e;
+  } finally {
+    for (const c of closers) await c();
+    await rm(work, { recursive: true, force: true });
+    await rm(emptyLower, { recursive: true, force: true });
+    await rm(scriptDir, { recursive: true, force: true });
+  }
+}

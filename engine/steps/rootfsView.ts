@@ -1,0 +1,76 @@
+/**
+ * A read-only view of a stage's root filesystem as one directory: the single layer itself,
+ * or a read-only overlay mount of the stack. COPY reads its sources and destination checks
+ * through it, and `--chown` names resolve against its /etc/passwd. Mounts are tracked so an
+ * interrupted build leaves none behind.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdir, readFile, rmdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Stats } from 'node:fs';
+import { resolveInRoot } from '../context/scopedPath.js';
+import type { LayerRef } from './state.js';
+
+const run = promisify(execFile);
+const liveMounts = new Set<string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const m of liveMounts) {
+      try { execFileSync('umount', ['-l', m], { stdio: 'ignore' }); } catch { /* already gone */ }
+    }
+  });
+}
+
+/** An overlay whiteout as a single-layer view shows it: a 0:0 character device. */
+export function isWhiteout(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+export class RootfsView {
+  private constructor(readonly root: string, private readonly mounted: boolean) {}
+
+  static async open(layers: readonly LayerRef[], scratchDir: () => Promise<string>): Promise<RootfsView> {
+    if (layers.length === 0) return new RootfsView(await scratchDir(), false);
+    if (layers.length === 1) return new RootfsView((layers[0] as LayerRef).dir, false);
+    const target = join(await scratchDir(), 'merged');
+    await mkdir(target);
+    const lower = [...layers].reverse().map((l) => l.dir).join(':');
+    installExitHook();
+    liveMounts.add(target);
+    try {
+      await run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lower}`, target]);
+    } catch (e) {
+      liveMounts.delete(target);
+      throw new Error(`cannot mount a view of the stage's layers (kiln build needs root for this): ${(e as Error).message}`);
+    }
+    return new RootfsView(target, true);
+  }
+
+  async close(): Promise<void> {
+    if (!this.mounted) return;
+    await run('umount', [this.root]).catch(() => run('umount', ['-l', this.root]));
+    liveMounts.delete(this.root);
+    await rmdir(this.root).catch(() => undefined);
+  }
+
+  /** Host path of an image path, symlinks resolved inside the view. */
+  resolve(path: string, followFinal = true): Promise<string> {
+    return resolveInRoot(this.root, path, followFinal);
+  }
+
+  async statIn(path: string): Promise<Stats | undefined> {
+    try {
+      const st = await stat(await this.resolve(path));
+      return isWhiteout(st) ? undefined : st;
+    } catch { return undefined; }
+  }
+
+  async readText(path: string): Promise<string | undefined> {
+    try { return await readFile(await this.resolve(path), 'utf8'); } catch { return undefined; }
+  }
+}

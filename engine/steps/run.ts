@@ -1,0 +1,165 @@
+/**
+ * RUN: the command runs in a build container whose root is an overlay of the stage's layers
+ * with a fresh upper dir; afterwards that upper dir is the new layer. Shell form goes
+ * through SHELL, exec form as is, heredocs the way BuildKit runs them. The environment is the
+ * stage ENV plus declared ARGs; USER is resolved in the image's /etc/passwd; WORKDIR is the cwd.
+ * Mounts (cache, bind, tmpfs, secret) are never part of the layer. A failing command stops the
+ * build with its exit code and the last lines of its output.
+ */
+import { chmod, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import type { Heredoc } from '../../grammar/ast.js';
+import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
+import { resolveRunUser, type ProcessUser } from './chown.js';
+import { commandArgv, DEFAULT_SHELL } from './meta.js';
+import type { RootfsView } from './rootfsView.js';
+import type { StageState } from './state.js';
+
+/** The container the runtime starts (the runtime's ContainerSpec, as much of it as RUN uses). */
+export interface RunContainerSpec {
+  rootfs: { lowerDirs: string[]; upperDir: string; workDir: string };
+  argv: string[];
+  env: string[];
+  cwd: string;
+  user: ProcessUser;
+  hostname: string;
+  network: 'none' | 'host';
+  mounts: ({ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; size?: number })[];
+  stdio: 'inherit' | 'pipe' | 'pty';
+}
+
+export interface RunContainerIo {
+  onStdout?(chunk: Buffer): void;
+  onStderr?(chunk: Buffer): void;
+  signal?: AbortSignal;
+}
+
+export type ContainerRunner = (spec: RunContainerSpec, io?: RunContainerIo) => Promise<{ exitCode: number }>;
+
+export class RunFailedError extends Error {
+  constructor(message: string, readonly exitCode: number, readonly tail: string[]) { super(message); }
+}
+
+/** A mount the step asked for, resolved to host paths by the caller. */
+export type PreparedMount =
+  | { type: 'bind'; source: string; target: string; readonly: boolean }
+  | { type: 'tmpfs'; target: string; size?: number };
+
+export interface RunPlan {
+  instr: RunInstruction;
+  state: StageState;
+  /** The stage's image, for /etc/passwd. */
+  view: RootfsView;
+  /** Empty dirs on the store's filesystem. */
+  upperDir: string;
+  workDir: string;
+  /** Used when the stage has no layer yet (overlay needs one lower dir). */
+  emptyLower: string;
+  /** A dir for heredoc scripts the command executes. */
+  scriptDir: string;
+  mounts: PreparedMount[];
+  network: 'none' | 'host';
+  runner: ContainerRunner;
+  onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  signal: AbortSignal;
+}
+
+const HEREDOC_ONLY = /^\s*<<-?\s*(["']?)([^\s"']+)\1\s*$/;
+
+/**
+ * The argv BuildKit runs for a RUN: a lone heredoc is the script itself (executed directly
+ * when it starts with `#!`); other heredocs are handed to the shell together with the line.
+ */
+export function runArgv(state: StageState, instr: RunInstruction, scriptPath: (h: Heredoc) => string): { argv: string[]; scripts: { heredoc: Heredoc; path: string }[] } {
+  const shell = state.config.config?.Shell ?? DEFAULT_SHELL;
+  if (instr.command.form === 'shell' && instr.heredocs.length > 0) {
+    const text = instr.command.text;
+    const only = instr.heredocs.length === 1 ? HEREDOC_ONLY.exec(text.split('\n')[0] ?? '') : null;
+    if (only && instr.heredocs[0]) {
+      const h = instr.heredocs[0];
+      if (h.content.startsWith('#!')) return { argv: [scriptPath(h)], scripts: [{ heredoc: h, path: scriptPath(h) }] };
+      return { argv: [...shell, h.content], scripts: [] };
+    }
+    let full = text.split('\n')[0] ?? text;
+    for (const h of instr.heredocs) full += '\n' + h.content + h.name;
+    return { argv: [...shell, full], scripts: [] };
+  }
+  return { argv: commandArgv(state, instr.command), scripts: [] };
+}
+
+/** The text of a RUN's history line (without `RUN ` and the args prefix). */
+export function runHistoryText(argv: string[]): string {
+  return argv.join(' ');
+}
+
+export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
+  const { state, instr } = plan;
+  const config = state.config.config ?? {};
+  const user = resolveRunUser(config.User ?? '', await plan.view.readText('/etc/passwd'), await plan.view.readText('/etc/group'));
+  const { argv, scripts } = runArgv(state, instr, (h) => `/dev/pipes/${h.name}`);
+  const mounts = [...plan.mounts];
+  for (const s of scripts) {
+    const host = join(plan.scriptDir, s.heredoc.name);
+    await writeFile(host, s.heredoc.content, { mode: 0o755 });
+    await chmod(host, 0o755);
+    mounts.push({ type: 'bind', source: host, target: s.path, readonly: true });
+  }
+  const lowerDirs = state.layers.length === 0 ? [plan.emptyLower] : [...state.layers].reverse().map((l) => l.dir);
+  const tail: string[] = [];
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line !== '') tail.push(line);
+    if (tail.length > 20) tail.splice(0, tail.length - 20);
+  };
+  const { exitCode } = await plan.runner({
+    rootfs: { lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir },
+    argv,
+    env: state.args.runEnv(config.Env),
+    cwd: config.WorkingDir || '/',
+    user,
+    hostname: 'buildkitsandbox',
+    network: plan.network,
+    mounts,
+    stdio: 'pipe',
+  }, {
+    onStdout: (c) => { keep(c); plan.onOutput('stdout', c); },
+    onStderr: (c) => { keep(c); plan.onOutput('stderr', c); },
+    signal: plan.signal,
+  });
+  if (exitCode !== 0) {
+    const shown = instr.command.form === 'exec' ? JSON.stringify(argv) : argv.map((a) => a).join(' ');
+    throw new RunFailedError(`process "${shown}" did not complete successfully: exit code: ${exitCode}`, exitCode, tail.slice(-10));
+  }
+  await removeMountStubs(plan.upperDir, plan.view, mounts.map((m) => m.target));
+  return { argv };
+}
+
+/**
+ * Mount points the runtime had to create in the upper dir are not the command's output:
+ * they go, unless the image already had them.
+ */
+async function removeMountStubs(upper: string, view: RootfsView, targets: string[]): Promise<void> {
+  for (const target of targets) {
+    let p = posix.normalize(target);
+    while (p !== '/' && p !== '.') {
+      if (await view.statIn(p)) break;
+      const host = join(upper, p);
+      try {
+        const entries = await readdir(host).catch(() => undefined);
+        if (entries === undefined) await rm(host, { force: true });
+        else if (entries.length === 0) await rmdir(host);
+        else break;
+      } catch { break; }
+      p = posix.dirname(p);
+    }
+  }
+}
+
+/** Directory for a cache mount id: persistent across builds, one per id. */
+export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir: string): Promise<string> {
+  const target = mount.target === undefined ? '' : posix.resolve(workdir || '/', mount.target);
+  const id = mount.id ?? target;
+  const dir = join(storeRoot, 'cache-mounts', Buffer.from(id).toString('hex').slice(0, 200));
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  if (mount.mode !== undefined) await chmod(dir, mount.mode);
+  return dir;
+}

@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, writeFile, symlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { destinationPath, parentsRelative } from '../../engine/steps/copy.js';
+import { SourceTree } from '../../engine/context/sourceTree.js';
+import { IgnoreMatcher } from '../../engine/context/dockerignore.js';
+import { resolveInRoot } from '../../engine/context/scopedPath.js';
+import { resolveChown, resolveRunUser } from '../../engine/steps/chown.js';
+
+test('destination: trailing slash means a directory; relative paths are under WORKDIR', () => {
+  assert.deepEqual(destinationPath('/app/', '/'), { path: '/app', isDir: true });
+  assert.deepEqual(destinationPath('app', '/srv'), { path: '/srv/app', isDir: false });
+  assert.deepEqual(destinationPath('.', '/srv'), { path: '/srv', isDir: true });
+  assert.deepEqual(destinationPath('../x/', '/srv/a'), { path: '/srv/x', isDir: true });
+});
+
+test('--parents keeps the path after a /./ pivot', () => {
+  assert.equal(parentsRelative('src/./lib/a.js', 'src/lib/a.js'), 'lib/a.js');
+  assert.equal(parentsRelative('src/lib/a.js', 'src/lib/a.js'), 'src/lib/a.js');
+  assert.equal(parentsRelative('./x/*.txt', 'x/1.txt'), 'x/1.txt');
+});
+
+test('sources: wildcards per segment, ignored files do not exist, symlinks stay inside the root', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-ctx-'));
+  try {
+    await mkdir(join(root, 'src/sub'), { recursive: true });
+    await writeFile(join(root, 'src/a.txt'), 'a');
+    await writeFile(join(root, 'src/b.txt'), 'b');
+    await writeFile(join(root, 'src/sub/c.txt'), 'c');
+    await writeFile(join(root, 'secret.key'), 'k');
+    await symlink('/etc/passwd', join(root, 'escape'));
+    const tree = new SourceTree(root, 'build context', new IgnoreMatcher(['*.key', 'src/b.txt']));
+    const star = await tree.match('src/*.txt');
+    assert.equal(star.wildcard, true);
+    assert.deepEqual(star.matches.map((m) => m.rel), ['src/a.txt']);
+    assert.deepEqual((await tree.match('secret.key')).matches, []);
+    assert.deepEqual((await tree.match('/../src/a.txt')).matches.map((m) => m.rel), ['src/a.txt']);
+    // The absolute symlink resolves inside the context, where /etc/passwd does not exist.
+    assert.deepEqual((await tree.match('escape')).matches, []);
+    assert.equal(await resolveInRoot(root, 'escape'), join(root, 'etc/passwd'));
+    const walked = await tree.walk('src', join(root, 'src'));
+    assert.deepEqual(walked.map((e) => e.rel), ['a.txt', 'sub', 'sub/c.txt']);
+    const excluded = await tree.walk('src', join(root, 'src'), new IgnoreMatcher(['sub']));
+    assert.deepEqual(excluded.map((e) => e.rel), ['a.txt']);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('--chown: numbers, names through passwd and group, unknown names refused', () => {
+  const passwd = 'root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n';
+  const group = 'root:x:0:\nstaff:x:50:app\napp:x:1001:\n';
+  assert.deepEqual(resolveChown('10', passwd, group), { uid: 10, gid: 10 });
+  assert.deepEqual(resolveChown('app', passwd, group), { uid: 1000, gid: 1001 });
+  assert.deepEqual(resolveChown('app:staff', passwd, group), { uid: 1000, gid: 50 });
+  assert.deepEqual(resolveChown('7:8', undefined, undefined), { uid: 7, gid: 8 });
+  assert.throws(() => resolveChown('nobody', passwd, group), /unable to find user nobody/);
+  assert.throws(() => resolveChown('app:nogroup', passwd, group), /unable to find group nogroup/);
+  assert.deepEqual(resolveRunUser('app', passwd, group), { uid: 1000, gid: 1001, additionalGids: [50] });
+  assert.deepEqual(resolveRunUser('4242', passwd, group), { uid: 4242, gid: 0, additionalGids: [] });
+});
