@@ -17,7 +17,7 @@ import { planStages, type BuildPlan, type PlannedStage, type SourceRef } from '.
 import { automaticArgs, formatPlatform, hostPlatform, parsePlatform, samePlatform, type Platform } from './plan/platform.js';
 import type { Progress, StepRef } from './progress/progress.js';
 import { runGraph } from './schedule/scheduler.js';
-import type { BuildCache } from './buildCache/cachedStep.js';
+import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
 import { writeLayer } from './layer/tarWriter.js';
 import { ensurePath, takeOnbuildTriggers } from './steps/meta.js';
@@ -169,7 +169,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     for (const instr of instructions) {
       if (signal.aborted) throw signal.reason;
       const isTrigger = !stage.instructions.includes(instr);
-      const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instr.source.keyword.toUpperCase()} ${instr.source.original.trim()}`, label);
+      const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instructionText(instr)}`, label);
       opts.progress.started(step);
       position++;
       let hit = false;

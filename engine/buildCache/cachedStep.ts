@@ -129,7 +129,7 @@ export class BuildCache {
       const reads = await this.reads(i);
       if (reads === 'uncacheable') return undefined;
       return this.cache.lookup({
-        identity: { stage: i.stageLabel, index: i.position, text: `${instr.source.keyword.toUpperCase()} ${instr.source.original.trim()}`, file: this.o.dockerfileName },
+        identity: { stage: i.stageLabel, index: i.position, text: instructionText(instr), file: this.o.dockerfileName },
         parent: i.parentKey,
         ...(i.parentHit ? {} : { parentHit: false }),
         definition: {
@@ -293,6 +293,13 @@ export class BuildCache {
     }
     return { sources: { digest: digestString(digests.join(' ')), files }, inputs };
   }
+}
+
+/** The instruction as the user wrote it, keyword first (BuildKit's Node.Original is the whole line). */
+export function instructionText(instr: StageInstruction): string {
+  const text = instr.source.original.trim();
+  const keyword = instr.source.keyword;
+  return text.slice(0, keyword.length).toUpperCase() === keyword.toUpperCase() ? `${keyword.toUpperCase()}${text.slice(keyword.length)}` : `${keyword.toUpperCase()} ${text}`;
 }
 
 function recorded(state: StageState): Record<string, unknown> {

@@ -18,7 +18,12 @@ import { Store } from '../../engine/store/store.js';
 import type { ContainerRunner } from '../../engine/steps/run.js';
 import { ShellWordExpander } from '../../grammar/expand.js';
 import type { Recipe } from '../../grammar/recipe.js';
-import { arg, copy, from, recipe, run, stage } from '../support/recipeBuilder.js';
+import { parseDockerfile } from '../../grammar/parser.js';
+import { toRecipe } from '../../grammar/instructions.js';
+
+function dockerfile(text: string): Recipe {
+  return toRecipe(parseDockerfile(text));
+}
 
 const words = new ShellWordExpander('\\');
 const raw = new ShellWordExpander('\\', { skipProcessQuotes: true });
@@ -89,13 +94,20 @@ function verdicts(events: ProgressEvent[]): string[] {
 }
 
 function fourStages(): Recipe {
-  return recipe(
-    stage(0, from('scratch', 's1'), run('work one 300')),
-    stage(1, from('scratch', 's2'), run('work two 300')),
-    stage(2, from('scratch', 's3'), run('work three 300')),
-    stage(3, from('scratch', 's4'), run('work four 300')),
-    stage(4, from('scratch'), copy(['/one'], '/', 's1'), copy(['/two'], '/', 's2'), copy(['/three'], '/', 's3'), copy(['/four'], '/', 's4')),
-  );
+  return dockerfile(`FROM scratch AS s1
+RUN work one 300
+FROM scratch AS s2
+RUN work two 300
+FROM scratch AS s3
+RUN work three 300
+FROM scratch AS s4
+RUN work four 300
+FROM scratch
+COPY --from=s1 /one /
+COPY --from=s2 /two /
+COPY --from=s3 /three /
+COPY --from=s4 /four /
+`);
 }
 
 test('independent stages run at the same time: every RUN starts before any ends', async () => {
@@ -126,7 +138,7 @@ test('a rebuild is all cache hits and runs nothing; --no-cache runs everything a
 });
 
 function copyRecipe(): Recipe {
-  return recipe(stage(0, from('scratch'), arg('VERSION', '1'), run('work first 1'), copy(['src'], '/src'), run('work after 1')));
+  return dockerfile('FROM scratch\nARG VERSION=1\nRUN work first 1\nCOPY src /src\nRUN work after 1\n');
 }
 
 test('one changed byte misses the COPY and what follows, nothing before; --explain names the file', async () => {
@@ -168,19 +180,26 @@ test('--explain names a changed ARG', async () => {
 
 test('identical steps in two stages run once', async () => {
   const h = await harness();
-  await kilnBuild(h, recipe(stage(0, from('scratch', 'x'), run('work same 200')), stage(1, from('scratch', 'y'), run('work same 200')), stage(2, from('scratch'), copy(['/same'], '/', 'x'), copy(['/same'], '/y', 'y'))));
+  await kilnBuild(h, dockerfile('FROM scratch AS x\nRUN work same 200\nFROM scratch AS y\nRUN work same 200\nFROM scratch\nCOPY --from=x /same /\nCOPY --from=y /same /y\n'));
   assert.deepEqual(h.runs, ['work same 200']);
   rmSync(join(h.context, '..'), { recursive: true });
 });
 
 test('a failing stage cancels its running siblings, is the error reported, and leaves no mount behind', async () => {
   const h = await harness();
-  const r = recipe(
-    stage(0, from('scratch', 'ok1'), run('work base 1'), run('work slow 10000')),
-    stage(1, from('scratch', 'bad'), run('fail 100')),
-    stage(2, from('scratch', 'ok2'), run('work base2 1'), run('work slow2 10000')),
-    stage(3, from('scratch'), copy(['/slow'], '/', 'ok1'), copy(['/x'], '/', 'bad'), copy(['/slow2'], '/', 'ok2')),
-  );
+  const r = dockerfile(`FROM scratch AS ok1
+RUN work base 1
+RUN work slow 10000
+FROM scratch AS bad
+RUN fail 100
+FROM scratch AS ok2
+RUN work base2 1
+RUN work slow2 10000
+FROM scratch
+COPY --from=ok1 /slow /
+COPY --from=bad /x /
+COPY --from=ok2 /slow2 /
+`);
   const t0 = Date.now();
   let events: ProgressEvent[] = [];
   const progress = new Progress(undefined);
