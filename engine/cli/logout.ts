@@ -1,0 +1,17 @@
+import type { CommandSpec, ParsedArgs } from './args.js';
+
+export const spec: CommandSpec = {
+  name: 'logout',
+  summary: 'Log out from a registry',
+  usage: '[SERVER]',
+  maxArgs: 1,
+  flags: [],
+};
+
+export async function run(args: ParsedArgs): Promise<number> {
+  const [{ removeCredentials }, { normaliseRegistryHost }] = await Promise.all([import('../registry/dockerConfig.js'), import('../registry/reference.js')]);
+  const host = normaliseRegistryHost(args.positionals[0] ?? 'docker.io');
+  if (await removeCredentials(host)) process.stdout.write(`Removing login credentials for ${host}\n`);
+  else process.stdout.write(`Not logged in to ${host}\n`);
+  return 0;
+}

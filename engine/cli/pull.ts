@@ -1,0 +1,47 @@
+import type { CommandSpec, ParsedArgs } from './args.js';
+import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
+
+export const spec: CommandSpec = {
+  name: 'pull',
+  summary: 'Download an image from a registry',
+  usage: '[OPTIONS] NAME[:TAG|@DIGEST]',
+  minArgs: 1,
+  maxArgs: 1,
+  flags: [
+    { name: 'platform', kind: 'string', valueName: 'os/arch[/variant]', description: "Platform to pull from a multi-platform image (default: this machine's)" },
+    { name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress verbose output' },
+    INSECURE_REGISTRY_FLAG,
+  ],
+};
+
+export async function run(args: ParsedArgs): Promise<number> {
+  const [{ openStore }, { pullImageDetailed }, { parseReference, familiarName }, { shortDigest }] = await Promise.all([
+    import('./openStore.js'),
+    import('../registry/pull.js'),
+    import('../registry/reference.js'),
+    import('../registry/transferProgress.js'),
+  ]);
+  const text = args.positionals[0] as string;
+  const ref = parseReference(text);
+  const quiet = args.bools.has('quiet');
+  const out = (line: string): void => {
+    if (!quiet) process.stdout.write(`${line}\n`);
+  };
+  const given = parseReference(text, { defaultTag: false });
+  if (given.tag === undefined && given.digest === undefined) out('Using default tag: latest');
+  out(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
+  const store = await openStore();
+  const result = await pullImageDetailed(store, text, {
+    insecureRegistries: insecureRegistries(args),
+    ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
+    onProgress: (e) => {
+      if (e.status === 'warning') process.stderr.write(`WARNING: ${e.message ?? ''}\n`);
+      else if (e.digest && e.status === 'exists') out(`${shortDigest(e.digest)}: Already exists`);
+      else if (e.digest && e.status === 'done') out(`${shortDigest(e.digest)}: Pull complete`);
+    },
+  });
+  out(`Digest: ${result.digest}`);
+  out(`Status: ${result.downloaded > 0 ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref)}`);
+  process.stdout.write(`${result.reference}\n`);
+  return 0;
+}

@@ -1,0 +1,40 @@
+import type { CommandSpec, ParsedArgs } from './args.js';
+import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
+
+export const spec: CommandSpec = {
+  name: 'push',
+  summary: 'Upload an image to a registry',
+  usage: '[OPTIONS] NAME[:TAG]',
+  minArgs: 1,
+  maxArgs: 1,
+  flags: [{ name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress verbose output' }, INSECURE_REGISTRY_FLAG],
+};
+
+export async function run(args: ParsedArgs): Promise<number> {
+  const [{ openStore }, { pushImage }, { parseReference, repositoryName }, { shortDigest }] = await Promise.all([
+    import('./openStore.js'),
+    import('../registry/push.js'),
+    import('../registry/reference.js'),
+    import('../registry/transferProgress.js'),
+  ]);
+  const text = args.positionals[0] as string;
+  const ref = parseReference(text);
+  const quiet = args.bools.has('quiet');
+  const out = (line: string): void => {
+    if (!quiet) process.stdout.write(`${line}\n`);
+  };
+  const store = await openStore();
+  out(`The push refers to repository [${repositoryName(ref)}]`);
+  const result = await pushImage(store, text, {
+    insecureRegistries: insecureRegistries(args),
+    onProgress: (e) => {
+      if (!e.digest) return;
+      if (e.status === 'exists') out(`${shortDigest(e.digest)}: Layer already exists`);
+      else if (e.status === 'mounted') out(`${shortDigest(e.digest)}: Mounted from ${(e.message ?? '').replace(/^mounted from /, '')}`);
+      else if (e.status === 'done') out(`${shortDigest(e.digest)}: Pushed`);
+    },
+  });
+  out(`${ref.tag ?? ref.digest}: digest: ${result.digest} size: ${result.size}`);
+  if (quiet) process.stdout.write(`${repositoryName(ref)}@${result.digest}\n`);
+  return 0;
+}

@@ -1,0 +1,56 @@
+/**
+ * Streaming decompression of layer blobs. gzip uses Node's zlib. zstd (Node 20's zlib has none)
+ * goes through the reference `zstd` program, a Debian package, as a pipe: streamed, bounded
+ * memory, and its exit status checked. Without the program a zstd layer is a clear error.
+ */
+import { spawn } from 'node:child_process';
+import { Duplex, PassThrough, type Transform } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { KilnError } from '../errors.js';
+import type { LayerCompression } from './mediaTypes.js';
+
+function zstdDecoder(subject: string): Duplex {
+  const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 2000) stderr += d;
+  });
+  const out = new PassThrough();
+  const duplex = Duplex.from({ writable: child.stdin, readable: out });
+  let exited = false;
+  child.stdout.on('data', (c: Buffer) => {
+    if (!out.write(c)) child.stdout.pause();
+  });
+  out.on('drain', () => child.stdout.resume());
+  const finish = (err?: Error): void => {
+    if (exited) return;
+    exited = true;
+    if (err) out.destroy(err);
+    else out.end();
+  };
+  child.on('error', (e: NodeJS.ErrnoException) => {
+    finish(e.code === 'ENOENT' ? new KilnError('ZSTD_UNAVAILABLE', `${subject} has zstd-compressed layers; install the zstd program to pull it`, { location: { file: subject } }) : e);
+  });
+  // 'close' comes after stdout has ended, so every decompressed byte is out before we end.
+  child.on('close', (code, signal) => {
+    finish(code === 0 ? undefined : new KilnError('BAD_LAYER', `zstd could not decompress a layer of ${subject}: ${stderr.trim() || `exit ${code ?? signal}`}`, { location: { file: subject } }));
+  });
+  duplex.on('close', () => {
+    if (!exited) child.kill('SIGKILL');
+  });
+  child.stdin.on('error', () => {
+    /* an early exit of zstd is reported through 'close' */
+  });
+  return duplex;
+}
+
+export function decompressor(compression: LayerCompression, subject: string): Transform | Duplex {
+  switch (compression) {
+    case 'none':
+      return new PassThrough();
+    case 'gzip':
+      return createGunzip();
+    case 'zstd':
+      return zstdDecoder(subject);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Image references, normalised the way docker does (distribution's `reference` package:
+ * ParseNormalizedNamed + TagNameOnly): `busybox` is `docker.io/library/busybox:latest`,
+ * `host:5000/a/b@sha256:…` pins a digest, and `familiar` gives the short form docker prints.
+ */
+import { KilnError } from '../errors.js';
+
+export const DOCKER_HUB_DOMAIN = 'docker.io';
+/** Where Docker Hub's distribution API actually lives. */
+export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
+const LEGACY_HUB_DOMAIN = 'index.docker.io';
+const OFFICIAL_NAMESPACE = 'library';
+const DEFAULT_TAG = 'latest';
+const NAME_MAX_LENGTH = 255;
+
+// The grammar, as distribution's reference/regexp.go states it.
+const ALPHA_NUMERIC = '[a-z0-9]+';
+const SEPARATOR = '(?:[._]|__|[-]+)';
+const PATH_COMPONENT = `${ALPHA_NUMERIC}(?:${SEPARATOR}${ALPHA_NUMERIC})*`;
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const IPV6 = '\\[(?:[a-fA-F0-9:]+)\\]';
+const HOST = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|${IPV6})`;
+const DOMAIN = `${HOST}(?::[0-9]+)?`;
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+const DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
+const PATH_RE = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const DOMAIN_RE = new RegExp(`^${DOMAIN}$`);
+const HEX64_RE = /^[a-f0-9]{64}$/;
+
+export interface ImageReference {
+  /** Registry as named in the reference: `docker.io`, `localhost:5000`, `ghcr.io`. */
+  readonly domain: string;
+  /** Repository path inside the registry: `library/busybox`, `team/app`. */
+  readonly path: string;
+  /** Tag, `latest` when neither a tag nor a digest was given. */
+  readonly tag: string | undefined;
+  /** `sha256:<hex>` when the reference pins a digest. */
+  readonly digest: string | undefined;
+}
+
+function invalid(text: string, why: string): KilnError {
+  return new KilnError('INVALID_REFERENCE', `invalid reference format "${text}": ${why}`, { location: { file: text } });
+}
+
+/** Splits `name` into domain and path as docker's splitDockerDomain does. */
+function splitDomain(name: string): { domain: string; path: string } {
+  const slash = name.indexOf('/');
+  const first = slash < 0 ? '' : name.slice(0, slash);
+  const looksLikeHost = slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost' || first.toLowerCase() !== first);
+  let domain = looksLikeHost ? first : DOCKER_HUB_DOMAIN;
+  let path = looksLikeHost ? name.slice(slash + 1) : name;
+  if (domain === LEGACY_HUB_DOMAIN) domain = DOCKER_HUB_DOMAIN;
+  if (domain === DOCKER_HUB_DOMAIN && !path.includes('/')) path = `${OFFICIAL_NAMESPACE}/${path}`;
+  return { domain, path };
+}
+
+/**
+ * Parses and normalises a reference. Throws KilnError('INVALID_REFERENCE') naming the text.
+ * `defaultTag: false` keeps a bare name without a tag (for `kiln push NAME` listing, etc.).
+ */
+export function parseReference(text: string, opts: { defaultTag?: boolean } = {}): ImageReference {
+  if (text === '') throw invalid(text, 'empty reference');
+  if (text.trim() !== text || /\s/.test(text)) throw invalid(text, 'contains whitespace');
+  let rest = text;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!DIGEST_RE.test(digest)) throw invalid(text, `"${digest}" is not a valid digest`);
+    if (digest.startsWith('sha256:') && !HEX64_RE.test(digest.slice(7))) throw invalid(text, 'a sha256 digest has 64 lowercase hex characters');
+    if (!digest.startsWith('sha256:') && !digest.startsWith('sha512:')) throw invalid(text, `unsupported digest algorithm "${digest.split(':')[0]}"`);
+  }
+  let tag: string | undefined;
+  // A tag follows the last colon, unless that colon belongs to a registry port (a slash after it).
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+    if (!TAG_RE.test(tag)) throw invalid(text, `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
+  }
+  if (rest === '') throw invalid(text, 'missing repository name');
+  if (HEX64_RE.test(rest)) throw invalid(text, 'cannot specify 64-byte hexadecimal strings (that is an image ID, not a name)');
+  const { domain, path } = splitDomain(rest);
+  if (!DOMAIN_RE.test(domain)) throw invalid(text, `"${domain}" is not a valid registry host`);
+  if (path.toLowerCase() !== path) throw invalid(text, 'repository name must be lowercase');
+  if (!PATH_RE.test(path)) throw invalid(text, `"${path}" is not a valid repository name (lowercase letters, digits, separators . _ __ -, components joined by /)`);
+  if (domain.length + 1 + path.length > NAME_MAX_LENGTH) throw invalid(text, `repository name must not be longer than ${NAME_MAX_LENGTH} characters`);
+  if (tag === undefined && digest === undefined && opts.defaultTag !== false) tag = DEFAULT_TAG;
+  return { domain, path, tag, digest };
+}
+
+/** `domain/path`, the fully qualified repository name. */
+export function repositoryName(ref: ImageReference): string {
+  return `${ref.domain}/${ref.path}`;
+}
+
+/** The full normalised form: `docker.io/library/busybox:latest`, `h:5000/a@sha256:…`. */
+export function formatReference(ref: ImageReference): string {
+  return `${repositoryName(ref)}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
+}
+
+/** The form docker shows people: `busybox:latest`, `me/app:1`, `localhost:5000/x:y`. */
+export function familiarName(ref: ImageReference): string {
+  let name = repositoryName(ref);
+  if (ref.domain === DOCKER_HUB_DOMAIN) {
+    name = ref.path.startsWith(`${OFFICIAL_NAMESPACE}/`) && ref.path.split('/').length === 2 ? ref.path.slice(OFFICIAL_NAMESPACE.length + 1) : ref.path;
+  }
+  return `${name}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
+}
+
+/** The same repository with another tag or digest (for pulling a platform manifest by digest). */
+export function withDigest(ref: ImageReference, digest: string): ImageReference {
+  return { domain: ref.domain, path: ref.path, tag: undefined, digest };
+}
+
+/** Host:port the distribution API is reached at for a reference's domain. */
+export function apiHost(domain: string): string {
+  return domain === DOCKER_HUB_DOMAIN ? DOCKER_HUB_API_HOST : domain;
+}
+
+/** Normalises a registry name given to `kiln login`/`--insecure-registry` (a URL or a bare host). */
+export function normaliseRegistryHost(server: string): string {
+  let host = server.trim().replace(/^[a-z]+:\/\//i, '');
+  host = host.replace(/\/.*$/, '');
+  if (host === '' ) throw new KilnError('INVALID_REGISTRY', `invalid registry address "${server}"`, { exitCode: 2 });
+  if (host === LEGACY_HUB_DOMAIN || host === DOCKER_HUB_API_HOST) return DOCKER_HUB_DOMAIN;
+  return host.toLowerCase();
+}
