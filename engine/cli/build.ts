@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { DockerfileError } from './report.js';
+import { formatPlatform } from '../plan/platform.js';
 
 export const spec: CommandSpec = {
   name: 'build',
@@ -115,6 +116,15 @@ export async function run(args: ParsedArgs): Promise<number> {
       ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
       progress, expander, runner: (s, io) => runContainer(s, io),
       parseTrigger: (text) => parse(`FROM scratch\n${text}`).stages[0]?.instructions ?? [],
+      pull: async (ref, platform) => {
+        const { pullImage } = await import('../registry/pull.js');
+        try {
+          return await pullImage(store, ref, { platform: formatPlatform(platform) });
+        } catch (e) {
+          if (!(e instanceof KilnError)) throw e;
+          throw new KilnError('IMAGE_NOT_FOUND', `${ref}: image not found in the store, and pulling it failed: ${e.message}`, { cause: e });
+        }
+      },
     });
   } finally {
     await progress.close();
