@@ -168,7 +168,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     for (const instr of instructions) {
       if (signal.aborted) throw signal.reason;
       const isTrigger = !stage.instructions.includes(instr);
-      const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instr.source.keyword.toUpperCase()} ${instr.source.original.trim()}`, label);
+      const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instr.source.original.trim()}`, label);
       opts.progress.started(step);
       try {
         state = await executeInstruction(instr, state, env(index, step, signal, platform));

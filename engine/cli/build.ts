@@ -1,6 +1,6 @@
 /** `kiln build`: a Dockerfile recipe and its context in, an image in the store (and/or a file) out. */
 import { createWriteStream } from 'node:fs';
-import { cp, mkdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, rename, unlink } from 'node:fs/promises';
 import { once } from 'node:events';
 import { basename, dirname, join, resolve } from 'node:path';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
@@ -144,7 +144,10 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
     const view = await RootfsView.open(layers, () => store.scratchDir('output'));
     try {
       await mkdir(out.dest, { recursive: true });
-      await cp(view.root, out.dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true, force: true });
+      // cp -a keeps owners, modes, times, links and special files (fs.cp drops owners).
+      const { execFile } = await import('node:child_process');
+      const { promisify } = await import('node:util');
+      await promisify(execFile)('cp', ['-a', '--', `${view.root}/.`, out.dest]);
     } finally {
       await view.close();
     }
