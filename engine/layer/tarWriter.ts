@@ -152,6 +152,7 @@ async function writeNode(w: Walker, abs: string, rel: string, st: BigIntStats, w
   const h = baseHeader(rel, st, mtime);
   if (st.isDirectory()) {
     h.type = 'directory';
+    h.name = `${rel}/`; // Go's tar writer and GNU tar name directories with a trailing slash
     withXattrs(w, abs, h);
     finishPax(h);
     await addEntry(w, h);

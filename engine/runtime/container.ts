@@ -1,0 +1,339 @@
+/**
+ * Runs one container: a process in new namespaces on an overlayfs root, limited by a cgroup,
+ * with docker's default mounts and capabilities. Used by `kiln run` and by RUN build steps.
+ * Nothing is left behind afterwards: the mounts live only in the container's own mount
+ * namespace (they vanish with its last process), and the cgroup and temp files are removed here.
+ */
+import { closeSync, existsSync, readSync, statSync, writeSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ReadStream as TtyReadStream } from 'node:tty';
+import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
+import { getSystemErrorName } from 'node:util';
+import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
+import { KilnError } from '../errors.js';
+import { capabilityMask, effectiveCapabilities, lastCapability } from './capabilities.js';
+import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
+import { overlayOptions, planMounts, removeMountStubs, type ContainerMount } from './mounts.js';
+import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
+import { writeIdMaps } from './userNamespace.js';
+
+export type { ContainerMount } from './mounts.js';
+export type { ResourceLimits } from './cgroups.js';
+
+export interface ContainerSpec {
+  /** Names the cgroup and temp files; random when absent. */
+  id?: string;
+  rootfs: { lowerDirs: string[] /* topmost first */; upperDir: string; workDir: string };
+  argv: string[];
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number; additionalGids: number[] };
+  hostname: string;
+  network: NetworkMode;
+  mounts: ContainerMount[];
+  limits?: ResourceLimits;
+  readonlyRootfs?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  init?: boolean;
+  stdio: 'inherit' | 'pipe' | 'pty';
+  /** Default: inherited with stdio 'inherit', /dev/null otherwise. */
+  stdin?: 'inherit' | 'null';
+  /** Default true: clear no_new_privs only when a caller really needs setuid binaries to work. */
+  noNewPrivileges?: boolean;
+  /** Default true: remove mount points the start created in the upper dir (for RUN layers). */
+  removeMountStubs?: boolean;
+}
+
+/** A started container, for forwarding signals and resizing its terminal. */
+export interface RunningContainer {
+  readonly id: string;
+  /** Host pid of the container's PID 1. */
+  readonly pid: number;
+  /** Sends a signal to PID 1; false once it has exited. */
+  signal(sig: NodeJS.Signals | number): boolean;
+  resize(rows: number, cols: number): void;
+}
+
+export interface ContainerIO {
+  onStdout?(chunk: Buffer): void;
+  onStderr?(chunk: Buffer): void;
+  /** Aborting kills the container (SIGKILL) and the promise resolves with 137. */
+  signal?: AbortSignal;
+  /** Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by kiln to the container. */
+  forwardSignals?: boolean;
+  onStart?(container: RunningContainer): void;
+  /** With stdio 'pty': the terminal to connect (raw mode while running). */
+  terminal?: { input?: NodeJS.ReadStream; output: NodeJS.WriteStream };
+}
+
+export interface ContainerResult {
+  exitCode: number;
+  /** Set when the kernel's OOM killer ended the container. */
+  oomKilled: boolean;
+}
+
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+function signalNumber(sig: NodeJS.Signals | number): number {
+  if (typeof sig === 'number') return sig;
+  const n = (osConstants.signals as Record<string, number>)[sig];
+  if (n === undefined) throw new KilnError('BAD_SIGNAL', `unknown signal ${sig}`);
+  return n;
+}
+
+/** Turns the child's "ERRNO\tEXIT\tmessage" report into a KilnError. */
+export function setupFailure(report: string): KilnError {
+  const [errnoText, exitText, ...rest] = report.split('\t');
+  const errno = Number(errnoText);
+  const exitCode = Number(exitText) || 125;
+  let message = rest.join('\t');
+  if (errno > 0) {
+    let name = '';
+    try {
+      name = getSystemErrorName(-errno);
+    } catch {
+      name = `errno ${errno}`;
+    }
+    message += `: ${describeErrno(name)}`;
+  }
+  return new KilnError(exitCode === 125 ? 'CONTAINER_START' : 'EXEC', message, { exitCode });
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory', EACCES: 'permission denied', EPERM: 'operation not permitted',
+  ENOTDIR: 'not a directory', EINVAL: 'invalid argument', ENOEXEC: 'exec format error', EBUSY: 'device or resource busy',
+  ENOSPC: 'no space left on device', EROFS: 'read-only file system', ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'file name too long', EEXIST: 'file exists', ENODEV: 'no such device',
+};
+
+function describeErrno(name: string): string {
+  return ERRNO_TEXT[name] ? `${ERRNO_TEXT[name]} (${name})` : name;
+}
+
+function validate(spec: ContainerSpec): void {
+  if (spec.argv.length === 0 || spec.argv[0] === '') throw new KilnError('BAD_SPEC', 'no command specified');
+  if (!spec.cwd.startsWith('/')) throw new KilnError('BAD_SPEC', `the working directory '${spec.cwd}' is invalid, it needs to be an absolute path`);
+  if (spec.hostname.length > 64) throw new KilnError('BAD_SPEC', `hostname "${spec.hostname}" is longer than 64 characters`);
+}
+
+function pathOf(env: readonly string[]): string {
+  for (let i = env.length - 1; i >= 0; i--) {
+    const e = env[i] as string;
+    if (e.startsWith('PATH=')) return e.slice(5);
+  }
+  return DEFAULT_PATH;
+}
+
+export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): Promise<ContainerResult> {
+  validate(spec);
+  const native = nativeBinding();
+  const id = spec.id ?? randomBytes(16).toString('hex');
+  const rootless = process.getuid?.() !== 0;
+  const capabilities = effectiveCapabilities(spec.capAdd, spec.capDrop);
+  if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
+
+  const state = await mkdtemp(join(tmpdir(), 'kiln-ctr-'));
+  let cgroup: ContainerCgroup | undefined;
+  let child: NativeChild | undefined;
+  const cleanups: (() => void)[] = [];
+  try {
+    const rootfs = join(state, 'rootfs');
+    const links = join(state, 'lowers');
+    await mkdir(rootfs);
+    const etc = { hosts: join(state, 'hosts'), hostname: join(state, 'hostname'), resolvConf: join(state, 'resolv.conf') };
+    await writeFile(etc.hosts, hostsFileContent(spec.network, spec.hostname));
+    await writeFile(etc.hostname, hostnameFileContent(spec.hostname));
+    await writeFile(etc.resolvConf, resolvConfContent(spec.network));
+    for (const m of spec.mounts) {
+      if (m.type === 'bind' && !existsSync(m.source)) {
+        throw new KilnError('BAD_MOUNT', `bind source path does not exist: ${m.source}`);
+      }
+    }
+    const overlay = overlayOptions(spec.rootfs.lowerDirs, spec.rootfs.upperDir, spec.rootfs.workDir, rootless, links);
+    if (overlay.links) {
+      await mkdir(links);
+      for (const [name, target] of overlay.links) await symlink(target, join(links, name));
+    }
+    const plan = planMounts({
+      userNamespace: rootless,
+      ownNetwork: spec.network === 'none',
+      etcFiles: etc,
+      user: spec.mounts,
+      sourceIsDir: (s) => statSync(s).isDirectory(),
+    });
+
+    cgroup = await ContainerCgroup.create(id, spec.limits);
+
+    const stdin = spec.stdin ?? (spec.stdio === 'inherit' ? 'inherit' : 'null');
+    const term = io.terminal?.output;
+    const nativeSpec: NativeSpawnSpec = {
+      namespaces: { user: rootless, mount: true, pid: true, uts: true, ipc: true, net: spec.network === 'none', cgroup: true },
+      rootfs,
+      rootMount: { source: 'overlay', fstype: 'overlay', data: overlay.data, ...(overlay.cwd ? { cwd: overlay.cwd } : {}) },
+      mounts: plan.mounts,
+      devices: plan.devices,
+      symlinks: plan.symlinks,
+      maskedPaths: plan.maskedPaths,
+      readonlyPaths: plan.readonlyPaths,
+      readonlyRootfs: spec.readonlyRootfs ?? false,
+      hostname: spec.hostname,
+      uid: spec.user.uid,
+      gid: spec.user.gid,
+      groups: spec.user.additionalGids,
+      setgroups: true,
+      capabilities: capabilityMask(capabilities),
+      lastCap: lastCapability(),
+      noNewPrivileges: spec.noNewPrivileges ?? true,
+      cwd: spec.cwd,
+      init: spec.init ?? false,
+      argv: spec.argv,
+      env: spec.env,
+      path: pathOf(spec.env),
+      stdio: spec.stdio,
+      stdin,
+      ...(spec.stdio === 'pty' && term?.rows && term.columns ? { rows: term.rows, cols: term.columns } : {}),
+    };
+    child = native.spawn(nativeSpec);
+    const started = child;
+
+    // The child waits at the gate: maps and cgroup first, so no container code runs outside them.
+    let setgroups = true;
+    if (rootless) setgroups = (await writeIdMaps(started.pid)).setgroups;
+    if (!setgroups && spec.user.additionalGids.length > 0) {
+      throw new KilnError('ROOTLESS', 'supplementary groups need a subordinate gid range (/etc/subgid and newgidmap) when kiln is not root');
+    }
+    if (cgroup) await cgroup.place(started.pid);
+
+    let exited = false;
+    const exit = new Promise<number>((resolve) => {
+      native.watch(started.pidfd, (code, sig) => {
+        exited = true;
+        resolve(sig > 0 ? 128 + sig : code);
+      });
+    });
+    const streams = attachStdio(started, spec, io, cleanups);
+    const running: RunningContainer = {
+      id,
+      pid: started.pid,
+      signal: (sig) => !exited && native.signal(started.pidfd, signalNumber(sig)),
+      resize: (rows, cols) => { if (started.ptyFd !== undefined) native.setWindowSize(started.ptyFd, rows, cols); },
+    };
+    // The gate byte also tells the child whether setgroups is allowed (denied with a single-id map).
+    openGate(started.gateFd, setgroups);
+    child = { ...started, gateFd: -1 };
+
+    if (io.signal) {
+      const onAbort = (): void => { running.signal('SIGKILL'); };
+      io.signal.addEventListener('abort', onAbort, { once: true });
+      cleanups.push(() => io.signal?.removeEventListener('abort', onAbort));
+    }
+    if (io.forwardSignals) {
+      for (const sig of FORWARDED_SIGNALS) {
+        const handler = (): void => { running.signal(sig); };
+        process.on(sig, handler);
+        cleanups.push(() => process.off(sig, handler));
+      }
+    }
+    io.onStart?.(running);
+
+    const exitCode = await exit;
+    const oomKilled = exitCode === 137 && cgroup !== undefined && (await cgroup.oomKilled());
+    // Everything else in the PID namespace dies with PID 1; the cgroup sweep makes sure.
+    if (cgroup) await cgroup.destroy();
+    await streams;
+    const report = drainNonBlocking(started.errorFd);
+    if (report !== '') throw setupFailure(report);
+    return { exitCode, oomKilled };
+  } finally {
+    for (const c of cleanups.reverse()) c();
+    if (child) {
+      if (child.gateFd >= 0) closeQuietly(child.gateFd); // the child gives up at a closed gate
+      closeQuietly(child.errorFd);
+    }
+    if (cgroup) await cgroup.destroy().catch(() => undefined);
+    if (spec.removeMountStubs ?? true) {
+      const targets = ['/proc', '/dev', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...spec.mounts.map((m) => m.target)];
+      await removeMountStubs(spec.rootfs.upperDir, spec.rootfs.lowerDirs, targets).catch(() => undefined);
+    }
+    await rm(state, { recursive: true, force: true });
+  }
+}
+
+function openGate(fd: number, setgroups: boolean): void {
+  writeSync(fd, setgroups ? 'g' : 'n');
+  closeSync(fd);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+/** The error pipe is non-blocking: after exit it holds the whole report or nothing. */
+function drainNonBlocking(fd: number): string {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(4096);
+  for (;;) {
+    let n = 0;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch {
+      break;
+    }
+    if (n <= 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Connects the child's pipes or pty; resolves when its output has been read to the end. */
+function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, cleanups: (() => void)[]): Promise<void> {
+  const done: Promise<void>[] = [];
+  const sink = (which: 'stdout' | 'stderr'): ((chunk: Buffer) => void) => {
+    const cb = which === 'stdout' ? io.onStdout : io.onStderr;
+    if (cb) return cb;
+    const out = which === 'stdout' ? process.stdout : process.stderr;
+    return (chunk) => { out.write(chunk); };
+  };
+  const readPipe = (fd: number | undefined, onData: (chunk: Buffer) => void): void => {
+    if (fd === undefined) return;
+    const sock = new Socket({ fd, readable: true, writable: false });
+    sock.on('data', onData);
+    done.push(new Promise((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => resolve()); }));
+  };
+  if (spec.stdio === 'pipe') {
+    readPipe(child.stdoutFd, sink('stdout'));
+    readPipe(child.stderrFd, sink('stderr'));
+  } else if (spec.stdio === 'pty' && child.ptyFd !== undefined) {
+    const master = new TtyReadStream(child.ptyFd);
+    const onData = sink('stdout');
+    master.on('data', (chunk: Buffer) => onData(chunk));
+    // EIO on the master means every slave end is closed: the container is gone.
+    done.push(new Promise((resolve) => { master.on('close', () => resolve()); master.on('error', () => resolve()); }));
+    const input = io.terminal?.input;
+    const output = io.terminal?.output;
+    if (input && input.isTTY) {
+      input.setRawMode(true);
+      const forward = (chunk: Buffer): void => { master.write(chunk); };
+      input.on('data', forward);
+      input.resume();
+      cleanups.push(() => { input.off('data', forward); input.setRawMode(false); input.pause(); });
+    }
+    if (output) {
+      const resize = (): void => { if (output.rows && output.columns) nativeBinding().setWindowSize(child.ptyFd as number, output.rows, output.columns); };
+      output.on('resize', resize);
+      cleanups.push(() => output.off('resize', resize));
+    }
+    cleanups.push(() => master.destroy());
+  }
+  return Promise.all(done).then(() => undefined);
+}

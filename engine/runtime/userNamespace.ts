@@ -1,0 +1,73 @@
+/**
+ * Rootless: the container's root is the invoking user. With an /etc/subuid and /etc/subgid
+ * range and the setuid helpers newuidmap/newgidmap, ids 1..N map onto that range too (so images
+ * with other users work); otherwise only a single id is mapped and setgroups is denied, as the
+ * kernel requires before an unprivileged process writes gid_map.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface SubIdRange { start: number; count: number }
+
+/** First range for the user (by name or uid) in an /etc/subuid-style file. */
+export function subIdRange(text: string, name: string, id: number): SubIdRange | undefined {
+  for (const line of text.split('\n')) {
+    const [who, start, count] = line.trim().split(':');
+    if (who !== name && who !== String(id)) continue;
+    const s = Number(start);
+    const c = Number(count);
+    if (Number.isInteger(s) && Number.isInteger(c) && c > 0) return { start: s, count: c };
+  }
+  return undefined;
+}
+
+function helper(name: string): string | undefined {
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+    if (existsSync(`${dir}/${name}`)) return `${dir}/${name}`;
+  }
+  return undefined;
+}
+
+function readOr(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export interface IdMapResult {
+  /** Whether setgroups() is allowed in the namespace (false with a single-id map). */
+  setgroups: boolean;
+  /** Highest container id that maps to a host id. */
+  maxId: number;
+}
+
+/** Writes the uid/gid maps of a child that waits in a fresh user namespace. */
+export async function writeIdMaps(pid: number): Promise<IdMapResult> {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const name = userInfo().username;
+  const newuidmap = helper('newuidmap');
+  const newgidmap = helper('newgidmap');
+  const subuid = subIdRange(readOr('/etc/subuid'), name, uid);
+  const subgid = subIdRange(readOr('/etc/subgid'), name, uid);
+  if (newuidmap && newgidmap && subuid && subgid) {
+    try {
+      await run(newuidmap, [String(pid), '0', String(uid), '1', '1', String(subuid.start), String(subuid.count)]);
+      await run(newgidmap, [String(pid), '0', String(gid), '1', '1', String(subgid.start), String(subgid.count)]);
+      return { setgroups: true, maxId: Math.min(subuid.count, subgid.count) };
+    } catch {
+      // fall back to the single-id map below
+    }
+  }
+  await writeFile(`/proc/${pid}/uid_map`, `0 ${uid} 1\n`);
+  await writeFile(`/proc/${pid}/setgroups`, 'deny');
+  await writeFile(`/proc/${pid}/gid_map`, `0 ${gid} 1\n`);
+  return { setgroups: false, maxId: 0 };
+}

@@ -1,0 +1,136 @@
+/**
+ * The typed face of the native process starter (native/src/*.cc). It starts one process in
+ * new namespaces exactly as the spec says; which mounts, devices, capabilities and limits a
+ * container gets is decided by engine/runtime, not here.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeNamespaces {
+  user?: boolean;
+  mount?: boolean;
+  pid?: boolean;
+  uts?: boolean;
+  ipc?: boolean;
+  net?: boolean;
+  /** Unshared by the child after the parent placed it in its cgroup, so the cgroup is its root. */
+  cgroup?: boolean;
+}
+
+/** One mount, performed in order inside the new root before pivot_root. */
+export interface NativeMount {
+  source: string;
+  /** Absolute path inside the container; resolved so that symlinks cannot leave the root. */
+  target: string;
+  fstype?: string;
+  data?: string;
+  /** ro nosuid nodev noexec strictatime relatime noatime */
+  flags?: string[];
+  bind?: boolean;
+  recursive?: boolean;
+  /** Bind mounts: remount read-only after binding. */
+  readonly?: boolean;
+  /** Create the mount point when missing. */
+  create?: 'dir' | 'file';
+  /** Tried when this mount is refused with EPERM/EACCES (e.g. sysfs in a user namespace). */
+  fallback?: NativeMount;
+}
+
+export interface NativeDevice {
+  path: string;
+  mode: number;
+  major: number;
+  minor: number;
+  /** In a user namespace mknod is refused: bind-mount the host node instead. */
+  bindFromHost?: boolean;
+  hostPath?: string;
+}
+
+export interface NativeSpawnSpec {
+  namespaces: NativeNamespaces;
+  /** Host directory that becomes "/" (pivot_root). Empty: no new root. */
+  rootfs: string;
+  /** Mounted on `rootfs` first; `cwd` is where relative paths in `data` resolve. */
+  rootMount?: { source: string; fstype: string; data: string; cwd?: string };
+  mounts?: NativeMount[];
+  devices?: NativeDevice[];
+  symlinks?: { target: string; path: string }[];
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  readonlyRootfs?: boolean;
+  hostname?: string;
+  uid: number;
+  gid: number;
+  groups: number[];
+  /** False when setgroups is denied (user namespace with a single-id map). */
+  setgroups: boolean;
+  /** Decimal bit mask of capabilities kept (bit n = capability n). */
+  capabilities: string;
+  lastCap: number;
+  noNewPrivileges: boolean;
+  cwd: string;
+  /** A small PID 1 that forwards signals and reaps orphans (`--init`). */
+  init?: boolean;
+  argv: string[];
+  env: string[];
+  /** Search path for argv[0] (the container's PATH). */
+  path: string;
+  stdio: 'inherit' | 'pipe' | 'pty';
+  stdin?: 'inherit' | 'null' | 'pipe';
+  rows?: number;
+  cols?: number;
+}
+
+export interface NativeChild {
+  pid: number;
+  pidfd: number;
+  /** Write one byte to let the child go on; close without writing to make it give up. */
+  gateFd: number;
+  /** Read end of the setup-error pipe: "ERRNO\tEXIT\tmessage" when setup or exec failed. */
+  errorFd: number;
+  stdinFd?: number;
+  stdoutFd?: number;
+  stderrFd?: number;
+  ptyFd?: number;
+}
+
+interface NativeBinding {
+  spawn(spec: NativeSpawnSpec): NativeChild;
+  /** Calls back once with (exitCode, signal) when the process exits; reaps it and closes the pidfd. */
+  watch(pidfd: number, onExit: (exitCode: number, signal: number) => void): void;
+  /** Returns false when the process has already exited. */
+  signal(pidfd: number, signo: number): boolean;
+  setWindowSize(fd: number, rows: number, cols: number): void;
+}
+
+/** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'kiln') return dir;
+      } catch {
+        // not ours; keep walking
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error('kiln package root not found above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+let binding: NativeBinding | undefined;
+
+export function nativeBinding(): NativeBinding {
+  if (binding) return binding;
+  const file = join(packageRoot(), 'native', 'build', 'Release', 'kiln_native.node');
+  if (!existsSync(file)) {
+    throw new Error(`native addon not built (${file} missing): run npm install (or npm run install) in the kiln checkout`);
+  }
+  binding = createRequire(import.meta.url)(file) as NativeBinding;
+  return binding;
+}

@@ -1,0 +1,400 @@
+// The JS face of the process starter: spawn() clones a child into new namespaces and returns
+// the parent's ends of its pipes; the caller (TypeScript) writes id maps, places the child in
+// its cgroup and then opens the gate. watch() reports the exit through libuv without blocking
+// the event loop (a pidfd becomes readable when the process exits).
+#include <napi.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "childSpec.h"
+
+namespace {
+
+using kiln::ChildSpec;
+
+void ThrowErrno(Napi::Env env, const char* what, int err) {
+  std::string msg = std::string(what) + ": " + strerror(err);
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("errno", Napi::Number::New(env, err));
+  e.ThrowAsJavaScriptException();
+}
+
+std::string Str(const Napi::Object& o, const char* key, const std::string& def = "") {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : def;
+}
+bool Bool(const Napi::Object& o, const char* key, bool def = false) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : def;
+}
+double Num(const Napi::Object& o, const char* key, double def = 0) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+}
+std::vector<std::string> Strings(const Napi::Object& o, const char* key) {
+  std::vector<std::string> out;
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  return out;
+}
+
+unsigned long MountFlags(const std::vector<std::string>& names) {
+  unsigned long f = 0;
+  for (const std::string& n : names) {
+    if (n == "ro" || n == "rdonly") f |= MS_RDONLY;
+    else if (n == "nosuid") f |= MS_NOSUID;
+    else if (n == "nodev") f |= MS_NODEV;
+    else if (n == "noexec") f |= MS_NOEXEC;
+    else if (n == "strictatime") f |= MS_STRICTATIME;
+    else if (n == "relatime") f |= MS_RELATIME;
+    else if (n == "noatime") f |= MS_NOATIME;
+  }
+  return f;
+}
+
+kiln::MountOp ReadMount(const Napi::Object& m) {
+  kiln::MountOp op;
+  op.source = Str(m, "source");
+  op.target = Str(m, "target");
+  op.fstype = Str(m, "fstype");
+  op.data = Str(m, "data");
+  op.bind = Bool(m, "bind");
+  op.recursive = Bool(m, "recursive");
+  op.readonly = Bool(m, "readonly");
+  std::string create = Str(m, "create");
+  op.createAs = create == "dir" ? 1 : create == "file" ? 2 : 0;
+  op.flags = MountFlags(Strings(m, "flags"));
+  if (op.bind) op.flags &= ~(unsigned long)MS_RDONLY, op.readonly = op.readonly || Bool(m, "readonly");
+  return op;
+}
+
+int PipeOrThrow(Napi::Env env, int fds[2], const char* what) {
+  if (pipe2(fds, O_CLOEXEC) < 0) {
+    ThrowErrno(env, what, errno);
+    return -1;
+  }
+  return 0;
+}
+
+// spawn(spec) -> { pid, pidfd, gateFd, errorFd, stdinFd?, stdoutFd?, stderrFd?, ptyFd? }
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "spawn(spec) needs a spec object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object js = info[0].As<Napi::Object>();
+  auto spec = std::make_unique<ChildSpec>();
+  ChildSpec& s = *spec;
+
+  Napi::Object ns = js.Get("namespaces").As<Napi::Object>();
+  int flags = SIGCHLD;
+  if (Bool(ns, "user")) flags |= CLONE_NEWUSER, s.inUserNamespace = true;
+  if (Bool(ns, "mount", true)) flags |= CLONE_NEWNS;
+  if (Bool(ns, "pid", true)) flags |= CLONE_NEWPID;
+  if (Bool(ns, "uts", true)) flags |= CLONE_NEWUTS;
+  if (Bool(ns, "ipc", true)) flags |= CLONE_NEWIPC;
+  if (Bool(ns, "net", true)) flags |= CLONE_NEWNET;
+  s.unshareCgroup = Bool(ns, "cgroup", true);
+
+  s.rootfs = Str(js, "rootfs");
+  s.pivot = !s.rootfs.empty();
+  Napi::Value rootMount = js.Get("rootMount");
+  if (rootMount.IsObject()) {
+    Napi::Object rm = rootMount.As<Napi::Object>();
+    s.mountRoot = true;
+    s.rootSource = Str(rm, "source");
+    s.rootFstype = Str(rm, "fstype");
+    s.rootData = Str(rm, "data");
+    s.rootMountCwd = Str(rm, "cwd");
+  }
+  Napi::Value mounts = js.Get("mounts");
+  if (mounts.IsArray()) {
+    Napi::Array a = mounts.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Object m = a.Get(i).As<Napi::Object>();
+      s.mounts.push_back(ReadMount(m));
+      Napi::Value fb = m.Get("fallback");
+      if (fb.IsObject()) {
+        kiln::MountOp f = ReadMount(fb.As<Napi::Object>());
+        f.isFallback = true;
+        s.mounts.back().fallback = (int)s.mounts.size();
+        s.mounts.push_back(f);
+      }
+    }
+  }
+  Napi::Value devices = js.Get("devices");
+  if (devices.IsArray()) {
+    Napi::Array a = devices.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Object d = a.Get(i).As<Napi::Object>();
+      kiln::DeviceOp op;
+      op.path = Str(d, "path");
+      op.mode = (unsigned)Num(d, "mode", 0666);
+      op.major = (unsigned)Num(d, "major");
+      op.minor = (unsigned)Num(d, "minor");
+      op.bindFromHost = Bool(d, "bindFromHost");
+      op.hostPath = Str(d, "hostPath", op.path);
+      s.devices.push_back(op);
+    }
+  }
+  Napi::Value links = js.Get("symlinks");
+  if (links.IsArray()) {
+    Napi::Array a = links.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Object l = a.Get(i).As<Napi::Object>();
+      s.symlinks.push_back({Str(l, "target"), Str(l, "path")});
+    }
+  }
+  s.maskedPaths = Strings(js, "maskedPaths");
+  s.readonlyPaths = Strings(js, "readonlyPaths");
+  s.readonlyRootfs = Bool(js, "readonlyRootfs");
+  Napi::Value hostname = js.Get("hostname");
+  if (hostname.IsString()) s.hostname = hostname.As<Napi::String>().Utf8Value(), s.setHostname = true;
+  s.loopbackUp = (flags & CLONE_NEWNET) != 0;
+
+  s.uid = (uid_t)Num(js, "uid");
+  s.gid = (gid_t)Num(js, "gid");
+  Napi::Value groups = js.Get("groups");
+  if (groups.IsArray()) {
+    Napi::Array a = groups.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) s.groups.push_back((gid_t)a.Get(i).As<Napi::Number>().Uint32Value());
+  }
+  s.setgroupsAllowed = Bool(js, "setgroups", true);
+  std::string caps = Str(js, "capabilities", "0");
+  s.capabilities = strtoull(caps.c_str(), nullptr, 10);
+  s.lastCap = (int)Num(js, "lastCap", 40);
+  s.noNewPrivileges = Bool(js, "noNewPrivileges", true);
+  s.cwd = Str(js, "cwd");
+  s.init = Bool(js, "init");
+
+  s.argvStore = Strings(js, "argv");
+  s.envStore = Strings(js, "env");
+  if (s.argvStore.empty()) {
+    Napi::TypeError::New(env, "spawn: argv is empty").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  for (std::string& a : s.argvStore) s.argv.push_back(const_cast<char*>(a.c_str()));
+  s.argv.push_back(nullptr);
+  for (std::string& e : s.envStore) s.envp.push_back(const_cast<char*>(e.c_str()));
+  s.envp.push_back(nullptr);
+  s.pathVar = Str(js, "path", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+
+  // Pipes: gate (parent writes), error (child writes), stdio as asked.
+  std::vector<int> closeInParent, closeOnFailure;
+  auto cleanup = [&](std::vector<int>& fds) { for (int fd : fds) if (fd >= 0) close(fd); };
+  int gate[2], err[2];
+  if (PipeOrThrow(env, gate, "pipe") < 0) return env.Undefined();
+  // Non-blocking, so the parent can drain it after exit even if a grandchild (--init) lingers.
+  if (pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) { int e = errno; close(gate[0]); close(gate[1]); ThrowErrno(env, "pipe", e); return env.Undefined(); }
+  s.gateFd = gate[0];
+  s.errorFd = err[1];
+  closeInParent = {gate[0], err[1]};
+  closeOnFailure = {gate[1], err[0]};
+
+  Napi::Object result = Napi::Object::New(env);
+  std::string stdio = Str(js, "stdio", "inherit");
+  std::string stdinMode = Str(js, "stdin", "inherit");
+  if (stdio == "pty") {
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
+      int e = errno;
+      if (master >= 0) close(master);
+      cleanup(closeInParent); cleanup(closeOnFailure);
+      ThrowErrno(env, "open pty", e);
+      return env.Undefined();
+    }
+    char name[128];
+    int slave = -1;
+    if (ptsname_r(master, name, sizeof(name)) == 0) slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) {
+      int e = errno;
+      close(master);
+      cleanup(closeInParent); cleanup(closeOnFailure);
+      ThrowErrno(env, "open pty slave", e);
+      return env.Undefined();
+    }
+    Napi::Value rows = js.Get("rows"), cols = js.Get("cols");
+    if (rows.IsNumber() && cols.IsNumber()) {
+      struct winsize ws = {(unsigned short)rows.As<Napi::Number>().Uint32Value(), (unsigned short)cols.As<Napi::Number>().Uint32Value(), 0, 0};
+      ioctl(master, TIOCSWINSZ, &ws);
+    }
+    s.ptySlaveFd = slave;
+    closeInParent.push_back(slave);
+    closeOnFailure.push_back(master);
+    result.Set("ptyFd", Napi::Number::New(env, master));
+  } else if (stdio == "pipe") {
+    int out[2], errp[2];
+    if (PipeOrThrow(env, out, "pipe") < 0) { cleanup(closeInParent); cleanup(closeOnFailure); return env.Undefined(); }
+    if (PipeOrThrow(env, errp, "pipe") < 0) { close(out[0]); close(out[1]); cleanup(closeInParent); cleanup(closeOnFailure); return env.Undefined(); }
+    s.stdoutFd = out[1];
+    s.stderrFd = errp[1];
+    closeInParent.push_back(out[1]);
+    closeInParent.push_back(errp[1]);
+    closeOnFailure.push_back(out[0]);
+    closeOnFailure.push_back(errp[0]);
+    result.Set("stdoutFd", Napi::Number::New(env, out[0]));
+    result.Set("stderrFd", Napi::Number::New(env, errp[0]));
+  }
+  if (stdio != "pty") {
+    if (stdinMode == "null") {
+      int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (devnull < 0) { int e = errno; cleanup(closeInParent); cleanup(closeOnFailure); ThrowErrno(env, "open /dev/null", e); return env.Undefined(); }
+      s.stdinFd = devnull;
+      closeInParent.push_back(devnull);
+    } else if (stdinMode == "pipe") {
+      int in[2];
+      if (PipeOrThrow(env, in, "pipe") < 0) { cleanup(closeInParent); cleanup(closeOnFailure); return env.Undefined(); }
+      s.stdinFd = in[0];
+      closeInParent.push_back(in[0]);
+      closeOnFailure.push_back(in[1]);
+      result.Set("stdinFd", Napi::Number::New(env, in[1]));
+    }
+  }
+
+  const size_t stackSize = 512 * 1024;
+  void* stack = mmap(nullptr, stackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    int e = errno;
+    cleanup(closeInParent); cleanup(closeOnFailure);
+    ThrowErrno(env, "mmap child stack", e);
+    return env.Undefined();
+  }
+  pid_t pid = clone(kiln::childMain, static_cast<char*>(stack) + stackSize, flags, spec.get());
+  int cloneErr = errno;
+  munmap(stack, stackSize);
+  cleanup(closeInParent);
+  if (pid < 0) {
+    cleanup(closeOnFailure);
+    ThrowErrno(env, "clone", cloneErr);
+    return env.Undefined();
+  }
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) {
+    int e = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    cleanup(closeOnFailure);
+    ThrowErrno(env, "pidfd_open", e);
+    return env.Undefined();
+  }
+  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  result.Set("pid", Napi::Number::New(env, pid));
+  result.Set("pidfd", Napi::Number::New(env, pidfd));
+  result.Set("gateFd", Napi::Number::New(env, gate[1]));
+  result.Set("errorFd", Napi::Number::New(env, err[0]));
+  return result;
+}
+
+// ---- waiting for exit through libuv ------------------------------------------------------
+struct Watch {
+  uv_poll_t poll;
+  int pidfd;
+  Napi::FunctionReference callback;
+  std::unique_ptr<Napi::AsyncContext> context;
+  napi_env env;
+};
+
+void OnPidfdReadable(uv_poll_t* handle, int status, int events) {
+  Watch* w = static_cast<Watch*>(handle->data);
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int r;
+  do { r = waitid((idtype_t)P_PIDFD, (id_t)w->pidfd, &si, WEXITED | WNOHANG); } while (r < 0 && errno == EINTR);
+  if (r == 0 && si.si_pid == 0) return;  // spurious wake-up: not exited yet
+  uv_poll_stop(handle);
+  int code = -1, sig = 0;
+  if (r == 0) {
+    if (si.si_code == CLD_EXITED) code = si.si_status;
+    else sig = si.si_status;
+  }
+  Napi::Env env(w->env);
+  {
+    Napi::HandleScope scope(env);
+    w->callback.MakeCallback(env.Global(), {Napi::Number::New(env, code), Napi::Number::New(env, sig)}, *w->context);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) {
+    Watch* w = static_cast<Watch*>(h->data);
+    close(w->pidfd);
+    delete w;
+  });
+}
+
+// watch(pidfd, (exitCode, signal) => void): reaps the child when it exits; closes the pidfd.
+Napi::Value WatchExit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pidfd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Function cb = info[1].As<Napi::Function>();
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Watch* w = new Watch();
+  w->pidfd = pidfd;
+  w->env = env;
+  w->callback = Napi::Persistent(cb);
+  w->context = std::make_unique<Napi::AsyncContext>(env, "kiln:container");
+  int r = uv_poll_init(loop, &w->poll, pidfd);
+  if (r == 0) {
+    w->poll.data = w;
+    r = uv_poll_start(&w->poll, UV_READABLE, OnPidfdReadable);
+  }
+  if (r != 0) {
+    delete w;
+    Napi::Error::New(env, std::string("watch: ") + uv_strerror(r)).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// signal(pidfd, signo): false when the process is already gone.
+Napi::Value Signal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pidfd = info[0].As<Napi::Number>().Int32Value();
+  int sig = info[1].As<Napi::Number>().Int32Value();
+  if (syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) < 0) {
+    if (errno == ESRCH) return Napi::Boolean::New(env, false);
+    ThrowErrno(env, "pidfd_send_signal", errno);
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// setWindowSize(fd, rows, cols) on a pty master.
+Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct winsize ws = {(unsigned short)info[1].As<Napi::Number>().Uint32Value(), (unsigned short)info[2].As<Napi::Number>().Uint32Value(), 0, 0};
+  if (ioctl(fd, TIOCSWINSZ, &ws) < 0) ThrowErrno(env, "TIOCSWINSZ", errno);
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("watch", Napi::Function::New(env, WatchExit));
+  exports.Set("signal", Napi::Function::New(env, Signal));
+  exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(kiln_native, Init)

@@ -1,0 +1,89 @@
+// What the child process does between clone() and execve(). The parent fills this in
+// (allocating freely); the child only reads it. After clone() the child runs in a copy of a
+// multi-threaded process, so it must not allocate, lock or touch JS: every string it needs is
+// prepared here beforehand and the child calls only system calls.
+#pragma once
+
+#include <string>
+#include <vector>
+#include <sys/types.h>
+
+namespace kiln {
+
+struct MountOp {
+  std::string source;
+  std::string target;   // absolute path inside the container root
+  std::string fstype;   // empty for bind mounts
+  std::string data;
+  unsigned long flags = 0;  // MS_* applied on the mount call (MS_RDONLY for non-bind mounts)
+  bool bind = false;
+  bool recursive = false;
+  bool readonly = false;    // bind mounts: remounted read-only afterwards
+  int createAs = 0;         // 0: must exist, 1: directory, 2: empty file
+  int fallback = -1;        // index of another op to try when this one is refused (EPERM)
+  bool isFallback = false;  // skipped in the ordinary sequence
+};
+
+struct DeviceOp {
+  std::string path;      // inside the container, e.g. /dev/null
+  unsigned int mode = 0; // permission bits
+  unsigned int major = 0, minor = 0;
+  bool bindFromHost = false;  // in a user namespace mknod is refused: bind the host node instead
+  std::string hostPath;
+};
+
+struct SymlinkOp {
+  std::string linkTarget;  // what the link points to
+  std::string path;        // where the link is created inside the container
+};
+
+struct ChildSpec {
+  // Synchronisation with the parent.
+  int gateFd = -1;    // read end: one byte means "go", EOF means "give up"
+  int errorFd = -1;   // write end, close-on-exec: a message here means setup failed
+
+  // Standard streams (-1: keep what the parent had).
+  int stdinFd = -1, stdoutFd = -1, stderrFd = -1;
+  int ptySlaveFd = -1;
+
+  bool inUserNamespace = false;
+  bool unshareCgroup = false;
+
+  // Root filesystem.
+  std::string rootfs;           // host directory that becomes "/"
+  bool mountRoot = false;
+  std::string rootSource, rootFstype, rootData, rootMountCwd;
+  std::vector<MountOp> mounts;
+  std::vector<DeviceOp> devices;
+  std::vector<SymlinkOp> symlinks;
+  std::vector<std::string> maskedPaths;
+  std::vector<std::string> readonlyPaths;
+  bool readonlyRootfs = false;
+  bool pivot = true;
+
+  std::string hostname;
+  bool setHostname = false;
+  bool loopbackUp = false;
+
+  // Identity and privileges.
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  bool setgroupsAllowed = true;
+  unsigned long long capabilities = 0;  // bit n = capability n kept
+  int lastCap = 40;
+  bool noNewPrivileges = true;
+
+  std::string cwd;
+  bool init = false;
+
+  // Program.
+  std::vector<std::string> argvStore, envStore;
+  std::vector<char*> argv, envp;     // NULL-terminated views of the stores
+  std::string pathVar;                // PATH from the container's environment
+};
+
+// Entry point of the cloned child. Never returns.
+int childMain(void* spec);
+
+}  // namespace kiln

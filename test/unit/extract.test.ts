@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { pack as tarPack } from 'tar-stream';
+import { extractArchive } from '../../engine/layer/extract.js';
+import { detectCompression } from '../../engine/layer/compression.js';
+import { KilnError } from '../../engine/errors.js';
+import { hasCommand, prerequisite } from '../support/env.js';
+
+interface TarItem { name: string; body?: string; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string; mode?: number }
+
+async function makeTar(items: TarItem[]): Promise<Buffer> {
+  const p = tarPack();
+  const out: Buffer[] = [];
+  const reading = (async () => { for await (const c of p as unknown as AsyncIterable<Buffer>) out.push(c); })();
+  for (const it of items) {
+    await new Promise<void>((res, rej) => {
+      const cb = (err?: Error | null): void => (err ? rej(err) : res());
+      const type = it.type ?? 'file';
+      if (type === 'file') p.entry({ name: it.name, type, mode: it.mode ?? 0o644, mtime: new Date(1000) }, Buffer.from(it.body ?? ''), cb);
+      else p.entry({ name: it.name, type, linkname: it.linkname ?? '', mode: it.mode ?? 0o755, mtime: new Date(1000) }, cb);
+    });
+  }
+  p.finalize();
+  await reading;
+  return Buffer.concat(out);
+}
+
+async function* once(buf: Buffer): AsyncGenerator<Buffer> { yield buf; }
+
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'kiln-extract-'));
+  t.after(() => rm(d, { recursive: true, force: true }));
+  return d;
+}
+
+test('compression is detected by content', () => {
+  assert.equal(detectCompression(Buffer.from([0x1f, 0x8b, 8, 0])), 'gzip');
+  assert.equal(detectCompression(Buffer.from('BZh91AY')), 'bzip2');
+  assert.equal(detectCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])), 'xz');
+  assert.equal(detectCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])), 'zstd');
+  assert.equal(detectCompression(Buffer.from('etc/passwd')), 'none');
+});
+
+test('plain, gzip, bzip2 and xz archives extract the same files (ADD auto-extraction)', async (t) => {
+  const tar = await makeTar([{ name: 'd/', type: 'directory' }, { name: 'd/f', body: 'hello', mode: 0o640 }, { name: 'd/l', type: 'symlink', linkname: 'f' }]);
+  const variants: [string, Buffer][] = [['none', tar], ['gzip', gzipSync(tar)]];
+  if (hasCommand('bzip2')) variants.push(['bzip2', execFileSync('bzip2', ['-c'], { input: tar })]);
+  if (hasCommand('xz')) variants.push(['xz', execFileSync('xz', ['-c'], { input: tar })]);
+  if (!prerequisite(t, variants.length === 4, 'bzip2 and xz programs (Debian bzip2, xz-utils)')) return;
+  for (const [kind, bytes] of variants) {
+    const dest = await tempDir(t);
+    const r = await extractArchive(once(bytes), dest, { whiteouts: 'keep', source: `test.${kind}` });
+    assert.equal(r.compression, kind);
+    assert.equal(r.entries, 3);
+    assert.equal(await readFile(join(dest, 'd', 'f'), 'utf8'), 'hello');
+    assert.equal((await lstat(join(dest, 'd', 'f'))).mode & 0o7777, 0o640);
+    assert.equal((await lstat(join(dest, 'd', 'f'))).mtimeMs, 1000);
+    assert.ok((await lstat(join(dest, 'd', 'l'))).isSymbolicLink());
+  }
+});
+
+test('whiteouts applied: .wh.NAME deletes, .wh..wh..opq empties the dir of older content only', async (t) => {
+  const dest = await tempDir(t);
+  await mkdir(join(dest, 'gone'));
+  await writeFile(join(dest, 'gone', 'x'), '');
+  await mkdir(join(dest, 'opq'));
+  await writeFile(join(dest, 'opq', 'old'), '');
+  await writeFile(join(dest, 'kept'), '');
+  const layer = await makeTar([
+    { name: '.wh.gone' },
+    { name: 'opq/', type: 'directory' },
+    { name: 'opq/new', body: 'n' },
+    { name: 'opq/.wh..wh..opq' },
+  ]);
+  await extractArchive(once(layer), dest, { whiteouts: 'apply', source: 'layer' });
+  assert.deepEqual((await readdir(dest)).sort(), ['kept', 'opq']);
+  assert.deepEqual(await readdir(join(dest, 'opq')), ['new']);
+});
+
+test('extraction never writes through a symlink nor links outside the destination', async (t) => {
+  const outside = await tempDir(t);
+  const dest = await tempDir(t);
+  const throughLink = await makeTar([{ name: 'esc', type: 'symlink', linkname: outside }, { name: 'esc/pwned', body: 'x' }]);
+  await assert.rejects(extractArchive(once(throughLink), dest, { whiteouts: 'keep', source: 'a.tar' }), (e: unknown) => e instanceof KilnError && e.code === 'HOSTILE_ARCHIVE' && /symbolic link "esc"/.test(e.message));
+  assert.ok(!existsSync(join(outside, 'pwned')));
+  const dest2 = await tempDir(t);
+  await symlink(outside, join(dest2, 'pre'));
+  await assert.rejects(extractArchive(once(await makeTar([{ name: 'pre/pwned', body: 'x' }])), dest2, { whiteouts: 'keep', source: 'b.tar' }), /symbolic link "pre"/);
+  assert.ok(!existsSync(join(outside, 'pwned')));
+  const dest3 = await tempDir(t);
+  await assert.rejects(extractArchive(once(await makeTar([{ name: 'h', type: 'link', linkname: '../../etc/passwd' }])), dest3, { whiteouts: 'keep', source: 'c.tar' }), /hard link points outside/);
+  await assert.rejects(extractArchive(once(await makeTar([{ name: '../up', body: 'x' }])), dest3, { whiteouts: 'keep', source: 'd.tar' }), /d\.tar: refusing archive entry "\.\.\/up"/);
+});
