@@ -53,6 +53,8 @@ export interface Instruction {
   /** `#` comment lines directly above this instruction, without the `#` and one following space. */
   comments: string[];
   range: SourceRange;
+  /** The text of the instruction's first physical line, for error displays. */
+  sourceLine: string;
 }
 
 export interface Dockerfile {

@@ -173,6 +173,7 @@ function buildInstruction(node: LineNode, logical: LogicalLine, map: SourceMap, 
     heredocs,
     comments,
     range,
+    sourceLine: map.lineText(range.start.line),
   };
   if (node.sub) instr.next = buildInstruction(node.sub, logical, map, range, [], []);
   return instr;

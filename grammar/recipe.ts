@@ -38,10 +38,20 @@ export interface MountSpec {
 export interface FromInstruction extends Typed<'FROM'> { image: string; stageName?: string; platform?: string }
 export interface RunInstruction extends Typed<'RUN'> {
   command: CommandLine;
+  /** Heredoc bodies as written (not chomped: `chomp` says whether to strip leading tabs). */
   heredocs: Heredoc[];
+  /**
+   * The mounts parsed from the raw `--mount` values WITHOUT variable expansion. BuildKit
+   * expands option values (all but `from`) in the step's ARG/ENV scope: the build engine
+   * should call `parseMount(mountSpecs[i], expand)` (grammar/mount.ts) with its expander.
+   */
   mounts: MountSpec[];
+  /** The raw `--mount` flag values, in order. */
+  mountSpecs: string[];
   network?: 'default' | 'none' | 'host';
   security?: 'sandbox' | 'insecure';
+  /** `--device=name[,required]` (CDI devices). */
+  devices: { name: string; required: boolean }[];
 }
 export interface CmdInstruction extends Typed<'CMD'> { command: CommandLine }
 export interface EntrypointInstruction extends Typed<'ENTRYPOINT'> { command: CommandLine }
@@ -50,8 +60,13 @@ export interface EnvInstruction extends Typed<'ENV'> { pairs: KeyValue[] }
 export interface LabelInstruction extends Typed<'LABEL'> { pairs: KeyValue[] }
 export interface ArgInstruction extends Typed<'ARG'> { args: { key: string; value?: string }[] }
 export interface CopyInstruction extends Typed<'COPY' | 'ADD'> {
+  /** Source paths/URLs as written (unexpanded), heredoc sources excluded. */
   sources: string[];
   dest: string;
+  /**
+   * Heredoc sources (`COPY <<EOF /dest`): a file named `name` with `content` (already
+   * chomped for `<<-`); expand it with quotes kept literal when `expand` is true.
+   */
   heredocs: Heredoc[];
   from?: string;
   chown?: string;

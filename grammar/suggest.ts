@@ -23,3 +23,25 @@ export function closestMatch(word: string, candidates: Iterable<string>): string
   }
   return best !== undefined && bestDistance <= Math.max(1, Math.floor(best.length / 3)) ? best : undefined;
 }
+
+/**
+ * BuildKit's suggestion rule (util/suggest): the option at Levenshtein distance < 3 from
+ * `word` (the first of equals wins), none when `word` is itself an option. Case-insensitive
+ * matching gives the suggestion the case style of `word` (all lower or all upper).
+ */
+export function suggestLike(word: string, options: readonly string[], caseSensitive: boolean): string | undefined {
+  const val = caseSensitive ? word : word.toLowerCase();
+  let match: string | undefined;
+  let min = 3;
+  for (const option of options) {
+    const opt = caseSensitive ? option : option.toLowerCase();
+    if (opt === val) return undefined;
+    const d = editDistance(val, opt);
+    if (d < min) {
+      min = d;
+      if (caseSensitive) match = opt;
+      else match = word === word.toLowerCase() ? opt : word === word.toUpperCase() ? opt.toUpperCase() : option;
+    }
+  }
+  return match;
+}

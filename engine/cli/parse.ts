@@ -12,6 +12,7 @@ export const spec: CommandSpec = {
   flags: [
     { name: 'dump', kind: 'bool', description: "Print BuildKit's Node.Dump text (default)" },
     { name: 'json', kind: 'bool', description: "Print kiln's syntax tree as JSON" },
+    { name: 'check', kind: 'bool', description: 'Also validate every instruction (flags, arguments, stages) as a build would' },
   ],
   minArgs: 1,
   maxArgs: 1,
@@ -38,6 +39,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const [{ parseDockerfile }, { dumpDockerfile }] = await Promise.all([import('../../grammar/parser.js'), import('../../grammar/dump.js')]);
   try {
     const df = parseDockerfile(text);
+    if (args.bools.has('check')) {
+      const { toRecipe } = await import('../../grammar/instructions.js');
+      toRecipe(df);
+    }
     for (const w of df.warnings) process.stderr.write(`${shown}:${w.range.start.line}: warning: ${w.message}\n`);
     process.stdout.write(asJson ? JSON.stringify(df, null, 2) + '\n' : dumpDockerfile(df));
     return 0;
