@@ -196,6 +196,18 @@ function whitespaceList(rest: string, off: number): ArgSpan[] {
 
 class NotJson extends Error {}
 
+/**
+ * Go's json.Unmarshal fails (and BuildKit falls back to shell form) on JSON that JavaScript
+ * accepts: numbers beyond float64 range and nesting deeper than 10000.
+ */
+function decodableByGo(value: unknown, depth: number): boolean {
+  if (depth > 10000) return false;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((v) => decodableByGo(v, depth + 1));
+  if (value !== null && typeof value === 'object') return Object.values(value).every((v) => decodableByGo(v, depth + 1));
+  return true;
+}
+
 function parseJsonArray(rest: string): string[] {
   const t = goTrimLeftSpace(rest);
   if (!t.startsWith('[')) throw new NotJson();
@@ -205,7 +217,7 @@ function parseJsonArray(rest: string): string[] {
   } catch {
     throw new NotJson();
   }
-  if (!Array.isArray(parsed)) throw new NotJson();
+  if (!Array.isArray(parsed) || !decodableByGo(parsed, 1)) throw new NotJson();
   return parsed.map((e) => {
     if (typeof e !== 'string') throw new LineParseError(NOT_STRING_ARRAY);
     return toWellFormed(e);
