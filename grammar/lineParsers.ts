@@ -194,7 +194,6 @@ function whitespaceList(rest: string, off: number): ArgSpan[] {
   return out;
 }
 
-class NotJson extends Error {}
 
 /**
  * Go's json.Unmarshal fails (and BuildKit falls back to shell form) on JSON that JavaScript
@@ -208,16 +207,17 @@ function decodableByGo(value: unknown, depth: number): boolean {
   return true;
 }
 
-function parseJsonArray(rest: string): string[] {
+/** The strings of a JSON array; undefined when `rest` is not JSON (the shell form then applies). */
+function parseJsonArray(rest: string): string[] | undefined {
   const t = goTrimLeftSpace(rest);
-  if (!t.startsWith('[')) throw new NotJson();
+  if (!t.startsWith('[')) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(t);
   } catch {
-    throw new NotJson();
+    return undefined;
   }
-  if (!Array.isArray(parsed) || !decodableByGo(parsed, 1)) throw new NotJson();
+  if (!Array.isArray(parsed) || !decodableByGo(parsed, 1)) return undefined;
   return parsed.map((e) => {
     if (typeof e !== 'string') throw new LineParseError(NOT_STRING_ARRAY);
     return toWellFormed(e);
@@ -226,21 +226,15 @@ function parseJsonArray(rest: string): string[] {
 
 const parseMaybeJson: LineParser = (rest, off) => {
   if (rest === '') return { args: [], json: false };
-  try {
-    return { args: parseJsonArray(rest).map((value) => ({ value })), json: true };
-  } catch (e) {
-    if (e instanceof NotJson) return { args: whole(rest, off), json: false };
-    throw e;
-  }
+  const list = parseJsonArray(rest);
+  if (list !== undefined) return { args: list.map((value) => ({ value })), json: true };
+  return { args: whole(rest, off), json: false };
 };
 
 const parseMaybeJsonToList: LineParser = (rest, off) => {
-  try {
-    return { args: parseJsonArray(rest).map((value) => ({ value })), json: true };
-  } catch (e) {
-    if (e instanceof NotJson) return { args: rest === '' ? [] : whitespaceList(rest, off), json: false };
-    throw e;
-  }
+  const list = parseJsonArray(rest);
+  if (list !== undefined) return { args: list.map((value) => ({ value })), json: true };
+  return { args: rest === '' ? [] : whitespaceList(rest, off), json: false };
 };
 
 const parseStringsWhitespaceDelimited: LineParser = (rest, off) => ({ args: rest === '' ? [] : whitespaceList(rest, off), json: false });
