@@ -4,7 +4,7 @@
  * final image. Parsing, variable expansion, running containers and the cache come in through
  * BuildOptions so each piece stays swappable; progress goes out through Progress events.
  */
-import { cp, mkdir } from 'node:fs/promises';
+import { chmod, cp, mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Recipe, StageInstruction } from '../grammar/recipe.js';
 import { KilnError } from './errors.js';
@@ -17,6 +17,7 @@ import { planStages, type BuildPlan, type PlannedStage, type SourceRef } from '.
 import { automaticArgs, formatPlatform, hostPlatform, parsePlatform, samePlatform, type Platform } from './plan/platform.js';
 import type { Progress, StepRef } from './progress/progress.js';
 import { runGraph } from './schedule/scheduler.js';
+import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
 import { writeLayer } from './layer/tarWriter.js';
 import { ensurePath, takeOnbuildTriggers } from './steps/meta.js';
@@ -49,6 +50,8 @@ export interface BuildOptions {
   pull?: (ref: string, platform: Platform) => Promise<ImageRecord>;
   signal?: AbortSignal;
   jobs?: number;
+  /** The build cache (absent: every step runs, nothing is recorded). */
+  cache?: BuildCache;
 }
 
 export interface BuildResult {
@@ -69,7 +72,12 @@ export function rfc3339(d: Date): string {
 
 class StoreLayers implements LayerStorage {
   constructor(private readonly store: Store, private readonly sde: number | undefined) {}
-  scratchDir(): Promise<string> { return this.store.scratchDir('build'); }
+  /** Diff dirs become overlay dirs whose root attributes show as the image's `/`: 0755 root. */
+  async scratchDir(): Promise<string> {
+    const dir = await this.store.scratchDir('build');
+    await chmod(dir, 0o755);
+    return dir;
+  }
   async commitLayer(dir: string, whiteouts: 'overlay' | 'none'): Promise<LayerRef> {
     const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(this.sde !== undefined ? { sourceDateEpoch: this.sde } : {}) });
     const snap = await this.store.adoptSnapshot(diffId, dir);
@@ -160,19 +168,39 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const instructions: StageInstruction[] = [];
     for (const t of triggers) instructions.push(...opts.parseTrigger(t));
     instructions.push(...stage.instructions);
+    let key = opts.cache?.baseKey(planned.base, state);
+    let parentHit = true;
+    let position = 0;
     for (const instr of instructions) {
       if (signal.aborted) throw signal.reason;
       const isTrigger = !stage.instructions.includes(instr);
-      const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instr.source.keyword.toUpperCase()} ${instr.source.original.trim()}`, label);
+      const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instructionText(instr)}`, label);
       opts.progress.started(step);
+      position++;
+      let hit = false;
       try {
-        state = await executeInstruction(instr, state, env(index, step, signal, platform));
+        const before = state;
+        const execute = (): Promise<StageState> => executeInstruction(instr, before, env(index, step, signal, platform));
+        if (opts.cache && key !== undefined) {
+          const r = await opts.cache.step({
+            instr, before, parentKey: key, parentHit, stageIndex: index, stageLabel: label, position, onbuild: isTrigger, step,
+            stages: plan.stages.map((s) => s.stage), context, namedTrees, namedContextNames: new Set(namedDirs.keys()), execute,
+          });
+          state = r.state;
+          key = r.key;
+          hit = r.hit;
+          parentHit = r.hit;
+        } else {
+          state = await execute();
+        }
       } catch (e) {
         opts.progress.error(step, (e as Error).message);
         throw e;
       }
-      opts.progress.done(step);
+      if (hit) opts.progress.cached(step);
+      else opts.progress.done(step);
     }
+    if (key !== undefined) opts.cache?.finishStage(index, key);
     return state;
   };
 

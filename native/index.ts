@@ -103,6 +103,8 @@ interface NativeBinding {
   /** Returns false when the process has already exited. */
   signal(pidfd: number, signo: number): boolean;
   setWindowSize(fd: number, rows: number, cols: number): void;
+  /** An extended attribute of a path (symlinks not followed), or null when it has none. */
+  getXattr(path: string, name: string): Buffer | null;
 }
 
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */

@@ -9,6 +9,7 @@ import { closestMatch } from '../../grammar/suggest.js';
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   // verb: { summary, load: () => import('./verb.js') }, one module per verb
+  build: { summary: 'Build an image from a Dockerfile', load: () => import('./build.js') },
   history: { summary: 'Show the history of an image', load: () => import('./history.js') },
   images: { summary: 'List images', load: () => import('./images.js') },
   inspect: { summary: 'Return low-level information on images', load: () => import('./inspect.js') },
@@ -18,8 +19,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   parse: { summary: 'Parse a Dockerfile and print its syntax tree', load: () => import('./parse.js') },
   prune: { summary: 'Remove build cache and layers nothing uses', load: () => import('./prune.js') },
   pull: { summary: 'Download an image from a registry', load: () => import('./pull.js') },
+  ps: { summary: 'List containers', load: () => import('./ps.js') },
   push: { summary: 'Upload an image to a registry', load: () => import('./push.js') },
+  rm: { summary: 'Remove one or more containers', load: () => import('./rm.js') },
   rmi: { summary: 'Remove one or more images', load: () => import('./rmi.js') },
+  run: { summary: 'Create and run a new container from an image', load: () => import('./run.js') },
   save: { summary: 'Save one or more images to a tar archive', load: () => import('./save.js') },
   system: { summary: 'Show disk usage of the store (system df)', load: () => import('./system.js') },
   tag: { summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: () => import('./tag.js') },

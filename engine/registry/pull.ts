@@ -165,7 +165,7 @@ function isTransient(e: unknown): boolean {
   return !code.startsWith('Z_') && !code.startsWith('ERR_STREAM_PREMATURE');
 }
 
-/** Downloads one layer into the store as its uncompressed tar, verified twice while streaming. */
+/** Downloads one layer into the store as its uncompressed tar, verified twice (blob digest, diff_id) while streaming. */
 async function downloadLayer(store: Store, client: RegistryClient, ref: ImageReference, desc: Descriptor, diffId: string, onProgress: ProgressCallback | undefined): Promise<void> {
   const subject = familiarName(ref);
   const compression = layerCompression(desc.mediaType);
@@ -194,17 +194,21 @@ async function downloadLayer(store: Store, client: RegistryClient, ref: ImageRef
         }
       },
     });
+    // The store hashes what it ingests and refuses it unless it is the diff_id: that is the
+    // second verification, so the uncompressed bytes are hashed once, not twice.
     const inflate = decompressor(compression, subject);
-    const uncompressed = new VerifyingStream({ digest: diffId, what: `the uncompressed ${what} (diff_id)`, subject });
-    const ingest = store.ingestBlob(uncompressed, { expectedDigest: diffId, source: `${formatReference(ref)} ${desc.digest}` });
-    const flow = pipeline(body, compressed, inflate, uncompressed);
+    const flow = pipeline(body, compressed, inflate);
+    const ingest = store.ingestBlob(inflate, { expectedDigest: diffId, source: `${formatReference(ref)} ${desc.digest}` });
     try {
       await Promise.all([flow, ingest]);
       onProgress?.({ digest: desc.digest, status: 'done', current: desc.size, total: desc.size });
       return;
     } catch (e) {
-      for (const s of [body, compressed, inflate, uncompressed]) s.destroy();
+      for (const s of [body, compressed, inflate]) s.destroy();
       await Promise.allSettled([flow, ingest]);
+      if (e instanceof KilnError && e.code === 'DIGEST_MISMATCH' && !e.message.includes(what)) {
+        throw new KilnError('DIGEST_MISMATCH', `digest mismatch for the uncompressed ${what}: it is not the config's diff_id ${diffId}; refused, nothing stored`, { location: { file: subject }, cause: e });
+      }
       if (e instanceof KilnError && e.code !== 'REGISTRY_UNREACHABLE') throw e;
       const code = (e as NodeJS.ErrnoException)?.code ?? '';
       if (code.startsWith('Z_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {

@@ -8,7 +8,8 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createGzip, constants as zlibConstants } from 'node:zlib';
+import { createGzip } from 'node:zlib';
+import { gzipLevelFor } from './gzipLevel.js';
 import PQueue from 'p-queue';
 import { KilnError } from '../errors.js';
 import { repositoryScope } from './auth.js';
@@ -23,11 +24,6 @@ import { blobExists, mountBlob, uploadBytes, uploadStream } from './upload.js';
 
 /** docker's default --max-concurrent-uploads. */
 const DEFAULT_CONCURRENCY = 5;
-/**
- * zlib level for pushed layers. Level 1 compresses text nearly as well as the default 6 at
- * several times the speed; on two cores the push is CPU-bound, so speed wins.
- */
-export const PUSH_GZIP_LEVEL = zlibConstants.Z_BEST_SPEED;
 
 export interface PushOptions extends RegistryClientOptions {
   onProgress?: ProgressCallback;
@@ -82,8 +78,10 @@ async function pushLayer(store: Store, client: RegistryClient, ref: ImageReferen
   }
   const id = shortDigest(diffId);
   onProgress?.({ digest: diffId, status: 'uploading', current: 0, total: rawSize });
-  const source = createReadStream(path);
-  const gzip = createGzip({ level: PUSH_GZIP_LEVEL });
+  const source = createReadStream(path, { highWaterMark: 1 << 20 });
+  // Level 1 compresses text nearly as well as the default 6 at several times the speed (a push
+  // is CPU-bound on small machines); incompressible layers are stored (see gzipLevel.ts).
+  const gzip = createGzip({ level: await gzipLevelFor(path, rawSize) });
   source.on('error', (e) => gzip.destroy(e));
   let read = 0;
   let lastReport = 0;

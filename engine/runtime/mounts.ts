@@ -6,7 +6,8 @@
  */
 import { lstat, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
-import type { NativeDevice, NativeMount } from '../../native/index.js';
+import type { Stats } from 'node:fs';
+import { nativeBinding, type NativeDevice, type NativeMount } from '../../native/index.js';
 import { KilnError } from '../errors.js';
 
 export type ContainerMount =
@@ -146,16 +147,20 @@ function commonParent(dirs: readonly string[]): string {
   return '/' + first.slice(0, n).join('/');
 }
 
-async function existsIn(dirs: readonly string[], rel: string): Promise<boolean> {
+async function lowerStat(dirs: readonly string[], rel: string): Promise<Stats | undefined> {
   for (const d of dirs) {
     try {
-      await lstat(join(d, rel));
-      return true;
+      return await lstat(join(d, rel));
     } catch {
       // not in this layer
     }
   }
-  return false;
+  return undefined;
+}
+
+function isOpaque(path: string): boolean {
+  const native = nativeBinding();
+  return ['trusted.overlay.opaque', 'user.overlay.opaque'].some((name) => native.getXattr(path, name)?.toString() === 'y');
 }
 
 /**
@@ -174,7 +179,16 @@ export async function removeMountStubs(upperDir: string, lowerDirs: readonly str
       } catch {
         break;
       }
-      if (await existsIn(lowerDirs, rel)) break;
+      const below = await lowerStat(lowerDirs, rel);
+      if (below) {
+        // A directory copied up only because a mount point was created in it: drop the copy
+        // when nothing else changed (empty, same owner and mode, not opaque).
+        if (!st.isDirectory() || !below.isDirectory() || st.mode !== below.mode || st.uid !== below.uid || st.gid !== below.gid) break;
+        if ((await readdir(path)).length > 0 || isOpaque(path)) break;
+        await rmdir(path);
+        rel = posix.dirname(rel);
+        continue;
+      }
       if (st.isDirectory()) {
         if ((await readdir(path)).length > 0) break;
         await rmdir(path);

@@ -8,7 +8,10 @@ import { KilnError } from '../errors.js';
 export interface ResolvedUser {
   uid: number;
   gid: number;
-  /** Supplementary groups: the groups listing the user by name, when no group was given. */
+  /**
+   * Supplementary groups as docker sets them: the primary gid first, then (when no group was
+   * given) the groups that list the user by name.
+   */
   additionalGids: number[];
   /** Home directory from passwd ("/" when unknown); docker sets HOME from it. */
   home: string;
@@ -93,5 +96,5 @@ export function resolveUser(spec: string, passwd: string | undefined, group: str
     const name = matchedName;
     additionalGids = [...new Set(groups.filter((g) => g.members.includes(name)).map((g) => g.gid))];
   }
-  return { uid, gid, additionalGids, home };
+  return { uid, gid, additionalGids: [...new Set([gid, ...additionalGids])], home };
 }

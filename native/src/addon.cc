@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -387,7 +388,23 @@ Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// getXattr(path, name) -> Buffer | null (symlinks not followed; null when absent).
+Napi::Value GetXattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  char buf[4096];
+  ssize_t n = lgetxattr(path.c_str(), name.c_str(), buf, sizeof(buf));
+  if (n < 0) {
+    if (errno == ENODATA || errno == ENOTSUP || errno == ENOENT) return env.Null();
+    ThrowErrno(env, "lgetxattr", errno);
+    return env.Undefined();
+  }
+  return Napi::Buffer<char>::Copy(env, buf, (size_t)n);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("getXattr", Napi::Function::New(env, GetXattr));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("watch", Napi::Function::New(env, WatchExit));
   exports.Set("signal", Napi::Function::New(env, Signal));

@@ -1,0 +1,318 @@
+/**
+ * The build cache wrapped around each step of a build. Keys chain: a stage's first step
+ * chains from its base (image config, scratch, or the FROM stage's last key), every step
+ * from the one before. A step's key covers its instruction as written (and heredoc bodies),
+ * the ENV and ARG values in scope (which fix what the text expands to), the platform, and
+ * what it reads from outside the stage: a content digest of the context files a COPY/ADD or
+ * a RUN bind mount selects, the last key of a stage it copies or mounts from.
+ *
+ * COPY, ADD, RUN and WORKDIR make layers: on a hit they are not run at all, the stage state
+ * is restored from the record. The other instructions are cheap and change the stage's
+ * ARG scope, so they always run; on a hit their config is replaced by the recorded one, so
+ * an unchanged rebuild reproduces the same config, history times included.
+ */
+import type { StageInstruction } from '../../grammar/recipe.js';
+import { StepCache, type CacheLookup, type CacheRecord } from '../../cache/stepCache.js';
+import type { SourcesDigest } from '../../cache/contentHash.js';
+import { canonicalJson } from '../../cache/canonicalJson.js';
+import { digestString } from '../../cache/hasher.js';
+import { IgnoreMatcher } from '../context/dockerignore.js';
+import type { SourceTree } from '../context/sourceTree.js';
+import type { ImageConfig } from '../image/config.js';
+import type { WordExpander } from '../plan/expander.js';
+import { resolveFromRef, type SourceRef } from '../plan/graph.js';
+import { formatPlatform } from '../plan/platform.js';
+import type { Progress, StepRef } from '../progress/progress.js';
+import { SingleFlight } from '../schedule/scheduler.js';
+import type { Store } from '../store/store.js';
+import type { Stage } from '../../grammar/recipe.js';
+import type { LayerRef, StageState } from '../steps/state.js';
+import { isUrl } from '../steps/fetchUrl.js';
+
+export interface BuildCacheOptions {
+  store: Store;
+  contextDir: string;
+  ignorePatterns: readonly string[];
+  dockerfileName: string;
+  progress: Progress;
+  expander: WordExpander;
+  /** --no-cache */
+  noCache?: boolean;
+  /** --no-cache-filter: stage names (or indices) whose steps always run. */
+  noCacheFilter?: readonly string[];
+  /** --explain: a HIT or MISS line (with reasons) under every step. */
+  explain?: boolean;
+}
+
+/** What a layer-making step's record holds, to continue the stage without running it. */
+interface RecordedState {
+  image: ImageConfig;
+  layers: string[];
+  cmdSetInStage: boolean;
+}
+
+export interface CachedStepInput {
+  instr: StageInstruction;
+  before: StageState;
+  parentKey: string;
+  /** Whether the step before was a hit (sharpens --explain). */
+  parentHit: boolean;
+  stageIndex: number;
+  stageLabel: string;
+  /** Position of the instruction in the stage, 1-based (the FROM is 0). */
+  position: number;
+  onbuild: boolean;
+  step: StepRef;
+  stages: readonly Stage[];
+  context: SourceTree;
+  namedTrees: ReadonlyMap<string, SourceTree>;
+  namedContextNames: ReadonlySet<string>;
+  /** Runs the step for real. */
+  execute: () => Promise<StageState>;
+}
+
+export interface CachedStepOutput {
+  state: StageState;
+  key: string;
+  hit: boolean;
+}
+
+const LAYER_KINDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
+
+export class BuildCache {
+  private readonly flights = new SingleFlight<CacheRecord | undefined>();
+  /** The key of each finished stage's last step. */
+  private readonly stageKeys = new Map<number, string>();
+  private readonly ignore: IgnoreMatcher;
+
+  private constructor(private readonly cache: StepCache, private readonly o: BuildCacheOptions) {
+    this.ignore = new IgnoreMatcher(o.ignorePatterns);
+  }
+
+  static async open(o: BuildCacheOptions): Promise<BuildCache> {
+    const cache = await StepCache.open({
+      storeRoot: o.store.root,
+      contextDir: o.contextDir,
+      ...(o.noCache ? { noCache: true } : {}),
+      ...(o.noCacheFilter ? { noCacheStages: [...o.noCacheFilter].map((s) => s.toLowerCase()) } : {}),
+    });
+    return new BuildCache(cache, o);
+  }
+
+  /** The key a stage's first step chains from. */
+  baseKey(base: SourceRef, state: StageState): string {
+    switch (base.kind) {
+      case 'scratch':
+        return `scratch ${formatPlatform(state.platform)}`;
+      case 'stage': {
+        const k = this.stageKeys.get(base.index);
+        if (k === undefined) throw new Error(`stage ${base.index} has no cache key yet`);
+        return k;
+      }
+      case 'context':
+      case 'image':
+        // The config names every layer by digest: the same config is the same base.
+        return `config ${digestString(canonicalJson(state.config))}`;
+    }
+  }
+
+  /** Records the key of a finished stage's last step (for FROM stage, COPY --from, mounts). */
+  finishStage(index: number, key: string): void {
+    this.stageKeys.set(index, key);
+  }
+
+  async step(i: CachedStepInput): Promise<CachedStepOutput> {
+    const { instr, before } = i;
+    // ARG declares from build args the key cannot see beforehand: cheap steps run first and
+    // are keyed with the ARG scope they leave behind.
+    const lookupFor = async (argsFrom: StageState): Promise<CacheLookup | undefined> => {
+      const reads = await this.reads(i);
+      if (reads === 'uncacheable') return undefined;
+      return this.cache.lookup({
+        identity: { stage: i.stageLabel, index: i.position, text: instructionText(instr), file: this.o.dockerfileName },
+        parent: i.parentKey,
+        ...(i.parentHit ? {} : { parentHit: false }),
+        definition: {
+          kind: instr.kind,
+          text: instr.source.original,
+          flags: instr.source.flags,
+          heredocs: instr.source.heredocs.map((h) => ({ name: h.name, fd: h.fileDescriptor, expand: h.expand, chomp: h.chomp, content: h.content })),
+          onbuild: i.onbuild,
+          workdir: before.config.config?.WorkingDir ?? '',
+          user: before.config.config?.User ?? '',
+          shell: before.config.config?.Shell ?? null,
+        },
+        env: envRecord(before.config.config?.Env ?? undefined),
+        args: Object.fromEntries(argsFrom.args.list.map((a) => [a.key, a.value])),
+        platform: formatPlatform(before.platform),
+        ...(reads.sources ? { sources: reads.sources } : {}),
+        ...(reads.inputs.length > 0 ? { inputs: reads.inputs } : {}),
+      });
+    };
+
+    if (!LAYER_KINDS.has(instr.kind)) {
+      // Cheap steps always run (ARG changes the stage's scope); a hit pins the recorded config.
+      const state = await i.execute();
+      const lookup = (await lookupFor(state)) as CacheLookup;
+      if (lookup.hit) {
+        const rec = lookup.hit.config as unknown as RecordedState;
+        state.config = structuredClone(rec.image);
+        state.cmdSetInStage = rec.cmdSetInStage;
+        this.explain(i.step, 'HIT');
+        await this.cache.remember(lookup);
+        return { state, key: lookup.key, hit: true };
+      }
+      this.explainMiss(i.step, lookup);
+      await this.cache.store(lookup, { diffIds: [], config: recorded(state) });
+      return { state, key: lookup.key, hit: false };
+    }
+
+    const lookup = await lookupFor(before);
+    if (!lookup) {
+      this.explain(i.step, 'MISS: ADD from a URL without --checksum always runs');
+      const state = await i.execute();
+      return { state, key: digestString(`${i.parentKey} uncacheable ${Math.random()} ${Date.now()}`), hit: false };
+    }
+    if (lookup.hit) {
+      const restored = await this.restore(before, lookup.hit);
+      if (restored) {
+        this.explain(i.step, 'HIT');
+        await this.cache.remember(lookup);
+        return { state: restored, key: lookup.key, hit: true };
+      }
+      this.explain(i.step, 'MISS: a cached layer of this step was pruned');
+    } else {
+      this.explainMiss(i.step, lookup);
+    }
+
+    // Identical steps in two stages (same key) run once; the other one restores the result.
+    let ran: StageState | undefined;
+    const record = await this.flights.once(lookup.key, async () => {
+      const state = await i.execute();
+      ran = state;
+      const newLayers = state.layers.slice(before.layers.length).map((l) => l.diffId);
+      await this.cache.store(lookup, { diffIds: newLayers, config: recorded(state) });
+      return this.cache.index.peek(lookup.key);
+    });
+    if (ran) return { state: ran, key: lookup.key, hit: false };
+    const shared = record ? await this.restore(before, record) : undefined;
+    if (!shared) throw new Error(`step ${i.step.name}: the identical step in another stage left no usable result`);
+    return { state: shared, key: lookup.key, hit: true };
+  }
+
+  async close(): Promise<void> {
+    await this.cache.close();
+  }
+
+  private explain(step: StepRef, text: string): void {
+    if (this.o.explain) this.o.progress.note(step, text);
+  }
+
+  private explainMiss(step: StepRef, lookup: CacheLookup): void {
+    if (lookup.explanation.status === 'MISS') this.explain(step, `MISS: ${lookup.explanation.reasons.join('; ')}`);
+  }
+
+  /** The stage state after a recorded step, or undefined if a layer of it is gone. */
+  private async restore(before: StageState, record: CacheRecord): Promise<StageState | undefined> {
+    const rec = record.config as unknown as RecordedState;
+    if (!rec.image || !Array.isArray(rec.layers)) return undefined;
+    const layers: LayerRef[] = [];
+    try {
+      for (const diffId of rec.layers) {
+        const known = before.layers.find((l) => l.diffId === diffId);
+        layers.push(known ?? { diffId, dir: await this.o.store.snapshotDir(diffId) });
+      }
+    } catch {
+      return undefined;
+    }
+    return { config: structuredClone(rec.image), layers, args: before.args, platform: before.platform, cmdSetInStage: rec.cmdSetInStage };
+  }
+
+  /** What the step reads from outside its stage: context files, other stages. */
+  private async reads(i: CachedStepInput): Promise<{ sources?: SourcesDigest; inputs: string[] } | 'uncacheable'> {
+    const { instr, before } = i;
+    const lookup = before.args.lookup(before.config.config?.Env ?? undefined);
+    const word = (t: string): string => this.o.expander.word(t, lookup);
+    const inputs: string[] = [];
+    const selections: { tree: SourceTree; sources: string[] }[] = [];
+    const fromTree = (from: string): SourceTree | undefined => {
+      const ref = resolveFromRef(word(from), i.stageIndex, i.stages, i.namedContextNames);
+      switch (ref.kind) {
+        case 'stage':
+          inputs.push(`stage ${this.stageKeys.get(ref.index) ?? `unbuilt ${ref.index}`}`);
+          return undefined;
+        case 'context':
+          return i.namedTrees.get(ref.name);
+        case 'image':
+          inputs.push(`image ${ref.ref}`);
+          return undefined;
+        case 'scratch':
+          inputs.push('scratch');
+          return undefined;
+      }
+    };
+    try {
+      if (instr.kind === 'COPY' || instr.kind === 'ADD') {
+        const sources = instr.sources.map(word);
+        if (sources.some(isUrl)) {
+          if (instr.checksum === undefined) return 'uncacheable';
+          inputs.push(...sources.filter(isUrl));
+        }
+        const local = sources.filter((s) => !isUrl(s));
+        const tree = instr.from === undefined ? i.context : fromTree(instr.from);
+        if (tree && local.length > 0) selections.push({ tree, sources: local });
+      } else if (instr.kind === 'RUN') {
+        for (const m of instr.mounts) {
+          if (m.type !== 'bind') continue;
+          const tree = m.from === undefined ? i.context : fromTree(m.from);
+          if (tree) selections.push({ tree, sources: [m.source === undefined ? '.' : word(m.source)] });
+        }
+      }
+    } catch {
+      // A bad --from or expansion: let the step run and report it with its location.
+      return { inputs: [`unresolved ${Math.random()}`] };
+    }
+    if (selections.length === 0) return { inputs };
+    const files: Record<string, string> = {};
+    const digests: string[] = [];
+    for (const sel of selections) {
+      const paths: string[] = [];
+      for (const s of sel.sources) {
+        const { matches } = await sel.tree.match(s);
+        for (const m of matches) paths.push(m.rel);
+      }
+      const isContext = sel.tree === i.context;
+      const d = await this.cache.sources({
+        paths,
+        ...(isContext ? {} : { root: sel.tree.root }),
+        exclude: (rel, isDir) => sel.tree.excluded(rel) && (!isDir || !isContext || !this.ignore.hasExceptions),
+      });
+      digests.push(d.digest);
+      const prefix = isContext ? '' : `${sel.tree.label}:`;
+      for (const [p, h] of Object.entries(d.files)) files[`${prefix}${p}`] = h;
+    }
+    return { sources: { digest: digestString(digests.join(' ')), files }, inputs };
+  }
+}
+
+/** The instruction as the user wrote it, keyword first (BuildKit's Node.Original is the whole line). */
+export function instructionText(instr: StageInstruction): string {
+  const text = instr.source.original.trim();
+  const keyword = instr.source.keyword;
+  return text.slice(0, keyword.length).toUpperCase() === keyword.toUpperCase() ? `${keyword.toUpperCase()}${text.slice(keyword.length)}` : `${keyword.toUpperCase()} ${text}`;
+}
+
+function recorded(state: StageState): Record<string, unknown> {
+  const r: RecordedState = { image: state.config, layers: state.layers.map((l) => l.diffId), cmdSetInStage: state.cmdSetInStage };
+  return r as unknown as Record<string, unknown>;
+}
+
+function envRecord(env: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq < 0) out[kv] = '';
+    else out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}

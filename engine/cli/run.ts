@@ -1,0 +1,158 @@
+/**
+ * `kiln run IMAGE [COMMAND] [ARG...]`: a container from an image in the store, with docker's
+ * meanings for Entrypoint/Cmd/Env/WorkingDir/User and for the flags. Each container gets a fresh
+ * writable layer (kept for `kiln ps -a` / `kiln rm` unless --rm); kiln exits with its exit code.
+ */
+import { readFile } from 'node:fs/promises';
+import { hostname as hostHostname } from 'node:os';
+import type { CommandSpec, ParsedArgs } from './args.js';
+import { openStore } from './openStore.js';
+import { KilnError } from '../errors.js';
+import {
+  checkContainerName, composeArgv, mergeEnv, parseCpus, parseEnvFile, parseEnvFlag, parseMemory, parsePidsLimit,
+  parseTmpfs, parseVolume,
+} from './runOptions.js';
+
+export const spec: CommandSpec = {
+  name: 'run',
+  summary: 'Create and run a new container from an image',
+  usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
+  minArgs: 1,
+  stopAtFirstPositional: true,
+  flags: [
+    { name: 'rm', kind: 'bool', description: 'Automatically remove the container when it exits' },
+    { name: 'name', kind: 'string', description: 'Assign a name to the container' },
+    { name: 'env', short: 'e', kind: 'list', description: 'Set environment variables', valueName: 'list' },
+    { name: 'env-file', kind: 'list', description: 'Read in a file of environment variables', valueName: 'list' },
+    { name: 'workdir', short: 'w', kind: 'string', description: 'Working directory inside the container' },
+    { name: 'user', short: 'u', kind: 'string', description: 'Username or UID (format: <name|uid>[:<group|gid>])' },
+    { name: 'volume', short: 'v', kind: 'list', description: 'Bind mount a host path (SRC:DST[:ro])', valueName: 'list' },
+    { name: 'tmpfs', kind: 'list', description: 'Mount a tmpfs directory (DST[:size=64m])', valueName: 'list' },
+    { name: 'entrypoint', kind: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
+    { name: 'memory', short: 'm', kind: 'string', description: 'Memory limit (e.g. 64m, 1g); swap is off', valueName: 'bytes' },
+    { name: 'cpus', kind: 'string', description: 'Number of CPUs (CFS quota)', valueName: 'decimal' },
+    { name: 'pids-limit', kind: 'string', description: 'Tune container pids limit (-1 for unlimited)', valueName: 'int' },
+    { name: 'network', kind: 'string', description: 'Connect a container to a network: host (default) or none', valueName: 'network' },
+    { name: 'net', kind: 'string', description: 'Same as --network', valueName: 'network' },
+    { name: 'hostname', kind: 'string', description: 'Container host name' },
+    { name: 'read-only', kind: 'bool', description: "Mount the container's root filesystem as read only" },
+    { name: 'cap-add', kind: 'list', description: 'Add Linux capabilities', valueName: 'list' },
+    { name: 'cap-drop', kind: 'list', description: 'Drop Linux capabilities', valueName: 'list' },
+    { name: 'interactive', short: 'i', kind: 'bool', description: 'Keep STDIN open' },
+    { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
+    { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
+  ],
+};
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export async function run(args: ParsedArgs): Promise<number> {
+  const [imageRef, ...command] = args.positionals as [string, ...string[]];
+  const network = args.strings.get('network') ?? args.strings.get('net') ?? 'host';
+  if (network !== 'host' && network !== 'none') {
+    throw new KilnError('USAGE', `network "${network}" is not supported: use host or none (bridge networking is not implemented yet)`, { exitCode: 125 });
+  }
+  const limits = {
+    ...(args.strings.has('memory') ? { memoryBytes: parseMemory(args.strings.get('memory') as string) } : {}),
+    ...(args.strings.has('cpus') ? { cpus: parseCpus(args.strings.get('cpus') as string) } : {}),
+    ...(args.strings.has('pids-limit') ? { pids: parsePidsLimit(args.strings.get('pids-limit') as string) } : {}),
+  };
+  if (limits.pids === undefined) delete limits.pids;
+  const mounts = [...(args.lists.get('volume') ?? []).map(parseVolume), ...(args.lists.get('tmpfs') ?? []).map(parseTmpfs)];
+  const name = args.strings.has('name') ? checkContainerName(args.strings.get('name') as string) : undefined;
+  const workdirFlag = args.strings.get('workdir');
+  if (workdirFlag !== undefined && !workdirFlag.startsWith('/')) {
+    throw new KilnError('USAGE', `the working directory '${workdirFlag}' is invalid, it needs to be an absolute path`, { exitCode: 125 });
+  }
+  const fileEnv: string[] = [];
+  for (const file of args.lists.get('env-file') ?? []) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new KilnError('USAGE', `open ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, { exitCode: 125 });
+    }
+    fileEnv.push(...parseEnvFile(text, process.env));
+  }
+  const flagEnv = (args.lists.get('env') ?? []).map((e) => parseEnvFlag(e, process.env)).filter((e): e is string => e !== undefined);
+
+  const store = await openStore();
+  let image = await store.resolveImage(imageRef);
+  if (!image) image = await pullMissing(store, imageRef);
+  const config = image.config.config ?? {};
+  const argv = composeArgv(config, args.strings.get('entrypoint'), command);
+
+  const [{ ContainerRecords }, { runContainer }, { resolveUser }, { readImageFile }] = await Promise.all([
+    import('../runtime/containerRecords.js'), import('../runtime/container.js'), import('../runtime/users.js'), import('../runtime/imageFiles.js'),
+  ]);
+  const snapshots: string[] = [];
+  for (const diffId of [...image.config.rootfs.diff_ids].reverse()) snapshots.push(await store.snapshotDir(diffId));
+
+  const userSpec = args.strings.get('user') ?? config.User ?? '';
+  const user = resolveUser(userSpec, await readImageFile(snapshots, '/etc/passwd'), await readImageFile(snapshots, '/etc/group'));
+
+  const records = new ContainerRecords(store.root);
+  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv }));
+  const hostname = args.strings.get('hostname') ?? (network === 'host' ? hostHostname() : record.id.slice(0, 12));
+  const tty = args.bools.has('tty');
+  const env = mergeEnv(
+    [DEFAULT_PATH, `HOSTNAME=${hostname}`],
+    tty ? ['TERM=xterm'] : [],
+    config.Env ?? [],
+    fileEnv,
+    flagEnv,
+  );
+  const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
+  const autoRemove = args.bools.has('rm');
+  let exitCode = 125;
+  try {
+    record = await records.update(record, { state: 'running', ownerPid: process.pid });
+    const result = await runContainer({
+      id: record.id,
+      rootfs: {
+        lowerDirs: snapshots.length > 0 ? snapshots : [records.emptyLowerDir(record.id)],
+        upperDir: records.upperDir(record.id),
+        workDir: records.workDir(record.id),
+      },
+      argv,
+      env: withHome,
+      cwd: workdirFlag ?? (config.WorkingDir || '/'),
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      hostname,
+      network,
+      mounts,
+      limits,
+      readonlyRootfs: args.bools.has('read-only'),
+      capAdd: args.lists.get('cap-add') ?? [],
+      capDrop: args.lists.get('cap-drop') ?? [],
+      init: args.bools.has('init'),
+      stdio: tty ? 'pty' : 'inherit',
+      stdin: args.bools.has('interactive') ? 'inherit' : 'null',
+      removeMountStubs: false,
+    }, {
+      forwardSignals: true,
+      onStart: (c) => { void records.update(record, { pid: c.pid }).then((r) => { record = r; }); },
+      ...(tty ? { terminal: { ...(args.bools.has('interactive') ? { input: process.stdin } : {}), output: process.stdout } } : {}),
+    });
+    exitCode = result.exitCode;
+    return exitCode;
+  } catch (err) {
+    if (err instanceof KilnError) exitCode = err.exitCode;
+    throw err;
+  } finally {
+    if (autoRemove) await records.remove(record.id);
+    else await records.update(record, { state: 'exited', exitCode, finished: new Date().toISOString() }).catch(() => undefined); // removed by `rm -f`
+  }
+}
+
+/** docker run pulls an image it does not have. */
+async function pullMissing(store: Awaited<ReturnType<typeof openStore>>, ref: string): Promise<NonNullable<Awaited<ReturnType<typeof store.resolveImage>>>> {
+  const { pullImage } = await import('../registry/pull.js');
+  process.stderr.write(`Unable to find image '${ref}' locally\n`);
+  try {
+    return await pullImage(store, ref);
+  } catch (err) {
+    if (err instanceof KilnError) throw new KilnError(err.code, err.message, { exitCode: 125, cause: err });
+    throw err;
+  }
+}

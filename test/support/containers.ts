@@ -1,0 +1,77 @@
+/**
+ * Helpers for runtime tests: a busybox root to use as the overlay lower dir, a runner that
+ * captures output, and the checks that a container left nothing behind on the host.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runContainer, type ContainerIO, type ContainerResult, type ContainerSpec } from '../../engine/runtime/container.js';
+import { hostCgroupLayout } from '../../engine/runtime/cgroups.js';
+
+export interface Captured extends ContainerResult {
+  stdout: string;
+  stderr: string;
+  upperDir: string;
+}
+
+export interface Sandbox {
+  lower: string;
+  /** Runs a container on a fresh upper dir over `lower` (or the lowers given). */
+  run(argv: string[], overrides?: Partial<ContainerSpec>, io?: ContainerIO): Promise<Captured>;
+  dispose(): Promise<void>;
+}
+
+/** Cgroups of this test process's containers are named with this prefix. */
+export const TEST_ID_PREFIX = `rttest-${process.pid}-`;
+
+export async function sandbox(lower: string): Promise<Sandbox> {
+  const base = await mkdtemp(join(tmpdir(), 'kiln-rt-test-'));
+  let n = 0;
+  return {
+    lower,
+    async run(argv, overrides = {}, io = {}) {
+      const dir = join(base, String(n++));
+      await mkdir(join(dir, 'upper'), { recursive: true });
+      await mkdir(join(dir, 'work'));
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const spec: ContainerSpec = {
+        id: `${TEST_ID_PREFIX}${n}`,
+        rootfs: { lowerDirs: [lower], upperDir: join(dir, 'upper'), workDir: join(dir, 'work') },
+        argv,
+        env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'],
+        cwd: '/',
+        user: { uid: 0, gid: 0, additionalGids: [] },
+        hostname: 'kiln-test',
+        network: 'none',
+        mounts: [],
+        stdio: 'pipe',
+        ...overrides,
+      };
+      const result = await runContainer(spec, { onStdout: (c) => out.push(c), onStderr: (c) => err.push(c), ...io });
+      return { ...result, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), upperDir: spec.rootfs.upperDir };
+    },
+    async dispose() {
+      await rm(base, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Mount points on the host that a container start would have made (there must be none). */
+export function leftoverMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => /kiln-ctr-|kiln-rt-test-|\/containers\/[0-9a-f]{64}/.test(l));
+}
+
+/** This test process's container cgroups still present under the kiln parent in any hierarchy. */
+export function leftoverCgroups(prefix = TEST_ID_PREFIX): string[] {
+  const layout = hostCgroupLayout();
+  if (!layout) return [];
+  const parents = layout.version === 'v2' ? [join(layout.mountPoint, 'kiln')] : [...new Set(layout.controllers.values())].map((m) => join(m, 'kiln'));
+  const out: string[] = [];
+  for (const p of parents) {
+    if (!existsSync(p)) continue;
+    for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory() && e.name.startsWith(prefix)) out.push(join(p, e.name));
+  }
+  return out;
+}
