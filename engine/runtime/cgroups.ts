@@ -147,7 +147,7 @@ export class ContainerCgroup {
     if (!layout || !root) {
       throw new KilnError('CGROUP', layout
         ? 'resource limits (--memory, --cpus, --pids-limit) need kiln to run as root on this host'
-        : 'resource limits need cgroups, and none are mounted on this host');
+        : 'resource limits need cgroups, and none are mounted on this host', { exitCode: 125 });
     }
     const dirs = cgroupDirs(layout, name, limits);
     const cg = new ContainerCgroup(layout, dirs);
