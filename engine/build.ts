@@ -4,7 +4,7 @@
  * final image. Parsing, variable expansion, running containers and the cache come in through
  * BuildOptions so each piece stays swappable; progress goes out through Progress events.
  */
-import { cp, mkdir } from 'node:fs/promises';
+import { chmod, cp, mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Recipe, StageInstruction } from '../grammar/recipe.js';
 import { KilnError } from './errors.js';
@@ -72,7 +72,12 @@ export function rfc3339(d: Date): string {
 
 class StoreLayers implements LayerStorage {
   constructor(private readonly store: Store, private readonly sde: number | undefined) {}
-  scratchDir(): Promise<string> { return this.store.scratchDir('build'); }
+  /** Diff dirs become overlay dirs whose root attributes show as the image's `/`: 0755 root. */
+  async scratchDir(): Promise<string> {
+    const dir = await this.store.scratchDir('build');
+    await chmod(dir, 0o755);
+    return dir;
+  }
   async commitLayer(dir: string, whiteouts: 'overlay' | 'none'): Promise<LayerRef> {
     const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(this.sde !== undefined ? { sourceDateEpoch: this.sde } : {}) });
     const snap = await this.store.adoptSnapshot(diffId, dir);

@@ -266,7 +266,8 @@ class WordProcessor {
     if (first === 0x7b || first === 0x7d || first === 0x3a) throw new ExpansionError('syntax error: bad substitution');
     const name = this.processName();
     let ch = sc.next();
-    let chs = ch === EOF ? '' : chr(ch);
+    // Go's string(rune(-1)) at the end of input is U+FFFD, which shows in the message.
+    let chs = ch === EOF ? '\ufffd' : chr(ch);
     let nullIsUnset = false;
 
     if (ch === 0x7d /* } */) {
@@ -277,7 +278,7 @@ class WordProcessor {
     if (ch === 0x3a /* : */) {
       nullIsUnset = true;
       ch = sc.next();
-      chs += ch === EOF ? '' : chr(ch);
+      chs += ch === EOF ? '\ufffd' : chr(ch);
       return this.modifier(name, ch, chs, nullIsUnset);
     }
     if (ch === 0x2b || ch === 0x2d || ch === 0x3f || ch === 0x23 || ch === 0x25) {

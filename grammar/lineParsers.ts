@@ -194,18 +194,30 @@ function whitespaceList(rest: string, off: number): ArgSpan[] {
   return out;
 }
 
-class NotJson extends Error {}
 
-function parseJsonArray(rest: string): string[] {
+/**
+ * Go's json.Unmarshal fails (and BuildKit falls back to shell form) on JSON that JavaScript
+ * accepts: numbers beyond float64 range and nesting deeper than 10000.
+ */
+function decodableByGo(value: unknown, depth: number): boolean {
+  if (depth > 10000) return false;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((v) => decodableByGo(v, depth + 1));
+  if (value !== null && typeof value === 'object') return Object.values(value).every((v) => decodableByGo(v, depth + 1));
+  return true;
+}
+
+/** The strings of a JSON array; undefined when `rest` is not JSON (the shell form then applies). */
+function parseJsonArray(rest: string): string[] | undefined {
   const t = goTrimLeftSpace(rest);
-  if (!t.startsWith('[')) throw new NotJson();
+  if (!t.startsWith('[')) return undefined;
   let parsed: unknown;
   try {
     parsed = JSON.parse(t);
   } catch {
-    throw new NotJson();
+    return undefined;
   }
-  if (!Array.isArray(parsed)) throw new NotJson();
+  if (!Array.isArray(parsed) || !decodableByGo(parsed, 1)) return undefined;
   return parsed.map((e) => {
     if (typeof e !== 'string') throw new LineParseError(NOT_STRING_ARRAY);
     return toWellFormed(e);
@@ -214,21 +226,15 @@ function parseJsonArray(rest: string): string[] {
 
 const parseMaybeJson: LineParser = (rest, off) => {
   if (rest === '') return { args: [], json: false };
-  try {
-    return { args: parseJsonArray(rest).map((value) => ({ value })), json: true };
-  } catch (e) {
-    if (e instanceof NotJson) return { args: whole(rest, off), json: false };
-    throw e;
-  }
+  const list = parseJsonArray(rest);
+  if (list !== undefined) return { args: list.map((value) => ({ value })), json: true };
+  return { args: whole(rest, off), json: false };
 };
 
 const parseMaybeJsonToList: LineParser = (rest, off) => {
-  try {
-    return { args: parseJsonArray(rest).map((value) => ({ value })), json: true };
-  } catch (e) {
-    if (e instanceof NotJson) return { args: rest === '' ? [] : whitespaceList(rest, off), json: false };
-    throw e;
-  }
+  const list = parseJsonArray(rest);
+  if (list !== undefined) return { args: list.map((value) => ({ value })), json: true };
+  return { args: rest === '' ? [] : whitespaceList(rest, off), json: false };
 };
 
 const parseStringsWhitespaceDelimited: LineParser = (rest, off) => ({ args: rest === '' ? [] : whitespaceList(rest, off), json: false });

@@ -9,6 +9,7 @@ import { closestMatch } from '../../grammar/suggest.js';
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   // verb: { summary, load: () => import('./verb.js') }, one module per verb
+  build: { summary: 'Build an image from a Dockerfile', load: () => import('./build.js') },
   history: { summary: 'Show the history of an image', load: () => import('./history.js') },
   images: { summary: 'List images', load: () => import('./images.js') },
   inspect: { summary: 'Return low-level information on images', load: () => import('./inspect.js') },

@@ -1,7 +1,3 @@
-import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
-import { dirname, basename, join, resolve } from 'node:path';
-import { once } from 'node:events';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { openStore } from './openStore.js';
@@ -22,7 +18,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (format !== 'docker' && format !== 'oci') throw usageError('save', `invalid --format "${format}": use docker or oci`);
   const output = args.strings.get('output');
   if (output === undefined && process.stdout.isTTY) {
-    throw new KilnError('USAGE', 'cowardly refusing to save to a terminal. Use the -o flag or redirect', { exitCode: 1 });
+    throw new KilnError('USAGE', 'cowardly refusing to save to a terminal. Use the -o flag or redirect');
   }
   const { resolveSaveItems, writeArchive } = await import('../archive/dockerSave.js');
   const store = await openStore();
@@ -31,23 +27,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     await writeArchive(store, items, process.stdout, format);
     return 0;
   }
-  // Write beside the target and rename: a failed save never leaves a truncated archive.
-  const target = resolve(output);
-  const tmp = join(dirname(target), `.${basename(target)}.kiln-${process.pid}.tmp`);
-  const out = createWriteStream(tmp, { flags: 'wx' });
-  try {
-    await once(out, 'open');
-    await writeArchive(store, items, out, format);
-    out.end();
-    await once(out, 'finish');
-    await new Promise<void>((r, j) => out.close((err) => (err ? j(err) : r())));
-    await rename(tmp, target);
-  } catch (err) {
-    out.destroy();
-    await unlink(tmp).catch(() => undefined);
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') throw new KilnError('SAVE_FAILED', `failed to save to ${output}: ${e.message}`, { location: { file: output } });
-    throw err;
-  }
+  const { writeArchiveFile } = await import('../archive/archiveFile.js');
+  await writeArchiveFile(store, items, output, format);
   return 0;
 }

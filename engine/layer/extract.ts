@@ -7,7 +7,8 @@
  *   apply    delete what they name from the destination (flattening layers into a root fs)
  *   keep     ordinary files (ADD of an arbitrary archive)
  */
-import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, rm, symlink, unlink, open } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { chmodSync, closeSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extract as tarExtract, type Header } from 'tar-stream';
@@ -56,14 +57,14 @@ export async function extractArchive(input: AsyncIterable<Uint8Array | string>, 
   return { entries, compression };
 }
 
-async function lstatOrUndefined(p: string): Promise<import('node:fs').Stats | undefined> {
-  try {
-    return await lstat(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+// Metadata calls are synchronous on purpose: each takes microseconds, and a thread-pool round
+// trip per call made extracting many small files many times slower.
+function lstatOrUndefined(p: string): Stats | undefined {
+  return lstatSync(p, { throwIfNoEntry: false });
 }
+
+/** Files up to this size are gathered in memory and written with one call. */
+const SMALL_FILE = 512 * 1024;
 
 /** Extracts an uncompressed tar stream into `dest`; returns how many entries it held. */
 export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string, opts: ExtractOptions): Promise<number> {
@@ -81,14 +82,14 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
   let count = 0;
 
   /** Makes sure every parent of rel exists as a real directory (never a symlink). */
-  const ensureParents = async (parts: string[], name: string): Promise<void> => {
+  const ensureParents = (parts: string[], name: string): void => {
     for (let i = 1; i < parts.length; i++) {
       const rel = parts.slice(0, i).join('/');
       if (knownDirs.has(rel)) continue;
       const abs = join(dest, rel);
-      const st = await lstatOrUndefined(abs);
+      const st = lstatOrUndefined(abs);
       if (!st) {
-        await mkdir(abs, { mode: 0o755 });
+        mkdirSync(abs, { mode: 0o755 });
       } else if (st.isSymbolicLink()) {
         throw hostile(source, name, `it would be written through the symbolic link "${rel}"`);
       } else if (!st.isDirectory()) {
@@ -98,14 +99,14 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
     }
   };
 
-  const removeExisting = async (abs: string, keepDir: boolean): Promise<void> => {
-    const st = await lstatOrUndefined(abs);
+  const removeExisting = (abs: string, keepDir: boolean): void => {
+    const st = lstatOrUndefined(abs);
     if (!st) return;
     if (st.isDirectory()) {
       if (keepDir) return;
-      await rm(abs, { recursive: true, force: true });
+      rmSync(abs, { recursive: true, force: true });
     } else {
-      await unlink(abs);
+      unlinkSync(abs);
     }
   };
 
@@ -143,15 +144,15 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
 
       if (opts.whiteouts !== 'keep' && base.startsWith(WH)) {
         entry.resume();
-        await ensureParents(parts, h.name);
+        ensureParents(parts, h.name);
         const parentRel = parts.slice(0, -1).join('/');
         const parentAbs = parentRel === '' ? dest : join(dest, parentRel);
         if (base === OPAQUE) {
           if (opts.whiteouts === 'overlay') opaque.push(parentAbs);
           else {
-            for (const child of await readdir(parentAbs)) {
+            for (const child of readdirSync(parentAbs)) {
               const childRel = parentRel === '' ? child : `${parentRel}/${child}`;
-              if (!created.has(childRel)) await rm(join(parentAbs, child), { recursive: true, force: true });
+              if (!created.has(childRel)) rmSync(join(parentAbs, child), { recursive: true, force: true });
             }
           }
           continue;
@@ -161,16 +162,16 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
         if (victim === '' || victim === '..' || victim === '.') throw hostile(source, h.name, 'whiteout names nothing');
         const victimRel = parentRel === '' ? victim : `${parentRel}/${victim}`;
         if (opts.whiteouts === 'overlay') {
-          await removeExisting(join(parentAbs, victim), false);
+          removeExisting(join(parentAbs, victim), false);
           nodes.push({ path: join(parentAbs, victim), kind: 'c', major: 0, minor: 0 });
           nodeAttrs.push({ path: join(parentAbs, victim), mode: 0o600, uid: 0, gid: 0, mtime });
         } else if (!created.has(victimRel)) {
-          await rm(join(parentAbs, victim), { recursive: true, force: true });
+          rmSync(join(parentAbs, victim), { recursive: true, force: true });
         }
         continue;
       }
 
-      if (parts.length > 0) await ensureParents(parts, h.name);
+      if (parts.length > 0) ensureParents(parts, h.name);
       if (applyXattrs && h.pax && typeof h.pax === 'object') {
         for (const [k, v] of Object.entries(h.pax as Record<string, string>)) {
           if (!k.startsWith('SCHILY.xattr.')) continue;
@@ -184,8 +185,8 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
         case 'directory': {
           entry.resume();
           if (parts.length > 0) {
-            await removeExisting(abs, true);
-            if (!(await lstatOrUndefined(abs))) await mkdir(abs, { mode: 0o755 });
+            removeExisting(abs, true);
+            if (!lstatOrUndefined(abs)) mkdirSync(abs, { mode: 0o755 });
             knownDirs.add(rel);
           }
           dirs.push({ path: abs, mode, mtime, uid, gid });
@@ -194,29 +195,42 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
         case 'file':
         case 'contiguous-file': {
           if (parts.length === 0) throw hostile(source, h.name, 'a file in place of the archive root');
-          await removeExisting(abs, false);
-          const fd = await open(abs, 'wx', 0o600);
-          try {
-            for await (const chunk of entry) {
-              const buf = chunk as Buffer;
+          removeExisting(abs, false);
+          if ((h.size ?? 0) <= SMALL_FILE) {
+            const chunks: Buffer[] = [];
+            for await (const chunk of entry) chunks.push(chunk as Buffer);
+            const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+            const fd = openSync(abs, 'wx', 0o600);
+            try {
               let off = 0;
-              while (off < buf.length) off += (await fd.write(buf, off, buf.length - off)).bytesWritten;
+              while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+            } finally {
+              closeSync(fd);
             }
-          } finally {
-            await fd.close();
+          } else {
+            const fd = await open(abs, 'wx', 0o600);
+            try {
+              for await (const chunk of entry) {
+                const buf = chunk as Buffer;
+                let off = 0;
+                while (off < buf.length) off += (await fd.write(buf, off, buf.length - off)).bytesWritten;
+              }
+            } finally {
+              await fd.close();
+            }
           }
-          if (owners || opts.chown) await lchown(abs, uid, gid);
-          await chmod(abs, mode);
-          await lutimes(abs, mtime, mtime);
+          if (owners || opts.chown) lchownSync(abs, uid, gid);
+          chmodSync(abs, mode);
+          lutimesSync(abs, mtime, mtime);
           break;
         }
         case 'symlink': {
           entry.resume();
           if (parts.length === 0) throw hostile(source, h.name, 'a link in place of the archive root');
-          await removeExisting(abs, false);
-          await symlink(h.linkname ?? '', abs);
-          if (owners || opts.chown) await lchown(abs, uid, gid);
-          await lutimes(abs, mtime, mtime);
+          removeExisting(abs, false);
+          symlinkSync(h.linkname ?? '', abs);
+          if (owners || opts.chown) lchownSync(abs, uid, gid);
+          lutimesSync(abs, mtime, mtime);
           break;
         }
         case 'link': {
@@ -224,16 +238,16 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
           if (parts.length === 0) throw hostile(source, h.name, 'a link in place of the archive root');
           const target = linkComponents(source, h.name, h.linkname ?? '');
           for (let i = 1; i < target.length; i++) {
-            const st = await lstatOrUndefined(join(dest, target.slice(0, i).join('/')));
+            const st = lstatOrUndefined(join(dest, target.slice(0, i).join('/')));
             if (st?.isSymbolicLink()) throw hostile(source, h.name, `hard link through the symbolic link "${target.slice(0, i).join('/')}"`);
           }
           const targetAbs = join(dest, target.join('/'));
-          const st = await lstatOrUndefined(targetAbs);
+          const st = lstatOrUndefined(targetAbs);
           if (!st) throw hostile(source, h.name, `hard link to "${h.linkname}", which the archive has not created`);
           if (st.isDirectory()) throw hostile(source, h.name, 'hard link to a directory');
           if (targetAbs === abs) break;
-          await removeExisting(abs, false);
-          await link(targetAbs, abs);
+          removeExisting(abs, false);
+          linkSync(targetAbs, abs);
           break;
         }
         case 'character-device':
@@ -241,7 +255,7 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
         case 'fifo': {
           entry.resume();
           if (parts.length === 0) throw hostile(source, h.name, 'a device in place of the archive root');
-          await removeExisting(abs, false);
+          removeExisting(abs, false);
           const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
           nodes.push({ path: abs, kind, major: h.devmajor ?? 0, minor: h.devminor ?? 0 });
           nodeAttrs.push({ path: abs, mode, uid, gid, mtime });
@@ -260,9 +274,9 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
   if (nodes.length > 0) {
     await makeNodes(nodes);
     for (const n of nodeAttrs) {
-      if (owners || opts.chown) await lchown(n.path, n.uid, n.gid);
-      await chmod(n.path, n.mode);
-      await lutimes(n.path, n.mtime, n.mtime);
+      if (owners || opts.chown) lchownSync(n.path, n.uid, n.gid);
+      chmodSync(n.path, n.mode);
+      lutimesSync(n.path, n.mtime, n.mtime);
     }
   }
   if (opaque.length > 0) await setXattrs(opaque.map((path) => ({ path, name: `${prefix}.overlay.opaque`, value: Buffer.from('y') })));
@@ -271,9 +285,9 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
   // directory mode no longer blocks writing into it.
   dirs.sort((a, b) => b.path.length - a.path.length);
   for (const d of dirs) {
-    if (owners || opts.chown) await lchown(d.path, d.uid, d.gid);
-    await chmod(d.path, d.mode);
-    await lutimes(d.path, d.mtime, d.mtime);
+    if (owners || opts.chown) lchownSync(d.path, d.uid, d.gid);
+    chmodSync(d.path, d.mode);
+    lutimesSync(d.path, d.mtime, d.mtime);
   }
   return count;
 }

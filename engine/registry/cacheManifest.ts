@@ -14,6 +14,7 @@ import { pushManifest, type PushOptions, type PushResult } from './push.js';
 import type { PullOptions } from './pull.js';
 import { familiarName, parseReference } from './reference.js';
 import type { Store } from '../store/store.js';
+import type { CacheIndex } from '../../cache/index.js';
 
 export const KILN_CACHE_ARTIFACT = 'application/vnd.kiln.build-cache.v1';
 export const KILN_CACHE_CONFIG = 'application/vnd.kiln.build-cache.config.v1+json';
@@ -84,7 +85,7 @@ export async function importCache(store: Store, refText: string, opts: Omit<Pull
     throw e;
   }
   if (fetched.kind !== 'manifest' || fetched.manifest.config.mediaType !== KILN_CACHE_CONFIG) {
-    throw new KilnError('NOT_A_CACHE', `${subject} is not a kiln build cache (its manifest's config is ${fetched.kind === 'manifest' ? fetched.manifest.config.mediaType : 'an index'})`, { location: { file: subject } });
+    throw new KilnError('NOT_A_CACHE', `${subject} is not a kiln build cache (its manifest's config is ${fetched.kind === 'manifest' ? fetched.manifest.config.mediaType : 'an index'})`);
   }
   const manifest = fetched.manifest;
   const configBytes = await fetchSmallBlob(client, ref, manifest.config, 'the cache config', subject);
@@ -92,10 +93,10 @@ export async function importCache(store: Store, refText: string, opts: Omit<Pull
   try {
     file = JSON.parse(configBytes.toString('utf8')) as CacheConfigFile;
   } catch {
-    throw new KilnError('NOT_A_CACHE', `the cache config of ${subject} is not JSON`, { location: { file: subject } });
+    throw new KilnError('NOT_A_CACHE', `the cache config of ${subject} is not JSON`);
   }
   if (file.kilnCacheVersion !== 1 || !Array.isArray(file.records) || !Array.isArray(file.diffIds) || file.diffIds.length !== manifest.layers.length || !file.diffIds.every((d) => typeof d === 'string' && DIGEST_SHAPE.test(d))) {
-    throw new KilnError('NOT_A_CACHE', `${subject} has a cache config kiln does not understand (version ${String(file.kilnCacheVersion)})`, { location: { file: subject } });
+    throw new KilnError('NOT_A_CACHE', `${subject} has a cache config kiln does not understand (version ${String(file.kilnCacheVersion)})`);
   }
   const image: ResolvedImage = {
     ref,
@@ -110,4 +111,31 @@ export async function importCache(store: Store, refText: string, opts: Omit<Pull
   const records = file.records.filter(checkRecord);
   const have = new Set(file.diffIds);
   return records.filter((r) => r.diffIds.every((d) => have.has(d)));
+}
+
+/**
+ * `--cache-from type=registry,ref=R` for the build: imports R's records into the cache index
+ * (layers first, so an indexed record never names a missing layer). Returns how many.
+ */
+export async function importCacheIntoIndex(store: Store, index: CacheIndex, refText: string, opts: Omit<PullOptions, 'platform'> = {}): Promise<number> {
+  const records = await importCache(store, refText, opts);
+  for (const r of records) await index.put(r);
+  return records.length;
+}
+
+/**
+ * `--cache-to type=registry,ref=R` for the build: exports the records of `keys` (the build's
+ * steps: all of them for mode=max, those of the final image for mode=min). Keys the index no
+ * longer has, or whose layers left the store, are skipped; returns what was exported.
+ */
+export async function exportCacheFromIndex(store: Store, index: CacheIndex, keys: readonly string[], refText: string, opts: PushOptions = {}): Promise<{ exported: number; result: PushResult }> {
+  const records: CacheRecordForExport[] = [];
+  for (const key of new Set(keys)) {
+    const r = await index.get(key);
+    if (!r) continue;
+    let complete = true;
+    for (const d of r.diffIds) if (!(await store.hasBlob(d))) complete = false;
+    if (complete) records.push(r);
+  }
+  return { exported: records.length, result: await exportCache(store, records, refText, opts) };
 }

@@ -132,7 +132,9 @@ function wildcardRelative(source: string, rel: string): string {
 async function copyDirectory(plan: CopyPlan, writer: CopyWriter, m: SourceMatch, targetDir: string, attrs: EntryAttrs, exclude: IgnoreMatcher): Promise<void> {
   if (targetDir !== '/') {
     await writer.ensureParents(targetDir);
-    await writer.ensureDir(targetDir, { stats: m.stats, attrs });
+    // An existing destination keeps its own attributes; a new one takes the source dir's.
+    const exists = (await plan.view?.statIn(targetDir))?.isDirectory() === true || (await writer.hasDir(targetDir));
+    await writer.ensureDir(targetDir, exists ? undefined : { stats: m.stats, attrs });
   }
   const entries = await plan.tree.walk(m.rel, m.abs, exclude);
   for (const e of entries) {

@@ -35,6 +35,11 @@ export class CopyWriter {
     return join(this.diffDir, imagePath);
   }
 
+  /** Whether this copy already made `imagePath` a directory. */
+  async hasDir(imagePath: string): Promise<boolean> {
+    return (await lstat(this.host(imagePath)).catch(() => undefined))?.isDirectory() === true;
+  }
+
   /** Makes sure every ancestor of `imagePath` exists in the diff dir. */
   async ensureParents(imagePath: string): Promise<void> {
     const parts = imagePath.split('/').filter((p) => p !== '');

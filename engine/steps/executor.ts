@@ -349,6 +349,7 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
           const tail = e.tail.length ? `\n${e.tail.map((l) => `  > ${l}`).join('\n')}` : '';
           throw located(env, instr, 'RUN_FAILED', `${e.message}${tail}`, e.exitCode);
         }
+        if (e instanceof KilnError && e.location === undefined) throw located(env, instr, e.code, e.message, e.exitCode);
         throw e;
       }
     });

@@ -61,7 +61,9 @@ export function expose(state: StageState, ports: string[]): string {
   const c = cfg(state);
   c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
   for (const spec of ports) for (const key of exposedPortKeys(spec)) c.ExposedPorts[key] = {};
-  return `EXPOSE ${goList(ports)}`;
+  // BuildKit prints the parsed port set with Go's %v of a map: keys sorted, `{}` values.
+  const keys = [...new Set(ports.flatMap(exposedPortKeys))].sort();
+  return `EXPOSE map[${keys.map((k) => `${k}:{}`).join(' ')}]`;
 }
 
 export function addVolumes(state: StageState, paths: string[]): string {
@@ -99,7 +101,9 @@ export function setHealthcheck(state: StageState, h: HealthcheckInstruction): st
   if (h.retries) hc.Retries = h.retries;
   cfg(state).Healthcheck = hc;
   const d = (n: number | undefined) => `"${goDuration(n ?? 0)}"`;
-  return `HEALTHCHECK &{${goQuoteList(h.test)} ${d(h.interval)} ${d(h.timeout)} ${d(h.startPeriod)} ${d(h.startInterval)} ${goRune(h.retries ?? 0)}}`;
+  // Go's %q of the struct; builders before StartInterval existed print four durations.
+  const durations = [h.interval, h.timeout, h.startPeriod, ...(h.startInterval ? [h.startInterval] : [])].map(d).join(' ');
+  return `HEALTHCHECK &{${goQuoteList(h.test)} ${durations} ${goRune(h.retries ?? 0)}}`;
 }
 
 export function setShell(state: StageState, shell: string[]): string {

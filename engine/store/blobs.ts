@@ -78,13 +78,27 @@ export class BlobStore {
     let size = 0;
     const fd = await open(tmp, 'wx', 0o644);
     try {
+      // Tar streams come in many small chunks (a header, a body, padding): gather them so
+      // each write to disk is large.
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      const flush = async (): Promise<void> => {
+        if (pendingBytes === 0) return;
+        const buf = pending.length === 1 ? (pending[0] as Uint8Array) : Buffer.concat(pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+        let off = 0;
+        while (off < buf.byteLength) off += (await fd.write(buf, off, buf.byteLength - off)).bytesWritten;
+      };
       for await (const chunk of source) {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         hash.update(buf);
         size += buf.byteLength;
-        let off = 0;
-        while (off < buf.byteLength) off += (await fd.write(buf, off, buf.byteLength - off)).bytesWritten;
+        pending.push(buf);
+        pendingBytes += buf.byteLength;
+        if (pendingBytes >= 1 << 20) await flush();
       }
+      await flush();
       await fd.sync();
     } catch (err) {
       await fd.close().catch(() => undefined);

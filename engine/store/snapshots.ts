@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { extractTar } from '../layer/extract.js';
 import { hexOf, type BlobStore } from './blobs.js';
-import { fsyncDir } from './atomicFile.js';
 
 /** Renames a dir into place unless the target already exists (then the source is discarded). */
 export async function renameDirInto(source: string, target: string): Promise<boolean> {
@@ -74,9 +73,14 @@ export class SnapshotStore {
     }
   }
 
+  /**
+   * No fsync here, by choice: syncing a freshly extracted tree forces the whole of it to disk
+   * (seconds for a big layer) and a snapshot is a cache, rebuilt from its verified blob. The
+   * rename still makes it appear whole or not at all to other processes.
+   */
   async adopt(diffId: string, dir: string): Promise<string> {
     const target = this.path(diffId);
-    if (await renameDirInto(dir, target)) await fsyncDir(this.dir);
+    await renameDirInto(dir, target);
     return target;
   }
 

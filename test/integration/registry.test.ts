@@ -13,11 +13,13 @@ import { Store } from '../../engine/store/store.js';
 import { KilnError } from '../../engine/errors.js';
 import { pullImage, pullImageDetailed } from '../../engine/registry/pull.js';
 import { pushImage } from '../../engine/registry/push.js';
-import { exportCache, importCache, type CacheRecordForExport } from '../../engine/registry/cacheManifest.js';
+import { exportCache, exportCacheFromIndex, importCache, importCacheIntoIndex, type CacheRecordForExport } from '../../engine/registry/cacheManifest.js';
+import { CacheIndex } from '../../cache/index.js';
+import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { sha256Digest } from '../../engine/registry/manifest.js';
 import { OCI_INDEX, OCI_LAYER_ZSTD, OCI_MANIFEST, OCI_CONFIG } from '../../engine/registry/mediaTypes.js';
 import type { TransferProgress } from '../../engine/registry/transferProgress.js';
-import { kilnBin, prerequisite } from '../support/env.js';
+import { isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { registryAvailable, startRegistry, freePort, type TestRegistry } from '../support/registry.js';
 import { makeImage, randomContent, layerFromFiles } from '../support/testImage.js';
 
@@ -105,6 +107,52 @@ describe('plain registry', () => {
     const repull = await pullImageDetailed(dst, ref, { onProgress: (e) => pullEvents.push(e) });
     assert.equal(repull.downloaded, 0, 'layers already in the store are not fetched again');
     assert.equal(pullEvents.filter((e) => e.status === 'exists').length, 2);
+  });
+
+  test('kiln pull into an empty store, then kiln run the pulled image', async (t) => {
+    if (!prerequisite(t, available, 'docker-registry, htpasswd and openssl are needed')) return;
+    if (!prerequisite(t, haveBusybox && isRoot, 'needs /bin/busybox (busybox-static) and root to run a container')) return;
+    const src = await tempStore();
+    const ref = `${reg.host}/kiln/busybox:1`;
+    const image = await commitBusyboxImage(src, ref);
+    await pushImage(src, ref);
+    const root = await mkdtemp(join(tmpdir(), 'kiln-root-'));
+    tempDirs.push(root);
+    const env = { ...process.env, KILN_ROOT: root };
+    const pulled = spawnSync(process.execPath, [kilnBin, 'pull', ref], { env, encoding: 'utf8' });
+    assert.equal(pulled.status, 0, pulled.stderr);
+    assert.match(pulled.stdout, /Pull complete/);
+    assert.match(pulled.stdout, new RegExp(`Status: Downloaded newer image for ${ref.replace(/[.]/g, '\\.')}`));
+    const again = spawnSync(process.execPath, [kilnBin, 'pull', ref], { env, encoding: 'utf8' });
+    assert.match(again.stdout, /Already exists/);
+    assert.match(again.stdout, /Image is up to date/);
+    assert.equal((await (await Store.open({ root })).resolveImage(ref))?.id, image.id);
+    const ran = spawnSync(process.execPath, [kilnBin, 'run', '--rm', ref, 'sh', '-c', 'echo pulled-and-ran; cat /etc/group | head -1'], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(ran.status, 0, ran.stderr);
+    assert.equal(ran.stdout, 'pulled-and-ran\nroot:x:0:\n');
+  });
+
+  test('FROM 127.0.0.1:PORT/base pulls the base into an empty store and builds on it', async (t) => {
+    if (!prerequisite(t, available, 'docker-registry, htpasswd and openssl are needed')) return;
+    if (!prerequisite(t, haveBusybox && isRoot, 'needs /bin/busybox (busybox-static) and root to run RUN steps')) return;
+    const src = await tempStore();
+    const base = `${reg.host}/base`;
+    const image = await commitBusyboxImage(src, `${base}:latest`);
+    await pushImage(src, base);
+    const root = await mkdtemp(join(tmpdir(), 'kiln-root-'));
+    const ctx = await mkdtemp(join(tmpdir(), 'kiln-ctx-'));
+    tempDirs.push(root, ctx);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN echo built-on-pulled-base > /built.txt\n`);
+    const env = { ...process.env, KILN_ROOT: root };
+    const built = spawnSync(process.execPath, [kilnBin, 'build', '--progress', 'plain', '-t', 'from-registry:1', ctx], { env, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(built.status, 0, built.stderr);
+    const store = await Store.open({ root });
+    assert.equal((await store.resolveImage(base))?.id, image.id, 'the base was pulled and tagged');
+    const child = await store.resolveImage('from-registry:1');
+    assert.deepEqual(child?.config.rootfs.diff_ids.slice(0, 1), image.config.rootfs.diff_ids);
+    const ran = spawnSync(process.execPath, [kilnBin, 'run', '--rm', 'from-registry:1', 'cat', '/built.txt'], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(ran.status, 0, ran.stderr);
+    assert.equal(ran.stdout, 'built-on-pulled-base\n');
   });
 
   test('a multi-platform index picks the host entry, --platform another, attestations skipped', async (t) => {
@@ -204,6 +252,19 @@ describe('plain registry', () => {
     assert.deepEqual([...imported].sort((x, y) => x.key.localeCompare(y.key)), records);
     assert.ok((await dst.hasBlob(a)) && (await dst.hasBlob(b)));
     assert.deepEqual(await importCache(dst, `${reg.host}/cache/none:buildcache`), [], 'a cache that does not exist yet is empty, not an error');
+
+    // Through the cache index, as the build's --cache-to/--cache-from use it.
+    const srcIndex = new CacheIndex(src.root);
+    for (const r of records) await srcIndex.put(r);
+    const viaIndex = `${reg.host}/cache/app:viaindex`;
+    const { exported } = await exportCacheFromIndex(src, srcIndex, [...records.map((r) => r.key), 'f'.repeat(32)], viaIndex);
+    assert.equal(exported, 3, 'keys the index does not have are skipped');
+    const fresh = await tempStore();
+    const freshIndex = new CacheIndex(fresh.root);
+    assert.equal(await importCacheIntoIndex(fresh, freshIndex, viaIndex), 3);
+    for (const r of records) assert.deepEqual(await freshIndex.get(r.key), r);
+    assert.ok(await fresh.hasBlob(b));
+
     await assert.rejects(importCache(dst, `${reg.host}/kiln/base:1`).catch(async (e) => {
       // the base image exists only if the first test ran; otherwise it is simply absent
       if (e instanceof KilnError && e.code === 'IMAGE_NOT_FOUND') throw new KilnError('NOT_A_CACHE', 'absent');

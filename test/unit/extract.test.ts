@@ -97,3 +97,18 @@ test('extraction never writes through a symlink nor links outside the destinatio
   await assert.rejects(extractArchive(once(await makeTar([{ name: 'h', type: 'link', linkname: '../../etc/passwd' }])), dest3, { whiteouts: 'keep', source: 'c.tar' }), /hard link points outside/);
   await assert.rejects(extractArchive(once(await makeTar([{ name: '../up', body: 'x' }])), dest3, { whiteouts: 'keep', source: 'd.tar' }), /d\.tar: refusing archive entry "\.\.\/up"/);
 });
+
+test('flattenImage applies layers in order with their whiteouts (type=local output)', async (t) => {
+  const { Store } = await import('../../engine/store/store.js');
+  const { flattenImage } = await import('../../engine/layer/flatten.js');
+  const { emptyConfig } = await import('../../engine/image/config.js');
+  const store = await Store.open({ root: await tempDir(t) });
+  const lower = await makeTar([{ name: 'etc/', type: 'directory' }, { name: 'etc/a', body: 'a' }, { name: 'etc/b', body: 'b' }, { name: 'var/', type: 'directory' }, { name: 'var/x', body: 'x' }]);
+  const upper = await makeTar([{ name: 'etc/.wh.a' }, { name: 'etc/c', body: 'c' }, { name: 'var/', type: 'directory' }, { name: 'var/.wh..wh..opq' }, { name: 'var/y', body: 'y' }]);
+  const cfg = emptyConfig();
+  for (const layer of [lower, upper]) cfg.rootfs.diff_ids.push((await store.ingestBlob(once(layer))).digest);
+  const dest = join(await tempDir(t), 'rootfs');
+  await flattenImage(store, cfg, dest);
+  assert.deepEqual((await readdir(join(dest, 'etc'))).sort(), ['b', 'c']);
+  assert.deepEqual(await readdir(join(dest, 'var')), ['y']);
+});

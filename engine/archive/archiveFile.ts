@@ -1,0 +1,33 @@
+/**
+ * An archive written to a file all-or-nothing: streamed into a temp file beside the target,
+ * then renamed over it, so a failed save or build output never leaves a truncated archive.
+ */
+import { createWriteStream } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import { once } from 'node:events';
+import { basename, dirname, join, resolve } from 'node:path';
+import { KilnError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { writeArchive, type ArchiveLayout, type SaveItem } from './dockerSave.js';
+
+export async function writeArchiveFile(store: Store, items: readonly SaveItem[], path: string, layout: ArchiveLayout): Promise<void> {
+  const target = resolve(path);
+  const tmp = join(dirname(target), `.${basename(target)}.kiln-${process.pid}.tmp`);
+  const out = createWriteStream(tmp, { flags: 'wx' });
+  try {
+    await once(out, 'open');
+    await writeArchive(store, items, out, layout);
+    out.end();
+    await once(out, 'finish');
+    await new Promise<void>((r, j) => out.close((err) => (err ? j(err) : r())));
+    await rename(tmp, target);
+  } catch (err) {
+    out.destroy();
+    await unlink(tmp).catch(() => undefined);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR' || e.code === 'ENOTDIR') {
+      throw new KilnError('SAVE_FAILED', `failed to write ${path}: ${e.message}`, { location: { file: path } });
+    }
+    throw err;
+  }
+}

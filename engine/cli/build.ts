@@ -1,0 +1,173 @@
+/** `kiln build`: a Dockerfile recipe and its context in, an image in the store (and/or a file) out. */
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, unlink } from 'node:fs/promises';
+import { once } from 'node:events';
+import { basename, dirname, join, resolve } from 'node:path';
+import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
+import { KilnError } from '../errors.js';
+import { DockerfileError } from './report.js';
+import { formatPlatform } from '../plan/platform.js';
+
+export const spec: CommandSpec = {
+  name: 'build',
+  summary: 'Build an image from a Dockerfile',
+  usage: '[OPTIONS] PATH | -',
+  minArgs: 1,
+  maxArgs: 1,
+  flags: [
+    { name: 'tag', short: 't', kind: 'list', valueName: 'list', description: 'Name and optionally a tag in the "name:tag" format' },
+    { name: 'file', short: 'f', kind: 'string', valueName: 'string', description: 'Name of the Dockerfile (default: "PATH/Dockerfile"; "-" reads standard input)' },
+    { name: 'build-arg', kind: 'list', valueName: 'list', description: 'Set build-time variables' },
+    { name: 'target', kind: 'string', valueName: 'string', description: 'Set the target build stage to build' },
+    { name: 'no-cache', kind: 'bool', description: 'Do not use cache when building the image' },
+    { name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress the build output and print image ID on success' },
+    { name: 'output', short: 'o', kind: 'list', valueName: 'stringArray', description: 'Output destination (type=docker,dest=FILE | type=oci,dest=FILE | type=local,dest=DIR)' },
+    { name: 'build-context', kind: 'list', valueName: 'stringArray', description: 'Additional build contexts (e.g., name=path or name=docker-image://ref)' },
+    { name: 'secret', kind: 'list', valueName: 'stringArray', description: 'Secret to expose to the build (format: "id=mysecret,src=/local/secret")' },
+    { name: 'platform', kind: 'string', valueName: 'string', description: 'Set target platform for build' },
+    { name: 'progress', kind: 'string', valueName: 'string', description: 'Set type of progress output (auto, plain, tty, json, quiet)' },
+  ],
+};
+
+function keyValue(command: string, flag: string, text: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw usageError(command, `invalid ${flag} "${text}": expected KEY=VALUE`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
+}
+
+function csv(text: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const part of text.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) m.set(part.trim(), '');
+    else m.set(part.slice(0, eq).trim(), part.slice(eq + 1));
+  }
+  return m;
+}
+
+export interface OutputSpec { type: 'docker' | 'oci' | 'local'; dest: string }
+
+export function parseOutput(text: string): OutputSpec {
+  const m = csv(text);
+  const type = m.get('type') ?? (m.size === 1 && !text.includes('=') ? 'local' : undefined);
+  const dest = m.get('dest') ?? (type === 'local' && !text.includes('=') ? text : undefined);
+  if (type !== 'docker' && type !== 'oci' && type !== 'local') throw usageError('build', `invalid --output "${text}": type must be docker, oci or local`);
+  if (dest === undefined || dest === '') throw usageError('build', `invalid --output "${text}": dest=PATH is required`);
+  return { type, dest };
+}
+
+export function parseSecret(text: string): [string, string] {
+  const m = csv(text);
+  const id = m.get('id');
+  const src = m.get('src') ?? m.get('source');
+  if (!id || !src) throw usageError('build', `invalid --secret "${text}": expected id=ID,src=FILE`);
+  return [id, resolve(src)];
+}
+
+export async function run(args: ParsedArgs): Promise<number> {
+  const contextArg = args.positionals[0] as string;
+  const quiet = args.bools.has('quiet');
+  const buildArgs = new Map((args.lists.get('build-arg') ?? []).map((t) => {
+    if (!t.includes('=')) return [t, process.env[t] ?? ''] as [string, string];
+    return keyValue('build', '--build-arg', t);
+  }));
+  const namedContexts = new Map((args.lists.get('build-context') ?? []).map((t) => keyValue('build', '--build-context', t)));
+  const secrets = new Map((args.lists.get('secret') ?? []).map(parseSecret));
+  const outputs = (args.lists.get('output') ?? []).map(parseOutput);
+  const tags = args.lists.get('tag') ?? [];
+
+  const [{ loadDockerfile }, { parseDockerfile }, { toRecipe }, { ShellWordExpander }, { ParseError }, { build }, { createProgress }, { Store }, { sourceDateEpochFromEnv }] = await Promise.all([
+    import('../context/dockerfileSource.js'), import('../../grammar/parser.js'), import('../../grammar/instructions.js'),
+    import('../../grammar/expand.js'), import('../../grammar/parseError.js'), import('../build.js'),
+    import('../progress/progress.js'), import('../store/store.js'), import('../layer/tarWriter.js'),
+  ]);
+  const fromStdin = contextArg === '-';
+  if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');
+  const contextDir = fromStdin ? process.cwd() : contextArg;
+  const source = await loadDockerfile({ contextDir, file: fromStdin ? '-' : args.strings.get('file') });
+  const parse = (text: string) => {
+    try { return toRecipe(parseDockerfile(text)); } catch (e) {
+      if (e instanceof ParseError) throw new DockerfileError(source.displayName, e);
+      throw e;
+    }
+  };
+  const recipe = parse(source.text);
+  const word = new ShellWordExpander(recipe.escape);
+  const raw = new ShellWordExpander(recipe.escape, { skipProcessQuotes: true });
+  const expander = {
+    word: (t: string, l: (n: string) => string | undefined) => word.processWord(t, l),
+    words: (t: string, l: (n: string) => string | undefined) => word.processWords(t, l),
+    raw: (t: string, l: (n: string) => string | undefined) => raw.processWord(t, l),
+  };
+  const mode = quiet ? 'quiet' : (args.strings.get('progress') ?? 'auto');
+  const { PROGRESS_MODES } = await import('../progress/progress.js');
+  if (!(PROGRESS_MODES as readonly string[]).includes(mode)) throw usageError('build', `invalid --progress "${mode}"`);
+  const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
+  const store = await Store.open();
+  const sde = buildArgs.has('SOURCE_DATE_EPOCH') ? Number(buildArgs.get('SOURCE_DATE_EPOCH')) : sourceDateEpochFromEnv();
+  if (sde !== undefined && !Number.isInteger(sde)) throw usageError('build', 'SOURCE_DATE_EPOCH must be a whole number of seconds');
+  const { runContainer } = await import('../runtime/container.js');
+  let result;
+  try {
+    result = await build({
+      store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
+      buildArgs, ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
+      namedContexts, secrets, ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
+      ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
+      progress, expander, runner: (s, io) => runContainer(s, io),
+      parseTrigger: (text) => parse(`FROM scratch\n${text}`).stages[0]?.instructions ?? [],
+      pull: async (ref, platform) => {
+        const { pullImage } = await import('../registry/pull.js');
+        try {
+          return await pullImage(store, ref, { platform: formatPlatform(platform) });
+        } catch (e) {
+          if (!(e instanceof KilnError)) throw e;
+          throw new KilnError('IMAGE_NOT_FOUND', `${ref}: image not found in the store, and pulling it failed: ${e.message}`, { cause: e });
+        }
+      },
+    });
+  } finally {
+    await progress.close();
+  }
+  for (const t of tags) await store.tag(result.record.id, t);
+  for (const out of outputs) await writeOutput(store, result.record, tags, out);
+  if (quiet) process.stdout.write(`${result.record.id}\n`);
+  else process.stderr.write(`writing image ${result.record.id} done\n${tags.map((t) => `naming to ${t} done\n`).join('')}`);
+  return 0;
+}
+
+async function writeOutput(store: import('../store/store.js').Store, record: import('../store/store.js').ImageRecord, tags: string[], out: OutputSpec): Promise<void> {
+  if (out.type === 'local') {
+    const { RootfsView } = await import('../steps/rootfsView.js');
+    const layers = [];
+    for (const diffId of record.config.rootfs.diff_ids) layers.push({ diffId, dir: await store.snapshotDir(diffId) });
+    const view = await RootfsView.open(layers, () => store.scratchDir('output'));
+    try {
+      await mkdir(out.dest, { recursive: true });
+      // cp -a keeps owners, modes, times, links and special files (fs.cp drops owners).
+      const { execFile } = await import('node:child_process');
+      const { promisify } = await import('node:util');
+      await promisify(execFile)('cp', ['-a', '--', `${view.root}/.`, out.dest]);
+    } finally {
+      await view.close();
+    }
+    return;
+  }
+  const [{ writeArchive }, { parseReference, fullReference }] = await Promise.all([import('../archive/dockerSave.js'), import('../image/reference.js')]);
+  const refreshed = (await store.getImage(record.id)) ?? record;
+  const fullTags = tags.map((t) => { const r = parseReference(t); return fullReference({ ...r, tag: r.tag ?? 'latest' }); });
+  const target = resolve(out.dest);
+  const tmp = join(dirname(target), `.${basename(target)}.kiln-${process.pid}.tmp`);
+  const stream = createWriteStream(tmp, { flags: 'w' });
+  try {
+    await once(stream, 'open');
+    await writeArchive(store, [{ image: refreshed, tags: fullTags }], stream, out.type);
+    stream.end();
+    await once(stream, 'finish');
+    await rename(tmp, target);
+  } catch (e) {
+    stream.destroy();
+    await unlink(tmp).catch(() => undefined);
+    throw new KilnError('OUTPUT_FAILED', `failed to write ${out.dest}: ${(e as Error).message}`, { location: { file: out.dest }, cause: e });
+  }
+}
