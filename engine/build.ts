@@ -44,7 +44,7 @@ export interface BuildOptions {
   progress: Progress;
   expander: WordExpander;
   /** Parses ONBUILD trigger text into instructions. */
-  parseTrigger: (text: string) => StageInstruction[];
+  parseTrigger: (text: string) => StageInstruction[] | Promise<StageInstruction[]>;
   runner: ContainerRunner | undefined;
   /** Pulls a base image that is not in the store (undefined: only local images). */
   pull?: (ref: string, platform: Platform) => Promise<ImageRecord>;
@@ -166,7 +166,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ensurePath(state);
     const triggers = takeOnbuildTriggers(state);
     const instructions: StageInstruction[] = [];
-    for (const t of triggers) instructions.push(...opts.parseTrigger(t));
+    for (const t of triggers) instructions.push(...(await opts.parseTrigger(t)));
     instructions.push(...stage.instructions);
     let key = opts.cache?.baseKey(planned.base, state);
     let parentHit = true;
