@@ -4,6 +4,7 @@ import { reportError } from './report.js';
 import { KilnError } from '../errors.js';
 import { familiarTag, fullReference, parseReference, withDefaultTag } from '../image/reference.js';
 import type { ImageRecord, Store } from '../store/store.js';
+import { ContainerRecords } from '../runtime/containerRecords.js';
 
 export const spec: CommandSpec = {
   name: 'rmi',
@@ -30,17 +31,33 @@ function namedTag(arg: string, image: ImageRecord): string | undefined {
 
 async function removeOne(store: Store, arg: string, force: boolean): Promise<void> {
   const image = await store.requireImage(arg);
+  const short = image.id.slice(7, 19);
   const tag = namedTag(arg, image);
+  const lastReference = tag === undefined || image.tags.length === 1;
+  // Containers keep their image: a running one always, a stopped one unless forced (then the
+  // image is only untagged, as docker leaves it dangling for the container).
+  const users = lastReference ? (await new ContainerRecords(store.root).list()).filter((c) => c.imageId === image.id) : [];
+  const running = users.find((c) => c.state === 'running');
+  if (running) {
+    throw new KilnError('CONFLICT', `conflict: unable to ${tag !== undefined ? `remove repository reference "${arg}"` : `delete ${short}`} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`, { location: { file: arg } });
+  }
+  if (users.length > 0 && !force) {
+    throw new KilnError('CONFLICT', `conflict: unable to ${tag !== undefined ? `remove repository reference "${arg}"` : `delete ${short}`} (must force) - container ${users[0]!.id.slice(0, 12)} is using its referenced image ${short}`, { location: { file: arg } });
+  }
   if (tag !== undefined) {
     await store.untag(tag);
     process.stdout.write(`Untagged: ${familiarTag(tag)}\n`);
     if (image.tags.length > 1) return;
   } else {
     if (image.tags.length > 1 && !force) {
-      throw new KilnError('CONFLICT', `conflict: unable to delete ${image.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`, { location: { file: arg } });
+      throw new KilnError('CONFLICT', `conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`, { location: { file: arg } });
     }
-    for (const t of image.tags) process.stdout.write(`Untagged: ${familiarTag(t)}\n`);
+    for (const t of image.tags) {
+      await store.untag(t);
+      process.stdout.write(`Untagged: ${familiarTag(t)}\n`);
+    }
   }
+  if (users.length > 0) return;
   for (const d of image.repoDigests) process.stdout.write(`Untagged: ${d.replace(/^docker\.io\/(library\/)?/, '')}\n`);
   await store.removeImage(image.id);
   process.stdout.write(`Deleted: ${image.id}\n`);

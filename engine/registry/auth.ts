@@ -97,12 +97,12 @@ export class RegistryAuth {
 
   private async fetchToken(host: string, challenge: Challenge, scopes: readonly string[], creds: Credentials | undefined, subject: string): Promise<CachedToken> {
     const realm = challenge.params.realm;
-    if (!realm) throw new KilnError('REGISTRY_AUTH', `${host} sent a Bearer challenge without a realm (while accessing ${subject})`, { location: { file: subject } });
+    if (!realm) throw new KilnError('REGISTRY_AUTH', `${host} sent a Bearer challenge without a realm (while accessing ${subject})`);
     let url: URL;
     try {
       url = new URL(realm);
     } catch {
-      throw new KilnError('REGISTRY_AUTH', `${host} named an invalid token realm "${realm}" (while accessing ${subject})`, { location: { file: subject } });
+      throw new KilnError('REGISTRY_AUTH', `${host} named an invalid token realm "${realm}" (while accessing ${subject})`);
     }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     for (const s of scopes) url.searchParams.append('scope', s);
@@ -113,7 +113,7 @@ export class RegistryAuth {
     try {
       ({ response } = await fetchFollowingRedirects(url.toString(), { method: 'GET', headers }, this.fetchImpl));
     } catch (e) {
-      throw new KilnError('REGISTRY_UNREACHABLE', `token server ${url.host} for ${host} is unreachable (while accessing ${subject}): ${describeNetworkError(e)}`, { location: { file: subject }, cause: e });
+      throw new KilnError('REGISTRY_UNREACHABLE', `token server ${url.host} for ${host} is unreachable (while accessing ${subject}): ${describeNetworkError(e)}`, { cause: e });
     }
     if (response.status === 401 || response.status === 403) {
       await response.body?.cancel();
@@ -121,16 +121,16 @@ export class RegistryAuth {
     }
     if (!response.ok) {
       const text = await response.text().catch(() => '');
-      throw new KilnError('REGISTRY_AUTH', `token server ${url.host} answered ${response.status} for ${subject}${text ? `: ${text.slice(0, 200)}` : ''}`, { location: { file: subject } });
+      throw new KilnError('REGISTRY_AUTH', `token server ${url.host} answered ${response.status} for ${subject}${text ? `: ${text.slice(0, 200)}` : ''}`);
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     try {
       body = (await response.json()) as typeof body;
     } catch {
-      throw new KilnError('REGISTRY_AUTH', `token server ${url.host} sent a response that is not JSON (while accessing ${subject})`, { location: { file: subject } });
+      throw new KilnError('REGISTRY_AUTH', `token server ${url.host} sent a response that is not JSON (while accessing ${subject})`);
     }
     const token = typeof body.token === 'string' && body.token !== '' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
-    if (token === '') throw new KilnError('REGISTRY_AUTH', `token server ${url.host} sent no token (while accessing ${subject})`, { location: { file: subject } });
+    if (token === '') throw new KilnError('REGISTRY_AUTH', `token server ${url.host} sent no token (while accessing ${subject})`);
     const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
     const issued = typeof body.issued_at === 'string' ? Date.parse(body.issued_at) : NaN;
     // Trust our own clock for the start: a token server's clock may be skewed from ours.
@@ -144,12 +144,13 @@ function tokenKey(host: string, scopes: readonly string[]): string {
 }
 
 export function unauthorized(host: string, subject: string, why: string): KilnError {
-  return new KilnError('UNAUTHORIZED', `unauthorized: ${why} for ${subject} (log in with 'kiln login ${host}')`, { location: { file: subject } });
+  return new KilnError('UNAUTHORIZED', `unauthorized: ${why} for ${subject} (log in with 'kiln login ${host}')`);
 }
 
 export function describeNetworkError(e: unknown): string {
   const err = e as { message?: string; cause?: { code?: string; message?: string } };
   const cause = err?.cause;
   if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
+  if (cause?.message) return `${err?.message ?? 'error'}: ${cause.message}`;
   return err?.message ?? String(e);
 }

@@ -85,7 +85,7 @@ export async function importCache(store: Store, refText: string, opts: Omit<Pull
     throw e;
   }
   if (fetched.kind !== 'manifest' || fetched.manifest.config.mediaType !== KILN_CACHE_CONFIG) {
-    throw new KilnError('NOT_A_CACHE', `${subject} is not a kiln build cache (its manifest's config is ${fetched.kind === 'manifest' ? fetched.manifest.config.mediaType : 'an index'})`, { location: { file: subject } });
+    throw new KilnError('NOT_A_CACHE', `${subject} is not a kiln build cache (its manifest's config is ${fetched.kind === 'manifest' ? fetched.manifest.config.mediaType : 'an index'})`);
   }
   const manifest = fetched.manifest;
   const configBytes = await fetchSmallBlob(client, ref, manifest.config, 'the cache config', subject);
@@ -93,10 +93,10 @@ export async function importCache(store: Store, refText: string, opts: Omit<Pull
   try {
     file = JSON.parse(configBytes.toString('utf8')) as CacheConfigFile;
   } catch {
-    throw new KilnError('NOT_A_CACHE', `the cache config of ${subject} is not JSON`, { location: { file: subject } });
+    throw new KilnError('NOT_A_CACHE', `the cache config of ${subject} is not JSON`);
   }
   if (file.kilnCacheVersion !== 1 || !Array.isArray(file.records) || !Array.isArray(file.diffIds) || file.diffIds.length !== manifest.layers.length || !file.diffIds.every((d) => typeof d === 'string' && DIGEST_SHAPE.test(d))) {
-    throw new KilnError('NOT_A_CACHE', `${subject} has a cache config kiln does not understand (version ${String(file.kilnCacheVersion)})`, { location: { file: subject } });
+    throw new KilnError('NOT_A_CACHE', `${subject} has a cache config kiln does not understand (version ${String(file.kilnCacheVersion)})`);
   }
   const image: ResolvedImage = {
     ref,

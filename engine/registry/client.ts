@@ -61,7 +61,7 @@ export class RegistryClient {
   }
 
   private unreachable(url: string, e: unknown): KilnError {
-    return new KilnError('REGISTRY_UNREACHABLE', `registry ${this.host} is unreachable for ${this.subject}: ${describeNetworkError(e)} (${url})`, { location: { file: this.subject }, cause: e });
+    return new KilnError('REGISTRY_UNREACHABLE', `registry ${this.host} is unreachable for ${this.subject}: ${describeNetworkError(e)} (${url})`, { cause: e });
   }
 
   /**
@@ -139,7 +139,7 @@ export class RegistryClient {
     const details = await RegistryClient.errorDetail(response);
     const words = details.map((d) => (d.code ? `${d.code}: ${d.message}` : d.message)).join('; ');
     if (response.status === 403) return unauthorized(this.host, this.subject, `access denied while ${what}${words ? ` (${words})` : ''}`);
-    return new KilnError('REGISTRY_ERROR', `registry ${this.host} answered ${response.status} while ${what} for ${this.subject}${words ? `: ${words}` : ''}`, { location: { file: this.subject } });
+    return new KilnError('REGISTRY_ERROR', `registry ${this.host} answered ${response.status} while ${what} for ${this.subject}${words ? `: ${words}` : ''}`);
   }
 }
 

@@ -29,11 +29,11 @@ function zstdDecoder(subject: string): Duplex {
     else out.end();
   };
   child.on('error', (e: NodeJS.ErrnoException) => {
-    finish(e.code === 'ENOENT' ? new KilnError('ZSTD_UNAVAILABLE', `${subject} has zstd-compressed layers; install the zstd program to pull it`, { location: { file: subject } }) : e);
+    finish(e.code === 'ENOENT' ? new KilnError('ZSTD_UNAVAILABLE', `${subject} has zstd-compressed layers; install the zstd program to pull it`) : e);
   });
   // 'close' comes after stdout has ended, so every decompressed byte is out before we end.
   child.on('close', (code, signal) => {
-    finish(code === 0 ? undefined : new KilnError('BAD_LAYER', `zstd could not decompress a layer of ${subject}: ${stderr.trim() || `exit ${code ?? signal}`}`, { location: { file: subject } }));
+    finish(code === 0 ? undefined : new KilnError('BAD_LAYER', `zstd could not decompress a layer of ${subject}: ${stderr.trim() || `exit ${code ?? signal}`}`));
   });
   duplex.on('close', () => {
     if (!exited) child.kill('SIGKILL');

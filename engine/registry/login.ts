@@ -14,5 +14,5 @@ export async function verifyCredentials(server: string, creds: Credentials, opts
   const response = await client.request('/v2/', { scopes: [] });
   await response.body?.cancel();
   if (response.ok) return domain === DOCKER_HUB_DOMAIN ? 'https://index.docker.io/v1/' : domain;
-  throw new KilnError('LOGIN_FAILED', `login to ${domain} failed: the registry answered ${response.status}`, { location: { file: domain } });
+  throw new KilnError('LOGIN_FAILED', `login to ${domain} failed: the registry answered ${response.status}`);
 }

@@ -45,7 +45,7 @@ export function sha256Digest(bytes: Buffer | string): string {
 }
 
 function bad(subject: string, why: string): KilnError {
-  return new KilnError('BAD_MANIFEST', `invalid manifest for ${subject}: ${why}`, { location: { file: subject } });
+  return new KilnError('BAD_MANIFEST', `invalid manifest for ${subject}: ${why}`);
 }
 
 function checkDescriptor(d: unknown, subject: string, where: string): Descriptor {
@@ -73,7 +73,7 @@ export function parseManifest(bytes: Buffer, contentType: string | null, digest:
   const bodyType = typeof json.mediaType === 'string' ? json.mediaType : undefined;
   let mediaType = bodyType ?? header;
   if (header === DOCKER_SCHEMA1 || header === DOCKER_SCHEMA1_SIGNED || json.schemaVersion === 1) {
-    throw new KilnError('UNSUPPORTED_MANIFEST', `${subject} uses the Docker schema 1 manifest, which is deprecated and not supported; re-push it with a current tool`, { location: { file: subject } });
+    throw new KilnError('UNSUPPORTED_MANIFEST', `${subject} uses the Docker schema 1 manifest, which is deprecated and not supported; re-push it with a current tool`);
   }
   if (json.schemaVersion !== 2) throw bad(subject, `schemaVersion ${String(json.schemaVersion)} (expected 2)`);
   if (mediaType === undefined || mediaType === 'application/json' || mediaType === 'application/octet-stream') {
@@ -94,5 +94,5 @@ export function parseManifest(bytes: Buffer, contentType: string | null, digest:
     const layers = json.layers.map((l, i) => checkDescriptor(l, subject, `layers[${i}]`));
     return { kind: 'manifest', mediaType, digest, bytes, manifest: { ...(json as object), schemaVersion: 2, config, layers } as ImageManifest };
   }
-  throw new KilnError('UNSUPPORTED_MANIFEST', `${subject} is a ${mediaType}, not an image (kiln pulls OCI and Docker schema 2 images)`, { location: { file: subject } });
+  throw new KilnError('UNSUPPORTED_MANIFEST', `${subject} is a ${mediaType}, not an image (kiln pulls OCI and Docker schema 2 images)`);
 }

@@ -53,13 +53,13 @@ async function readLimited(response: Response, limit: number, what: string, subj
   const declared = Number(response.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > limit) {
     await response.body?.cancel();
-    throw new KilnError('BAD_MANIFEST', `${what} of ${subject} is ${declared} bytes, over the ${limit}-byte limit`, { location: { file: subject } });
+    throw new KilnError('BAD_MANIFEST', `${what} of ${subject} is ${declared} bytes, over the ${limit}-byte limit`);
   }
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of bodyStream(response)) {
     total += (chunk as Buffer).length;
-    if (total > limit) throw new KilnError('BAD_MANIFEST', `${what} of ${subject} is over the ${limit}-byte limit`, { location: { file: subject } });
+    if (total > limit) throw new KilnError('BAD_MANIFEST', `${what} of ${subject} is over the ${limit}-byte limit`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -74,7 +74,7 @@ export async function fetchManifest(client: RegistryClient, ref: ImageReference,
   if (response.status === 404) {
     const details = await RegistryClient.errorDetail(response);
     const words = details.map((d) => d.message || d.code).filter(Boolean).join('; ');
-    throw new KilnError('IMAGE_NOT_FOUND', `image not found: ${subject}: manifest unknown in ${client.host}${words ? ` (${words})` : ''}`, { location: { file: subject } });
+    throw new KilnError('IMAGE_NOT_FOUND', `image not found: ${subject}: manifest unknown in ${client.host}${words ? ` (${words})` : ''}`);
   }
   if (!response.ok) throw await client.failure(response, 'fetching the manifest');
   const bytes = await readLimited(response, MANIFEST_LIMIT, 'the manifest', subject);
@@ -105,11 +105,11 @@ export function selectPlatform(manifests: readonly Descriptor[], wanted: Platfor
 
 /** Fetches a blob small enough to hold in memory (a config), verified. */
 export async function fetchSmallBlob(client: RegistryClient, ref: ImageReference, desc: Descriptor, what: string, subject: string): Promise<Buffer> {
-  if (desc.size > CONFIG_LIMIT) throw new KilnError('BAD_MANIFEST', `${what} of ${subject} claims ${desc.size} bytes, over the ${CONFIG_LIMIT}-byte limit`, { location: { file: subject } });
+  if (desc.size > CONFIG_LIMIT) throw new KilnError('BAD_MANIFEST', `${what} of ${subject} claims ${desc.size} bytes, over the ${CONFIG_LIMIT}-byte limit`);
   const response = await client.request(`/v2/${ref.path}/blobs/${desc.digest}`, { scopes: [repositoryScope(ref.path, ['pull'])] });
   if (response.status === 404) {
     await response.body?.cancel();
-    throw new KilnError('BLOB_UNKNOWN', `${what} ${desc.digest} of ${subject} is missing from ${client.host}`, { location: { file: subject } });
+    throw new KilnError('BLOB_UNKNOWN', `${what} ${desc.digest} of ${subject} is missing from ${client.host}`);
   }
   if (!response.ok) throw await client.failure(response, `fetching ${what}`);
   const bytes = await readLimited(response, CONFIG_LIMIT, what, subject);
@@ -130,10 +130,10 @@ export async function resolveImage(client: RegistryClient, ref: ImageReference, 
     const entry = selectPlatform(top.index.manifests, wanted);
     if (!entry) {
       const available = top.index.manifests.filter((d) => d.platform && !isAttestation(d)).map((d) => formatPlatform(d.platform as Platform));
-      throw new KilnError('NO_MATCHING_PLATFORM', `no manifest for platform ${formatPlatform(wanted)} in ${subject}${available.length ? ` (it has: ${[...new Set(available)].join(', ')})` : ''}`, { location: { file: subject } });
+      throw new KilnError('NO_MATCHING_PLATFORM', `no manifest for platform ${formatPlatform(wanted)} in ${subject}${available.length ? ` (it has: ${[...new Set(available)].join(', ')})` : ''}`);
     }
     fetched = await fetchManifest(client, withDigest(ref, entry.digest), entry.digest, subject);
-    if (fetched.kind !== 'manifest') throw new KilnError('UNSUPPORTED_MANIFEST', `${subject}: the ${formatPlatform(wanted)} entry is itself an index; nested indexes are not supported`, { location: { file: subject } });
+    if (fetched.kind !== 'manifest') throw new KilnError('UNSUPPORTED_MANIFEST', `${subject}: the ${formatPlatform(wanted)} entry is itself an index; nested indexes are not supported`);
   }
   if (fetched.kind !== 'manifest') throw new Error('unreachable: index handled above');
   const manifest = fetched.manifest;
@@ -142,18 +142,18 @@ export async function resolveImage(client: RegistryClient, ref: ImageReference, 
   try {
     config = JSON.parse(configBytes.toString('utf8')) as ResolvedImage['config'];
   } catch {
-    throw new KilnError('BAD_CONFIG', `the image config of ${subject} is not JSON`, { location: { file: subject } });
+    throw new KilnError('BAD_CONFIG', `the image config of ${subject} is not JSON`);
   }
   const diffIds = config.rootfs?.diff_ids;
   if (!Array.isArray(diffIds) || diffIds.some((d) => typeof d !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(d))) {
-    throw new KilnError('BAD_CONFIG', `the image config of ${subject} has no valid rootfs.diff_ids (is it an image, not an artifact?)`, { location: { file: subject } });
+    throw new KilnError('BAD_CONFIG', `the image config of ${subject} has no valid rootfs.diff_ids (is it an image, not an artifact?)`);
   }
   if (diffIds.length !== manifest.layers.length) {
-    throw new KilnError('BAD_CONFIG', `${subject}: the manifest lists ${manifest.layers.length} layers but the config ${diffIds.length} diff_ids`, { location: { file: subject } });
+    throw new KilnError('BAD_CONFIG', `${subject}: the manifest lists ${manifest.layers.length} layers but the config ${diffIds.length} diff_ids`);
   }
   if (config.os && config.architecture && !platformMatches(wanted, { os: config.os, architecture: config.architecture, variant: config.variant })) {
     const got = formatPlatform({ os: config.os, architecture: config.architecture, variant: config.variant });
-    if (explicit) throw new KilnError('NO_MATCHING_PLATFORM', `${subject} is for ${got}, not the requested ${formatPlatform(wanted)}`, { location: { file: subject } });
+    if (explicit) throw new KilnError('NO_MATCHING_PLATFORM', `${subject} is for ${got}, not the requested ${formatPlatform(wanted)}`);
     opts.onProgress?.({ status: 'warning', message: `the image's platform (${got}) does not match this machine's (${formatPlatform(wanted)})` });
   }
   return { ref, manifestDigest: fetched.digest, topDigest: top.digest, manifest, configBytes, config, diffIds };
@@ -169,14 +169,14 @@ function isTransient(e: unknown): boolean {
 async function downloadLayer(store: Store, client: RegistryClient, ref: ImageReference, desc: Descriptor, diffId: string, onProgress: ProgressCallback | undefined): Promise<void> {
   const subject = familiarName(ref);
   const compression = layerCompression(desc.mediaType);
-  if (compression === undefined) throw new KilnError('UNSUPPORTED_LAYER', `layer ${desc.digest} of ${subject} has media type ${desc.mediaType}, which kiln cannot unpack`, { location: { file: subject } });
+  if (compression === undefined) throw new KilnError('UNSUPPORTED_LAYER', `layer ${desc.digest} of ${subject} has media type ${desc.mediaType}, which kiln cannot unpack`);
   const what = `layer ${shortDigest(desc.digest)} of ${subject}`;
   for (let attempt = 1; ; attempt++) {
     onProgress?.({ digest: desc.digest, status: 'downloading', current: 0, total: desc.size });
     const response = await client.request(`/v2/${ref.path}/blobs/${desc.digest}`, { scopes: [repositoryScope(ref.path, ['pull'])] });
     if (response.status === 404) {
       await response.body?.cancel();
-      throw new KilnError('BLOB_UNKNOWN', `${what} (${desc.digest}) is missing from ${client.host}`, { location: { file: subject } });
+      throw new KilnError('BLOB_UNKNOWN', `${what} (${desc.digest}) is missing from ${client.host}`);
     }
     if (!response.ok) throw await client.failure(response, `downloading ${what}`);
     const body = bodyStream(response);
@@ -207,15 +207,15 @@ async function downloadLayer(store: Store, client: RegistryClient, ref: ImageRef
       for (const s of [body, compressed, inflate]) s.destroy();
       await Promise.allSettled([flow, ingest]);
       if (e instanceof KilnError && e.code === 'DIGEST_MISMATCH' && !e.message.includes(what)) {
-        throw new KilnError('DIGEST_MISMATCH', `digest mismatch for the uncompressed ${what}: it is not the config's diff_id ${diffId}; refused, nothing stored`, { location: { file: subject }, cause: e });
+        throw new KilnError('DIGEST_MISMATCH', `digest mismatch for the uncompressed ${what}: it is not the config's diff_id ${diffId}; refused, nothing stored`, { cause: e });
       }
       if (e instanceof KilnError && e.code !== 'REGISTRY_UNREACHABLE') throw e;
       const code = (e as NodeJS.ErrnoException)?.code ?? '';
       if (code.startsWith('Z_') || code === 'ERR_ZLIB_INITIALIZATION_FAILED') {
-        throw new KilnError('BAD_LAYER', `${what} is corrupt: it does not decompress as ${compression} (${(e as Error).message}); refused, nothing stored`, { location: { file: subject }, cause: e });
+        throw new KilnError('BAD_LAYER', `${what} is corrupt: it does not decompress as ${compression} (${(e as Error).message}); refused, nothing stored`, { cause: e });
       }
       if (attempt >= DOWNLOAD_ATTEMPTS || !isTransient(e)) {
-        throw new KilnError('REGISTRY_UNREACHABLE', `downloading ${what} from ${client.host} failed: ${(e as Error).message}`, { location: { file: subject }, cause: e });
+        throw new KilnError('REGISTRY_UNREACHABLE', `downloading ${what} from ${client.host} failed: ${(e as Error).message}`, { cause: e });
       }
       onProgress?.({ digest: desc.digest, status: 'warning', message: `retrying ${what} after: ${(e as Error).message}` });
     }

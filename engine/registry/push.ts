@@ -100,7 +100,7 @@ async function pushLayer(store: Store, client: RegistryClient, ref: ImageReferen
     source.destroy();
     gzip.destroy();
     if (e instanceof KilnError) throw e;
-    throw new KilnError('PUSH_FAILED', `uploading layer ${id} of ${client.subject} failed: ${(e as Error).message}`, { location: { file: client.subject }, cause: e });
+    throw new KilnError('PUSH_FAILED', `uploading layer ${id} of ${client.subject} failed: ${(e as Error).message}`, { cause: e });
   }
   onProgress?.({ digest: diffId, status: 'done', current: rawSize, total: rawSize, message: `${result.mode} upload, ${result.size} bytes compressed` });
   const variant = { digest: result.digest, size: result.size, mediaType: OCI_LAYER_GZIP };
@@ -124,7 +124,7 @@ export async function pushImageContent(store: Store, ref: ImageReference, config
   try {
     config = JSON.parse(configBytes.toString('utf8')) as typeof config;
   } catch {
-    throw new KilnError('BAD_CONFIG', `the stored config of ${subject} is not JSON`, { location: { file: subject } });
+    throw new KilnError('BAD_CONFIG', `the stored config of ${subject} is not JSON`);
   }
   const diffIds = Array.isArray(config.rootfs?.diff_ids) ? (config.rootfs?.diff_ids as string[]) : [];
   return pushManifest(store, ref, { configBytes, diffIds }, opts);
@@ -139,7 +139,7 @@ export async function pushManifest(store: Store, ref: ImageReference, content: M
   const { configBytes, diffIds } = content;
   const extra = content;
   for (const d of diffIds) {
-    if (!(await store.hasBlob(d))) throw new KilnError('LAYER_MISSING', `layer ${d} of ${subject} is not in the store; it cannot be pushed`, { location: { file: subject } });
+    if (!(await store.hasBlob(d))) throw new KilnError('LAYER_MISSING', `layer ${d} of ${subject} is not in the store; it cannot be pushed`);
   }
   const client = new RegistryClient(ref.domain, subject, opts);
   const sources = new BlobSources(store.root);
@@ -165,7 +165,7 @@ export async function pushManifest(store: Store, ref: ImageReference, content: M
   const digest = sha256Digest(manifest);
   const target = ref.tag ?? ref.digest ?? 'latest';
   if (ref.digest && ref.digest !== digest && !ref.tag) {
-    throw new KilnError('DIGEST_MISMATCH', `cannot push ${subject}: the image's manifest digest is ${digest}, not the one named`, { location: { file: subject } });
+    throw new KilnError('DIGEST_MISMATCH', `cannot push ${subject}: the image's manifest digest is ${digest}, not the one named`);
   }
   const response = await client.request(`/v2/${ref.path}/manifests/${target}`, {
     method: 'PUT',
@@ -177,7 +177,7 @@ export async function pushManifest(store: Store, ref: ImageReference, content: M
   await response.body?.cancel();
   const announced = response.headers.get('docker-content-digest');
   if (announced && announced !== digest) {
-    throw new KilnError('DIGEST_MISMATCH', `registry ${client.host} recorded manifest ${announced} for ${subject}, kiln sent ${digest}`, { location: { file: subject } });
+    throw new KilnError('DIGEST_MISMATCH', `registry ${client.host} recorded manifest ${announced} for ${subject}, kiln sent ${digest}`);
   }
   return { digest, size: manifest.length, manifest, layers };
 }

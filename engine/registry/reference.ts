@@ -39,7 +39,7 @@ export interface ImageReference {
 }
 
 function invalid(text: string, why: string): KilnError {
-  return new KilnError('INVALID_REFERENCE', `invalid reference format "${text}": ${why}`, { location: { file: text } });
+  return new KilnError('INVALID_REFERENCE', `invalid reference format "${text}": ${why}`);
 }
 
 /** Splits `name` into domain and path as docker's splitDockerDomain does. */

@@ -45,7 +45,7 @@ export async function mountBlob(client: RegistryClient, ref: ImageReference, dig
 
 function sessionLocation(response: Response, client: RegistryClient): string {
   const location = response.headers.get('location');
-  if (!location) throw new KilnError('REGISTRY_ERROR', `registry ${client.host} opened an upload without a Location for ${client.subject}`, { location: { file: client.subject } });
+  if (!location) throw new KilnError('REGISTRY_ERROR', `registry ${client.host} opened an upload without a Location for ${client.subject}`);
   return location;
 }
 
@@ -72,7 +72,7 @@ async function completeUpload(client: RegistryClient, ref: ImageReference, locat
   }
   await response.body?.cancel();
   if (announced && announced !== digest) {
-    throw new KilnError('DIGEST_MISMATCH', `registry ${client.host} stored ${announced} for ${digest} of ${client.subject}`, { location: { file: client.subject } });
+    throw new KilnError('DIGEST_MISMATCH', `registry ${client.host} stored ${announced} for ${digest} of ${client.subject}`);
   }
 }
 

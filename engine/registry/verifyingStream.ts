@@ -19,7 +19,7 @@ export interface Expectation {
 }
 
 export function digestMismatch(exp: Expectation, actual: string, detail = ''): KilnError {
-  return new KilnError('DIGEST_MISMATCH', `digest mismatch for ${exp.what}: expected ${exp.digest}, got ${actual}${detail}; the registry sent different content than it announced (refused, nothing stored)`, { location: { file: exp.subject } });
+  return new KilnError('DIGEST_MISMATCH', `digest mismatch for ${exp.what}: expected ${exp.digest}, got ${actual}${detail}; the registry sent different content than it announced (refused, nothing stored)`);
 }
 
 export class VerifyingStream extends Transform {
@@ -28,7 +28,7 @@ export class VerifyingStream extends Transform {
 
   constructor(private readonly exp: Expectation) {
     super();
-    if (!exp.digest.startsWith('sha256:')) throw new KilnError('UNSUPPORTED_DIGEST', `${exp.what} uses digest algorithm ${exp.digest.split(':')[0]}; kiln verifies sha256 only`, { location: { file: exp.subject } });
+    if (!exp.digest.startsWith('sha256:')) throw new KilnError('UNSUPPORTED_DIGEST', `${exp.what} uses digest algorithm ${exp.digest.split(':')[0]}; kiln verifies sha256 only`);
   }
 
   get bytes(): number {

@@ -132,6 +132,29 @@ describe('plain registry', () => {
     assert.equal(ran.stdout, 'pulled-and-ran\nroot:x:0:\n');
   });
 
+  test('FROM 127.0.0.1:PORT/base pulls the base into an empty store and builds on it', async (t) => {
+    if (!prerequisite(t, available, 'docker-registry, htpasswd and openssl are needed')) return;
+    if (!prerequisite(t, haveBusybox && isRoot, 'needs /bin/busybox (busybox-static) and root to run RUN steps')) return;
+    const src = await tempStore();
+    const base = `${reg.host}/base`;
+    const image = await commitBusyboxImage(src, `${base}:latest`);
+    await pushImage(src, base);
+    const root = await mkdtemp(join(tmpdir(), 'kiln-root-'));
+    const ctx = await mkdtemp(join(tmpdir(), 'kiln-ctx-'));
+    tempDirs.push(root, ctx);
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${base}\nRUN echo built-on-pulled-base > /built.txt\n`);
+    const env = { ...process.env, KILN_ROOT: root };
+    const built = spawnSync(process.execPath, [kilnBin, 'build', '--progress', 'plain', '-t', 'from-registry:1', ctx], { env, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(built.status, 0, built.stderr);
+    const store = await Store.open({ root });
+    assert.equal((await store.resolveImage(base))?.id, image.id, 'the base was pulled and tagged');
+    const child = await store.resolveImage('from-registry:1');
+    assert.deepEqual(child?.config.rootfs.diff_ids.slice(0, 1), image.config.rootfs.diff_ids);
+    const ran = spawnSync(process.execPath, [kilnBin, 'run', '--rm', 'from-registry:1', 'cat', '/built.txt'], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(ran.status, 0, ran.stderr);
+    assert.equal(ran.stdout, 'built-on-pulled-base\n');
+  });
+
   test('a multi-platform index picks the host entry, --platform another, attestations skipped', async (t) => {
     if (!prerequisite(t, available, 'docker-registry, htpasswd and openssl are needed')) return;
     const src = await tempStore();
