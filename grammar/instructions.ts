@@ -329,6 +329,8 @@ function typed(i: Instruction, escape: string): Typed {
     case 'run': {
       flags.strings('device').strings('mount').string('network').string('security').parse();
       const devices = flags.list('device').map(parseDevice);
+      // Stock BuildKit parses --device but refuses it outside its -labs frontend; kiln has no CDI devices.
+      if (devices.length > 0) throw new InstructionError('device feature is only supported in Dockerfile frontend 1.14.0-labs or later');
       const mountSpecs = flags.list('mount');
       const mounts = mountsOf(mountSpecs, escape);
       const network = flags.get('network') ?? 'default';

@@ -118,6 +118,8 @@ test('HEALTHCHECK validation', () => {
 test('RUN flags and mounts', () => {
   rejects('FROM a\nRUN --network=bridge x\n', 'invalid network mode "bridge"');
   rejects('FROM a\nRUN --security=root x\n', 'security "root" is not valid');
+  rejects('FROM a\nRUN --device=nvidia.com/gpu=all x\n', 'device feature is only supported in Dockerfile frontend 1.14.0-labs or later');
+  rejects('FROM a\nRUN --device=a,foo=b x\n', "unexpected key 'foo' in 'foo=b'");
   rejects('FROM a\nRUN --mount=type=foo x\n', 'unsupported mount type "foo"');
   rejects('FROM a\nRUN --mount=type=cahce x\n', 'unsupported mount type "cahce" (did you mean cache?)');
   rejects('FROM a\nRUN --mount=type=bind,taget=/x x\n', "unexpected key 'taget' in 'taget=/x' (did you mean target?)");
