@@ -67,7 +67,7 @@ function rotation<T>(items: T[], rep: number): T[] {
  * reuse each other's layers), builds it cold with every tool in turn, then rebuilds it
  * unchanged with every tool in turn.
  */
-async function buildBench(tools: Builder[], reps: number, ctx: string, recipe: (nonce: string) => string, cold: Row, noop: Row): Promise<void> {
+async function buildBench(tools: Builder[], reps: number, ctx: string, tag: string, recipe: (nonce: string) => string, cold: Row, noop: Row): Promise<void> {
   for (let rep = 0; rep < reps; rep++) {
     const files = new Map<string, string>();
     for (const tool of tools) {
@@ -75,8 +75,8 @@ async function buildBench(tools: Builder[], reps: number, ctx: string, recipe: (
       writeFileSync(df, recipe(`${tool.name}-${process.pid}-${Date.now()}-${rep}`));
       files.set(tool.name, df);
     }
-    for (const tool of rotation(tools, rep)) await timed(cold, tool, tool.build(files.get(tool.name) as string, ctx, `kiln-bench-${cold.name.split(' ')[0]}`));
-    for (const tool of rotation(tools, rep)) await timed(noop, tool, tool.build(files.get(tool.name) as string, ctx, `kiln-bench-${cold.name.split(' ')[0]}`));
+    for (const tool of rotation(tools, rep)) await timed(cold, tool, tool.build(files.get(tool.name) as string, ctx, tag));
+    for (const tool of rotation(tools, rep)) await timed(noop, tool, tool.build(files.get(tool.name) as string, ctx, tag));
   }
 }
 
@@ -132,14 +132,14 @@ async function main(): Promise<void> {
       process.stderr.write('bench: 4 stages of sleep 2 …\n');
       const cold = row('four-stage cold (4× sleep 2 + COPY --from)', 0.95);
       const noop = row('four-stage no-op rebuild', 1.0);
-      await buildBench(tools, o.reps, makeContext(join(fixtures, 'four'), rootfs), fourStages, cold, noop);
+      await buildBench(tools, o.reps, makeContext(join(fixtures, 'four'), rootfs), 'kiln-bench-four', fourStages, cold, noop);
       rows.push(cold, noop);
     }
     if (o.cases.has('runs')) {
       process.stderr.write('bench: 10 RUN steps …\n');
       const cold = row('ten-RUN cold', 0.5);
       const noop = row('ten-RUN no-op rebuild', 1.0);
-      await buildBench(tools, o.reps, makeContext(join(fixtures, 'runs'), rootfs), tenRuns, cold, noop);
+      await buildBench(tools, o.reps, makeContext(join(fixtures, 'runs'), rootfs), 'kiln-bench-runs', tenRuns, cold, noop);
       rows.push(cold, noop);
     }
     if (o.cases.has('files')) {
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
       writeManyFiles(ctx);
       const cold = row('20k-file COPY cold', 0.5);
       const noop = row('20k-file COPY no-op rebuild', 1.0);
-      await buildBench(tools, o.reps, ctx, manyFilesCopy, cold, noop);
+      await buildBench(tools, o.reps, ctx, 'kiln-bench-files', manyFilesCopy, cold, noop);
       rows.push(cold, noop);
     }
     if (o.cases.has('run')) {

@@ -6,6 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { DockerfileError } from './report.js';
+import type { Recipe } from '../../grammar/recipe.js';
 import { formatPlatform } from '../plan/platform.js';
 
 export const spec: CommandSpec = {
@@ -20,6 +21,9 @@ export const spec: CommandSpec = {
     { name: 'build-arg', kind: 'list', valueName: 'list', description: 'Set build-time variables' },
     { name: 'target', kind: 'string', valueName: 'string', description: 'Set the target build stage to build' },
     { name: 'no-cache', kind: 'bool', description: 'Do not use cache when building the image' },
+    { name: 'no-cache-filter', kind: 'list', valueName: 'stringArray', description: 'Do not cache specified stages' },
+    { name: 'explain', kind: 'bool', description: 'Say for every step whether it hit the cache, and why it missed' },
+    { name: 'jobs', kind: 'string', valueName: 'int', description: 'Most steps run at the same time (default: sized to the machine)' },
     { name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress the build output and print image ID on success' },
     { name: 'output', short: 'o', kind: 'list', valueName: 'stringArray', description: 'Output destination (type=docker,dest=FILE | type=oci,dest=FILE | type=local,dest=DIR)' },
     { name: 'build-context', kind: 'list', valueName: 'stringArray', description: 'Additional build contexts (e.g., name=path or name=docker-image://ref)' },
@@ -76,22 +80,27 @@ export async function run(args: ParsedArgs): Promise<number> {
   const outputs = (args.lists.get('output') ?? []).map(parseOutput);
   const tags = args.lists.get('tag') ?? [];
 
-  const [{ loadDockerfile }, { parseDockerfile }, { toRecipe }, { ShellWordExpander }, { ParseError }, { build }, { createProgress }, { Store }, { sourceDateEpochFromEnv }] = await Promise.all([
-    import('../context/dockerfileSource.js'), import('../../grammar/parser.js'), import('../../grammar/instructions.js'),
-    import('../../grammar/expand.js'), import('../../grammar/parseError.js'), import('../build.js'),
-    import('../progress/progress.js'), import('../store/store.js'), import('../layer/tarWriter.js'),
+  // The parser (Chevrotain) is the heaviest module of all: it is loaded only when the
+  // Dockerfile's text is new to this store (see cache/parsedRecipe.ts).
+  const [{ loadDockerfile }, { ShellWordExpander }, { build }, { createProgress }, { Store }, { sourceDateEpochFromEnv }, { cachedParse }] = await Promise.all([
+    import('../context/dockerfileSource.js'), import('../../grammar/expand.js'), import('../build.js'),
+    import('../progress/progress.js'), import('../store/store.js'), import('../layer/tarWriter.js'), import('../../cache/parsedRecipe.js'),
   ]);
   const fromStdin = contextArg === '-';
   if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');
   const contextDir = fromStdin ? process.cwd() : contextArg;
   const source = await loadDockerfile({ contextDir, file: fromStdin ? '-' : args.strings.get('file') });
-  const parse = (text: string) => {
+  const parse = async (text: string): Promise<Recipe> => {
+    const [{ parseDockerfile }, { toRecipe }, { ParseError }] = await Promise.all([
+      import('../../grammar/parser.js'), import('../../grammar/instructions.js'), import('../../grammar/parseError.js'),
+    ]);
     try { return toRecipe(parseDockerfile(text)); } catch (e) {
       if (e instanceof ParseError) throw new DockerfileError(source.displayName, e);
       throw e;
     }
   };
-  const recipe = parse(source.text);
+  const store = await Store.open();
+  const recipe = await cachedParse(store.root, source.text, () => parse(source.text));
   const word = new ShellWordExpander(recipe.escape);
   const raw = new ShellWordExpander(recipe.escape, { skipProcessQuotes: true });
   const expander = {
@@ -103,19 +112,27 @@ export async function run(args: ParsedArgs): Promise<number> {
   const { PROGRESS_MODES } = await import('../progress/progress.js');
   if (!(PROGRESS_MODES as readonly string[]).includes(mode)) throw usageError('build', `invalid --progress "${mode}"`);
   const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
-  const store = await Store.open();
   const sde = buildArgs.has('SOURCE_DATE_EPOCH') ? Number(buildArgs.get('SOURCE_DATE_EPOCH')) : sourceDateEpochFromEnv();
   if (sde !== undefined && !Number.isInteger(sde)) throw usageError('build', 'SOURCE_DATE_EPOCH must be a whole number of seconds');
-  const { runContainer } = await import('../runtime/container.js');
+  const jobsText = args.strings.get('jobs');
+  const jobs = jobsText === undefined ? undefined : Number(jobsText);
+  if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw usageError('build', `invalid --jobs "${jobsText}": expected a whole number of at least 1`);
+  const [{ BuildCache }, { interruptSignal }] = await Promise.all([import('../buildCache/cachedStep.js'), import('../schedule/scheduler.js')]);
+  const cache = await BuildCache.open({
+    store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress, expander,
+    noCache: args.bools.has('no-cache'), noCacheFilter: args.lists.get('no-cache-filter') ?? [], explain: args.bools.has('explain'),
+  });
+  const interrupt = interruptSignal();
   let result;
   try {
     result = await build({
+      cache, signal: interrupt.signal, ...(jobs !== undefined ? { jobs } : {}),
       store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
       buildArgs, ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
       namedContexts, secrets, ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
       ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
-      progress, expander, runner: (s, io) => runContainer(s, io),
-      parseTrigger: (text) => parse(`FROM scratch\n${text}`).stages[0]?.instructions ?? [],
+      progress, expander, runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
+      parseTrigger: async (text) => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [],
       pull: async (ref, platform) => {
         const { pullImage } = await import('../registry/pull.js');
         try {
@@ -127,6 +144,8 @@ export async function run(args: ParsedArgs): Promise<number> {
       },
     });
   } finally {
+    interrupt.dispose();
+    await cache.close();
     await progress.close();
   }
   for (const t of tags) await store.tag(result.record.id, t);

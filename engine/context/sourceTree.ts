@@ -6,7 +6,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import fg from 'fast-glob';
 import { IgnoreMatcher } from './dockerignore.js';
 import { clampRelative, resolveInRoot } from './scopedPath.js';
 import { hasWildcard, segmentMatcher, unescapeLiteral } from './wildcard.js';
@@ -87,6 +86,8 @@ export class SourceTree {
    * (for the ignore rules); `dirAbs` where it really is.
    */
   async walk(dirRel: string, dirAbs: string, exclude?: IgnoreMatcher): Promise<WalkEntry[]> {
+    // fast-glob is loaded when a COPY actually walks a tree: a rebuild served by the cache never does.
+    const { default: fg } = await import('fast-glob');
     const entries = await fg('**', {
       cwd: dirAbs, dot: true, onlyFiles: false, followSymbolicLinks: false, stats: true,
       unique: true, suppressErrors: false, ignore: this.pruneGlobs(dirRel),

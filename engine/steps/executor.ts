@@ -4,8 +4,8 @@
  * layer came of it). This is the seam a cache wraps: a step is a pure function of its
  * instruction, the stage state before it, and (for COPY/ADD) the selected sources.
  */
-import { readdir, rm } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { lstat, lutimes, readdir, rm } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import type { CopyInstruction, Stage, StageInstruction } from '../../grammar/recipe.js';
 import type { SourceTree } from '../context/sourceTree.js';
 import { SourceTree as Tree } from '../context/sourceTree.js';
@@ -34,8 +34,7 @@ export interface StepEnvironment {
   namedContextNames: ReadonlySet<string>;
   dockerfileName: string;
   expander: WordExpander;
-  timestamp: Date;
-  created: string;
+  /** When set, every time in the image is this (seconds); else the stage's newest input time. */
   sourceDateEpoch: number | undefined;
   secrets: ReadonlyMap<string, string>;
   runner: ContainerRunner | undefined;
@@ -55,8 +54,57 @@ function located(env: StepEnvironment, instr: StageInstruction, code: string, me
   return new KilnError(code, message, { location: { file: env.dockerfileName, line: instr.range.start.line, column: instr.range.start.column }, exitCode });
 }
 
+/** Seconds of a config's `created` (0 when absent): the newest input the stage has seen so far. */
+export function epochOf(config: StageState['config']): number {
+  const t = Date.parse(config.created ?? '');
+  return Number.isFinite(t) ? Math.floor(t / 1000) : 0;
+}
+
+export function rfc3339(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * A step's clock. With SOURCE_DATE_EPOCH, that. Without it, not the wall clock (which would
+ * make every build differ) but the newest time among the stage's inputs: the base image's
+ * `created`, raised by the mtimes of what COPY/ADD bring in. So an unchanged recipe and
+ * context rebuild to the same bytes, and `created` says how new the newest input is.
+ */
+export function stepTime(state: StageState, env: StepEnvironment): Date {
+  return new Date((env.sourceDateEpoch ?? epochOf(state.config)) * 1000);
+}
+
+/** Newest mtime (whole seconds) of anything in a diff dir. */
+export async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const st = await lstat(p);
+      newest = Math.max(newest, Math.floor(st.mtimeMs / 1000));
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk(dir);
+  return newest;
+}
+
+/** Lowers every mtime newer than `seconds` to it (children before their directory). */
+async function clampMtimes(dir: string, seconds: number): Promise<void> {
+  const limit = new Date(seconds * 1000);
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      const st = await lstat(p);
+      if (st.mtimeMs > seconds * 1000) await lutimes(p, limit, limit);
+    }
+  };
+  await walk(dir);
+}
+
 function addHistory(state: StageState, env: StepEnvironment, createdBy: string, emptyLayer: boolean): void {
-  const entry: Record<string, unknown> = { created: env.created, created_by: createdBy, comment: COMMENT };
+  const entry: Record<string, unknown> = { created: rfc3339(Math.floor(stepTime(state, env).getTime() / 1000)), created_by: createdBy, comment: COMMENT };
   if (emptyLayer) entry.empty_layer = true;
   (state.config.history ??= []).push(entry);
 }
@@ -65,14 +113,29 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
 }
 
-/** Adds the diff dir as a layer, or records an empty layer when nothing changed (as BuildKit's exporter does). */
-async function commitDiff(state: StageState, env: StepEnvironment, dir: string, whiteouts: 'overlay' | 'none', createdBy: string): Promise<void> {
+/**
+ * Adds the diff dir as a layer, or records an empty layer when nothing changed (as BuildKit's
+ * exporter does). `inputs`: the layer holds files brought in (COPY/ADD), whose mtimes are kept
+ * and raise the stage's clock; `generated`: files a step made (RUN, WORKDIR), whose mtimes are
+ * clamped to the clock.
+ */
+async function commitDiff(state: StageState, env: StepEnvironment, dir: string, whiteouts: 'overlay' | 'none', createdBy: string, kind: 'inputs' | 'generated'): Promise<void> {
   if (await isEmptyDir(dir)) {
     await rm(dir, { recursive: true, force: true });
     addHistory(state, env, createdBy, true);
     return;
   }
-  const layer = await env.storage.commitLayer(dir, whiteouts);
+  let clamp = env.sourceDateEpoch;
+  if (clamp === undefined) {
+    if (kind === 'generated') clamp = epochOf(state.config);
+    else {
+      const newest = await newestMtime(dir);
+      if (newest > epochOf(state.config)) state.config.created = rfc3339(newest);
+    }
+  }
+  // The dir becomes the layer's snapshot, which later COPY --from reads: clamp it like the tar.
+  if (clamp !== undefined) await clampMtimes(dir, clamp);
+  const layer = await env.storage.commitLayer(dir, whiteouts, clamp);
   state.layers = [...state.layers, layer];
   state.config.rootfs = { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) };
   addHistory(state, env, createdBy, false);
@@ -169,11 +232,11 @@ async function workdir(state: StageState, env: StepEnvironment, instr: StageInst
     if (c.User) {
       try { owner = resolveChown(c.User, await view.readText('/etc/passwd'), await view.readText('/etc/group')); } catch { owner = { uid: 0, gid: 0 }; }
     }
-    const writer = new CopyWriter(dir, view, owner, env.timestamp);
+    const writer = new CopyWriter(dir, view, owner, stepTime(state, env));
     await writer.ensureParents(abs + '/x');
     await writer.finish();
   });
-  await commitDiff(state, env, dir, 'none', createdBy);
+  await commitDiff(state, env, dir, 'none', createdBy, 'generated');
   void instr;
   return state;
 }
@@ -241,10 +304,10 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
         }
         const { path: destPath, isDir } = destinationPath(dest, workdirPath);
         const target = isDir ? posix.join(destPath, dl.name) : destPath;
-        const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, env.timestamp);
+        const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env));
         await writer.ensureParents(target);
         const { readFile } = await import('node:fs/promises');
-        await writer.writeFile(target, await readFile(dl.path), chmod ? chmod(0o600, false) : 0o600, owner ?? { uid: 0, gid: 0 }, dl.mtime ?? env.timestamp);
+        await writer.writeFile(target, await readFile(dl.path), chmod ? chmod(0o600, false) : 0o600, owner ?? { uid: 0, gid: 0 }, dl.mtime ?? stepTime(state, env));
         await writer.finish();
       }
       const local = sources.filter((s) => !isUrl(s));
@@ -252,7 +315,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
         await runCopy({
           sources: local, heredocs, dest, workdir: workdirPath, tree: src.tree, resetOwner: src.isContext,
           chown: owner, chmod, parents: instr.parents, exclude: instr.exclude, view, diffDir: dir,
-          timestamp: env.timestamp, instruction: instr.kind,
+          timestamp: stepTime(state, env), instruction: instr.kind,
           ...(instr.kind === 'ADD' && instr.unpack !== false ? {
             unpack: async (m, destDir, writer) => {
               const kind = await detectArchive(m.abs);
@@ -273,7 +336,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   } finally {
     await src.close();
   }
-  await commitDiff(state, env, dir, 'none', createdBy);
+  await commitDiff(state, env, dir, 'none', createdBy, 'inputs');
   return state;
 }
 
@@ -354,7 +417,7 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
       }
     });
     const createdBy = `RUN ${state.args.historyPrefix(state.config.config?.Env ?? undefined)}${runHistoryText(argv)} # buildkit`;
-    await commitDiff(state, env, upper, 'overlay', createdBy);
+    await commitDiff(state, env, upper, 'overlay', createdBy, 'generated');
     return state;
   } catch (e) {
     await rm(upper, { recursive: true, force: true });

@@ -239,6 +239,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       ioctl(master, TIOCSWINSZ, &ws);
     }
     s.ptySlaveFd = slave;
+    s.ptySlavePath = name;
     closeInParent.push_back(slave);
     closeOnFailure.push_back(master);
     result.Set("ptyFd", Napi::Number::New(env, master));

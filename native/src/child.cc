@@ -224,6 +224,16 @@ void setupDevices(int rootFd) {
     if (fchmodat(real, name, d.mode, 0) < 0) failSetup("chmod", d.path.c_str());
     close(real);
   }
+  if (S->ptySlaveFd >= 0) {
+    // The terminal (already on fd 0) also appears as /dev/console, as runc does, so ttyname()
+    // finds it inside the container's own /dev.
+    int fd = resolveInRoot(rootFd, "/dev/console", 2);
+    if (fd < 0) failSetup("create /dev/console");
+    Buf target;
+    procFdPath(target, fd);
+    if (mount(S->ptySlavePath.c_str(), target.data, nullptr, MS_BIND, nullptr) < 0) failSetup("bind terminal on /dev/console");
+    close(fd);
+  }
   for (const SymlinkOp& l : S->symlinks) {
     Buf parent;
     const char* name;

@@ -45,6 +45,7 @@ struct ChildSpec {
   // Standard streams (-1: keep what the parent had).
   int stdinFd = -1, stdoutFd = -1, stderrFd = -1;
   int ptySlaveFd = -1;
+  std::string ptySlavePath;  // host path of the pty slave, bound onto /dev/console
 
   bool inUserNamespace = false;
   bool unshareCgroup = false;

@@ -303,6 +303,26 @@ test('two builds in two empty stores give byte-identical archives with SOURCE_DA
   assert.ok((archives[0] as Buffer).equals(archives[1] as Buffer), 'archives differ');
 });
 
+test('without SOURCE_DATE_EPOCH an unchanged recipe and context still rebuild to identical bytes; created is the newest input', async (t) => {
+  if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
+  const ctx = join(work, 'repro-plain');
+  await fullContext(ctx);
+  const newest = new Date('2024-05-06T07:08:09Z');
+  await utimes(join(ctx, 'notes.txt'), newest, newest);
+  const archives: Buffer[] = [];
+  for (const i of [1, 2]) {
+    const store = join(work, `repro-plain-store-${i}`);
+    await ok(kiln(['build', '-q', '-t', BASE, join(repoRoot, 'examples/busybox')], { storeRoot: store }));
+    const out = join(work, `repro-plain-${i}.tar`);
+    await ok(kiln(['build', '-q', '--build-arg', `BASE=${BASE}`, '-t', 'repro:1', '-o', `type=docker,dest=${out}`, ctx], { storeRoot: store }));
+    archives.push(await readFile(out));
+    if (i === 1) await new Promise((r) => setTimeout(r, 1100));
+  }
+  assert.ok((archives[0] as Buffer).equals(archives[1] as Buffer), 'archives differ');
+  const created = (JSON.parse((await ok(kiln(['inspect', '--format', '{{json .Created}}', 'repro:1'], { storeRoot: join(work, 'repro-plain-store-1') }))).stdout) as string);
+  assert.ok(created >= '2024-05-06T07:08:09', created);
+});
+
 async function expectLocatedError(recipe: string, extra: Record<string, string>, where: string, message: RegExp): Promise<void> {
   const ctx = await mkdtemp(join(work, 'err-'));
   await files(ctx, { Dockerfile: recipe, ...extra });

@@ -1,0 +1,149 @@
+/**
+ * The build cache, scheduler and progress through the CLI, with real build containers:
+ * a cache hit across two kiln processes, exactly the right steps invalidated by one changed
+ * byte, touched files staying cached, --explain naming the changed file and ARG, four
+ * `sleep 1` stages running side by side (asserted on the order of json progress events), and a
+ * failing stage cancelling its siblings without leaving a mount behind.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Store } from '../../engine/store/store.js';
+import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { isRoot, kilnBin, prerequisite } from '../support/env.js';
+
+const base = mkdtempSync(join(tmpdir(), 'kiln-cache-it-'));
+const storeRoot = join(base, 'store');
+const buildAvailable = spawnSync(process.execPath, [kilnBin, 'build', '--help'], { encoding: 'utf8' }).status === 0;
+const ready = (t: import('node:test').TestContext): boolean =>
+  prerequisite(t, isRoot, 'build containers need root') &&
+  prerequisite(t, haveBusybox, 'needs /bin/busybox (busybox-static)') &&
+  prerequisite(t, buildAvailable, 'kiln build is not available in this checkout');
+
+before(async () => {
+  if (!isRoot || !haveBusybox) return;
+  await commitBusyboxImage(await Store.open({ root: storeRoot }), 'kiln-test/busybox:latest');
+});
+after(() => rmSync(base, { recursive: true, force: true }));
+
+interface JsonEvent {
+  event: string;
+  id: number;
+  name: string;
+  stage: string;
+  note?: string;
+  error?: string;
+}
+
+function kiln(args: string[]): { status: number | null; stdout: string; stderr: string; events: JsonEvent[] } {
+  const r = spawnSync(process.execPath, [kilnBin, ...args], { encoding: 'utf8', env: { ...process.env, KILN_ROOT: storeRoot }, timeout: 120_000 });
+  const events = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as JsonEvent);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, events };
+}
+
+/** "INSTRUCTION: HIT|MISS: reason" per step, from --explain notes. */
+function verdicts(events: JsonEvent[]): string[] {
+  return events.filter((e) => e.event === 'note').map((e) => `${e.name.replace(/^\[[^\]]*\] /, '')}: ${e.note}`);
+}
+
+function context(name: string, dockerfile: string, files: Record<string, string> = {}): string {
+  const dir = join(base, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'Dockerfile'), dockerfile);
+  for (const [p, text] of Object.entries(files)) {
+    mkdirSync(join(dir, p, '..'), { recursive: true });
+    writeFileSync(join(dir, p), text);
+    utimesSync(join(dir, p), Date.now() / 1000 - 60, Date.now() / 1000 - 60);
+  }
+  return dir;
+}
+
+const COPY_RECIPE = `FROM kiln-test/busybox
+ARG V=1
+RUN echo "$V" > /v
+COPY src /src
+RUN cat /src/a.txt /src/b.txt > /both
+`;
+
+test('the cache is shared by two kiln processes; one changed byte misses exactly the COPY and after; touched files stay cached', async (t) => {
+  if (!ready(t)) return;
+  const ctx = context('copy', COPY_RECIPE, { 'src/a.txt': 'a\n', 'src/b.txt': 'b\n' });
+  await new Promise((r) => setTimeout(r, 150));
+  const first = kiln(['build', '--progress=json', '--explain', '-t', 'cache-it:copy', ctx]);
+  assert.equal(first.status, 0, first.stderr);
+  assert.ok(verdicts(first.events).every((v) => /MISS/.test(v)));
+
+  const second = kiln(['build', '--progress=json', '--explain', '-t', 'cache-it:copy', ctx]);
+  assert.equal(second.status, 0, second.stderr);
+  assert.deepEqual(verdicts(second.events), ['ARG V=1: HIT', 'RUN echo "$V" > /v: HIT', 'COPY src /src: HIT', 'RUN cat /src/a.txt /src/b.txt > /both: HIT']);
+  assert.equal(second.events.filter((e) => e.event === 'cached').length, 4);
+
+  const now = Date.now() / 1000;
+  utimesSync(join(ctx, 'src', 'a.txt'), now, now);
+  const touched = kiln(['build', '--progress=json', '--explain', ctx]);
+  assert.ok(verdicts(touched.events).every((v) => v.endsWith(': HIT')), verdicts(touched.events).join('\n'));
+
+  writeFileSync(join(ctx, 'src', 'b.txt'), 'c\n');
+  const changed = kiln(['build', '--progress=json', '--explain', ctx]);
+  assert.equal(changed.status, 0, changed.stderr);
+  assert.deepEqual(verdicts(changed.events), [
+    'ARG V=1: HIT',
+    'RUN echo "$V" > /v: HIT',
+    'COPY src /src: MISS: file changed: src/b.txt',
+    'RUN cat /src/a.txt /src/b.txt > /both: MISS: parent step missed',
+  ]);
+});
+
+test('--explain names the changed ARG', async (t) => {
+  if (!ready(t)) return;
+  const ctx = context('arg', COPY_RECIPE, { 'src/a.txt': 'a\n', 'src/b.txt': 'b\n' });
+  assert.equal(kiln(['build', '--progress=json', ctx]).status, 0);
+  const r = kiln(['build', '--progress=json', '--explain', '--build-arg', 'V=2', ctx]);
+  assert.equal(r.status, 0, r.stderr);
+  const v = verdicts(r.events);
+  assert.equal(v[0], 'ARG V=1: MISS: ARG V changed: "1" → "2"');
+  assert.match(v[1] as string, /^RUN echo "\$V" > \/v: MISS: parent step missed; ARG V changed: "1" → "2"$/);
+});
+
+test('four stages of sleep 1 run side by side (json event order)', async (t) => {
+  if (!ready(t)) return;
+  const stages = [1, 2, 3, 4].map((i) => `FROM kiln-test/busybox AS s${i}\nRUN sleep 1 && echo ${i} > /out${i}-${Date.now()}\n`).join('');
+  const ctx = context('four', `${stages}FROM kiln-test/busybox\n${[1, 2, 3, 4].map((i) => `COPY --from=s${i} / /s${i}/\n`).join('')}`);
+  const r = kiln(['build', '--progress=json', '--jobs', '4', ctx]);
+  assert.equal(r.status, 0, r.stderr);
+  const runs = r.events.filter((e) => (e.event === 'started' || e.event === 'done') && / RUN sleep 1/.test(e.name)).map((e) => e.event);
+  assert.deepEqual(runs, ['started', 'started', 'started', 'started', 'done', 'done', 'done', 'done']);
+});
+
+test('a failing stage cancels its siblings, is the error reported, and leaves no mount or process behind', async (t) => {
+  if (!ready(t)) return;
+  const marker = `29.${Date.now() % 1000}`;
+  const ctx = context(
+    'fail',
+    `FROM kiln-test/busybox AS slow1\nRUN sleep ${marker}\nFROM kiln-test/busybox AS bad\nRUN sleep 0.5 && exit 3\nFROM kiln-test/busybox AS slow2\nRUN sleep ${marker}\n` +
+      'FROM kiln-test/busybox\nCOPY --from=slow1 / /a/\nCOPY --from=bad / /b/\nCOPY --from=slow2 / /c/\n',
+  );
+  const t0 = Date.now();
+  const r = kiln(['build', '--progress=json', ctx]);
+  assert.notEqual(r.status, 0);
+  assert.ok(Date.now() - t0 < 20_000, 'siblings were cancelled, not waited for');
+  assert.match(r.stderr, /exit 3|exit code: 3/);
+  const errors = r.events.filter((e) => e.event === 'error');
+  assert.ok(errors.some((e) => /exit 3/.test(e.name)), JSON.stringify(errors));
+  assert.equal(r.events.filter((e) => e.event === 'done' && e.name.includes(marker)).length, 0);
+  assert.ok(!readFileSync('/proc/self/mounts', 'utf8').includes(storeRoot), 'no mount left under the store');
+  const sleepers = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker);
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(sleepers, [], 'no build container left running');
+});
