@@ -57,6 +57,7 @@ test('unknown instructions and flags come with suggestions', () => {
   rejects('FROM a\nRUNN x\n', 'unknown instruction: RUNN (did you mean RUN?)', 2);
   rejects('FROM a\ncopi a b\n', 'unknown instruction: copi (did you mean copy?)');
   rejects('FROM a\nFROBNICATE\n', 'unknown instruction: FROBNICATE');
+  rejects('FROM a\nCopi a b\n', 'unknown instruction: Copi (did you mean copy?)');
   rejects('FROM a\nCOPY --chwon=1 a b\n', 'unknown flag: --chwon (did you mean chown?)');
   rejects('FROM a\nADD --from=x a b\n', 'unknown flag: --from');
   rejects('FROM a\nRUN --mout=type=bind x\n', 'unknown flag: --mount'.replace('--mount', '--mout (did you mean mount?)'));
