@@ -137,6 +137,9 @@ test('RUN flags and mounts', () => {
     { type: 'ssh', readonly: true },
   ]);
   assert.equal(run.mountSpecs[3], 'target=/$D');
+  assert.deepEqual(run.mounts[3], { type: 'bind', readonly: true, target: '/$D' });
+  const vars = recipe('FROM a\nRUN --mount=type=cache,id=$ID,target=/c/$X,mode=$M,from=base x\n').stages[0]?.instructions[0] as RunInstruction;
+  assert.deepEqual(vars.mounts[0], { type: 'cache', readonly: false, id: '$ID', target: '/c/$X', from: 'base' });
   assert.deepEqual(parseMount('target=/$D,"src=a,b"', (v) => v.replace('$D', 'data')), { type: 'bind', readonly: true, target: '/data', source: 'a,b' });
   assert.throws(() => parseMount('type=bind,x"y'), MountError);
 });
