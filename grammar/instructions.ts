@@ -7,12 +7,13 @@
  * the instruction's line, with BuildKit's message and "did you mean" hints.
  */
 import type { Dockerfile, Heredoc, Instruction } from './ast.js';
-import { ExpansionError, expandWord } from './expand.js';
+import { ExpansionError, expandWord, expandWords } from './expand.js';
 import { DurationError, parseGoDuration } from './goDuration.js';
 import { goQuote, goTrimSpace } from './goText.js';
 import { chompHeredocContent, parseHeredocMarker } from './heredoc.js';
 import { csvFields, MountError, parseMount } from './mount.js';
 import { ParseError } from './parseError.js';
+import { PortError, parsePortSpec } from './ports.js';
 import type {
   ArgInstruction, CommandLine, CopyInstruction, FromInstruction, HealthcheckInstruction, KeyValue, MountSpec,
   Recipe, RunInstruction, Stage, StageInstruction,
@@ -120,6 +121,15 @@ function checkSignal(sig: string): void {
     return;
   }
   if (!SIGNALS.has(sig.toUpperCase().replace(/^SIG/, ''))) throw new InstructionError(`Invalid signal: ${sig}`);
+}
+
+function checkPorts(spec: string, escape: string): void {
+  try {
+    for (const word of expandWords(spec, noEnv, escape)) parsePortSpec(word);
+  } catch (e) {
+    if (e instanceof PortError || e instanceof ExpansionError) throw new InstructionError(e.message);
+    throw e;
+  }
 }
 
 function duration(flags: Flags, name: string): number | undefined {
@@ -319,6 +329,8 @@ function typed(i: Instruction, escape: string): Typed {
     case 'run': {
       flags.strings('device').strings('mount').string('network').string('security').parse();
       const devices = flags.list('device').map(parseDevice);
+      // Stock BuildKit parses --device but refuses it outside its -labs frontend; kiln has no CDI devices.
+      if (devices.length > 0) throw new InstructionError('device feature is only supported in Dockerfile frontend 1.14.0-labs or later');
       const mountSpecs = flags.list('mount');
       const mounts = mountsOf(mountSpecs, escape);
       const network = flags.get('network') ?? 'default';
@@ -378,6 +390,7 @@ function typed(i: Instruction, escape: string): Typed {
     case 'expose':
       if (args.length === 0) throw atLeastOne('EXPOSE');
       flags.parse();
+      for (const spec of args) if (!spec.includes('$')) checkPorts(spec, escape);
       return { kind: 'EXPOSE', ...base, ports: [...args].sort() };
     case 'user':
       if (args.length !== 1) throw exactlyOne('USER');

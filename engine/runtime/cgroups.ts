@@ -5,8 +5,8 @@
  * emptied and removed after the container exits.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError } from '../errors.js';
 
@@ -150,6 +150,7 @@ export class ContainerCgroup {
         : 'resource limits need cgroups, and none are mounted on this host', { exitCode: 125 });
     }
     const dirs = cgroupDirs(layout, name, limits);
+    for (const dir of dirs) await sweepAbandoned(dirname(dir));
     const cg = new ContainerCgroup(layout, dirs);
     try {
       if (layout.version === 'v2') await enableV2Controllers(layout.mountPoint);
@@ -200,6 +201,33 @@ export class ContainerCgroup {
           await sleep(attempt < 20 ? 2 : 20);
         }
       }
+    }
+  }
+}
+
+/** Older than any start in progress: a cgroup this old with no process was abandoned. */
+const ABANDONED_AFTER_MS = 60_000;
+
+/**
+ * Removes empty container cgroups left by a kiln that was killed outright (SIGKILL skips its
+ * clean-up; the container itself died with it through the parent-death signal).
+ */
+async function sweepAbandoned(parent: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    const dir = join(parent, name);
+    try {
+      if (!(await stat(dir)).isDirectory() || now - (await stat(dir)).ctimeMs < ABANDONED_AFTER_MS) continue;
+      if ((await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim() !== '') continue;
+      await rmdir(dir);
+    } catch {
+      // in use, or removed by someone else meanwhile
     }
   }
 }

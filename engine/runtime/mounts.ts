@@ -96,7 +96,6 @@ export function planMounts(o: MountPlanOptions): MountPlan {
     { target: '/proc/self/fd/0', path: '/dev/stdin' },
     { target: '/proc/self/fd/1', path: '/dev/stdout' },
     { target: '/proc/self/fd/2', path: '/dev/stderr' },
-    { target: '/proc/kcore', path: '/dev/core' },
   ];
   return { mounts, devices, symlinks, maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS };
 }

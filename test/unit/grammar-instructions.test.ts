@@ -10,6 +10,7 @@ import { toRecipe } from '../../grammar/instructions.js';
 import { ParseError } from '../../grammar/parseError.js';
 import { MountError, parseMount } from '../../grammar/mount.js';
 import { parseGoDuration } from '../../grammar/goDuration.js';
+import { parseExposedPorts } from '../../grammar/ports.js';
 import type { CopyInstruction, HealthcheckInstruction, RunInstruction } from '../../grammar/recipe.js';
 
 const recipe = (text: string) => toRecipe(parseDockerfile(text));
@@ -83,6 +84,11 @@ test('argument counts and shapes', () => {
   rejects('FROM a\nLABEL =x\n', 'LABEL names can not be blank');
   rejects('FROM a\nARG =x\n', 'ARG names can not be blank');
   rejects('FROM a\nEXPOSE\n', 'EXPOSE requires at least one argument');
+  rejects('FROM a\nEXPOSE 80/foo\n', 'invalid port: "80/foo": invalid proto: foo');
+  rejects('FROM a\nEXPOSE 99999\n', 'invalid containerPort: 99999');
+  rejects('FROM a\nEXPOSE abc\n', 'invalid containerPort: abc');
+  assert.deepEqual(parseExposedPorts(['8000-8002/UDP', '127.0.0.1:80:80', '"9"'.slice(1, 2)]), ['8000/udp', '8001/udp', '8002/udp', '80/tcp', '9/tcp']);
+  assert.equal(recipe('FROM a\nEXPOSE 80 $P "443/tcp"\n').stages[0]?.instructions.length, 1);
   rejects('FROM a\nVOLUME []\n', 'VOLUME requires at least one argument');
   rejects('FROM a\nVOLUME [""]\n', 'VOLUME specified can not be an empty string');
   rejects('FROM a\nSHELL /bin/sh -c\n', 'SHELL requires the arguments to be in JSON form');
@@ -112,6 +118,8 @@ test('HEALTHCHECK validation', () => {
 test('RUN flags and mounts', () => {
   rejects('FROM a\nRUN --network=bridge x\n', 'invalid network mode "bridge"');
   rejects('FROM a\nRUN --security=root x\n', 'security "root" is not valid');
+  rejects('FROM a\nRUN --device=nvidia.com/gpu=all x\n', 'device feature is only supported in Dockerfile frontend 1.14.0-labs or later');
+  rejects('FROM a\nRUN --device=a,foo=b x\n', "unexpected key 'foo' in 'foo=b'");
   rejects('FROM a\nRUN --mount=type=foo x\n', 'unsupported mount type "foo"');
   rejects('FROM a\nRUN --mount=type=cahce x\n', 'unsupported mount type "cahce" (did you mean cache?)');
   rejects('FROM a\nRUN --mount=type=bind,taget=/x x\n', "unexpected key 'taget' in 'taget=/x' (did you mean target?)");

@@ -47,6 +47,9 @@ test('images lists tags docker-style; -q prints unique short IDs; tag adds a row
   assert.match(out.stdout, /other\s+latest\s+/);
   assert.equal(kiln(root, ['images', '-q']).stdout, `${id.slice(7, 19)}\n`);
   assert.equal(kiln(root, ['images', 'other']).stdout.trimEnd().split('\n').length, 2);
+  assert.equal(kiln(root, ['images', '--filter', 'reference=example/*', '--format', '{{.Repository}}:{{.Tag}}']).stdout, 'example/app:1.0\n');
+  assert.equal(kiln(root, ['images', '-f', 'dangling=true', '-q']).stdout, '');
+  assert.equal(kiln(root, ['images', '-f', 'bogus=1']).status, 2);
   assert.match(kiln(root, ['tag', 'nothere', 'x']).stderr, /No such image: nothere/);
   assert.match(kiln(root, ['tag', 'other', 'Bad:Name']).stderr, /invalid reference format/);
 });
