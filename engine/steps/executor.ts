@@ -4,8 +4,10 @@
  * layer came of it). This is the seam a cache wraps: a step is a pure function of its
  * instruction, the stage state before it, and (for COPY/ADD) the selected sources.
  */
-import { lstat, lutimes, readdir, rm } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { execFile } from 'node:child_process';
+import { lstat, lutimes, readdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { promisify } from 'node:util';
 import type { CopyInstruction, Stage, StageInstruction } from '../../grammar/recipe.js';
 import type { SourceTree } from '../context/sourceTree.js';
 import { SourceTree as Tree } from '../context/sourceTree.js';
@@ -23,7 +25,7 @@ import { CopyWriter } from './copyTree.js';
 import { download, DownloadError, isUrl } from './fetchUrl.js';
 import * as meta from './meta.js';
 import { RootfsView, isWhiteout } from './rootfsView.js';
-import { cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
+import { acquireCacheMount, cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
 import type { LayerStorage, StageState } from './state.js';
 
 export interface StepEnvironment {
@@ -49,6 +51,7 @@ export interface StepEnvironment {
 }
 
 const COMMENT = 'buildkit.dockerfile.v0';
+const execFileAsync = promisify(execFile);
 
 function located(env: StepEnvironment, instr: StageInstruction, code: string, message: string, exitCode = 1): KilnError {
   return new KilnError(code, message, { location: { file: env.dockerfileName, line: instr.range.start.line, column: instr.range.start.column }, exitCode });
@@ -306,7 +309,6 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
         const target = isDir ? posix.join(destPath, dl.name) : destPath;
         const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env));
         await writer.ensureParents(target);
-        const { readFile } = await import('node:fs/promises');
         await writer.writeFile(target, await readFile(dl.path), chmod ? chmod(0o600, false) : 0o600, owner ?? { uid: 0, gid: 0 }, dl.mtime ?? stepTime(state, env));
         await writer.finish();
       }
@@ -347,6 +349,7 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
   }
   const workdirPath = state.config.config?.WorkingDir || '/';
   const mounts: PreparedMount[] = [];
+  const extraEnv: string[] = [];
   const closers: (() => Promise<void>)[] = [];
   const upper = await env.storage.scratchDir();
   const work = await env.storage.scratchDir();
@@ -359,7 +362,9 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
         case 'cache': {
           if (!target) throw located(env, instr, 'MOUNT', 'cache mount needs a target');
           const spec = { ...m, ...(m.id !== undefined ? { id: word(m.id) } : {}) };
-          mounts.push({ type: 'bind', source: await cacheMountDir(env.store.root, spec, workdirPath), target, readonly: m.readonly });
+          const held = await acquireCacheMount(await cacheMountDir(env.store.root, spec, workdirPath), m.sharing, () => env.storage.scratchDir());
+          closers.push(held.release);
+          mounts.push({ type: 'bind', source: held.dir, target, readonly: m.readonly });
           break;
         }
         case 'tmpfs':
@@ -373,7 +378,10 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
             if (m.required) throw located(env, instr, 'SECRET', `secret ${id} not found (pass it with --secret id=${id},src=FILE)`);
             break;
           }
-          if (m.env !== undefined) throw located(env, instr, 'SECRET', 'secrets as environment variables (env=) are not supported yet');
+          if (m.env !== undefined) {
+            extraEnv.push(`${m.env}=${(await readFile(file, 'utf8')).replace(/\n$/, '')}`);
+            if (target === undefined) break;
+          }
           mounts.push({ type: 'bind', source: file, target: target ?? `/run/secrets/${id}`, readonly: true });
           break;
         }
@@ -390,9 +398,15 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
           const { matches } = await tree.match(source === '' ? '.' : source);
           const hit = matches[0];
           if (!hit) throw located(env, instr, 'MOUNT', `bind mount source "${source}" not found`);
-          // Read-write binds must not write through to the context: BuildKit discards the writes.
-          mounts.push({ type: 'bind', source: hit.abs, target, readonly: true });
-          if (!m.readonly) env.output('stderr', Buffer.from(`note: rw bind mount of ${source || '.'} is mounted read-only\n`));
+          if (m.readonly) {
+            mounts.push({ type: 'bind', source: hit.abs, target, readonly: true });
+            break;
+          }
+          // A read-write bind never writes through to its source: the step gets a copy, discarded after.
+          const copy = join(await env.storage.scratchDir(), 'rw');
+          await execFileAsync('cp', ['-a', '--', hit.abs, copy]);
+          closers.push(() => rm(dirname(copy), { recursive: true, force: true }));
+          mounts.push({ type: 'bind', source: copy, target, readonly: false });
           break;
         }
         case 'ssh':
@@ -405,7 +419,7 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
       try {
         ({ argv } = await runStep({
           instr, state, view, upperDir: upper, workDir: work, emptyLower, scriptDir, mounts, network,
-          runner: env.runner as ContainerRunner, onOutput: env.output, signal: env.signal,
+          runner: env.runner as ContainerRunner, extraEnv, onOutput: env.output, signal: env.signal,
         }));
       } catch (e) {
         if (e instanceof RunFailedError) {

@@ -96,7 +96,10 @@ test('a secret is readable in RUN and absent from every layer; a cache mount per
   await writeFiles(work, { 'token.txt': 's3cr3t-value\n' });
   await writeFiles(ctx, {
     Dockerfile: 'ARG BASE\nFROM ${BASE}\nRUN --mount=type=secret,id=token wc -c < /run/secrets/token > /len.txt\n'
-      + 'RUN --mount=type=cache,target=/cache echo x >> /cache/count && wc -l < /cache/count > /count.txt\n',
+      + 'RUN --mount=type=cache,target=/cache echo x >> /cache/count && wc -l < /cache/count > /count.txt\n'
+      + 'RUN --mount=type=secret,id=token,env=TOKEN test "$(printf %s \"$TOKEN\" | wc -c)" -eq 12 && echo env-ok > /env.txt\n'
+      + 'RUN --mount=type=bind,source=.,target=/ctx,rw echo scribble > /ctx/Dockerfile && cat /ctx/Dockerfile > /rw.txt\n'
+      + 'RUN --mount=type=cache,id=l,target=/l,sharing=locked --mount=type=tmpfs,target=/scratch touch /scratch/x && ls /scratch > /tmpfs.txt\n',
   });
   const archive = join(work, 'secret.tar');
   const out1 = await rootfsOf(ctx, ['--no-cache', '--secret', `id=token,src=${secretFile}`, '-t', 'secret-img']);
@@ -106,6 +109,11 @@ test('a secret is readable in RUN and absent from every layer; a cache mount per
   assert.ok(!(await readFile(archive)).includes('s3cr3t-value'), 'the secret is in the archive');
   const out2 = await rootfsOf(ctx, ['--no-cache', '--secret', `id=token,src=${secretFile}`]);
   assert.equal((await readFile(join(out2, 'count.txt'), 'utf8')).trim(), '2');
+  assert.equal(await readFile(join(out2, 'env.txt'), 'utf8'), 'env-ok\n');
+  assert.equal(await readFile(join(out2, 'rw.txt'), 'utf8'), 'scribble\n');
+  assert.match(await readFile(join(ctx, 'Dockerfile'), 'utf8'), /^ARG BASE/, 'a rw bind wrote through to the context');
+  assert.equal(await readFile(join(out2, 'tmpfs.txt'), 'utf8'), 'x\n');
+  await assert.rejects(stat(join(out2, 'scratch/x')), 'tmpfs content reached the layer');
 });
 
 test('ADD unpacks plain, gzip, bzip2 and xz tars by content, and fetches a URL checked by --checksum', async (t) => {
