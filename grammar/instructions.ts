@@ -191,27 +191,25 @@ function checkNoVariables(value: string, escape: string, message: string): void 
   if (expanded !== value) throw new InstructionError(message);
 }
 
+/**
+ * The --mount values: fully validated as BuildKit validates them when they hold no `$`
+ * (quotes and escapes removed as its expander would), and returned with values as written
+ * so the build expands each one exactly once.
+ */
 function mountsOf(values: string[], escape: string): MountSpec[] {
+  const removeQuotes = (v: string): string => {
+    try { return expandWord(v, noEnv, escape); } catch (e) {
+      if (e instanceof ExpansionError) throw new MountError(e.message);
+      throw e;
+    }
+  };
   return values.map((raw) => {
     try {
       if (!raw.includes('$')) {
-        return parseMount(raw, (v) => {
-          try { return expandWord(v, noEnv, escape); } catch (e) {
-            if (e instanceof ExpansionError) throw new MountError(e.message);
-            throw e;
-          }
-        });
+        const checked = parseMount(raw, removeQuotes);
+        try { return parseMount(raw, (v) => v, { deferVariables: true }); } catch { return checked; }
       }
-      // Values with variables are only checked for what BuildKit checks before expansion.
-      for (const field of csvFields(raw)) {
-        const eq = field.indexOf('=');
-        if (eq >= 0 && field.slice(0, eq).toLowerCase() === 'from') {
-          const v = field.slice(eq + 1);
-          const d = v.indexOf('$');
-          if (d !== -1 && d !== v.length - 1) throw new MountError("'from' doesn't support variable expansion, define alias stage instead");
-        }
-      }
-      return { type: 'bind', readonly: true } satisfies MountSpec;
+      return parseMount(raw, (v) => v, { deferVariables: true });
     } catch (e) {
       if (e instanceof MountError) throw new InstructionError(e.message);
       throw e;

@@ -57,6 +57,7 @@ test('unknown instructions and flags come with suggestions', () => {
   rejects('FROM a\nRUNN x\n', 'unknown instruction: RUNN (did you mean RUN?)', 2);
   rejects('FROM a\ncopi a b\n', 'unknown instruction: copi (did you mean copy?)');
   rejects('FROM a\nFROBNICATE\n', 'unknown instruction: FROBNICATE');
+  rejects('FROM a\nCopi a b\n', 'unknown instruction: Copi (did you mean copy?)');
   rejects('FROM a\nCOPY --chwon=1 a b\n', 'unknown flag: --chwon (did you mean chown?)');
   rejects('FROM a\nADD --from=x a b\n', 'unknown flag: --from');
   rejects('FROM a\nRUN --mout=type=bind x\n', 'unknown flag: --mount'.replace('--mount', '--mout (did you mean mount?)'));
@@ -136,6 +137,9 @@ test('RUN flags and mounts', () => {
     { type: 'ssh', readonly: true },
   ]);
   assert.equal(run.mountSpecs[3], 'target=/$D');
+  assert.deepEqual(run.mounts[3], { type: 'bind', readonly: true, target: '/$D' });
+  const vars = recipe('FROM a\nRUN --mount=type=cache,id=$ID,target=/c/$X,mode=$M,from=base x\n').stages[0]?.instructions[0] as RunInstruction;
+  assert.deepEqual(vars.mounts[0], { type: 'cache', readonly: false, id: '$ID', target: '/c/$X', from: 'base' });
   assert.deepEqual(parseMount('target=/$D,"src=a,b"', (v) => v.replace('$D', 'data')), { type: 'bind', readonly: true, target: '/data', source: 'a,b' });
   assert.throws(() => parseMount('type=bind,x"y'), MountError);
 });
