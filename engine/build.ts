@@ -21,7 +21,7 @@ import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
 import { writeLayer } from './layer/tarWriter.js';
 import { ensurePath, takeOnbuildTriggers } from './steps/meta.js';
-import { executeInstruction, type StepEnvironment } from './steps/executor.js';
+import { epochOf, executeInstruction, newestMtime, rfc3339, type StepEnvironment } from './steps/executor.js';
 import type { ContainerRunner } from './steps/run.js';
 import type { LayerRef, LayerStorage, StageState } from './steps/state.js';
 
@@ -61,25 +61,16 @@ export interface BuildResult {
   built: number[];
 }
 
-/** The build's clock: SOURCE_DATE_EPOCH when given, else now (whole seconds). */
-export function buildTimestamp(sourceDateEpoch: number | undefined): Date {
-  return new Date((sourceDateEpoch ?? Math.floor(Date.now() / 1000)) * 1000);
-}
-
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.000Z$/, 'Z');
-}
-
 class StoreLayers implements LayerStorage {
-  constructor(private readonly store: Store, private readonly sde: number | undefined) {}
+  constructor(private readonly store: Store) {}
   /** Diff dirs become overlay dirs whose root attributes show as the image's `/`: 0755 root. */
   async scratchDir(): Promise<string> {
     const dir = await this.store.scratchDir('build');
     await chmod(dir, 0o755);
     return dir;
   }
-  async commitLayer(dir: string, whiteouts: 'overlay' | 'none'): Promise<LayerRef> {
-    const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(this.sde !== undefined ? { sourceDateEpoch: this.sde } : {}) });
+  async commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef> {
+    const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) });
     const snap = await this.store.adoptSnapshot(diffId, dir);
     return { diffId, dir: snap };
   }
@@ -98,8 +89,8 @@ export function cloneState(s: StageState, args: StageArgs): StageState {
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   const { store, recipe } = opts;
-  const timestamp = buildTimestamp(opts.sourceDateEpoch);
-  const storage = new StoreLayers(store, opts.sourceDateEpoch);
+  const sde = opts.sourceDateEpoch;
+  const storage = new StoreLayers(store);
   const buildPlatform = hostPlatform();
   let targetPlatform: Platform;
   try { targetPlatform = opts.platform ? parsePlatform(opts.platform) : buildPlatform; } catch (e) { throw new KilnError('USAGE', (e as Error).message, { exitCode: 2 }); }
@@ -222,11 +213,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         const dir = await storage.scratchDir();
         await mkdir(dir, { recursive: true });
         await cp(tree.root, dir, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-        const layer = await storage.commitLayer(dir, 'none');
+        const created = rfc3339(sde ?? await newestMtime(dir));
+        const layer = await storage.commitLayer(dir, 'none', sde);
         const cfg = emptyConfig({ os: platform.os, architecture: platform.architecture });
         cfg.config = {};
+        cfg.created = created;
         cfg.rootfs.diff_ids.push(layer.diffId);
-        (cfg.history ??= []).push({ created: rfc3339(timestamp), created_by: `context ${base.name}`, comment: 'buildkit.dockerfile.v0' });
+        (cfg.history ??= []).push({ created, created_by: `context ${base.name}`, comment: 'buildkit.dockerfile.v0' });
         return { config: cfg, layers: [layer], args: fresh, platform, cmdSetInStage: false };
       }
       case 'image': {
@@ -243,7 +236,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const env = (index: number, step: StepRef, signal: AbortSignal, platform: Platform): StepEnvironment => ({
     storage, store, context, namedTrees, dockerfileName: opts.dockerfileName, expander: opts.expander,
-    timestamp, created: rfc3339(timestamp), sourceDateEpoch: opts.sourceDateEpoch, secrets: opts.secrets,
+    sourceDateEpoch: sde, secrets: opts.secrets,
     runner: opts.runner, signal, platform, buildPlatform,
     stageIndex: index, stages: plan.stages.map((s) => s.stage), namedContextNames: new Set(namedDirs.keys()),
     stageResult: async (i: number) => {
@@ -266,15 +259,15 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   })), { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.jobs ? { jobs: opts.jobs } : {}) });
 
   const final = results.get(plan.target) as StageState;
-  const config = finalConfig(final, timestamp);
+  const config = finalConfig(final, sde);
   const record = await store.commitImage(config);
   return { config, record, built: plan.order };
 }
 
-/** The committed config: `created` is the build time (SOURCE_DATE_EPOCH when set). */
-function finalConfig(state: StageState, timestamp: Date): ImageConfig {
+/** The committed config: `created` is SOURCE_DATE_EPOCH when set, else the newest input time. */
+function finalConfig(state: StageState, sde: number | undefined): ImageConfig {
   const config = JSON.parse(JSON.stringify(state.config)) as ImageConfig;
-  config.created = rfc3339(timestamp);
+  config.created = rfc3339(sde ?? epochOf(state.config));
   config.rootfs = { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) };
   const history: HistoryEntry[] = config.history ?? [];
   config.history = history;

@@ -7,12 +7,13 @@
  * the instruction's line, with BuildKit's message and "did you mean" hints.
  */
 import type { Dockerfile, Heredoc, Instruction } from './ast.js';
-import { ExpansionError, expandWord } from './expand.js';
+import { ExpansionError, expandWord, expandWords } from './expand.js';
 import { DurationError, parseGoDuration } from './goDuration.js';
 import { goQuote, goTrimSpace } from './goText.js';
 import { chompHeredocContent, parseHeredocMarker } from './heredoc.js';
 import { csvFields, MountError, parseMount } from './mount.js';
 import { ParseError } from './parseError.js';
+import { PortError, parsePortSpec } from './ports.js';
 import type {
   ArgInstruction, CommandLine, CopyInstruction, FromInstruction, HealthcheckInstruction, KeyValue, MountSpec,
   Recipe, RunInstruction, Stage, StageInstruction,
@@ -122,6 +123,15 @@ function checkSignal(sig: string): void {
   if (!SIGNALS.has(sig.toUpperCase().replace(/^SIG/, ''))) throw new InstructionError(`Invalid signal: ${sig}`);
 }
 
+function checkPorts(spec: string, escape: string): void {
+  try {
+    for (const word of expandWords(spec, noEnv, escape)) parsePortSpec(word);
+  } catch (e) {
+    if (e instanceof PortError || e instanceof ExpansionError) throw new InstructionError(e.message);
+    throw e;
+  }
+}
+
 function duration(flags: Flags, name: string): number | undefined {
   const v = flags.get(name);
   if (v === undefined || v === '') return undefined;
@@ -181,27 +191,25 @@ function checkNoVariables(value: string, escape: string, message: string): void 
   if (expanded !== value) throw new InstructionError(message);
 }
 
+/**
+ * The --mount values: fully validated as BuildKit validates them when they hold no `$`
+ * (quotes and escapes removed as its expander would), and returned with values as written
+ * so the build expands each one exactly once.
+ */
 function mountsOf(values: string[], escape: string): MountSpec[] {
+  const removeQuotes = (v: string): string => {
+    try { return expandWord(v, noEnv, escape); } catch (e) {
+      if (e instanceof ExpansionError) throw new MountError(e.message);
+      throw e;
+    }
+  };
   return values.map((raw) => {
     try {
       if (!raw.includes('$')) {
-        return parseMount(raw, (v) => {
-          try { return expandWord(v, noEnv, escape); } catch (e) {
-            if (e instanceof ExpansionError) throw new MountError(e.message);
-            throw e;
-          }
-        });
+        const checked = parseMount(raw, removeQuotes);
+        try { return parseMount(raw, (v) => v, { deferVariables: true }); } catch { return checked; }
       }
-      // Values with variables are only checked for what BuildKit checks before expansion.
-      for (const field of csvFields(raw)) {
-        const eq = field.indexOf('=');
-        if (eq >= 0 && field.slice(0, eq).toLowerCase() === 'from') {
-          const v = field.slice(eq + 1);
-          const d = v.indexOf('$');
-          if (d !== -1 && d !== v.length - 1) throw new MountError("'from' doesn't support variable expansion, define alias stage instead");
-        }
-      }
-      return { type: 'bind', readonly: true } satisfies MountSpec;
+      return parseMount(raw, (v) => v, { deferVariables: true });
     } catch (e) {
       if (e instanceof MountError) throw new InstructionError(e.message);
       throw e;
@@ -319,6 +327,8 @@ function typed(i: Instruction, escape: string): Typed {
     case 'run': {
       flags.strings('device').strings('mount').string('network').string('security').parse();
       const devices = flags.list('device').map(parseDevice);
+      // Stock BuildKit parses --device but refuses it outside its -labs frontend; kiln has no CDI devices.
+      if (devices.length > 0) throw new InstructionError('device feature is only supported in Dockerfile frontend 1.14.0-labs or later');
       const mountSpecs = flags.list('mount');
       const mounts = mountsOf(mountSpecs, escape);
       const network = flags.get('network') ?? 'default';
@@ -378,6 +388,7 @@ function typed(i: Instruction, escape: string): Typed {
     case 'expose':
       if (args.length === 0) throw atLeastOne('EXPOSE');
       flags.parse();
+      for (const spec of args) if (!spec.includes('$')) checkPorts(spec, escape);
       return { kind: 'EXPOSE', ...base, ports: [...args].sort() };
     case 'user':
       if (args.length !== 1) throw exactlyOne('USER');

@@ -1,8 +1,8 @@
 /**
  * `RUN --mount=<csv>`: the mount options BuildKit accepts, validated as it validates them.
- * Option values are variable-expanded at build time (except `from`), so the build engine
- * calls `parseMount(raw, expand)` with its expander; `toRecipe` validates early with
- * `parseMount(raw)` when the value holds no `$`.
+ * Option values are variable-expanded at build time (except `from`): the build engine may
+ * call `parseMount(raw, expand)` with its expander. `toRecipe` validates literal values early
+ * and keeps the values unexpanded (`deferVariables` leaves `$…` values unchecked).
  */
 import type { MountSpec } from './recipe.js';
 import { suggestLike } from './suggest.js';
@@ -76,7 +76,7 @@ export function ramInBytes(v: string): number | undefined {
  * Parses one `--mount` value. With `expand` (the build's word expander), every option value
  * but `from` is expanded first, as BuildKit does. Throws MountError.
  */
-export function parseMount(raw: string, expand: (value: string) => string = (v) => v): MountSpec {
+export function parseMount(raw: string, expand: (value: string) => string = (v) => v, options: { deferVariables?: boolean } = {}): MountSpec {
   let fields: string[];
   try {
     fields = csvFields(raw);
@@ -102,6 +102,15 @@ export function parseMount(raw: string, expand: (value: string) => string = (v) 
       }
     }
     let value = field.slice(eq + 1);
+    if (options.deferVariables && key !== 'from' && value.includes('$')) {
+      // Unknown until the build expands it: keep text values as written, check nothing else.
+      if (key === 'source' || key === 'src') m.source = value;
+      else if (key === 'target' || key === 'dst' || key === 'destination') m.target = value;
+      else if (key === 'id') m.id = value;
+      else if (key === 'env') m.env = value;
+      else if (!KEYS.includes(key)) throw new MountError(withHint(`unexpected key '${key}' in '${field}'`, key, KEYS));
+      continue;
+    }
     if (key === 'from') {
       const d = value.indexOf('$');
       if (d !== -1 && d !== value.length - 1) throw new MountError(`'${key}' doesn't support variable expansion, define alias stage instead`);

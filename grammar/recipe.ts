@@ -41,9 +41,10 @@ export interface RunInstruction extends Typed<'RUN'> {
   /** Heredoc bodies as written (not chomped: `chomp` says whether to strip leading tabs). */
   heredocs: Heredoc[];
   /**
-   * The mounts parsed from the raw `--mount` values WITHOUT variable expansion. BuildKit
-   * expands option values (all but `from`) in the step's ARG/ENV scope: the build engine
-   * should call `parseMount(mountSpecs[i], expand)` (grammar/mount.ts) with its expander.
+   * The mounts parsed from the `--mount` values, values as written (not expanded; literal
+   * options already validated). BuildKit expands option values (all but `from`) in the step's
+   * ARG/ENV scope: expand target/source/id/env once, or re-parse `mountSpecs[i]` with
+   * `parseMount(raw, expand)` (grammar/mount.ts) when an option other than those uses `$`.
    */
   mounts: MountSpec[];
   /** The raw `--mount` flag values, in order. */

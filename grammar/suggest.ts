@@ -40,7 +40,7 @@ export function suggestLike(word: string, options: readonly string[], caseSensit
     if (d < min) {
       min = d;
       if (caseSensitive) match = opt;
-      else match = word === word.toLowerCase() ? opt : word === word.toUpperCase() ? opt.toUpperCase() : option;
+      else match = word !== word.toLowerCase() && word === word.toUpperCase() ? opt.toUpperCase() : opt;
     }
   }
   return match;

@@ -1,6 +1,7 @@
 /** `kiln build`: a Dockerfile recipe and its context in, an image in the store (and/or a file) out. */
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { once } from 'node:events';
 import { basename, dirname, join, resolve } from 'node:path';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
@@ -88,7 +89,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   ]);
   const fromStdin = contextArg === '-';
   if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');
-  const contextDir = fromStdin ? process.cwd() : contextArg;
+  // `kiln build -`: the Dockerfile comes on stdin and there is no context (an empty one).
+  const contextDir = fromStdin ? await mkdtemp(join(tmpdir(), 'kiln-empty-context-')) : contextArg;
   const source = await loadDockerfile({ contextDir, file: fromStdin ? '-' : args.strings.get('file') });
   const parse = async (text: string): Promise<Recipe> => {
     const [{ parseDockerfile }, { toRecipe }, { ParseError }] = await Promise.all([
@@ -147,6 +149,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     interrupt.dispose();
     await cache.close();
     await progress.close();
+    if (fromStdin) await rm(contextDir, { recursive: true, force: true });
   }
   for (const t of tags) await store.tag(result.record.id, t);
   for (const out of outputs) await writeOutput(store, result.record, tags, out);

@@ -92,7 +92,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const user = resolveUser(userSpec, await readImageFile(snapshots, '/etc/passwd'), await readImageFile(snapshots, '/etc/group'));
 
   const records = new ContainerRecords(store.root);
-  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv }));
+  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ownerPid: process.pid }));
   const hostname = args.strings.get('hostname') ?? (network === 'host' ? hostHostname() : record.id.slice(0, 12));
   const tty = args.bools.has('tty');
   const env = mergeEnv(
@@ -105,8 +105,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
   const autoRemove = args.bools.has('rm');
   let exitCode = 125;
+  let noted: Promise<void> = Promise.resolve();
   try {
-    record = await records.update(record, { state: 'running', ownerPid: process.pid });
     const result = await runContainer({
       id: record.id,
       rootfs: {
@@ -131,7 +131,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       removeMountStubs: false,
     }, {
       forwardSignals: true,
-      onStart: (c) => { void records.update(record, { pid: c.pid }).then((r) => { record = r; }); },
+      onStart: (c) => { noted = records.update(record, { pid: c.pid }).then((r) => { record = r; }, () => undefined); },
       ...(tty ? { terminal: { ...(args.bools.has('interactive') ? { input: process.stdin } : {}), output: process.stdout } } : {}),
     });
     exitCode = result.exitCode;
@@ -140,6 +140,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     if (err instanceof KilnError) exitCode = err.exitCode;
     throw err;
   } finally {
+    await noted;
     if (autoRemove) await records.remove(record.id);
     else await records.update(record, { state: 'exited', exitCode, finished: new Date().toISOString() }).catch(() => undefined); // removed by `rm -f`
   }

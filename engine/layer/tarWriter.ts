@@ -63,7 +63,8 @@ interface Walker {
 }
 
 function clampTime(w: Walker, mtimeMs: bigint): Date {
-  let secs = Number(mtimeMs / 1000n);
+  // Whole seconds; times before 1970 become 0 (USTAR has no negative times).
+  let secs = Math.max(0, Number(mtimeMs / 1000n));
   if (w.opts.sourceDateEpoch !== undefined && secs > w.opts.sourceDateEpoch) secs = w.opts.sourceDateEpoch;
   return new Date(secs * 1000);
 }

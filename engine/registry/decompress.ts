@@ -49,7 +49,8 @@ export function decompressor(compression: LayerCompression, subject: string): Tr
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return createGunzip();
+      // Big output chunks: a 16 KiB default means thousands of tiny writes and much GC per layer.
+      return createGunzip({ chunkSize: 512 * 1024 });
     case 'zstd':
       return zstdDecoder(subject);
   }

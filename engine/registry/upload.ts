@@ -118,6 +118,9 @@ export async function uploadStream(client: RegistryClient, ref: ImageReference, 
     patched = true;
     opts.onBytes?.(sent);
   };
+  // One chunk is on the wire while the next fills: compression and upload overlap, and at most
+  // two chunks are in memory.
+  let inflight: Promise<void> = Promise.resolve();
   for await (const piece of content) {
     const buf = piece as Buffer;
     hash.update(buf);
@@ -127,9 +130,13 @@ export async function uploadStream(client: RegistryClient, ref: ImageReference, 
       const all = Buffer.concat(pending, pendingBytes);
       pending = [all.subarray(chunkBytes)];
       pendingBytes = all.length - chunkBytes;
-      await patch(all.subarray(0, chunkBytes));
+      await inflight;
+      inflight = patch(all.subarray(0, chunkBytes));
+      // Keep a rejection from going unhandled while the next chunk fills; it is awaited below.
+      inflight.catch(() => undefined);
     }
   }
+  await inflight;
   const digest = `sha256:${hash.digest('hex')}`;
   const rest = Buffer.concat(pending, pendingBytes);
   if (!patched) {

@@ -5,8 +5,8 @@
  * emptied and removed after the container exits.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError } from '../errors.js';
 
@@ -57,10 +57,19 @@ export function hostCgroupLayout(): CgroupLayout | undefined {
   }
 }
 
-/** Directories of the container's cgroup: one per controller on v1, one on v2. */
-export function cgroupDirs(layout: CgroupLayout, name: string): string[] {
+/**
+ * Directories of the container's cgroup: on v2 one; on v1 one in each hierarchy whose controller
+ * a limit needs (each move into a v1 hierarchy costs the kernel an RCU grace period, ~10 ms, so
+ * hierarchies with nothing to limit are not joined).
+ */
+export function cgroupDirs(layout: CgroupLayout, name: string, limits: ResourceLimits = {}): string[] {
   if (layout.version === 'v2') return [join(layout.mountPoint, 'kiln', name)];
-  return [...new Set([...layout.controllers.values()])].map((mp) => join(mp, 'kiln', name));
+  const wanted = [
+    limits.memoryBytes !== undefined ? 'memory' : undefined,
+    limits.cpus !== undefined ? 'cpu' : undefined,
+    limits.pids !== undefined ? 'pids' : undefined,
+  ].filter((c): c is string => c !== undefined);
+  return [...new Set(wanted.map((c) => layout.controllers.get(c)).filter((mp): mp is string => mp !== undefined))].map((mp) => join(mp, 'kiln', name));
 }
 
 export interface CgroupWrite {
@@ -127,22 +136,21 @@ export class ContainerCgroup {
   private constructor(readonly layout: CgroupLayout, readonly dirs: string[]) {}
 
   /**
-   * Creates the cgroup and writes the limits. Returns undefined when kiln may not manage
-   * cgroups (not root) and no limits were asked for; throws when limits were asked for but
-   * cannot be applied.
+   * Creates the cgroup and writes the limits. Without limits there is no cgroup: the PID
+   * namespace already ends every process of the container with its PID 1. Throws when limits
+   * were asked for but cannot be applied.
    */
   static async create(name: string, limits: ResourceLimits | undefined): Promise<ContainerCgroup | undefined> {
+    if (!hasLimits(limits)) return undefined;
     const layout = hostCgroupLayout();
     const root = process.getuid?.() === 0;
     if (!layout || !root) {
-      if (hasLimits(limits)) {
-        throw new KilnError('CGROUP', layout
-          ? 'resource limits (--memory, --cpus, --pids-limit) need kiln to run as root on this host'
-          : 'resource limits need cgroups, and none are mounted on this host');
-      }
-      return undefined;
+      throw new KilnError('CGROUP', layout
+        ? 'resource limits (--memory, --cpus, --pids-limit) need kiln to run as root on this host'
+        : 'resource limits need cgroups, and none are mounted on this host', { exitCode: 125 });
     }
-    const dirs = cgroupDirs(layout, name);
+    const dirs = cgroupDirs(layout, name, limits);
+    for (const dir of dirs) await sweepAbandoned(dirname(dir));
     const cg = new ContainerCgroup(layout, dirs);
     try {
       if (layout.version === 'v2') await enableV2Controllers(layout.mountPoint);
@@ -193,6 +201,33 @@ export class ContainerCgroup {
           await sleep(attempt < 20 ? 2 : 20);
         }
       }
+    }
+  }
+}
+
+/** Older than any start in progress: a cgroup this old with no process was abandoned. */
+const ABANDONED_AFTER_MS = 60_000;
+
+/**
+ * Removes empty container cgroups left by a kiln that was killed outright (SIGKILL skips its
+ * clean-up; the container itself died with it through the parent-death signal).
+ */
+async function sweepAbandoned(parent: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    const dir = join(parent, name);
+    try {
+      if (!(await stat(dir)).isDirectory() || now - (await stat(dir)).ctimeMs < ABANDONED_AFTER_MS) continue;
+      if ((await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim() !== '') continue;
+      await rmdir(dir);
+    } catch {
+      // in use, or removed by someone else meanwhile
     }
   }
 }

@@ -4,8 +4,9 @@
  * Nothing is left behind afterwards: the mounts live only in the container's own mount
  * namespace (they vanish with its last process), and the cgroup and temp files are removed here.
  */
-import { closeSync, existsSync, readSync, statSync, writeSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+// The few small files of a start are written with sync calls: a thread-pool round trip per
+// tiny operation costs more than the operation itself, and start-up time is what users feel.
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { capabilityMask, effectiveCapabilities, lastCapability } from './capabil
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
 import { overlayOptions, planMounts, removeMountStubs, type ContainerMount } from './mounts.js';
 import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
+import { seccompPolicy } from './seccomp.js';
 import { writeIdMaps } from './userNamespace.js';
 
 export type { ContainerMount } from './mounts.js';
@@ -45,6 +47,8 @@ export interface ContainerSpec {
   stdin?: 'inherit' | 'null';
   /** Default true: clear no_new_privs only when a caller really needs setuid binaries to work. */
   noNewPrivileges?: boolean;
+  /** Default true: docker's seccomp restrictions (see seccomp.ts); false installs no filter. */
+  seccomp?: boolean;
   /** Default true: remove mount points the start created in the upper dir (for RUN layers). */
   removeMountStubs?: boolean;
 }
@@ -136,20 +140,22 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const id = spec.id ?? randomBytes(16).toString('hex');
   const rootless = process.getuid?.() !== 0;
   const capabilities = effectiveCapabilities(spec.capAdd, spec.capDrop);
+  const seccomp = spec.seccomp === false ? undefined : seccompPolicy(capabilities);
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
-  const state = await mkdtemp(join(tmpdir(), 'kiln-ctr-'));
+  sweepAbandonedStateDirs();
+  const state = mkdtempSync(join(tmpdir(), `${STATE_PREFIX}${process.pid}-`));
   let cgroup: ContainerCgroup | undefined;
   let child: NativeChild | undefined;
   const cleanups: (() => void)[] = [];
   try {
     const rootfs = join(state, 'rootfs');
     const links = join(state, 'lowers');
-    await mkdir(rootfs);
+    mkdirSync(rootfs);
     const etc = { hosts: join(state, 'hosts'), hostname: join(state, 'hostname'), resolvConf: join(state, 'resolv.conf') };
-    await writeFile(etc.hosts, hostsFileContent(spec.network, spec.hostname));
-    await writeFile(etc.hostname, hostnameFileContent(spec.hostname));
-    await writeFile(etc.resolvConf, resolvConfContent(spec.network));
+    writeFileSync(etc.hosts, hostsFileContent(spec.network, spec.hostname));
+    writeFileSync(etc.hostname, hostnameFileContent(spec.hostname));
+    writeFileSync(etc.resolvConf, resolvConfContent(spec.network));
     for (const m of spec.mounts) {
       if (m.type === 'bind' && !existsSync(m.source)) {
         throw new KilnError('BAD_MOUNT', `bind source path does not exist: ${m.source}`);
@@ -157,8 +163,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     }
     const overlay = overlayOptions(spec.rootfs.lowerDirs, spec.rootfs.upperDir, spec.rootfs.workDir, rootless, links);
     if (overlay.links) {
-      await mkdir(links);
-      for (const [name, target] of overlay.links) await symlink(target, join(links, name));
+      mkdirSync(links);
+      for (const [name, target] of overlay.links) symlinkSync(target, join(links, name));
     }
     const plan = planMounts({
       userNamespace: rootless,
@@ -190,6 +196,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       capabilities: capabilityMask(capabilities),
       lastCap: lastCapability(),
       noNewPrivileges: spec.noNewPrivileges ?? true,
+      ...(seccomp ? { seccomp } : {}),
       cwd: spec.cwd,
       init: spec.init ?? false,
       argv: spec.argv,
@@ -230,8 +237,11 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
 
     if (io.signal) {
       const onAbort = (): void => { running.signal('SIGKILL'); };
-      io.signal.addEventListener('abort', onAbort, { once: true });
-      cleanups.push(() => io.signal?.removeEventListener('abort', onAbort));
+      if (io.signal.aborted) onAbort(); // aborted while the start was being prepared
+      else {
+        io.signal.addEventListener('abort', onAbort, { once: true });
+        cleanups.push(() => io.signal?.removeEventListener('abort', onAbort));
+      }
     }
     if (io.forwardSignals) {
       for (const sig of FORWARDED_SIGNALS) {
@@ -259,9 +269,40 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     if (cgroup) await cgroup.destroy().catch(() => undefined);
     if (spec.removeMountStubs ?? true) {
       const targets = ['/proc', '/dev', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...spec.mounts.map((m) => m.target)];
-      await removeMountStubs(spec.rootfs.upperDir, spec.rootfs.lowerDirs, targets).catch(() => undefined);
+      try {
+        removeMountStubs(spec.rootfs.upperDir, spec.rootfs.lowerDirs, targets);
+      } catch {
+        // best effort: a stub left behind is an empty file or directory in the layer
+      }
     }
-    await rm(state, { recursive: true, force: true });
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+const STATE_PREFIX = 'kiln-ctr-';
+
+/** Temp dirs of starts whose kiln process was killed outright (SIGKILL skips `finally`). */
+function sweepAbandonedStateDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(STATE_PREFIX)) continue;
+    const pid = Number(name.slice(STATE_PREFIX.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

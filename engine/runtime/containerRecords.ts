@@ -66,8 +66,11 @@ export class ContainerRecords {
     return join(this.dir, id, 'empty');
   }
 
-  /** Creates the record and the writable layer. Call under the store lock (names are unique). */
-  async create(fields: { name?: string; image: string; imageId: string; command: string[] }): Promise<ContainerRecord> {
+  /**
+   * Creates the record (running, owned by `ownerPid`) and the writable layer. Call under the
+   * store lock (names are unique).
+   */
+  async create(fields: { name?: string; image: string; imageId: string; command: string[]; ownerPid: number }): Promise<ContainerRecord> {
     const existing = await this.list();
     let name = fields.name;
     if (name !== undefined) {
@@ -79,7 +82,7 @@ export class ContainerRecords {
       do name = `${pick(ADJECTIVES)}_${pick(NOUNS)}`; while (existing.some((c) => c.name === name));
     }
     const id = randomBytes(32).toString('hex');
-    const record: ContainerRecord = { id, name, image: fields.image, imageId: fields.imageId, command: fields.command, created: new Date().toISOString(), state: 'created' };
+    const record: ContainerRecord = { id, name, image: fields.image, imageId: fields.imageId, command: fields.command, created: new Date().toISOString(), state: 'running', ownerPid: fields.ownerPid };
     await mkdir(this.upperDir(id), { recursive: true, mode: 0o755 });
     await mkdir(this.workDir(id), { recursive: true, mode: 0o700 });
     await mkdir(this.emptyLowerDir(id), { recursive: true, mode: 0o755 });

@@ -4,7 +4,8 @@
  * read-only /sys, the user's binds and tmpfs mounts, and the generated hosts/hostname/resolv.conf.
  * Also the overlay options for the root and the clean-up of mount points the start created.
  */
-import { lstat, readdir, rmdir, stat, unlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import type { Stats } from 'node:fs';
 import { nativeBinding, type NativeDevice, type NativeMount } from '../../native/index.js';
@@ -95,7 +96,6 @@ export function planMounts(o: MountPlanOptions): MountPlan {
     { target: '/proc/self/fd/0', path: '/dev/stdin' },
     { target: '/proc/self/fd/1', path: '/dev/stdout' },
     { target: '/proc/self/fd/2', path: '/dev/stderr' },
-    { target: '/proc/kcore', path: '/dev/core' },
   ];
   return { mounts, devices, symlinks, maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS };
 }
@@ -147,10 +147,10 @@ function commonParent(dirs: readonly string[]): string {
   return '/' + first.slice(0, n).join('/');
 }
 
-async function lowerStat(dirs: readonly string[], rel: string): Promise<Stats | undefined> {
+function lowerStat(dirs: readonly string[], rel: string): Stats | undefined {
   for (const d of dirs) {
     try {
-      return await lstat(join(d, rel));
+      return lstatSync(join(d, rel));
     } catch {
       // not in this layer
     }
@@ -168,32 +168,32 @@ function isOpaque(path: string): boolean {
  * that no lower layer has), and their parents created with them, so a RUN step's layer holds
  * only what the command wrote. BuildKit does the same (executor/stubs.go).
  */
-export async function removeMountStubs(upperDir: string, lowerDirs: readonly string[], targets: readonly string[]): Promise<void> {
+export function removeMountStubs(upperDir: string, lowerDirs: readonly string[], targets: readonly string[]): void {
   for (const target of targets) {
     let rel = target.replace(/^\/+/, '');
     while (rel !== '' && rel !== '.') {
       const path = join(upperDir, rel);
       let st;
       try {
-        st = await lstat(path);
+        st = lstatSync(path);
       } catch {
         break;
       }
-      const below = await lowerStat(lowerDirs, rel);
+      const below = lowerStat(lowerDirs, rel);
       if (below) {
         // A directory copied up only because a mount point was created in it: drop the copy
         // when nothing else changed (empty, same owner and mode, not opaque).
         if (!st.isDirectory() || !below.isDirectory() || st.mode !== below.mode || st.uid !== below.uid || st.gid !== below.gid) break;
-        if ((await readdir(path)).length > 0 || isOpaque(path)) break;
-        await rmdir(path);
+        if (readdirSync(path).length > 0 || isOpaque(path)) break;
+        rmdirSync(path);
         rel = posix.dirname(rel);
         continue;
       }
       if (st.isDirectory()) {
-        if ((await readdir(path)).length > 0) break;
-        await rmdir(path);
+        if (readdirSync(path).length > 0) break;
+        rmdirSync(path);
       } else if (st.isFile() && st.size === 0) {
-        await unlink(path);
+        unlinkSync(path);
       } else {
         break;
       }

@@ -4,8 +4,10 @@
  * layer came of it). This is the seam a cache wraps: a step is a pure function of its
  * instruction, the stage state before it, and (for COPY/ADD) the selected sources.
  */
-import { readdir, rm } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { execFile } from 'node:child_process';
+import { lstat, lutimes, readdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { promisify } from 'node:util';
 import type { CopyInstruction, Stage, StageInstruction } from '../../grammar/recipe.js';
 import type { SourceTree } from '../context/sourceTree.js';
 import { SourceTree as Tree } from '../context/sourceTree.js';
@@ -23,7 +25,7 @@ import { CopyWriter } from './copyTree.js';
 import { download, DownloadError, isUrl } from './fetchUrl.js';
 import * as meta from './meta.js';
 import { RootfsView, isWhiteout } from './rootfsView.js';
-import { cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
+import { acquireCacheMount, cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
 import type { LayerStorage, StageState } from './state.js';
 
 export interface StepEnvironment {
@@ -34,8 +36,7 @@ export interface StepEnvironment {
   namedContextNames: ReadonlySet<string>;
   dockerfileName: string;
   expander: WordExpander;
-  timestamp: Date;
-  created: string;
+  /** When set, every time in the image is this (seconds); else the stage's newest input time. */
   sourceDateEpoch: number | undefined;
   secrets: ReadonlyMap<string, string>;
   runner: ContainerRunner | undefined;
@@ -50,13 +51,63 @@ export interface StepEnvironment {
 }
 
 const COMMENT = 'buildkit.dockerfile.v0';
+const execFileAsync = promisify(execFile);
 
 function located(env: StepEnvironment, instr: StageInstruction, code: string, message: string, exitCode = 1): KilnError {
   return new KilnError(code, message, { location: { file: env.dockerfileName, line: instr.range.start.line, column: instr.range.start.column }, exitCode });
 }
 
+/** Seconds of a config's `created` (0 when absent): the newest input the stage has seen so far. */
+export function epochOf(config: StageState['config']): number {
+  const t = Date.parse(config.created ?? '');
+  return Number.isFinite(t) ? Math.floor(t / 1000) : 0;
+}
+
+export function rfc3339(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/**
+ * A step's clock. With SOURCE_DATE_EPOCH, that. Without it, not the wall clock (which would
+ * make every build differ) but the newest time among the stage's inputs: the base image's
+ * `created`, raised by the mtimes of what COPY/ADD bring in. So an unchanged recipe and
+ * context rebuild to the same bytes, and `created` says how new the newest input is.
+ */
+export function stepTime(state: StageState, env: StepEnvironment): Date {
+  return new Date((env.sourceDateEpoch ?? epochOf(state.config)) * 1000);
+}
+
+/** Newest mtime (whole seconds) of anything in a diff dir. */
+export async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const st = await lstat(p);
+      newest = Math.max(newest, Math.floor(st.mtimeMs / 1000));
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk(dir);
+  return newest;
+}
+
+/** Lowers every mtime newer than `seconds` to it (children before their directory). */
+async function clampMtimes(dir: string, seconds: number): Promise<void> {
+  const limit = new Date(seconds * 1000);
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      const st = await lstat(p);
+      if (st.mtimeMs > seconds * 1000) await lutimes(p, limit, limit);
+    }
+  };
+  await walk(dir);
+}
+
 function addHistory(state: StageState, env: StepEnvironment, createdBy: string, emptyLayer: boolean): void {
-  const entry: Record<string, unknown> = { created: env.created, created_by: createdBy, comment: COMMENT };
+  const entry: Record<string, unknown> = { created: rfc3339(Math.floor(stepTime(state, env).getTime() / 1000)), created_by: createdBy, comment: COMMENT };
   if (emptyLayer) entry.empty_layer = true;
   (state.config.history ??= []).push(entry);
 }
@@ -65,14 +116,29 @@ async function isEmptyDir(dir: string): Promise<boolean> {
   return (await readdir(dir)).length === 0;
 }
 
-/** Adds the diff dir as a layer, or records an empty layer when nothing changed (as BuildKit's exporter does). */
-async function commitDiff(state: StageState, env: StepEnvironment, dir: string, whiteouts: 'overlay' | 'none', createdBy: string): Promise<void> {
+/**
+ * Adds the diff dir as a layer, or records an empty layer when nothing changed (as BuildKit's
+ * exporter does). `inputs`: the layer holds files brought in (COPY/ADD), whose mtimes are kept
+ * and raise the stage's clock; `generated`: files a step made (RUN, WORKDIR), whose mtimes are
+ * clamped to the clock.
+ */
+async function commitDiff(state: StageState, env: StepEnvironment, dir: string, whiteouts: 'overlay' | 'none', createdBy: string, kind: 'inputs' | 'generated'): Promise<void> {
   if (await isEmptyDir(dir)) {
     await rm(dir, { recursive: true, force: true });
     addHistory(state, env, createdBy, true);
     return;
   }
-  const layer = await env.storage.commitLayer(dir, whiteouts);
+  let clamp = env.sourceDateEpoch;
+  if (clamp === undefined) {
+    if (kind === 'generated') clamp = epochOf(state.config);
+    else {
+      const newest = await newestMtime(dir);
+      if (newest > epochOf(state.config)) state.config.created = rfc3339(newest);
+    }
+  }
+  // The dir becomes the layer's snapshot, which later COPY --from reads: clamp it like the tar.
+  if (clamp !== undefined) await clampMtimes(dir, clamp);
+  const layer = await env.storage.commitLayer(dir, whiteouts, clamp);
   state.layers = [...state.layers, layer];
   state.config.rootfs = { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) };
   addHistory(state, env, createdBy, false);
@@ -169,11 +235,11 @@ async function workdir(state: StageState, env: StepEnvironment, instr: StageInst
     if (c.User) {
       try { owner = resolveChown(c.User, await view.readText('/etc/passwd'), await view.readText('/etc/group')); } catch { owner = { uid: 0, gid: 0 }; }
     }
-    const writer = new CopyWriter(dir, view, owner, env.timestamp);
+    const writer = new CopyWriter(dir, view, owner, stepTime(state, env));
     await writer.ensureParents(abs + '/x');
     await writer.finish();
   });
-  await commitDiff(state, env, dir, 'none', createdBy);
+  await commitDiff(state, env, dir, 'none', createdBy, 'generated');
   void instr;
   return state;
 }
@@ -215,6 +281,8 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   const heredocs = instr.heredocs.map((h) => ({ heredoc: h, content: h.expand ? env.expander.raw(h.content, lookup) : h.content }));
   const urls = sources.filter(isUrl);
   if (instr.kind === 'COPY' && urls.length > 0) throw located(env, instr, 'COPY_URL', 'source can\'t be a URL for COPY');
+  const git = sources.find((s) => isGitSource(s));
+  if (git !== undefined) throw located(env, instr, 'ADD_GIT', `${instr.kind} of a git repository (${git}) is not supported by kiln; clone it into the context and COPY it`);
   if (checksum !== undefined && (urls.length !== 1 || sources.length !== 1)) throw located(env, instr, 'ADD_CHECKSUM', 'checksum can\'t be specified for non-HTTP(S) sources');
   const createdBy = `${instr.kind} ${[...instr.heredocs.map((h) => `<<${h.name}`), ...sources].join(' ')} ${dest} # buildkit`.replace(/\s+# buildkit$/, ' # buildkit');
   const workdirPath = state.config.config?.WorkingDir || '/';
@@ -240,11 +308,16 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
           throw e;
         }
         const { path: destPath, isDir } = destinationPath(dest, workdirPath);
-        const target = isDir ? posix.join(destPath, dl.name) : destPath;
-        const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, env.timestamp);
-        await writer.ensureParents(target);
-        const { readFile } = await import('node:fs/promises');
-        await writer.writeFile(target, await readFile(dl.path), chmod ? chmod(0o600, false) : 0o600, owner ?? { uid: 0, gid: 0 }, dl.mtime ?? env.timestamp);
+        const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env));
+        // A download is unpacked only when asked (--unpack), never by default.
+        const archive = instr.unpack === true ? await detectArchive(dl.path) : undefined;
+        if (archive !== undefined) {
+          await extractArchive(dl.path, archive, destPath, writer, owner);
+        } else {
+          const target = isDir ? posix.join(destPath, dl.name) : destPath;
+          await writer.ensureParents(target);
+          await writer.writeFromPath(target, dl.path, chmod ? chmod(0o600, false) : 0o600, owner ?? { uid: 0, gid: 0 }, dl.mtime ?? stepTime(state, env));
+        }
         await writer.finish();
       }
       const local = sources.filter((s) => !isUrl(s));
@@ -252,7 +325,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
         await runCopy({
           sources: local, heredocs, dest, workdir: workdirPath, tree: src.tree, resetOwner: src.isContext,
           chown: owner, chmod, parents: instr.parents, exclude: instr.exclude, view, diffDir: dir,
-          timestamp: env.timestamp, instruction: instr.kind,
+          timestamp: stepTime(state, env), instruction: instr.kind,
           ...(instr.kind === 'ADD' && instr.unpack !== false ? {
             unpack: async (m, destDir, writer) => {
               const kind = await detectArchive(m.abs);
@@ -273,17 +346,24 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   } finally {
     await src.close();
   }
-  await commitDiff(state, env, dir, 'none', createdBy);
+  await commitDiff(state, env, dir, 'none', createdBy, 'inputs');
   return state;
 }
 
+/** Git sources BuildKit's ADD clones (kiln does not). */
+function isGitSource(source: string): boolean {
+  return /^git@[^:]+:/.test(source) || /^(git|ssh):\/\//.test(source) || (/^https?:\/\//.test(source) && /\.git(#.*)?$/.test(source));
+}
+
 async function run(state: StageState, env: StepEnvironment, instr: Extract<StageInstruction, { kind: 'RUN' }>, word: (t: string) => string): Promise<StageState> {
+  if (instr.security === 'insecure') throw located(env, instr, 'RUN_INSECURE', 'RUN --security=insecure is not granted by kiln');
   if (!env.runner) throw located(env, instr, 'NO_RUNTIME', 'RUN needs the container runtime, which is not available in this build of kiln');
   if (!samePlatform(state.platform, env.buildPlatform) && state.platform.architecture !== env.buildPlatform.architecture) {
     throw located(env, instr, 'PLATFORM', `cannot RUN for ${state.platform.os}/${state.platform.architecture} on a ${env.buildPlatform.architecture} machine (no emulation)`);
   }
   const workdirPath = state.config.config?.WorkingDir || '/';
   const mounts: PreparedMount[] = [];
+  const extraEnv: string[] = [];
   const closers: (() => Promise<void>)[] = [];
   const upper = await env.storage.scratchDir();
   const work = await env.storage.scratchDir();
@@ -296,7 +376,9 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
         case 'cache': {
           if (!target) throw located(env, instr, 'MOUNT', 'cache mount needs a target');
           const spec = { ...m, ...(m.id !== undefined ? { id: word(m.id) } : {}) };
-          mounts.push({ type: 'bind', source: await cacheMountDir(env.store.root, spec, workdirPath), target, readonly: m.readonly });
+          const held = await acquireCacheMount(await cacheMountDir(env.store.root, spec, workdirPath), m.sharing, () => env.storage.scratchDir());
+          closers.push(held.release);
+          mounts.push({ type: 'bind', source: held.dir, target, readonly: m.readonly });
           break;
         }
         case 'tmpfs':
@@ -310,7 +392,10 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
             if (m.required) throw located(env, instr, 'SECRET', `secret ${id} not found (pass it with --secret id=${id},src=FILE)`);
             break;
           }
-          if (m.env !== undefined) throw located(env, instr, 'SECRET', 'secrets as environment variables (env=) are not supported yet');
+          if (m.env !== undefined) {
+            extraEnv.push(`${m.env}=${(await readFile(file, 'utf8')).replace(/\n$/, '')}`);
+            if (target === undefined) break;
+          }
           mounts.push({ type: 'bind', source: file, target: target ?? `/run/secrets/${id}`, readonly: true });
           break;
         }
@@ -327,9 +412,15 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
           const { matches } = await tree.match(source === '' ? '.' : source);
           const hit = matches[0];
           if (!hit) throw located(env, instr, 'MOUNT', `bind mount source "${source}" not found`);
-          // Read-write binds must not write through to the context: BuildKit discards the writes.
-          mounts.push({ type: 'bind', source: hit.abs, target, readonly: true });
-          if (!m.readonly) env.output('stderr', Buffer.from(`note: rw bind mount of ${source || '.'} is mounted read-only\n`));
+          if (m.readonly) {
+            mounts.push({ type: 'bind', source: hit.abs, target, readonly: true });
+            break;
+          }
+          // A read-write bind never writes through to its source: the step gets a copy, discarded after.
+          const copy = join(await env.storage.scratchDir(), 'rw');
+          await execFileAsync('cp', ['-a', '--', hit.abs, copy]);
+          closers.push(() => rm(dirname(copy), { recursive: true, force: true }));
+          mounts.push({ type: 'bind', source: copy, target, readonly: false });
           break;
         }
         case 'ssh':
@@ -342,7 +433,7 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
       try {
         ({ argv } = await runStep({
           instr, state, view, upperDir: upper, workDir: work, emptyLower, scriptDir, mounts, network,
-          runner: env.runner as ContainerRunner, onOutput: env.output, signal: env.signal,
+          runner: env.runner as ContainerRunner, extraEnv, onOutput: env.output, signal: env.signal,
         }));
       } catch (e) {
         if (e instanceof RunFailedError) {
@@ -354,7 +445,7 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
       }
     });
     const createdBy = `RUN ${state.args.historyPrefix(state.config.config?.Env ?? undefined)}${runHistoryText(argv)} # buildkit`;
-    await commitDiff(state, env, upper, 'overlay', createdBy);
+    await commitDiff(state, env, upper, 'overlay', createdBy, 'generated');
     return state;
   } catch (e) {
     await rm(upper, { recursive: true, force: true });

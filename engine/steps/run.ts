@@ -6,14 +6,16 @@
  * Mounts (cache, bind, tmpfs, secret) are never part of the layer. A failing command stops the
  * build with its exit code and the last lines of its output.
  */
-import { chmod, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Heredoc } from '../../grammar/ast.js';
 import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
-import { resolveRunUser, type ProcessUser } from './chown.js';
+import { resolveUser } from '../runtime/users.js';
 import { commandArgv, DEFAULT_SHELL } from './meta.js';
 import type { RootfsView } from './rootfsView.js';
 import type { StageState } from './state.js';
+
+export interface ProcessUser { uid: number; gid: number; additionalGids: number[] }
 
 /** The container the runtime starts (the runtime's ContainerSpec, as much of it as RUN uses). */
 export interface RunContainerSpec {
@@ -60,6 +62,8 @@ export interface RunPlan {
   mounts: PreparedMount[];
   network: 'none' | 'host';
   runner: ContainerRunner;
+  /** Environment only this step sees (secrets with env=): not in the image, not in history. */
+  extraEnv: string[];
   onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   signal: AbortSignal;
 }
@@ -95,7 +99,9 @@ export function runHistoryText(argv: string[]): string {
 export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
   const { state, instr } = plan;
   const config = state.config.config ?? {};
-  const user = resolveRunUser(config.User ?? '', await plan.view.readText('/etc/passwd'), await plan.view.readText('/etc/group'));
+  // The same reading of USER as `kiln run` and docker (supplementary groups included).
+  const { uid, gid, additionalGids } = resolveUser(config.User ?? '', await plan.view.readText('/etc/passwd'), await plan.view.readText('/etc/group'));
+  const user: ProcessUser = { uid, gid, additionalGids };
   const { argv, scripts } = runArgv(state, instr, (h) => `/dev/pipes/${h.name}`);
   const mounts = [...plan.mounts];
   for (const s of scripts) {
@@ -113,7 +119,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
   const { exitCode } = await plan.runner({
     rootfs: { lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir },
     argv,
-    env: state.args.runEnv(config.Env),
+    env: [...state.args.runEnv(config.Env), ...plan.extraEnv],
     cwd: config.WorkingDir || '/',
     user,
     hostname: 'buildkitsandbox',
@@ -154,12 +160,44 @@ async function removeMountStubs(upper: string, view: RootfsView, targets: string
   }
 }
 
-/** Directory for a cache mount id: persistent across builds, one per id. */
+/** Directory for a cache mount id: persistent across builds, one per id; mode and owner set when it is made. */
 export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir: string): Promise<string> {
   const target = mount.target === undefined ? '' : posix.resolve(workdir || '/', mount.target);
   const id = mount.id ?? target;
   const dir = join(storeRoot, 'cache-mounts', Buffer.from(id).toString('hex').slice(0, 200));
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  if (mount.mode !== undefined) await chmod(dir, mount.mode);
+  const made = await mkdir(dir, { recursive: true, mode: 0o755 });
+  if (made !== undefined) {
+    await chmod(dir, mount.mode ?? 0o755);
+    await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
+  }
   return dir;
+}
+
+const lockedChains = new Map<string, Promise<void>>();
+const privateInUse = new Set<string>();
+
+/**
+ * The `sharing` mode of a cache mount among this build's steps: `shared` lets every step use
+ * the dir at once; `locked` makes steps take turns; `private` gives a step a fresh empty dir
+ * when another one holds the cache.
+ */
+export async function acquireCacheMount(dir: string, sharing: MountSpec['sharing'], scratch: () => Promise<string>): Promise<{ dir: string; release: () => Promise<void> }> {
+  if (sharing === 'locked') {
+    const previous = lockedChains.get(dir) ?? Promise.resolve();
+    let done: () => void = () => undefined;
+    const mine = new Promise<void>((r) => { done = r; });
+    const chain = previous.then(() => mine);
+    lockedChains.set(dir, chain);
+    await previous;
+    return { dir, release: async () => { done(); if (lockedChains.get(dir) === chain) lockedChains.delete(dir); } };
+  }
+  if (sharing === 'private') {
+    if (privateInUse.has(dir)) {
+      const fresh = await scratch();
+      return { dir: fresh, release: () => rm(fresh, { recursive: true, force: true }) };
+    }
+    privateInUse.add(dir);
+    return { dir, release: async () => { privateInUse.delete(dir); } };
+  }
+  return { dir, release: async () => undefined };
 }

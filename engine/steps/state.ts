@@ -24,6 +24,6 @@ export interface StageState {
 export interface LayerStorage {
   /** A fresh empty directory on the store's filesystem, removed when the build ends. */
   scratchDir(): Promise<string>;
-  /** Turns a filled diff dir into a stored layer; the dir is moved in as its snapshot. */
-  commitLayer(dir: string, whiteouts: 'overlay' | 'none'): Promise<LayerRef>;
+  /** Turns a filled diff dir into a stored layer (mtimes clamped to `clampMtime` seconds when given); the dir is moved in as its snapshot. */
+  commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef>;
 }

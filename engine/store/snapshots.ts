@@ -7,7 +7,6 @@
 import { chmod, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
-import { extractTar } from '../layer/extract.js';
 import { hexOf, type BlobStore } from './blobs.js';
 
 /** Renames a dir into place unless the target already exists (then the source is discarded). */
@@ -65,6 +64,8 @@ export class SnapshotStore {
     const tmp = await mkdtemp(join(this.tmpDir, `snapshot-${process.pid}-`));
     try {
       await chmod(tmp, 0o755); // the layer root; a root entry in the tar may set it otherwise
+      // Loaded on first use: listing images or tagging must not pay for the tar machinery.
+      const { extractTar } = await import('../layer/extract.js');
       await extractTar(await this.blobs.open(diffId), tmp, { whiteouts: 'overlay', source: `layer ${diffId}` });
       return await this.adopt(diffId, tmp);
     } catch (err) {

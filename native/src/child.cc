@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -223,6 +224,16 @@ void setupDevices(int rootFd) {
     if (mknodat(real, name, S_IFCHR | d.mode, makedev(d.major, d.minor)) < 0) failSetup("mknod", d.path.c_str());
     if (fchmodat(real, name, d.mode, 0) < 0) failSetup("chmod", d.path.c_str());
     close(real);
+  }
+  if (S->ptySlaveFd >= 0) {
+    // The terminal (already on fd 0) also appears as /dev/console, as runc does, so ttyname()
+    // finds it inside the container's own /dev.
+    int fd = resolveInRoot(rootFd, "/dev/console", 2);
+    if (fd < 0) failSetup("create /dev/console");
+    Buf target;
+    procFdPath(target, fd);
+    if (mount(S->ptySlavePath.c_str(), target.data, nullptr, MS_BIND, nullptr) < 0) failSetup("bind terminal on /dev/console");
+    close(fd);
   }
   for (const SymlinkOp& l : S->symlinks) {
     Buf parent;
@@ -457,6 +468,12 @@ int childMain(void* arg) {
 
   dropPrivileges();
   if (!S->cwd.empty() && chdir(S->cwd.c_str()) < 0) failSetup("chdir to working directory", S->cwd.c_str());
+  if (!S->seccomp.empty()) {
+    struct sock_fprog prog;
+    prog.len = (unsigned short)S->seccomp.size();
+    prog.filter = const_cast<struct sock_filter*>(S->seccomp.data());
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) failSetup("install seccomp filter");
+  }
 
   if (S->init) runInit();
   execProgram();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 #include <sys/types.h>
+#include <linux/filter.h>
 
 namespace kiln {
 
@@ -45,6 +46,7 @@ struct ChildSpec {
   // Standard streams (-1: keep what the parent had).
   int stdinFd = -1, stdoutFd = -1, stderrFd = -1;
   int ptySlaveFd = -1;
+  std::string ptySlavePath;  // host path of the pty slave, bound onto /dev/console
 
   bool inUserNamespace = false;
   bool unshareCgroup = false;
@@ -73,6 +75,9 @@ struct ChildSpec {
   unsigned long long capabilities = 0;  // bit n = capability n kept
   int lastCap = 40;
   bool noNewPrivileges = true;
+
+  // A seccomp filter installed right before exec (after no_new_privs); empty: none.
+  std::vector<struct sock_filter> seccomp;
 
   std::string cwd;
   bool init = false;

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, prerequisite } from '../support/env.js';
@@ -110,6 +110,12 @@ describe('runtime: runContainer', () => {
     const p = await box.run(['sh', '-c', 'echo 1 > /proc/sys/kernel/ns_last_pid']);
     assert.notEqual(p.exitCode, 0);
     assert.match(p.stderr, /Read-only/);
+    // seccomp: no way around the capability set through a fresh user namespace.
+    const userns = await box.run(['unshare', '-r', 'true']);
+    assert.notEqual(userns.exitCode, 0);
+    assert.match(userns.stderr, /not permitted/);
+    const granted = await box.run(['sh', '-c', 'mount -t tmpfs none /tmp && grep -c " /tmp " /proc/mounts'], { capAdd: ['SYS_ADMIN'] });
+    assert.equal(granted.stdout.trim(), '1', `--cap-add SYS_ADMIN allows mount: ${granted.stderr}`);
     const caps = await box.run(['grep', 'CapEff', '/proc/self/status']);
     assert.match(caps.stdout, /00000000a80425fb/, "docker's default capability set");
     clean();
@@ -166,6 +172,30 @@ describe('runtime: runContainer', () => {
       e.message === 'exec: "no-such-command": executable file not found in $PATH');
     await assert.rejects(box.run(['/etc/passwd']), (e: unknown) => e instanceof KilnError && e.exitCode === 126 && /permission denied/.test(e.message));
     await assert.rejects(box.run(['true'], { cwd: 'relative' }), (e: unknown) => e instanceof KilnError && /absolute path/.test(e.message));
+    clean();
+  });
+
+  test('deep images: lower dirs beyond one page of mount options (relative paths, then short links)', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    const base = await mkdtemp(join(tmpdir(), 'kiln-layers-'));
+    try {
+      for (const count of [50, 120]) {
+        const lowers: string[] = [];
+        for (let i = 0; i < count; i++) {
+          const dir = join(base, String(count), `layer-${i.toString(16).padStart(64, '0')}`);
+          await mkdir(join(dir, 'layers'), { recursive: true });
+          await writeFile(join(dir, 'layers', `l${i}`), '');
+          lowers.push(dir);
+        }
+        lowers.reverse();
+        await mkdir(join(base, `u${count}`));
+        await mkdir(join(base, `w${count}`));
+        const r = await box.run(['/bin/sh', '-c', 'ls /layers | wc -l'], { rootfs: { lowerDirs: [...lowers, lower], upperDir: join(base, `u${count}`), workDir: join(base, `w${count}`) } });
+        assert.equal(r.stdout.trim(), String(count), r.stderr);
+      }
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
     clean();
   });
 

@@ -10,6 +10,7 @@ import { toRecipe } from '../../grammar/instructions.js';
 import { ParseError } from '../../grammar/parseError.js';
 import { MountError, parseMount } from '../../grammar/mount.js';
 import { parseGoDuration } from '../../grammar/goDuration.js';
+import { parseExposedPorts } from '../../grammar/ports.js';
 import type { CopyInstruction, HealthcheckInstruction, RunInstruction } from '../../grammar/recipe.js';
 
 const recipe = (text: string) => toRecipe(parseDockerfile(text));
@@ -56,6 +57,7 @@ test('unknown instructions and flags come with suggestions', () => {
   rejects('FROM a\nRUNN x\n', 'unknown instruction: RUNN (did you mean RUN?)', 2);
   rejects('FROM a\ncopi a b\n', 'unknown instruction: copi (did you mean copy?)');
   rejects('FROM a\nFROBNICATE\n', 'unknown instruction: FROBNICATE');
+  rejects('FROM a\nCopi a b\n', 'unknown instruction: Copi (did you mean copy?)');
   rejects('FROM a\nCOPY --chwon=1 a b\n', 'unknown flag: --chwon (did you mean chown?)');
   rejects('FROM a\nADD --from=x a b\n', 'unknown flag: --from');
   rejects('FROM a\nRUN --mout=type=bind x\n', 'unknown flag: --mount'.replace('--mount', '--mout (did you mean mount?)'));
@@ -83,6 +85,11 @@ test('argument counts and shapes', () => {
   rejects('FROM a\nLABEL =x\n', 'LABEL names can not be blank');
   rejects('FROM a\nARG =x\n', 'ARG names can not be blank');
   rejects('FROM a\nEXPOSE\n', 'EXPOSE requires at least one argument');
+  rejects('FROM a\nEXPOSE 80/foo\n', 'invalid port: "80/foo": invalid proto: foo');
+  rejects('FROM a\nEXPOSE 99999\n', 'invalid containerPort: 99999');
+  rejects('FROM a\nEXPOSE abc\n', 'invalid containerPort: abc');
+  assert.deepEqual(parseExposedPorts(['8000-8002/UDP', '127.0.0.1:80:80', '"9"'.slice(1, 2)]), ['8000/udp', '8001/udp', '8002/udp', '80/tcp', '9/tcp']);
+  assert.equal(recipe('FROM a\nEXPOSE 80 $P "443/tcp"\n').stages[0]?.instructions.length, 1);
   rejects('FROM a\nVOLUME []\n', 'VOLUME requires at least one argument');
   rejects('FROM a\nVOLUME [""]\n', 'VOLUME specified can not be an empty string');
   rejects('FROM a\nSHELL /bin/sh -c\n', 'SHELL requires the arguments to be in JSON form');
@@ -112,6 +119,8 @@ test('HEALTHCHECK validation', () => {
 test('RUN flags and mounts', () => {
   rejects('FROM a\nRUN --network=bridge x\n', 'invalid network mode "bridge"');
   rejects('FROM a\nRUN --security=root x\n', 'security "root" is not valid');
+  rejects('FROM a\nRUN --device=nvidia.com/gpu=all x\n', 'device feature is only supported in Dockerfile frontend 1.14.0-labs or later');
+  rejects('FROM a\nRUN --device=a,foo=b x\n', "unexpected key 'foo' in 'foo=b'");
   rejects('FROM a\nRUN --mount=type=foo x\n', 'unsupported mount type "foo"');
   rejects('FROM a\nRUN --mount=type=cahce x\n', 'unsupported mount type "cahce" (did you mean cache?)');
   rejects('FROM a\nRUN --mount=type=bind,taget=/x x\n', "unexpected key 'taget' in 'taget=/x' (did you mean target?)");
@@ -128,6 +137,9 @@ test('RUN flags and mounts', () => {
     { type: 'ssh', readonly: true },
   ]);
   assert.equal(run.mountSpecs[3], 'target=/$D');
+  assert.deepEqual(run.mounts[3], { type: 'bind', readonly: true, target: '/$D' });
+  const vars = recipe('FROM a\nRUN --mount=type=cache,id=$ID,target=/c/$X,mode=$M,from=base x\n').stages[0]?.instructions[0] as RunInstruction;
+  assert.deepEqual(vars.mounts[0], { type: 'cache', readonly: false, id: '$ID', target: '/c/$X', from: 'base' });
   assert.deepEqual(parseMount('target=/$D,"src=a,b"', (v) => v.replace('$D', 'data')), { type: 'bind', readonly: true, target: '/data', source: 'a,b' });
   assert.throws(() => parseMount('type=bind,x"y'), MountError);
 });

@@ -47,6 +47,9 @@ test('images lists tags docker-style; -q prints unique short IDs; tag adds a row
   assert.match(out.stdout, /other\s+latest\s+/);
   assert.equal(kiln(root, ['images', '-q']).stdout, `${id.slice(7, 19)}\n`);
   assert.equal(kiln(root, ['images', 'other']).stdout.trimEnd().split('\n').length, 2);
+  assert.equal(kiln(root, ['images', '--filter', 'reference=example/*', '--format', '{{.Repository}}:{{.Tag}}']).stdout, 'example/app:1.0\n');
+  assert.equal(kiln(root, ['images', '-f', 'dangling=true', '-q']).stdout, '');
+  assert.equal(kiln(root, ['images', '-f', 'bogus=1']).status, 2);
   assert.match(kiln(root, ['tag', 'nothere', 'x']).stderr, /No such image: nothere/);
   assert.match(kiln(root, ['tag', 'other', 'Bad:Name']).stderr, /invalid reference format/);
 });
@@ -106,4 +109,19 @@ test('save to stdout and to a file give the same bytes, and load reads them back
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /missing\.tar: open .*no such file or directory/);
   assert.match(kiln(other, ['save', '-o', join(root, 'x.tar'), 'ghost']).stderr, /No such image: ghost/);
+});
+
+test('rmi keeps an image a container uses: refused while it runs, untagged only when forced', async (t) => {
+  const { root, id } = await setup(t);
+  const container = 'c'.repeat(64);
+  await mkdir(join(root, 'containers', container), { recursive: true });
+  const record = { id: container, name: 'calm_curie', image: 'example/app:1.0', imageId: id, command: ['sh'], created: new Date().toISOString(), state: 'running', ownerPid: process.pid };
+  await writeFile(join(root, 'containers', container, 'container.json'), JSON.stringify(record));
+  const running = kiln(root, ['rmi', '-f', 'example/app:1.0']);
+  assert.equal(running.status, 1);
+  assert.match(running.stderr, /cannot be forced\) - image is being used by running container cccccccccccc/);
+  await writeFile(join(root, 'containers', container, 'container.json'), JSON.stringify({ ...record, state: 'exited', ownerPid: undefined }));
+  assert.match(kiln(root, ['rmi', 'example/app:1.0']).stderr, /must force\) - container cccccccccccc is using its referenced image/);
+  assert.equal(kiln(root, ['rmi', '-f', 'example/app:1.0']).stdout, 'Untagged: example/app:1.0\n');
+  assert.match(kiln(root, ['images']).stdout, new RegExp(`<none>\\s+<none>\\s+${id.slice(7, 19)}`), 'the image stays, dangling, for its container');
 });

@@ -192,3 +192,37 @@ test('kiln save output loads into another store with the same ID; gzip layers in
   assert.equal(fromOwnOci?.image.id, image.id);
   assert.equal((await fourth.resolveImage('me/app:v1'))?.id, image.id);
 });
+
+test('the legacy layout loads: <id>.json config, <v1id>/layer.tar, a repeated layer as a relative symlink', async (t) => {
+  const store = await tempStore(t);
+  const layer = await goodLayer();
+  const diffId = `sha256:${sha(layer)}`;
+  const cfg = emptyConfig();
+  cfg.rootfs.diff_ids = [diffId, diffId];
+  cfg.history = [{ created_by: 'one' }, { created_by: 'two' }];
+  const cfgBytes = serializeConfig(cfg);
+  const v1a = 'a'.repeat(64);
+  const v1b = 'b'.repeat(64);
+  const archive = await makeTar([
+    { name: `${sha(cfgBytes)}.json`, body: cfgBytes },
+    { name: `${v1a}/`, type: 'directory' },
+    { name: `${v1a}/VERSION`, body: '1.0' },
+    { name: `${v1a}/layer.tar`, body: layer },
+    { name: `${v1b}/`, type: 'directory' },
+    { name: `${v1b}/layer.tar`, type: 'symlink', linkname: `../${v1a}/layer.tar` },
+    { name: 'manifest.json', body: JSON.stringify([{ Config: `${sha(cfgBytes)}.json`, RepoTags: ['old/style:1'], Layers: [`${v1a}/layer.tar`, `${v1b}/layer.tar`] }]) },
+    { name: 'repositories', body: JSON.stringify({ 'old/style': { 1: v1b } }) },
+  ]);
+  const [loaded] = await loadArchive(store, once(archive), { source: 'legacy.tar' });
+  assert.equal(loaded?.image.id, `sha256:${sha(cfgBytes)}`);
+  assert.equal((await store.resolveImage('old/style:1'))?.id, loaded?.image.id);
+  assert.deepEqual(await store.blobs.list().then((l) => l.sort()), [diffId, loaded!.image.id].sort());
+  // A config whose name promises one digest and whose bytes give another is refused.
+  const other = await tempStore(t);
+  const lying = await makeTar([
+    { name: `${'c'.repeat(64)}.json`, body: cfgBytes },
+    { name: `${v1a}/layer.tar`, body: layer },
+    { name: 'manifest.json', body: JSON.stringify([{ Config: `${'c'.repeat(64)}.json`, RepoTags: ['evil/test:1'], Layers: [`${v1a}/layer.tar`, `${v1a}/layer.tar`] }]) },
+  ]);
+  await refused(other, lying, /digest mismatch for c{64}\.json/, 'DIGEST_MISMATCH');
+});

@@ -55,3 +55,14 @@ test('manifests: type from body or header, schema 1 refused, disagreement refuse
   const badDigest = Buffer.from(JSON.stringify({ schemaVersion: 2, config: { mediaType: 'x', digest: 'sha256:zz', size: 2 }, layers: [] }));
   assert.throws(() => parseManifest(badDigest, null, 'sha256:x', 'img'), /invalid or non-sha256 digest/);
 });
+
+test('--cache-to / --cache-from values', async () => {
+  const { parseRegistryCacheSpec } = await import('../../engine/registry/cacheSpec.js');
+  assert.deepEqual(parseRegistryCacheSpec('--cache-to', 'type=registry,ref=127.0.0.1:5000/app:cache,mode=max'), { ref: '127.0.0.1:5000/app:cache', mode: 'max' });
+  assert.deepEqual(parseRegistryCacheSpec('--cache-from', 'type=registry,ref=me/app:cache'), { ref: 'docker.io/me/app:cache', mode: 'min' });
+  assert.deepEqual(parseRegistryCacheSpec('--cache-from', 'me/app:cache'), { ref: 'docker.io/me/app:cache', mode: 'min' });
+  assert.throws(() => parseRegistryCacheSpec('--cache-to', 'type=local,dest=/x'), /type=registry/);
+  assert.throws(() => parseRegistryCacheSpec('--cache-to', 'type=registry'), /ref=REFERENCE is required/);
+  assert.throws(() => parseRegistryCacheSpec('--cache-to', 'type=registry,ref=a,mode=all'), /mode must be min or max/);
+  assert.throws(() => parseRegistryCacheSpec('--cache-to', 'type=registry,ref=Bad'), /lowercase/);
+});

@@ -20,13 +20,15 @@ test('v1 controllers win over an empty unified hierarchy (hybrid hosts)', () => 
   assert.equal(detectCgroupLayout('1 0 0:1 / / rw - ext4 /dev/vda rw\n'), undefined);
 });
 
-test('one directory per mounted hierarchy on v1 (co-mounted controllers share one)', () => {
+test('v1: one directory per hierarchy a limit needs (co-mounted controllers share one)', () => {
   const l = detectCgroupLayout(HYBRID);
   assert.ok(l);
-  assert.deepEqual(cgroupDirs(l, 'abc'), ['/sys/fs/cgroup/cpu/kiln/abc', '/sys/fs/cgroup/memory/kiln/abc', '/sys/fs/cgroup/pids/kiln/abc']);
+  const all = { memoryBytes: 1 << 26, cpus: 1, pids: 10 };
+  assert.deepEqual(cgroupDirs(l, 'abc', all), ['/sys/fs/cgroup/memory/kiln/abc', '/sys/fs/cgroup/cpu/kiln/abc', '/sys/fs/cgroup/pids/kiln/abc']);
+  assert.deepEqual(cgroupDirs(l, 'abc', { pids: 3 }), ['/sys/fs/cgroup/pids/kiln/abc'], 'only hierarchies a limit needs');
   const c = detectCgroupLayout(COMBINED);
   assert.ok(c);
-  assert.deepEqual(cgroupDirs(c, 'x'), ['/sys/fs/cgroup/cpu,cpuacct/kiln/x', '/sys/fs/cgroup/memory/kiln/x']);
+  assert.deepEqual(cgroupDirs(c, 'x', all), ['/sys/fs/cgroup/memory/kiln/x', '/sys/fs/cgroup/cpu,cpuacct/kiln/x']);
   assert.deepEqual(cgroupDirs({ version: 'v2', mountPoint: '/sys/fs/cgroup' }, 'x'), ['/sys/fs/cgroup/kiln/x']);
 });
 

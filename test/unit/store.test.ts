@@ -131,3 +131,24 @@ test('commitImage refuses a config whose layers are not in the store, and gc col
   assert.ok(await store.hasBlob(layer.digest));
   assert.ok(await store.hasBlob(image.id));
 });
+
+test('two processes asking for the same snapshot both get one whole copy', async (t) => {
+  const store = await tempStore(t);
+  const { writeLayer } = await import('../../engine/layer/tarWriter.js');
+  const { mkdir } = await import('node:fs/promises');
+  const tree = join(store.root, 'tree');
+  for (let d = 0; d < 20; d++) {
+    await mkdir(join(tree, `d${d}`), { recursive: true });
+    for (let f = 0; f < 20; f++) await writeFile(join(tree, `d${d}`, `f${f}`), `${d}/${f}`);
+  }
+  const layer = await writeLayer(store, tree, { whiteouts: 'none' });
+  const script = `
+    import { Store } from ${JSON.stringify(storeModule)};
+    const s = await Store.open({ root: process.env.ROOT });
+    process.stdout.write(await s.snapshotDir(process.env.DIFF));`;
+  const outs = await Promise.all([1, 2, 3].map(() => runNode(script, { ROOT: store.root, DIFF: layer.diffId })));
+  assert.deepEqual(new Set(outs), new Set([store.snapshots.path(layer.diffId)]));
+  for (let d = 0; d < 20; d++) assert.equal((await readdir(join(outs[0] as string, `d${d}`))).length, 20);
+  assert.equal(await readFile(join(outs[0] as string, 'd7', 'f3'), 'utf8'), '7/3');
+  assert.deepEqual(await readdir(join(store.root, 'tmp')), [], 'the losers removed their copies');
+});

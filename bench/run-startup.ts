@@ -1,0 +1,120 @@
+/**
+ * Container start-up:
+ *  1. `kiln run --rm IMAGE true` against `docker run --rm IMAGE true` on the same busybox image,
+ *     taking turns, medians (goal: kiln ≤ 0.3× docker).
+ *  2. The overhead of one container start that writes a small diff (a RUN step's shape):
+ *     runContainer in-process, minus the same command run directly on the host (goal ≤ 50 ms).
+ *
+ *   node dist/bench/run-startup.js [--reps N]
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Store } from '../engine/store/store.js';
+import { runContainer } from '../engine/runtime/container.js';
+import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../test/support/busyboxImage.js';
+import { formatMs, median, timeCommand } from './measure.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const kilnBin = join(repoRoot, 'bin', 'kiln');
+const DOCKER = '/usr/bin/docker';
+const IMAGE = 'kiln-bench/busybox:latest';
+
+function dockerUsable(): boolean {
+  try {
+    execFileSync(DOCKER, ['info'], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function loadIntoDocker(): Promise<void> {
+  const rootfs = await makeBusyboxRootfs();
+  try {
+    const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const imp = spawn(DOCKER, ['import', '--change', 'CMD ["sh"]', '-', IMAGE], { stdio: ['pipe', 'ignore', 'inherit'] });
+    tar.stdout.pipe(imp.stdin);
+    const code = await new Promise<number | null>((res) => imp.on('close', res));
+    if (code !== 0) throw new Error('docker import failed');
+  } finally {
+    rmSync(rootfs, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const repsArg = process.argv.indexOf('--reps');
+  const reps = repsArg > 0 ? Math.max(1, Number(process.argv[repsArg + 1])) : 10;
+  if (process.getuid?.() !== 0 || !haveBusybox) {
+    process.stderr.write('run-startup: needs root and /bin/busybox\n');
+    process.exitCode = 2;
+    return;
+  }
+  const storeRoot = mkdtempSync(join(tmpdir(), 'kiln-bench-run-'));
+  try {
+    const store = await Store.open({ root: storeRoot });
+    const image = await commitBusyboxImage(store, IMAGE);
+    const env = { ...process.env, KILN_ROOT: storeRoot };
+    const docker = dockerUsable();
+    if (docker) await loadIntoDocker();
+
+    // 1. CLI against CLI, taking turns.
+    const kilnTimes: number[] = [];
+    const dockerTimes: number[] = [];
+    await timeCommand([process.execPath, kilnBin, 'run', '--rm', IMAGE, 'true'], env); // extracts the snapshot once
+    for (let i = 0; i < reps; i++) {
+      const k = await timeCommand([process.execPath, kilnBin, 'run', '--rm', IMAGE, 'true'], env);
+      if (!k.ok) throw new Error(k.error);
+      kilnTimes.push(k.ms);
+      if (docker) {
+        const d = await timeCommand([DOCKER, 'run', '--rm', IMAGE, 'true'], process.env);
+        if (!d.ok) throw new Error(d.error);
+        dockerTimes.push(d.ms);
+      }
+    }
+
+    // 2. One container start with a small diff, in-process, against the bare command.
+    const lower = await store.snapshotDir(image.config.rootfs.diff_ids[0] as string);
+    const scratch = join(storeRoot, 'bench-containers');
+    const startTimes: number[] = [];
+    const bareTimes: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const dir = join(scratch, String(i));
+      mkdirSync(join(dir, 'upper'), { recursive: true });
+      mkdirSync(join(dir, 'work'));
+      const t0 = performance.now();
+      const r = await runContainer({
+        rootfs: { lowerDirs: [lower], upperDir: join(dir, 'upper'), workDir: join(dir, 'work') },
+        argv: ['/bin/sh', '-c', 'echo small > /diff.txt'],
+        env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [] }, hostname: 'bench',
+        network: 'none', mounts: [], stdio: 'pipe',
+      });
+      startTimes.push(performance.now() - t0);
+      if (r.exitCode !== 0) throw new Error(`container exited ${r.exitCode}`);
+      const t1 = performance.now();
+      spawnSync(join(lower, 'bin', 'busybox'), ['sh', '-c', `echo small > ${join(dir, 'bare.txt')}`]);
+      bareTimes.push(performance.now() - t1);
+    }
+
+    const km = median(kilnTimes) as number;
+    const dm = median(dockerTimes);
+    const sm = median(startTimes) as number;
+    const bm = median(bareTimes) as number;
+    const lines = [
+      `reps: ${reps} (medians; kiln and docker take turns)`,
+      `kiln run --rm ${IMAGE} true     ${formatMs(km)}`,
+      docker ? `docker run --rm ${IMAGE} true   ${formatMs(dm)}` : 'docker run: dockerd not reachable, not measured',
+      ...(dm !== undefined ? [`ratio kiln/docker                ${(km / dm).toFixed(2)}×  (goal ≤ 0.30×)`] : []),
+      `runContainer, small diff (in-process)   ${formatMs(sm)}`,
+      `same command on the host, no container  ${formatMs(bm)}`,
+      `container start overhead                ${formatMs(sm - bm)}  (goal ≤ 50 ms)`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    rmSync(storeRoot, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,77 @@
+/**
+ * Calibration against `docker run`: the same busybox root filesystem, the same commands and
+ * flags, the same output and exit code from kiln and from docker (capabilities, /dev, user and
+ * groups, environment, working directory, refusals, exit codes).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dockerAvailable, isRoot, kilnBin, prerequisite } from '../support/env.js';
+import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
+import { Store } from '../../engine/store/store.js';
+
+const DOCKER = '/usr/bin/docker';
+const IMAGE = 'kiln-parity/busybox:latest';
+const ready = isRoot && haveBusybox && dockerAvailable();
+const why = 'needs root, /bin/busybox and a running dockerd (.ci/setup starts one)';
+
+const CASES: { name: string; flags: string[]; argv: string[] }[] = [
+  { name: 'capabilities', flags: [], argv: ['sh', '-c', 'grep -E "^Cap(Inh|Prm|Eff|Bnd|Amb)" /proc/self/status'] },
+  { name: 'capabilities with --cap-drop/--cap-add', flags: ['--cap-drop', 'NET_RAW', '--cap-add', 'SYS_PTRACE'], argv: ['grep', 'CapBnd', '/proc/self/status'] },
+  { name: '/dev', flags: [], argv: ['ls', '/dev'] },
+  { name: 'root user and groups', flags: [], argv: ['id'] },
+  { name: '-u nobody', flags: ['-u', 'nobody'], argv: ['id'] },
+  { name: '-u uid:gid', flags: ['-u', '1234:5678'], argv: ['id'] },
+  { name: 'environment', flags: ['-e', 'A=1'], argv: ['sh', '-c', 'echo "$HOME|$PATH|$A|${#HOSTNAME}"'] },
+  { name: '-w', flags: ['-w', '/srv/x'], argv: ['pwd'] },
+  { name: 'PID 1 and processes', flags: [], argv: ['sh', '-c', 'echo $$; ls -d /proc/[0-9]* | wc -l'] },
+  { name: 'network none', flags: [], argv: ['ls', '/sys/class/net'] },
+  { name: 'read-only /proc/sys', flags: [], argv: ['sh', '-c', 'echo 1 > /proc/sys/kernel/ns_last_pid'] },
+  { name: 'mount refused', flags: [], argv: ['sh', '-c', 'mount -t tmpfs none /tmp 2>/dev/null; echo $?'] },
+  { name: 'exit code', flags: [], argv: ['sh', '-c', 'exit 7'] },
+  { name: 'missing command exit code', flags: [], argv: ['no-such-command'] },
+  { name: 'read-only root', flags: ['--read-only'], argv: ['sh', '-c', 'touch /x'] },
+];
+
+describe('runtime: same results as docker run', () => {
+  let root: string;
+  before(async () => {
+    if (!ready) return;
+    root = mkdtempSync(join(tmpdir(), 'kiln-parity-'));
+    await commitBusyboxImage(await Store.open({ root }), IMAGE);
+    const rootfs = await makeBusyboxRootfs();
+    try {
+      const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const imp = spawn(DOCKER, ['import', '-', IMAGE], { stdio: ['pipe', 'ignore', 'inherit'] });
+      tar.stdout.pipe(imp.stdin);
+      assert.equal(await new Promise((res) => imp.on('close', res)), 0, 'docker import');
+    } finally {
+      rmSync(rootfs, { recursive: true, force: true });
+    }
+  });
+  after(() => {
+    if (!ready) return;
+    rmSync(root, { recursive: true, force: true });
+    spawnSync(DOCKER, ['rmi', IMAGE], { stdio: 'ignore' });
+  });
+
+  for (const c of CASES) {
+    test(c.name, (t) => {
+      if (!prerequisite(t, ready, why)) return;
+      const args = ['run', '--rm', '--network', 'none', ...c.flags, IMAGE, ...c.argv];
+      const k = spawnSync(kilnBin, args, { env: { ...process.env, KILN_ROOT: root }, encoding: 'utf8', timeout: 60_000 });
+      const d = spawnSync(DOCKER, args, { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(k.status, d.status, `exit code (kiln stderr: ${k.stderr}; docker stderr: ${d.stderr})`);
+      assert.equal(k.stdout, d.stdout);
+      if (c.name === 'missing command exit code') {
+        assert.match(k.stderr, /exec: "no-such-command": executable file not found in \$PATH/);
+        assert.match(d.stderr, /exec: "no-such-command": executable file not found in \$PATH/);
+      } else {
+        assert.equal(k.stderr, d.stderr);
+      }
+    });
+  }
+});
