@@ -4,13 +4,17 @@
  * each; prints medians and kiln/peer ratios, with the goals against BuildKit.
  *
  *   node dist/bench/run.js [--reps N] [--slow-reps N] [--tools kiln,docker,buildah,podman]
- *                          [--cases four,runs,files,run,startup] [--json FILE]
+ *                          [--cases four,runs,files,run,startup,container,parse] [--json FILE]
+ *
+ * `container` and `parse` run the runtime's and the parser's own benchmarks
+ * (bench/run-startup.ts, bench/parse.ts) after the table.
  *
  * buildah and podman take four times as long as kiln and docker on the multi-stage recipe;
  * they run --slow-reps times (default 1) so the whole bench stays within a few minutes.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kiln, peers, type Builder } from './builders.js';
@@ -26,7 +30,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup']) };
+  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup', 'container', 'parse']) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -183,11 +187,17 @@ async function main(): Promise<void> {
   } finally {
     rmSync(storeRoot, { recursive: true, force: true });
   }
-  process.stdout.write(`\n${report(rows, names)}\n`);
+  process.stdout.write(`\nload average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (every figure scales with it; compare ratios)\n${report(rows, names)}\n`);
   for (const r of rows) for (const [tool, err] of r.errors) process.stdout.write(`\n${r.name} — ${tool} failed:\n${err}\n`);
   if (o.json) {
     const data = rows.map((r) => ({ name: r.name, goal: r.goal, medians: Object.fromEntries(names.map((t) => [t, median(r.times.get(t) ?? [])])), times: Object.fromEntries(r.times), errors: Object.fromEntries(r.errors) }));
     writeFileSync(o.json, JSON.stringify(data, null, 2));
+  }
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const [name, script] of [['container', 'run-startup.js'], ['parse', 'parse.js']] as const) {
+    if (!o.cases.has(name)) continue;
+    process.stdout.write(`\n== ${script.replace('.js', '.ts')}\n`);
+    spawnSync(process.execPath, [join(here, script), ...(name === 'container' ? ['--reps', String(Math.max(5, o.reps))] : [])], { stdio: 'inherit' });
   }
 }
 
