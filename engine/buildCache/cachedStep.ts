@@ -44,12 +44,19 @@ export interface BuildCacheOptions {
   explain?: boolean;
 }
 
-/** What a layer-making step's record holds, to continue the stage without running it. */
+/**
+ * What a step's record holds, to continue the stage without running it: the image config,
+ * the layer stack, and every other field of the stage state except the ARG scope and the
+ * platform (which the build re-derives) — so a field the engine adds later is restored too.
+ */
 interface RecordedState {
   image: ImageConfig;
   layers: string[];
   cmdSetInStage: boolean;
+  rest?: Record<string, unknown>;
 }
+
+const NOT_RECORDED = new Set(['config', 'layers', 'args', 'platform', 'cmdSetInStage']);
 
 export interface CachedStepInput {
   instr: StageInstruction;
@@ -161,6 +168,7 @@ export class BuildCache {
         state.config = structuredClone(rec.image);
         state.config.rootfs = rootfs;
         state.cmdSetInStage = rec.cmdSetInStage;
+        Object.assign(state, structuredClone(rec.rest ?? {}));
         this.explain(i.step, 'HIT');
         await this.cache.remember(lookup);
         return { state, key: lookup.key, hit: true };
@@ -228,7 +236,7 @@ export class BuildCache {
     } catch {
       return undefined;
     }
-    return { config: structuredClone(rec.image), layers, args: before.args, platform: before.platform, cmdSetInStage: rec.cmdSetInStage };
+    return { ...before, ...structuredClone(rec.rest ?? {}), config: structuredClone(rec.image), layers, args: before.args, platform: before.platform, cmdSetInStage: rec.cmdSetInStage };
   }
 
   /** What the step reads from outside its stage: context files, other stages. */
@@ -306,7 +314,8 @@ export function instructionText(instr: StageInstruction): string {
 }
 
 function recorded(state: StageState): Record<string, unknown> {
-  const r: RecordedState = { image: state.config, layers: state.layers.map((l) => l.diffId), cmdSetInStage: state.cmdSetInStage };
+  const rest = Object.fromEntries(Object.entries(state).filter(([k]) => !NOT_RECORDED.has(k)));
+  const r: RecordedState = { image: state.config, layers: state.layers.map((l) => l.diffId), cmdSetInStage: state.cmdSetInStage, rest };
   return r as unknown as Record<string, unknown>;
 }
 

@@ -147,3 +147,35 @@ test('a failing stage cancels its siblings, is the error reported, and leaves no
   });
   assert.deepEqual(sleepers, [], 'no build container left running');
 });
+
+test('Ctrl-C cancels the build like a failure: exit 130, no container or mount left', async (t) => {
+  if (!ready(t)) return;
+  const marker = `28.${Date.now() % 1000}`;
+  const ctx = context('interrupt', `FROM kiln-test/busybox AS a\nRUN sleep ${marker}\nFROM kiln-test/busybox\nRUN sleep ${marker}\nCOPY --from=a / /a/\n`);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [kilnBin, 'build', '--progress=json', ctx], { env: { ...process.env, KILN_ROOT: storeRoot }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let sent = false;
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    // Interrupt once (a second Ctrl-C exits at once) after both containers started.
+    if (!sent && (stderr.match(/"event":"started"[^\n]*RUN sleep/g) ?? []).length === 2) {
+      sent = true;
+      setTimeout(() => child.kill('SIGINT'), 500);
+    }
+  });
+  const t0 = Date.now();
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 130, stderr.slice(-2000));
+  assert.ok(Date.now() - t0 < 20_000);
+  assert.match(stderr, /canceled/);
+  assert.ok(!readFileSync('/proc/self/mounts', 'utf8').includes(storeRoot), 'no mount left under the store');
+  const left = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker);
+    } catch {
+      return false;
+    }
+  });
+  assert.deepEqual(left, [], 'no build container left running');
+});
