@@ -123,3 +123,16 @@ test('Go-compatible quoting in the dump', () => {
   assert.equal(goQuote('\u00a0\u2028\ufeff'), '"\\u00a0\\u2028\\ufeff"');
   assert.equal(goQuote('\u{1F600}\u{E0001}'), '"\u{1F600}\\U000e0001"');
 });
+
+test("the lexer and grammar pass Chevrotain's own validations (skipped in production)", async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { pathToFileURL } = await import('node:url');
+  const { repoRoot } = await import('../support/env.js');
+  const parser = pathToFileURL(join(repoRoot, 'dist', 'grammar', 'parser.js')).href;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e',
+    `const { parseDockerfile } = await import(${JSON.stringify(parser)}); process.stdout.write(String(parseDockerfile('FROM a\\nRUN <<EOF\\nx\\nEOF\\n').instructions.length));`],
+  { env: { ...process.env, KILN_GRAMMAR_VALIDATE: '1' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '2');
+});
