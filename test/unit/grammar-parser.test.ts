@@ -86,6 +86,7 @@ test('argument shapes per instruction', () => {
   rejects('FROM a\nLABEL x\n', 'LABEL must have two arguments', 2);
   assert.equal(dump('FROM a\nHEALTHCHECK NONE\nHEALTHCHECK --retries=3 CMD curl x\nHEALTHCHECK CMD ["a"]\n'),
     '(from "a")\n(healthcheck "NONE")\n(healthcheck ["--retries=3"] "CMD" "curl x")\n(healthcheck "CMD" "a")\n');
+  assert.equal(dump('FROM a\nconstructor x\n__proto__ y\ntoString\n'), '(from "a")\n(constructor "")\n(__proto__ "")\n(tostring "")\n');
   assert.equal(dump('FROM a\nONBUILD RUN --mount=x echo hi\nONBUILD\nFROBNICATE x y\n'),
     '(from "a")\n(onbuild (run ["--mount=x"] "echo hi"))\n(onbuild)\n(frobnicate "")\n');
 });
