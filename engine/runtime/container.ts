@@ -6,7 +6,7 @@
  */
 // The few small files of a start are written with sync calls: a thread-pool round trip per
 // tiny operation costs more than the operation itself, and start-up time is what users feel.
-import { closeSync, existsSync, mkdirSync, mkdtempSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,7 +139,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const capabilities = effectiveCapabilities(spec.capAdd, spec.capDrop);
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
-  const state = mkdtempSync(join(tmpdir(), 'kiln-ctr-'));
+  sweepAbandonedStateDirs();
+  const state = mkdtempSync(join(tmpdir(), `${STATE_PREFIX}${process.pid}-`));
   let cgroup: ContainerCgroup | undefined;
   let child: NativeChild | undefined;
   const cleanups: (() => void)[] = [];
@@ -231,8 +232,11 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
 
     if (io.signal) {
       const onAbort = (): void => { running.signal('SIGKILL'); };
-      io.signal.addEventListener('abort', onAbort, { once: true });
-      cleanups.push(() => io.signal?.removeEventListener('abort', onAbort));
+      if (io.signal.aborted) onAbort(); // aborted while the start was being prepared
+      else {
+        io.signal.addEventListener('abort', onAbort, { once: true });
+        cleanups.push(() => io.signal?.removeEventListener('abort', onAbort));
+      }
     }
     if (io.forwardSignals) {
       for (const sig of FORWARDED_SIGNALS) {
@@ -267,6 +271,33 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       }
     }
     rmSync(state, { recursive: true, force: true });
+  }
+}
+
+const STATE_PREFIX = 'kiln-ctr-';
+
+/** Temp dirs of starts whose kiln process was killed outright (SIGKILL skips `finally`). */
+function sweepAbandonedStateDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(STATE_PREFIX)) continue;
+    const pid = Number(name.slice(STATE_PREFIX.length).split('-')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

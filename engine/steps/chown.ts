@@ -53,32 +53,3 @@ export function resolveChown(spec: string, passwd: string | undefined, group: st
   }
   return { uid, gid };
 }
-
-export interface ProcessUser { uid: number; gid: number; additionalGids: number[] }
-
-/**
- * USER for a RUN step (runc's GetExecUser): a name must be in /etc/passwd; a number need not
- * be (then the group is 0); the supplementary groups are those listing the user as a member.
- */
-export function resolveRunUser(spec: string, passwd: string | undefined, group: string | undefined): ProcessUser {
-  if (spec === '') return { uid: 0, gid: 0, additionalGids: [] };
-  const colon = spec.indexOf(':');
-  const userPart = colon < 0 ? spec : spec.slice(0, colon);
-  const groupPart = colon < 0 ? undefined : spec.slice(colon + 1);
-  const users = parsePasswd(passwd);
-  const entry = NUMERIC.test(userPart) ? users.find((u) => u.uid === Number(userPart)) : users.find((u) => u.name === userPart);
-  if (!entry && !NUMERIC.test(userPart)) throw new UnknownOwnerError(`unable to find user ${userPart}: no matching entries in passwd file`);
-  const uid = entry ? entry.uid : Number(userPart);
-  let gid = entry ? entry.gid : 0;
-  const groups = parseGroup(group);
-  if (groupPart !== undefined && groupPart !== '') {
-    if (NUMERIC.test(groupPart)) gid = Number(groupPart);
-    else {
-      const g = groups.find((x) => x.name === groupPart);
-      if (!g) throw new UnknownOwnerError(`unable to find group ${groupPart}: no matching entries in group file`);
-      gid = g.gid;
-    }
-  }
-  const additionalGids = entry ? groups.filter((g) => g.members.includes(entry.name) && g.gid !== gid).map((g) => g.gid) : [];
-  return { uid, gid, additionalGids: [...new Set(additionalGids)] };
-}

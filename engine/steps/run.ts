@@ -10,10 +10,12 @@ import { chmod, chown, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/prom
 import { join, posix } from 'node:path';
 import type { Heredoc } from '../../grammar/ast.js';
 import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
-import { resolveRunUser, type ProcessUser } from './chown.js';
+import { resolveUser } from '../runtime/users.js';
 import { commandArgv, DEFAULT_SHELL } from './meta.js';
 import type { RootfsView } from './rootfsView.js';
 import type { StageState } from './state.js';
+
+export interface ProcessUser { uid: number; gid: number; additionalGids: number[] }
 
 /** The container the runtime starts (the runtime's ContainerSpec, as much of it as RUN uses). */
 export interface RunContainerSpec {
@@ -97,7 +99,9 @@ export function runHistoryText(argv: string[]): string {
 export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
   const { state, instr } = plan;
   const config = state.config.config ?? {};
-  const user = resolveRunUser(config.User ?? '', await plan.view.readText('/etc/passwd'), await plan.view.readText('/etc/group'));
+  // The same reading of USER as `kiln run` and docker (supplementary groups included).
+  const { uid, gid, additionalGids } = resolveUser(config.User ?? '', await plan.view.readText('/etc/passwd'), await plan.view.readText('/etc/group'));
+  const user: ProcessUser = { uid, gid, additionalGids };
   const { argv, scripts } = runArgv(state, instr, (h) => `/dev/pipes/${h.name}`);
   const mounts = [...plan.mounts];
   for (const s of scripts) {

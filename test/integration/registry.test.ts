@@ -17,7 +17,7 @@ import { exportCache, exportCacheFromIndex, importCache, importCacheIntoIndex, t
 import { CacheIndex } from '../../cache/index.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { sha256Digest } from '../../engine/registry/manifest.js';
-import { OCI_INDEX, OCI_LAYER_ZSTD, OCI_MANIFEST, OCI_CONFIG } from '../../engine/registry/mediaTypes.js';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_LAYER_ZSTD, OCI_MANIFEST, OCI_CONFIG } from '../../engine/registry/mediaTypes.js';
 import type { TransferProgress } from '../../engine/registry/transferProgress.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { registryAvailable, startRegistry, freePort, type TestRegistry } from '../support/registry.js';
@@ -173,7 +173,26 @@ describe('plain registry', () => {
         { mediaType: OCI_MANIFEST, digest: amdPush.digest, size: amdPush.size, platform: { os: 'linux', architecture: 'amd64' } },
       ],
     });
+    // The same two images as Docker schema 2 manifests under a Docker manifest list.
+    const asDocker = async (pushed: typeof amdPush): Promise<{ digest: string; size: number }> => {
+      const oci = JSON.parse(pushed.manifest.toString()) as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
+      const body = { schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: 'application/vnd.docker.container.image.v1+json', ...oci.config }, layers: oci.layers.map((l) => ({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip', digest: l.digest, size: l.size })) };
+      const digest = await putManifest(reg.host, 'multi/app', `docker-${pushed.digest.slice(7, 19)}`, DOCKER_MANIFEST, body);
+      return { digest, size: Buffer.byteLength(JSON.stringify(body)) };
+    };
+    const [amdDocker, armDocker] = [await asDocker(amdPush), await asDocker(armPush)];
+    await putManifest(reg.host, 'multi/app', 'docker', DOCKER_MANIFEST_LIST, {
+      schemaVersion: 2,
+      mediaType: DOCKER_MANIFEST_LIST,
+      manifests: [
+        { mediaType: DOCKER_MANIFEST, ...armDocker, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+        { mediaType: DOCKER_MANIFEST, ...amdDocker, platform: { os: 'linux', architecture: 'amd64' } },
+      ],
+    });
     const dst = await tempStore();
+    const fromList = await pullImageDetailed(dst, `${reg.host}/multi/app:docker`, { platform: 'linux/arm64' });
+    assert.equal(fromList.record.id, arm.id);
+    assert.equal(fromList.manifestDigest, armDocker.digest);
     const host = await pullImage(dst, `${reg.host}/multi/app`);
     assert.equal(host.config.architecture, process.arch === 'x64' ? 'amd64' : host.config.architecture);
     if (process.arch === 'x64') assert.equal(host.id, amd.id);

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, prerequisite } from '../support/env.js';
@@ -166,6 +166,30 @@ describe('runtime: runContainer', () => {
       e.message === 'exec: "no-such-command": executable file not found in $PATH');
     await assert.rejects(box.run(['/etc/passwd']), (e: unknown) => e instanceof KilnError && e.exitCode === 126 && /permission denied/.test(e.message));
     await assert.rejects(box.run(['true'], { cwd: 'relative' }), (e: unknown) => e instanceof KilnError && /absolute path/.test(e.message));
+    clean();
+  });
+
+  test('deep images: lower dirs beyond one page of mount options (relative paths, then short links)', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    const base = await mkdtemp(join(tmpdir(), 'kiln-layers-'));
+    try {
+      for (const count of [50, 120]) {
+        const lowers: string[] = [];
+        for (let i = 0; i < count; i++) {
+          const dir = join(base, String(count), `layer-${i.toString(16).padStart(64, '0')}`);
+          await mkdir(join(dir, 'layers'), { recursive: true });
+          await writeFile(join(dir, 'layers', `l${i}`), '');
+          lowers.push(dir);
+        }
+        lowers.reverse();
+        await mkdir(join(base, `u${count}`));
+        await mkdir(join(base, `w${count}`));
+        const r = await box.run(['/bin/sh', '-c', 'ls /layers | wc -l'], { rootfs: { lowerDirs: [...lowers, lower], upperDir: join(base, `u${count}`), workDir: join(base, `w${count}`) } });
+        assert.equal(r.stdout.trim(), String(count), r.stderr);
+      }
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
     clean();
   });
 

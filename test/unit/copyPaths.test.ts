@@ -7,7 +7,7 @@ import { destinationPath, parentsRelative } from '../../engine/steps/copy.js';
 import { SourceTree } from '../../engine/context/sourceTree.js';
 import { IgnoreMatcher } from '../../engine/context/dockerignore.js';
 import { resolveInRoot } from '../../engine/context/scopedPath.js';
-import { resolveChown, resolveRunUser } from '../../engine/steps/chown.js';
+import { resolveChown } from '../../engine/steps/chown.js';
 
 test('destination: trailing slash means a directory; relative paths are under WORKDIR', () => {
   assert.deepEqual(destinationPath('/app/', '/'), { path: '/app', isDir: true });
@@ -58,6 +58,4 @@ test('--chown: numbers, names through passwd and group, unknown names refused', 
   assert.deepEqual(resolveChown('7:8', undefined, undefined), { uid: 7, gid: 8 });
   assert.throws(() => resolveChown('nobody', passwd, group), /unable to find user nobody/);
   assert.throws(() => resolveChown('app:nogroup', passwd, group), /unable to find group nogroup/);
-  assert.deepEqual(resolveRunUser('app', passwd, group), { uid: 1000, gid: 1001, additionalGids: [50] });
-  assert.deepEqual(resolveRunUser('4242', passwd, group), { uid: 4242, gid: 0, additionalGids: [] });
 });
