@@ -176,7 +176,12 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
         for (const [k, v] of Object.entries(h.pax as Record<string, string>)) {
           if (!k.startsWith('SCHILY.xattr.')) continue;
           const name = k.slice('SCHILY.xattr.'.length);
-          if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue;
+          // Only what images legitimately carry: file capabilities and user attributes. trusted.*
+          // (overlay's own marks among them) and other security.* from an archive are not applied.
+          if (name !== 'security.capability' && !(name.startsWith('user.') && !name.startsWith('user.overlay.'))) continue;
+          // PAX values reach us decoded as UTF-8; a value that was not valid UTF-8 is damaged, and a
+          // damaged capability set must not be applied.
+          if (v.includes('\uFFFD')) continue;
           xattrs.push({ path: abs, name, value: Buffer.from(v, 'utf8') });
         }
       }

@@ -147,3 +147,23 @@ test('overlay whiteouts become OCI whiteouts, and a snapshot turns them back', a
   const plain = await headers(await collect(layerTar(dir, { whiteouts: 'none' })));
   assert.ok(plain.some((h) => h.name === 'deleted' && h.type === 'character-device'));
 });
+
+test('file capabilities travel in the tar and come back in the snapshot; other xattrs do not', async (t) => {
+  if (!prerequisite(t, isRoot && hasCommand('getfattr') && hasCommand('setfattr'), 'needs root and the attr tools')) return;
+  const dir = await tempDir(t, 'kiln-caps-');
+  const root = await tempDir(t, 'kiln-store-');
+  await writeFile(join(dir, 'ping'), 'binary');
+  // VFS_CAP_REVISION_2 with the effective flag, cap_net_raw (13) permitted.
+  const cap = '0x0100000200200000000000000000000000000000';
+  execFileSync('setfattr', ['-n', 'security.capability', '-v', cap, join(dir, 'ping')]);
+  execFileSync('setfattr', ['-n', 'trusted.kiln-test', '-v', 'x', join(dir, 'ping')]);
+  const store = await Store.open({ root });
+  const layer = await writeLayer(store, dir, { whiteouts: 'none', xattrs: true });
+  assert.deepEqual(layer.warnings, []);
+  const [h] = await headers(await readFile(store.blobPath(layer.diffId)));
+  assert.deepEqual(Object.keys((h?.pax ?? {}) as object).filter((k) => k.startsWith('SCHILY.')), ['SCHILY.xattr.security.capability']);
+  const snap = await store.snapshotDir(layer.diffId);
+  const dump = execFileSync('getfattr', ['-d', '-m', '-', '-e', 'hex', join(snap, 'ping')], { encoding: 'utf8' });
+  assert.match(dump, new RegExp(`security\\.capability=${cap}`));
+  assert.doesNotMatch(dump, /trusted\.kiln-test/);
+});
