@@ -70,6 +70,8 @@ export interface NativeSpawnSpec {
   capabilities: string;
   lastCap: number;
   noNewPrivileges: boolean;
+  /** A deny-list seccomp filter installed last before exec (policy from engine/runtime/seccomp.ts). */
+  seccomp?: { auditArch: number; deny: number[]; enosys: number[]; cloneNr: number; cloneDenyFlags: number };
   cwd: string;
   /** A small PID 1 that forwards signals and reaps orphans (`--init`). */
   init?: boolean;

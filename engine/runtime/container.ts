@@ -20,6 +20,7 @@ import { capabilityMask, effectiveCapabilities, lastCapability } from './capabil
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
 import { overlayOptions, planMounts, removeMountStubs, type ContainerMount } from './mounts.js';
 import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
+import { seccompPolicy } from './seccomp.js';
 import { writeIdMaps } from './userNamespace.js';
 
 export type { ContainerMount } from './mounts.js';
@@ -46,6 +47,8 @@ export interface ContainerSpec {
   stdin?: 'inherit' | 'null';
   /** Default true: clear no_new_privs only when a caller really needs setuid binaries to work. */
   noNewPrivileges?: boolean;
+  /** Default true: docker's seccomp restrictions (see seccomp.ts); false installs no filter. */
+  seccomp?: boolean;
   /** Default true: remove mount points the start created in the upper dir (for RUN layers). */
   removeMountStubs?: boolean;
 }
@@ -137,6 +140,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const id = spec.id ?? randomBytes(16).toString('hex');
   const rootless = process.getuid?.() !== 0;
   const capabilities = effectiveCapabilities(spec.capAdd, spec.capDrop);
+  const seccomp = spec.seccomp === false ? undefined : seccompPolicy(capabilities);
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
   sweepAbandonedStateDirs();
@@ -192,6 +196,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       capabilities: capabilityMask(capabilities),
       lastCap: lastCapability(),
       noNewPrivileges: spec.noNewPrivileges ?? true,
+      ...(seccomp ? { seccomp } : {}),
       cwd: spec.cwd,
       init: spec.init ?? false,
       argv: spec.argv,

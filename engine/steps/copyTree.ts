@@ -120,6 +120,16 @@ export class CopyWriter {
     await utimes(hostPath, stats.atime, stats.mtime);
   }
 
+  /** A file copied from a host path with the attributes given (ADD's downloads: streamed, never held in memory). */
+  async writeFromPath(imagePath: string, srcPath: string, mode: number, owner: Owner, mtime: Date): Promise<void> {
+    const hostPath = this.host(imagePath);
+    await rm(hostPath, { recursive: true, force: true });
+    await copyFile(srcPath, hostPath, constants.COPYFILE_FICLONE);
+    await chmod(hostPath, mode);
+    await lchown(hostPath, owner.uid, owner.gid);
+    await utimes(hostPath, mtime, mtime);
+  }
+
   /** A file with given content (heredoc sources, downloads are written elsewhere and copied). */
   async writeFile(imagePath: string, content: Buffer, mode: number, owner: Owner, mtime: Date): Promise<void> {
     const hostPath = this.host(imagePath);

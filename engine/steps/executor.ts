@@ -281,6 +281,8 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   const heredocs = instr.heredocs.map((h) => ({ heredoc: h, content: h.expand ? env.expander.raw(h.content, lookup) : h.content }));
   const urls = sources.filter(isUrl);
   if (instr.kind === 'COPY' && urls.length > 0) throw located(env, instr, 'COPY_URL', 'source can\'t be a URL for COPY');
+  const git = sources.find((s) => isGitSource(s));
+  if (git !== undefined) throw located(env, instr, 'ADD_GIT', `${instr.kind} of a git repository (${git}) is not supported by kiln; clone it into the context and COPY it`);
   if (checksum !== undefined && (urls.length !== 1 || sources.length !== 1)) throw located(env, instr, 'ADD_CHECKSUM', 'checksum can\'t be specified for non-HTTP(S) sources');
   const createdBy = `${instr.kind} ${[...instr.heredocs.map((h) => `<<${h.name}`), ...sources].join(' ')} ${dest} # buildkit`.replace(/\s+# buildkit$/, ' # buildkit');
   const workdirPath = state.config.config?.WorkingDir || '/';
@@ -306,10 +308,16 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
           throw e;
         }
         const { path: destPath, isDir } = destinationPath(dest, workdirPath);
-        const target = isDir ? posix.join(destPath, dl.name) : destPath;
         const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env));
-        await writer.ensureParents(target);
-        await writer.writeFile(target, await readFile(dl.path), chmod ? chmod(0o600, false) : 0o600, owner ?? { uid: 0, gid: 0 }, dl.mtime ?? stepTime(state, env));
+        // A download is unpacked only when asked (--unpack), never by default.
+        const archive = instr.unpack === true ? await detectArchive(dl.path) : undefined;
+        if (archive !== undefined) {
+          await extractArchive(dl.path, archive, destPath, writer, owner);
+        } else {
+          const target = isDir ? posix.join(destPath, dl.name) : destPath;
+          await writer.ensureParents(target);
+          await writer.writeFromPath(target, dl.path, chmod ? chmod(0o600, false) : 0o600, owner ?? { uid: 0, gid: 0 }, dl.mtime ?? stepTime(state, env));
+        }
         await writer.finish();
       }
       const local = sources.filter((s) => !isUrl(s));
@@ -342,7 +350,13 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   return state;
 }
 
+/** Git sources BuildKit's ADD clones (kiln does not). */
+function isGitSource(source: string): boolean {
+  return /^git@[^:]+:/.test(source) || /^(git|ssh):\/\//.test(source) || (/^https?:\/\//.test(source) && /\.git(#.*)?$/.test(source));
+}
+
 async function run(state: StageState, env: StepEnvironment, instr: Extract<StageInstruction, { kind: 'RUN' }>, word: (t: string) => string): Promise<StageState> {
+  if (instr.security === 'insecure') throw located(env, instr, 'RUN_INSECURE', 'RUN --security=insecure is not granted by kiln');
   if (!env.runner) throw located(env, instr, 'NO_RUNTIME', 'RUN needs the container runtime, which is not available in this build of kiln');
   if (!samePlatform(state.platform, env.buildPlatform) && state.platform.architecture !== env.buildPlatform.architecture) {
     throw located(env, instr, 'PLATFORM', `cannot RUN for ${state.platform.os}/${state.platform.architecture} on a ${env.buildPlatform.architecture} machine (no emulation)`);

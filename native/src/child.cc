@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -467,6 +468,12 @@ int childMain(void* arg) {
 
   dropPrivileges();
   if (!S->cwd.empty() && chdir(S->cwd.c_str()) < 0) failSetup("chdir to working directory", S->cwd.c_str());
+  if (!S->seccomp.empty()) {
+    struct sock_fprog prog;
+    prog.len = (unsigned short)S->seccomp.size();
+    prog.filter = const_cast<struct sock_filter*>(S->seccomp.data());
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) failSetup("install seccomp filter");
+  }
 
   if (S->init) runInit();
   execProgram();

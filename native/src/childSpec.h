@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 #include <sys/types.h>
+#include <linux/filter.h>
 
 namespace kiln {
 
@@ -74,6 +75,9 @@ struct ChildSpec {
   unsigned long long capabilities = 0;  // bit n = capability n kept
   int lastCap = 40;
   bool noNewPrivileges = true;
+
+  // A seccomp filter installed right before exec (after no_new_privs); empty: none.
+  std::vector<struct sock_filter> seccomp;
 
   std::string cwd;
   bool init = false;

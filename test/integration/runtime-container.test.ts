@@ -110,6 +110,12 @@ describe('runtime: runContainer', () => {
     const p = await box.run(['sh', '-c', 'echo 1 > /proc/sys/kernel/ns_last_pid']);
     assert.notEqual(p.exitCode, 0);
     assert.match(p.stderr, /Read-only/);
+    // seccomp: no way around the capability set through a fresh user namespace.
+    const userns = await box.run(['unshare', '-r', 'true']);
+    assert.notEqual(userns.exitCode, 0);
+    assert.match(userns.stderr, /not permitted/);
+    const granted = await box.run(['sh', '-c', 'mount -t tmpfs none /tmp && grep -c " /tmp " /proc/mounts'], { capAdd: ['SYS_ADMIN'] });
+    assert.equal(granted.stdout.trim(), '1', `--cap-add SYS_ADMIN allows mount: ${granted.stderr}`);
     const caps = await box.run(['grep', 'CapEff', '/proc/self/status']);
     assert.match(caps.stdout, /00000000a80425fb/, "docker's default capability set");
     clean();
