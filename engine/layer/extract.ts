@@ -8,9 +8,8 @@
  *   keep     ordinary files (ADD of an arbitrary archive)
  */
 import { open } from 'node:fs/promises';
-import { chmodSync, closeSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { createReadStream, chmodSync, closeSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { decompress, type Compression } from './compression.js';
 import { entryComponents, hostile, linkComponents } from './entryPath.js';
@@ -49,12 +48,17 @@ const isRoot = process.getuid?.() === 0;
 const OPAQUE = '.wh..wh..opq';
 const WH = '.wh.';
 
-/** Extracts a (possibly compressed) tar archive into `dest`, which must exist. */
+/** Extracts a (possibly compressed) tar archive into `dest`, which must exist. A Node Readable is an AsyncIterable too. */
 export async function extractArchive(input: AsyncIterable<Uint8Array | string>, dest: string, opts: ExtractOptions): Promise<ExtractResult> {
   const source = opts.source ?? 'archive';
   const { compression, stream } = await decompress(input, { what: source });
   const entries = await extractTar(stream, dest, opts);
   return { entries, compression };
+}
+
+/** extractArchive of a file on disk (ADD of a local archive). */
+export function extractArchiveFile(path: string, dest: string, opts: ExtractOptions): Promise<ExtractResult> {
+  return extractArchive(createReadStream(path), dest, { source: path, ...opts });
 }
 
 // Metadata calls are synchronous on purpose: each takes microseconds, and a thread-pool round
@@ -295,9 +299,4 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
     lutimesSync(d.path, d.mtime, d.mtime);
   }
   return count;
-}
-
-/** Convenience for callers holding a Node stream. */
-export function extractArchiveStream(input: Readable, dest: string, opts: ExtractOptions): Promise<ExtractResult> {
-  return extractArchive(input, dest, opts);
 }

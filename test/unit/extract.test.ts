@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
-import { extractArchive } from '../../engine/layer/extract.js';
+import { extractArchive, extractArchiveFile } from '../../engine/layer/extract.js';
 import { detectCompression } from '../../engine/layer/compression.js';
 import { KilnError } from '../../engine/errors.js';
 import { hasCommand, prerequisite } from '../support/env.js';
@@ -63,6 +63,11 @@ test('plain, gzip, bzip2 and xz archives extract the same files (ADD auto-extrac
     assert.equal((await lstat(join(dest, 'd', 'f'))).mtimeMs, 1000);
     assert.ok((await lstat(join(dest, 'd', 'l'))).isSymbolicLink());
   }
+  const file = join(await tempDir(t), 'archive.tgz');
+  await writeFile(file, gzipSync(tar));
+  const dest = await tempDir(t);
+  assert.deepEqual(await extractArchiveFile(file, dest, { whiteouts: 'keep' }), { entries: 3, compression: 'gzip' });
+  assert.equal(await readFile(join(dest, 'd', 'f'), 'utf8'), 'hello');
 });
 
 test('whiteouts applied: .wh.NAME deletes, .wh..wh..opq empties the dir of older content only', async (t) => {
