@@ -15,11 +15,11 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ openStore }, { pullImageDetailed }, { parseReference, familiarName }, { shortDigest }] = await Promise.all([
+  const [{ openStore }, { pullImageDetailed }, { parseReference, familiarName }, { TransferDisplay }] = await Promise.all([
     import('./openStore.js'),
     import('../registry/pull.js'),
     import('../registry/reference.js'),
-    import('../registry/transferProgress.js'),
+    import('./transferDisplay.js'),
   ]);
   const text = args.positionals[0] as string;
   const ref = parseReference(text);
@@ -31,15 +31,13 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (given.tag === undefined && given.digest === undefined) out('Using default tag: latest');
   out(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
   const store = await openStore();
+  const display = quiet ? undefined : new TransferDisplay(process.stdout, { waiting: 'Waiting', exists: 'Already exists', done: 'Pull complete' });
   const result = await pullImageDetailed(store, text, {
     insecureRegistries: insecureRegistries(args),
     ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
-    onProgress: (e) => {
-      if (e.status === 'warning') process.stderr.write(`WARNING: ${e.message ?? ''}\n`);
-      else if (e.digest && e.status === 'exists') out(`${shortDigest(e.digest)}: Already exists`);
-      else if (e.digest && e.status === 'done') out(`${shortDigest(e.digest)}: Pull complete`);
-    },
+    onProgress: (e) => display?.event(e),
   });
+  display?.close();
   out(`Digest: ${result.digest}`);
   out(`Status: ${result.downloaded > 0 ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref)}`);
   process.stdout.write(`${result.reference}\n`);

@@ -11,11 +11,11 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ openStore }, { pushImage }, { parseReference, repositoryName }, { shortDigest }] = await Promise.all([
+  const [{ openStore }, { pushImage }, { parseReference, repositoryName }, { TransferDisplay }] = await Promise.all([
     import('./openStore.js'),
     import('../registry/push.js'),
     import('../registry/reference.js'),
-    import('../registry/transferProgress.js'),
+    import('./transferDisplay.js'),
   ]);
   const text = args.positionals[0] as string;
   const ref = parseReference(text);
@@ -24,16 +24,13 @@ export async function run(args: ParsedArgs): Promise<number> {
     if (!quiet) process.stdout.write(`${line}\n`);
   };
   const store = await openStore();
+  const display = quiet ? undefined : new TransferDisplay(process.stdout, { exists: 'Layer already exists', done: 'Pushed' });
   out(`The push refers to repository [${repositoryName(ref)}]`);
   const result = await pushImage(store, text, {
     insecureRegistries: insecureRegistries(args),
-    onProgress: (e) => {
-      if (!e.digest) return;
-      if (e.status === 'exists') out(`${shortDigest(e.digest)}: Layer already exists`);
-      else if (e.status === 'mounted') out(`${shortDigest(e.digest)}: Mounted from ${(e.message ?? '').replace(/^mounted from /, '')}`);
-      else if (e.status === 'done') out(`${shortDigest(e.digest)}: Pushed`);
-    },
+    onProgress: (e) => display?.event(e),
   });
+  display?.close();
   out(`${ref.tag ?? ref.digest}: digest: ${result.digest} size: ${result.size}`);
   if (quiet) process.stdout.write(`${repositoryName(ref)}@${result.digest}\n`);
   return 0;

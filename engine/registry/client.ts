@@ -29,6 +29,8 @@ export interface RegistryRequest {
   headers?: Record<string, string>;
   /** Only replayable bodies: a 401 answer is retried once with a fresh token. */
   body?: Buffer | string;
+  /** Cancels the request and its response body (a sibling transfer failed). */
+  signal?: AbortSignal;
 }
 
 export interface RegistryErrorDetail {
@@ -104,8 +106,9 @@ export class RegistryClient {
       if (authorization) headers.set('authorization', authorization);
       let response: Response;
       try {
-        ({ response } = await fetchFollowingRedirects(url, { method: req.method ?? 'GET', headers, body: requestBody(req.body) }, this.fetchImpl));
+        ({ response } = await fetchFollowingRedirects(url, { method: req.method ?? 'GET', headers, body: requestBody(req.body), ...(req.signal ? { signal: req.signal } : {}) }, this.fetchImpl));
       } catch (e) {
+        if (req.signal?.aborted) throw e;
         throw this.unreachable(url, e);
       }
       if (response.status !== 401) return response;

@@ -166,14 +166,14 @@ function isTransient(e: unknown): boolean {
 }
 
 /** Downloads one layer into the store as its uncompressed tar, verified twice (blob digest, diff_id) while streaming. */
-async function downloadLayer(store: Store, client: RegistryClient, ref: ImageReference, desc: Descriptor, diffId: string, onProgress: ProgressCallback | undefined): Promise<void> {
+async function downloadLayer(store: Store, client: RegistryClient, ref: ImageReference, desc: Descriptor, diffId: string, onProgress: ProgressCallback | undefined, signal: AbortSignal): Promise<void> {
   const subject = familiarName(ref);
   const compression = layerCompression(desc.mediaType);
   if (compression === undefined) throw new KilnError('UNSUPPORTED_LAYER', `layer ${desc.digest} of ${subject} has media type ${desc.mediaType}, which kiln cannot unpack`);
   const what = `layer ${shortDigest(desc.digest)} of ${subject}`;
   for (let attempt = 1; ; attempt++) {
     onProgress?.({ digest: desc.digest, status: 'downloading', current: 0, total: desc.size });
-    const response = await client.request(`/v2/${ref.path}/blobs/${desc.digest}`, { scopes: [repositoryScope(ref.path, ['pull'])] });
+    const response = await client.request(`/v2/${ref.path}/blobs/${desc.digest}`, { scopes: [repositoryScope(ref.path, ['pull'])], signal });
     if (response.status === 404) {
       await response.body?.cancel();
       throw new KilnError('BLOB_UNKNOWN', `${what} (${desc.digest}) is missing from ${client.host}`);
@@ -206,6 +206,7 @@ async function downloadLayer(store: Store, client: RegistryClient, ref: ImageRef
     } catch (e) {
       for (const s of [body, compressed, inflate]) s.destroy();
       await Promise.allSettled([flow, ingest]);
+      if (signal.aborted) throw e;
       if (e instanceof KilnError && e.code === 'DIGEST_MISMATCH' && !e.message.includes(what)) {
         throw new KilnError('DIGEST_MISMATCH', `digest mismatch for the uncompressed ${what}: it is not the config's diff_id ${diffId}; refused, nothing stored`, { cause: e });
       }
@@ -229,6 +230,8 @@ async function downloadLayer(store: Store, client: RegistryClient, ref: ImageRef
 export async function fetchLayers(store: Store, client: RegistryClient, image: ResolvedImage, opts: { concurrency?: number; onProgress?: ProgressCallback } = {}): Promise<void> {
   const sources = new BlobSources(store.root);
   const queue = new PQueue({ concurrency: opts.concurrency ?? DEFAULT_CONCURRENCY });
+  // The first failure stops the other downloads: the pull has failed, their bytes are wasted.
+  const abort = new AbortController();
   const seen = new Set<string>();
   const jobs: Promise<void>[] = [];
   image.manifest.layers.forEach((desc, i) => {
@@ -238,18 +241,25 @@ export async function fetchLayers(store: Store, client: RegistryClient, image: R
     opts.onProgress?.({ digest: desc.digest, status: 'waiting', total: desc.size });
     jobs.push(
       queue.add(async () => {
+        if (abort.signal.aborted) return;
         if (await store.hasBlob(diffId)) opts.onProgress?.({ digest: desc.digest, status: 'exists', total: desc.size });
-        else await downloadLayer(store, client, image.ref, desc, diffId, opts.onProgress);
+        else await downloadLayer(store, client, image.ref, desc, diffId, opts.onProgress, abort.signal);
         await sources.record(diffId, { digest: desc.digest, size: desc.size, mediaType: desc.mediaType }, { registry: image.ref.domain, repository: image.ref.path });
       }) as Promise<void>,
     );
   });
-  const results = await Promise.allSettled(jobs);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    queue.clear();
-    throw failed.reason;
-  }
+  let first: unknown;
+  await Promise.all(
+    jobs.map((j) =>
+      j.catch((e: unknown) => {
+        if (first === undefined) {
+          first = e;
+          abort.abort();
+        }
+      }),
+    ),
+  );
+  if (first !== undefined) throw first;
 }
 
 export interface PullResult {
