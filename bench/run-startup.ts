@@ -4,12 +4,16 @@
  *     taking turns, medians (goal: kiln ≤ 0.3× docker).
  *  2. The overhead of one container start that writes a small diff (a RUN step's shape):
  *     runContainer in-process, minus the same command run directly on the host (goal ≤ 50 ms).
+ *  3. The same seen from a build: `kiln build --no-cache` of FROM + one small RUN, minus FROM +
+ *     one metadata instruction (the RUN step's whole cost: container, layer tar, commit).
  *
  *   node dist/bench/run-startup.js [--reps N]
+ *
+ * Prints the load average too: on a shared machine every figure scales with it.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../engine/store/store.js';
@@ -98,22 +102,41 @@ async function main(): Promise<void> {
       bareTimes.push(performance.now() - t1);
     }
 
+    // 3. One RUN step inside a build.
+    const ctx = join(storeRoot, 'ctx');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'run.Dockerfile'), `FROM ${IMAGE}\nRUN echo small > /diff.txt\n`);
+    writeFileSync(join(ctx, 'meta.Dockerfile'), `FROM ${IMAGE}\nENV SMALL=1\n`);
+    const runBuild: number[] = [];
+    const metaBuild: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      for (const [file, out] of [['run.Dockerfile', runBuild], ['meta.Dockerfile', metaBuild]] as const) {
+        const b = await timeCommand([process.execPath, kilnBin, 'build', '-q', '--no-cache', '-f', join(ctx, file), '-t', 'kiln-bench/out', ctx], env);
+        if (!b.ok) throw new Error(b.error);
+        out.push(b.ms);
+      }
+    }
+
     const km = median(kilnTimes) as number;
     const dm = median(dockerTimes);
     const sm = median(startTimes) as number;
     const bm = median(bareTimes) as number;
     const lines = [
-      `reps: ${reps} (medians; kiln and docker take turns)`,
+      `reps: ${reps} (medians; kiln and docker take turns); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
       `kiln run --rm ${IMAGE} true     ${formatMs(km)}`,
       docker ? `docker run --rm ${IMAGE} true   ${formatMs(dm)}` : 'docker run: dockerd not reachable, not measured',
       ...(dm !== undefined ? [`ratio kiln/docker                ${(km / dm).toFixed(2)}×  (goal ≤ 0.30×)`] : []),
       `runContainer, small diff (in-process)   ${formatMs(sm)}`,
       `same command on the host, no container  ${formatMs(bm)}`,
       `container start overhead                ${formatMs(sm - bm)}  (goal ≤ 50 ms)`,
+      `kiln build --no-cache FROM + RUN small   ${formatMs(median(runBuild))}`,
+      `kiln build --no-cache FROM + ENV         ${formatMs(median(metaBuild))}`,
+      `one RUN step with a small diff           ${formatMs((median(runBuild) as number) - (median(metaBuild) as number))}  (goal ≤ 50 ms)`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     rmSync(storeRoot, { recursive: true, force: true });
+    if (dockerUsable()) spawnSync(DOCKER, ['rmi', IMAGE], { stdio: 'ignore' });
   }
 }
 

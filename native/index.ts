@@ -107,6 +107,8 @@ interface NativeBinding {
   setWindowSize(fd: number, rows: number, cols: number): void;
   /** An extended attribute of a path (symlinks not followed), or null when it has none. */
   getXattr(path: string, name: string): Buffer | null;
+  /** Every extended attribute of a path (symlinks not followed), name → value; {} when none. */
+  listXattrs(path: string): Record<string, Buffer>;
 }
 
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */

@@ -454,7 +454,37 @@ Napi::Value GetXattr(const Napi::CallbackInfo& info) {
   return Napi::Buffer<char>::Copy(env, buf, (size_t)n);
 }
 
+// listXattrs(path) -> { name: Buffer } for every extended attribute (symlinks not followed).
+Napi::Value ListXattrs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  Napi::Object out = Napi::Object::New(env);
+  std::vector<char> names(1024);
+  ssize_t n;
+  while ((n = llistxattr(path.c_str(), names.data(), names.size())) < 0 && errno == ERANGE) names.resize(names.size() * 4);
+  if (n < 0) {
+    if (errno == ENOTSUP || errno == ENOENT) return out;
+    ThrowErrno(env, "llistxattr", errno);
+    return env.Undefined();
+  }
+  std::vector<char> value(4096);
+  for (ssize_t off = 0; off < n;) {
+    const char* name = names.data() + off;
+    off += (ssize_t)strlen(name) + 1;
+    ssize_t v;
+    while ((v = lgetxattr(path.c_str(), name, value.data(), value.size())) < 0 && errno == ERANGE) value.resize(value.size() * 4);
+    if (v < 0) {
+      if (errno == ENODATA) continue;  // removed meanwhile
+      ThrowErrno(env, "lgetxattr", errno);
+      return env.Undefined();
+    }
+    out.Set(name, Napi::Buffer<char>::Copy(env, value.data(), (size_t)v));
+  }
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("listXattrs", Napi::Function::New(env, ListXattrs));
   exports.Set("getXattr", Napi::Function::New(env, GetXattr));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("watch", Napi::Function::New(env, WatchExit));

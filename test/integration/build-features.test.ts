@@ -11,8 +11,8 @@ import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { isRoot, prerequisite, repoRoot } from '../support/env.js';
-import { runKiln, succeeds, writeFiles } from '../support/kilnProcess.js';
+import { hasCommand, isRoot, prerequisite, repoRoot } from '../support/env.js';
+import { runCommand, runKiln, succeeds, writeFiles } from '../support/kilnProcess.js';
 
 let work = '';
 let store = '';
@@ -158,4 +158,21 @@ test('--target builds only what that stage needs; a failing RUN stops the build 
   assert.equal(mountsAfter.split('\n').filter((l) => l.includes(store)).length, mountsBefore.split('\n').filter((l) => l.includes(store)).length);
   const tmp = await readdir(join(store, 'tmp'));
   assert.deepEqual(tmp, [], 'scratch dirs left behind');
+});
+
+test('--output type=oci and type=docker write archives skopeo reads, without a separate save', async (t) => {
+  if (!prerequisite(t, canRun && hasCommand('skopeo'), 'needs root, /bin/busybox and skopeo')) return;
+  const ctx = join(work, 'outputs');
+  await writeFiles(ctx, { Dockerfile: 'ARG BASE\nFROM ${BASE}\nCOPY f /f\n', f: 'f\n' });
+  const oci = join(work, 'out-oci.tar');
+  const docker = join(work, 'out-docker.tar');
+  const id = (await succeeds(kiln(['build', '-q', '--build-arg', `BASE=${BASE}`, '-t', 'outputs:1', '-o', `type=oci,dest=${oci}`, '-o', `type=docker,dest=${docker}`, ctx]))).stdout.trim();
+  for (const ref of [`oci-archive:${oci}`, `docker-archive:${docker}`]) {
+    const r = await succeeds(runCommand('skopeo', ['inspect', '--config', ref]));
+    const config = JSON.parse(r.stdout) as { rootfs: { diff_ids: string[] } };
+    assert.equal(config.rootfs.diff_ids.length, 2, ref);
+  }
+  const viaDocker = JSON.parse((await succeeds(runCommand('skopeo', ['inspect', `docker-archive:${docker}`]))).stdout) as { Digest: string };
+  assert.ok(viaDocker.Digest.startsWith('sha256:'));
+  assert.match(id, /^sha256:/);
 });

@@ -6,13 +6,14 @@
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtemp, mkdir, readFile, rm, stat, utimes, writeFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, utimes, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { dockerAvailable, hasCommand, isRoot, kilnBin, prerequisite, repoRoot } from '../support/env.js';
+import { dockerAvailable, hasCommand, isRoot, prerequisite, repoRoot } from '../support/env.js';
+import { runCommand, runKiln, succeeds, writeFiles, type Result } from '../support/kilnProcess.js';
 
 const DOCKER = '/usr/bin/docker';
 const suffix = `${process.pid}`;
@@ -22,34 +23,11 @@ let canRun = false;
 let haveDocker = false;
 const cleanupDockerImages: string[] = [];
 
-interface Result { code: number; stdout: string; stderr: string }
-
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-function kiln(args: string[], opts: { cwd?: string; storeRoot?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> {
-  const env = { ...process.env, ...opts.env, KILN_ROOT: opts.storeRoot ?? root };
-  return run(process.execPath, [kilnBin, ...args], { env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
-}
-
-async function ok(r: Promise<Result>): Promise<Result> {
-  const res = await r;
-  assert.equal(res.code, 0, `exit ${res.code}\nstdout: ${res.stdout}\nstderr: ${res.stderr}`);
-  return res;
-}
-
-async function files(dir: string, map: Record<string, string>): Promise<void> {
-  for (const [p, content] of Object.entries(map)) {
-    await mkdir(dirname(join(dir, p)), { recursive: true });
-    await writeFile(join(dir, p), content);
-  }
-}
+const run = runCommand;
+const kiln = (args: string[], opts: { cwd?: string; storeRoot?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Result> =>
+  runKiln(opts.storeRoot ?? root, args, { ...(opts.cwd ? { cwd: opts.cwd } : {}), ...(opts.env ? { env: opts.env } : {}) });
+const ok = succeeds;
+const files = writeFiles;
 
 interface Inspected { Id: string; Config: Record<string, unknown>; RootFS: { Layers: string[] } }
 
