@@ -136,6 +136,7 @@ async function main(): Promise<void> {
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     rmSync(storeRoot, { recursive: true, force: true });
+    if (dockerUsable()) spawnSync(DOCKER, ['rmi', IMAGE], { stdio: 'ignore' });
   }
 }
 

@@ -109,14 +109,20 @@ export class SourceHasher {
       }
       return;
     }
-    let body: string;
-    if (st.isFile()) body = await this.fileContentHash(rel, abs, st);
-    else if (st.isSymbolicLink()) body = readlinkSync(abs);
-    else body = `${st.rdev}`;
+    if (st.isFile()) {
+      out.set(rel, await this.fileDigest(rel, abs, st, header));
+      return;
+    }
+    const body = st.isSymbolicLink() ? readlinkSync(abs) : `${st.rdev}`;
     out.set(rel, digestString(`${header} ${body}`));
   }
 
-  private async fileContentHash(rel: string, abs: string, st: Stats): Promise<string> {
+  /**
+   * A file's entry digest (header and content). The stat cache keeps the whole entry
+   * digest: everything in the header is in the metadata it checks (a chmod or chown
+   * changes ctime and mode), so a hit costs neither a read nor a hash.
+   */
+  private async fileDigest(rel: string, abs: string, st: Stats, header: string): Promise<string> {
     const known = this.statCache.lookup(rel, st);
     if (known) return known;
     const startedAt = Date.now();
@@ -130,7 +136,8 @@ export class SourceHasher {
     }
     this.filesHashed++;
     this.bytesHashed += st.size;
-    this.statCache.store(rel, st, hash, startedAt);
-    return hash;
+    const entry = digestString(`${header} ${hash}`);
+    this.statCache.store(rel, st, entry, startedAt);
+    return entry;
   }
 }

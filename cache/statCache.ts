@@ -1,11 +1,12 @@
 /**
- * Remembers each file's content hash against its metadata (size, mtime, ctime, inode),
- * so a rebuild with nothing changed reads directory entries and inodes, never file bytes.
+ * Remembers each file's digest against its metadata (size, mtime, ctime, inode, mode), so a
+ * rebuild with nothing changed reads directory entries and inodes, never file bytes.
  *
- * One cache file per build-context directory, in a compact binary form that loads in a
- * few milliseconds for tens of thousands of entries:
- *   "KSC1" u32:count, then per entry: u16:pathLength path(utf8) f64:size f64:mtimeMs
- *   f64:ctimeMs f64:ino 16 bytes:hash
+ * One cache file per build-context directory, laid out to load in a few milliseconds for
+ * tens of thousands of entries (numbers in one typed array, all text in one string):
+ *   "KSC2" u32:count u32:textBytes u32:0, count × 5 f64 (size, mtimeMs, ctimeMs, ino, mode,
+ *   native byte order: the file never leaves this machine), count × u16 path length (UTF-16
+ *   units), then UTF-8 text: each path followed by its 32-hex-digit digest.
  * Saved atomically (temp + rename); two builds saving at once is harmless (last one wins,
  * both are correct).
  *
@@ -19,8 +20,10 @@ import type { Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileAtomicSync } from './atomicWrite.js';
 
-const MAGIC = 0x4b534331; // "KSC1"
-const HASH_BYTES = 16;
+const MAGIC = 0x4b534332; // "KSC2"
+const HASH_CHARS = 32;
+const HEADER = 16;
+const NUMBERS = 5;
 /** Wider than any kernel timestamp tick (4 ms at HZ=250, 10 ms at HZ=100). */
 const RACY_WINDOW_MS = 100;
 
@@ -29,6 +32,7 @@ export interface StatEntry {
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+  mode: number;
   /** 32 hex characters. */
   hash: string;
 }
@@ -73,12 +77,12 @@ export class StatCache {
     const e = this.entries.get(path);
     this.seen.add(path);
     if (!e) return undefined;
-    if (e.size !== st.size || e.mtimeMs !== st.mtimeMs || e.ctimeMs !== st.ctimeMs || e.ino !== st.ino) return undefined;
+    if (e.size !== st.size || e.mtimeMs !== st.mtimeMs || e.ctimeMs !== st.ctimeMs || e.ino !== st.ino || e.mode !== st.mode) return undefined;
     return e.hash;
   }
 
   store(path: string, st: Stats, hash: string, hashedAtMs: number = Date.now()): void {
-    this.entries.set(path, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, hash });
+    this.entries.set(path, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode, hash });
     this.seen.add(path);
     if (Math.max(st.mtimeMs, st.ctimeMs) > hashedAtMs - RACY_WINDOW_MS) this.racy.add(path);
     else this.racy.delete(path);
@@ -97,58 +101,54 @@ export class StatCache {
   }
 
   private encode(onlySeen: boolean): Buffer {
-    const paths: Buffer[] = [];
-    const kept: StatEntry[] = [];
-    let total = 8;
+    const kept: [string, StatEntry][] = [];
     for (const [path, e] of this.entries) {
-      if (this.racy.has(path) || (onlySeen && !this.seen.has(path))) continue;
-      const p = Buffer.from(path, 'utf8');
-      if (p.length > 0xffff) continue;
-      paths.push(p);
-      kept.push(e);
-      total += 2 + p.length + 32 + HASH_BYTES;
+      if (this.racy.has(path) || (onlySeen && !this.seen.has(path)) || path.length > 0xffff || e.hash.length !== HASH_CHARS) continue;
+      kept.push([path, e]);
     }
-    const buf = Buffer.allocUnsafe(total);
-    buf.writeUInt32BE(MAGIC, 0);
-    buf.writeUInt32BE(kept.length, 4);
-    let off = 8;
-    for (let i = 0; i < kept.length; i++) {
-      const p = paths[i] as Buffer;
-      const e = kept[i] as StatEntry;
-      buf.writeUInt16BE(p.length, off);
-      off += 2;
-      p.copy(buf, off);
-      off += p.length;
-      buf.writeDoubleBE(e.size, off);
-      buf.writeDoubleBE(e.mtimeMs, off + 8);
-      buf.writeDoubleBE(e.ctimeMs, off + 16);
-      buf.writeDoubleBE(e.ino, off + 24);
-      off += 32;
-      buf.write(e.hash, off, HASH_BYTES, 'hex');
-      off += HASH_BYTES;
-    }
-    return buf;
+    const numbers = new Float64Array(kept.length * NUMBERS);
+    const lengths = new Uint16Array(kept.length);
+    const text: string[] = [];
+    kept.forEach(([path, e], i) => {
+      numbers.set([e.size, e.mtimeMs, e.ctimeMs, e.ino, e.mode], i * NUMBERS);
+      lengths[i] = path.length;
+      text.push(path, e.hash);
+    });
+    const textBytes = Buffer.from(text.join(''), 'utf8');
+    const header = Buffer.alloc(HEADER);
+    header.writeUInt32BE(MAGIC, 0);
+    header.writeUInt32BE(kept.length, 4);
+    header.writeUInt32BE(textBytes.length, 8);
+    return Buffer.concat([header, Buffer.from(numbers.buffer), Buffer.from(lengths.buffer), textBytes]);
   }
 
   private decode(buf: Buffer): void {
-    if (buf.length < 8 || buf.readUInt32BE(0) !== MAGIC) throw new Error('not a stat cache');
+    if (buf.length < HEADER || buf.readUInt32BE(0) !== MAGIC) throw new Error('not a stat cache');
     const count = buf.readUInt32BE(4);
-    let off = 8;
+    const textBytes = buf.readUInt32BE(8);
+    const numbersEnd = HEADER + count * NUMBERS * 8;
+    const lengthsEnd = numbersEnd + count * 2;
+    if (buf.length !== lengthsEnd + textBytes) throw new Error('truncated stat cache');
+    // Typed arrays need aligned offsets: copy the two tables out (cheap next to decoding text).
+    const numbers = new Float64Array(buf.buffer.slice(buf.byteOffset + HEADER, buf.byteOffset + numbersEnd));
+    const lengths = new Uint16Array(buf.buffer.slice(buf.byteOffset + numbersEnd, buf.byteOffset + lengthsEnd));
+    const text = buf.toString('utf8', lengthsEnd);
+    let pos = 0;
     for (let i = 0; i < count; i++) {
-      const len = buf.readUInt16BE(off);
-      off += 2;
-      const path = buf.toString('utf8', off, off + len);
-      off += len;
-      const entry: StatEntry = {
-        size: buf.readDoubleBE(off),
-        mtimeMs: buf.readDoubleBE(off + 8),
-        ctimeMs: buf.readDoubleBE(off + 16),
-        ino: buf.readDoubleBE(off + 24),
-        hash: buf.toString('hex', off + 32, off + 32 + HASH_BYTES),
-      };
-      off += 32 + HASH_BYTES;
-      if (off > buf.length) throw new Error('truncated stat cache');
-      this.entries.set(path, entry);
+      const len = lengths[i] as number;
+      const path = text.slice(pos, pos + len);
+      const hash = text.slice(pos + len, pos + len + HASH_CHARS);
+      pos += len + HASH_CHARS;
+      const n = i * NUMBERS;
+      this.entries.set(path, {
+        size: numbers[n] as number,
+        mtimeMs: numbers[n + 1] as number,
+        ctimeMs: numbers[n + 2] as number,
+        ino: numbers[n + 3] as number,
+        mode: numbers[n + 4] as number,
+        hash,
+      });
     }
+    if (pos !== text.length) throw new Error('damaged stat cache');
   }
 }

@@ -156,7 +156,10 @@ export class BuildCache {
       const lookup = (await lookupFor(state)) as CacheLookup;
       if (lookup.hit) {
         const rec = lookup.hit.config as unknown as RecordedState;
+        // The layers stay this build's (a --no-cache-filter stage below may have rebuilt them).
+        const rootfs = state.config.rootfs;
         state.config = structuredClone(rec.image);
+        state.config.rootfs = rootfs;
         state.cmdSetInStage = rec.cmdSetInStage;
         this.explain(i.step, 'HIT');
         await this.cache.remember(lookup);

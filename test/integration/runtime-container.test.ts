@@ -12,6 +12,8 @@ import { isRoot, prerequisite } from '../support/env.js';
 import { haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
 import { leftoverCgroups, leftoverMounts, sandbox, type Sandbox } from '../support/containers.js';
 import { KilnError } from '../../engine/errors.js';
+import { cgroupDirs, hostCgroupLayout, type CgroupLayout } from '../../engine/runtime/cgroups.js';
+import { readFileSync } from 'node:fs';
 
 const ready = isRoot && haveBusybox;
 const why = 'needs root (namespaces, overlayfs, cgroups) and /bin/busybox (busybox-static)';
@@ -90,6 +92,26 @@ describe('runtime: runContainer', () => {
     const r = await box.run(['tail', '-c', '400m', '/dev/zero'], { limits: { memoryBytes: 64 * 1024 * 1024 } });
     assert.equal(r.exitCode, 137);
     assert.equal(r.oomKilled, true);
+    clean();
+  });
+
+  test('--cpus sets the CFS quota of the container\'s cgroup while it runs', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    const layout = hostCgroupLayout();
+    if (!prerequisite(t, layout !== undefined, 'needs a cgroup hierarchy')) return;
+    let seen = '';
+    const r = await box.run(['sleep', '0.5'], { limits: { cpus: 0.5 } }, {
+      onStart: (c) => {
+        setTimeout(() => {
+          const dir = cgroupDirs(layout as CgroupLayout, c.id, { cpus: 0.5 })[0] as string;
+          seen = layout?.version === 'v2' ? readFileSync(join(dir, 'cpu.max'), 'utf8') : readFileSync(join(dir, 'cpu.cfs_quota_us'), 'utf8');
+          const procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim();
+          assert.equal(procs, String(c.pid), 'the container is in its cgroup');
+        }, 100);
+      },
+    });
+    assert.equal(r.exitCode, 0);
+    assert.match(seen, /^50000\b/);
     clean();
   });
 
