@@ -289,12 +289,14 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   const dir = await env.storage.scratchDir();
   const src = await sourceFor(state, env, instr);
   try {
-    const view = instr.link ? undefined : await RootfsView.open(state.layers, () => env.storage.scratchDir());
+    // --link copies onto nothing (an independent layer), but --chown names still come from the image.
+    const image = await RootfsView.open(state.layers, () => env.storage.scratchDir());
+    const view = instr.link ? undefined : image;
     try {
       let owner: Owner | undefined;
       if (chownSpec !== undefined) {
         try {
-          owner = resolveChown(chownSpec, await view?.readText('/etc/passwd'), await view?.readText('/etc/group'));
+          owner = resolveChown(chownSpec, await image.readText('/etc/passwd'), await image.readText('/etc/group'));
         } catch (e) {
           if (e instanceof UnknownOwnerError) throw located(env, instr, 'UNKNOWN_USER', e.message);
           throw e;
@@ -337,7 +339,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
         });
       }
     } finally {
-      await view?.close();
+      await image.close();
     }
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
