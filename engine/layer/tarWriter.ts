@@ -59,7 +59,8 @@ interface Walker {
   pack: Pack;
   opts: LayerOptions;
   hardlinks: Map<string, string>;
-  xattrs: Map<string, Map<string, Buffer>> | undefined;
+  /** The xattrs kiln records (or reads overlay marks from) of a path; undefined when not wanted. */
+  xattrs: ((abs: string) => Map<string, Buffer> | undefined) | undefined;
   warnings: string[];
 }
 
@@ -127,7 +128,7 @@ function baseHeader(name: string, st: BigIntStats, mtime: Date): Header & { pax?
 }
 
 function withXattrs(w: Walker, abs: string, h: Header & { pax?: Record<string, string> | null }): void {
-  const attrs = w.xattrs?.get(abs);
+  const attrs = w.xattrs?.(abs);
   if (!attrs) return;
   for (const name of KEPT_XATTRS) {
     const v = attrs.get(name);
@@ -179,7 +180,7 @@ async function writeNode(w: Walker, abs: string, rel: string, st: BigIntStats, w
     withXattrs(w, abs, h);
     finishPax(h);
     await addEntry(w, h);
-    const attrs = w.xattrs?.get(abs);
+    const attrs = w.xattrs?.(abs);
     if (w.opts.whiteouts === 'overlay' && attrs && OPAQUE_XATTRS.some((x) => attrs.get(x)?.toString() === 'y')) {
       const o = baseHeader(`${rel}/.wh..wh..opq`, st, new Date(0));
       o.mode = 0o100600;
@@ -269,14 +270,40 @@ async function writeFileEntry(w: Walker, abs: string, h: EntryHeader): Promise<v
   }
 }
 
+/**
+ * Reads the wanted xattrs per path: in-process through the native addon when it is built (one
+ * listxattr per file), otherwise with one getfattr over the whole tree.
+ */
+async function xattrReader(dir: string, names: readonly string[]): Promise<(abs: string) => Map<string, Buffer> | undefined> {
+  try {
+    const { nativeBinding } = await import('../../native/index.js');
+    const native = nativeBinding();
+    return (abs) => {
+      let all: Record<string, Buffer>;
+      try {
+        all = native.listXattrs(abs);
+      } catch {
+        return undefined; // a filesystem without xattr support has none to record
+      }
+      const picked = new Map<string, Buffer>();
+      for (const n of names) if (all[n] !== undefined) picked.set(n, all[n] as Buffer);
+      return picked.size > 0 ? picked : undefined;
+    };
+  } catch {
+    const pattern = `^(${names.map((x) => x.replace(/\./g, '\\.')).join('|')})$`;
+    const tree = await readXattrsTree(dir, pattern);
+    return (abs) => tree.get(abs);
+  }
+}
+
 /** The layer tar of `dir` as a stream of bytes (entries for the dir's contents, not the dir itself). */
 export function layerTar(dir: string, opts: LayerOptions): AsyncIterable<Buffer> {
   const pack = tarPack();
   const warnings: string[] = [];
   const produce = async (): Promise<void> => {
     const wantXattrs = opts.xattrs ?? opts.whiteouts === 'overlay';
-    const pattern = `^(${[...KEPT_XATTRS, ...(opts.whiteouts === 'overlay' ? OPAQUE_XATTRS : [])].map((x) => x.replace(/\./g, '\\.')).join('|')})$`;
-    const xattrs = wantXattrs ? await readXattrsTree(dir, pattern) : undefined;
+    const names = [...KEPT_XATTRS, ...(opts.whiteouts === 'overlay' ? OPAQUE_XATTRS : [])];
+    const xattrs = wantXattrs ? await xattrReader(dir, names) : undefined;
     const w: Walker = { pack, opts, hardlinks: new Map(), xattrs, warnings };
     await walkDir(w, dir, '');
     pack.finalize();
