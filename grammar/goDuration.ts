@@ -27,7 +27,7 @@ export function parseGoDuration(input: string): number {
     const unitMatch = /^[^0-9.]+/.exec(s);
     if (!unitMatch) throw new DurationError(`time: missing unit in duration ${quote(input)}`);
     const unit = unitMatch[0];
-    const mult = UNITS[unit];
+    const mult = Object.hasOwn(UNITS, unit) ? UNITS[unit] : undefined;
     if (mult === undefined) throw new DurationError(`time: unknown unit ${quote(unit)} in duration ${quote(input)}`);
     s = s.slice(unit.length);
     const value = Number(`${intPart === '' ? '0' : intPart}.${fracPart === '' ? '0' : fracPart}`) * mult;

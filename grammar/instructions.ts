@@ -234,7 +234,7 @@ function parseDevice(value: string): { name: string; required: boolean } {
       if (d.name !== '') throw new InstructionError(`device name already set to ${d.name}`);
       d.name = v;
     } else if (key === 'required') {
-      const b = ({ 1: true, t: true, T: true, TRUE: true, true: true, True: true, 0: false, f: false, F: false, FALSE: false, false: false, False: false } as Record<string, boolean>)[v];
+      const b = ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v) ? true : ['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v) ? false : undefined;
       if (b === undefined) throw new InstructionError(`invalid value for ${key}: ${v}`);
       d.required = b;
     } else if (d.name === '') {

@@ -349,7 +349,8 @@ function parseLineAt(line: string, escape: number, lineOffset: number): LineNode
     const restRawStart = afterStart + afterKeyword.length - restRaw.length;
     restOffset = lineOffset + restRawStart + (rest === '' ? 0 : restRaw.indexOf(rest));
   }
-  const fn = DISPATCH[goLower(keyword)] ?? parseIgnore;
+  const lower = goLower(keyword);
+  const fn = Object.hasOwn(DISPATCH, lower) ? (DISPATCH[lower] as LineParser) : parseIgnore;
   const { args, json, sub } = fn(rest, restOffset, escape);
   const node: LineNode = { keyword, flags, args, json, original: line };
   if (sub) node.sub = sub;

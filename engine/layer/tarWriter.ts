@@ -16,6 +16,7 @@ import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { KilnError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { readXattrsTree } from './specialFiles.js';
+import { paxHeaderBlocks, ustarSafeName } from './paxHeader.js';
 
 export interface LayerOptions {
   /** Clamp every mtime to this (seconds since the epoch); SOURCE_DATE_EPOCH. */
@@ -58,7 +59,8 @@ interface Walker {
   pack: Pack;
   opts: LayerOptions;
   hardlinks: Map<string, string>;
-  xattrs: Map<string, Map<string, Buffer>> | undefined;
+  /** The xattrs kiln records (or reads overlay marks from) of a path; undefined when not wanted. */
+  xattrs: ((abs: string) => Map<string, Buffer> | undefined) | undefined;
   warnings: string[];
 }
 
@@ -69,7 +71,29 @@ function clampTime(w: Walker, mtimeMs: bigint): Date {
   return new Date(secs * 1000);
 }
 
-function addEntry(w: Walker, header: Header & { pax?: Record<string, string> | null }, body?: Buffer): Promise<void> {
+type EntryHeader = Header & { pax?: Record<string, string> | null; binaryPax?: Record<string, Buffer> };
+
+/** Returns the header to hand tar-stream, after writing a hand-made PAX header when one is needed. */
+function prepareHeader(w: Walker, header: EntryHeader): EntryHeader {
+  if (header.binaryPax) {
+    // tar-stream writes PAX values as UTF-8 text: write this entry's PAX header ourselves, with
+    // every record it needs, and hand tar-stream a plain USTAR header that needs none.
+    const records: Record<string, string | Buffer> = { ...(header.pax ?? {}), ...header.binaryPax, path: header.name };
+    if (header.linkname) records.linkpath = header.linkname;
+    const mtime = Math.floor(header.mtime.getTime() / 1000);
+    (w.pack as unknown as { push(b: Buffer): boolean }).push(paxHeaderBlocks(header.name, mtime, records));
+    const plain: EntryHeader = { ...header, name: ustarSafeName(header.name), linkname: header.linkname ? ustarSafeName(header.linkname) : '' };
+    delete plain.pax;
+    delete plain.binaryPax;
+    if (plain.uid > 0o777777) plain.uid = 0;
+    if (plain.gid > 0o777777) plain.gid = 0;
+    return plain;
+  }
+  return header;
+}
+
+function addEntry(w: Walker, given: EntryHeader, body?: Buffer): Promise<void> {
+  const header = prepareHeader(w, given);
   return new Promise((resolve, reject) => {
     const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
     // A regular file entry without a body would wait for one: give empty files an empty body.
@@ -104,18 +128,15 @@ function baseHeader(name: string, st: BigIntStats, mtime: Date): Header & { pax?
 }
 
 function withXattrs(w: Walker, abs: string, h: Header & { pax?: Record<string, string> | null }): void {
-  const attrs = w.xattrs?.get(abs);
+  const attrs = w.xattrs?.(abs);
   if (!attrs) return;
   for (const name of KEPT_XATTRS) {
     const v = attrs.get(name);
     if (!v || v.length === 0) continue;
     // PAX records are UTF-8 text in tar-stream; a value that is not valid UTF-8 cannot ride in one.
     const text = v.toString('utf8');
-    if (!Buffer.from(text, 'utf8').equals(v)) {
-      w.warnings.push(`${abs}: ${name} not recorded (binary value)`);
-      continue;
-    }
-    h.pax = { ...(h.pax ?? {}), [`SCHILY.xattr.${name}`]: text };
+    if (Buffer.from(text, 'utf8').equals(v)) h.pax = { ...(h.pax ?? {}), [`SCHILY.xattr.${name}`]: text };
+    else (h as EntryHeader).binaryPax = { ...((h as EntryHeader).binaryPax ?? {}), [`SCHILY.xattr.${name}`]: v };
   }
 }
 
@@ -159,7 +180,7 @@ async function writeNode(w: Walker, abs: string, rel: string, st: BigIntStats, w
     withXattrs(w, abs, h);
     finishPax(h);
     await addEntry(w, h);
-    const attrs = w.xattrs?.get(abs);
+    const attrs = w.xattrs?.(abs);
     if (w.opts.whiteouts === 'overlay' && attrs && OPAQUE_XATTRS.some((x) => attrs.get(x)?.toString() === 'y')) {
       const o = baseHeader(`${rel}/.wh..wh..opq`, st, new Date(0));
       o.mode = 0o100600;
@@ -222,11 +243,11 @@ async function writeNode(w: Walker, abs: string, rel: string, st: BigIntStats, w
 /** Files up to this size are read in one call; larger ones stream. */
 const SMALL_FILE = 512 * 1024;
 
-async function writeFileEntry(w: Walker, abs: string, h: Header): Promise<void> {
+async function writeFileEntry(w: Walker, abs: string, h: EntryHeader): Promise<void> {
   const fd = await open(abs, 'r');
   try {
     await new Promise<void>((resolve, reject) => {
-      const sink = w.pack.entry(h, (err) => (err ? reject(err) : resolve()));
+      const sink = w.pack.entry(prepareHeader(w, h), (err) => (err ? reject(err) : resolve()));
       const pump = async (): Promise<void> => {
         let left = h.size;
         while (left > 0) {
@@ -249,14 +270,40 @@ async function writeFileEntry(w: Walker, abs: string, h: Header): Promise<void> 
   }
 }
 
+/**
+ * Reads the wanted xattrs per path: in-process through the native addon when it is built (one
+ * listxattr per file), otherwise with one getfattr over the whole tree.
+ */
+async function xattrReader(dir: string, names: readonly string[]): Promise<(abs: string) => Map<string, Buffer> | undefined> {
+  try {
+    const { nativeBinding } = await import('../../native/index.js');
+    const native = nativeBinding();
+    return (abs) => {
+      let all: Record<string, Buffer>;
+      try {
+        all = native.listXattrs(abs);
+      } catch {
+        return undefined; // a filesystem without xattr support has none to record
+      }
+      const picked = new Map<string, Buffer>();
+      for (const n of names) if (all[n] !== undefined) picked.set(n, all[n] as Buffer);
+      return picked.size > 0 ? picked : undefined;
+    };
+  } catch {
+    const pattern = `^(${names.map((x) => x.replace(/\./g, '\\.')).join('|')})$`;
+    const tree = await readXattrsTree(dir, pattern);
+    return (abs) => tree.get(abs);
+  }
+}
+
 /** The layer tar of `dir` as a stream of bytes (entries for the dir's contents, not the dir itself). */
 export function layerTar(dir: string, opts: LayerOptions): AsyncIterable<Buffer> {
   const pack = tarPack();
   const warnings: string[] = [];
   const produce = async (): Promise<void> => {
     const wantXattrs = opts.xattrs ?? opts.whiteouts === 'overlay';
-    const pattern = `^(${[...KEPT_XATTRS, ...(opts.whiteouts === 'overlay' ? OPAQUE_XATTRS : [])].map((x) => x.replace(/\./g, '\\.')).join('|')})$`;
-    const xattrs = wantXattrs ? await readXattrsTree(dir, pattern) : undefined;
+    const names = [...KEPT_XATTRS, ...(opts.whiteouts === 'overlay' ? OPAQUE_XATTRS : [])];
+    const xattrs = wantXattrs ? await xattrReader(dir, names) : undefined;
     const w: Walker = { pack, opts, hardlinks: new Map(), xattrs, warnings };
     await walkDir(w, dir, '');
     pack.finalize();

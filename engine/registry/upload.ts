@@ -12,7 +12,7 @@ import type { RegistryClient } from './client.js';
 import type { ImageReference } from './reference.js';
 
 /** Chunk size of chunked uploads: a bound on memory, big enough to keep round trips few. */
-export const UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024;
+export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
 
 function pushScopes(ref: ImageReference, extra: string[] = []): string[] {
   return [repositoryScope(ref.path, ['pull', 'push']), ...extra];
@@ -128,7 +128,8 @@ export async function uploadStream(client: RegistryClient, ref: ImageReference, 
     pendingBytes += buf.length;
     if (pendingBytes >= chunkBytes) {
       const all = Buffer.concat(pending, pendingBytes);
-      pending = [all.subarray(chunkBytes)];
+      // Copy the small remainder so the big buffer is freed once its PATCH is done.
+      pending = [Buffer.from(all.subarray(chunkBytes))];
       pendingBytes = all.length - chunkBytes;
       await inflight;
       inflight = patch(all.subarray(0, chunkBytes));

@@ -5,7 +5,8 @@
  * instruction, the stage state before it, and (for COPY/ADD) the selected sources.
  */
 import { execFile } from 'node:child_process';
-import { lstat, lutimes, readdir, readFile, rm } from 'node:fs/promises';
+import { lstatSync, lutimesSync, readdirSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { CopyInstruction, Stage, StageInstruction } from '../../grammar/recipe.js';
@@ -77,33 +78,31 @@ export function stepTime(state: StageState, env: StepEnvironment): Date {
   return new Date((env.sourceDateEpoch ?? epochOf(state.config)) * 1000);
 }
 
-/** Newest mtime (whole seconds) of anything in a diff dir. */
+/** Newest mtime (whole seconds) of anything in a diff dir (synchronous walk: many tiny calls). */
 export async function newestMtime(dir: string): Promise<number> {
   let newest = 0;
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      const st = await lstat(p);
-      newest = Math.max(newest, Math.floor(st.mtimeMs / 1000));
-      if (e.isDirectory()) await walk(p);
+      newest = Math.max(newest, Math.floor(lstatSync(p).mtimeMs / 1000));
+      if (e.isDirectory()) walk(p);
     }
   };
-  await walk(dir);
+  walk(dir);
   return newest;
 }
 
 /** Lowers every mtime newer than `seconds` to it (children before their directory). */
 async function clampMtimes(dir: string, seconds: number): Promise<void> {
   const limit = new Date(seconds * 1000);
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      const st = await lstat(p);
-      if (st.mtimeMs > seconds * 1000) await lutimes(p, limit, limit);
+      if (e.isDirectory()) walk(p);
+      if (lstatSync(p).mtimeMs > seconds * 1000) lutimesSync(p, limit, limit);
     }
   };
-  await walk(dir);
+  walk(dir);
 }
 
 function addHistory(state: StageState, env: StepEnvironment, createdBy: string, emptyLayer: boolean): void {
@@ -289,12 +288,14 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   const dir = await env.storage.scratchDir();
   const src = await sourceFor(state, env, instr);
   try {
-    const view = instr.link ? undefined : await RootfsView.open(state.layers, () => env.storage.scratchDir());
+    // --link copies onto nothing (an independent layer), but --chown names still come from the image.
+    const image = await RootfsView.open(state.layers, () => env.storage.scratchDir());
+    const view = instr.link ? undefined : image;
     try {
       let owner: Owner | undefined;
       if (chownSpec !== undefined) {
         try {
-          owner = resolveChown(chownSpec, await view?.readText('/etc/passwd'), await view?.readText('/etc/group'));
+          owner = resolveChown(chownSpec, await image.readText('/etc/passwd'), await image.readText('/etc/group'));
         } catch (e) {
           if (e instanceof UnknownOwnerError) throw located(env, instr, 'UNKNOWN_USER', e.message);
           throw e;
@@ -337,7 +338,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
         });
       }
     } finally {
-      await view?.close();
+      await image.close();
     }
   } catch (e) {
     await rm(dir, { recursive: true, force: true });

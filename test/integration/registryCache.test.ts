@@ -1,13 +1,14 @@
 /**
- * The shared build cache through a real registry: a build on one store exports its cache
- * records and layers (exportCacheFromIndex); a second, empty store imports them
- * (importCacheIntoIndex) and its cold build of the same recipe is all cache hits, running
- * nothing. Steps run through a fake container runner, so no root is needed.
+ * The shared build cache through a real registry, as `kiln build --cache-to/--cache-from
+ * type=registry,ref=R` does it: a build on one store exports the cache records it made and their
+ * layers (exportBuildCache); a second, empty store imports them (importBuildCaches) and its cold
+ * build of the same recipe is all cache hits, running nothing. Steps run through a fake
+ * container runner, so no root is needed.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +22,8 @@ import { CacheIndex } from '../../cache/index.js';
 import { ShellWordExpander } from '../../grammar/expand.js';
 import { parseDockerfile } from '../../grammar/parser.js';
 import { toRecipe } from '../../grammar/instructions.js';
-import { exportCacheFromIndex, importCacheIntoIndex } from '../../engine/registry/cacheManifest.js';
+import { exportBuildCache, importBuildCaches } from '../../engine/registry/buildCacheExchange.js';
+import { parseRegistryCacheSpec } from '../../engine/registry/cacheSpec.js';
 import { prerequisite } from '../support/env.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../support/registry.js';
 
@@ -103,15 +105,20 @@ test('--cache-from on an empty store turns a cold build into all cache hits', as
   const contextA = makeContext();
   await sleep(150); // past the stat cache's racy window
   const a = await machine(contextA);
+  // A record from an older build, untouched by this one, must not be exported.
+  const indexA = new CacheIndex(a.store.root);
+  await indexA.put({ key: 'e'.repeat(32), diffIds: [], config: {}, createdAt: '2020-01-01T00:00:00.000Z' });
+  const past = new Date(Date.now() - 3600_000);
+  await utimes(join(indexA.dir, 'ee', `${'e'.repeat(32)}.json`), past, past);
+  const started = new Date();
   const first = await cachedBuild(a.store, contextA, a.runner);
   assert.equal(a.runs.length, 3, 'the first machine runs every RUN');
 
-  // --cache-to type=registry,ref=R,mode=max: every record this build made.
-  const indexA = new CacheIndex(a.store.root);
-  const keys = (await indexA.list()).map((r) => r.key);
+  // --cache-to type=registry,ref=R,mode=max: every record this build made or used.
+  const keys = (await indexA.list()).map((r) => r.key).filter((k) => k !== 'e'.repeat(32));
   assert.ok(keys.length >= 6, `records for the layer-making steps (${keys.length})`);
   const ref = `${reg?.host}/team/app:buildcache`;
-  const { exported } = await exportCacheFromIndex(a.store, indexA, keys, ref);
+  const exported = await exportBuildCache(a.store, parseRegistryCacheSpec('--cache-to', `type=registry,ref=${ref},mode=max`), started);
   assert.equal(exported, keys.length);
 
   // Another machine: its own checkout of the same sources, an empty store.
@@ -120,8 +127,9 @@ test('--cache-from on an empty store turns a cold build into all cache hits', as
   cpSync(contextA, contextB, { recursive: true, preserveTimestamps: false });
   await sleep(150);
   const b = await machine(contextB);
-  const imported = await importCacheIntoIndex(b.store, new CacheIndex(b.store.root), ref);
+  const imported = await importBuildCaches(b.store, [parseRegistryCacheSpec('--cache-from', `type=registry,ref=${ref}`)]);
   assert.equal(imported, keys.length);
+  assert.equal(await new CacheIndex(b.store.root).get('e'.repeat(32)), undefined);
   const second = await cachedBuild(b.store, contextB, b.runner);
   assert.deepEqual(b.runs, [], 'nothing ran on the second machine');
   const notes = second.events.filter((e): e is Extract<ProgressEvent, { type: 'note' }> => e.type === 'note').map((e) => `${e.step.name}: ${e.text}`);

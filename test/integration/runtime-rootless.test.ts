@@ -6,9 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasCommand, isRoot, kilnBin, prerequisite, repoRoot } from '../support/env.js';
+import { hasCommand, isRoot, prerequisite, repoRoot } from '../support/env.js';
 import { haveBusybox } from '../support/busyboxImage.js';
 
 const USER = 'kilnrootless';
@@ -28,6 +28,9 @@ const why = `needs root (to become ${USER}), setpriv, /bin/busybox and the ${USE
 describe('runtime: rootless kiln run', () => {
   let root: string;
   let env: NodeJS.ProcessEnv;
+  /** The checkout as the unprivileged user can reach it (a copy when the checkout sits under a 0700 home). */
+  let kilnHome: string;
+  let kilnBin: string;
   before(() => {
     if (!ready) return;
     // /var/tmp: the unprivileged user must own the store; the rootfs is made as that user too.
@@ -35,9 +38,20 @@ describe('runtime: rootless kiln run', () => {
     execFileSync('chown', [`${USER}:${USER}`, root]);
     const home = execFileSync('sh', ['-c', `getent passwd ${USER} | cut -d: -f6`], { encoding: 'utf8' }).trim();
     env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, KILN_ROOT: join(root, 'store'), TMPDIR: root };
+    kilnHome = repoRoot;
+    if (asUser(['test', '-r', join(repoRoot, 'package.json')]).status !== 0) {
+      // A real user installs kiln where they can read it; copy what runs (not the sources).
+      kilnHome = join(root, 'kiln');
+      mkdirSync(join(kilnHome, 'native', 'build'), { recursive: true });
+      for (const part of ['package.json', 'bin', 'dist', 'node_modules', 'native/build/Release']) {
+        execFileSync('cp', ['-a', join(repoRoot, part), join(kilnHome, part)]);
+      }
+      execFileSync('chmod', ['-R', 'a+rX', kilnHome]);
+    }
+    kilnBin = join(kilnHome, 'bin', 'kiln');
     const commit = [
-      `import { Store } from ${JSON.stringify(join(repoRoot, 'dist/engine/store/store.js'))};`,
-      `import { commitBusyboxImage } from ${JSON.stringify(join(repoRoot, 'dist/test/support/busyboxImage.js'))};`,
+      `import { Store } from ${JSON.stringify(join(kilnHome, 'dist/engine/store/store.js'))};`,
+      `import { commitBusyboxImage } from ${JSON.stringify(join(kilnHome, 'dist/test/support/busyboxImage.js'))};`,
       'await commitBusyboxImage(await Store.open(), "kiln-test/busybox:latest");',
     ].join('\n');
     asUser([process.execPath, '--input-type=module', '-e', commit], true);

@@ -113,6 +113,7 @@ test('HEALTHCHECK validation', () => {
   rejects('FROM a\nHEALTHCHECK --retries=x CMD x\n', 'strconv.ParseInt: parsing "x": invalid syntax');
   assert.deepEqual((recipe('FROM a\nHEALTHCHECK CMD ["a","b"]\n').stages[0]?.instructions[0] as HealthcheckInstruction).test, ['CMD', 'a', 'b']);
   assert.equal(parseGoDuration('1h2m3.5s'), 3723.5e9);
+  rejects('FROM a\nHEALTHCHECK --interval=1constructor CMD x\n', 'time: unknown unit "constructor" in duration "1constructor"');
   assert.equal(parseGoDuration('-1.5ms'), -1.5e6);
 });
 

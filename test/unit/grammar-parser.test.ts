@@ -86,6 +86,7 @@ test('argument shapes per instruction', () => {
   rejects('FROM a\nLABEL x\n', 'LABEL must have two arguments', 2);
   assert.equal(dump('FROM a\nHEALTHCHECK NONE\nHEALTHCHECK --retries=3 CMD curl x\nHEALTHCHECK CMD ["a"]\n'),
     '(from "a")\n(healthcheck "NONE")\n(healthcheck ["--retries=3"] "CMD" "curl x")\n(healthcheck "CMD" "a")\n');
+  assert.equal(dump('FROM a\nconstructor x\n__proto__ y\ntoString\n'), '(from "a")\n(constructor "")\n(__proto__ "")\n(tostring "")\n');
   assert.equal(dump('FROM a\nONBUILD RUN --mount=x echo hi\nONBUILD\nFROBNICATE x y\n'),
     '(from "a")\n(onbuild (run ["--mount=x"] "echo hi"))\n(onbuild)\n(frobnicate "")\n');
 });
@@ -122,4 +123,17 @@ test('Go-compatible quoting in the dump', () => {
   assert.equal(goQuote('♥ ☃ 한국어'), '"♥ ☃ 한국어"');
   assert.equal(goQuote('\u00a0\u2028\ufeff'), '"\\u00a0\\u2028\\ufeff"');
   assert.equal(goQuote('\u{1F600}\u{E0001}'), '"\u{1F600}\\U000e0001"');
+});
+
+test("the lexer and grammar pass Chevrotain's own validations (skipped in production)", async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { pathToFileURL } = await import('node:url');
+  const { repoRoot } = await import('../support/env.js');
+  const parser = pathToFileURL(join(repoRoot, 'dist', 'grammar', 'parser.js')).href;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e',
+    `const { parseDockerfile } = await import(${JSON.stringify(parser)}); process.stdout.write(String(parseDockerfile('FROM a\\nRUN <<EOF\\nx\\nEOF\\n').instructions.length));`],
+  { env: { ...process.env, KILN_GRAMMAR_VALIDATE: '1' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '2');
 });

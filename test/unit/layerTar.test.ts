@@ -167,3 +167,22 @@ test('file capabilities travel in the tar and come back in the snapshot; other x
   assert.match(dump, new RegExp(`security\\.capability=${cap}`));
   assert.doesNotMatch(dump, /trusted\.kiln-test/);
 });
+
+test('a capability that is not valid UTF-8 is written byte for byte in a PAX record', async (t) => {
+  if (!prerequisite(t, isRoot && hasCommand('getfattr') && hasCommand('setfattr'), 'needs root and the attr tools')) return;
+  const dir = await tempDir(t, 'kiln-caps-');
+  const name = `tool-${'é'.repeat(60)}`;
+  await writeFile(join(dir, name), 'binary');
+  // cap_setuid (7) permitted: the byte 0x80, which no UTF-8 text can hold on its own.
+  const cap = Buffer.from('0100000280000000000000000000000000000000', 'hex');
+  execFileSync('setfattr', ['-n', 'security.capability', '-v', `0x${cap.toString('hex')}`, join(dir, name)]);
+  const tar = await collect(layerTar(dir, { whiteouts: 'none', xattrs: true }));
+  const wanted = Buffer.concat([Buffer.from(' SCHILY.xattr.security.capability='), cap, Buffer.from('\n')]);
+  assert.ok(tar.includes(wanted), 'raw capability bytes in the PAX record');
+  const [h] = await headers(tar);
+  assert.equal(h?.name, name, 'the PAX path names the entry');
+  assert.equal(h?.size, 6);
+  if (hasCommand('tar')) assert.equal(execFileSync('tar', ['-tf', '-'], { input: tar, encoding: 'utf8' }), `${name}\n`);
+  const again = await collect(layerTar(dir, { whiteouts: 'none', xattrs: true }));
+  assert.ok(again.equals(tar), 'still deterministic');
+});

@@ -130,3 +130,22 @@ test('redirects: credentials kept on the same origin, stripped for another host'
     { url: 'https://cdn.example/final', auth: null },
   ]);
 });
+
+test('plain http only for loopback hosts and --insecure-registry hosts', async () => {
+  const { RegistryClient, isLoopbackHost } = await import('../../engine/registry/client.js');
+  assert.ok(isLoopbackHost('localhost:5000') && isLoopbackHost('127.0.0.1') && isLoopbackHost('127.1.2.3:80') && isLoopbackHost('[::1]:5000'));
+  assert.ok(!isLoopbackHost('reg.example:5000') && !isLoopbackHost('128.0.0.1'));
+  const tried: string[] = [];
+  const fake = async (url: string): Promise<Response> => {
+    tried.push(url);
+    if (url.startsWith('https:')) throw new TypeError('fetch failed', { cause: Object.assign(new Error('wrong version number'), { code: 'ERR_SSL_WRONG_VERSION_NUMBER' }) });
+    return new Response('{}', { status: 200 });
+  };
+  const strict = new RegistryClient('reg.example:5000', 'reg.example:5000/app:1', { fetchImpl: fake, credentials: async () => undefined });
+  await assert.rejects(strict.url('/v2/'), (e: unknown) => e instanceof KilnError && e.code === 'REGISTRY_UNREACHABLE' && /reg\.example:5000\/app:1/.test(e.message) && /ERR_SSL_WRONG_VERSION_NUMBER/.test(e.message));
+  assert.deepEqual(tried, ['https://reg.example:5000/v2/']);
+  tried.length = 0;
+  const insecure = new RegistryClient('reg.example:5000', 's', { fetchImpl: fake, insecureRegistries: ['http://reg.example:5000/'], credentials: async () => undefined });
+  assert.equal(await insecure.url('/v2/x'), 'http://reg.example:5000/v2/x');
+  assert.deepEqual(tried, ['https://reg.example:5000/v2/', 'http://reg.example:5000/v2/']);
+});
