@@ -151,7 +151,8 @@ test('a failing stage cancels its siblings, is the error reported, and leaves no
 test('Ctrl-C cancels the build like a failure: exit 130, no container or mount left', async (t) => {
   if (!ready(t)) return;
   const marker = `28.${Date.now() % 1000}`;
-  const ctx = context('interrupt', `FROM kiln-test/busybox AS a\nRUN sleep ${marker}\nFROM kiln-test/busybox\nRUN sleep ${marker}\nCOPY --from=a / /a/\n`);
+  // Two independent stages, both running when the signal comes.
+  const ctx = context('interrupt', `FROM kiln-test/busybox AS a\nRUN sleep ${marker}\nFROM kiln-test/busybox AS b\nRUN sleep ${marker}\nFROM kiln-test/busybox\nCOPY --from=a /etc/passwd /a\nCOPY --from=b /etc/passwd /b\n`);
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [kilnBin, 'build', '--progress=json', ctx], { env: { ...process.env, KILN_ROOT: storeRoot }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
