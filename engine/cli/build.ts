@@ -71,6 +71,10 @@ export function parseSecret(text: string): [string, string] {
 
 export async function run(args: ParsedArgs): Promise<number> {
   const contextArg = args.positionals[0] as string;
+  // Layers keep file owners (lchown) and stage views are overlay mounts: both need root.
+  if (process.getuid?.() !== 0) {
+    throw new KilnError('NEEDS_ROOT', 'kiln build needs root: layers keep their files\' owners and build steps mount overlays (rootless builds are not supported yet)');
+  }
   const quiet = args.bools.has('quiet');
   const buildArgs = new Map((args.lists.get('build-arg') ?? []).map((t) => {
     if (!t.includes('=')) return [t, process.env[t] ?? ''] as [string, string];
