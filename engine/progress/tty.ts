@@ -111,7 +111,8 @@ export class TtySink implements ProgressSink {
   /** The lines of the current frame, without escape codes for cursor movement. */
   frame(): string[] {
     const now = this.now();
-    const width = Math.max(40, this.options.columns ?? this.out.columns ?? 80);
+    // A pseudo-terminal with no size set reports 0 columns and rows: treat that as unknown.
+    const width = Math.max(40, this.options.columns || this.out.columns || 80);
     const views = this.order.map((id) => this.steps.get(id) as StepView);
     const finished = views.filter((v) => v.status !== 'running').length;
     const failed = views.some((v) => v.status === 'error');
@@ -147,7 +148,7 @@ export class TtySink implements ProgressSink {
       }
     }
     // Keep the frame within the terminal: drop the oldest finished steps first.
-    const maxRows = Math.max(5, (this.options.rows ?? this.out.rows ?? 40) - 1);
+    const maxRows = Math.max(5, (this.options.rows || this.out.rows || 40) - 1);
     if (lines.length > maxRows) return [lines[0] as string, ...lines.slice(lines.length - maxRows + 1)];
     return lines;
   }
