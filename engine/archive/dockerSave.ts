@@ -13,10 +13,8 @@ import { sha256Digest } from '../image/config.js';
 import { familiarName, familiarReference, fullReference, parseReference } from '../image/reference.js';
 import { hexOf } from '../store/blobs.js';
 import type { ImageRecord, Store } from '../store/store.js';
-import {
-  ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST,
-  type Descriptor, type DockerManifestItem, type OciIndex, type OciManifest,
-} from './mediaTypes.js';
+import { ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST } from '../image/mediaTypes.js';
+import type { Descriptor, DockerManifestItem, OciIndex, OciManifest } from './archiveManifest.js';
 
 export interface SaveItem {
   image: ImageRecord;

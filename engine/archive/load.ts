@@ -23,8 +23,8 @@ import { scanLayerTar } from '../layer/scan.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import {
   ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
-  type Descriptor, type DockerManifestItem, type OciIndex, type OciManifest,
-} from './mediaTypes.js';
+} from '../image/mediaTypes.js';
+import type { Descriptor, DockerManifestItem, OciIndex, OciManifest } from './archiveManifest.js';
 
 interface StagedFile {
   path: string;

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, type Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { KilnError } from '../errors.js';
-import type { LayerCompression } from './mediaTypes.js';
+import type { LayerCompression } from '../image/mediaTypes.js';
 
 function zstdDecoder(subject: string): Duplex {
   const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });

@@ -13,7 +13,7 @@ import { BlobSources } from './blobSources.js';
 import { RegistryClient, bodyStream, type RegistryClientOptions } from './client.js';
 import { decompressor } from './decompress.js';
 import { parseManifest, sha256Digest, type Descriptor, type FetchedManifest, type ImageManifest } from './manifest.js';
-import { MANIFEST_ACCEPT, layerCompression } from './mediaTypes.js';
+import { MANIFEST_ACCEPT, layerCompression } from '../image/mediaTypes.js';
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Platform } from './platform.js';
 import { familiarName, formatReference, parseReference, repositoryName, withDigest, type ImageReference } from './reference.js';
 import type { ImageRecord, Store } from '../store/store.js';

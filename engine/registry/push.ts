@@ -16,7 +16,7 @@ import { repositoryScope } from './auth.js';
 import { BlobSources, type CompressedVariant } from './blobSources.js';
 import { RegistryClient, type RegistryClientOptions } from './client.js';
 import { sha256Digest, type Descriptor } from './manifest.js';
-import { OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST, layerCompression } from './mediaTypes.js';
+import { OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST, layerCompression } from '../image/mediaTypes.js';
 import { familiarName, parseReference, repositoryName, type ImageReference } from './reference.js';
 import type { Store } from '../store/store.js';
 import { shortDigest, type ProgressCallback } from './transferProgress.js';

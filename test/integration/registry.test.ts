@@ -17,7 +17,7 @@ import { exportCache, exportCacheFromIndex, importCache, importCacheIntoIndex, t
 import { CacheIndex } from '../../cache/index.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { sha256Digest } from '../../engine/registry/manifest.js';
-import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_LAYER_ZSTD, OCI_MANIFEST, OCI_CONFIG } from '../../engine/registry/mediaTypes.js';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_LAYER_ZSTD, OCI_MANIFEST, OCI_CONFIG } from '../../engine/image/mediaTypes.js';
 import type { TransferProgress } from '../../engine/registry/transferProgress.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { registryAvailable, startRegistry, freePort, type TestRegistry } from '../support/registry.js';

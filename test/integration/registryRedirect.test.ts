@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { Store } from '../../engine/store/store.js';
 import { pullImage } from '../../engine/registry/pull.js';
 import { sha256Digest } from '../../engine/registry/manifest.js';
-import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../engine/registry/mediaTypes.js';
+import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../engine/image/mediaTypes.js';
 import { layerFromFiles } from '../support/testImage.js';
 
 const dirs: string[] = [];

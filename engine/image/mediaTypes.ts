@@ -1,4 +1,7 @@
-/** The media types of the OCI image spec and their Docker schema 2 equivalents. */
+/**
+ * The media types of the OCI image spec and their Docker schema 2 equivalents: one list for the
+ * archives (save/load) and the registry (pull/push).
+ */
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -14,6 +17,9 @@ export const DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.g
 export const DOCKER_FOREIGN_LAYER_GZIP = 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip';
 export const DOCKER_SCHEMA1 = 'application/vnd.docker.distribution.manifest.v1+json';
 export const DOCKER_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
+
+export const ANNOTATION_CONTAINERD_NAME = 'io.containerd.image.name';
+export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';
 
 export const INDEX_TYPES: ReadonlySet<string> = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
 export const MANIFEST_TYPES: ReadonlySet<string> = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
