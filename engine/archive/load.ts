@@ -19,6 +19,7 @@ import { configProblem, goArch, type ImageConfig } from '../image/config.js';
 import { familiarReference, fullReference, normalizeTag, parseReference } from '../image/reference.js';
 import { decompress } from '../layer/compression.js';
 import { entryComponents, hostile } from '../layer/entryPath.js';
+import { feedTar } from '../layer/feedTar.js';
 import { scanLayerTar } from '../layer/scan.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import {
@@ -66,23 +67,7 @@ async function stage(input: AsyncIterable<Uint8Array>, dir: string, source: stri
   const staging: Staging = { files: new Map(), links: new Map(), dirs: new Set(['']) };
   const { stream } = await decompress(input, { what: source });
   const extractor = tarExtract();
-  const feeding = (async () => {
-    try {
-      for await (const chunk of stream) {
-        if (extractor.destroyed) break;
-        if (!extractor.write(chunk)) {
-          await new Promise<void>((r) => {
-            const done = (): void => { extractor.off('drain', done); extractor.off('close', done); r(); };
-            extractor.on('drain', done);
-            extractor.on('close', done);
-          });
-        }
-      }
-      if (!extractor.destroyed) (extractor as unknown as { end(): void }).end();
-    } catch (err) {
-      extractor.destroy(err as Error);
-    }
-  })();
+  const feeding = feedTar(stream, extractor);
   let n = 0;
   try {
     for await (const entry of extractor) {

@@ -12,6 +12,7 @@ import { createReadStream, chmodSync, closeSync, lchownSync, linkSync, lstatSync
 import { join } from 'node:path';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { decompress, type Compression } from './compression.js';
+import { feedTar } from './feedTar.js';
 import { entryComponents, hostile, linkComponents } from './entryPath.js';
 import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from './specialFiles.js';
 
@@ -115,23 +116,7 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
   };
 
   const extractor = tarExtract();
-  const feeding = (async () => {
-    try {
-      for await (const chunk of input) {
-        if (extractor.destroyed) break;
-        if (!extractor.write(chunk)) {
-          await new Promise<void>((r) => {
-            const done = (): void => { extractor.off('drain', done); extractor.off('close', done); r(); };
-            extractor.on('drain', done);
-            extractor.on('close', done);
-          });
-        }
-      }
-      if (!extractor.destroyed) (extractor as unknown as { end(): void }).end();
-    } catch (err) {
-      extractor.destroy(err as Error);
-    }
-  })();
+  const feeding = feedTar(input, extractor);
 
   try {
     for await (const entry of extractor) {

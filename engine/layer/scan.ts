@@ -5,27 +5,12 @@
  */
 import { extract as tarExtract } from 'tar-stream';
 import { KilnError } from '../errors.js';
+import { feedTar } from './feedTar.js';
 import { entryComponents, hostile, linkComponents } from './entryPath.js';
 
 export async function scanLayerTar(input: AsyncIterable<Uint8Array>, source: string): Promise<number> {
   const extractor = tarExtract();
-  const feeding = (async () => {
-    try {
-      for await (const chunk of input) {
-        if (extractor.destroyed) continue; // keep draining: the caller hashes every byte
-        if (!extractor.write(chunk)) {
-          await new Promise<void>((r) => {
-            const done = (): void => { extractor.off('drain', done); extractor.off('close', done); r(); };
-            extractor.on('drain', done);
-            extractor.on('close', done);
-          });
-        }
-      }
-      if (!extractor.destroyed) (extractor as unknown as { end(): void }).end();
-    } catch (err) {
-      extractor.destroy(err as Error);
-    }
-  })();
+  const feeding = feedTar(input, extractor, { drainAfterClose: true });
   const seen = new Set<string>();
   let count = 0;
   try {
