@@ -96,7 +96,7 @@ async function describe(store: Store, items: readonly SaveItem[], layout: Archiv
     const desc = { mediaType: OCI_MANIFEST, digest: manifestDigest, size: manifestBytes.length };
     if (tags.length === 0) index.manifests.push(desc);
     for (const t of tags) {
-      const ref = parseReference(t);
+      const ref = parseReference(t, { defaultTag: false });
       index.manifests.push({ ...desc, annotations: { [ANNOTATION_CONTAINERD_NAME]: fullReference(ref), [ANNOTATION_REF_NAME]: ref.tag ?? 'latest' } });
       const top = image.config.rootfs.diff_ids[image.config.rootfs.diff_ids.length - 1];
       if (top !== undefined && ref.tag !== undefined) (repositories[familiarName(ref)] ??= {})[ref.tag] = hexOf(top);
@@ -166,7 +166,7 @@ export async function resolveSaveItems(store: Store, names: readonly string[]): 
   const all = await store.listImages();
   for (const name of names) {
     let ref;
-    try { ref = parseReference(name); } catch { ref = undefined; }
+    try { ref = parseReference(name, { defaultTag: false }); } catch { ref = undefined; }
     if (ref && ref.tag === undefined && ref.digest === undefined) {
       const repo = `${ref.domain}/${ref.path}:`;
       const matches = all.flatMap((img) => img.tags.filter((t) => t.startsWith(repo)).map((t) => [img, t] as const));

@@ -164,7 +164,7 @@ function tagsOf(repoTags: readonly string[] | null | undefined, source: string):
   for (const t of repoTags ?? []) {
     let ref;
     try {
-      ref = parseReference(t);
+      ref = parseReference(t, { defaultTag: false });
     } catch {
       throw new KilnError('BAD_ARCHIVE', `${source}: invalid tag "${t}" in manifest.json`, { location: { file: source } });
     }
@@ -205,7 +205,7 @@ function nameFromAnnotations(d: Descriptor): string[] {
   for (const candidate of [a[ANNOTATION_CONTAINERD_NAME], a[ANNOTATION_REF_NAME]]) {
     if (!candidate) continue;
     try {
-      const ref = parseReference(candidate);
+      const ref = parseReference(candidate, { defaultTag: false });
       // A bare tag ("latest") in ref.name names no repository: leave the image untagged.
       if (ref.tag !== undefined && ref.digest === undefined && (candidate.includes(':') || candidate.includes('/'))) return [fullReference(ref)];
     } catch {

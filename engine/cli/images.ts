@@ -36,7 +36,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const noTrunc = args.bools.has('no-trunc');
   let filter: { name: string; tag?: string } | undefined;
   if (args.positionals[0] !== undefined) {
-    const ref = parseReference(args.positionals[0]);
+    const ref = parseReference(args.positionals[0], { defaultTag: false });
     filter = { name: fullName(ref) };
     if (ref.tag !== undefined) filter.tag = ref.tag;
   }

@@ -26,7 +26,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const [{ storeCredentials }, { verifyCredentials }, { normaliseRegistryHost }] = await Promise.all([
     import('../registry/dockerConfig.js'),
     import('../registry/login.js'),
-    import('../registry/reference.js'),
+    import('../registry/registryHost.js'),
   ]);
   const server = args.positionals[0] ?? 'docker.io';
   const username = args.strings.get('username');

@@ -9,7 +9,7 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ removeCredentials }, { normaliseRegistryHost }] = await Promise.all([import('../registry/dockerConfig.js'), import('../registry/reference.js')]);
+  const [{ removeCredentials }, { normaliseRegistryHost }] = await Promise.all([import('../registry/dockerConfig.js'), import('../registry/registryHost.js')]);
   const host = normaliseRegistryHost(args.positionals[0] ?? 'docker.io');
   if (await removeCredentials(host)) process.stdout.write(`Removing login credentials for ${host}\n`);
   else process.stdout.write(`Not logged in to ${host}\n`);

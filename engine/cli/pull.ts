@@ -15,10 +15,10 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ openStore }, { pullImageDetailed }, { parseReference, familiarName }, { TransferDisplay }] = await Promise.all([
+  const [{ openStore }, { pullImageDetailed }, { parseReference, familiarReference }, { TransferDisplay }] = await Promise.all([
     import('./openStore.js'),
     import('../registry/pull.js'),
-    import('../registry/reference.js'),
+    import('../image/reference.js'),
     import('./transferDisplay.js'),
   ]);
   const text = args.positionals[0] as string;
@@ -39,7 +39,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   });
   display?.close();
   out(`Digest: ${result.digest}`);
-  out(`Status: ${result.downloaded > 0 ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref)}`);
+  out(`Status: ${result.downloaded > 0 ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarReference(ref)}`);
   process.stdout.write(`${result.reference}\n`);
   return 0;
 }

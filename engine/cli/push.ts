@@ -11,10 +11,10 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ openStore }, { pushImage }, { parseReference, repositoryName }, { TransferDisplay }] = await Promise.all([
+  const [{ openStore }, { pushImage }, { parseReference, fullName }, { TransferDisplay }] = await Promise.all([
     import('./openStore.js'),
     import('../registry/push.js'),
-    import('../registry/reference.js'),
+    import('../image/reference.js'),
     import('./transferDisplay.js'),
   ]);
   const text = args.positionals[0] as string;
@@ -25,13 +25,13 @@ export async function run(args: ParsedArgs): Promise<number> {
   };
   const store = await openStore();
   const display = quiet ? undefined : new TransferDisplay(process.stdout, { exists: 'Layer already exists', done: 'Pushed' });
-  out(`The push refers to repository [${repositoryName(ref)}]`);
+  out(`The push refers to repository [${fullName(ref)}]`);
   const result = await pushImage(store, text, {
     insecureRegistries: insecureRegistries(args),
     onProgress: (e) => display?.event(e),
   });
   display?.close();
   out(`${ref.tag ?? ref.digest}: digest: ${result.digest} size: ${result.size}`);
-  if (quiet) process.stdout.write(`${repositoryName(ref)}@${result.digest}\n`);
+  if (quiet) process.stdout.write(`${fullName(ref)}@${result.digest}\n`);
   return 0;
 }

@@ -12,7 +12,7 @@ import { RegistryClient } from './client.js';
 import { fetchLayers, fetchManifest, fetchSmallBlob, type ResolvedImage } from './pull.js';
 import { pushManifest, type PushOptions, type PushResult } from './push.js';
 import type { PullOptions } from './pull.js';
-import { familiarName, parseReference } from './reference.js';
+import { familiarReference, parseReference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 import type { CacheIndex } from '../../cache/index.js';
 
@@ -75,7 +75,7 @@ export async function exportCache(store: Store, records: readonly CacheRecordFor
  */
 export async function importCache(store: Store, refText: string, opts: Omit<PullOptions, 'platform'> & { missingIsEmpty?: boolean } = {}): Promise<CacheRecordForExport[]> {
   const ref = parseReference(refText);
-  const subject = familiarName(ref);
+  const subject = familiarReference(ref);
   const client = new RegistryClient(ref.domain, subject, opts);
   let fetched;
   try {

@@ -4,7 +4,7 @@
  * --cache-from, as docker buildx accepts).
  */
 import { KilnError } from '../errors.js';
-import { parseReference, formatReference } from './reference.js';
+import { parseReference, fullReference } from '../image/reference.js';
 
 export interface RegistryCacheSpec {
   /** Normalised reference of the cache artifact. */
@@ -34,5 +34,5 @@ export function parseRegistryCacheSpec(flag: '--cache-to' | '--cache-from', text
       throw new KilnError('USAGE', `invalid ${flag} "${text}": unknown field "${k}"`, { exitCode: 2 });
     }
   }
-  return { ref: formatReference(parseReference(ref)), mode };
+  return { ref: fullReference(parseReference(ref)), mode };
 }

@@ -10,7 +10,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { KilnError } from '../errors.js';
 import { RegistryAuth, describeNetworkError, unauthorized, type CredentialSource } from './auth.js';
 import { readCredentials } from './dockerConfig.js';
-import { apiHost, normaliseRegistryHost } from './reference.js';
+import { apiHost, normaliseRegistryHost } from './registryHost.js';
 import { fetchFollowingRedirects, type FetchFunction } from './redirects.js';
 
 export interface RegistryClientOptions {

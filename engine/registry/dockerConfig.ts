@@ -9,7 +9,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
-import { DOCKER_HUB_DOMAIN, normaliseRegistryHost } from './reference.js';
+import { DOCKER_HUB_DOMAIN, normaliseRegistryHost } from './registryHost.js';
 
 /** docker keeps Docker Hub's credentials under its historic v1 index address. */
 const DOCKER_HUB_CONFIG_KEY = 'https://index.docker.io/v1/';

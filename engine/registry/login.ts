@@ -6,7 +6,7 @@
 import { KilnError } from '../errors.js';
 import { RegistryClient } from './client.js';
 import type { Credentials } from './dockerConfig.js';
-import { DOCKER_HUB_DOMAIN, normaliseRegistryHost } from './reference.js';
+import { DOCKER_HUB_DOMAIN, normaliseRegistryHost } from './registryHost.js';
 
 export async function verifyCredentials(server: string, creds: Credentials, opts: { insecureRegistries?: readonly string[] } = {}): Promise<string> {
   const domain = normaliseRegistryHost(server);

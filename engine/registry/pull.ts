@@ -15,7 +15,7 @@ import { decompressor } from './decompress.js';
 import { parseManifest, sha256Digest, type Descriptor, type FetchedManifest, type ImageManifest } from './manifest.js';
 import { MANIFEST_ACCEPT, layerCompression } from '../image/mediaTypes.js';
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Platform } from './platform.js';
-import { familiarName, formatReference, parseReference, repositoryName, withDigest, type ImageReference } from './reference.js';
+import { familiarReference, fullReference, parseReference, fullName, withDigest, type ImageReference } from '../image/reference.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { shortDigest, type ProgressCallback } from './transferProgress.js';
 import { VerifyingStream, digestMismatch } from './verifyingStream.js';
@@ -120,7 +120,7 @@ export async function fetchSmallBlob(client: RegistryClient, ref: ImageReference
 
 /** Resolves a reference to one platform's manifest and config, verifying both. */
 export async function resolveImage(client: RegistryClient, ref: ImageReference, opts: { platform?: Platform | string; onProgress?: ProgressCallback } = {}): Promise<ResolvedImage> {
-  const subject = familiarName(ref);
+  const subject = familiarReference(ref);
   const explicit = opts.platform !== undefined;
   const wanted = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : (opts.platform ?? hostPlatform());
   opts.onProgress?.({ status: 'resolving', message: `resolving ${subject}` });
@@ -167,7 +167,7 @@ function isTransient(e: unknown): boolean {
 
 /** Downloads one layer into the store as its uncompressed tar, verified twice (blob digest, diff_id) while streaming. */
 async function downloadLayer(store: Store, client: RegistryClient, ref: ImageReference, desc: Descriptor, diffId: string, onProgress: ProgressCallback | undefined, signal: AbortSignal): Promise<void> {
-  const subject = familiarName(ref);
+  const subject = familiarReference(ref);
   const compression = layerCompression(desc.mediaType);
   if (compression === undefined) throw new KilnError('UNSUPPORTED_LAYER', `layer ${desc.digest} of ${subject} has media type ${desc.mediaType}, which kiln cannot unpack`);
   const what = `layer ${shortDigest(desc.digest)} of ${subject}`;
@@ -198,7 +198,7 @@ async function downloadLayer(store: Store, client: RegistryClient, ref: ImageRef
     // second verification, so the uncompressed bytes are hashed once, not twice.
     const inflate = decompressor(compression, subject);
     const flow = pipeline(body, compressed, inflate);
-    const ingest = store.ingestBlob(inflate, { expectedDigest: diffId, source: `${formatReference(ref)} ${desc.digest}` });
+    const ingest = store.ingestBlob(inflate, { expectedDigest: diffId, source: `${fullReference(ref)} ${desc.digest}` });
     try {
       await Promise.all([flow, ingest]);
       onProgress?.({ digest: desc.digest, status: 'done', current: desc.size, total: desc.size });
@@ -284,7 +284,7 @@ export async function pullImage(store: Store, refText: string, opts: PullOptions
 
 export async function pullImageDetailed(store: Store, refText: string, opts: PullOptions = {}): Promise<PullResult> {
   const ref = parseReference(refText);
-  const subject = familiarName(ref);
+  const subject = familiarReference(ref);
   const client = new RegistryClient(ref.domain, subject, opts);
   const image = await resolveImage(client, ref, opts);
   let downloaded = 0;
@@ -294,8 +294,8 @@ export async function pullImageDetailed(store: Store, refText: string, opts: Pul
   };
   await fetchLayers(store, client, image, { ...opts, onProgress });
   let record = await store.commitImageBytes(image.configBytes, { source: subject });
-  await store.addRepoDigest(record.id, `${repositoryName(ref)}@${image.topDigest}`);
-  if (ref.tag !== undefined) await store.tag(record.id, `${repositoryName(ref)}:${ref.tag}`);
+  await store.addRepoDigest(record.id, `${fullName(ref)}@${image.topDigest}`);
+  if (ref.tag !== undefined) await store.tag(record.id, `${fullName(ref)}:${ref.tag}`);
   record = (await store.getImage(record.id)) ?? record;
-  return { record, reference: formatReference(ref), digest: image.topDigest, manifestDigest: image.manifestDigest, downloaded };
+  return { record, reference: fullReference(ref), digest: image.topDigest, manifestDigest: image.manifestDigest, downloaded };
 }

@@ -17,7 +17,7 @@ import { BlobSources, type CompressedVariant } from './blobSources.js';
 import { RegistryClient, type RegistryClientOptions } from './client.js';
 import { sha256Digest, type Descriptor } from './manifest.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST, layerCompression } from '../image/mediaTypes.js';
-import { familiarName, parseReference, repositoryName, type ImageReference } from './reference.js';
+import { familiarReference, parseReference, fullName, type ImageReference } from '../image/reference.js';
 import type { Store } from '../store/store.js';
 import { shortDigest, type ProgressCallback } from './transferProgress.js';
 import { blobExists, mountBlob, uploadBytes, uploadStream } from './upload.js';
@@ -119,7 +119,7 @@ export interface ManifestContent {
 
 /** Pushes an image given by its config bytes (whose rootfs.diff_ids name stored layers) under `ref`. */
 export async function pushImageContent(store: Store, ref: ImageReference, configBytes: Buffer, opts: PushOptions = {}): Promise<PushResult> {
-  const subject = familiarName(ref);
+  const subject = familiarReference(ref);
   let config: { rootfs?: { diff_ids?: unknown } };
   try {
     config = JSON.parse(configBytes.toString('utf8')) as typeof config;
@@ -135,7 +135,7 @@ export async function pushImageContent(store: Store, ref: ImageReference, config
  * digest). Images and cache artifacts both go through here.
  */
 export async function pushManifest(store: Store, ref: ImageReference, content: ManifestContent, opts: PushOptions = {}): Promise<PushResult> {
-  const subject = familiarName(ref);
+  const subject = familiarReference(ref);
   const { configBytes, diffIds } = content;
   const extra = content;
   for (const d of diffIds) {
@@ -190,8 +190,8 @@ export async function pushImage(store: Store, refText: string, opts: PushOptions
   const ref = parseReference(refText);
   const record = await store.requireImage(opts.source ?? refText);
   const configBytes = await store.readConfigBytes(record.id);
-  opts.onProgress?.({ status: 'resolving', message: `pushing ${familiarName(ref)} (image ${shortDigest(record.id)})` });
+  opts.onProgress?.({ status: 'resolving', message: `pushing ${familiarReference(ref)} (image ${shortDigest(record.id)})` });
   const result = await pushImageContent(store, ref, configBytes, opts);
-  await store.addRepoDigest(record.id, `${repositoryName(ref)}@${result.digest}`);
+  await store.addRepoDigest(record.id, `${fullName(ref)}@${result.digest}`);
   return result;
 }

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { KilnError } from '../errors.js';
 import { repositoryScope } from './auth.js';
 import type { RegistryClient } from './client.js';
-import type { ImageReference } from './reference.js';
+import type { ImageReference } from '../image/reference.js';
 
 /** Chunk size of chunked uploads: a bound on memory, big enough to keep round trips few. */
 export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;

@@ -297,7 +297,7 @@ export class Store {
   }
 
   async addRepoDigest(id: string, nameAtDigest: string): Promise<void> {
-    const parsed = parseReference(nameAtDigest);
+    const parsed = parseReference(nameAtDigest, { defaultTag: false });
     if (parsed.digest === undefined) throw new KilnError('INVALID_REFERENCE', `"${nameAtDigest}" is not a name@digest reference`);
     const key = `${fullName(parsed)}@${parsed.digest}`;
     await this.lock.withLock(() => this.refs.update((r) => { r.digests[key] = id; }));

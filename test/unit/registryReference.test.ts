@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { apiHost, familiarName, formatReference, normaliseRegistryHost, parseReference } from '../../engine/registry/reference.js';
+import { familiarReference as familiarName, fullReference as formatReference, parseReference } from '../../engine/image/reference.js';
+import { apiHost, normaliseRegistryHost } from '../../engine/registry/registryHost.js';
 import { KilnError } from '../../engine/errors.js';
 
 const HEX = 'a'.repeat(64);
