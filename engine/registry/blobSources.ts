@@ -5,8 +5,9 @@
  * of the same registry instead of uploading. Kept under the store root at
  * `registry/layers/<diff hex>.json`; written atomically; losing it costs only speed.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../store/atomicFile.js';
 
 export interface BlobSource {
   /** Registry host as in references (`127.0.0.1:5000`, `docker.io`). */
@@ -56,19 +57,6 @@ export class BlobSources {
     }
     await mkdir(this.dir, { recursive: true });
     const target = this.file(diffId);
-    const tmp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(JSON.stringify({ variants }));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, target);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeFileAtomic(target, JSON.stringify({ variants }));
   }
 }

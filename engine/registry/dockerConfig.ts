@@ -5,10 +5,11 @@
  * Credential helpers (`credsStore`, `credHelpers`) run external programs; kiln does not call them
  * and says so when a server's credentials live only there.
  */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
+import { writeFileAtomic } from '../store/atomicFile.js';
 import { DOCKER_HUB_DOMAIN, normaliseRegistryHost } from './registryHost.js';
 
 /** docker keeps Docker Hub's credentials under its historic v1 index address. */
@@ -106,20 +107,7 @@ export async function usesCredentialHelper(host: string, env: NodeJS.ProcessEnv 
 /** Writes the file atomically with mode 0600 (it holds passwords), keeping every other key. */
 async function writeConfig(path: string, dir: string, config: DockerConfigFile): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(config, null, '\t') + '\n');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(path, JSON.stringify(config, null, '\t') + '\n', 0o600);
 }
 
 export async function storeCredentials(server: string, creds: Credentials, env: NodeJS.ProcessEnv = process.env): Promise<string> {
