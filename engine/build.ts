@@ -13,10 +13,10 @@ import { IgnoreMatcher } from './context/dockerignore.js';
 import { SourceTree } from './context/sourceTree.js';
 import { evaluateGlobalArgs, StageArgs } from './plan/args.js';
 import type { WordExpander } from './plan/expander.js';
-import { planStages, type BuildPlan, type PlannedStage, type SourceRef } from './plan/graph.js';
+import { fromValues, planStages, type BuildPlan, type PlannedStage, type SourceRef } from './plan/graph.js';
 import { automaticArgs, formatPlatform, hostPlatform, parsePlatform, samePlatform, type Platform } from './plan/platform.js';
 import type { Progress, StepRef } from './progress/progress.js';
-import { runGraph } from './schedule/scheduler.js';
+import { runGraph, type GraphTask } from './schedule/scheduler.js';
 import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
 import { writeLayer } from './layer/tarWriter.js';
@@ -139,7 +139,19 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const stepCounter = { n: 0 };
   const total = plan.order.reduce((n, i) => n + 1 + (plan.stages[i]?.stage.instructions.length ?? 0), 0);
 
-  const buildStage = async (index: number, signal: AbortSignal): Promise<StageState> => {
+  /** A stage part-way through: what its next step continues from. */
+  interface StageRun {
+    state: StageState;
+    instructions: StageInstruction[];
+    next: number;
+    key: string | undefined;
+    parentHit: boolean;
+    label: string;
+    platform: Platform;
+  }
+  const runs = new Map<number, StageRun>();
+
+  const startStage = async (index: number): Promise<StageRun> => {
     const planned = plan.stages[index] as PlannedStage;
     const stage = planned.stage;
     const label = stage.name ?? String(index);
@@ -159,30 +171,36 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const instructions: StageInstruction[] = [];
     for (const t of triggers) instructions.push(...(await opts.parseTrigger(t)));
     instructions.push(...stage.instructions);
-    let key = opts.cache?.baseKey(planned.base, state);
-    let parentHit = true;
-    let position = 0;
-    for (const instr of instructions) {
+    return { state, instructions, next: 0, key: opts.cache?.baseKey(planned.base, state), parentHit: true, label, platform };
+  };
+
+  /** Runs the stage's steps from where it stands; `untilFrom` stops before the first step reading another stage. */
+  const runSteps = async (index: number, run: StageRun, signal: AbortSignal, untilFrom: boolean): Promise<void> => {
+    const stage = (plan.stages[index] as PlannedStage).stage;
+    const { label, platform } = run;
+    for (; run.next < run.instructions.length; run.next++) {
+      const instr = run.instructions[run.next] as StageInstruction;
+      if (untilFrom && fromValues(instr).length > 0) return;
       if (signal.aborted) throw signal.reason;
       const isTrigger = !stage.instructions.includes(instr);
       const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instructionText(instr)}`, label);
       opts.progress.started(step);
-      position++;
+      const position = run.next + 1;
       let hit = false;
       try {
-        const before = state;
+        const before = run.state;
         const execute = (): Promise<StageState> => executeInstruction(instr, before, env(index, step, signal, platform));
-        if (opts.cache && key !== undefined) {
+        if (opts.cache && run.key !== undefined) {
           const r = await opts.cache.step({
-            instr, before, parentKey: key, parentHit, stageIndex: index, stageLabel: label, position, onbuild: isTrigger, step,
+            instr, before, parentKey: run.key, parentHit: run.parentHit, stageIndex: index, stageLabel: label, position, onbuild: isTrigger, step,
             stages: plan.stages.map((s) => s.stage), context, namedTrees, namedContextNames: new Set(namedDirs.keys()), execute,
           });
-          state = r.state;
-          key = r.key;
+          run.state = r.state;
+          run.key = r.key;
           hit = r.hit;
-          parentHit = r.hit;
+          run.parentHit = r.hit;
         } else {
-          state = await execute();
+          run.state = await execute();
         }
       } catch (e) {
         opts.progress.error(step, (e as Error).message);
@@ -191,8 +209,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       if (hit) opts.progress.cached(step);
       else opts.progress.done(step);
     }
-    if (key !== undefined) opts.cache?.finishStage(index, key);
-    return state;
+  };
+
+  const finishStage = (index: number, run: StageRun): StageState => {
+    if (run.key !== undefined) opts.cache?.finishStage(index, run.key);
+    results.set(index, run.state);
+    return run.state;
   };
 
   const baseState = async (base: SourceRef, planned: PlannedStage, platform: Platform): Promise<StageState> => {
@@ -248,15 +270,45 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     output: (stream, chunk) => opts.progress.output(step, stream, chunk),
   });
 
-  await runGraph(plan.order.map((i) => ({
-    id: String(i),
-    deps: [...(plan.stages[i]?.deps ?? [])].map(String),
-    run: async (signal: AbortSignal) => {
-      const st = await buildStage(i, signal);
-      results.set(i, st);
-      return st;
-    },
-  })), { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.jobs ? { jobs: opts.jobs } : {}) });
+  // A stage that reads another one (COPY --from, RUN --mount from=) is two tasks: its steps up to
+  // that read wait only for its base; the rest waits for the stages it reads too. So each step
+  // waits only for what it depends on, and no task ever waits inside a queue slot.
+  const tasks: GraphTask<StageState>[] = [];
+  for (const i of plan.order) {
+    const planned = plan.stages[i] as PlannedStage;
+    const deps = [...planned.deps];
+    const baseDeps = planned.base.kind === 'stage' ? [planned.base.index] : [];
+    const reads = deps.some((d) => !baseDeps.includes(d));
+    if (!reads) {
+      tasks.push({
+        id: String(i), deps: deps.map(String),
+        run: async (signal) => {
+          const run = await startStage(i);
+          await runSteps(i, run, signal, false);
+          return finishStage(i, run);
+        },
+      });
+      continue;
+    }
+    tasks.push({
+      id: `${i}:before-reads`, deps: baseDeps.map(String),
+      run: async (signal) => {
+        const run = await startStage(i);
+        runs.set(i, run);
+        await runSteps(i, run, signal, true);
+        return run.state;
+      },
+    });
+    tasks.push({
+      id: String(i), deps: [`${i}:before-reads`, ...deps.filter((d) => !baseDeps.includes(d)).map(String)],
+      run: async (signal) => {
+        const run = runs.get(i) as StageRun;
+        await runSteps(i, run, signal, false);
+        return finishStage(i, run);
+      },
+    });
+  }
+  await runGraph(tasks, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.jobs ? { jobs: opts.jobs } : {}) });
 
   const final = results.get(plan.target) as StageState;
   const config = finalConfig(final, sde);

@@ -220,3 +220,13 @@ COPY --from=ok2 /slow2 /
   events = [];
   rmSync(join(h.context, '..'), { recursive: true });
 });
+
+test('a stage that copies from another runs its earlier steps without waiting for it', async () => {
+  const h = await harness();
+  const events = await kilnBuild(h, dockerfile('FROM scratch AS a\nRUN work a 300\nFROM scratch\nRUN work early 300\nCOPY --from=a /a /a\nRUN work late 1\n'));
+  const order = events.filter((e) => (e.type === 'started' || e.type === 'done') && / (RUN|COPY) /.test(e.step.name)).map((e) => `${e.type} ${e.step.name.replace(/^\[[^\]]*\] /, '')}`);
+  assert.deepEqual(order.slice(0, 2).sort(), ['started RUN work a 300', 'started RUN work early 300']);
+  assert.ok(order.indexOf('started COPY --from=a /a /a') > order.indexOf('done RUN work a 300'));
+  assert.deepEqual(order.slice(-2), ['started RUN work late 1', 'done RUN work late 1']);
+  rmSync(join(h.context, '..'), { recursive: true });
+});
