@@ -161,16 +161,21 @@ async function walkDir(w: Walker, abs: string, rel: string): Promise<void> {
   for (const c of children) await writeNode(w, join(abs, c.name), rel === '' ? c.emitted : `${rel}/${c.emitted}`, c.st, c.emitted !== c.name);
 }
 
+/** A `.wh.` marker entry: an empty root-owned 0600 file at the epoch, as docker writes them. */
+async function addWhiteoutMarker(w: Walker, name: string, st: BigIntStats): Promise<void> {
+  const h = baseHeader(name, st, new Date(0));
+  h.mode = 0o100600;
+  h.uid = 0;
+  h.gid = 0;
+  delete h.pax;
+  finishPax(h);
+  await addEntry(w, h);
+}
+
 async function writeNode(w: Walker, abs: string, rel: string, st: BigIntStats, whiteout: boolean): Promise<void> {
   const mtime = clampTime(w, st.mtimeMs);
   if (whiteout) {
-    const h = baseHeader(rel, st, new Date(0));
-    h.mode = 0o100600;
-    h.uid = 0;
-    h.gid = 0;
-    delete h.pax;
-    finishPax(h);
-    await addEntry(w, h);
+    await addWhiteoutMarker(w, rel, st);
     return;
   }
   const h = baseHeader(rel, st, mtime);
@@ -182,13 +187,7 @@ async function writeNode(w: Walker, abs: string, rel: string, st: BigIntStats, w
     await addEntry(w, h);
     const attrs = w.xattrs?.(abs);
     if (w.opts.whiteouts === 'overlay' && attrs && OPAQUE_XATTRS.some((x) => attrs.get(x)?.toString() === 'y')) {
-      const o = baseHeader(`${rel}/.wh..wh..opq`, st, new Date(0));
-      o.mode = 0o100600;
-      o.uid = 0;
-      o.gid = 0;
-      delete o.pax;
-      finishPax(o);
-      await addEntry(w, o);
+      await addWhiteoutMarker(w, `${rel}/.wh..wh..opq`, st);
     }
     await walkDir(w, abs, rel);
     return;

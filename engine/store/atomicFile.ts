@@ -2,7 +2,7 @@
  * Writes that are all-or-nothing: a temp file in the same directory, fsync, rename over the
  * target, fsync the directory. A crash leaves either the old file or the new one, never half.
  */
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
@@ -15,11 +15,14 @@ export function tempNameBeside(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = tempNameBeside(path);
+/**
+ * Creates `tmp` (exclusively), lets `fill` write it, fsyncs and closes it. If anything fails the
+ * temp file is removed, so the caller only ever renames complete, durable files into place.
+ */
+export async function writeTempFile(tmp: string, mode: number, fill: (fd: FileHandle) => Promise<void>): Promise<void> {
   const fd = await open(tmp, 'wx', mode);
   try {
-    await fd.writeFile(data);
+    await fill(fd);
     await fd.sync();
   } catch (err) {
     await fd.close().catch(() => undefined);
@@ -27,6 +30,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     throw err;
   }
   await fd.close();
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = tempNameBeside(path);
+  await writeTempFile(tmp, mode, (fd) => fd.writeFile(data));
   try {
     await rename(tmp, path);
   } catch (err) {

@@ -5,13 +5,13 @@
  * identical bytes.
  */
 import { createHash } from 'node:crypto';
-import { chmod, lstat, open, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { chmod, lstat, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors.js';
-import { fsyncDir } from './atomicFile.js';
+import { fsyncDir, writeTempFile } from './atomicFile.js';
 
 export interface BlobInfo {
   /** `sha256:<hex>` */
@@ -76,8 +76,7 @@ export class BlobStore {
     const tmp = join(this.tmpDir, `blob-${process.pid}-${randomBytes(8).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
-    const fd = await open(tmp, 'wx', 0o644);
-    try {
+    await writeTempFile(tmp, 0o644, async (fd) => {
       // Tar streams come in many small chunks (a header, a body, padding): gather them so
       // each write to disk is large.
       let pending: Uint8Array[] = [];
@@ -99,13 +98,7 @@ export class BlobStore {
         if (pendingBytes >= 1 << 20) await flush();
       }
       await flush();
-      await fd.sync();
-    } catch (err) {
-      await fd.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await fd.close();
+    });
     const digest = `sha256:${hash.digest('hex')}`;
     try {
       const from = opts.source ? ` from ${opts.source}` : '';
