@@ -1,9 +1,7 @@
 /** `kiln build`: a Dockerfile recipe and its context in, an image in the store (and/or a file) out. */
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { once } from 'node:events';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { DockerfileError } from './report.js';
@@ -204,21 +202,7 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
     }
     return;
   }
-  const [{ writeArchive }, { parseReference, fullReference }] = await Promise.all([import('../archive/dockerSave.js'), import('../image/reference.js')]);
+  const [{ writeArchiveFile }, { normalizeTag }] = await Promise.all([import('../archive/archiveFile.js'), import('../image/reference.js')]);
   const refreshed = (await store.getImage(record.id)) ?? record;
-  const fullTags = tags.map((t) => { const r = parseReference(t); return fullReference({ ...r, tag: r.tag ?? 'latest' }); });
-  const target = resolve(out.dest);
-  const tmp = join(dirname(target), `.${basename(target)}.kiln-${process.pid}.tmp`);
-  const stream = createWriteStream(tmp, { flags: 'w' });
-  try {
-    await once(stream, 'open');
-    await writeArchive(store, [{ image: refreshed, tags: fullTags }], stream, out.type);
-    stream.end();
-    await once(stream, 'finish');
-    await rename(tmp, target);
-  } catch (e) {
-    stream.destroy();
-    await unlink(tmp).catch(() => undefined);
-    throw new KilnError('OUTPUT_FAILED', `failed to write ${out.dest}: ${(e as Error).message}`, { location: { file: out.dest }, cause: e });
-  }
+  await writeArchiveFile(store, [{ image: refreshed, tags: tags.map(normalizeTag) }], out.dest, out.type);
 }

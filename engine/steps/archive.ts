@@ -1,23 +1,19 @@
 /**
  * ADD's archive handling: a local file is unpacked when its content (never its name) is a
- * tar, plain or compressed with gzip, bzip2 or xz. Entries are written into the diff dir
- * under the destination; paths are clamped so nothing lands outside it.
+ * tar, plain or compressed (gzip, bzip2, xz, zstd). Decompression and the safe extraction
+ * itself are engine/layer's; this file only decides whether a file is an archive and makes
+ * the destination's parent directories the way the rest of COPY/ADD does (with the image's
+ * existing attributes), so directories the archive does not list keep theirs.
  */
-import { spawn } from 'node:child_process';
-import { open } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
-import { chmod, lchown, link, lutimes, mkdir, rm, symlink, utimes } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
 import { join, posix } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { clampRelative } from '../context/scopedPath.js';
+import { decompress } from '../layer/compression.js';
+import { extractArchiveFile } from '../layer/extract.js';
+import { feedTar } from '../layer/feedTar.js';
 import type { Owner } from './chown.js';
 import type { CopyWriter } from './copyTree.js';
-
-export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz';
 
 function validTarHeader(block: Buffer): boolean {
   if (block.length < 512) return false;
@@ -28,94 +24,45 @@ function validTarHeader(block: Buffer): boolean {
   return sum === stored && block[0] !== 0;
 }
 
-function compressionOf(head: Buffer): Compression | undefined {
-  if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
-  if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-  return undefined;
-}
-
-function decompressed(path: string, compression: Compression): Readable {
-  if (compression === 'none') return createReadStream(path);
-  if (compression === 'gzip') return createReadStream(path).pipe(createGunzip());
-  const child = spawn(compression === 'bzip2' ? 'bzip2' : 'xz', ['-dc', path], { stdio: ['ignore', 'pipe', 'ignore'] });
-  return child.stdout;
-}
-
-async function firstBlock(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
+/** Whether the file's content, once decompressed, starts with a tar header. */
+export async function isTarArchive(path: string): Promise<boolean> {
+  let head = Buffer.alloc(0);
+  let it: AsyncIterator<Buffer> | undefined;
   try {
-    for await (const c of stream) {
-      chunks.push(c as Buffer);
-      size += (c as Buffer).length;
-      if (size >= 512) break;
+    const { stream } = await decompress(createReadStream(path), { what: path });
+    it = stream[Symbol.asyncIterator]();
+    while (head.length < 512) {
+      const r = await it.next();
+      if (r.done) break;
+      head = Buffer.concat([head, r.value]);
     }
-  } catch { /* not decompressible: not an archive */ }
-  stream.destroy();
-  return Buffer.concat(chunks).subarray(0, 512);
+  } catch {
+    return false; // not decompressible (or its tool is missing): copied as a plain file
+  } finally {
+    await it?.return?.().catch(() => undefined);
+  }
+  return validTarHeader(head.subarray(0, 512));
 }
 
-/** The archive kind of a file, or undefined when it is not a (compressed) tar. */
-export async function detectArchive(path: string): Promise<Compression | undefined> {
-  const fh = await open(path, 'r');
-  const head = Buffer.alloc(512);
-  const { bytesRead } = await fh.read(head, 0, 512, 0);
-  await fh.close();
-  const compression = compressionOf(head.subarray(0, bytesRead));
-  if (compression === undefined) return validTarHeader(head.subarray(0, bytesRead)) ? 'none' : undefined;
-  return validTarHeader(await firstBlock(decompressed(path, compression))) ? compression : undefined;
+/** Every entry's image path, read from the headers only (the data is skipped). */
+async function entryPaths(path: string, destDir: string): Promise<string[]> {
+  const { stream } = await decompress(createReadStream(path), { what: path });
+  const paths: string[] = [];
+  const extract = tar.extract();
+  const feeding = feedTar(stream, extract);
+  for await (const entry of extract) {
+    const rel = clampRelative(entry.header.name);
+    if (rel !== '') paths.push(posix.join(destDir, rel));
+    entry.resume();
+  }
+  await feeding;
+  return paths;
 }
 
 /** Unpacks an archive into `destDir` (an image path) inside the writer's diff dir. */
-export async function extractArchive(path: string, compression: Compression, destDir: string, writer: CopyWriter, chown: Owner | undefined): Promise<void> {
+export async function extractArchive(path: string, destDir: string, writer: CopyWriter, chown: Owner | undefined): Promise<void> {
   await writer.ensureParents(posix.join(destDir, 'x'));
   if (destDir !== '/') await writer.ensureDir(destDir, undefined);
-  const extract = tar.extract();
-  const dirTimes: [string, Date][] = [];
-  const done = (async () => {
-    for await (const entry of extract) {
-      const h = entry.header;
-      const rel = clampRelative(h.name);
-      if (rel === '') { entry.resume(); continue; }
-      const imagePath = posix.join(destDir, rel);
-      const host = join(writer.diffDir, imagePath);
-      await writer.ensureParents(imagePath);
-      const owner = chown ?? { uid: h.uid ?? 0, gid: h.gid ?? 0 };
-      const mtime = h.mtime ?? new Date(0);
-      const mode = (h.mode ?? 0o644) & 0o7777;
-      if (h.type !== 'directory') await rm(host, { recursive: true, force: true });
-      switch (h.type) {
-        case 'directory':
-          await mkdir(host, { recursive: true });
-          await chmod(host, mode);
-          await lchown(host, owner.uid, owner.gid);
-          dirTimes.push([host, mtime]);
-          break;
-        case 'file':
-        case 'contiguous-file':
-          await pipeline(entry, createWriteStream(host, { mode }));
-          await chmod(host, mode);
-          await lchown(host, owner.uid, owner.gid);
-          await utimes(host, mtime, mtime);
-          continue;
-        case 'symlink':
-          await symlink(h.linkname ?? '', host);
-          await lchown(host, owner.uid, owner.gid);
-          await lutimes(host, mtime, mtime);
-          break;
-        case 'link': {
-          const target = join(writer.diffDir, posix.join(destDir, clampRelative(h.linkname ?? '')));
-          await link(target, host);
-          break;
-        }
-        default:
-          // Devices, fifos: not representable without mknod; skipped.
-          break;
-      }
-      entry.resume();
-    }
-  })();
-  await Promise.all([pipeline(decompressed(path, compression), extract), done]);
-  for (const [d, t] of dirTimes.reverse()) await utimes(d, t, t);
+  for (const p of await entryPaths(path, destDir)) await writer.ensureParents(p);
+  await extractArchiveFile(path, join(writer.diffDir, destDir), { whiteouts: 'keep', owners: true, ...(chown ? { chown } : {}) });
 }

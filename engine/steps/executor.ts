@@ -18,7 +18,7 @@ import type { Lookup, WordExpander } from '../plan/expander.js';
 import { resolveFromRef } from '../plan/graph.js';
 import type { Platform } from '../plan/platform.js';
 import { samePlatform } from '../plan/platform.js';
-import { detectArchive, extractArchive } from './archive.js';
+import { extractArchive, isTarArchive } from './archive.js';
 import { parseChmod, type ModeChange } from './chmod.js';
 import { resolveChown, UnknownOwnerError, type Owner } from './chown.js';
 import { CopySourceError, destinationPath, runCopy } from './copy.js';
@@ -311,9 +311,8 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
         const { path: destPath, isDir } = destinationPath(dest, workdirPath);
         const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env));
         // A download is unpacked only when asked (--unpack), never by default.
-        const archive = instr.unpack === true ? await detectArchive(dl.path) : undefined;
-        if (archive !== undefined) {
-          await extractArchive(dl.path, archive, destPath, writer, owner);
+        if (instr.unpack === true && await isTarArchive(dl.path)) {
+          await extractArchive(dl.path, destPath, writer, owner);
         } else {
           const target = isDir ? posix.join(destPath, dl.name) : destPath;
           await writer.ensureParents(target);
@@ -329,9 +328,8 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
           timestamp: stepTime(state, env), instruction: instr.kind,
           ...(instr.kind === 'ADD' && instr.unpack !== false ? {
             unpack: async (m, destDir, writer) => {
-              const kind = await detectArchive(m.abs);
-              if (kind === undefined) return false;
-              await extractArchive(m.abs, kind, destDir, writer, owner);
+              if (!await isTarArchive(m.abs)) return false;
+              await extractArchive(m.abs, destDir, writer, owner);
               return true;
             },
           } : {}),
