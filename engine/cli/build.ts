@@ -9,6 +9,7 @@ import { KilnError } from '../errors.js';
 import { DockerfileError } from './report.js';
 import type { Recipe } from '../../grammar/recipe.js';
 import { formatPlatform } from '../plan/platform.js';
+import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
   name: 'build',
@@ -31,6 +32,10 @@ export const spec: CommandSpec = {
     { name: 'secret', kind: 'list', valueName: 'stringArray', description: 'Secret to expose to the build (format: "id=mysecret,src=/local/secret")' },
     { name: 'platform', kind: 'string', valueName: 'string', description: 'Set target platform for build' },
     { name: 'progress', kind: 'string', valueName: 'string', description: 'Set type of progress output (auto, plain, tty, json, quiet)' },
+    { name: 'push', kind: 'bool', description: 'Push every -t name to its registry after the build' },
+    { name: 'cache-to', kind: 'list', valueName: 'stringArray', description: 'Cache export destination (type=registry,ref=REF[,mode=min|max])' },
+    { name: 'cache-from', kind: 'list', valueName: 'stringArray', description: 'Cache import source (type=registry,ref=REF, or REF)' },
+    INSECURE_REGISTRY_FLAG,
   ],
 };
 
@@ -84,6 +89,13 @@ export async function run(args: ParsedArgs): Promise<number> {
   const secrets = new Map((args.lists.get('secret') ?? []).map(parseSecret));
   const outputs = (args.lists.get('output') ?? []).map(parseOutput);
   const tags = args.lists.get('tag') ?? [];
+  const push = args.bools.has('push');
+  if (push && tags.length === 0) throw usageError('build', '--push needs at least one -t NAME to push to');
+  const insecure = insecureRegistries(args);
+  // Flag values are checked before anything runs, so a typo costs no build.
+  const { parseRegistryCacheSpec } = await import('../registry/cacheSpec.js');
+  const cacheFrom = (args.lists.get('cache-from') ?? []).map((t) => parseRegistryCacheSpec('--cache-from', t));
+  const cacheTo = (args.lists.get('cache-to') ?? []).map((t) => parseRegistryCacheSpec('--cache-to', t));
 
   // The parser (Chevrotain) is the heaviest module of all: it is loaded only when the
   // Dockerfile's text is new to this store (see cache/parsedRecipe.ts).
@@ -124,6 +136,11 @@ export async function run(args: ParsedArgs): Promise<number> {
   const jobs = jobsText === undefined ? undefined : Number(jobsText);
   if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw usageError('build', `invalid --jobs "${jobsText}": expected a whole number of at least 1`);
   const [{ BuildCache }, { interruptSignal }] = await Promise.all([import('../buildCache/cachedStep.js'), import('../schedule/scheduler.js')]);
+  const exchange = cacheFrom.length + cacheTo.length > 0 ? await import('../registry/buildCacheExchange.js') : undefined;
+  // Records touched from here on are this build's: what --cache-to exports.
+  const started = new Date();
+  // Imported before the cache opens, so the build's lookups see the imported records.
+  if (exchange && cacheFrom.length > 0) await exchange.importBuildCaches(store, cacheFrom, { insecureRegistries: insecure });
   const cache = await BuildCache.open({
     store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress, expander,
     noCache: args.bools.has('no-cache'), noCacheFilter: args.lists.get('no-cache-filter') ?? [], explain: args.bools.has('explain'),
@@ -142,7 +159,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       pull: async (ref, platform) => {
         const { pullImage } = await import('../registry/pull.js');
         try {
-          return await pullImage(store, ref, { platform: formatPlatform(platform) });
+          return await pullImage(store, ref, { platform: formatPlatform(platform), insecureRegistries: insecure });
         } catch (e) {
           if (!(e instanceof KilnError)) throw e;
           throw new KilnError('IMAGE_NOT_FOUND', `${ref}: image not found in the store, and pulling it failed: ${e.message}`, { cause: e });
@@ -157,6 +174,14 @@ export async function run(args: ParsedArgs): Promise<number> {
   }
   for (const t of tags) await store.tag(result.record.id, t);
   for (const out of outputs) await writeOutput(store, result.record, tags, out);
+  if (exchange) for (const to of cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: insecure });
+  if (push) {
+    const { pushImage } = await import('../registry/push.js');
+    for (const t of tags) {
+      const pushed = await pushImage(store, t, { source: result.record.id, insecureRegistries: insecure });
+      if (!quiet) process.stderr.write(`pushed ${t}: digest: ${pushed.digest} size: ${pushed.size}\n`);
+    }
+  }
   if (quiet) process.stdout.write(`${result.record.id}\n`);
   else process.stderr.write(`writing image ${result.record.id} done\n${tags.map((t) => `naming to ${t} done\n`).join('')}`);
   return 0;
