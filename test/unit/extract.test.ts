@@ -6,29 +6,15 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { pack as tarPack } from 'tar-stream';
 import { extractArchive, extractArchiveFile } from '../../engine/layer/extract.js';
 import { detectCompression } from '../../engine/layer/compression.js';
 import { KilnError } from '../../engine/errors.js';
 import { hasCommand, prerequisite } from '../support/env.js';
+import { makeTar as packTar, type TarItem } from '../support/tarFixture.js';
 
-interface TarItem { name: string; body?: string; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string; mode?: number }
-
-async function makeTar(items: TarItem[]): Promise<Buffer> {
-  const p = tarPack();
-  const out: Buffer[] = [];
-  const reading = (async () => { for await (const c of p as unknown as AsyncIterable<Buffer>) out.push(c); })();
-  for (const it of items) {
-    await new Promise<void>((res, rej) => {
-      const cb = (err?: Error | null): void => (err ? rej(err) : res());
-      const type = it.type ?? 'file';
-      if (type === 'file') p.entry({ name: it.name, type, mode: it.mode ?? 0o644, mtime: new Date(1000) }, Buffer.from(it.body ?? ''), cb);
-      else p.entry({ name: it.name, type, linkname: it.linkname ?? '', mode: it.mode ?? 0o755, mtime: new Date(1000) }, cb);
-    });
-  }
-  p.finalize();
-  await reading;
-  return Buffer.concat(out);
+/** Entries at a fixed time (1000 ms after the epoch), so the bytes are the same every run. */
+function makeTar(items: TarItem[]): Promise<Buffer> {
+  return packTar(items, { mtime: new Date(1000) });
 }
 
 async function* once(buf: Buffer): AsyncGenerator<Buffer> { yield buf; }

@@ -7,32 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { pack as tarPack } from 'tar-stream';
 import { Store } from '../../engine/store/store.js';
 import { emptyConfig, serializeConfig } from '../../engine/image/config.js';
 import { writeLayer } from '../../engine/layer/tarWriter.js';
 import { writeDockerArchive, writeOciArchive, resolveSaveItems } from '../../engine/archive/dockerSave.js';
 import { loadArchive } from '../../engine/archive/load.js';
 import { KilnError } from '../../engine/errors.js';
+import { makeTar, type TarItem } from '../support/tarFixture.js';
 
-interface TarItem { name: string; body?: Buffer | string; type?: 'file' | 'directory' | 'symlink' | 'link'; linkname?: string }
-
-async function makeTar(items: TarItem[]): Promise<Buffer> {
-  const p = tarPack();
-  const out: Buffer[] = [];
-  const reading = (async () => { for await (const c of p as unknown as AsyncIterable<Buffer>) out.push(c); })();
-  for (const it of items) {
-    await new Promise<void>((res, rej) => {
-      const cb = (err?: Error | null): void => (err ? rej(err) : res());
-      const type = it.type ?? 'file';
-      if (type === 'file') p.entry({ name: it.name, type, mode: 0o644 }, Buffer.from(it.body ?? ''), cb);
-      else p.entry({ name: it.name, type, linkname: it.linkname ?? '', mode: 0o755 }, cb);
-    });
-  }
-  p.finalize();
-  await reading;
-  return Buffer.concat(out);
-}
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 
