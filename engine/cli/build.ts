@@ -97,8 +97,8 @@ export async function run(args: ParsedArgs): Promise<number> {
 
   // The parser (Chevrotain) is the heaviest module of all: it is loaded only when the
   // Dockerfile's text is new to this store (see cache/parsedRecipe.ts).
-  const [{ loadDockerfile }, { ShellWordExpander }, { build }, { createProgress }, { Store }, { sourceDateEpochFromEnv }, { cachedParse }] = await Promise.all([
-    import('../context/dockerfileSource.js'), import('../../grammar/expand.js'), import('../build.js'),
+  const [{ loadDockerfile }, { shellExpander }, { build }, { createProgress }, { Store }, { sourceDateEpochFromEnv }, { cachedParse }] = await Promise.all([
+    import('../context/dockerfileSource.js'), import('../plan/shellExpander.js'), import('../build.js'),
     import('../progress/progress.js'), import('../store/store.js'), import('../layer/tarWriter.js'), import('../../cache/parsedRecipe.js'),
   ]);
   const fromStdin = contextArg === '-';
@@ -117,13 +117,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   };
   const store = await Store.open();
   const recipe = await cachedParse(store.root, source.text, () => parse(source.text));
-  const word = new ShellWordExpander(recipe.escape);
-  const raw = new ShellWordExpander(recipe.escape, { skipProcessQuotes: true });
-  const expander = {
-    word: (t: string, l: (n: string) => string | undefined) => word.processWord(t, l),
-    words: (t: string, l: (n: string) => string | undefined) => word.processWords(t, l),
-    raw: (t: string, l: (n: string) => string | undefined) => raw.processWord(t, l),
-  };
+  const expander = shellExpander(recipe.escape);
   const mode = quiet ? 'quiet' : (args.strings.get('progress') ?? 'auto');
   const { PROGRESS_MODES } = await import('../progress/progress.js');
   if (!(PROGRESS_MODES as readonly string[]).includes(mode)) throw usageError('build', `invalid --progress "${mode}"`);

@@ -19,7 +19,7 @@ import type { ProgressEvent } from '../../engine/progress/events.js';
 import { Store } from '../../engine/store/store.js';
 import type { ContainerRunner } from '../../engine/steps/run.js';
 import { CacheIndex } from '../../cache/index.js';
-import { ShellWordExpander } from '../../grammar/expand.js';
+import { shellExpander } from '../../engine/plan/shellExpander.js';
 import { parseDockerfile } from '../../grammar/parser.js';
 import { toRecipe } from '../../grammar/instructions.js';
 import { exportBuildCache, importBuildCaches } from '../../engine/registry/buildCacheExchange.js';
@@ -27,13 +27,7 @@ import { parseRegistryCacheSpec } from '../../engine/registry/cacheSpec.js';
 import { prerequisite } from '../support/env.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../support/registry.js';
 
-const words = new ShellWordExpander('\\');
-const raw = new ShellWordExpander('\\', { skipProcessQuotes: true });
-const expander = {
-  word: (t: string, l: (n: string) => string | undefined) => words.processWord(t, l),
-  words: (t: string, l: (n: string) => string | undefined) => words.processWords(t, l),
-  raw: (t: string, l: (n: string) => string | undefined) => raw.processWord(t, l),
-};
+const expander = shellExpander('\\');
 
 const RECIPE = `FROM scratch AS tools
 RUN work tool 10

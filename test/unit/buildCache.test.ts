@@ -16,7 +16,7 @@ import { Progress } from '../../engine/progress/progress.js';
 import type { ProgressEvent } from '../../engine/progress/events.js';
 import { Store } from '../../engine/store/store.js';
 import type { ContainerRunner } from '../../engine/steps/run.js';
-import { ShellWordExpander } from '../../grammar/expand.js';
+import { shellExpander } from '../../engine/plan/shellExpander.js';
 import type { Recipe } from '../../grammar/recipe.js';
 import { parseDockerfile } from '../../grammar/parser.js';
 import { toRecipe } from '../../grammar/instructions.js';
@@ -25,13 +25,7 @@ function dockerfile(text: string): Recipe {
   return toRecipe(parseDockerfile(text));
 }
 
-const words = new ShellWordExpander('\\');
-const raw = new ShellWordExpander('\\', { skipProcessQuotes: true });
-const expander = {
-  word: (t: string, l: (n: string) => string | undefined) => words.processWord(t, l),
-  words: (t: string, l: (n: string) => string | undefined) => words.processWords(t, l),
-  raw: (t: string, l: (n: string) => string | undefined) => raw.processWord(t, l),
-};
+const expander = shellExpander('\\');
 
 interface Harness {
   store: Store;
