@@ -106,6 +106,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const autoRemove = args.bools.has('rm');
   let exitCode = 125;
   let noted: Promise<void> = Promise.resolve();
+  // While the container runs, runContainer forwards these to it. Before it starts and after it
+  // exits, a signal must not kill kiln halfway through writing or removing the container record.
+  const holdSignals = (): void => {};
+  for (const sig of HELD_SIGNALS) process.on(sig, holdSignals);
   try {
     const result = await runContainer({
       id: record.id,
@@ -143,8 +147,11 @@ export async function run(args: ParsedArgs): Promise<number> {
     await noted;
     if (autoRemove) await records.remove(record.id);
     else await records.update(record, { state: 'exited', exitCode, finished: new Date().toISOString() }).catch(() => undefined); // removed by `rm -f`
+    for (const sig of HELD_SIGNALS) process.off(sig, holdSignals);
   }
 }
+
+const HELD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** docker run pulls an image it does not have. */
 async function pullMissing(store: Awaited<ReturnType<typeof openStore>>, ref: string): Promise<NonNullable<Awaited<ReturnType<typeof store.resolveImage>>>> {

@@ -121,9 +121,10 @@ describe('runtime: kiln run / ps / rm', () => {
       env: { ...process.env, KILN_ROOT: root }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
+    let sent = false;
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
-      if (out.includes('ready')) child.kill('SIGTERM');
+      if (out.includes('ready') && !sent) { sent = true; child.kill('SIGTERM'); }
     });
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     assert.equal(code, 9);
