@@ -27,7 +27,7 @@ const CASES: { name: string; flags: string[]; argv: string[] }[] = [
   { name: '-u uid:gid', flags: ['-u', '1234:5678'], argv: ['id'] },
   { name: 'environment', flags: ['-e', 'A=1'], argv: ['sh', '-c', 'echo "$HOME|$PATH|$A|${#HOSTNAME}"'] },
   { name: '-w', flags: ['-w', '/srv/x'], argv: ['pwd'] },
-  { name: 'PID 1 and processes', flags: [], argv: ['sh', '-c', 'echo $$; ls -d /proc/[0-9]* | wc -l'] },
+  { name: 'PID 1 and processes', flags: [], argv: ['sh', '-c', 'echo $$; set -- /proc/[0-9]*; echo $#'] }, // globbed by PID 1 itself: no child races the count
   { name: 'network none', flags: [], argv: ['ls', '/sys/class/net'] },
   { name: 'read-only /proc/sys', flags: [], argv: ['sh', '-c', 'echo 1 > /proc/sys/kernel/ns_last_pid'] },
   { name: 'mount refused', flags: [], argv: ['sh', '-c', 'mount -t tmpfs none /tmp 2>/dev/null; echo $?'] },
