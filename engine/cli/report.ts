@@ -31,7 +31,9 @@ export function reportError(err: unknown, out: NodeJS.WritableStream = process.s
   }
   if (err instanceof KilnError) {
     const loc = err.location;
-    const where = loc ? `${loc.file}${loc.line !== undefined ? `:${loc.line}${loc.column !== undefined ? `:${loc.column}` : ''}` : ''}: ` : 'kiln: ';
+    let where = loc ? `${loc.file}${loc.line !== undefined ? `:${loc.line}${loc.column !== undefined ? `:${loc.column}` : ''}` : ''}: ` : 'kiln: ';
+    // Messages about an archive or image often name it already; say it once.
+    if (loc && loc.line === undefined && err.message.startsWith(where)) where = '';
     out.write(`${where}${err.message}\n`);
     return err.exitCode;
   }
