@@ -8,12 +8,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
+import { makeContext } from '../support/kilnProcess.js';
 
 const base = mkdtempSync(join(tmpdir(), 'kiln-cache-it-'));
 const storeRoot = join(base, 'store');
@@ -53,15 +54,7 @@ function verdicts(events: JsonEvent[]): string[] {
 }
 
 function context(name: string, dockerfile: string, files: Record<string, string> = {}): string {
-  const dir = join(base, name);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'Dockerfile'), dockerfile);
-  for (const [p, text] of Object.entries(files)) {
-    mkdirSync(join(dir, p, '..'), { recursive: true });
-    writeFileSync(join(dir, p), text);
-    utimesSync(join(dir, p), Date.now() / 1000 - 60, Date.now() / 1000 - 60);
-  }
-  return dir;
+  return makeContext(base, name, dockerfile, files, Date.now() / 1000 - 60);
 }
 
 const COPY_RECIPE = `FROM kiln-test/busybox

@@ -7,12 +7,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
+import { makeContext } from '../support/kilnProcess.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../support/registry.js';
 
 const base = mkdtempSync(join(tmpdir(), 'kiln-build-registry-'));
@@ -50,15 +51,7 @@ function kiln(storeRoot: string, args: string[]): { status: number | null; stdou
 }
 
 function context(name: string, dockerfile: string, files: Record<string, string>): string {
-  const dir = join(base, name);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'Dockerfile'), dockerfile);
-  for (const [p, text] of Object.entries(files)) {
-    mkdirSync(join(dir, p, '..'), { recursive: true });
-    writeFileSync(join(dir, p), text);
-    utimesSync(join(dir, p), 1_600_000_000, 1_600_000_000);
-  }
-  return dir;
+  return makeContext(base, name, dockerfile, files, 1_600_000_000);
 }
 
 async function imageOf(storeRoot: string, ref: string): Promise<{ id: string; diffIds: string[] }> {

@@ -1,6 +1,7 @@
 /** Running kiln and other commands from integration tests, asynchronously (a test may serve HTTP meanwhile). */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { kilnBin } from './env.js';
@@ -33,4 +34,20 @@ export async function writeFiles(dir: string, map: Record<string, string | Buffe
     await mkdir(dirname(join(dir, p)), { recursive: true });
     await writeFile(join(dir, p), content);
   }
+}
+
+/**
+ * A build context under `parent/name`: the Dockerfile and `files`, each file's mtime set to
+ * `mtimeSeconds` so cache tests control what "touched" means.
+ */
+export function makeContext(parent: string, name: string, dockerfile: string, files: Record<string, string>, mtimeSeconds: number): string {
+  const dir = join(parent, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'Dockerfile'), dockerfile);
+  for (const [p, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, p)), { recursive: true });
+    writeFileSync(join(dir, p), text);
+    utimesSync(join(dir, p), mtimeSeconds, mtimeSeconds);
+  }
+  return dir;
 }
