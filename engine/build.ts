@@ -19,9 +19,9 @@ import type { Progress, StepRef } from './progress/progress.js';
 import { runGraph, type GraphTask } from './schedule/scheduler.js';
 import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
-import { writeLayer } from './layer/tarWriter.js';
 import { ensurePath, takeOnbuildTriggers } from './steps/meta.js';
-import { epochOf, executeInstruction, newestMtime, rfc3339, type StepEnvironment } from './steps/executor.js';
+import { epochOf, newestMtime, rfc3339 } from './steps/clock.js';
+import type { StepEnvironment } from './steps/executor.js';
 import type { ContainerRunner } from './steps/run.js';
 import type { LayerRef, LayerStorage, StageState } from './steps/state.js';
 
@@ -70,6 +70,8 @@ class StoreLayers implements LayerStorage {
     return dir;
   }
   async commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef> {
+    // Loaded here, not at the top: a build served wholly from the cache writes no layer.
+    const { writeLayer } = await import('./layer/tarWriter.js');
     const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) });
     const snap = await this.store.adoptSnapshot(diffId, dir);
     return { diffId, dir: snap };
@@ -189,7 +191,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       let hit = false;
       try {
         const before = run.state;
-        const execute = (): Promise<StageState> => executeInstruction(instr, before, env(index, step, signal, platform));
+        // The executor (tar, copy, run) loads only when a step misses the cache.
+        const execute = async (): Promise<StageState> => (await import('./steps/executor.js')).executeInstruction(instr, before, env(index, step, signal, platform));
         if (opts.cache && run.key !== undefined) {
           const r = await opts.cache.step({
             instr, before, parentKey: run.key, parentHit: run.parentHit, stageIndex: index, stageLabel: label, position, onbuild: isTrigger, step,

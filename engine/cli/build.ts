@@ -99,7 +99,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   // Dockerfile's text is new to this store (see cache/parsedRecipe.ts).
   const [{ loadDockerfile }, { shellExpander }, { build }, { createProgress }, { Store }, { sourceDateEpochFromEnv }, { cachedParse }] = await Promise.all([
     import('../context/dockerfileSource.js'), import('../plan/shellExpander.js'), import('../build.js'),
-    import('../progress/progress.js'), import('../store/store.js'), import('../layer/tarWriter.js'), import('../../cache/parsedRecipe.js'),
+    import('../progress/progress.js'), import('../store/store.js'), import('../layer/sourceDateEpoch.js'), import('../../cache/parsedRecipe.js'),
   ]);
   const fromStdin = contextArg === '-';
   if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');

@@ -323,10 +323,4 @@ export async function writeLayer(store: Store, dir: string, opts: LayerOptions):
   return { diffId: digest, size, warnings: tar.warnings };
 }
 
-/** SOURCE_DATE_EPOCH from the environment, when set to a valid number of seconds. */
-export function sourceDateEpochFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const v = env.SOURCE_DATE_EPOCH;
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw new KilnError('BAD_SOURCE_DATE_EPOCH', `SOURCE_DATE_EPOCH must be a number of seconds, not "${v}"`);
-  return Number(v);
-}
+export { sourceDateEpochFromEnv } from './sourceDateEpoch.js';

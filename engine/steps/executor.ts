@@ -18,7 +18,9 @@ import type { Lookup, WordExpander } from '../plan/expander.js';
 import { resolveFromRef } from '../plan/graph.js';
 import type { Platform } from '../plan/platform.js';
 import { samePlatform } from '../plan/platform.js';
-import { extractArchive, isTarArchive } from './archive.js';
+/** The archive code (tar-stream, zlib) loads only for an ADD that may unpack something. */
+const archive = (): Promise<typeof import('./archive.js')> => import('./archive.js');
+import { epochOf, newestMtime, rfc3339 } from './clock.js';
 import { parseChmod, type ModeChange } from './chmod.js';
 import { resolveChown, UnknownOwnerError, type Owner } from './chown.js';
 import { CopySourceError, destinationPath, runCopy } from './copy.js';
@@ -59,15 +61,6 @@ function located(env: StepEnvironment, instr: StageInstruction, code: string, me
 }
 
 /** Seconds of a config's `created` (0 when absent): the newest input the stage has seen so far. */
-export function epochOf(config: StageState['config']): number {
-  const t = Date.parse(config.created ?? '');
-  return Number.isFinite(t) ? Math.floor(t / 1000) : 0;
-}
-
-export function rfc3339(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
-}
-
 /**
  * A step's clock. With SOURCE_DATE_EPOCH, that. Without it, not the wall clock (which would
  * make every build differ) but the newest time among the stage's inputs: the base image's
@@ -78,19 +71,6 @@ export function stepTime(state: StageState, env: StepEnvironment): Date {
   return new Date((env.sourceDateEpoch ?? epochOf(state.config)) * 1000);
 }
 
-/** Newest mtime (whole seconds) of anything in a diff dir (synchronous walk: many tiny calls). */
-export async function newestMtime(dir: string): Promise<number> {
-  let newest = 0;
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      newest = Math.max(newest, Math.floor(lstatSync(p).mtimeMs / 1000));
-      if (e.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
-  return newest;
-}
 
 /** Lowers every mtime newer than `seconds` to it (children before their directory). */
 async function clampMtimes(dir: string, seconds: number): Promise<void> {
@@ -311,8 +291,8 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
         const { path: destPath, isDir } = destinationPath(dest, workdirPath);
         const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env));
         // A download is unpacked only when asked (--unpack), never by default.
-        if (instr.unpack === true && await isTarArchive(dl.path)) {
-          await extractArchive(dl.path, destPath, writer, owner);
+        if (instr.unpack === true && await (await archive()).isTarArchive(dl.path)) {
+          await (await archive()).extractArchive(dl.path, destPath, writer, owner);
         } else {
           const target = isDir ? posix.join(destPath, dl.name) : destPath;
           await writer.ensureParents(target);
@@ -328,6 +308,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
           timestamp: stepTime(state, env), instruction: instr.kind,
           ...(instr.kind === 'ADD' && instr.unpack !== false ? {
             unpack: async (m, destDir, writer) => {
+              const { isTarArchive, extractArchive } = await archive();
               if (!await isTarArchive(m.abs)) return false;
               await extractArchive(m.abs, destDir, writer, owner);
               return true;
