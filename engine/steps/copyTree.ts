@@ -72,12 +72,12 @@ export class CopyWriter {
     if (source) { await this.applyDirAttrs(hostPath, source); return; }
     const lower = this.view ? await this.view.statIn(imagePath) : undefined;
     if (lower?.isDirectory()) {
-      chmod(hostPath, lower.mode & 0o7777);
       lchown(hostPath, lower.uid, lower.gid);
+      chmod(hostPath, lower.mode & 0o7777);
       this.dirTimes.set(hostPath, { atime: lower.atime, mtime: lower.mtime });
     } else {
-      chmod(hostPath, 0o755);
       lchown(hostPath, this.newDirOwner.uid, this.newDirOwner.gid);
+      chmod(hostPath, 0o755);
       this.dirTimes.set(hostPath, { atime: this.newDirTime, mtime: this.newDirTime });
     }
   }
@@ -85,9 +85,10 @@ export class CopyWriter {
   private async applyDirAttrs(hostPath: string, source: { stats: Stats; attrs: EntryAttrs }): Promise<void> {
     const { stats, attrs } = source;
     const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, true) : stats.mode & 0o7777;
-    chmod(hostPath, mode);
     const owner = attrs.owner ?? { uid: stats.uid, gid: stats.gid };
+    // Owner first: chown clears setuid/setgid bits, so the mode is set after it.
     lchown(hostPath, owner.uid, owner.gid);
+    chmod(hostPath, mode);
     this.dirTimes.set(hostPath, { atime: stats.atime, mtime: stats.mtime });
   }
 
@@ -123,8 +124,8 @@ export class CopyWriter {
     if (stats.size <= SMALL_FILE) writeFile(hostPath, readFileSync(srcPath));
     else copyFile(srcPath, hostPath, constants.COPYFILE_FICLONE);
     const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, false) : stats.mode & 0o7777;
-    chmod(hostPath, mode);
     lchown(hostPath, owner.uid, owner.gid);
+    chmod(hostPath, mode);
     utimes(hostPath, stats.atime, stats.mtime);
   }
 
@@ -133,8 +134,8 @@ export class CopyWriter {
     const hostPath = this.host(imagePath);
     rm(hostPath, { recursive: true, force: true });
     copyFile(srcPath, hostPath, constants.COPYFILE_FICLONE);
-    chmod(hostPath, mode);
     lchown(hostPath, owner.uid, owner.gid);
+    chmod(hostPath, mode);
     utimes(hostPath, mtime, mtime);
   }
 
@@ -144,8 +145,8 @@ export class CopyWriter {
     rm(hostPath, { recursive: true, force: true });
     mkdir(dirname(hostPath), { recursive: true });
     writeFile(hostPath, content, { mode });
-    chmod(hostPath, mode);
     lchown(hostPath, owner.uid, owner.gid);
+    chmod(hostPath, mode);
     utimes(hostPath, mtime, mtime);
   }
 }
