@@ -117,7 +117,12 @@ export class CopyWriter {
     if (stats.nlink > 1) {
       const key = `${stats.dev}:${stats.ino}`;
       const first = this.inodes.get(key);
-      if (first !== undefined) { link(first, hostPath); return; }
+      // A source named twice lands on the same path again, after the removal above: the
+      // first copy is gone then, and this one takes its place.
+      if (first !== undefined && first !== hostPath && lstatOrUndefined(first)) {
+        link(first, hostPath);
+        return;
+      }
       this.inodes.set(key, hostPath);
     }
     // Small files: one read and one write beat copyfile's extra probing; big ones are copied by the kernel.

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, linkSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
@@ -39,4 +39,19 @@ test('COPY keeps setuid files (with and without --chown) and setgid directories'
   const run = spawnSync(process.execPath, [kilnBin, 'run', '--rm', 'modes'], { encoding: 'utf8', env });
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stdout, '4755 0 /tool\n4755 1000 /owned\n2775 0 /shared\n');
+});
+
+test('a source named twice that holds a hardlinked pair copies, and the pair stays linked', (t) => {
+  if (!prerequisite(t, isRoot, 'build containers need root') || !prerequisite(t, haveBusybox, 'needs /bin/busybox (busybox-static)')) return;
+  const ctx = makeContext(base, 'twice', [
+    'FROM kiln-test/busybox',
+    'COPY a a /s/',
+    'CMD ["sh", "-c", "stat -c \'%h %n\' /s/one /s/two"]',
+  ].join('\n') + '\n', { 'a/one': 'linked\n' }, 1_600_000_000);
+  linkSync(join(ctx, 'a', 'one'), join(ctx, 'a', 'two'));
+  const env = { ...process.env, KILN_ROOT: storeRoot };
+  const built = spawnSync(process.execPath, [kilnBin, 'build', '-q', '-t', 'twice', ctx], { encoding: 'utf8', env });
+  assert.equal(built.status, 0, built.stderr);
+  const run = spawnSync(process.execPath, [kilnBin, 'run', '--rm', 'twice'], { encoding: 'utf8', env });
+  assert.equal(run.stdout, '2 /s/one\n2 /s/two\n', run.stderr);
 });
