@@ -198,6 +198,21 @@ void splitParent(const char* path, Buf& parent, const char*& name) {
   }
 }
 
+// The parent directory of `path` inside the root, created if missing, as a real directory fd
+// (mknodat and symlinkat need one, not O_PATH); `name` is left pointing at the last component.
+int openParentInRoot(int rootFd, const char* path, const char*& name, const char* what) {
+  Buf parent;
+  splitParent(path, parent, name);
+  int dir = resolveInRoot(rootFd, parent.data, 1);
+  if (dir < 0) failSetup(what, parent.data);
+  Buf dirPath;
+  procFdPath(dirPath, dir);
+  int real = open(dirPath.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  close(dir);
+  if (real < 0) failSetup(what, parent.data);
+  return real;
+}
+
 void setupDevices(int rootFd) {
   for (const DeviceOp& d : S->devices) {
     if (d.bindFromHost) {
@@ -209,17 +224,8 @@ void setupDevices(int rootFd) {
       close(fd);
       continue;
     }
-    Buf parent;
     const char* name;
-    splitParent(d.path.c_str(), parent, name);
-    int dir = resolveInRoot(rootFd, parent.data, 1);
-    if (dir < 0) failSetup("open device directory", parent.data);
-    // mknodat needs a real directory fd, not O_PATH.
-    Buf dirPath;
-    procFdPath(dirPath, dir);
-    int real = open(dirPath.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    close(dir);
-    if (real < 0) failSetup("open device directory", parent.data);
+    int real = openParentInRoot(rootFd, d.path.c_str(), name, "open device directory");
     unlinkat(real, name, 0);
     if (mknodat(real, name, S_IFCHR | d.mode, makedev(d.major, d.minor)) < 0) failSetup("mknod", d.path.c_str());
     if (fchmodat(real, name, d.mode, 0) < 0) failSetup("chmod", d.path.c_str());
@@ -236,16 +242,8 @@ void setupDevices(int rootFd) {
     close(fd);
   }
   for (const SymlinkOp& l : S->symlinks) {
-    Buf parent;
     const char* name;
-    splitParent(l.path.c_str(), parent, name);
-    int dir = resolveInRoot(rootFd, parent.data, 1);
-    if (dir < 0) failSetup("open directory", parent.data);
-    Buf dirPath;
-    procFdPath(dirPath, dir);
-    int real = open(dirPath.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    close(dir);
-    if (real < 0) failSetup("open directory", parent.data);
+    int real = openParentInRoot(rootFd, l.path.c_str(), name, "open directory");
     if (symlinkat(l.linkTarget.c_str(), real, name) < 0 && errno != EEXIST) failSetup("symlink", l.path.c_str());
     close(real);
   }
