@@ -109,6 +109,10 @@ interface NativeBinding {
   getXattr(path: string, name: string): Buffer | null;
   /** Every extended attribute of a path (symlinks not followed), name → value; {} when none. */
   listXattrs(path: string): Record<string, Buffer>;
+  /** mount(2) in kiln's own mount namespace; `flags` as in NativeMount. Throws (with `errno`) on failure. */
+  mount(source: string, target: string, fstype: string, flags: string[], data: string): void;
+  /** umount2(2), lazily with `detach`; false when nothing is mounted at `target`. */
+  unmount(target: string, detach: boolean): boolean;
 }
 
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */

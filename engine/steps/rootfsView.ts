@@ -4,15 +4,13 @@
  * through it, and `--chown` names resolve against its /etc/passwd. Mounts are tracked so an
  * interrupted build leaves none behind.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, readFile, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Stats } from 'node:fs';
+import { nativeBinding } from '../../native/index.js';
 import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
 
-const run = promisify(execFile);
 const liveMounts = new Set<string>();
 let exitHookInstalled = false;
 
@@ -21,7 +19,7 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const m of liveMounts) {
-      try { execFileSync('umount', ['-l', m], { stdio: 'ignore' }); } catch { /* already gone */ }
+      try { nativeBinding().unmount(m, true); } catch { /* already gone */ }
     }
   });
 }
@@ -43,7 +41,8 @@ export class RootfsView {
     installExitHook();
     liveMounts.add(target);
     try {
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lower}`, target]);
+      // mount(2) through the addon: spawning mount(8) cost a process start per view.
+      nativeBinding().mount('overlay', target, 'overlay', ['ro'], `lowerdir=${lower}`);
     } catch (e) {
       liveMounts.delete(target);
       throw new Error(`cannot mount a view of the stage's layers (kiln build needs root for this): ${(e as Error).message}`);
@@ -53,7 +52,8 @@ export class RootfsView {
 
   async close(): Promise<void> {
     if (!this.mounted) return;
-    await run('umount', [this.root]).catch(() => run('umount', ['-l', this.root]));
+    const native = nativeBinding();
+    try { native.unmount(this.root, false); } catch { native.unmount(this.root, true); }
     liveMounts.delete(this.root);
     await rmdir(this.root).catch(() => undefined);
   }
