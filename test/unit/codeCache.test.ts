@@ -83,3 +83,10 @@ test('a launcher that cannot write its cache still runs', () => {
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('the bundle has no import() left: code loaded from a cache cannot run one', () => {
+  // A function deserialized from V8's code cache loses the host options import() needs
+  // (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING); the bundle turns every import() into require().
+  const text = readFileSync(join(repoRoot, 'dist', 'bundle', 'kiln.cjs'), 'latin1');
+  assert.equal(/\bimport\("/.test(text), false);
+});
