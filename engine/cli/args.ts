@@ -24,8 +24,10 @@ export interface CommandSpec {
   /**
    * The verb creates, reads or removes layer files that carry in-image owners (snapshots, stage
    * views, container layers): an unprivileged user's kiln runs it in its own user namespace.
+   * 'required': refused without an /etc/subuid range; 'if-mapped': run as is without one (no
+   * file with a subordinate owner can exist then).
    */
-  ownUserNamespace?: boolean;
+  ownUserNamespace?: 'required' | 'if-mapped';
 }
 
 export interface ParsedArgs {

@@ -11,7 +11,7 @@ import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
   name: 'build',
-  ownUserNamespace: true,
+  ownUserNamespace: 'required',
   summary: 'Build an image from a Dockerfile',
   usage: '[OPTIONS] PATH | -',
   minArgs: 1,

@@ -97,7 +97,8 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
     const { privilege } = await import('../runtime/privilege.js');
     if (privilege() === 'unprivileged') {
       const { rerunInOwnUserNamespace } = await import('../runtime/ownUserNamespace.js');
-      return rerunInOwnUserNamespace(verb);
+      const code = await rerunInOwnUserNamespace(verb, command.spec.ownUserNamespace);
+      if (code !== undefined) return code;
     }
   }
   return command.run(args);

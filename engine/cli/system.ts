@@ -4,7 +4,7 @@ import { usageError } from './args.js';
 
 export const spec: CommandSpec = {
   name: 'system',
-  ownUserNamespace: true,
+  ownUserNamespace: 'if-mapped',
   summary: 'Show disk usage of the store (system df)',
   usage: 'df [OPTIONS]',
   flags: [{ name: 'format', kind: 'string', valueName: 'string', description: "Format the output: 'table' (default) or 'json'" }],

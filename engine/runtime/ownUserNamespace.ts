@@ -24,16 +24,20 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 
 /**
  * Runs this same kiln command again inside the user's own user namespace and resolves with its
- * exit status. Throws a KilnError naming /etc/subuid when the user has no subordinate range:
- * a single-id map (only the user as root) cannot hold the other owners an image's files have.
+ * exit status. Without a subordinate range: undefined when `need` is 'if-mapped' (the caller
+ * runs the verb as is), else a KilnError naming /etc/subuid — a single-id map (only the user as
+ * root) cannot hold the other owners an image's files have.
  */
-export async function rerunInOwnUserNamespace(verb: string): Promise<number> {
+export async function rerunInOwnUserNamespace(verb: string, need: 'required' | 'if-mapped'): Promise<number | undefined> {
   const ids = subordinateIds();
   if ('missing' in ids) {
+    if (need === 'if-mapped') return undefined;
+    const name = userInfo().username;
     throw new KilnError('ROOTLESS_NO_SUBIDS',
-      `kiln ${verb} as an unprivileged user runs in a user namespace that maps the container ids 1..N onto the user's subordinate ids, ` +
-      `and ${ids.missing} (add a line such as "${userInfo().username}:100000:65536" to /etc/subuid and /etc/subgid). ` +
-      'With only a single-id map, files owned by anyone but root could not be created, so kiln does not fall back to one');
+      `kiln ${verb} as an unprivileged user needs subordinate ids: ${ids.missing}. ` +
+      `Add a range for ${name} (e.g. "${name}:100000:65536" in /etc/subuid and /etc/subgid, as ` +
+      `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${name} does). ` +
+      `kiln does not fall back to a single-id map (only ${name} as root): files owned by other ids could not be created, so layers could not keep their owners`);
   }
   const script = process.argv[1];
   if (script === undefined) throw new Error('cannot re-execute kiln: process.argv[1] (the CLI script) is unknown');
