@@ -12,6 +12,7 @@ import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
+import { privilege } from '../runtime/privilege.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
 import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference } from '../image/reference.js';
 import { writeFileAtomic } from './atomicFile.js';
@@ -63,7 +64,7 @@ export interface GcResult {
 /** Where the store lives when nobody says: KILN_ROOT, /var/lib/kiln as root, else XDG data dir. */
 export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.KILN_ROOT) return resolve(env.KILN_ROOT);
-  if (process.getuid?.() === 0) return '/var/lib/kiln';
+  if (privilege() === 'host-root') return '/var/lib/kiln';
   const data = env.XDG_DATA_HOME && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
   return join(data, 'kiln');
 }
