@@ -10,6 +10,7 @@ import type { Stats } from 'node:fs';
 import { nativeBinding } from '../../native/index.js';
 import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
+import { inUserNamespace } from '../runtime/privilege.js';
 
 const liveMounts = new Set<string>();
 let exitHookInstalled = false;
@@ -42,10 +43,11 @@ export class RootfsView {
     liveMounts.add(target);
     try {
       // mount(2) through the addon: spawning mount(8) cost a process start per view.
-      nativeBinding().mount('overlay', target, 'overlay', ['ro'], `lowerdir=${lower}`);
+      // In a user namespace (rootless build) opaque markers are user.overlay.* (userxattr).
+      nativeBinding().mount('overlay', target, 'overlay', ['ro'], `lowerdir=${lower}${inUserNamespace() ? ',userxattr' : ''}`);
     } catch (e) {
       liveMounts.delete(target);
-      throw new Error(`cannot mount a view of the stage's layers (kiln build needs root for this): ${(e as Error).message}`);
+      throw new Error(`cannot mount a view of the stage's layers: ${(e as Error).message}`);
     }
     return new RootfsView(target, true);
   }
