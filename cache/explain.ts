@@ -5,6 +5,7 @@
  * context, Dockerfile, stage, position. On a miss, the record of the last build of the
  * same step is compared with this one, and the differences are the reasons.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
@@ -62,7 +63,7 @@ export class InputsStore {
   /** The key of the last recorded build of the step: a tiny file, cheap to check on a hit. */
   async lastKey(context: string, id: StepIdentity): Promise<string | undefined> {
     try {
-      return (await readFile(`${await this.base(context, id)}.key`, 'utf8')).trim();
+      return readFileSync(`${await this.base(context, id)}.key`, 'utf8').trim(); // tiny, read on every hit
     } catch {
       return undefined;
     }

@@ -7,7 +7,8 @@
  * same key write equal records and the last rename wins; a reader sees a whole record or
  * none. A record's mtime is bumped on every hit, which is what `kiln prune` ages by.
  */
-import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { readFileSync, utimesSync } from 'node:fs';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomicWrite.js';
 
@@ -51,16 +52,20 @@ export class CacheIndex {
     const record = await this.peek(key);
     if (!record) return undefined;
     const now = new Date();
-    await utimes(this.file(key), now, now).catch(() => undefined); // pruned meanwhile: still a valid hit
+    try { utimesSync(this.file(key), now, now); } catch { /* pruned meanwhile: still a valid hit */ }
     return record;
   }
 
-  /** The record, without marking it used. */
+  /**
+   * The record, without marking it used. Read synchronously: a record is a few hundred bytes,
+   * and a cached rebuild reads one per step in a chain, where each asynchronous read would cost
+   * four thread-pool round trips.
+   */
   async peek(key: string): Promise<CacheRecord | undefined> {
     const file = this.file(key);
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch {
       return undefined;
     }

@@ -21,6 +21,13 @@ export interface CommandSpec {
   maxArgs?: number;
   /** Stop reading flags at the first positional (docker run IMAGE CMD…: the command's own flags follow). */
   stopAtFirstPositional?: boolean;
+  /**
+   * The verb creates, reads or removes layer files that carry in-image owners (snapshots, stage
+   * views, container layers): an unprivileged user's kiln runs it in its own user namespace.
+   * 'required': refused without an /etc/subuid range; 'if-mapped': run as is without one (no
+   * file with a subordinate owner can exist then).
+   */
+  ownUserNamespace?: 'required' | 'if-mapped';
 }
 
 export interface ParsedArgs {

@@ -11,6 +11,7 @@ import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
   name: 'build',
+  ownUserNamespace: 'required',
   summary: 'Build an image from a Dockerfile',
   usage: '[OPTIONS] PATH | -',
   minArgs: 1,
@@ -74,9 +75,11 @@ export function parseSecret(text: string): [string, string] {
 
 export async function run(args: ParsedArgs): Promise<number> {
   const contextArg = args.positionals[0] as string;
-  // Layers keep file owners (lchown) and stage views are overlay mounts: both need root.
-  if (process.getuid?.() !== 0) {
-    throw new KilnError('NEEDS_ROOT', 'kiln build needs root: layers keep their files\' owners and build steps mount overlays (rootless builds are not supported yet)');
+  // Layers keep file owners (lchown) and stage views are overlay mounts: root of the host, or of
+  // kiln's own user namespace (the CLI re-runs an unprivileged user's build there, see spec).
+  const { canOwnFiles } = await import('../runtime/privilege.js');
+  if (!canOwnFiles()) {
+    throw new KilnError('NEEDS_ROOT', 'kiln build needs root of the host or of its own user namespace: layers keep their files\' owners and build steps mount overlays');
   }
   const quiet = args.bools.has('quiet');
   const buildArgs = new Map((args.lists.get('build-arg') ?? []).map((t) => {

@@ -92,7 +92,16 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
       return 0;
     }
   }
-  return command.run(parseArgs(command.spec, rest));
+  const args = parseArgs(command.spec, rest);
+  if (command.spec.ownUserNamespace) {
+    const { privilege } = await import('../runtime/privilege.js');
+    if (privilege() === 'unprivileged') {
+      const { rerunInOwnUserNamespace } = await import('../runtime/ownUserNamespace.js');
+      const code = await rerunInOwnUserNamespace(verb, command.spec.ownUserNamespace);
+      if (code !== undefined) return code;
+    }
+  }
+  return command.run(args);
 }
 
 export async function runCli(argv: readonly string[]): Promise<void> {

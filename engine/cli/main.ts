@@ -1,4 +1,4 @@
 // The CLI entry point: the bundle starts here. Keep it tiny; verbs load lazily.
 import { runCli } from './dispatch.js';
 
-await runCli(process.argv.slice(2));
+void runCli(process.argv.slice(2));

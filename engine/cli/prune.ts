@@ -4,6 +4,7 @@ import { usageError } from './args.js';
 
 export const spec: CommandSpec = {
   name: 'prune',
+  ownUserNamespace: 'if-mapped',
   summary: 'Remove build cache, and layers and snapshots no image or cache record uses',
   usage: '[OPTIONS]',
   flags: [

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { decompress, type Compression } from './compression.js';
 import { feedTar } from './feedTar.js';
+import { canOwnFiles, privilege } from '../runtime/privilege.js';
 import { entryComponents, hostile, linkComponents } from './entryPath.js';
 import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from './specialFiles.js';
 
@@ -45,7 +46,6 @@ interface DeferredDir {
   gid: number;
 }
 
-const isRoot = process.getuid?.() === 0;
 const OPAQUE = '.wh..wh..opq';
 const WH = '.wh.';
 
@@ -74,9 +74,11 @@ const SMALL_FILE = 512 * 1024;
 /** Extracts an uncompressed tar stream into `dest`; returns how many entries it held. */
 export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string, opts: ExtractOptions): Promise<number> {
   const source = opts.source ?? 'archive';
-  const owners = opts.chown === undefined && (opts.owners ?? isRoot);
-  const applyXattrs = opts.xattrs ?? isRoot;
-  const prefix = opts.overlayXattrPrefix ?? (isRoot ? 'trusted' : 'user');
+  // Root of a user namespace may chown to its mapped ids and set file capabilities, but not
+  // trusted.* attributes: its overlays mount with userxattr and read user.overlay.* markers.
+  const owners = opts.chown === undefined && (opts.owners ?? canOwnFiles());
+  const applyXattrs = opts.xattrs ?? canOwnFiles();
+  const prefix = opts.overlayXattrPrefix ?? (privilege() === 'host-root' ? 'trusted' : 'user');
   const created = new Set<string>();
   const knownDirs = new Set<string>(['']);
   const dirs: DeferredDir[] = [];

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { privilege } from './privilege.js';
 import { KilnError } from '../errors.js';
 
 export interface ResourceLimits {
@@ -143,7 +144,8 @@ export class ContainerCgroup {
   static async create(name: string, limits: ResourceLimits | undefined): Promise<ContainerCgroup | undefined> {
     if (!hasLimits(limits)) return undefined;
     const layout = hostCgroupLayout();
-    const root = process.getuid?.() === 0;
+    // Without delegation only root of the initial user namespace may write the host's cgroups.
+    const root = privilege() === 'host-root';
     if (!layout || !root) {
       throw new KilnError('CGROUP', layout
         ? 'resource limits (--memory, --cpus, --pids-limit) need kiln to run as root on this host'

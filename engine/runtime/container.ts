@@ -6,25 +6,27 @@
  */
 // The few small files of a start are written with sync calls: a thread-pool round trip per
 // tiny operation costs more than the operation itself, and start-up time is what users feel.
-import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReadStream as TtyReadStream } from 'node:tty';
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
-import { getSystemErrorName } from 'node:util';
 import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors.js';
+import { closeQuietly, drainNonBlocking, openGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability } from './capabilities.js';
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
 import { overlayOptions, planMounts, removeMountStubs, type ContainerMount } from './mounts.js';
 import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
 import { seccompPolicy } from './seccomp.js';
 import { writeIdMaps } from './userNamespace.js';
+import { inUserNamespace, privilege } from './privilege.js';
 
 export type { ContainerMount } from './mounts.js';
 export type { ResourceLimits } from './cgroups.js';
+export { setupFailure } from './childHandshake.js';
 
 export interface ContainerSpec {
   /** Names the cgroup and temp files; random when absent. */
@@ -91,35 +93,6 @@ function signalNumber(sig: NodeJS.Signals | number): number {
   return n;
 }
 
-/** Turns the child's "ERRNO\tEXIT\tmessage" report into a KilnError. */
-export function setupFailure(report: string): KilnError {
-  const [errnoText, exitText, ...rest] = report.split('\t');
-  const errno = Number(errnoText);
-  const exitCode = Number(exitText) || 125;
-  let message = rest.join('\t');
-  if (errno > 0) {
-    let name = '';
-    try {
-      name = getSystemErrorName(-errno);
-    } catch {
-      name = `errno ${errno}`;
-    }
-    message += `: ${describeErrno(name)}`;
-  }
-  return new KilnError(exitCode === 125 ? 'CONTAINER_START' : 'EXEC', message, { exitCode });
-}
-
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'no such file or directory', EACCES: 'permission denied', EPERM: 'operation not permitted',
-  ENOTDIR: 'not a directory', EINVAL: 'invalid argument', ENOEXEC: 'exec format error', EBUSY: 'device or resource busy',
-  ENOSPC: 'no space left on device', EROFS: 'read-only file system', ELOOP: 'too many levels of symbolic links',
-  ENAMETOOLONG: 'file name too long', EEXIST: 'file exists', ENODEV: 'no such device',
-};
-
-function describeErrno(name: string): string {
-  return ERRNO_TEXT[name] ? `${ERRNO_TEXT[name]} (${name})` : name;
-}
-
 function validate(spec: ContainerSpec): void {
   if (spec.argv.length === 0 || spec.argv[0] === '') throw new KilnError('BAD_SPEC', 'no command specified');
   if (!spec.cwd.startsWith('/')) throw new KilnError('BAD_SPEC', `the working directory '${spec.cwd}' is invalid, it needs to be an absolute path`);
@@ -138,7 +111,11 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   validate(spec);
   const native = nativeBinding();
   const id = spec.id ?? randomBytes(16).toString('hex');
-  const rootless = process.getuid?.() !== 0;
+  // An unprivileged kiln gives each container a user namespace of its own; root of kiln's own
+  // user namespace (rootless build) nests the container's other namespaces in that one. Either
+  // way the kernel's user-namespace rules apply: userxattr overlays, host device nodes bound.
+  const newUserNamespace = privilege() === 'unprivileged';
+  const rootless = inUserNamespace();
   const capabilities = effectiveCapabilities(spec.capAdd, spec.capDrop);
   const seccomp = spec.seccomp === false ? undefined : seccompPolicy(capabilities);
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
@@ -179,7 +156,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     const stdin = spec.stdin ?? (spec.stdio === 'inherit' ? 'inherit' : 'null');
     const term = io.terminal?.output;
     const nativeSpec: NativeSpawnSpec = {
-      namespaces: { user: rootless, mount: true, pid: true, uts: true, ipc: true, net: spec.network === 'none', cgroup: true },
+      namespaces: { user: newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: spec.network === 'none', cgroup: true },
       rootfs,
       rootMount: { source: 'overlay', fstype: 'overlay', data: overlay.data, ...(overlay.cwd ? { cwd: overlay.cwd } : {}) },
       mounts: plan.mounts,
@@ -211,7 +188,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
 
     // The child waits at the gate: maps and cgroup first, so no container code runs outside them.
     let setgroups = true;
-    if (rootless) setgroups = (await writeIdMaps(started.pid)).setgroups;
+    if (newUserNamespace) setgroups = (await writeIdMaps(started.pid)).setgroups;
     if (!setgroups && spec.user.additionalGids.length > 0) {
       throw new KilnError('ROOTLESS', 'supplementary groups need a subordinate gid range (/etc/subgid and newgidmap) when kiln is not root');
     }
@@ -304,36 +281,6 @@ function processAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-function openGate(fd: number, setgroups: boolean): void {
-  writeSync(fd, setgroups ? 'g' : 'n');
-  closeSync(fd);
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
-  }
-}
-
-/** The error pipe is non-blocking: after exit it holds the whole report or nothing. */
-function drainNonBlocking(fd: number): string {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(4096);
-  for (;;) {
-    let n = 0;
-    try {
-      n = readSync(fd, buf, 0, buf.length, null);
-    } catch {
-      break;
-    }
-    if (n <= 0) break;
-    chunks.push(Buffer.from(buf.subarray(0, n)));
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Connects the child's pipes or pty; resolves when its output has been read to the end. */

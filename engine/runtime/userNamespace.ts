@@ -48,24 +48,53 @@ export interface IdMapResult {
   maxId: number;
 }
 
-/** Writes the uid/gid maps of a child that waits in a fresh user namespace. */
-export async function writeIdMaps(pid: number): Promise<IdMapResult> {
+/** What a full map needs: the user's subordinate ranges and the setuid helpers that may write them. */
+export interface SubordinateIds {
+  uid: number;
+  gid: number;
+  name: string;
+  subuid: SubIdRange;
+  subgid: SubIdRange;
+  newuidmap: string;
+  newgidmap: string;
+}
+
+/** The invoking user's subordinate ids, or why a full map cannot be written. */
+export function subordinateIds(): SubordinateIds | { missing: string } {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const name = userInfo().username;
-  const newuidmap = helper('newuidmap');
-  const newgidmap = helper('newgidmap');
   const subuid = subIdRange(readOr('/etc/subuid'), name, uid);
   const subgid = subIdRange(readOr('/etc/subgid'), name, uid);
-  if (newuidmap && newgidmap && subuid && subgid) {
+  const newuidmap = helper('newuidmap');
+  const newgidmap = helper('newgidmap');
+  const missing: string[] = [];
+  if (!subuid) missing.push(`no range for ${name} in /etc/subuid`);
+  if (!subgid) missing.push(`no range for ${name} in /etc/subgid`);
+  if (!newuidmap || !newgidmap) missing.push('the newuidmap/newgidmap programs are not installed (Debian package uidmap)');
+  if (!subuid || !subgid || !newuidmap || !newgidmap) return { missing: missing.join('; ') };
+  return { uid, gid, name, subuid, subgid, newuidmap, newgidmap };
+}
+
+/** Maps 0 onto the user and 1..N onto the subordinate range (N = the smaller range); throws when a helper refuses. */
+export async function writeFullIdMaps(pid: number, ids: SubordinateIds): Promise<IdMapResult> {
+  await run(ids.newuidmap, [String(pid), '0', String(ids.uid), '1', '1', String(ids.subuid.start), String(ids.subuid.count)]);
+  await run(ids.newgidmap, [String(pid), '0', String(ids.gid), '1', '1', String(ids.subgid.start), String(ids.subgid.count)]);
+  return { setgroups: true, maxId: Math.min(ids.subuid.count, ids.subgid.count) };
+}
+
+/** Writes the uid/gid maps of a child that waits in a fresh user namespace: full when possible, else one id. */
+export async function writeIdMaps(pid: number): Promise<IdMapResult> {
+  const ids = subordinateIds();
+  if (!('missing' in ids)) {
     try {
-      await run(newuidmap, [String(pid), '0', String(uid), '1', '1', String(subuid.start), String(subuid.count)]);
-      await run(newgidmap, [String(pid), '0', String(gid), '1', '1', String(subgid.start), String(subgid.count)]);
-      return { setgroups: true, maxId: Math.min(subuid.count, subgid.count) };
+      return await writeFullIdMaps(pid, ids);
     } catch {
       // fall back to the single-id map below
     }
   }
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
   await writeFile(`/proc/${pid}/uid_map`, `0 ${uid} 1\n`);
   await writeFile(`/proc/${pid}/setgroups`, 'deny');
   await writeFile(`/proc/${pid}/gid_map`, `0 ${gid} 1\n`);

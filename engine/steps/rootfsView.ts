@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import type { Stats } from 'node:fs';
 import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
+import { inUserNamespace } from '../runtime/privilege.js';
 
 const run = promisify(execFile);
 const liveMounts = new Set<string>();
@@ -56,10 +57,12 @@ export class RootfsView {
     installExitHook();
     liveMounts.add(target);
     try {
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,lowerdir=${lower}`, target]);
+      // In a user namespace (rootless build) opaque markers are user.overlay.* (userxattr).
+      const options = `ro,lowerdir=${lower}${inUserNamespace() ? ',userxattr' : ''}`;
+      await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target]);
     } catch (e) {
       liveMounts.delete(target);
-      throw new Error(`cannot mount a view of the stage's layers (kiln build needs root for this): ${(e as Error).message}`);
+      throw new Error(`cannot mount a view of the stage's layers: ${(e as Error).message}`);
     }
     return new RootfsView(target, true, lowerDirs);
   }

@@ -12,6 +12,7 @@ import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
+import { privilege } from '../runtime/privilege.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
 import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference } from '../image/reference.js';
 import { writeFileAtomic } from './atomicFile.js';
@@ -63,7 +64,7 @@ export interface GcResult {
 /** Where the store lives when nobody says: KILN_ROOT, /var/lib/kiln as root, else XDG data dir. */
 export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.KILN_ROOT) return resolve(env.KILN_ROOT);
-  if (process.getuid?.() === 0) return '/var/lib/kiln';
+  if (privilege() === 'host-root') return '/var/lib/kiln';
   const data = env.XDG_DATA_HOME && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
   return join(data, 'kiln');
 }
@@ -170,6 +171,10 @@ export class Store {
       if (!(await this.blobs.has(diffId))) throw new KilnError('LAYER_MISSING', `${where}layer ${diffId} is not in the store`);
     }
     const id = imageIdOf(bytes);
+    // A rebuild that changed nothing commits an image the store already holds: read it back
+    // without taking the lock or writing (and fsyncing) anything.
+    const existing = await this.existingRecord(id);
+    if (existing !== undefined) return this.toRecord(id, config, bytes.length, existing.added, await this.refs.read());
     return this.lock.withLock(async () => {
       await this.blobs.ingestBytes(bytes, { expectedDigest: id });
       const recordPath = join(this.imagesDir, `${hexOf(id)}.json`);
@@ -184,6 +189,16 @@ export class Store {
       const refs = await this.refs.read();
       return this.toRecord(id, config, bytes.length, added, refs);
     });
+  }
+
+  /** The image's record when both it and its config blob are stored (images are never half-stored). */
+  private async existingRecord(id: string): Promise<StoredRecord | undefined> {
+    if (!(await this.blobs.has(id))) return undefined;
+    try {
+      return JSON.parse(await readFile(join(this.imagesDir, `${hexOf(id)}.json`), 'utf8')) as StoredRecord;
+    } catch {
+      return undefined;
+    }
   }
 
   private toRecord(id: string, config: ImageConfig, configSize: number, added: string, refs: { tags: Record<string, string>; digests: Record<string, string> }): ImageRecord {
@@ -270,6 +285,8 @@ export class Store {
   /** Points a tag at an image; returns the image ID the tag pointed at before, if another. */
   async tag(id: string, name: string): Promise<string | undefined> {
     const key = normalizeTag(name);
+    // Re-tagging with the tag it already has (every cached rebuild does) changes nothing.
+    if ((await this.refs.read()).tags[key] === id) return undefined;
     return this.lock.withLock(async () => {
       if (!(await this.getImage(id))) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${id}`, { location: { file: id } });
       let previous: string | undefined;

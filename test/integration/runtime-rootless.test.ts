@@ -1,70 +1,34 @@
 /**
  * Rootless: `kiln run` started by an unprivileged user (kilnrootless, made by .ci/setup) runs
- * in a user namespace — the container's root is that user, ids 1… map onto its /etc/subuid
- * range — with the same isolation; limits are refused with a clear message.
+ * in kiln's own user namespace — the container's root is that user, ids 1… map onto its
+ * /etc/subuid range — with the same isolation; limits are refused with a clear message.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasCommand, isRoot, prerequisite, repoRoot } from '../support/env.js';
-import { haveBusybox } from '../support/busyboxImage.js';
-
-const USER = 'kilnrootless';
-
-function userExists(): boolean {
-  try {
-    execFileSync('id', [USER], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const ready = isRoot && haveBusybox && hasCommand('setpriv') && userExists();
-const why = `needs root (to become ${USER}), setpriv, /bin/busybox and the ${USER} user from .ci/setup`;
+import { prerequisite } from '../support/env.js';
+import { ROOTLESS_USER as USER, rootlessReady as ready, rootlessSession, rootlessWhy as why, type RootlessSession } from '../support/rootlessUser.js';
 
 describe('runtime: rootless kiln run', () => {
-  let root: string;
-  let env: NodeJS.ProcessEnv;
-  /** The checkout as the unprivileged user can reach it (a copy when the checkout sits under a 0700 home). */
-  let kilnHome: string;
+  let session: RootlessSession;
   let kilnBin: string;
+  const asUser = (argv: string[], check = false): ReturnType<RootlessSession['asUser']> => session.asUser(argv, { check });
   before(() => {
     if (!ready) return;
-    // /var/tmp: the unprivileged user must own the store; the rootfs is made as that user too.
-    root = mkdtempSync('/var/tmp/kiln-rootless-');
-    execFileSync('chown', [`${USER}:${USER}`, root]);
-    const home = execFileSync('sh', ['-c', `getent passwd ${USER} | cut -d: -f6`], { encoding: 'utf8' }).trim();
-    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, KILN_ROOT: join(root, 'store'), TMPDIR: root };
-    kilnHome = repoRoot;
-    if (asUser(['test', '-r', join(repoRoot, 'package.json')]).status !== 0) {
-      // A real user installs kiln where they can read it; copy what runs (not the sources).
-      kilnHome = join(root, 'kiln');
-      mkdirSync(join(kilnHome, 'native', 'build'), { recursive: true });
-      for (const part of ['package.json', 'bin', 'dist', 'node_modules', 'native/build/Release']) {
-        execFileSync('cp', ['-a', join(repoRoot, part), join(kilnHome, part)]);
-      }
-      execFileSync('chmod', ['-R', 'a+rX', kilnHome]);
-    }
-    kilnBin = join(kilnHome, 'bin', 'kiln');
+    session = rootlessSession('kiln-rootless-');
+    kilnBin = session.kilnBin;
     const commit = [
-      `import { Store } from ${JSON.stringify(join(kilnHome, 'dist/engine/store/store.js'))};`,
-      `import { commitBusyboxImage } from ${JSON.stringify(join(kilnHome, 'dist/test/support/busyboxImage.js'))};`,
+      `import { Store } from ${JSON.stringify(join(session.kilnHome, 'dist/engine/store/store.js'))};`,
+      `import { commitBusyboxImage } from ${JSON.stringify(join(session.kilnHome, 'dist/test/support/busyboxImage.js'))};`,
       'await commitBusyboxImage(await Store.open(), "kiln-test/busybox:latest");',
     ].join('\n');
     asUser([process.execPath, '--input-type=module', '-e', commit], true);
   });
   after(() => {
-    if (ready) rmSync(root, { recursive: true, force: true });
+    if (ready) rmSync(session.root, { recursive: true, force: true });
   });
-
-  function asUser(argv: string[], check = false): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync('setpriv', [`--reuid=${USER}`, `--regid=${USER}`, '--init-groups', '--', ...argv], { env, encoding: 'utf8', timeout: 60_000, cwd: root });
-    if (check && r.status !== 0) throw new Error(`${argv.join(' ')} as ${USER}: ${r.stderr}`);
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  }
 
   test('the container runs as root of its own user namespace, isolated', (t) => {
     if (!prerequisite(t, ready, why)) return;
