@@ -116,6 +116,18 @@ test('a secret is readable in RUN and absent from every layer; a cache mount per
   await assert.rejects(stat(join(out2, 'scratch/x')), 'tmpfs content reached the layer');
 });
 
+test('a cache mount with sharing=locked is held by one build at a time, across kiln processes', async (t) => {
+  if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
+  // Each build claims the cache by making a directory in it, holds it a while and gives it
+  // back: if two builds were inside at once, the second mkdir would fail the build.
+  const builds = [1, 2].map(async (n) => {
+    const ctx = join(work, `locked-${n}`);
+    await writeFiles(ctx, { Dockerfile: `ARG BASE\nFROM \${BASE}\nRUN --mount=type=cache,id=held-across,target=/c,sharing=locked mkdir /c/inside && echo ${n} > /who && sleep 2 && rmdir /c/inside\n` });
+    return kiln(['build', '-q', '--no-cache', '--build-arg', `BASE=${BASE}`, ctx]);
+  });
+  for (const r of await Promise.all(builds)) await succeeds(Promise.resolve(r));
+});
+
 test('ADD unpacks plain, gzip, bzip2 and xz tars by content, and fetches a URL checked by --checksum', async (t) => {
   if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
   const ctx = join(work, 'add');
