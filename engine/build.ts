@@ -24,6 +24,7 @@ import { epochOf, newestMtime, rfc3339 } from './steps/clock.js';
 import type { StepEnvironment } from './steps/executor.js';
 import type { ContainerRunner } from './steps/run.js';
 import type { LayerRef, LayerStorage, StageState } from './steps/state.js';
+import type { DiffTree } from './layer/diffTree.js';
 
 export interface BuildOptions {
   store: Store;
@@ -69,19 +70,26 @@ class StoreLayers implements LayerStorage {
     await chmod(dir, 0o755);
     return dir;
   }
+  snapshotDir(diffId: string): Promise<string> {
+    return this.store.snapshotDir(diffId);
+  }
   async commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef> {
     // Loaded here, not at the top: a build served wholly from the cache writes no layer.
     const { writeLayer } = await import('./layer/tarWriter.js');
     const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) });
-    const snap = await this.store.adoptSnapshot(diffId, dir);
-    return { diffId, dir: snap };
+    await this.store.adoptSnapshot(diffId, dir);
+    return { diffId };
+  }
+  async commitTree(tree: DiffTree, clampMtime?: number): Promise<LayerRef> {
+    const { writeLayer } = await import('./layer/tarWriter.js');
+    const { diffId } = await writeLayer(this.store, tree.root, { whiteouts: 'none', ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) });
+    return { diffId };
   }
 }
 
 async function stateFromImage(store: Store, record: ImageRecord, args: StageArgs, platform: Platform): Promise<StageState> {
   const config = JSON.parse(JSON.stringify(record.config)) as ImageConfig;
-  const layers: LayerRef[] = [];
-  for (const diffId of config.rootfs.diff_ids) layers.push({ diffId, dir: await store.snapshotDir(diffId) });
+  const layers: LayerRef[] = config.rootfs.diff_ids.map((diffId) => ({ diffId }));
   return { config, layers, args, platform, cmdSetInStage: false };
 }
 

@@ -111,7 +111,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
     await chmod(host, 0o755);
     mounts.push({ type: 'bind', source: host, target: s.path, readonly: true });
   }
-  const lowerDirs = state.layers.length === 0 ? [plan.emptyLower] : [...state.layers].reverse().map((l) => l.dir);
+  const lowerDirs = plan.view.lowerDirs.length === 0 ? [plan.emptyLower] : [...plan.view.lowerDirs];
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) if (line !== '') tail.push(line);
