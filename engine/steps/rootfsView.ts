@@ -30,15 +30,28 @@ export function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-export class RootfsView {
-  private constructor(readonly root: string, private readonly mounted: boolean) {}
+/** Where a view's directories come from: each layer's snapshot, and an empty dir when there are no layers. */
+export interface ViewDirs {
+  snapshotDir(diffId: string): Promise<string>;
+  scratchDir(): Promise<string>;
+}
 
-  static async open(layers: readonly LayerRef[], scratchDir: () => Promise<string>): Promise<RootfsView> {
-    if (layers.length === 0) return new RootfsView(await scratchDir(), false);
-    if (layers.length === 1) return new RootfsView((layers[0] as LayerRef).dir, false);
-    const target = join(await scratchDir(), 'merged');
+export class RootfsView {
+  private constructor(
+    readonly root: string,
+    private readonly mounted: boolean,
+    /** The layers' snapshot dirs, topmost first (overlay lower dirs); empty for no layers. */
+    readonly lowerDirs: readonly string[],
+  ) {}
+
+  static async open(layers: readonly LayerRef[], dirs: ViewDirs): Promise<RootfsView> {
+    if (layers.length === 0) return new RootfsView(await dirs.scratchDir(), false, []);
+    const lowerDirs: string[] = [];
+    for (const l of [...layers].reverse()) lowerDirs.push(await dirs.snapshotDir(l.diffId));
+    if (lowerDirs.length === 1) return new RootfsView(lowerDirs[0] as string, false, lowerDirs);
+    const target = join(await dirs.scratchDir(), 'merged');
     await mkdir(target);
-    const lower = [...layers].reverse().map((l) => l.dir).join(':');
+    const lower = lowerDirs.join(':');
     installExitHook();
     liveMounts.add(target);
     try {
@@ -49,7 +62,7 @@ export class RootfsView {
       liveMounts.delete(target);
       throw new Error(`cannot mount a view of the stage's layers: ${(e as Error).message}`);
     }
-    return new RootfsView(target, true);
+    return new RootfsView(target, true, lowerDirs);
   }
 
   async close(): Promise<void> {
