@@ -58,6 +58,22 @@ test('ONBUILD triggers of a base image run before the stage\'s own instructions,
   assert.ok(!cfg[0]?.Config.OnBuild || cfg[0].Config.OnBuild.length === 0, 'triggers were inherited by the child');
 });
 
+test('a stage read only by an inherited ONBUILD trigger is built first', async (t) => {
+  if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
+  const parent = join(work, 'onbuild-from-parent');
+  await writeFiles(parent, { Dockerfile: 'ARG BASE\nFROM ${BASE}\nONBUILD COPY --from=builder /made /made\n' });
+  await succeeds(kiln(['build', '-q', '--build-arg', `BASE=${BASE}`, '-t', 'onbuild-from-parent', parent]));
+  // Nothing in the child's own instructions reads `builder`: only the trigger does.
+  const child = join(work, 'onbuild-from-child');
+  await writeFiles(child, { Dockerfile: 'ARG BASE\nFROM ${BASE} AS builder\nRUN echo made-by-builder > /made\nFROM onbuild-from-parent\n' });
+  const out = await rootfsOf(child);
+  assert.equal(await readFile(join(out, 'made'), 'utf8'), 'made-by-builder\n');
+  // The same through a stage of the recipe that declares the trigger itself.
+  const local = join(work, 'onbuild-from-stage');
+  await writeFiles(local, { Dockerfile: 'ARG BASE\nFROM ${BASE} AS builder\nRUN echo from-stage > /made\nFROM ${BASE} AS parent\nONBUILD COPY --from=builder /made /made\nFROM parent\n' });
+  assert.equal(await readFile(join(await rootfsOf(local), 'made'), 'utf8'), 'from-stage\n');
+});
+
 test('named contexts serve FROM and COPY --from; a symlink out of the context is not followed', async (t) => {
   if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
   const ctx = join(work, 'named');
