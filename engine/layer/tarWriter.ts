@@ -10,7 +10,7 @@
  * become `.wh.NAME` and opaque dirs gain a `.wh..wh..opq` entry.
  */
 import { open } from 'node:fs/promises';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { KilnError } from '../errors.js';
@@ -221,9 +221,7 @@ async function writeNode(w: Walker, e: LayerEntry, rel: string): Promise<void> {
     return;
   }
   if (h.size <= SMALL_FILE) {
-    const body = readFileSync(content);
-    if (body.length !== h.size) throw new KilnError('FILE_CHANGED', `${content} changed size while it was being archived`);
-    await addEntry(w, h, body);
+    await addEntry(w, h, readSmallFile(content, h.size));
     return;
   }
   await writeFileEntry(w, content, h);
@@ -231,6 +229,24 @@ async function writeNode(w: Walker, e: LayerEntry, rel: string): Promise<void> {
 
 /** Files up to this size are read in one call; larger ones stream. */
 const SMALL_FILE = 512 * 1024;
+
+/** A small file's `size` bytes: open, read, close (its size is known, so no fstat as readFileSync does). */
+function readSmallFile(path: string, size: number): Buffer {
+  const body = Buffer.allocUnsafe(size);
+  const fd = openSync(path, 'r');
+  try {
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, body, got, size - got, null);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got !== size) throw new KilnError('FILE_CHANGED', `${path} changed size while it was being archived`);
+  } finally {
+    closeSync(fd);
+  }
+  return body;
+}
 
 async function writeFileEntry(w: Walker, abs: string, h: EntryHeader): Promise<void> {
   const fd = await open(abs, 'r');
