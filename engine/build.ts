@@ -24,6 +24,7 @@ import { epochOf, newestMtime, rfc3339 } from './steps/clock.js';
 import type { StepEnvironment } from './steps/executor.js';
 import type { ContainerRunner } from './steps/run.js';
 import type { LayerRef, LayerStorage, StageState } from './steps/state.js';
+import type { DiffTree } from './layer/diffTree.js';
 
 export interface BuildOptions {
   store: Store;
@@ -69,19 +70,26 @@ class StoreLayers implements LayerStorage {
     await chmod(dir, 0o755);
     return dir;
   }
+  snapshotDir(diffId: string): Promise<string> {
+    return this.store.snapshotDir(diffId);
+  }
   async commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef> {
     // Loaded here, not at the top: a build served wholly from the cache writes no layer.
     const { writeLayer } = await import('./layer/tarWriter.js');
     const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) });
-    const snap = await this.store.adoptSnapshot(diffId, dir);
-    return { diffId, dir: snap };
+    await this.store.adoptSnapshot(diffId, dir);
+    return { diffId };
+  }
+  async commitTree(tree: DiffTree, clampMtime?: number): Promise<LayerRef> {
+    const { writeLayer } = await import('./layer/tarWriter.js');
+    const { diffId } = await writeLayer(this.store, tree.root, { whiteouts: 'none', ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) });
+    return { diffId };
   }
 }
 
 async function stateFromImage(store: Store, record: ImageRecord, args: StageArgs, platform: Platform): Promise<StageState> {
   const config = JSON.parse(JSON.stringify(record.config)) as ImageConfig;
-  const layers: LayerRef[] = [];
-  for (const diffId of config.rootfs.diff_ids) layers.push({ diffId, dir: await store.snapshotDir(diffId) });
+  const layers: LayerRef[] = config.rootfs.diff_ids.map((diffId) => ({ diffId }));
   return { config, layers, args, platform, cmdSetInStage: false };
 }
 
@@ -108,9 +116,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const targetIndex = opts.target === undefined ? provisional : recipe.stages.findIndex((s) => s.name === opts.target?.toLowerCase());
   const targetStage = recipe.stages[targetIndex]?.name ?? 'default';
   const globals = evaluateGlobalArgs(recipe.metaArgs, opts.buildArgs, automaticArgs(buildPlatform, targetPlatform, targetStage), opts.expander);
-  const plan: BuildPlan = planStages(recipe, {
-    globals, target: opts.target, namedContexts: new Set(namedDirs.keys()), expander: opts.expander, dockerfileName: opts.dockerfileName,
-  });
+  const planOptions = { globals, target: opts.target, namedContexts: new Set(namedDirs.keys()), expander: opts.expander, dockerfileName: opts.dockerfileName };
+  let plan: BuildPlan = planStages(recipe, planOptions);
 
   const context = new SourceTree(resolve(opts.contextDir), 'build context', new IgnoreMatcher(opts.ignorePatterns));
   const namedTrees = new Map([...namedDirs].map(([n, d]) => [n, new SourceTree(d, `context ${n}`)] as const));
@@ -136,6 +143,35 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     });
   };
 
+  // ONBUILD triggers a stage inherits may read other stages (ONBUILD COPY --from=builder …):
+  // those stages are dependencies too, known once the bases are. Planning again can reach new
+  // stages, whose bases may bring triggers of their own, until nothing new is reached.
+  const platformOf = (planned: PlannedStage): Platform => (planned.platform ? parsePlatform(planned.platform) : targetPlatform);
+  const triggerFroms = new Map<number, string[]>();
+  for (let pending = plan.order; pending.length > 0;) {
+    const found = await Promise.all(pending.map(async (i) => [i, await inheritedTriggerFroms(plan.stages[i] as PlannedStage)] as const));
+    let grew = false;
+    for (const [i, froms] of found) {
+      triggerFroms.set(i, froms);
+      grew ||= froms.length > 0;
+    }
+    if (!grew) break;
+    plan = planStages(recipe, { ...planOptions, triggerFroms });
+    pending = plan.order.filter((i) => !triggerFroms.has(i));
+  }
+
+  async function inheritedTriggerFroms(planned: PlannedStage): Promise<string[]> {
+    let triggers: string[] = [];
+    if (planned.base.kind === 'image') {
+      triggers = (await resolveImage(planned.base.ref, platformOf(planned), planned.stage.from)).config.config?.OnBuild ?? [];
+    } else if (planned.base.kind === 'stage') {
+      triggers = (recipe.stages[planned.base.index]?.instructions ?? []).flatMap((instr) => (instr.kind === 'ONBUILD' ? [instr.expression] : []));
+    }
+    const froms: string[] = [];
+    for (const t of triggers) for (const instr of await opts.parseTrigger(t)) froms.push(...fromValues(instr));
+    return froms;
+  }
+
   // Stage results are shared by every task that reads them (FROM stage, COPY --from, mounts).
   const results = new Map<number, StageState>();
   const stepCounter = { n: 0 };
@@ -157,7 +193,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const planned = plan.stages[index] as PlannedStage;
     const stage = planned.stage;
     const label = stage.name ?? String(index);
-    const platform = planned.platform ? parsePlatform(planned.platform) : targetPlatform;
+    const platform = platformOf(planned);
     const fromStep = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] FROM ${planned.baseName}${stage.name ? ` AS ${stage.name}` : ''}`, label);
     opts.progress.started(fromStep);
     let state: StageState;

@@ -109,6 +109,10 @@ interface NativeBinding {
   getXattr(path: string, name: string): Buffer | null;
   /** Every extended attribute of a path (symlinks not followed), name → value; {} when none. */
   listXattrs(path: string): Record<string, Buffer>;
+  /** mount(2) in kiln's own mount namespace; `flags` as in NativeMount. Throws (with `errno`) on failure. */
+  mount(source: string, target: string, fstype: string, flags: string[], data: string): void;
+  /** umount2(2), lazily with `detach`; false when nothing is mounted at `target`. */
+  unmount(target: string, detach: boolean): boolean;
 }
 
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */
@@ -129,6 +133,8 @@ function packageRoot(): string {
   }
 }
 
+const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'getXattr', 'listXattrs', 'mount', 'unmount'];
+
 let binding: NativeBinding | undefined;
 
 export function nativeBinding(): NativeBinding {
@@ -137,6 +143,13 @@ export function nativeBinding(): NativeBinding {
   if (!existsSync(file)) {
     throw new Error(`native addon not built (${file} missing): run npm install (or npm run install) in the kiln checkout`);
   }
-  binding = createRequire(import.meta.url)(file) as NativeBinding;
+  const loaded = createRequire(import.meta.url)(file) as Partial<NativeBinding>;
+  // The addon is built on install, not with the TypeScript: after a pull it can be older than
+  // the code calling it. Say so, instead of failing later with "x is not a function".
+  const missing = NATIVE_FUNCTIONS.filter((name) => typeof loaded[name] !== 'function');
+  if (missing.length > 0) {
+    throw new Error(`native addon ${file} is older than this kiln (it lacks ${missing.join(', ')}): rebuild it with npm run install in the kiln checkout`);
+  }
+  binding = loaded as NativeBinding;
   return binding;
 }

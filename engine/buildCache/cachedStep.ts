@@ -231,7 +231,8 @@ export class BuildCache {
     try {
       for (const diffId of rec.layers) {
         const known = before.layers.find((l) => l.diffId === diffId);
-        layers.push(known ?? { diffId, dir: await this.o.store.snapshotDir(diffId) });
+        if (!known && !(await this.o.store.hasBlob(diffId))) return undefined;
+        layers.push(known ?? { diffId });
       }
     } catch {
       return undefined;

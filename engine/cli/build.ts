@@ -185,9 +185,8 @@ export async function run(args: ParsedArgs): Promise<number> {
 async function writeOutput(store: import('../store/store.js').Store, record: import('../store/store.js').ImageRecord, tags: string[], out: OutputSpec): Promise<void> {
   if (out.type === 'local') {
     const { RootfsView } = await import('../steps/rootfsView.js');
-    const layers = [];
-    for (const diffId of record.config.rootfs.diff_ids) layers.push({ diffId, dir: await store.snapshotDir(diffId) });
-    const view = await RootfsView.open(layers, () => store.scratchDir('output'));
+    const layers = record.config.rootfs.diff_ids.map((diffId) => ({ diffId }));
+    const view = await RootfsView.open(layers, { snapshotDir: (d) => store.snapshotDir(d), scratchDir: () => store.scratchDir('output') });
     try {
       await mkdir(out.dest, { recursive: true });
       // cp -a keeps owners, modes, times, links and special files (fs.cp drops owners).

@@ -139,9 +139,4 @@ export class IgnoreMatcher {
     return matched;
   }
 
-  /** Exclusion patterns simple enough to hand to a glob walker as-is (no classes or escapes). */
-  plainPatterns(): string[] {
-    return this.patterns.filter((p) => !p.exclusion && !/[[\\]/.test(p.text) && p.text !== '.').map((p) => p.text);
-  }
-
 }

@@ -10,11 +10,12 @@
  * become `.wh.NAME` and opaque dirs gain a `.wh..wh..opq` entry.
  */
 import { open } from 'node:fs/promises';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { KilnError } from '../errors.js';
 import type { Store } from '../store/store.js';
+import { devMajor, devMinor, type LayerEntry, type LayerEntryType } from './layerEntry.js';
 import { readXattrsTree } from './specialFiles.js';
 import { paxHeaderBlocks, ustarSafeName } from './paxHeader.js';
 
@@ -42,14 +43,6 @@ function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-function devMajor(rdev: bigint): number {
-  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-}
-
-function devMinor(rdev: bigint): number {
-  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-}
-
 function needsPax(s: string): boolean {
   // Non-ASCII needs a PAX path; tar-stream handles the length split/prefix itself.
   return /[^\x00-\x7f]/.test(s);
@@ -58,15 +51,14 @@ function needsPax(s: string): boolean {
 interface Walker {
   pack: Pack;
   opts: LayerOptions;
-  hardlinks: Map<string, string>;
-  /** The xattrs kiln records (or reads overlay marks from) of a path; undefined when not wanted. */
-  xattrs: ((abs: string) => Map<string, Buffer> | undefined) | undefined;
+  /** Hard-link key → the path that carries the file. */
+  hardlinks: Map<unknown, string>;
   warnings: string[];
 }
 
-function clampTime(w: Walker, mtimeMs: bigint): Date {
+function clampTime(w: Walker, mtimeMs: number): Date {
   // Whole seconds; times before 1970 become 0 (USTAR has no negative times).
-  let secs = Math.max(0, Number(mtimeMs / 1000n));
+  let secs = Math.max(0, Math.floor(mtimeMs / 1000));
   if (w.opts.sourceDateEpoch !== undefined && secs > w.opts.sourceDateEpoch) secs = w.opts.sourceDateEpoch;
   return new Date(secs * 1000);
 }
@@ -102,13 +94,17 @@ function addEntry(w: Walker, given: EntryHeader, body?: Buffer): Promise<void> {
   });
 }
 
-function baseHeader(name: string, st: BigIntStats, mtime: Date): Header & { pax?: Record<string, string> | null } {
-  const uid = Number(st.uid);
-  const gid = Number(st.gid);
+/** File-type bits for the header's mode: they keep tar-stream from defaulting a mode of 0 to 0644; only 07777 is written. */
+const TYPE_BITS: Record<LayerEntryType, number> = {
+  directory: 0o040000, file: 0o100000, symlink: 0o120000, 'character-device': 0o020000,
+  'block-device': 0o060000, fifo: 0o010000, socket: 0o140000, whiteout: 0o020000,
+};
+
+function baseHeader(name: string, e: LayerEntry, mtime: Date): Header & { pax?: Record<string, string> | null } {
+  const { uid, gid } = e;
   const h: Header & { pax?: Record<string, string> | null } = {
     name,
-    // The file-type bits keep tar-stream from defaulting a mode of 0 to 0644; only 07777 is written.
-    mode: Number(st.mode),
+    mode: TYPE_BITS[e.type] | e.mode,
     uid,
     gid,
     mtime,
@@ -127,8 +123,7 @@ function baseHeader(name: string, st: BigIntStats, mtime: Date): Header & { pax?
   return h;
 }
 
-function withXattrs(w: Walker, abs: string, h: Header & { pax?: Record<string, string> | null }): void {
-  const attrs = w.xattrs?.(abs);
+function withXattrs(attrs: ReadonlyMap<string, Buffer> | undefined, h: Header & { pax?: Record<string, string> | null }): void {
   if (!attrs) return;
   for (const name of KEPT_XATTRS) {
     const v = attrs.get(name);
@@ -145,25 +140,16 @@ function finishPax(h: Header & { pax?: Record<string, string> | null }): void {
   if (h.pax) h.pax = Object.fromEntries(Object.entries(h.pax).sort(([a], [b]) => byteOrder(a, b)));
 }
 
-// Metadata calls are synchronous on purpose: each takes microseconds, while a round trip through
-// libuv's thread pool per call made a 20,000-file tree take seconds, mostly waiting.
-async function walkDir(w: Walker, abs: string, rel: string): Promise<void> {
-  const names = readdirSync(abs).sort(byteOrder);
-  type Child = { name: string; emitted: string; st: BigIntStats };
-  const children: Child[] = [];
-  for (const name of names) {
-    const st = lstatSync(join(abs, name), { bigint: true });
-    let emitted = name;
-    if (w.opts.whiteouts === 'overlay' && st.isCharacterDevice() && st.rdev === 0n) emitted = `.wh.${name}`;
-    children.push({ name, emitted, st });
-  }
-  children.sort((a, b) => byteOrder(a.emitted, b.emitted));
-  for (const c of children) await writeNode(w, join(abs, c.name), rel === '' ? c.emitted : `${rel}/${c.emitted}`, c.st, c.emitted !== c.name);
+/** A directory's entries depth-first, each directory's children in byte order of their names. */
+async function writeChildren(w: Walker, dir: LayerEntry, rel: string): Promise<void> {
+  const children = [...dir.children()].map(([name, entry]) => ({ name, key: Buffer.from(name, 'utf8'), entry }));
+  children.sort((a, b) => Buffer.compare(a.key, b.key));
+  for (const c of children) await writeNode(w, c.entry, rel === '' ? c.name : `${rel}/${c.name}`);
 }
 
 /** A `.wh.` marker entry: an empty root-owned 0600 file at the epoch, as docker writes them. */
-async function addWhiteoutMarker(w: Walker, name: string, st: BigIntStats): Promise<void> {
-  const h = baseHeader(name, st, new Date(0));
+async function addWhiteoutMarker(w: Walker, name: string, e: LayerEntry): Promise<void> {
+  const h = baseHeader(name, e, new Date(0));
   h.mode = 0o100600;
   h.uid = 0;
   h.gid = 0;
@@ -172,30 +158,28 @@ async function addWhiteoutMarker(w: Walker, name: string, st: BigIntStats): Prom
   await addEntry(w, h);
 }
 
-async function writeNode(w: Walker, abs: string, rel: string, st: BigIntStats, whiteout: boolean): Promise<void> {
-  const mtime = clampTime(w, st.mtimeMs);
-  if (whiteout) {
-    await addWhiteoutMarker(w, rel, st);
+async function writeNode(w: Walker, e: LayerEntry, rel: string): Promise<void> {
+  if (e.type === 'whiteout') {
+    await addWhiteoutMarker(w, rel, e);
     return;
   }
-  const h = baseHeader(rel, st, mtime);
-  if (st.isDirectory()) {
+  const h = baseHeader(rel, e, clampTime(w, e.mtimeMs));
+  if (e.type === 'directory') {
     h.type = 'directory';
     h.name = `${rel}/`; // Go's tar writer and GNU tar name directories with a trailing slash
-    withXattrs(w, abs, h);
+    const attrs = e.xattrs();
+    withXattrs(attrs, h);
     finishPax(h);
     await addEntry(w, h);
-    const attrs = w.xattrs?.(abs);
     if (w.opts.whiteouts === 'overlay' && attrs && OPAQUE_XATTRS.some((x) => attrs.get(x)?.toString() === 'y')) {
-      await addWhiteoutMarker(w, `${rel}/.wh..wh..opq`, st);
+      await addWhiteoutMarker(w, `${rel}/.wh..wh..opq`, e);
     }
-    await walkDir(w, abs, rel);
+    await writeChildren(w, e, rel);
     return;
   }
-  if (st.isSocket()) return;
-  if (st.nlink > 1n) {
-    const key = `${st.dev}:${st.ino}`;
-    const first = w.hardlinks.get(key);
+  if (e.type === 'socket') return;
+  if (e.linkKey !== undefined) {
+    const first = w.hardlinks.get(e.linkKey);
     if (first !== undefined) {
       h.type = 'link';
       h.linkname = first;
@@ -203,44 +187,66 @@ async function writeNode(w: Walker, abs: string, rel: string, st: BigIntStats, w
       await addEntry(w, h);
       return;
     }
-    w.hardlinks.set(key, rel);
+    w.hardlinks.set(e.linkKey, rel);
   }
-  if (st.isSymbolicLink()) {
+  if (e.type === 'symlink') {
     h.type = 'symlink';
-    h.linkname = readlinkSync(abs);
+    h.linkname = e.linkname;
     finishPax(h);
     await addEntry(w, h);
     return;
   }
-  if (st.isCharacterDevice() || st.isBlockDevice()) {
-    h.type = st.isCharacterDevice() ? 'character-device' : 'block-device';
-    h.devmajor = devMajor(st.rdev);
-    h.devminor = devMinor(st.rdev);
+  if (e.type === 'character-device' || e.type === 'block-device') {
+    h.type = e.type;
+    h.devmajor = e.devmajor;
+    h.devminor = e.devminor;
     finishPax(h);
     await addEntry(w, h);
     return;
   }
-  if (st.isFIFO()) {
+  if (e.type === 'fifo') {
     h.type = 'fifo';
     finishPax(h);
     await addEntry(w, h);
     return;
   }
   h.type = 'file';
-  h.size = Number(st.size);
-  withXattrs(w, abs, h);
+  h.size = e.size;
+  withXattrs(e.xattrs(), h);
   finishPax(h);
-  if (h.size <= SMALL_FILE) {
-    const body = readFileSync(abs);
-    if (body.length !== h.size) throw new KilnError('FILE_CHANGED', `${abs} changed size while it was being archived`);
-    await addEntry(w, h, body);
+  const content = e.content();
+  if (typeof content !== 'string') {
+    if (content.length !== h.size) throw new KilnError('FILE_CHANGED', `${rel} changed size while it was being archived`);
+    await addEntry(w, h, content);
     return;
   }
-  await writeFileEntry(w, abs, h);
+  if (h.size <= SMALL_FILE) {
+    await addEntry(w, h, readSmallFile(content, h.size));
+    return;
+  }
+  await writeFileEntry(w, content, h);
 }
 
 /** Files up to this size are read in one call; larger ones stream. */
 const SMALL_FILE = 512 * 1024;
+
+/** A small file's `size` bytes: open, read, close (its size is known, so no fstat as readFileSync does). */
+function readSmallFile(path: string, size: number): Buffer {
+  const body = Buffer.allocUnsafe(size);
+  const fd = openSync(path, 'r');
+  try {
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, body, got, size - got, null);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got !== size) throw new KilnError('FILE_CHANGED', `${path} changed size while it was being archived`);
+  } finally {
+    closeSync(fd);
+  }
+  return body;
+}
 
 async function writeFileEntry(w: Walker, abs: string, h: EntryHeader): Promise<void> {
   const fd = await open(abs, 'r');
@@ -269,6 +275,40 @@ async function writeFileEntry(w: Walker, abs: string, h: EntryHeader): Promise<v
   }
 }
 
+type XattrsOf = (abs: string) => Map<string, Buffer> | undefined;
+
+/**
+ * A directory on disk as a layer entry (a diff dir, an overlay upper dir). Metadata calls are
+ * synchronous on purpose: each takes microseconds, while a round trip through libuv's thread
+ * pool per call made a 20,000-file tree take seconds, mostly waiting.
+ */
+function diskEntry(abs: string, st: BigIntStats, opts: LayerOptions, xattrsOf: XattrsOf | undefined): LayerEntry {
+  const type: LayerEntryType = st.isDirectory() ? 'directory' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink'
+    : st.isCharacterDevice() ? (opts.whiteouts === 'overlay' && st.rdev === 0n ? 'whiteout' : 'character-device')
+      : st.isBlockDevice() ? 'block-device' : st.isFIFO() ? 'fifo' : 'socket';
+  return {
+    type,
+    mode: Number(st.mode) & 0o7777,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeMs: Number(st.mtimeMs),
+    size: Number(st.size),
+    get linkname() { return type === 'symlink' ? readlinkSync(abs) : ''; },
+    devmajor: devMajor(st.rdev),
+    devminor: devMinor(st.rdev),
+    linkKey: type !== 'directory' && st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined,
+    *children() {
+      for (const name of readdirSync(abs)) {
+        const child = join(abs, name);
+        const entry = diskEntry(child, lstatSync(child, { bigint: true }), opts, xattrsOf);
+        yield [entry.type === 'whiteout' ? `.wh.${name}` : name, entry] as const;
+      }
+    },
+    content: () => abs,
+    xattrs: () => xattrsOf?.(abs),
+  };
+}
+
 /**
  * Reads the wanted xattrs per path: in-process through the native addon when it is built (one
  * listxattr per file), otherwise with one getfattr over the whole tree.
@@ -295,16 +335,23 @@ async function xattrReader(dir: string, names: readonly string[]): Promise<(abs:
   }
 }
 
-/** The layer tar of `dir` as a stream of bytes (entries for the dir's contents, not the dir itself). */
-export function layerTar(dir: string, opts: LayerOptions): AsyncIterable<Buffer> {
+/**
+ * The layer tar of a directory on disk, or of a tree built in memory, as a stream of bytes
+ * (entries for the root's contents, not the root itself).
+ */
+export function layerTar(from: string | LayerEntry, opts: LayerOptions): AsyncIterable<Buffer> {
   const pack = tarPack();
   const warnings: string[] = [];
   const produce = async (): Promise<void> => {
-    const wantXattrs = opts.xattrs ?? opts.whiteouts === 'overlay';
-    const names = [...KEPT_XATTRS, ...(opts.whiteouts === 'overlay' ? OPAQUE_XATTRS : [])];
-    const xattrs = wantXattrs ? await xattrReader(dir, names) : undefined;
-    const w: Walker = { pack, opts, hardlinks: new Map(), xattrs, warnings };
-    await walkDir(w, dir, '');
+    let root: LayerEntry;
+    if (typeof from === 'string') {
+      const wantXattrs = opts.xattrs ?? opts.whiteouts === 'overlay';
+      const names = [...KEPT_XATTRS, ...(opts.whiteouts === 'overlay' ? OPAQUE_XATTRS : [])];
+      const xattrs = wantXattrs ? await xattrReader(from, names) : undefined;
+      root = diskEntry(from, lstatSync(from, { bigint: true }), opts, xattrs);
+    } else root = from;
+    const w: Walker = { pack, opts, hardlinks: new Map(), warnings };
+    await writeChildren(w, root, '');
     pack.finalize();
   };
   const producing = produce().catch((err: unknown) => {
@@ -316,9 +363,9 @@ export function layerTar(dir: string, opts: LayerOptions): AsyncIterable<Buffer>
   return out;
 }
 
-/** Streams the deterministic tar of `dir` into the store; returns its diff_id and size. */
-export async function writeLayer(store: Store, dir: string, opts: LayerOptions): Promise<LayerResult> {
-  const tar = layerTar(dir, opts) as AsyncIterable<Buffer> & { warnings: string[] };
+/** Streams the deterministic tar of a directory or an in-memory tree into the store; returns its diff_id and size. */
+export async function writeLayer(store: Store, from: string | LayerEntry, opts: LayerOptions): Promise<LayerResult> {
+  const tar = layerTar(from, opts) as AsyncIterable<Buffer> & { warnings: string[] };
   const { digest, size } = await store.ingestBlob(tar);
   return { diffId: digest, size, warnings: tar.warnings };
 }

@@ -39,6 +39,11 @@ export interface PlanOptions {
   expander: WordExpander;
   /** For error locations. */
   dockerfileName: string;
+  /**
+   * The `--from`/`from=` values of the ONBUILD triggers each stage inherits from its base (by
+   * stage index): they read other stages just as the stage's own instructions do.
+   */
+  triggerFroms?: ReadonlyMap<number, readonly string[]>;
 }
 
 function at(file: string, instr: { range: { start: { line: number; column: number } } }) {
@@ -94,6 +99,10 @@ export function planStages(recipe: Recipe, opts: PlanOptions): BuildPlan {
         const ref = resolveFromRef(value, index, stages, opts.namedContexts);
         if (ref.kind === 'stage') deps.add(ref.index);
       }
+    }
+    for (const value of opts.triggerFroms?.get(index) ?? []) {
+      const ref = resolveFromRef(value, index, stages, opts.namedContexts);
+      if (ref.kind === 'stage') deps.add(ref.index);
     }
     return { stage, baseName, base, platform, deps };
   });

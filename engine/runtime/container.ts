@@ -6,11 +6,10 @@
  */
 // The few small files of a start are written with sync calls: a thread-pool round trip per
 // tiny operation costs more than the operation itself, and start-up time is what users feel.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ReadStream as TtyReadStream } from 'node:tty';
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
@@ -121,7 +120,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
   sweepAbandonedStateDirs();
-  const state = mkdtempSync(join(tmpdir(), `${STATE_PREFIX}${process.pid}-`));
+  const state = mkdtempSync(join(stateRoot(), `${STATE_PREFIX}${process.pid}-`));
   let cgroup: ContainerCgroup | undefined;
   let child: NativeChild | undefined;
   const cleanups: (() => void)[] = [];
@@ -257,12 +256,32 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
 }
 
 const STATE_PREFIX = 'kiln-ctr-';
+const TMPFS_MAGIC = 0x01021994;
+const SHARED_MEMORY_DIR = '/dev/shm';
+let chosenStateRoot: string | undefined;
+
+/**
+ * Where a start keeps its few files (hosts, hostname, resolv.conf, the root's mount point): a
+ * memory file system when the host has one at /dev/shm, since each of the dozen creates and
+ * removes of a start waits on the disk's journal otherwise; the temp dir if not.
+ */
+function stateRoot(): string {
+  if (chosenStateRoot !== undefined) return chosenStateRoot;
+  let root = tmpdir();
+  try {
+    if (statfsSync(SHARED_MEMORY_DIR).type === TMPFS_MAGIC) root = SHARED_MEMORY_DIR;
+  } catch {
+    // no /dev/shm here
+  }
+  chosenStateRoot = root;
+  return root;
+}
 
 /** Temp dirs of starts whose kiln process was killed outright (SIGKILL skips `finally`). */
 function sweepAbandonedStateDirs(): void {
   let names: string[];
   try {
-    names = readdirSync(tmpdir());
+    names = readdirSync(stateRoot());
   } catch {
     return;
   }
@@ -270,7 +289,7 @@ function sweepAbandonedStateDirs(): void {
     if (!name.startsWith(STATE_PREFIX)) continue;
     const pid = Number(name.slice(STATE_PREFIX.length).split('-')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
-    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    rmSync(join(stateRoot(), name), { recursive: true, force: true });
   }
 }
 
@@ -283,6 +302,9 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** node:net and node:tty load only for the stdio that needs them (`kiln run` with its terminal needs neither). */
+const builtin = createRequire(import.meta.url);
+
 /** Connects the child's pipes or pty; resolves when its output has been read to the end. */
 function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, cleanups: (() => void)[]): Promise<void> {
   const done: Promise<void>[] = [];
@@ -294,7 +316,7 @@ function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, c
   };
   const readPipe = (fd: number | undefined, onData: (chunk: Buffer) => void): void => {
     if (fd === undefined) return;
-    const sock = new Socket({ fd, readable: true, writable: false });
+    const sock = new (builtin('node:net') as typeof import('node:net')).Socket({ fd, readable: true, writable: false });
     sock.on('data', onData);
     done.push(new Promise((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => resolve()); }));
   };
@@ -302,7 +324,7 @@ function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, c
     readPipe(child.stdoutFd, sink('stdout'));
     readPipe(child.stderrFd, sink('stderr'));
   } else if (spec.stdio === 'pty' && child.ptyFd !== undefined) {
-    const master = new TtyReadStream(child.ptyFd);
+    const master = new (builtin('node:tty') as typeof import('node:tty')).ReadStream(child.ptyFd);
     const onData = sink('stdout');
     master.on('data', (chunk: Buffer) => onData(chunk));
     // EIO on the master means every slave end is closed: the container is gone.

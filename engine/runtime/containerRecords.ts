@@ -2,9 +2,11 @@
  * The containers `kiln run` made, for `kiln ps` and `kiln rm`: one directory per container under
  * the store root (containers/<id>/) with its record (container.json, replaced atomically) and its
  * writable layer (upper/, work/). A container whose kiln process died is shown as exited.
+ * The files are small and few: sync calls, since a thread-pool round trip per operation cost
+ * more than the operations themselves on `kiln run`'s path.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 
@@ -83,9 +85,9 @@ export class ContainerRecords {
     }
     const id = randomBytes(32).toString('hex');
     const record: ContainerRecord = { id, name, image: fields.image, imageId: fields.imageId, command: fields.command, created: new Date().toISOString(), state: 'running', ownerPid: fields.ownerPid };
-    await mkdir(this.upperDir(id), { recursive: true, mode: 0o755 });
-    await mkdir(this.workDir(id), { recursive: true, mode: 0o700 });
-    await mkdir(this.emptyLowerDir(id), { recursive: true, mode: 0o755 });
+    mkdirSync(this.upperDir(id), { recursive: true, mode: 0o755 });
+    mkdirSync(this.workDir(id), { mode: 0o700 });
+    mkdirSync(this.emptyLowerDir(id), { mode: 0o755 });
     await this.write(record);
     return record;
   }
@@ -93,8 +95,8 @@ export class ContainerRecords {
   async write(record: ContainerRecord): Promise<void> {
     const file = join(this.containerDir(record.id), 'container.json');
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(record, null, 2) + '\n');
-    await rename(tmp, file);
+    writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n');
+    renameSync(tmp, file);
   }
 
   async update(record: ContainerRecord, patch: Partial<ContainerRecord>): Promise<ContainerRecord> {
@@ -106,14 +108,14 @@ export class ContainerRecords {
   async list(): Promise<ContainerRecord[]> {
     let ids: string[];
     try {
-      ids = await readdir(this.dir);
+      ids = readdirSync(this.dir);
     } catch {
       return [];
     }
     const out: ContainerRecord[] = [];
     for (const id of ids) {
       try {
-        const rec = JSON.parse(await readFile(join(this.dir, id, 'container.json'), 'utf8')) as ContainerRecord;
+        const rec = JSON.parse(readFileSync(join(this.dir, id, 'container.json'), 'utf8')) as ContainerRecord;
         if (rec.state === 'running' && !alive(rec.ownerPid)) rec.state = 'exited';
         out.push(rec);
       } catch {
@@ -135,6 +137,6 @@ export class ContainerRecords {
   }
 
   async remove(id: string): Promise<void> {
-    await rm(this.containerDir(id), { recursive: true, force: true });
+    rmSync(this.containerDir(id), { recursive: true, force: true });
   }
 }

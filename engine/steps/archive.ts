@@ -6,7 +6,7 @@
  * existing attributes), so directories the archive does not list keep theirs.
  */
 import { createReadStream } from 'node:fs';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import * as tar from 'tar-stream';
 import { clampRelative } from '../context/scopedPath.js';
 import { decompress } from '../layer/compression.js';
@@ -44,7 +44,7 @@ export async function isTarArchive(path: string): Promise<boolean> {
   return validTarHeader(head.subarray(0, 512));
 }
 
-/** Every entry's image path, read from the headers only (the data is skipped). */
+/** Every entry's image path (the archive's root entry, `./`, is `destDir`), read from the headers only. */
 async function entryPaths(path: string, destDir: string): Promise<string[]> {
   const { stream } = await decompress(createReadStream(path), { what: path });
   const paths: string[] = [];
@@ -52,17 +52,23 @@ async function entryPaths(path: string, destDir: string): Promise<string[]> {
   const feeding = feedTar(stream, extract);
   for await (const entry of extract) {
     const rel = clampRelative(entry.header.name);
-    if (rel !== '') paths.push(posix.join(destDir, rel));
+    paths.push(rel === '' ? destDir : posix.join(destDir, rel));
     entry.resume();
   }
   await feeding;
   return paths;
 }
 
-/** Unpacks an archive into `destDir` (an image path) inside the writer's diff dir. */
-export async function extractArchive(path: string, destDir: string, writer: CopyWriter, chown: Owner | undefined): Promise<void> {
+/**
+ * Unpacks an archive into `destDir` (an image path) of the writer's layer: extracted into
+ * `unpackDir` (an empty scratch dir, kept until the layer is written: the files are read from
+ * there), then taken into the layer.
+ */
+export async function extractArchive(path: string, destDir: string, writer: CopyWriter, chown: Owner | undefined, unpackDir: string): Promise<void> {
   await writer.ensureParents(posix.join(destDir, 'x'));
   if (destDir !== '/') await writer.ensureDir(destDir, undefined);
-  for (const p of await entryPaths(path, destDir)) await writer.ensureParents(p);
-  await extractArchiveFile(path, join(writer.diffDir, destDir), { whiteouts: 'keep', owners: true, ...(chown ? { chown } : {}) });
+  const listed = await entryPaths(path, destDir);
+  for (const p of listed) await writer.ensureParents(p);
+  await extractArchiveFile(path, unpackDir, { whiteouts: 'keep', owners: true, ...(chown ? { chown } : {}) });
+  await writer.takeUnpacked(unpackDir, destDir, new Set(listed));
 }

@@ -1,6 +1,6 @@
 /**
  * COPY (and the local part of ADD): sources matched in a source tree, written straight into
- * a fresh diff dir with BuildKit's path rules — a directory's contents are copied, not the
+ * a layer built in memory with BuildKit's path rules — a directory's contents are copied, not the
  * directory; a destination ending in `/` (or an existing directory) receives sources by
  * basename; a relative destination is under WORKDIR; `--parents` keeps the source path
  * (from a `/./` pivot if there is one); `--exclude` drops matching paths.
@@ -8,6 +8,7 @@
 import { posix } from 'node:path';
 import type { Stats } from 'node:fs';
 import type { Heredoc } from '../../grammar/ast.js';
+import type { DiffTree } from '../layer/diffTree.js';
 import { IgnoreMatcher } from '../context/dockerignore.js';
 import type { SourceMatch, SourceTree } from '../context/sourceTree.js';
 import { hasWildcard } from '../context/wildcard.js';
@@ -34,7 +35,8 @@ export interface CopyPlan {
   exclude: string[];
   /** The destination image, undefined with `--link`. */
   view: RootfsView | undefined;
-  diffDir: string;
+  /** The layer being written. */
+  layer: DiffTree;
   /** mtime for directories and heredoc files the copy creates. */
   timestamp: Date;
   /** ADD: a local regular file that is an archive is unpacked instead of copied. */
@@ -73,7 +75,7 @@ export async function runCopy(plan: CopyPlan): Promise<void> {
   const existingDest = plan.view ? await plan.view.statIn(destRaw) : undefined;
   const destIsDir = destSaysDir || existingDest?.isDirectory() === true;
   const rootOwner = { uid: 0, gid: 0 };
-  const writer = new CopyWriter(plan.diffDir, plan.view, plan.chown ?? rootOwner, plan.timestamp);
+  const writer = new CopyWriter(plan.layer, plan.view, plan.chown ?? rootOwner, plan.timestamp);
   const attrs: EntryAttrs = { owner: plan.chown ?? (plan.resetOwner ? rootOwner : undefined), chmod: plan.chmod };
   const exclude = new IgnoreMatcher(plan.exclude);
 
@@ -116,7 +118,6 @@ export async function runCopy(plan: CopyPlan): Promise<void> {
       await writer.copyEntry(m.abs, m.stats, target, attrs);
     }
   }
-  await writer.finish();
 }
 
 /** For `--exclude`: a wildcard match is judged by its path below the pattern's fixed prefix. */

@@ -1,17 +1,15 @@
 /**
- * Writing copied entries into a layer's diff dir: files, directories and symlinks with their
- * modes, owners and mtimes; hardlinks kept within one copy; parent directories that already
- * exist in the image given their existing attributes so the layer does not change them.
- * File system calls are synchronous on purpose: a copy is thousands of tiny calls, and a
- * thread-pool round trip for each one made a 20,000-file COPY ten times slower.
+ * Writing copied entries into a layer: files, directories and symlinks with their modes, owners
+ * and mtimes; hardlinks kept within one copy; parent directories that already exist in the image
+ * given their existing attributes so the layer does not change them. The layer is a DiffTree in
+ * memory: a file's bytes stay in its source until the layer tar is written, so a COPY reads each
+ * source once and creates no file on disk. Source metadata calls are synchronous on purpose: a
+ * copy is thousands of tiny calls, and a thread-pool round trip for each one cost seconds.
  */
-const SMALL_FILE = 64 * 1024;
-const lstatOrUndefined = (p: string): Stats | undefined => lstatSync(p, { throwIfNoEntry: false });
-import {
-  chmodSync as chmod, copyFileSync as copyFile, constants, lchownSync as lchown, linkSync as link, lstatSync, lutimesSync as lutimes,
-  mkdirSync as mkdir, readFileSync, readlinkSync as readlink, rmSync as rm, symlinkSync as symlink, utimesSync as utimes, writeFileSync as writeFile, type Stats,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
+import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { join, posix } from 'node:path';
+import { DiffNode, type DiffTree, type NodeAttrs } from '../layer/diffTree.js';
+import { devMajor, devMinor } from '../layer/layerEntry.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './chown.js';
 import type { RootfsView } from './rootfsView.js';
@@ -22,14 +20,21 @@ export interface EntryAttrs {
   chmod: ModeChange | undefined;
 }
 
+function attrsOf(stats: Stats, mode: number, owner: Owner): NodeAttrs {
+  return { mode, uid: owner.uid, gid: owner.gid, mtimeMs: stats.mtime.getTime() };
+}
+
 /** Tracks hardlinked inodes within one copy so they stay linked in the layer. */
 export class CopyWriter {
   private readonly inodes = new Map<string, string>();
-  /** Directory mtimes to set once their children are written (writing a child changes them). */
-  private readonly dirTimes = new Map<string, { atime: Date; mtime: Date }>();
+  /**
+   * Directories this writer made or gave attributes: their mtime is the one it chose, even when
+   * an archive unpacked into them names them too (as if their times were set after everything).
+   */
+  private readonly timed = new Set<DiffNode>();
 
   constructor(
-    readonly diffDir: string,
+    readonly tree: DiffTree,
     /** The destination image as it is, for existing parents; undefined for `--link`. */
     private readonly view: RootfsView | undefined,
     /** Owner and mtime for directories the copy has to create. */
@@ -37,16 +42,12 @@ export class CopyWriter {
     private readonly newDirTime: Date,
   ) {}
 
-  private host(imagePath: string): string {
-    return join(this.diffDir, imagePath);
-  }
-
   /** Whether this copy already made `imagePath` a directory. */
   async hasDir(imagePath: string): Promise<boolean> {
-    return lstatOrUndefined(this.host(imagePath))?.isDirectory() === true;
+    return this.tree.get(imagePath)?.type === 'directory';
   }
 
-  /** Makes sure every ancestor of `imagePath` exists in the diff dir. */
+  /** Makes sure every ancestor of `imagePath` exists in the layer. */
   async ensureParents(imagePath: string): Promise<void> {
     const parts = imagePath.split('/').filter((p) => p !== '');
     let cur = '';
@@ -61,97 +62,112 @@ export class CopyWriter {
    * attributes, else `attrsFrom` (a copied source dir), else the defaults for new dirs.
    */
   async ensureDir(imagePath: string, source: { stats: Stats; attrs: EntryAttrs } | undefined): Promise<void> {
-    const hostPath = this.host(imagePath);
-    const existing = lstatOrUndefined(hostPath);
-    if (existing?.isDirectory()) {
-      if (source) await this.applyDirAttrs(hostPath, source);
+    const existing = this.tree.get(imagePath);
+    if (existing?.type === 'directory') {
+      if (source) this.applyDirAttrs(existing, source);
       return;
     }
-    if (existing) rm(hostPath, { recursive: true, force: true });
-    mkdir(hostPath);
-    if (source) { await this.applyDirAttrs(hostPath, source); return; }
+    const dir = this.tree.put(imagePath, DiffNode.directory({ mode: 0o755, uid: 0, gid: 0, mtimeMs: 0 }));
+    this.timed.add(dir);
+    if (source) { this.applyDirAttrs(dir, source); return; }
     const lower = this.view ? await this.view.statIn(imagePath) : undefined;
-    if (lower?.isDirectory()) {
-      lchown(hostPath, lower.uid, lower.gid);
-      chmod(hostPath, lower.mode & 0o7777);
-      this.dirTimes.set(hostPath, { atime: lower.atime, mtime: lower.mtime });
-    } else {
-      lchown(hostPath, this.newDirOwner.uid, this.newDirOwner.gid);
-      chmod(hostPath, 0o755);
-      this.dirTimes.set(hostPath, { atime: this.newDirTime, mtime: this.newDirTime });
-    }
+    if (lower?.isDirectory()) dir.setAttrs(attrsOf(lower, lower.mode & 0o7777, lower));
+    else dir.setAttrs({ mode: 0o755, uid: this.newDirOwner.uid, gid: this.newDirOwner.gid, mtimeMs: this.newDirTime.getTime() });
   }
 
-  private async applyDirAttrs(hostPath: string, source: { stats: Stats; attrs: EntryAttrs }): Promise<void> {
+  private applyDirAttrs(dir: DiffNode, source: { stats: Stats; attrs: EntryAttrs }): void {
     const { stats, attrs } = source;
     const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, true) : stats.mode & 0o7777;
-    const owner = attrs.owner ?? { uid: stats.uid, gid: stats.gid };
-    // Owner first: chown clears setuid/setgid bits, so the mode is set after it.
-    lchown(hostPath, owner.uid, owner.gid);
-    chmod(hostPath, mode);
-    this.dirTimes.set(hostPath, { atime: stats.atime, mtime: stats.mtime });
-  }
-
-  /** Sets the directory times, deepest first, after everything is written. */
-  async finish(): Promise<void> {
-    const dirs = [...this.dirTimes.keys()].sort((a, b) => b.length - a.length);
-    for (const d of dirs) {
-      const t = this.dirTimes.get(d) as { atime: Date; mtime: Date };
-      utimes(d, t.atime, t.mtime);
-    }
+    dir.setAttrs(attrsOf(stats, mode, attrs.owner ?? stats));
+    this.timed.add(dir);
   }
 
   /** Copies one non-directory entry (file or symlink) from `srcPath` to `imagePath`. */
   async copyEntry(srcPath: string, stats: Stats, imagePath: string, attrs: EntryAttrs): Promise<void> {
-    const hostPath = this.host(imagePath);
-    const existing = lstatOrUndefined(hostPath);
-    if (existing) rm(hostPath, { recursive: true, force: true });
-    const owner = attrs.owner ?? { uid: stats.uid, gid: stats.gid };
+    this.tree.remove(imagePath);
+    const owner = attrs.owner ?? stats;
     if (stats.isSymbolicLink()) {
-      symlink(readlink(srcPath), hostPath);
-      lchown(hostPath, owner.uid, owner.gid);
-      lutimes(hostPath, stats.atime, stats.mtime);
+      this.tree.put(imagePath, DiffNode.symlink(attrsOf(stats, 0o777, owner), readlinkSync(srcPath)));
       return;
     }
     if (!stats.isFile()) return; // devices, fifos and sockets are not copied
     if (stats.nlink > 1) {
       const key = `${stats.dev}:${stats.ino}`;
       const first = this.inodes.get(key);
-      // A source named twice lands on the same path again, after the removal above: the
-      // first copy is gone then, and this one takes its place.
-      if (first !== undefined && first !== hostPath && lstatOrUndefined(first)) {
-        link(first, hostPath);
+      // A source named twice lands on the same path again, after the removal above: the first
+      // copy is gone then, and this one takes its place.
+      const linked = first !== undefined && first !== imagePath ? this.tree.get(first) : undefined;
+      if (linked && linked.type !== 'directory') {
+        this.tree.put(imagePath, linked);
         return;
       }
-      this.inodes.set(key, hostPath);
+      this.inodes.set(key, imagePath);
     }
-    // Small files: one read and one write beat copyfile's extra probing; big ones are copied by the kernel.
-    if (stats.size <= SMALL_FILE) writeFile(hostPath, readFileSync(srcPath));
-    else copyFile(srcPath, hostPath, constants.COPYFILE_FICLONE);
     const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, false) : stats.mode & 0o7777;
-    lchown(hostPath, owner.uid, owner.gid);
-    chmod(hostPath, mode);
-    utimes(hostPath, stats.atime, stats.mtime);
+    this.tree.put(imagePath, DiffNode.file(attrsOf(stats, mode, owner), srcPath, stats.size));
   }
 
-  /** A file copied from a host path with the attributes given (ADD's downloads: streamed, never held in memory). */
+  /** A file copied from a host path with the attributes given (ADD's downloads: read when the layer is written). */
   async writeFromPath(imagePath: string, srcPath: string, mode: number, owner: Owner, mtime: Date): Promise<void> {
-    const hostPath = this.host(imagePath);
-    rm(hostPath, { recursive: true, force: true });
-    copyFile(srcPath, hostPath, constants.COPYFILE_FICLONE);
-    lchown(hostPath, owner.uid, owner.gid);
-    chmod(hostPath, mode);
-    utimes(hostPath, mtime, mtime);
+    this.tree.remove(imagePath);
+    this.tree.put(imagePath, DiffNode.file({ mode, uid: owner.uid, gid: owner.gid, mtimeMs: mtime.getTime() }, srcPath, statSync(srcPath).size));
   }
 
-  /** A file with given content (heredoc sources, downloads are written elsewhere and copied). */
+  /** A file with given content (heredoc sources). */
   async writeFile(imagePath: string, content: Buffer, mode: number, owner: Owner, mtime: Date): Promise<void> {
-    const hostPath = this.host(imagePath);
-    rm(hostPath, { recursive: true, force: true });
-    mkdir(dirname(hostPath), { recursive: true });
-    writeFile(hostPath, content, { mode });
-    lchown(hostPath, owner.uid, owner.gid);
-    chmod(hostPath, mode);
-    utimes(hostPath, mtime, mtime);
+    this.tree.remove(imagePath);
+    this.tree.put(imagePath, DiffNode.file({ mode, uid: owner.uid, gid: owner.gid, mtimeMs: mtime.getTime() }, content, content.length));
+  }
+
+  /**
+   * Takes a tree unpacked on disk (an ADD archive, extracted into its own scratch dir) into the
+   * layer at `destDir`. `listed` holds the image paths the archive has entries for: those take
+   * the unpacked attributes; directories it only implies keep the ones the layer gave them. A
+   * directory this writer made keeps its mtime either way. Files stay on disk until the layer
+   * tar is written.
+   */
+  async takeUnpacked(hostDir: string, destDir: string, listed: ReadonlySet<string>): Promise<void> {
+    const inodes = new Map<string, DiffNode>();
+    const adoptDirAttrs = (dir: DiffNode, st: Stats): void => {
+      const mtimeMs = this.timed.has(dir) ? dir.mtimeMs : st.mtime.getTime();
+      dir.setAttrs({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs });
+    };
+    const walk = (host: string, image: string): void => {
+      for (const name of readdirSync(host)) {
+        const hostPath = join(host, name);
+        const imagePath = posix.join(image, name);
+        const st = lstatSync(hostPath);
+        const a: NodeAttrs = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtime.getTime() };
+        if (st.isDirectory()) {
+          const existing = this.tree.get(imagePath);
+          if (existing?.type === 'directory') {
+            if (listed.has(imagePath)) adoptDirAttrs(existing, st);
+          } else {
+            this.tree.remove(imagePath);
+            this.tree.put(imagePath, DiffNode.directory(a));
+          }
+          walk(hostPath, imagePath);
+          continue;
+        }
+        if (st.isSocket()) continue;
+        this.tree.remove(imagePath);
+        const key = st.nlink > 1 ? `${st.dev}:${st.ino}` : undefined;
+        const known = key === undefined ? undefined : inodes.get(key);
+        if (known) { this.tree.put(imagePath, known); continue; }
+        let node: DiffNode;
+        if (st.isFile()) node = DiffNode.file(a, hostPath, st.size);
+        else if (st.isSymbolicLink()) node = DiffNode.symlink(a, readlinkSync(hostPath));
+        else {
+          const type = st.isFIFO() ? 'fifo' : st.isBlockDevice() ? 'block-device' : 'character-device';
+          const { rdev } = lstatSync(hostPath, { bigint: true });
+          node = DiffNode.special(type, a, devMajor(rdev), devMinor(rdev));
+        }
+        if (key !== undefined) inodes.set(key, node);
+        this.tree.put(imagePath, node);
+      }
+    };
+    walk(hostDir, destDir);
+    const top = this.tree.get(destDir);
+    if (listed.has(destDir) && top?.type === 'directory' && top !== this.tree.root) adoptDirAttrs(top, lstatSync(hostDir));
   }
 }

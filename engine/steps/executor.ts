@@ -29,7 +29,8 @@ import { download, DownloadError, isUrl } from './fetchUrl.js';
 import * as meta from './meta.js';
 import { RootfsView, isWhiteout } from './rootfsView.js';
 import { acquireCacheMount, cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
-import type { LayerStorage, StageState } from './state.js';
+import type { LayerRef, LayerStorage, StageState } from './state.js';
+import { DiffTree } from '../layer/diffTree.js';
 
 export interface StepEnvironment {
   storage: LayerStorage;
@@ -96,14 +97,16 @@ async function isEmptyDir(dir: string): Promise<boolean> {
 }
 
 /**
- * Adds the diff dir as a layer, or records an empty layer when nothing changed (as BuildKit's
- * exporter does). `inputs`: the layer holds files brought in (COPY/ADD), whose mtimes are kept
- * and raise the stage's clock; `generated`: files a step made (RUN, WORKDIR), whose mtimes are
+ * Adds a diff as a layer, or records an empty layer when nothing changed (as BuildKit's exporter
+ * does). The diff is a directory (a RUN's upper dir, adopted as the layer's snapshot) or a tree
+ * built in memory (COPY, ADD, WORKDIR: written from its sources, no snapshot until one is
+ * needed). `inputs`: the layer holds files brought in (COPY/ADD), whose mtimes are kept and
+ * raise the stage's clock; `generated`: files a step made (RUN, WORKDIR), whose mtimes are
  * clamped to the clock.
  */
-async function commitDiff(state: StageState, env: StepEnvironment, dir: string, whiteouts: 'overlay' | 'none', createdBy: string, kind: 'inputs' | 'generated'): Promise<void> {
-  if (await isEmptyDir(dir)) {
-    await rm(dir, { recursive: true, force: true });
+async function commitDiff(state: StageState, env: StepEnvironment, diff: string | DiffTree, whiteouts: 'overlay' | 'none', createdBy: string, kind: 'inputs' | 'generated'): Promise<void> {
+  if (typeof diff === 'string' ? await isEmptyDir(diff) : diff.isEmpty()) {
+    if (typeof diff === 'string') await rm(diff, { recursive: true, force: true });
     addHistory(state, env, createdBy, true);
     return;
   }
@@ -111,13 +114,18 @@ async function commitDiff(state: StageState, env: StepEnvironment, dir: string, 
   if (clamp === undefined) {
     if (kind === 'generated') clamp = epochOf(state.config);
     else {
-      const newest = await newestMtime(dir);
+      const newest = typeof diff === 'string' ? await newestMtime(diff) : diff.newestMtime();
       if (newest > epochOf(state.config)) state.config.created = rfc3339(newest);
     }
   }
-  // The dir becomes the layer's snapshot, which later COPY --from reads: clamp it like the tar.
-  if (clamp !== undefined) await clampMtimes(dir, clamp);
-  const layer = await env.storage.commitLayer(dir, whiteouts, clamp);
+  let layer: LayerRef;
+  if (typeof diff === 'string') {
+    // The dir becomes the layer's snapshot, which later COPY --from reads: clamp it like the tar.
+    if (clamp !== undefined) await clampMtimes(diff, clamp);
+    layer = await env.storage.commitLayer(diff, whiteouts, clamp);
+  } else {
+    layer = await env.storage.commitTree(diff, clamp);
+  }
   state.layers = [...state.layers, layer];
   state.config.rootfs = { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) };
   addHistory(state, env, createdBy, false);
@@ -197,7 +205,7 @@ export async function executeInstruction(instr: StageInstruction, before: StageS
 }
 
 async function withView<T>(state: StageState, env: StepEnvironment, fn: (view: RootfsView) => Promise<T>): Promise<T> {
-  const view = await RootfsView.open(state.layers, () => env.storage.scratchDir());
+  const view = await RootfsView.open(state.layers, env.storage);
   try { return await fn(view); } finally { await view.close(); }
 }
 
@@ -207,18 +215,17 @@ async function workdir(state: StageState, env: StepEnvironment, instr: StageInst
   c.WorkingDir = abs;
   const createdBy = `WORKDIR ${abs}`;
   if (abs === '/') { addHistory(state, env, createdBy, true); return state; }
-  const dir = await env.storage.scratchDir();
+  const tree = new DiffTree();
   await withView(state, env, async (view) => {
     if ((await view.statIn(abs))?.isDirectory()) return;
     let owner: Owner = { uid: 0, gid: 0 };
     if (c.User) {
       try { owner = resolveChown(c.User, await view.readText('/etc/passwd'), await view.readText('/etc/group')); } catch { owner = { uid: 0, gid: 0 }; }
     }
-    const writer = new CopyWriter(dir, view, owner, stepTime(state, env));
+    const writer = new CopyWriter(tree, view, owner, stepTime(state, env));
     await writer.ensureParents(abs + '/x');
-    await writer.finish();
   });
-  await commitDiff(state, env, dir, 'none', createdBy, 'generated');
+  await commitDiff(state, env, tree, 'none', createdBy, 'generated');
   void instr;
   return state;
 }
@@ -241,7 +248,7 @@ async function sourceFor(state: StageState, env: StepEnvironment, instr: CopyIns
       throw e;
     }
   }
-  const view = await RootfsView.open(from.layers, () => env.storage.scratchDir());
+  const view = await RootfsView.open(from.layers, env.storage);
   const tree = new Tree(view.root, `stage ${instr.from}`, undefined, isWhiteout);
   return { tree, isContext: false, close: () => view.close() };
 }
@@ -265,11 +272,18 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   if (checksum !== undefined && (urls.length !== 1 || sources.length !== 1)) throw located(env, instr, 'ADD_CHECKSUM', 'checksum can\'t be specified for non-HTTP(S) sources');
   const createdBy = `${instr.kind} ${[...instr.heredocs.map((h) => `<<${h.name}`), ...sources].join(' ')} ${dest} # buildkit`.replace(/\s+# buildkit$/, ' # buildkit');
   const workdirPath = state.config.config?.WorkingDir || '/';
-  const dir = await env.storage.scratchDir();
+  const layer = new DiffTree();
+  // Downloads and unpacked archives stay on disk until the layer has been written from them.
+  const temps: string[] = [];
+  const scratch = async (): Promise<string> => {
+    const d = await env.storage.scratchDir();
+    temps.push(d);
+    return d;
+  };
   const src = await sourceFor(state, env, instr);
   try {
     // --link copies onto nothing (an independent layer), but --chown names still come from the image.
-    const image = await RootfsView.open(state.layers, () => env.storage.scratchDir());
+    const image = await RootfsView.open(state.layers, env.storage);
     const view = instr.link ? undefined : image;
     try {
       let owner: Owner | undefined;
@@ -281,7 +295,6 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
           throw e;
         }
       }
-      const scratch = () => env.storage.scratchDir();
       for (const url of urls) {
         let dl;
         try { dl = await download(url, await scratch(), checksum); } catch (e) {
@@ -289,28 +302,27 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
           throw e;
         }
         const { path: destPath, isDir } = destinationPath(dest, workdirPath);
-        const writer = new CopyWriter(dir, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env));
+        const writer = new CopyWriter(layer, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env));
         // A download is unpacked only when asked (--unpack), never by default.
         if (instr.unpack === true && await (await archive()).isTarArchive(dl.path)) {
-          await (await archive()).extractArchive(dl.path, destPath, writer, owner);
+          await (await archive()).extractArchive(dl.path, destPath, writer, owner, await scratch());
         } else {
           const target = isDir ? posix.join(destPath, dl.name) : destPath;
           await writer.ensureParents(target);
           await writer.writeFromPath(target, dl.path, chmod ? chmod(0o600, false) : 0o600, owner ?? { uid: 0, gid: 0 }, dl.mtime ?? stepTime(state, env));
         }
-        await writer.finish();
       }
       const local = sources.filter((s) => !isUrl(s));
       if (local.length > 0 || heredocs.length > 0) {
         await runCopy({
           sources: local, heredocs, dest, workdir: workdirPath, tree: src.tree, resetOwner: src.isContext,
-          chown: owner, chmod, parents: instr.parents, exclude: instr.exclude, view, diffDir: dir,
+          chown: owner, chmod, parents: instr.parents, exclude: instr.exclude, view, layer,
           timestamp: stepTime(state, env), instruction: instr.kind,
           ...(instr.kind === 'ADD' && instr.unpack !== false ? {
             unpack: async (m, destDir, writer) => {
               const { isTarArchive, extractArchive } = await archive();
               if (!await isTarArchive(m.abs)) return false;
-              await extractArchive(m.abs, destDir, writer, owner);
+              await extractArchive(m.abs, destDir, writer, owner, await scratch());
               return true;
             },
           } : {}),
@@ -319,14 +331,15 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
     } finally {
       await image.close();
     }
+    // Written while the sources are still there (a COPY --from view is still mounted).
+    await commitDiff(state, env, layer, 'none', createdBy, 'inputs');
   } catch (e) {
-    await rm(dir, { recursive: true, force: true });
     if (e instanceof CopySourceError) throw located(env, instr, 'COPY_SOURCE', e.message);
     throw e;
   } finally {
     await src.close();
+    for (const d of temps) await rm(d, { recursive: true, force: true });
   }
-  await commitDiff(state, env, dir, 'none', createdBy, 'inputs');
   return state;
 }
 

@@ -4,16 +4,14 @@
  * through it, and `--chown` names resolve against its /etc/passwd. Mounts are tracked so an
  * interrupted build leaves none behind.
  */
-import { execFile, execFileSync } from 'node:child_process';
 import { mkdir, readFile, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Stats } from 'node:fs';
+import { nativeBinding } from '../../native/index.js';
 import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
 import { inUserNamespace } from '../runtime/privilege.js';
 
-const run = promisify(execFile);
 const liveMounts = new Set<string>();
 let exitHookInstalled = false;
 
@@ -22,7 +20,7 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const m of liveMounts) {
-      try { execFileSync('umount', ['-l', m], { stdio: 'ignore' }); } catch { /* already gone */ }
+      try { nativeBinding().unmount(m, true); } catch { /* already gone */ }
     }
   });
 }
@@ -32,31 +30,45 @@ export function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-export class RootfsView {
-  private constructor(readonly root: string, private readonly mounted: boolean) {}
+/** Where a view's directories come from: each layer's snapshot, and an empty dir when there are no layers. */
+export interface ViewDirs {
+  snapshotDir(diffId: string): Promise<string>;
+  scratchDir(): Promise<string>;
+}
 
-  static async open(layers: readonly LayerRef[], scratchDir: () => Promise<string>): Promise<RootfsView> {
-    if (layers.length === 0) return new RootfsView(await scratchDir(), false);
-    if (layers.length === 1) return new RootfsView((layers[0] as LayerRef).dir, false);
-    const target = join(await scratchDir(), 'merged');
+export class RootfsView {
+  private constructor(
+    readonly root: string,
+    private readonly mounted: boolean,
+    /** The layers' snapshot dirs, topmost first (overlay lower dirs); empty for no layers. */
+    readonly lowerDirs: readonly string[],
+  ) {}
+
+  static async open(layers: readonly LayerRef[], dirs: ViewDirs): Promise<RootfsView> {
+    if (layers.length === 0) return new RootfsView(await dirs.scratchDir(), false, []);
+    const lowerDirs: string[] = [];
+    for (const l of [...layers].reverse()) lowerDirs.push(await dirs.snapshotDir(l.diffId));
+    if (lowerDirs.length === 1) return new RootfsView(lowerDirs[0] as string, false, lowerDirs);
+    const target = join(await dirs.scratchDir(), 'merged');
     await mkdir(target);
-    const lower = [...layers].reverse().map((l) => l.dir).join(':');
+    const lower = lowerDirs.join(':');
     installExitHook();
     liveMounts.add(target);
     try {
+      // mount(2) through the addon: spawning mount(8) cost a process start per view.
       // In a user namespace (rootless build) opaque markers are user.overlay.* (userxattr).
-      const options = `ro,lowerdir=${lower}${inUserNamespace() ? ',userxattr' : ''}`;
-      await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target]);
+      nativeBinding().mount('overlay', target, 'overlay', ['ro'], `lowerdir=${lower}${inUserNamespace() ? ',userxattr' : ''}`);
     } catch (e) {
       liveMounts.delete(target);
       throw new Error(`cannot mount a view of the stage's layers: ${(e as Error).message}`);
     }
-    return new RootfsView(target, true);
+    return new RootfsView(target, true, lowerDirs);
   }
 
   async close(): Promise<void> {
     if (!this.mounted) return;
-    await run('umount', [this.root]).catch(() => run('umount', ['-l', this.root]));
+    const native = nativeBinding();
+    try { native.unmount(this.root, false); } catch { native.unmount(this.root, true); }
     liveMounts.delete(this.root);
     await rmdir(this.root).catch(() => undefined);
   }

@@ -11,6 +11,7 @@ import { join, posix } from 'node:path';
 import type { Heredoc } from '../../grammar/ast.js';
 import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
 import { resolveUser } from '../runtime/users.js';
+import { StoreLock } from '../store/lock.js';
 import { commandArgv, DEFAULT_SHELL } from './meta.js';
 import type { RootfsView } from './rootfsView.js';
 import type { StageState } from './state.js';
@@ -110,7 +111,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
     await chmod(host, 0o755);
     mounts.push({ type: 'bind', source: host, target: s.path, readonly: true });
   }
-  const lowerDirs = state.layers.length === 0 ? [plan.emptyLower] : [...state.layers].reverse().map((l) => l.dir);
+  const lowerDirs = plan.view.lowerDirs.length === 0 ? [plan.emptyLower] : [...plan.view.lowerDirs];
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) if (line !== '') tail.push(line);
@@ -173,23 +174,20 @@ export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir
   return dir;
 }
 
-const lockedChains = new Map<string, Promise<void>>();
+const cacheLocks = new Map<string, StoreLock>();
 const privateInUse = new Set<string>();
 
 /**
- * The `sharing` mode of a cache mount among this build's steps: `shared` lets every step use
- * the dir at once; `locked` makes steps take turns; `private` gives a step a fresh empty dir
- * when another one holds the cache.
+ * The `sharing` mode of a cache mount: `shared` lets every step use the dir at once; `locked`
+ * makes steps take turns — those of every build using the store, as BuildKit's daemon-wide lock
+ * does, through a lock file beside the dir; `private` gives a step a fresh empty dir when
+ * another step of this build holds the cache.
  */
 export async function acquireCacheMount(dir: string, sharing: MountSpec['sharing'], scratch: () => Promise<string>): Promise<{ dir: string; release: () => Promise<void> }> {
   if (sharing === 'locked') {
-    const previous = lockedChains.get(dir) ?? Promise.resolve();
-    let done: () => void = () => undefined;
-    const mine = new Promise<void>((r) => { done = r; });
-    const chain = previous.then(() => mine);
-    lockedChains.set(dir, chain);
-    await previous;
-    return { dir, release: async () => { done(); if (lockedChains.get(dir) === chain) lockedChains.delete(dir); } };
+    let lock = cacheLocks.get(dir);
+    if (!lock) cacheLocks.set(dir, (lock = new StoreLock(`${dir}.lock`)));
+    return { dir, release: await lock.hold() };
   }
   if (sharing === 'private') {
     if (privateInUse.has(dir)) {

@@ -50,6 +50,17 @@ export class StoreLock {
     }
   }
 
+  /** Takes the lock until the returned function is called: for a hold that spans callbacks. */
+  async hold(): Promise<() => Promise<void>> {
+    let release!: () => void;
+    const released = new Promise<void>((r) => { release = r; });
+    let taken!: () => void;
+    const acquired = new Promise<void>((r) => { taken = r; });
+    const held = this.withLock(async () => { taken(); await released; });
+    await Promise.race([acquired, held]);
+    return async () => { release(); await held; };
+  }
+
   private async acquire(): Promise<string> {
     const token = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
     for (let attempt = 0; ; attempt++) {

@@ -484,7 +484,48 @@ Napi::Value ListXattrs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// mount(source, target, fstype, flags, data): one mount(2) in kiln's own mount namespace (a
+// read-only overlay view of a build stage's layers). Throws with errno on failure.
+Napi::Value Mount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsString() || !info[1].IsString() || !info[2].IsString() || !info[3].IsArray() || !info[4].IsString()) {
+    Napi::TypeError::New(env, "mount(source, target, fstype, flags, data)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string source = info[0].As<Napi::String>().Utf8Value();
+  std::string target = info[1].As<Napi::String>().Utf8Value();
+  std::string fstype = info[2].As<Napi::String>().Utf8Value();
+  std::vector<std::string> names;
+  Napi::Array a = info[3].As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) names.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+  std::string data = info[4].As<Napi::String>().Utf8Value();
+  if (mount(source.c_str(), target.c_str(), fstype.c_str(), MountFlags(names), data.empty() ? nullptr : data.c_str()) < 0) {
+    ThrowErrno(env, "mount", errno);
+  }
+  return env.Undefined();
+}
+
+// unmount(target, detach): umount2(2); detach = MNT_DETACH (lazy). False when nothing is
+// mounted there (EINVAL) or the path is gone (ENOENT); throws on other errors.
+Napi::Value Unmount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "unmount(target, detach)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string target = info[0].As<Napi::String>().Utf8Value();
+  bool detach = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  if (umount2(target.c_str(), detach ? MNT_DETACH : 0) < 0) {
+    if (errno == EINVAL || errno == ENOENT) return Napi::Boolean::New(env, false);
+    ThrowErrno(env, "umount", errno);
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, true);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("mount", Napi::Function::New(env, Mount));
+  exports.Set("unmount", Napi::Function::New(env, Unmount));
   exports.Set("listXattrs", Napi::Function::New(env, ListXattrs));
   exports.Set("getXattr", Napi::Function::New(env, GetXattr));
   exports.Set("spawn", Napi::Function::New(env, Spawn));

@@ -58,6 +58,22 @@ test('ONBUILD triggers of a base image run before the stage\'s own instructions,
   assert.ok(!cfg[0]?.Config.OnBuild || cfg[0].Config.OnBuild.length === 0, 'triggers were inherited by the child');
 });
 
+test('a stage read only by an inherited ONBUILD trigger is built first', async (t) => {
+  if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
+  const parent = join(work, 'onbuild-from-parent');
+  await writeFiles(parent, { Dockerfile: 'ARG BASE\nFROM ${BASE}\nONBUILD COPY --from=builder /made /made\n' });
+  await succeeds(kiln(['build', '-q', '--build-arg', `BASE=${BASE}`, '-t', 'onbuild-from-parent', parent]));
+  // Nothing in the child's own instructions reads `builder`: only the trigger does.
+  const child = join(work, 'onbuild-from-child');
+  await writeFiles(child, { Dockerfile: 'ARG BASE\nFROM ${BASE} AS builder\nRUN echo made-by-builder > /made\nFROM onbuild-from-parent\n' });
+  const out = await rootfsOf(child);
+  assert.equal(await readFile(join(out, 'made'), 'utf8'), 'made-by-builder\n');
+  // The same through a stage of the recipe that declares the trigger itself.
+  const local = join(work, 'onbuild-from-stage');
+  await writeFiles(local, { Dockerfile: 'ARG BASE\nFROM ${BASE} AS builder\nRUN echo from-stage > /made\nFROM ${BASE} AS parent\nONBUILD COPY --from=builder /made /made\nFROM parent\n' });
+  assert.equal(await readFile(join(await rootfsOf(local), 'made'), 'utf8'), 'from-stage\n');
+});
+
 test('named contexts serve FROM and COPY --from; a symlink out of the context is not followed', async (t) => {
   if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
   const ctx = join(work, 'named');
@@ -114,6 +130,18 @@ test('a secret is readable in RUN and absent from every layer; a cache mount per
   assert.match(await readFile(join(ctx, 'Dockerfile'), 'utf8'), /^ARG BASE/, 'a rw bind wrote through to the context');
   assert.equal(await readFile(join(out2, 'tmpfs.txt'), 'utf8'), 'x\n');
   await assert.rejects(stat(join(out2, 'scratch/x')), 'tmpfs content reached the layer');
+});
+
+test('a cache mount with sharing=locked is held by one build at a time, across kiln processes', async (t) => {
+  if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
+  // Each build claims the cache by making a directory in it, holds it a while and gives it
+  // back: if two builds were inside at once, the second mkdir would fail the build.
+  const builds = [1, 2].map(async (n) => {
+    const ctx = join(work, `locked-${n}`);
+    await writeFiles(ctx, { Dockerfile: `ARG BASE\nFROM \${BASE}\nRUN --mount=type=cache,id=held-across,target=/c,sharing=locked mkdir /c/inside && echo ${n} > /who && sleep 2 && rmdir /c/inside\n` });
+    return kiln(['build', '-q', '--no-cache', '--build-arg', `BASE=${BASE}`, ctx]);
+  });
+  for (const r of await Promise.all(builds)) await succeeds(Promise.resolve(r));
 });
 
 test('ADD unpacks plain, gzip, bzip2 and xz tars by content, and fetches a URL checked by --checksum', async (t) => {
