@@ -454,7 +454,9 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
     throw e;
   } finally {
     for (const c of closers) await c();
-    await rm(work, { recursive: true, force: true });
+    // Nothing waits for the overlay's work dir to go: removed in the background (and, like every
+    // scratch dir, at exit if still there).
+    void rm(work, { recursive: true, force: true }).catch(() => undefined);
     for (const d of made) await rm(d, { recursive: true, force: true });
   }
 }

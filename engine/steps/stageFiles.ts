@@ -5,8 +5,7 @@
  * through a mounted view instead (made on the first such path), which resolves it inside the
  * root as the container will.
  */
-import { readFile } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { readFileSync, type Stats } from 'node:fs';
 import { lookupInLayers } from '../runtime/imageFiles.js';
 import { RootfsView, type ViewDirs } from './rootfsView.js';
 import type { LayerRef } from './state.js';
@@ -31,7 +30,7 @@ export class StageFiles {
     const entry = lookupInLayers(this.lowerDirs, path);
     if (entry.kind === 'symlink') return (await this.mounted()).readText(path);
     if (entry.kind !== 'found' || !entry.stats.isFile()) return undefined;
-    try { return await readFile(entry.path, 'utf8'); } catch { return undefined; }
+    try { return readFileSync(entry.path, 'utf8'); } catch { return undefined; }
   }
 
   /** The entry at `path` (a final symlink followed), undefined when there is none. */
