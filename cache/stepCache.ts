@@ -129,13 +129,22 @@ export class StepCache {
 
   /** Records a missed step's result so later builds (in any process) hit it. */
   async store(lookup: CacheLookup, result: StepResult): Promise<void> {
-    const record: CacheRecord = {
+    await this.write(lookup, this.recordOf(lookup, result));
+  }
+
+  /** The record store() writes, for a caller that hands it on before writing it (with write()). */
+  recordOf(lookup: CacheLookup, result: StepResult): CacheRecord {
+    return {
       key: lookup.key,
       diffIds: result.diffIds,
       config: result.config,
       ...(result.history ? { history: result.history } : {}),
       createdAt: new Date().toISOString(),
     };
+  }
+
+  /** Writes a record made by recordOf (and what --explain compares the next build with). */
+  async write(lookup: CacheLookup, record: CacheRecord): Promise<void> {
     await this.index.put(record);
     await this.inputsStore.record(lookup.inputs);
   }

@@ -76,13 +76,14 @@ class StoreLayers implements LayerStorage {
   async commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef> {
     // Loaded here, not at the top: a build served wholly from the cache writes no layer.
     const { writeLayer } = await import('./layer/tarWriter.js');
-    const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) });
+    // The blob lands behind the build (fsync, rename): the next step needs only its digest and snapshot.
+    const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
     await this.store.adoptSnapshot(diffId, dir);
     return { diffId };
   }
   async commitTree(tree: DiffTree, clampMtime?: number): Promise<LayerRef> {
     const { writeLayer } = await import('./layer/tarWriter.js');
-    const { diffId } = await writeLayer(this.store, tree.root, { whiteouts: 'none', ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) });
+    const { diffId } = await writeLayer(this.store, tree.root, { whiteouts: 'none', ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
     return { diffId };
   }
 }
@@ -351,6 +352,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
 
   const final = results.get(plan.target) as StageState;
   const config = finalConfig(final, sde);
+  // Every layer blob is in place and durable before an image names it.
+  await store.settleWrites();
   const record = await store.commitImage(config);
   return { config, record, built: plan.order };
 }

@@ -174,7 +174,7 @@ export class BuildCache {
         return { state, key: lookup.key, hit: true };
       }
       this.explainMiss(i.step, lookup);
-      await this.cache.store(lookup, { diffIds: [], config: recorded(state) });
+      this.storeBehind(lookup, { diffIds: [], config: recorded(state) });
       return { state, key: lookup.key, hit: false };
     }
 
@@ -202,8 +202,7 @@ export class BuildCache {
       const state = await i.execute();
       ran = state;
       const newLayers = state.layers.slice(before.layers.length).map((l) => l.diffId);
-      await this.cache.store(lookup, { diffIds: newLayers, config: recorded(state) });
-      return this.cache.index.peek(lookup.key);
+      return this.storeBehind(lookup, { diffIds: newLayers, config: recorded(state) });
     });
     if (ran) return { state: ran, key: lookup.key, hit: false };
     const shared = record ? await this.restore(before, record) : undefined;
@@ -211,8 +210,23 @@ export class BuildCache {
     return { state: shared, key: lookup.key, hit: true };
   }
 
+  /**
+   * Lets the records written behind the steps land. A failed write was reported by the build
+   * before it committed its image; a build that failed before that reports its own error.
+   */
   async close(): Promise<void> {
+    await this.o.store.settleWrites().catch(() => undefined);
     await this.cache.close();
+  }
+
+  /**
+   * Records a missed step on the store's write queue, behind the layer blobs it names (queued
+   * when the step committed them), so the next step need not wait for the fsyncs.
+   */
+  private storeBehind(lookup: CacheLookup, result: { diffIds: string[]; config: Record<string, unknown> }): CacheRecord {
+    const record = this.cache.recordOf(lookup, result);
+    this.o.store.writeBehind(() => this.cache.write(lookup, record));
+    return record;
   }
 
   private explain(step: StepRef, text: string): void {

@@ -436,10 +436,14 @@ export function layerTar(from: string | LayerEntry, opts: LayerOptions): AsyncIt
   return Object.assign(out, { warnings });
 }
 
-/** Streams the deterministic tar of a directory or an in-memory tree into the store; returns its diff_id and size. */
-export async function writeLayer(store: Store, from: string | LayerEntry, opts: LayerOptions): Promise<LayerResult> {
+/**
+ * Streams the deterministic tar of a directory or an in-memory tree into the store; returns its
+ * diff_id and size. With `behind`, the blob's fsync and rename run on the store's write queue
+ * (Store.ingestBlobBehind).
+ */
+export async function writeLayer(store: Store, from: string | LayerEntry, opts: LayerOptions, land: 'now' | 'behind' = 'now'): Promise<LayerResult> {
   const tar = layerTar(from, opts) as AsyncIterable<Buffer> & { warnings: string[] };
-  const { digest, size } = await store.ingestBlob(tar);
+  const { digest, size } = await (land === 'behind' ? store.ingestBlobBehind(tar) : store.ingestBlob(tar));
   return { diffId: digest, size, warnings: tar.warnings };
 }
 

@@ -43,7 +43,8 @@ export async function rerunInOwnUserNamespace(verb: string, need: 'required' | '
   if (script === undefined) throw new Error('cannot re-execute kiln: process.argv[1] (the CLI script) is unknown');
   const native = nativeBinding();
   // The store is the user's even where uid 0 would choose /var/lib/kiln.
-  const env = { ...process.env, KILN_ROOT: defaultStoreRoot() };
+  // The marker only names the inner process's code cache (bin/kiln); privilege() asks the kernel.
+  const env = { ...process.env, KILN_ROOT: defaultStoreRoot(), KILN_REEXECUTED_IN_USER_NAMESPACE: '1' };
   const child = native.spawn({
     namespaces: { user: true, mount: true, pid: false, uts: false, ipc: false, net: false, cgroup: false },
     rootfs: '',

@@ -78,8 +78,11 @@ export function subordinateIds(): SubordinateIds | { missing: string } {
 
 /** Maps 0 onto the user and 1..N onto the subordinate range (N = the smaller range); throws when a helper refuses. */
 export async function writeFullIdMaps(pid: number, ids: SubordinateIds): Promise<IdMapResult> {
-  await run(ids.newuidmap, [String(pid), '0', String(ids.uid), '1', '1', String(ids.subuid.start), String(ids.subuid.count)]);
-  await run(ids.newgidmap, [String(pid), '0', String(ids.gid), '1', '1', String(ids.subgid.start), String(ids.subgid.count)]);
+  // The two helpers are independent (newgidmap needs no uid map): run them side by side.
+  await Promise.all([
+    run(ids.newuidmap, [String(pid), '0', String(ids.uid), '1', '1', String(ids.subuid.start), String(ids.subuid.count)]),
+    run(ids.newgidmap, [String(pid), '0', String(ids.gid), '1', '1', String(ids.subgid.start), String(ids.subgid.count)]),
+  ]);
   return { setgroups: true, maxId: Math.min(ids.subuid.count, ids.subgid.count) };
 }
 

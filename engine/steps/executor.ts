@@ -360,8 +360,14 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
   const closers: (() => Promise<void>)[] = [];
   const upper = await env.storage.scratchDir();
   const work = await env.storage.scratchDir();
-  const emptyLower = await env.storage.scratchDir();
-  const scriptDir = await env.storage.scratchDir();
+  // Most steps need neither of these: made on first use, removed only if made.
+  const made: string[] = [];
+  const onDemand = (): (() => Promise<string>) => {
+    let dir: Promise<string> | undefined;
+    return () => (dir ??= env.storage.scratchDir().then((d) => { made.push(d); return d; }));
+  };
+  const emptyLower = onDemand();
+  const scriptDir = onDemand();
   try {
     for (const m of instr.mounts) {
       const target = m.target === undefined ? undefined : posix.resolve(workdirPath, word(m.target));
@@ -446,7 +452,6 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
   } finally {
     for (const c of closers) await c();
     await rm(work, { recursive: true, force: true });
-    await rm(emptyLower, { recursive: true, force: true });
-    await rm(scriptDir, { recursive: true, force: true });
+    for (const d of made) await rm(d, { recursive: true, force: true });
   }
 }

@@ -56,10 +56,10 @@ export interface RunPlan {
   /** Empty dirs on the store's filesystem. */
   upperDir: string;
   workDir: string;
-  /** Used when the stage has no layer yet (overlay needs one lower dir). */
-  emptyLower: string;
-  /** A dir for heredoc scripts the command executes. */
-  scriptDir: string;
+  /** An empty dir, for a stage with no layer yet (overlay needs one lower dir); made when asked for. */
+  emptyLower: () => Promise<string>;
+  /** A dir for heredoc scripts the command executes; made when asked for. */
+  scriptDir: () => Promise<string>;
   mounts: PreparedMount[];
   network: 'none' | 'host';
   runner: ContainerRunner;
@@ -106,12 +106,12 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
   const { argv, scripts } = runArgv(state, instr, (h) => `/dev/pipes/${h.name}`);
   const mounts = [...plan.mounts];
   for (const s of scripts) {
-    const host = join(plan.scriptDir, s.heredoc.name);
+    const host = join(await plan.scriptDir(), s.heredoc.name);
     await writeFile(host, s.heredoc.content, { mode: 0o755 });
     await chmod(host, 0o755);
     mounts.push({ type: 'bind', source: host, target: s.path, readonly: true });
   }
-  const lowerDirs = plan.view.lowerDirs.length === 0 ? [plan.emptyLower] : [...plan.view.lowerDirs];
+  const lowerDirs = plan.view.lowerDirs.length === 0 ? [await plan.emptyLower()] : [...plan.view.lowerDirs];
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) if (line !== '') tail.push(line);

@@ -11,6 +11,12 @@ export async function fsyncDir(dir: string): Promise<void> {
   try { await fd.sync(); } finally { await fd.close(); }
 }
 
+/** Flushes a file written and closed earlier (fsync works on the file, whichever descriptor asks). */
+export async function fsyncFile(path: string): Promise<void> {
+  const fd = await open(path, 'r');
+  try { await fd.sync(); } finally { await fd.close(); }
+}
+
 export function tempNameBeside(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }
@@ -18,12 +24,13 @@ export function tempNameBeside(path: string): string {
 /**
  * Creates `tmp` (exclusively), lets `fill` write it, fsyncs and closes it. If anything fails the
  * temp file is removed, so the caller only ever renames complete, durable files into place.
+ * With `sync: false` the fsync is the caller's, before its rename (see BlobStore.ingestBehind).
  */
-export async function writeTempFile(tmp: string, mode: number, fill: (fd: FileHandle) => Promise<void>): Promise<void> {
+export async function writeTempFile(tmp: string, mode: number, fill: (fd: FileHandle) => Promise<void>, opts: { sync?: boolean } = {}): Promise<void> {
   const fd = await open(tmp, 'wx', mode);
   try {
     await fill(fd);
-    await fd.sync();
+    if (opts.sync ?? true) await fd.sync();
   } catch (err) {
     await fd.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);

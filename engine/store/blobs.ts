@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { KilnError } from '../errors.js';
-import { fsyncDir, writeTempFile } from './atomicFile.js';
+import { fsyncDir, fsyncFile, writeTempFile } from './atomicFile.js';
+import type { WriteBehind } from './writeBehind.js';
 
 export interface BlobInfo {
   /** `sha256:<hex>` */
@@ -43,9 +44,18 @@ export class BlobStore {
   readonly dir: string;
   private readonly tmpDir: string;
 
-  constructor(root: string, tmpDir: string) {
+  /** Blobs ingested behind (see ingestBehind) until they have landed, by digest. */
+  private readonly landing = new Map<string, Promise<void>>();
+
+  constructor(root: string, tmpDir: string, private readonly behind?: WriteBehind) {
     this.dir = join(root, 'blobs', 'sha256');
     this.tmpDir = tmpDir;
+  }
+
+  /** A blob this process is still landing is waited for: readers here see it as soon as it is in place. */
+  private async landed(digest: string): Promise<void> {
+    const pending = this.landing.get(digest);
+    if (pending) await pending;
   }
 
   path(digest: string): string {
@@ -53,6 +63,12 @@ export class BlobStore {
   }
 
   async has(digest: string): Promise<boolean> {
+    await this.landed(digest);
+    return this.inPlace(digest);
+  }
+
+  /** Whether the blob's file is there now (not waiting for one this process is landing). */
+  private async inPlace(digest: string): Promise<boolean> {
     try {
       await lstat(this.path(digest));
       return true;
@@ -62,6 +78,7 @@ export class BlobStore {
   }
 
   async size(digest: string): Promise<number> {
+    await this.landed(digest);
     return (await stat(this.path(digest))).size;
   }
 
@@ -73,6 +90,41 @@ export class BlobStore {
   }
 
   async ingest(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions = {}): Promise<BlobInfo> {
+    const { tmp, info } = await this.receive(source, opts, true);
+    try {
+      await this.adopt(tmp, info.digest);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    return info;
+  }
+
+  /**
+   * Like ingest, but returns as soon as the content is hashed, checked and written to its temp
+   * file: the fsync and the rename into place run behind, on the store's write queue. Nothing is
+   * visible under the digest before it is durable; has/size/open in this process wait for it.
+   */
+  async ingestBehind(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions = {}): Promise<BlobInfo> {
+    const behind = this.behind;
+    if (!behind) return this.ingest(source, opts);
+    const { tmp, info } = await this.receive(source, opts, false);
+    const landing = behind.add(async () => {
+      try {
+        await fsyncFile(tmp);
+        await this.adopt(tmp, info.digest);
+      } catch (err) {
+        await unlink(tmp).catch(() => undefined);
+        throw err;
+      }
+    });
+    this.landing.set(info.digest, landing);
+    void landing.then(() => { if (this.landing.get(info.digest) === landing) this.landing.delete(info.digest); });
+    return info;
+  }
+
+  /** Streams `source` into a temp file while hashing it, and checks what the caller expected. */
+  private async receive(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions, sync: boolean): Promise<{ tmp: string; info: BlobInfo }> {
     const tmp = join(this.tmpDir, `blob-${process.pid}-${randomBytes(8).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
@@ -98,7 +150,7 @@ export class BlobStore {
         if (pendingBytes >= 1 << 20) await flush();
       }
       await flush();
-    });
+    }, { sync });
     const digest = `sha256:${hash.digest('hex')}`;
     try {
       const from = opts.source ? ` from ${opts.source}` : '';
@@ -108,12 +160,11 @@ export class BlobStore {
       if (opts.expectedSize !== undefined && opts.expectedSize !== size) {
         throw new KilnError('SIZE_MISMATCH', `size mismatch${from} for ${digest}: expected ${opts.expectedSize} bytes, got ${size}`);
       }
-      await this.adopt(tmp, digest);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
-    return { digest, size };
+    return { tmp, info: { digest, size } };
   }
 
   async ingestBytes(bytes: Uint8Array, opts: IngestOptions = {}): Promise<BlobInfo> {
@@ -127,7 +178,7 @@ export class BlobStore {
    */
   async adopt(file: string, digest: string): Promise<void> {
     const target = this.path(digest);
-    if (await this.has(digest)) {
+    if (await this.inPlace(digest)) {
       await unlink(file).catch(() => undefined);
       const now = new Date();
       await utimes(target, now, now).catch(() => undefined);

@@ -21,6 +21,7 @@ import { StoreLock } from './lock.js';
 import { RefsFile } from './refs.js';
 import { makeScratchDir, releaseScratchDir, removeScratchDir, sweepStaleTemps } from './scratch.js';
 import { SnapshotStore } from './snapshots.js';
+import { WriteBehind } from './writeBehind.js';
 
 export type { BlobInfo, IngestOptions } from './blobs.js';
 
@@ -79,11 +80,12 @@ export class Store {
   private readonly refs: RefsFile;
   private readonly imagesDir: string;
   private readonly tmpDir: string;
+  private readonly behind = new WriteBehind();
 
   private constructor(root: string) {
     this.root = root;
     this.tmpDir = join(root, 'tmp');
-    this.blobs = new BlobStore(root, this.tmpDir);
+    this.blobs = new BlobStore(root, this.tmpDir, this.behind);
     this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs);
     this.lock = new StoreLock(join(root, 'lock'));
     this.refs = new RefsFile(join(root, 'refs.json'));
@@ -106,6 +108,21 @@ export class Store {
 
   ingestBlob(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions = {}): Promise<BlobInfo> {
     return this.blobs.ingest(source, opts);
+  }
+
+  /** Ingests a blob whose fsync and rename run behind (see BlobStore.ingestBehind); settleWrites() waits for them. */
+  ingestBlobBehind(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions = {}): Promise<BlobInfo> {
+    return this.blobs.ingestBehind(source, opts);
+  }
+
+  /** Queues a write to run after the blobs and writes queued so far (a cache record after its layers). */
+  writeBehind(write: () => Promise<void>): void {
+    void this.behind.add(write);
+  }
+
+  /** Waits for every write queued behind; throws the first that failed. */
+  settleWrites(): Promise<void> {
+    return this.behind.settle();
   }
 
   blobPath(digest: string): string {

@@ -257,6 +257,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // Non-blocking, so the parent can drain it after exit even if a grandchild (--init) lingers.
   if (pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) { int e = errno; close(gate[0]); close(gate[1]); ThrowErrno(env, "pipe", e); return env.Undefined(); }
   s.gateFd = gate[0];
+  s.gateWriteFd = gate[1];
   s.errorFd = err[1];
   closeInParent = {gate[0], err[1]};
   closeOnFailure = {gate[1], err[0]};

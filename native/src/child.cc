@@ -407,7 +407,10 @@ int childMain(void* arg) {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
-  // Wait until the parent has written the id maps and placed us in the cgroup.
+  // Wait until the parent has written the id maps and placed us in the cgroup. Our copy of the
+  // write end goes first: otherwise a parent that gives up (closes without writing) never
+  // reaches us as EOF and we would wait until it exits.
+  close(S->gateWriteFd);
   char go = 0;
   ssize_t got;
   do { got = read(S->gateFd, &go, 1); } while (got < 0 && errno == EINTR);

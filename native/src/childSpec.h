@@ -41,6 +41,7 @@ struct SymlinkOp {
 struct ChildSpec {
   // Synchronisation with the parent.
   int gateFd = -1;    // read end: one byte means "go", EOF means "give up"
+  int gateWriteFd = -1;  // the parent's end, closed first in the child so a closed gate reads as EOF
   int errorFd = -1;   // write end, close-on-exec: a message here means setup failed
 
   // Standard streams (-1: keep what the parent had).

@@ -6,12 +6,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
 import { extract } from 'tar-stream';
 import { Store } from '../../engine/store/store.js';
+import { writeLayer } from '../../engine/layer/tarWriter.js';
 import { commitBusyboxImage } from '../support/busyboxImage.js';
 import { makeContext, runKiln, succeeds } from '../support/kilnProcess.js';
 import { prerequisite } from '../support/env.js';
@@ -88,9 +89,19 @@ describe('build: rootless kiln build', () => {
     // The base image as it would come from a registry (root-owned files): made by root, loaded
     // by the user, so both builds start from the same layer.
     rootStore = join(session.root, 'root-store');
-    await commitBusyboxImage(await Store.open({ root: rootStore }), 'kiln-test/busybox:latest');
+    const store = await Store.open({ root: rootStore });
+    const busybox = await commitBusyboxImage(store, 'kiln-test/busybox:latest');
+    // And one with a device node in a layer, which a user namespace cannot create.
+    const devDir = mkdtempSync(join(session.root, 'device-layer-'));
+    mkdirSync(join(devDir, 'lib', 'dev'), { recursive: true });
+    execFileSync('mknod', [join(devDir, 'lib', 'dev', 'char-null'), 'c', '1', '3']);
+    const deviceLayer = await writeLayer(store, devDir, { whiteouts: 'none', sourceDateEpoch: 0 });
+    const withDevice = structuredClone(busybox.config);
+    withDevice.rootfs.diff_ids.push(deviceLayer.diffId);
+    withDevice.history = [...(withDevice.history ?? []), { created: withDevice.created ?? '1970-01-01T00:00:00Z', created_by: 'a device node' }];
+    await store.tag((await store.commitImage(withDevice)).id, 'kiln-test/busybox-device:latest');
     const base = join(session.root, 'busybox.tar');
-    await succeeds(runKiln(rootStore, ['save', '-o', base, 'kiln-test/busybox']));
+    await succeeds(runKiln(rootStore, ['save', '-o', base, 'kiln-test/busybox', 'kiln-test/busybox-device']));
     execFileSync('chmod', ['a+r', base]);
     session.asUser([session.kilnBin, 'load', '-i', base], { check: true });
     context = makeContext(session.root, 'ctx', DOCKERFILE, { 'greeting.txt': 'hello from the context\n' }, 1_600_000_000);
@@ -151,12 +162,25 @@ describe('build: rootless kiln build', () => {
     assert.deepEqual(maps.slice(0, 2), [`0 ${uid} 1`, `1 ${range?.[1]} ${range?.[2]}`]);
   });
 
+  test('a device node in a base layer is skipped in the snapshot (mknod is refused) and kept in the image', async (t) => {
+    if (!prerequisite(t, rootlessReady, rootlessWhy)) return;
+    const r = session.asUser([session.kilnBin, 'build', '--progress', 'plain', '-t', 'rl/device', '-'], {
+      input: 'FROM kiln-test/busybox-device\nRUN ls /lib/dev; test ! -e /lib/dev/char-null && echo device-skipped\n',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /device-skipped/);
+    const archive = join(session.root, 'device.tar');
+    assert.equal(session.asUser([session.kilnBin, 'save', '-o', archive, 'rl/device']).status, 0);
+    const layers = await savedLayers(archive);
+    assert.deepEqual(layers[1]?.map((e) => [e.name, e.type]), [['lib/', 'directory'], ['lib/dev/', 'directory'], ['lib/dev/char-null', 'character-device']]);
+  });
+
   test('snapshots owned by subordinate ids are removed by the user\'s rmi and prune', (t) => {
     if (!prerequisite(t, rootlessReady, rootlessWhy)) return;
     const store = session.env.KILN_ROOT as string;
     const subordinate = execFileSync('find', [store, '-not', '-uid', execFileSync('id', ['-u', ROOTLESS_USER], { encoding: 'utf8' }).trim()], { encoding: 'utf8' });
     assert.notEqual(subordinate.trim(), '', 'the chowned files belong to a subordinate id outside');
-    for (const argv of [['rmi', 'rl/app', 'rl/maps', 'kiln-test/busybox'], ['prune', '-a', '-f']]) {
+    for (const argv of [['rmi', 'rl/app', 'rl/maps', 'rl/device', 'kiln-test/busybox', 'kiln-test/busybox-device'], ['prune', '-a', '-f']]) {
       const r = session.asUser([session.kilnBin, ...argv]);
       assert.equal(r.status, 0, r.stderr);
     }
