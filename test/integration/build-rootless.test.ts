@@ -162,6 +162,17 @@ describe('build: rootless kiln build', () => {
     assert.deepEqual(maps.slice(0, 2), [`0 ${uid} 1`, `1 ${range?.[1]} ${range?.[2]}`]);
   });
 
+  test('--output type=local writes files the user owns (and may remove)', (t) => {
+    if (!prerequisite(t, rootlessReady, rootlessWhy)) return;
+    const dest = join(session.root, 'local-out');
+    const r = session.asUser([session.kilnBin, 'build', '-q', '-o', `type=local,dest=${dest}`, context], { env: { SOURCE_DATE_EPOCH: SDE } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(dest, 'home', 'app', 'made.txt'), 'utf8'), 'made\n');
+    const uid = execFileSync('id', ['-u', ROOTLESS_USER], { encoding: 'utf8' }).trim();
+    assert.equal(execFileSync('find', [dest, '-not', '-uid', uid], { encoding: 'utf8' }), '');
+    assert.equal(session.asUser(['rm', '-rf', dest]).status, 0);
+  });
+
   test('a device node in a base layer is skipped in the snapshot (mknod is refused) and kept in the image', async (t) => {
     if (!prerequisite(t, rootlessReady, rootlessWhy)) return;
     const r = session.asUser([session.kilnBin, 'build', '--progress', 'plain', '-t', 'rl/device', '-'], {
