@@ -192,7 +192,12 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
       // cp -a keeps owners, modes, times, links and special files (fs.cp drops owners).
       const { execFile } = await import('node:child_process');
       const { promisify } = await import('node:util');
-      await promisify(execFile)('cp', ['-a', '--', `${view.root}/.`, out.dest]);
+      // A rootless build's output belongs to the user who asked for it (as docker's client writes
+      // it): in kiln's user namespace, in-image owners would be subordinate ids the user cannot
+      // remove. Root keeps the image's owners.
+      const { privilege } = await import('../runtime/privilege.js');
+      const owners = privilege() === 'namespace-root' ? ['--no-preserve=ownership'] : [];
+      await promisify(execFile)('cp', ['-a', ...owners, '--', `${view.root}/.`, out.dest]);
     } finally {
       await view.close();
     }

@@ -251,6 +251,12 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
         case 'fifo': {
           entry.resume();
           if (parts.length === 0) throw hostile(source, h.name, 'a device in place of the archive root');
+          if (h.type !== 'fifo' && privilege() !== 'host-root') {
+            // The kernel refuses mknod of a device outside the initial user namespace (EPERM; only
+            // 0:0 whiteouts are allowed). Like moby's and containers/storage's rootless extraction,
+            // skip it: the layer blob keeps it, and a container's /dev is a tmpfs of its own anyway.
+            break;
+          }
           removeExisting(abs, false);
           const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
           nodes.push({ path: abs, kind, major: h.devmajor ?? 0, minor: h.devminor ?? 0 });

@@ -12,12 +12,12 @@
 import { open } from 'node:fs/promises';
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { KilnError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { devMajor, devMinor, type LayerEntry, type LayerEntryType } from './layerEntry.js';
 import { readXattrsTree } from './specialFiles.js';
 import { paxHeaderBlocks, ustarSafeName } from './paxHeader.js';
+import { END_OF_ARCHIVE, headerBlocks, padding, type TarHeader } from './tarHeader.js';
 
 export interface LayerOptions {
   /** Clamp every mtime to this (seconds since the epoch); SOURCE_DATE_EPOCH. */
@@ -48,8 +48,91 @@ function needsPax(s: string): boolean {
   return /[^\x00-\x7f]/.test(s);
 }
 
+/**
+ * Where the tar's bytes go, read as an async iterable (the blob store's ingest): small pieces
+ * gathered into chunks of about a megabyte; the writer waits while a few chunks are unread, and
+ * learns when the reader has stopped.
+ */
+class TarOutput implements AsyncIterable<Buffer> {
+  private pieces: Buffer[] = [];
+  private bytes = 0;
+  private readonly ready: Buffer[] = [];
+  private ended = false;
+  private failure: Error | undefined;
+  private stopped = false;
+  private wakeReader: (() => void) | undefined;
+  private wakeWriter: (() => void) | undefined;
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    this.pieces.push(b);
+    this.bytes += b.length;
+  }
+
+  async flushIfFull(): Promise<void> {
+    if (this.bytes >= 1024 * 1024) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.bytes === 0) return;
+    const chunk = this.pieces.length === 1 ? (this.pieces[0] as Buffer) : Buffer.concat(this.pieces, this.bytes);
+    this.pieces = [];
+    this.bytes = 0;
+    await this.write(chunk);
+  }
+
+  /** Hands a chunk to the reader (after what was gathered); waits while the reader is behind. */
+  async write(chunk: Buffer): Promise<void> {
+    if (this.bytes > 0) await this.flush();
+    if (this.stopped) throw new Error('the layer tar is no longer being read');
+    this.ready.push(chunk);
+    this.wake();
+    while (this.ready.length >= 4 && !this.stopped) await new Promise<void>((r) => { this.wakeWriter = r; });
+  }
+
+  async end(): Promise<void> {
+    await this.flush();
+    this.ended = true;
+    this.wake();
+  }
+
+  fail(err: Error): void {
+    this.failure = err;
+    this.wake();
+  }
+
+  private wake(): void {
+    const r = this.wakeReader;
+    this.wakeReader = undefined;
+    r?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        const chunk = this.ready.shift();
+        if (chunk) {
+          const w = this.wakeWriter;
+          this.wakeWriter = undefined;
+          w?.();
+          yield chunk;
+          continue;
+        }
+        if (this.failure) throw this.failure;
+        if (this.ended) return;
+        await new Promise<void>((r) => { this.wakeReader = r; });
+      }
+    } finally {
+      this.stopped = true;
+      const w = this.wakeWriter;
+      this.wakeWriter = undefined;
+      w?.();
+    }
+  }
+}
+
 interface Walker {
-  pack: Pack;
+  out: TarOutput;
   opts: LayerOptions;
   /** Hard-link key → the path that carries the file. */
   hardlinks: Map<unknown, string>;
@@ -63,9 +146,9 @@ function clampTime(w: Walker, mtimeMs: number): Date {
   return new Date(secs * 1000);
 }
 
-type EntryHeader = Header & { pax?: Record<string, string> | null; binaryPax?: Record<string, Buffer> };
+type EntryHeader = TarHeader & { binaryPax?: Record<string, Buffer> };
 
-/** Returns the header to hand tar-stream, after writing a hand-made PAX header when one is needed. */
+/** Returns the header to encode, after writing a hand-made PAX header when one is needed. */
 function prepareHeader(w: Walker, header: EntryHeader): EntryHeader {
   if (header.binaryPax) {
     // tar-stream writes PAX values as UTF-8 text: write this entry's PAX header ourselves, with
@@ -73,7 +156,7 @@ function prepareHeader(w: Walker, header: EntryHeader): EntryHeader {
     const records: Record<string, string | Buffer> = { ...(header.pax ?? {}), ...header.binaryPax, path: header.name };
     if (header.linkname) records.linkpath = header.linkname;
     const mtime = Math.floor(header.mtime.getTime() / 1000);
-    (w.pack as unknown as { push(b: Buffer): boolean }).push(paxHeaderBlocks(header.name, mtime, records));
+    w.out.push(paxHeaderBlocks(header.name, mtime, records));
     const plain: EntryHeader = { ...header, name: ustarSafeName(header.name), linkname: header.linkname ? ustarSafeName(header.linkname) : '' };
     delete plain.pax;
     delete plain.binaryPax;
@@ -84,25 +167,28 @@ function prepareHeader(w: Walker, header: EntryHeader): EntryHeader {
   return header;
 }
 
-function addEntry(w: Walker, given: EntryHeader, body?: Buffer): Promise<void> {
+/** An entry whose data (a file's bytes) is in hand: its header blocks, the data, the padding. */
+async function addEntry(w: Walker, given: EntryHeader, body?: Buffer): Promise<void> {
   const header = prepareHeader(w, given);
-  return new Promise((resolve, reject) => {
-    const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-    // A regular file entry without a body would wait for one: give empty files an empty body.
-    if (body || header.type === 'file') w.pack.entry(header, body ?? Buffer.alloc(0), cb);
-    else w.pack.entry(header, cb);
-  });
+  if (header.type !== 'file') header.size = 0;
+  else header.size = body?.length ?? 0;
+  for (const block of headerBlocks(header)) w.out.push(block);
+  if (body && body.length > 0) {
+    w.out.push(body);
+    w.out.push(padding(body.length));
+  }
+  await w.out.flushIfFull();
 }
 
-/** File-type bits for the header's mode: they keep tar-stream from defaulting a mode of 0 to 0644; only 07777 is written. */
+/** File-type bits in the header's mode, as lstat gives them (only 07777 is written). */
 const TYPE_BITS: Record<LayerEntryType, number> = {
   directory: 0o040000, file: 0o100000, symlink: 0o120000, 'character-device': 0o020000,
   'block-device': 0o060000, fifo: 0o010000, socket: 0o140000, whiteout: 0o020000,
 };
 
-function baseHeader(name: string, e: LayerEntry, mtime: Date): Header & { pax?: Record<string, string> | null } {
+function baseHeader(name: string, e: LayerEntry, mtime: Date): EntryHeader {
   const { uid, gid } = e;
-  const h: Header & { pax?: Record<string, string> | null } = {
+  const h: EntryHeader = {
     name,
     mode: TYPE_BITS[e.type] | e.mode,
     uid,
@@ -111,8 +197,6 @@ function baseHeader(name: string, e: LayerEntry, mtime: Date): Header & { pax?: 
     size: 0,
     type: 'file',
     linkname: '',
-    uname: '',
-    gname: '',
     devmajor: 0,
     devminor: 0,
   };
@@ -123,7 +207,7 @@ function baseHeader(name: string, e: LayerEntry, mtime: Date): Header & { pax?: 
   return h;
 }
 
-function withXattrs(attrs: ReadonlyMap<string, Buffer> | undefined, h: Header & { pax?: Record<string, string> | null }): void {
+function withXattrs(attrs: ReadonlyMap<string, Buffer> | undefined, h: EntryHeader): void {
   if (!attrs) return;
   for (const name of KEPT_XATTRS) {
     const v = attrs.get(name);
@@ -131,11 +215,11 @@ function withXattrs(attrs: ReadonlyMap<string, Buffer> | undefined, h: Header & 
     // PAX records are UTF-8 text in tar-stream; a value that is not valid UTF-8 cannot ride in one.
     const text = v.toString('utf8');
     if (Buffer.from(text, 'utf8').equals(v)) h.pax = { ...(h.pax ?? {}), [`SCHILY.xattr.${name}`]: text };
-    else (h as EntryHeader).binaryPax = { ...((h as EntryHeader).binaryPax ?? {}), [`SCHILY.xattr.${name}`]: v };
+    else h.binaryPax = { ...(h.binaryPax ?? {}), [`SCHILY.xattr.${name}`]: v };
   }
 }
 
-function finishPax(h: Header & { pax?: Record<string, string> | null }): void {
+function finishPax(h: EntryHeader): void {
   if (needsPax(h.name) || needsPax(h.linkname)) h.pax = { ...(h.pax ?? {}) };
   if (h.pax) h.pax = Object.fromEntries(Object.entries(h.pax).sort(([a], [b]) => byteOrder(a, b)));
 }
@@ -248,31 +332,24 @@ function readSmallFile(path: string, size: number): Buffer {
   return body;
 }
 
+/** A big file, streamed: its header, then its bytes a megabyte at a time, then the padding. */
 async function writeFileEntry(w: Walker, abs: string, h: EntryHeader): Promise<void> {
+  const header = prepareHeader(w, h);
+  for (const block of headerBlocks(header)) w.out.push(block);
   const fd = await open(abs, 'r');
   try {
-    await new Promise<void>((resolve, reject) => {
-      const sink = w.pack.entry(prepareHeader(w, h), (err) => (err ? reject(err) : resolve()));
-      const pump = async (): Promise<void> => {
-        let left = h.size;
-        while (left > 0) {
-          const buf = Buffer.allocUnsafe(Math.min(1024 * 1024, left));
-          const { bytesRead } = await fd.read(buf, 0, buf.length, null);
-          if (bytesRead === 0) throw new KilnError('FILE_CHANGED', `${abs} shrank while it was being archived`);
-          left -= bytesRead;
-          const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
-          if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', () => r()));
-        }
-        (sink as unknown as { end(): void }).end();
-      };
-      pump().catch((err: unknown) => {
-        sink.destroy(err as Error);
-        reject(err);
-      });
-    });
+    let left = header.size;
+    while (left > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(1024 * 1024, left));
+      const { bytesRead } = await fd.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) throw new KilnError('FILE_CHANGED', `${abs} shrank while it was being archived`);
+      left -= bytesRead;
+      await w.out.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+    }
   } finally {
     await fd.close();
   }
+  w.out.push(padding(header.size));
 }
 
 type XattrsOf = (abs: string) => Map<string, Buffer> | undefined;
@@ -340,7 +417,7 @@ async function xattrReader(dir: string, names: readonly string[]): Promise<(abs:
  * (entries for the root's contents, not the root itself).
  */
 export function layerTar(from: string | LayerEntry, opts: LayerOptions): AsyncIterable<Buffer> {
-  const pack = tarPack();
+  const out = new TarOutput();
   const warnings: string[] = [];
   const produce = async (): Promise<void> => {
     let root: LayerEntry;
@@ -350,17 +427,13 @@ export function layerTar(from: string | LayerEntry, opts: LayerOptions): AsyncIt
       const xattrs = wantXattrs ? await xattrReader(from, names) : undefined;
       root = diskEntry(from, lstatSync(from, { bigint: true }), opts, xattrs);
     } else root = from;
-    const w: Walker = { pack, opts, hardlinks: new Map(), warnings };
+    const w: Walker = { out, opts, hardlinks: new Map(), warnings };
     await writeChildren(w, root, '');
-    pack.finalize();
+    w.out.push(END_OF_ARCHIVE);
+    await w.out.end();
   };
-  const producing = produce().catch((err: unknown) => {
-    pack.destroy(err as Error);
-  });
-  void producing;
-  const out = pack as unknown as AsyncIterable<Buffer> & { warnings: string[] };
-  out.warnings = warnings;
-  return out;
+  produce().catch((err: unknown) => out.fail(err as Error));
+  return Object.assign(out, { warnings });
 }
 
 /**

@@ -188,7 +188,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     // The child waits at the gate: maps and cgroup first, so no container code runs outside them.
     let setgroups = true;
     if (newUserNamespace) setgroups = (await writeIdMaps(started.pid)).setgroups;
-    if (!setgroups && spec.user.additionalGids.length > 0) {
+    // The primary group is always listed (docker semantics); only other groups need setgroups().
+    if (!setgroups && spec.user.additionalGids.some((g) => g !== spec.user.gid)) {
       throw new KilnError('ROOTLESS', 'supplementary groups need a subordinate gid range (/etc/subgid and newgidmap) when kiln is not root');
     }
     if (cgroup) await cgroup.place(started.pid);

@@ -6,7 +6,9 @@
  */
 import { mkdir, readFile, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Stats } from 'node:fs';
+import { closeSync, constants, openSync, type Stats } from 'node:fs';
+import { KilnError } from '../errors.js';
+import { MOUNT_DATA_LIMIT } from '../runtime/mounts.js';
 import { nativeBinding } from '../../native/index.js';
 import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
@@ -36,6 +38,32 @@ export interface ViewDirs {
   scratchDir(): Promise<string>;
 }
 
+/**
+ * The `lowerdir=` option for a stack of layers. Mount options must fit in one page: a deep
+ * stage's snapshot paths do not (about 45 layers of the store's paths). Then each layer is
+ * named by a descriptor open on it, `/proc/self/fd/N`, which the kernel resolves when it
+ * mounts, so the descriptors can close right after: room for about 220 layers, more than
+ * docker allows an image (127).
+ */
+function lowerDirOption(lowerDirs: readonly string[]): { option: string; close: () => void } {
+  const plain = `lowerdir=${lowerDirs.join(':')}`;
+  if (plain.length <= MOUNT_DATA_LIMIT) return { option: plain, close: () => undefined };
+  const fds: number[] = [];
+  const close = (): void => { for (const fd of fds.splice(0)) closeSync(fd); };
+  try {
+    for (const d of lowerDirs) fds.push(openSync(d, constants.O_RDONLY | constants.O_DIRECTORY));
+  } catch (e) {
+    close();
+    throw e;
+  }
+  const option = `lowerdir=${fds.map((fd) => `/proc/self/fd/${fd}`).join(':')}`;
+  if (option.length > MOUNT_DATA_LIMIT) {
+    close();
+    throw new KilnError('TOO_MANY_LAYERS', `the stage has ${lowerDirs.length} layers, more than one overlay mount can stack`);
+  }
+  return { option, close };
+}
+
 export class RootfsView {
   private constructor(
     readonly root: string,
@@ -51,16 +79,18 @@ export class RootfsView {
     if (lowerDirs.length === 1) return new RootfsView(lowerDirs[0] as string, false, lowerDirs);
     const target = join(await dirs.scratchDir(), 'merged');
     await mkdir(target);
-    const lower = lowerDirs.join(':');
     installExitHook();
     liveMounts.add(target);
+    const lower = lowerDirOption(lowerDirs);
     try {
       // mount(2) through the addon: spawning mount(8) cost a process start per view.
       // In a user namespace (rootless build) opaque markers are user.overlay.* (userxattr).
-      nativeBinding().mount('overlay', target, 'overlay', ['ro'], `lowerdir=${lower}${inUserNamespace() ? ',userxattr' : ''}`);
+      nativeBinding().mount('overlay', target, 'overlay', ['ro'], `${lower.option}${inUserNamespace() ? ',userxattr' : ''}`);
     } catch (e) {
       liveMounts.delete(target);
       throw new Error(`cannot mount a view of the stage's layers: ${(e as Error).message}`);
+    } finally {
+      lower.close();
     }
     return new RootfsView(target, true, lowerDirs);
   }

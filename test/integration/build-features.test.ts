@@ -74,6 +74,24 @@ test('a stage read only by an inherited ONBUILD trigger is built first', async (
   assert.equal(await readFile(join(await rootfsOf(local), 'made'), 'utf8'), 'from-stage\n');
 });
 
+test('a stage of 70 layers: COPY sees the whole stack, and RUN runs on it', async (t) => {
+  if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
+  // Each COPY adds a layer; the snapshot paths of 70 layers overflow one page of mount options.
+  const ctx = join(work, 'deep');
+  const files: Record<string, string> = {};
+  let dockerfile = 'ARG BASE\nFROM ${BASE}\n';
+  for (let i = 0; i < 70; i++) {
+    files[`f${i}`] = `${i}\n`;
+    dockerfile += `COPY f${i} /layers/f${i}\n`;
+  }
+  dockerfile += 'COPY --chown=nobody f0 /layers/owned\nRUN cat /layers/f0 /layers/f69 > /ends && ls /layers | wc -l > /count\n';
+  await writeFiles(ctx, { ...files, Dockerfile: dockerfile });
+  const out = await rootfsOf(ctx);
+  assert.equal(await readFile(join(out, 'ends'), 'utf8'), '0\n69\n');
+  assert.equal((await readFile(join(out, 'count'), 'utf8')).trim(), '71');
+  assert.equal((await stat(join(out, 'layers', 'owned'))).uid, 65534);
+});
+
 test('named contexts serve FROM and COPY --from; a symlink out of the context is not followed', async (t) => {
   if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
   const ctx = join(work, 'named');

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { prerequisite } from '../support/env.js';
-import { ROOTLESS_USER as USER, rootlessReady as ready, rootlessSession, rootlessWhy as why, type RootlessSession } from '../support/rootlessUser.js';
+import { NO_SUBIDS_USER, noSubidsUserExists, ROOTLESS_USER as USER, rootlessReady as ready, rootlessSession, rootlessWhy as why, type RootlessSession } from '../support/rootlessUser.js';
 
 describe('runtime: rootless kiln run', () => {
   let session: RootlessSession;
@@ -59,5 +59,24 @@ describe('runtime: rootless kiln run', () => {
     const r = asUser([kilnBin, 'run', '--rm', '--memory', '64m', 'kiln-test/busybox', 'true']);
     assert.equal(r.status, 125);
     assert.match(r.stderr, /resource limits .* need kiln to run as root/);
+  });
+
+  test('without a subordinate range, kiln run maps only the user: the image\'s root works', (t) => {
+    if (!prerequisite(t, ready && noSubidsUserExists, `${why}, and the ${NO_SUBIDS_USER} user (no /etc/subuid range) from .ci/setup`)) return;
+    // A store of that user's own, holding a copy of the busybox image.
+    const archive = join(session.root, 'busybox.tar');
+    asUser([kilnBin, 'save', '-o', archive, 'kiln-test/busybox'], true);
+    execFileSync('chmod', ['a+rx', session.root]);
+    execFileSync('chmod', ['a+r', archive]);
+    const own = { KILN_ROOT: join('/tmp', `kiln-nosubids-${process.pid}`), TMPDIR: '/tmp' };
+    try {
+      const load = session.asUser([kilnBin, 'load', '-i', archive], { user: NO_SUBIDS_USER, env: own });
+      assert.equal(load.status, 0, load.stderr);
+      const r = session.asUser([kilnBin, 'run', '--rm', 'kiln-test/busybox', 'sh', '-c', 'id -u; cat /proc/self/uid_map | wc -l'], { user: NO_SUBIDS_USER, env: own });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(r.stdout.trim().split(/\s+/), ['0', '1']);
+    } finally {
+      rmSync(own.KILN_ROOT, { recursive: true, force: true });
+    }
   });
 });
