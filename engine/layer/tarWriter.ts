@@ -48,8 +48,10 @@ function needsPax(s: string): boolean {
   return /[^\x00-\x7f]/.test(s);
 }
 
-/** The size of the chunks the tar is handed out in. */
+/** The tar is handed out in chunks of at least this size (the ingest writes each at once)… */
 const CHUNK = 1024 * 1024;
+/** …gathered in buffers this big, so an entry started below CHUNK still fits. */
+const CHUNK_ROOM = 2 * CHUNK;
 
 /**
  * Where the tar's bytes go, read as an async iterable (the blob store's ingest). Entries are
@@ -57,7 +59,7 @@ const CHUNK = 1024 * 1024;
  * writer waits while a few chunks are unread, and learns when the reader has stopped.
  */
 class TarOutput implements AsyncIterable<Buffer> {
-  private chunk = Buffer.allocUnsafe(CHUNK);
+  private chunk = Buffer.allocUnsafe(CHUNK_ROOM);
   private used = 0;
   private readonly ready: Buffer[] = [];
   private ended = false;
@@ -87,13 +89,14 @@ class TarOutput implements AsyncIterable<Buffer> {
   private seal(): void {
     if (this.used === 0) return;
     this.ready.push(this.chunk.subarray(0, this.used));
-    this.chunk = Buffer.allocUnsafe(CHUNK);
+    this.chunk = Buffer.allocUnsafe(CHUNK_ROOM);
     this.used = 0;
     this.wake();
   }
 
-  /** Waits while the reader is a few chunks behind. */
+  /** Called after each entry: hands over a full chunk, and waits while the reader is a few chunks behind. */
   async keepPace(): Promise<void> {
+    if (this.used >= CHUNK) this.seal();
     if (this.stopped) throw new Error('the layer tar is no longer being read');
     while (this.ready.length >= 4 && !this.stopped) await new Promise<void>((r) => { this.wakeWriter = r; });
   }
