@@ -4,10 +4,12 @@
  * built in a temp dir and renamed into place, so a reader sees a whole one or none; two processes
  * extracting the same layer both succeed and one copy is kept.
  */
-import { chmod, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { hexOf, type BlobStore } from './blobs.js';
+import { canOwnFiles, privilege } from '../runtime/privilege.js';
 
 /** Renames a dir into place unless the target already exists (then the source is discarded). */
 export async function renameDirInto(source: string, target: string): Promise<boolean> {
@@ -48,9 +50,21 @@ export class SnapshotStore {
     }
   }
 
+  /**
+   * Beside a snapshot an unprivileged kiln extracted (every file owned by the user: it cannot
+   * chown). Root of kiln's own user namespace can give files their owners, and does not build on
+   * such a snapshot: a RUN step's copy-up would record the wrong owner.
+   */
+  private flatMarker(diffId: string): string {
+    return `${this.path(diffId)}.owners-flattened`;
+  }
+
   async get(diffId: string): Promise<string> {
     const target = this.path(diffId);
-    if (await this.has(diffId)) return target;
+    if (await this.has(diffId)) {
+      if (privilege() !== 'namespace-root' || !existsSync(this.flatMarker(diffId))) return target;
+      await this.remove(diffId);
+    }
     let pending = this.inFlight.get(diffId);
     if (!pending) {
       pending = this.create(diffId).finally(() => this.inFlight.delete(diffId));
@@ -67,6 +81,7 @@ export class SnapshotStore {
       // Loaded on first use: listing images or tagging must not pay for the tar machinery.
       const { extractTar } = await import('../layer/extract.js');
       await extractTar(await this.blobs.open(diffId), tmp, { whiteouts: 'overlay', source: `layer ${diffId}` });
+      if (!canOwnFiles()) await writeFile(this.flatMarker(diffId), '');
       return await this.adopt(diffId, tmp);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
@@ -94,6 +109,7 @@ export class SnapshotStore {
   async remove(diffId: string): Promise<void> {
     const target = this.path(diffId);
     const aside = join(this.tmpDir, `deleting-${process.pid}-${hexOf(diffId)}`);
+    await rm(this.flatMarker(diffId), { force: true });
     try {
       await rename(target, aside);
     } catch (err) {

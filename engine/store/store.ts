@@ -4,6 +4,7 @@
  *   images/<hex>.json      one record per image (its ID is the config digest)
  *   refs.json              tags and repo digests → image IDs
  *   snapshots/<hex>/       a layer (by diff_id) extracted in overlay form, ready as a lower dir
+ *   snapshots/<hex>.owners-flattened  beside one an unprivileged kiln made (all files the user's)
  *   tmp/                   in-flight writes and scratch dirs (same filesystem: renames are atomic)
  *   lock                   the cross-process lock for read-modify-write of records and refs
  * Every write lands by rename; bad input leaves nothing behind.

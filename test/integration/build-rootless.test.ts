@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
@@ -83,6 +83,7 @@ describe('build: rootless kiln build', () => {
   let rootStore: string;
   let context: string;
   let rootlessId = '';
+  let ownedLayer = '';
   before(async () => {
     if (!rootlessReady) return;
     session = rootlessSession('kiln-rootless-build-');
@@ -100,8 +101,18 @@ describe('build: rootless kiln build', () => {
     withDevice.rootfs.diff_ids.push(deviceLayer.diffId);
     withDevice.history = [...(withDevice.history ?? []), { created: withDevice.created ?? '1970-01-01T00:00:00Z', created_by: 'a device node' }];
     await store.tag((await store.commitImage(withDevice)).id, 'kiln-test/busybox-device:latest');
+    // And one with a file owned by 1000:1000.
+    const ownedDir = mkdtempSync(join(session.root, 'owned-layer-'));
+    mkdirSync(join(ownedDir, 'srv'));
+    writeFileSync(join(ownedDir, 'srv', 'owned'), 'mine\n');
+    execFileSync('chown', ['-R', '1000:1000', join(ownedDir, 'srv')]);
+    ownedLayer = (await writeLayer(store, ownedDir, { whiteouts: 'none', sourceDateEpoch: 0 })).diffId;
+    const withOwned = structuredClone(busybox.config);
+    withOwned.rootfs.diff_ids.push(ownedLayer);
+    withOwned.history = [...(withOwned.history ?? []), { created: withOwned.created ?? '1970-01-01T00:00:00Z', created_by: 'an owned file' }];
+    await store.tag((await store.commitImage(withOwned)).id, 'kiln-test/busybox-owned:latest');
     const base = join(session.root, 'busybox.tar');
-    await succeeds(runKiln(rootStore, ['save', '-o', base, 'kiln-test/busybox', 'kiln-test/busybox-device']));
+    await succeeds(runKiln(rootStore, ['save', '-o', base, 'kiln-test/busybox', 'kiln-test/busybox-device', 'kiln-test/busybox-owned']));
     execFileSync('chmod', ['a+r', base]);
     session.asUser([session.kilnBin, 'load', '-i', base], { check: true });
     context = makeContext(session.root, 'ctx', DOCKERFILE, { 'greeting.txt': 'hello from the context\n' }, 1_600_000_000);
@@ -186,12 +197,32 @@ describe('build: rootless kiln build', () => {
     assert.deepEqual(layers[1]?.map((e) => [e.name, e.type]), [['lib/', 'directory'], ['lib/dev/', 'directory'], ['lib/dev/char-null', 'character-device']]);
   });
 
+  test('a snapshot an unprivileged kiln flattened is extracted again with owners in the namespace', (t) => {
+    if (!prerequisite(t, rootlessReady, rootlessWhy)) return;
+    const store = session.env.KILN_ROOT as string;
+    const uid = Number(execFileSync('id', ['-u', ROOTLESS_USER], { encoding: 'utf8' }).trim());
+    // As the user, outside any namespace (as kiln run does without a subordinate range).
+    const extract = [
+      `import { Store } from ${JSON.stringify(join(session.kilnHome, 'dist/engine/store/store.js'))};`,
+      `await (await Store.open()).snapshotDir(${JSON.stringify(ownedLayer)});`,
+    ].join('\n');
+    session.asUser([process.execPath, '--input-type=module', '-e', extract], { check: true });
+    const snapshot = join(store, 'snapshots', ownedLayer.slice('sha256:'.length));
+    assert.equal(statSync(join(snapshot, 'srv', 'owned')).uid, uid, 'flattened: the user owns everything');
+    assert.ok(existsSync(`${snapshot}.owners-flattened`));
+    const r = session.asUser([session.kilnBin, 'run', '--rm', 'kiln-test/busybox-owned', 'stat', '-c', '%u:%g', '/srv/owned']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '1000:1000\n');
+    assert.ok(!existsSync(`${snapshot}.owners-flattened`));
+    assert.notEqual(statSync(join(snapshot, 'srv', 'owned')).uid, uid);
+  });
+
   test('snapshots owned by subordinate ids are removed by the user\'s rmi and prune', (t) => {
     if (!prerequisite(t, rootlessReady, rootlessWhy)) return;
     const store = session.env.KILN_ROOT as string;
     const subordinate = execFileSync('find', [store, '-not', '-uid', execFileSync('id', ['-u', ROOTLESS_USER], { encoding: 'utf8' }).trim()], { encoding: 'utf8' });
     assert.notEqual(subordinate.trim(), '', 'the chowned files belong to a subordinate id outside');
-    for (const argv of [['rmi', 'rl/app', 'rl/maps', 'rl/device', 'kiln-test/busybox', 'kiln-test/busybox-device'], ['prune', '-a', '-f']]) {
+    for (const argv of [['rmi', 'rl/app', 'rl/maps', 'rl/device', 'kiln-test/busybox', 'kiln-test/busybox-device', 'kiln-test/busybox-owned'], ['prune', '-a', '-f']]) {
       const r = session.asUser([session.kilnBin, ...argv]);
       assert.equal(r.status, 0, r.stderr);
     }
