@@ -28,6 +28,7 @@ import { CopyWriter } from './copyTree.js';
 import { download, DownloadError, isUrl } from './fetchUrl.js';
 import * as meta from './meta.js';
 import { RootfsView, isWhiteout } from './rootfsView.js';
+import { StageFiles } from './stageFiles.js';
 import { acquireCacheMount, cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
 import type { LayerRef, LayerStorage, StageState } from './state.js';
 import { DiffTree } from '../layer/diffTree.js';
@@ -428,21 +429,23 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
     }
     const network = instr.network === 'none' ? 'none' : 'host';
     let argv: string[] = [];
-    await withView(state, env, async (view) => {
-      try {
-        ({ argv } = await runStep({
-          instr, state, view, upperDir: upper, workDir: work, emptyLower, scriptDir, mounts, network,
-          runner: env.runner as ContainerRunner, extraEnv, onOutput: env.output, signal: env.signal,
-        }));
-      } catch (e) {
-        if (e instanceof RunFailedError) {
-          const tail = e.tail.length ? `\n${e.tail.map((l) => `  > ${l}`).join('\n')}` : '';
-          throw located(env, instr, 'RUN_FAILED', `${e.message}${tail}`, e.exitCode);
-        }
-        if (e instanceof KilnError && e.location === undefined) throw located(env, instr, e.code, e.message, e.exitCode);
-        throw e;
+    // Read from the layers' dirs: no view is mounted unless a path goes through a symlink.
+    const view = await StageFiles.open(state.layers, env.storage);
+    try {
+      ({ argv } = await runStep({
+        instr, state, view, upperDir: upper, workDir: work, emptyLower, scriptDir, mounts, network,
+        runner: env.runner as ContainerRunner, extraEnv, onOutput: env.output, signal: env.signal,
+      }));
+    } catch (e) {
+      if (e instanceof RunFailedError) {
+        const tail = e.tail.length ? `\n${e.tail.map((l) => `  > ${l}`).join('\n')}` : '';
+        throw located(env, instr, 'RUN_FAILED', `${e.message}${tail}`, e.exitCode);
       }
-    });
+      if (e instanceof KilnError && e.location === undefined) throw located(env, instr, e.code, e.message, e.exitCode);
+      throw e;
+    } finally {
+      await view.close();
+    }
     const createdBy = `RUN ${state.args.historyPrefix(state.config.config?.Env ?? undefined)}${runHistoryText(argv)} # buildkit`;
     await commitDiff(state, env, upper, 'overlay', createdBy, 'generated');
     return state;
@@ -451,7 +454,9 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
     throw e;
   } finally {
     for (const c of closers) await c();
-    await rm(work, { recursive: true, force: true });
+    // Nothing waits for the overlay's work dir to go: removed in the background (and, like every
+    // scratch dir, at exit if still there).
+    void rm(work, { recursive: true, force: true }).catch(() => undefined);
     for (const d of made) await rm(d, { recursive: true, force: true });
   }
 }

@@ -13,7 +13,7 @@ import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
 import { resolveUser } from '../runtime/users.js';
 import { StoreLock } from '../store/lock.js';
 import { commandArgv, DEFAULT_SHELL } from './meta.js';
-import type { RootfsView } from './rootfsView.js';
+import type { Stats } from 'node:fs';
 import type { StageState } from './state.js';
 
 export interface ProcessUser { uid: number; gid: number; additionalGids: number[] }
@@ -48,11 +48,19 @@ export type PreparedMount =
   | { type: 'bind'; source: string; target: string; readonly: boolean }
   | { type: 'tmpfs'; target: string; size?: number };
 
+/** What the step reads of its stage's root: StageFiles (no mount), or any mounted view. */
+export interface StageRoot {
+  /** The layers' snapshot dirs, topmost first; empty for a stage with no layer. */
+  readonly lowerDirs: readonly string[];
+  readText(path: string): Promise<string | undefined>;
+  statIn(path: string): Promise<Stats | undefined>;
+}
+
 export interface RunPlan {
   instr: RunInstruction;
   state: StageState;
   /** The stage's image, for /etc/passwd. */
-  view: RootfsView;
+  view: StageRoot;
   /** Empty dirs on the store's filesystem. */
   upperDir: string;
   workDir: string;
@@ -144,7 +152,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
  * Mount points the runtime had to create in the upper dir are not the command's output:
  * they go, unless the image already had them.
  */
-async function removeMountStubs(upper: string, view: RootfsView, targets: string[]): Promise<void> {
+async function removeMountStubs(upper: string, view: StageRoot, targets: string[]): Promise<void> {
   for (const target of targets) {
     let p = posix.normalize(target);
     while (p !== '/' && p !== '.') {
