@@ -6,7 +6,6 @@
  * each source is read once, while the tar is written, and no file is created for the layer.
  * Paths are image paths (`/a/b`); a path's parents must exist as directories before it is made.
  */
-import { posix } from 'node:path';
 import type { LayerEntry, LayerEntryType } from './layerEntry.js';
 
 /** The attributes every node has. */
@@ -90,8 +89,15 @@ export class DiffNode implements LayerEntry {
   }
 }
 
+/** The names along an image path, `.` and `..` resolved (never above the root). */
 function components(imagePath: string): string[] {
-  return posix.normalize(`/${imagePath}`).split('/').filter((p) => p !== '' && p !== '.' && p !== '..');
+  const parts: string[] = [];
+  for (const p of imagePath.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') parts.pop();
+    else parts.push(p);
+  }
+  return parts;
 }
 
 export class DiffTree {

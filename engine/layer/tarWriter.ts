@@ -48,14 +48,19 @@ function needsPax(s: string): boolean {
   return /[^\x00-\x7f]/.test(s);
 }
 
+/** The tar is handed out in chunks of at least this size (the ingest writes each at once)… */
+const CHUNK = 1024 * 1024;
+/** …gathered in buffers this big, so an entry started below CHUNK still fits. */
+const CHUNK_ROOM = 2 * CHUNK;
+
 /**
- * Where the tar's bytes go, read as an async iterable (the blob store's ingest): small pieces
- * gathered into chunks of about a megabyte; the writer waits while a few chunks are unread, and
- * learns when the reader has stopped.
+ * Where the tar's bytes go, read as an async iterable (the blob store's ingest). Entries are
+ * written into megabyte chunks (a small file is read straight into its place in one); the
+ * writer waits while a few chunks are unread, and learns when the reader has stopped.
  */
 class TarOutput implements AsyncIterable<Buffer> {
-  private pieces: Buffer[] = [];
-  private bytes = 0;
+  private chunk = Buffer.allocUnsafe(CHUNK_ROOM);
+  private used = 0;
   private readonly ready: Buffer[] = [];
   private ended = false;
   private failure: Error | undefined;
@@ -63,35 +68,49 @@ class TarOutput implements AsyncIterable<Buffer> {
   private wakeReader: (() => void) | undefined;
   private wakeWriter: (() => void) | undefined;
 
+  /** `n` bytes at the end of the current chunk, for the caller to fill completely. */
+  room(n: number): { buf: Buffer; off: number } {
+    if (this.used + n > this.chunk.length) {
+      this.seal();
+      if (n > this.chunk.length) this.chunk = Buffer.allocUnsafe(n);
+    }
+    const off = this.used;
+    this.used += n;
+    return { buf: this.chunk, off };
+  }
+
   push(b: Buffer): void {
     if (b.length === 0) return;
-    this.pieces.push(b);
-    this.bytes += b.length;
+    const { buf, off } = this.room(b.length);
+    b.copy(buf, off);
   }
 
-  async flushIfFull(): Promise<void> {
-    if (this.bytes >= 1024 * 1024) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.bytes === 0) return;
-    const chunk = this.pieces.length === 1 ? (this.pieces[0] as Buffer) : Buffer.concat(this.pieces, this.bytes);
-    this.pieces = [];
-    this.bytes = 0;
-    await this.write(chunk);
-  }
-
-  /** Hands a chunk to the reader (after what was gathered); waits while the reader is behind. */
-  async write(chunk: Buffer): Promise<void> {
-    if (this.bytes > 0) await this.flush();
-    if (this.stopped) throw new Error('the layer tar is no longer being read');
-    this.ready.push(chunk);
+  /** Hands the current chunk to the reader. */
+  private seal(): void {
+    if (this.used === 0) return;
+    this.ready.push(this.chunk.subarray(0, this.used));
+    this.chunk = Buffer.allocUnsafe(CHUNK_ROOM);
+    this.used = 0;
     this.wake();
+  }
+
+  /** Called after each entry: hands over a full chunk, and waits while the reader is a few chunks behind. */
+  async keepPace(): Promise<void> {
+    if (this.used >= CHUNK) this.seal();
+    if (this.stopped) throw new Error('the layer tar is no longer being read');
     while (this.ready.length >= 4 && !this.stopped) await new Promise<void>((r) => { this.wakeWriter = r; });
   }
 
-  async end(): Promise<void> {
-    await this.flush();
+  /** Hands a chunk to the reader as it is (after what was gathered): a big file's data. */
+  async write(data: Buffer): Promise<void> {
+    this.seal();
+    this.ready.push(data);
+    this.wake();
+    await this.keepPace();
+  }
+
+  end(): void {
+    this.seal();
     this.ended = true;
     this.wake();
   }
@@ -177,7 +196,7 @@ async function addEntry(w: Walker, given: EntryHeader, body?: Buffer): Promise<v
     w.out.push(body);
     w.out.push(padding(body.length));
   }
-  await w.out.flushIfFull();
+  await w.out.keepPace();
 }
 
 /** File-type bits in the header's mode, as lstat gives them (only 07777 is written). */
@@ -305,7 +324,7 @@ async function writeNode(w: Walker, e: LayerEntry, rel: string): Promise<void> {
     return;
   }
   if (h.size <= SMALL_FILE) {
-    await addEntry(w, h, readSmallFile(content, h.size));
+    await addSmallFile(w, h, content);
     return;
   }
   await writeFileEntry(w, content, h);
@@ -314,14 +333,24 @@ async function writeNode(w: Walker, e: LayerEntry, rel: string): Promise<void> {
 /** Files up to this size are read in one call; larger ones stream. */
 const SMALL_FILE = 512 * 1024;
 
-/** A small file's `size` bytes: open, read, close (its size is known, so no fstat as readFileSync does). */
-function readSmallFile(path: string, size: number): Buffer {
-  const body = Buffer.allocUnsafe(size);
+/**
+ * A small file's entry: header blocks, then its bytes read straight into their place in the
+ * output (open, read, close: its size is known, so no fstat as readFileSync does), then padding.
+ */
+async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<void> {
+  const blocks = headerBlocks(prepareHeader(w, h));
+  const { size } = h;
+  const pad = padding(size).length;
+  let head = 0;
+  for (const b of blocks) head += b.length;
+  const { buf, off } = w.out.room(head + size + pad);
+  let at = off;
+  for (const b of blocks) at += b.copy(buf, at);
   const fd = openSync(path, 'r');
   try {
     let got = 0;
     while (got < size) {
-      const n = readSync(fd, body, got, size - got, null);
+      const n = readSync(fd, buf, at + got, size - got, null);
       if (n === 0) break;
       got += n;
     }
@@ -329,7 +358,8 @@ function readSmallFile(path: string, size: number): Buffer {
   } finally {
     closeSync(fd);
   }
-  return body;
+  buf.fill(0, at + size, at + size + pad);
+  await w.out.keepPace();
 }
 
 /** A big file, streamed: its header, then its bytes a megabyte at a time, then the padding. */
@@ -430,7 +460,7 @@ export function layerTar(from: string | LayerEntry, opts: LayerOptions): AsyncIt
     const w: Walker = { out, opts, hardlinks: new Map(), warnings };
     await writeChildren(w, root, '');
     w.out.push(END_OF_ARCHIVE);
-    await w.out.end();
+    w.out.end();
   };
   produce().catch((err: unknown) => out.fail(err as Error));
   return Object.assign(out, { warnings });
