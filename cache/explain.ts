@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomicWrite.js';
+import { stageAll, stageFileAtomic, writeFileAtomic, type StagedFile } from './atomicWrite.js';
 import { canonicalJson } from './canonicalJson.js';
 import { digestString, loadHasher } from './hasher.js';
 
@@ -73,6 +73,12 @@ export class InputsStore {
     const base = await this.base(inputs.context, inputs.identity);
     await writeFileAtomic(`${base}.json`, JSON.stringify(inputs));
     await writeFileAtomic(`${base}.key`, inputs.key);
+  }
+
+  /** record()'s two files written and fsynced side by side, to be published in that order. */
+  async stage(inputs: StepInputs): Promise<StagedFile[]> {
+    const base = await this.base(inputs.context, inputs.identity);
+    return stageAll([stageFileAtomic(`${base}.json`, JSON.stringify(inputs)), stageFileAtomic(`${base}.key`, inputs.key)]);
   }
 }
 

@@ -10,7 +10,7 @@
 import { readFileSync, utimesSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomicWrite.js';
+import { stageFileAtomic, writeFileAtomic, type StagedFile } from './atomicWrite.js';
 
 export interface CacheRecord {
   key: string;
@@ -77,6 +77,11 @@ export class CacheIndex {
     }
     if (record.key !== key || !Array.isArray(record.diffIds)) return undefined;
     return record;
+  }
+
+  /** The record's file written and fsynced, to be published (renamed into place) later. */
+  stage(record: CacheRecord): Promise<StagedFile> {
+    return stageFileAtomic(this.file(record.key), JSON.stringify(record));
   }
 
   async put(record: CacheRecord): Promise<void> {

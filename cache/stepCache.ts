@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { canonicalJson, type JsonValue } from './canonicalJson.js';
 import { SourceHasher, type SourceSelection, type SourcesDigest } from './contentHash.js';
 import { explainMiss, InputsStore, type Explanation, type StepIdentity, type StepInputs } from './explain.js';
+import { stageAll, type StagedFile } from './atomicWrite.js';
 import { digestString, loadHasher } from './hasher.js';
 import { CacheIndex, type CacheRecord } from './index.js';
 import { keyedArgs, keyedEnv, stepKey } from './key.js';
@@ -145,8 +146,15 @@ export class StepCache {
 
   /** Writes a record made by recordOf (and what --explain compares the next build with). */
   async write(lookup: CacheLookup, record: CacheRecord): Promise<void> {
-    await this.index.put(record);
-    await this.inputsStore.record(lookup.inputs);
+    for (const f of await this.stage(lookup, record)) await f.publish();
+  }
+
+  /**
+   * write()'s files written and fsynced side by side (their fsyncs share journal commits), to be
+   * published in the order returned: the record, then what --explain reads.
+   */
+  async stage(lookup: CacheLookup, record: CacheRecord): Promise<StagedFile[]> {
+    return stageAll([this.index.stage(record), this.inputsStore.stage(lookup.inputs)]);
   }
 
   /**

@@ -13,6 +13,7 @@
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
 import { StepCache, type CacheLookup, type CacheRecord } from '../../cache/stepCache.js';
+import type { StagedFile } from '../../cache/atomicWrite.js';
 import type { SourcesDigest } from '../../cache/contentHash.js';
 import { canonicalJson } from '../../cache/canonicalJson.js';
 import { digestString } from '../../cache/hasher.js';
@@ -225,7 +226,12 @@ export class BuildCache {
    */
   private storeBehind(lookup: CacheLookup, result: { diffIds: string[]; config: Record<string, unknown> }): CacheRecord {
     const record = this.cache.recordOf(lookup, result);
-    this.o.store.writeBehind(() => this.cache.write(lookup, record));
+    let staged: StagedFile[] = [];
+    this.o.store.writeBehind({
+      prepare: async () => { staged = await this.cache.stage(lookup, record); },
+      publish: async () => { for (const f of staged) await f.publish(); },
+      discard: async () => { for (const f of staged) await f.discard(); },
+    });
     return record;
   }
 

@@ -109,14 +109,10 @@ export class BlobStore {
     const behind = this.behind;
     if (!behind) return this.ingest(source, opts);
     const { tmp, info } = await this.receive(source, opts, false);
-    const landing = behind.add(async () => {
-      try {
-        await fsyncFile(tmp);
-        await this.adopt(tmp, info.digest);
-      } catch (err) {
-        await unlink(tmp).catch(() => undefined);
-        throw err;
-      }
+    const landing = behind.add({
+      prepare: () => fsyncFile(tmp),
+      publish: () => this.adopt(tmp, info.digest),
+      discard: () => unlink(tmp).catch(() => undefined),
     });
     this.landing.set(info.digest, landing);
     void landing.then(() => { if (this.landing.get(info.digest) === landing) this.landing.delete(info.digest); });

@@ -22,7 +22,7 @@ import { StoreLock } from './lock.js';
 import { RefsFile } from './refs.js';
 import { makeScratchDir, releaseScratchDir, removeScratchDir, sweepStaleTemps } from './scratch.js';
 import { SnapshotStore } from './snapshots.js';
-import { WriteBehind } from './writeBehind.js';
+import { WriteBehind, type BehindWrite } from './writeBehind.js';
 
 export type { BlobInfo, IngestOptions } from './blobs.js';
 
@@ -116,8 +116,8 @@ export class Store {
     return this.blobs.ingestBehind(source, opts);
   }
 
-  /** Queues a write to run after the blobs and writes queued so far (a cache record after its layers). */
-  writeBehind(write: () => Promise<void>): void {
+  /** Queues a write published after the blobs and writes queued so far (a cache record after its layers). */
+  writeBehind(write: BehindWrite): void {
     void this.behind.add(write);
   }
 

@@ -1,33 +1,52 @@
 /**
- * Store writes that run behind the caller, one after another in the order they were queued: a
- * build's next step starts while the last step's layer blob is still being fsynced and renamed
- * into place and its cache record written. Order is what keeps this safe: a cache record is
- * queued after the blobs it names, so it never lands before them; a write queued after a failed
- * one is skipped, and the failure is reported by settle(). Each write is itself atomic (temp,
- * fsync, rename): a process killed meanwhile leaves only temp files, which the next store open
- * sweeps away.
+ * Store writes that run behind the caller: a build's next step starts while the last step's
+ * layer blob is still being fsynced and moved into place and its cache record written.
+ *
+ * A write comes in two halves. `prepare` runs at once, beside other writes' preparations: temp
+ * files written and fsynced (concurrent fsyncs share the disk's journal commits). `publish`
+ * moves them into place, strictly in the order the writes were queued and only after every
+ * earlier write has been published — so a cache record, queued after the blobs it names, never
+ * lands before them. A write whose preparation failed, or that comes after a failed write, is
+ * discarded instead, and settle() reports the failure. Each file is still written atomically
+ * (temp, fsync, rename): a process killed meanwhile leaves only temp files, which the next open
+ * of the store sweeps away.
  */
+export interface BehindWrite {
+  /** Runs at once: the temp files written and fsynced. */
+  prepare(): Promise<void>;
+  /** Runs once every write queued before has been published: the renames into place. */
+  publish(): Promise<void>;
+  /** Runs instead of publish when this write's preparation or an earlier write failed. */
+  discard(): Promise<void>;
+}
+
 export class WriteBehind {
   private tail: Promise<void> = Promise.resolve();
   private failure: { error: unknown } | undefined;
 
-  /** Queues `write`; the promise settles when it has run (or was skipped) and never rejects. */
-  add(write: () => Promise<void>): Promise<void> {
-    const ran = this.tail.then(async () => {
-      if (this.failure) return;
-      try {
-        await write();
-      } catch (error) {
-        this.failure = { error };
+  /** Queues `write`; the promise settles when it is published (or discarded) and never rejects. */
+  add(write: BehindWrite): Promise<void> {
+    const prepared = write.prepare().then(() => undefined, (error: unknown) => ({ error }));
+    const done = Promise.all([this.tail, prepared]).then(async ([, failed]) => {
+      if (failed) this.failure ??= failed;
+      if (!this.failure) {
+        try {
+          await write.publish();
+          return;
+        } catch (error) {
+          this.failure = { error };
+        }
       }
+      await write.discard().catch(() => undefined);
     });
-    this.tail = ran;
-    return ran;
+    this.tail = done;
+    return done;
   }
 
   /**
-   * Waits until every queued write has run; throws the first failure, once: writes queued after
-   * this call run again (the failed batch has been skipped and reported as a whole).
+   * Waits until every queued write is published or discarded; throws the first failure, once:
+   * writes queued after this call are published again (the failed batch was discarded and
+   * reported as a whole).
    */
   async settle(): Promise<void> {
     let seen: Promise<void>;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StepCache, type StepLookup } from '../../cache/stepCache.js';
@@ -106,5 +106,24 @@ test('sources: mode and symlink targets count, excluded paths do not, escaping t
   assert.equal((await cache.sources({ paths: ['.'], exclude: (p) => p === 'README' })).digest, noReadme.digest);
   await assert.rejects(cache.sources({ paths: ['../x'] }), /outside the build context/);
   await assert.rejects(cache.sources({ paths: ['missing'] }), /not found/);
+  rmSync(join(ws.context, '..'), { recursive: true });
+});
+
+test('a staged record is invisible until published, and a discarded one leaves no file behind', async () => {
+  const ws = await workspace();
+  const step: StepLookup = { identity: { stage: '0', index: 1, text: 'RUN true' }, parent: 'sha256:base', definition: { kind: 'RUN', argv: ['true'] }, env: {}, args: {}, platform: 'linux/amd64' };
+  const cache = await StepCache.open({ storeRoot: ws.store, contextDir: ws.context });
+  const miss = await cache.lookup(step);
+  const record = cache.recordOf(miss, { diffIds: ['sha256:layer'], config: {} });
+  const discarded = await cache.stage(miss, record);
+  for (const f of discarded) await f.discard();
+  assert.equal((await cache.lookup(step)).hit, undefined);
+  const staged = await cache.stage(miss, record);
+  assert.equal((await cache.lookup(step)).hit, undefined, 'not visible before it is published');
+  for (const f of staged) await f.publish();
+  assert.deepEqual((await cache.lookup(step)).hit?.diffIds, ['sha256:layer']);
+  const leftovers = readdirSync(join(ws.store, 'cache'), { recursive: true }).filter((n) => String(n).includes('.tmp-'));
+  assert.deepEqual(leftovers, []);
+  await cache.close();
   rmSync(join(ws.context, '..'), { recursive: true });
 });

@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { WriteBehind } from '../../engine/store/writeBehind.js';
+import { WriteBehind, type BehindWrite } from '../../engine/store/writeBehind.js';
 import { emptyConfig } from '../../engine/image/config.js';
 import { KilnError } from '../../engine/errors.js';
 
@@ -22,32 +22,50 @@ async function* once(buf: Buffer): AsyncGenerator<Buffer> {
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-test('writes queued behind run one at a time, in the order they were queued', async () => {
+/** A write whose halves log what they do. */
+function logged(log: string[], name: string, opts: { prepare?: () => Promise<void>; publish?: () => Promise<void> } = {}): BehindWrite {
+  return {
+    prepare: async () => { log.push(`${name} prepare`); await opts.prepare?.(); },
+    publish: async () => { log.push(`${name} publish`); await opts.publish?.(); },
+    discard: async () => { log.push(`${name} discard`); },
+  };
+}
+
+test('preparations run at once, side by side; publications one at a time, in the order queued', async () => {
   const q = new WriteBehind();
   const log: string[] = [];
   let release!: () => void;
   const gate = new Promise<void>((r) => { release = r; });
-  void q.add(async () => { log.push('a start'); await gate; log.push('a end'); });
-  void q.add(async () => { log.push('b'); });
+  void q.add(logged(log, 'blob', { prepare: () => gate }));
+  void q.add(logged(log, 'record'));
   await tick();
-  assert.deepEqual(log, ['a start'], 'b waits for a');
+  assert.deepEqual(log, ['blob prepare', 'record prepare'], 'the record prepares while the blob is still being fsynced, and waits to publish');
   release();
   await q.settle();
-  assert.deepEqual(log, ['a start', 'a end', 'b']);
+  assert.deepEqual(log, ['blob prepare', 'record prepare', 'blob publish', 'record publish']);
 });
 
-test('after a failed write the rest of its batch is skipped, settle reports the failure once, and later writes run', async () => {
+test('after a failed write the rest of its batch is discarded, settle reports the failure once, and later writes publish', async () => {
   const q = new WriteBehind();
-  const ran: string[] = [];
-  const failed = q.add(async () => { throw new Error('disk full'); });
-  void q.add(async () => { ran.push('record naming the failed blob'); });
+  const log: string[] = [];
+  const failed = q.add(logged(log, 'blob', { publish: async () => { throw new Error('disk full'); } }));
+  void q.add(logged(log, 'record'));
   await failed; // resolves, never rejects: nobody has to catch it
   await assert.rejects(q.settle(), /disk full/);
-  assert.equal(ran.length, 0, 'the record of a failed blob never lands');
+  assert.deepEqual(log, ['blob prepare', 'record prepare', 'blob publish', 'blob discard', 'record discard'], 'the record of a failed blob never lands');
   await q.settle();
-  void q.add(async () => { ran.push('next batch'); });
+  void q.add(logged(log, 'next'));
   await q.settle();
-  assert.deepEqual(ran, ['next batch']);
+  assert.deepEqual(log.slice(-2), ['next prepare', 'next publish']);
+});
+
+test('a write whose preparation failed is discarded and so is what comes after it', async () => {
+  const q = new WriteBehind();
+  const log: string[] = [];
+  void q.add(logged(log, 'a', { prepare: async () => { throw new Error('no space'); } }));
+  void q.add(logged(log, 'b'));
+  await assert.rejects(q.settle(), /no space/);
+  assert.deepEqual(log.filter((l) => !l.endsWith('prepare')), ['a discard', 'b discard']);
 });
 
 test('a blob ingested behind is invisible on disk until it lands, while has/size/open here wait for it', async (t) => {
@@ -56,7 +74,8 @@ test('a blob ingested behind is invisible on disk until it lands, while has/size
   const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
   let release!: () => void;
   const gate = new Promise<void>((r) => { release = r; });
-  store.writeBehind(() => gate); // holds the queue, like an earlier blob still being fsynced
+  // Holds the queue, like an earlier blob still being fsynced.
+  store.writeBehind({ prepare: () => gate, publish: async () => undefined, discard: async () => undefined });
   const info = await store.ingestBlobBehind(once(data));
   assert.deepEqual(info, { digest, size: data.length });
   assert.equal(existsSync(store.blobPath(digest)), false, 'not under its digest before it is durable');
