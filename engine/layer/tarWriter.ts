@@ -333,6 +333,13 @@ async function writeNode(w: Walker, e: LayerEntry, rel: string): Promise<void> {
 /** Files up to this size are read in one call; larger ones stream. */
 const SMALL_FILE = 512 * 1024;
 
+/** A source that is gone since it was listed is a changed source, reported as such (not a crash). */
+function vanished(path: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new KilnError('FILE_CHANGED', `${path} was removed while it was being archived`, { cause: err });
+  return err;
+}
+
 /**
  * A small file's entry: header blocks, then its bytes read straight into their place in the
  * output (open, read, close: its size is known, so no fstat as readFileSync does), then padding.
@@ -346,7 +353,12 @@ async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<vo
   const { buf, off } = w.out.room(head + size + pad);
   let at = off;
   for (const b of blocks) at += b.copy(buf, at);
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw vanished(path, err);
+  }
   try {
     let got = 0;
     while (got < size) {
@@ -366,7 +378,7 @@ async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<vo
 async function writeFileEntry(w: Walker, abs: string, h: EntryHeader): Promise<void> {
   const header = prepareHeader(w, h);
   for (const block of headerBlocks(header)) w.out.push(block);
-  const fd = await open(abs, 'r');
+  const fd = await open(abs, 'r').catch((err: unknown) => { throw vanished(abs, err); });
   try {
     let left = header.size;
     while (left > 0) {

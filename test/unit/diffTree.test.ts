@@ -118,3 +118,18 @@ test('hard links: a path replaced later leaves its partner a plain file; a remov
     rmSync(base, { recursive: true, force: true });
   }
 });
+
+test('a source removed after the copy listed it fails the layer with FILE_CHANGED, not a crash', async () => {
+  const base = mkdtempSync(join(tmpdir(), 'kiln-difftree-gone-'));
+  try {
+    writeFileSync(join(base, 'soon-gone'), 'x');
+    const tree = new DiffTree();
+    const writer = new CopyWriter(tree, undefined, { uid: 0, gid: 0 }, new Date(0));
+    await writer.ensureParents('/d/x');
+    await writer.copyEntry(join(base, 'soon-gone'), lstatSync(join(base, 'soon-gone')), '/d/f', { owner: { uid: 0, gid: 0 }, chmod: undefined });
+    rmSync(join(base, 'soon-gone'));
+    await assert.rejects(collect(layerTar(tree.root, { whiteouts: 'none' })), (e: Error & { code?: string }) => e.code === 'FILE_CHANGED' && /was removed/.test(e.message));
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
