@@ -3,9 +3,10 @@
  * "pid token". A holder that died leaves a stale file, detected because its pid no longer runs;
  * breaking it is itself guarded by a second O_EXCL file so two waiters can never both break the
  * lock and then both believe they hold it. Inside one process, callers queue on a promise chain
- * first, so the file is only contended between processes.
+ * first, so the file is only contended between processes. The lock file's few calls are sync:
+ * each takes microseconds, a thread-pool round trip per call cost more.
  */
-import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 
 function alive(pid: number): boolean {
@@ -16,6 +17,22 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readOrUndefined(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // gone already
   }
 }
 
@@ -65,13 +82,13 @@ export class StoreLock {
     const token = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
     for (let attempt = 0; ; attempt++) {
       try {
-        const fd = await open(this.path, 'wx', 0o644);
-        try { await fd.writeFile(token); } finally { await fd.close(); }
+        const fd = openSync(this.path, 'wx', 0o644);
+        try { writeSync(fd, token); } finally { closeSync(fd); }
         return token;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const held = await readFile(this.path, 'utf8').catch(() => undefined);
+      const held = readOrUndefined(this.path);
       if (held !== undefined && held.endsWith('\n') && !alive(Number.parseInt(held, 10))) {
         await this.breakStale(held);
         continue;
@@ -84,27 +101,26 @@ export class StoreLock {
     const breaker = `${this.path}.break`;
     let fd;
     try {
-      fd = await open(breaker, 'wx', 0o644);
+      fd = openSync(breaker, 'wx', 0o644);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const st = await stat(breaker).catch(() => undefined);
-      if (st && Date.now() - st.mtimeMs > BREAKER_STALE_MS) await unlink(breaker).catch(() => undefined);
+      let st;
+      try { st = statSync(breaker); } catch { st = undefined; }
+      if (st && Date.now() - st.mtimeMs > BREAKER_STALE_MS) unlinkQuietly(breaker);
       await sleep(5);
       return;
     }
     try {
       // Only breakers remove a stale lock, and there is one breaker at a time: if the file
       // still holds what we saw, nobody else can have replaced it before our unlink.
-      const now = await readFile(this.path, 'utf8').catch(() => undefined);
-      if (now === seen) await unlink(this.path).catch(() => undefined);
+      if (readOrUndefined(this.path) === seen) unlinkQuietly(this.path);
     } finally {
-      await fd.close();
-      await unlink(breaker).catch(() => undefined);
+      closeSync(fd);
+      unlinkQuietly(breaker);
     }
   }
 
   private async release(token: string): Promise<void> {
-    const now = await readFile(this.path, 'utf8').catch(() => undefined);
-    if (now === token) await unlink(this.path);
+    if (readOrUndefined(this.path) === token) unlinkSync(this.path);
   }
 }

@@ -3,7 +3,7 @@
  * digests (`docker.io/library/busybox@sha256:<manifest>` → image ID, recorded by pulls). One
  * JSON file, rewritten atomically; writers hold the store lock, readers read a whole version.
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from './atomicFile.js';
 
 export interface RefsData {
@@ -21,7 +21,7 @@ export class RefsFile {
   async read(): Promise<RefsData> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      text = readFileSync(this.path, 'utf8'); // small, and read by nearly every verb: one sync call
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { tags: {}, digests: {} };
       throw err;

@@ -4,8 +4,8 @@
  * and dirs of processes that died are removed the next time a store is opened, unless something
  * is still mounted beneath them.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ours = new Set<string>();
@@ -64,7 +64,12 @@ function pidAlive(pid: number): boolean {
 
 /** Removes temp files and dirs left by kiln processes that no longer run. */
 export async function sweepStaleTemps(tmpDir: string): Promise<void> {
-  const names = await readdir(tmpDir).catch(() => [] as string[]);
+  let names: string[];
+  try {
+    names = readdirSync(tmpDir); // on every store open: one sync call, usually nothing to remove
+  } catch {
+    return;
+  }
   for (const name of names) {
     const m = /^[a-z]+-(\d+)-/.exec(name);
     if (!m) continue;

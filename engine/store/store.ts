@@ -9,7 +9,8 @@
  *   lock                   the cross-process lock for read-modify-write of records and refs
  * Every write lands by rename; bad input leaves nothing behind.
  */
-import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
@@ -96,7 +97,8 @@ export class Store {
   static async open(opts: StoreOptions = {}): Promise<Store> {
     const root = resolve(opts.root ?? defaultStoreRoot());
     try {
-      for (const d of ['blobs/sha256', 'images', 'snapshots', 'tmp']) await mkdir(join(root, d), { recursive: true, mode: 0o700 });
+      // Sync: every verb opens the store, and these are four calls that find the dirs there.
+      for (const d of ['blobs/sha256', 'images', 'snapshots', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new KilnError('STORE', `cannot use ${root} as the image store: ${e.code ?? e.message} (set --root or KILN_ROOT to a writable directory)`, { cause: err });
@@ -226,14 +228,17 @@ export class Store {
   }
 
   async readConfigBytes(id: string): Promise<Buffer> {
-    return readFile(this.blobs.path(id));
+    return readFileSync(this.blobs.path(id));
   }
 
-  /** The image with this exact ID, or undefined. */
+  /**
+   * The image with this exact ID, or undefined. Its record and config are small files, read
+   * with sync calls: every verb that names an image comes here first.
+   */
   async getImage(id: string, refs?: { tags: Record<string, string>; digests: Record<string, string> }): Promise<ImageRecord | undefined> {
     let stored: StoredRecord;
     try {
-      stored = JSON.parse(await readFile(join(this.imagesDir, `${hexOf(id)}.json`), 'utf8')) as StoredRecord;
+      stored = JSON.parse(readFileSync(join(this.imagesDir, `${hexOf(id)}.json`), 'utf8')) as StoredRecord;
     } catch {
       return undefined;
     }
