@@ -18,6 +18,7 @@ import { closeQuietly, drainNonBlocking, openGate, setupFailure } from './childH
 import { capabilityMask, effectiveCapabilities, lastCapability } from './capabilities.js';
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
 import { overlayOptions, planMounts, removeMountStubs, type ContainerMount } from './mounts.js';
+import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
 import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
 import { seccompPolicy } from './seccomp.js';
 import { writeIdMaps } from './userNamespace.js';
@@ -119,10 +120,12 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const seccomp = spec.seccomp === false ? undefined : seccompPolicy(capabilities);
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
+  await earlierTeardowns();
   sweepAbandonedStateDirs();
   const state = mkdtempSync(join(stateRoot(), `${STATE_PREFIX}${process.pid}-`));
   let cgroup: ContainerCgroup | undefined;
   let child: NativeChild | undefined;
+  let mountNamespace = -1;
   const cleanups: (() => void)[] = [];
   try {
     const rootfs = join(state, 'rootfs');
@@ -184,6 +187,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     };
     child = native.spawn(nativeSpec);
     const started = child;
+    mountNamespace = holdMountNamespace(started.pid);
 
     // The child waits at the gate: maps and cgroup first, so no container code runs outside them.
     let setgroups = true;
@@ -238,6 +242,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     if (report !== '') throw setupFailure(report);
     return { exitCode, oomKilled };
   } finally {
+    if (mountNamespace >= 0) releaseMountNamespace(mountNamespace);
     for (const c of cleanups.reverse()) c();
     if (child) {
       if (child.gateFd >= 0) closeQuietly(child.gateFd); // the child gives up at a closed gate

@@ -13,6 +13,7 @@ import { nativeBinding } from '../../native/index.js';
 import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
 import { inUserNamespace } from '../runtime/privilege.js';
+import { earlierTeardowns } from '../runtime/mountTeardown.js';
 
 const liveMounts = new Set<string>();
 let exitHookInstalled = false;
@@ -79,6 +80,7 @@ export class RootfsView {
     if (lowerDirs.length === 1) return new RootfsView(lowerDirs[0] as string, false, lowerDirs);
     const target = join(await dirs.scratchDir(), 'merged');
     await mkdir(target);
+    await earlierTeardowns(); // a RUN's upper dir below must be free of its container's mount
     installExitHook();
     liveMounts.add(target);
     const lower = lowerDirOption(lowerDirs);
