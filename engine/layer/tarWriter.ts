@@ -1,6 +1,7 @@
 /**
- * Deterministic layer tars from a diff dir, streamed (never whole in memory) and hashed into the
- * store as they are written, so the blob digest is the diff_id.
+ * Deterministic layer tars from a diff dir on disk or a tree built in memory (LayerEntry),
+ * streamed (never whole in memory) and hashed into the store as they are written, so the blob
+ * digest is the diff_id.
  *
  * The tar is a pure function of the tree: depth-first walk with each directory's children sorted
  * byte-wise, names relative (`dir/`, `dir/file`), numeric uid/gid and no user/group names, mtimes
@@ -44,7 +45,7 @@ function byteOrder(a: string, b: string): number {
 }
 
 function needsPax(s: string): boolean {
-  // Non-ASCII needs a PAX path; tar-stream handles the length split/prefix itself.
+  // Non-ASCII needs a PAX path; the header encoder handles the length split/prefix itself.
   return /[^\x00-\x7f]/.test(s);
 }
 
@@ -170,8 +171,8 @@ type EntryHeader = TarHeader & { binaryPax?: Record<string, Buffer> };
 /** Returns the header to encode, after writing a hand-made PAX header when one is needed. */
 function prepareHeader(w: Walker, header: EntryHeader): EntryHeader {
   if (header.binaryPax) {
-    // tar-stream writes PAX values as UTF-8 text: write this entry's PAX header ourselves, with
-    // every record it needs, and hand tar-stream a plain USTAR header that needs none.
+    // The header encoder writes PAX values as UTF-8 text: write this entry's PAX header here, with
+    // every record it needs, and encode a plain USTAR header that needs none.
     const records: Record<string, string | Buffer> = { ...(header.pax ?? {}), ...header.binaryPax, path: header.name };
     if (header.linkname) records.linkpath = header.linkname;
     const mtime = Math.floor(header.mtime.getTime() / 1000);
@@ -231,7 +232,7 @@ function withXattrs(attrs: ReadonlyMap<string, Buffer> | undefined, h: EntryHead
   for (const name of KEPT_XATTRS) {
     const v = attrs.get(name);
     if (!v || v.length === 0) continue;
-    // PAX records are UTF-8 text in tar-stream; a value that is not valid UTF-8 cannot ride in one.
+    // PAX records are UTF-8 text in the header encoder; a value that is not valid UTF-8 cannot ride in one.
     const text = v.toString('utf8');
     if (Buffer.from(text, 'utf8').equals(v)) h.pax = { ...(h.pax ?? {}), [`SCHILY.xattr.${name}`]: text };
     else h.binaryPax = { ...(h.binaryPax ?? {}), [`SCHILY.xattr.${name}`]: v };
