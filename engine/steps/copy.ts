@@ -138,10 +138,34 @@ async function copyDirectory(plan: CopyPlan, writer: CopyWriter, m: SourceMatch,
     await writer.ensureDir(targetDir, exists ? undefined : { stats: m.stats, attrs });
   }
   const entries = await plan.tree.walk(m.rel, m.abs, exclude);
+  // Directories of the source known to be in the layer (relative to it): their children need nothing more.
+  const present = new Set<string>(['']);
   for (const e of entries) {
     const target = posix.join(targetDir, e.rel);
     const st: Stats = e.stats;
-    if (st.isDirectory()) await writer.ensureDir(target, { stats: st, attrs });
-    else await writer.copyEntry(e.abs, st, target, attrs);
+    const parent = posix.dirname(e.rel);
+    if (!present.has(parent === '.' ? '' : parent)) await ensureSourceParents(writer, targetDir, e.rel, present);
+    if (st.isDirectory()) {
+      await writer.ensureDir(target, { stats: st, attrs });
+      present.add(e.rel);
+    } else await writer.copyEntry(e.abs, st, target, attrs);
+  }
+}
+
+/**
+ * Parents the walk left out — an ignored directory with a `!` exception re-including something
+ * below it — are made as new directories (0755, the step's time), as docker makes them; one the
+ * layer already has keeps its own attributes.
+ */
+async function ensureSourceParents(writer: CopyWriter, targetDir: string, rel: string, present: Set<string>): Promise<void> {
+  const parts = rel.split('/');
+  parts.pop();
+  let cur = '';
+  for (const p of parts) {
+    cur = cur === '' ? p : `${cur}/${p}`;
+    if (present.has(cur)) continue;
+    const target = posix.join(targetDir, cur);
+    if (!(await writer.hasDir(target))) await writer.ensureDir(target, undefined);
+    present.add(cur);
   }
 }

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, writeFile, symlink, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, mkdir, writeFile, symlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { destinationPath, parentsRelative } from '../../engine/steps/copy.js';
+import { destinationPath, parentsRelative, runCopy } from '../../engine/steps/copy.js';
+import { DiffTree } from '../../engine/layer/diffTree.js';
 import { SourceTree } from '../../engine/context/sourceTree.js';
 import { IgnoreMatcher } from '../../engine/context/dockerignore.js';
 import { resolveInRoot } from '../../engine/context/scopedPath.js';
@@ -58,4 +59,29 @@ test('--chown: numbers, names through passwd and group, unknown names refused', 
   assert.deepEqual(resolveChown('7:8', undefined, undefined), { uid: 7, gid: 8 });
   assert.throws(() => resolveChown('nobody', passwd, group), /unable to find user nobody/);
   assert.throws(() => resolveChown('app:nogroup', passwd, group), /unable to find group nogroup/);
+});
+
+test('a directory re-included under an ignored one (logs, !logs/sub) is copied; its parent is made like a new directory', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-ctx-reinclude-'));
+  try {
+    await mkdir(join(root, 'logs/sub'), { recursive: true });
+    await writeFile(join(root, 'logs/a.log'), 'a');
+    await writeFile(join(root, 'logs/sub/c.log'), 'c');
+    await chmod(join(root, 'logs'), 0o750);
+    const tree = new SourceTree(root, 'build context', new IgnoreMatcher(['logs', '!logs/sub']));
+    const layer = new DiffTree();
+    const timestamp = new Date(1_700_000_000_000);
+    await runCopy({
+      sources: ['.'], heredocs: [], dest: '/all/', workdir: '/', tree, resetOwner: true, chown: undefined, chmod: undefined,
+      parents: false, exclude: [], view: undefined, layer, timestamp, instruction: 'COPY',
+    });
+    const logs = layer.get('/all/logs');
+    assert.equal(logs?.type, 'directory');
+    assert.equal(logs?.mode, 0o755, 'the implied parent is a new directory, not the ignored one');
+    assert.equal(logs?.mtimeMs, timestamp.getTime());
+    assert.equal(layer.get('/all/logs/sub/c.log')?.type, 'file');
+    assert.equal(layer.get('/all/logs/a.log'), undefined);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });
