@@ -6,7 +6,6 @@
  * same step is compared with this one, and the differences are the reasons.
  */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stageAll, stageFileAtomic, writeFileAtomic, type StagedFile } from './atomicWrite.js';
 import { canonicalJson } from './canonicalJson.js';
@@ -54,7 +53,7 @@ export class InputsStore {
 
   async previous(context: string, id: StepIdentity): Promise<StepInputs | undefined> {
     try {
-      return JSON.parse(await readFile(`${await this.base(context, id)}.json`, 'utf8')) as StepInputs;
+      return JSON.parse(readFileSync(`${await this.base(context, id)}.json`, 'utf8')) as StepInputs; // small, read on every miss
     } catch {
       return undefined;
     }

@@ -63,9 +63,11 @@ export class ContainerRecords {
     return join(this.dir, id, 'work');
   }
 
-  /** An empty lower dir for images without layers (overlay needs one). */
+  /** An empty lower dir for images without layers (overlay needs one), made when asked for. */
   emptyLowerDir(id: string): string {
-    return join(this.dir, id, 'empty');
+    const dir = join(this.dir, id, 'empty');
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    return dir;
   }
 
   /**
@@ -87,7 +89,6 @@ export class ContainerRecords {
     const record: ContainerRecord = { id, name, image: fields.image, imageId: fields.imageId, command: fields.command, created: new Date().toISOString(), state: 'running', ownerPid: fields.ownerPid };
     mkdirSync(this.upperDir(id), { recursive: true, mode: 0o755 });
     mkdirSync(this.workDir(id), { mode: 0o700 });
-    mkdirSync(this.emptyLowerDir(id), { mode: 0o755 });
     await this.write(record);
     return record;
   }

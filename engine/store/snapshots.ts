@@ -4,8 +4,8 @@
  * built in a temp dir and renamed into place, so a reader sees a whole one or none; two processes
  * extracting the same layer both succeed and one copy is kept.
  */
-import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { hexOf, type BlobStore } from './blobs.js';
@@ -42,9 +42,10 @@ export class SnapshotStore {
     return join(this.dir, hexOf(diffId));
   }
 
+  /** A sync stat: asked for every layer of a stage before each RUN, where a thread-pool round trip per layer added up. */
   async has(diffId: string): Promise<boolean> {
     try {
-      return (await stat(this.path(diffId))).isDirectory();
+      return statSync(this.path(diffId)).isDirectory();
     } catch {
       return false;
     }

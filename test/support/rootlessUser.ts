@@ -52,6 +52,8 @@ export function rootlessSession(prefix: string): RootlessSession {
   // /var/tmp: the unprivileged user must own the store; the rootfs is made as that user too.
   const root = mkdtempSync(`/var/tmp/${prefix}`);
   execFileSync('chown', [`${ROOTLESS_USER}:${ROOTLESS_USER}`, root]);
+  // Others may pass through (not list): a second test user runs the kiln copied in below.
+  execFileSync('chmod', ['0711', root]);
   const home = execFileSync('sh', ['-c', `getent passwd ${ROOTLESS_USER} | cut -d: -f6`], { encoding: 'utf8' }).trim();
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, KILN_ROOT: join(root, 'store'), TMPDIR: root };
   const asUser = (argv: string[], opts: AsUserOptions = {}): RunResult => {
