@@ -116,6 +116,8 @@ interface NativeBinding {
    * -1 when the peer closed its end without sending one; closes the socket either way.
    */
   receiveFd(socketFd: number, onFd: (fd: number) => void): void;
+  /** Turns off output processing (OPOST) on a terminal; restoring the terminal's saved mode turns it back on. */
+  clearOutputProcessing(fd: number): void;
   /** An extended attribute of a path (symlinks not followed), or null when it has none. */
   getXattr(path: string, name: string): Buffer | null;
   /** Every extended attribute of a path (symlinks not followed), name → value; {} when none. */
@@ -144,7 +146,7 @@ function packageRoot(): string {
   }
 }
 
-const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'getXattr', 'listXattrs', 'mount', 'unmount'];
+const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount'];
 
 let binding: NativeBinding | undefined;
 

@@ -15,7 +15,7 @@ const CONSOLE = '/dev/console';
 
 /** The user's side: keystrokes from `input` (a terminal, in raw mode while the container runs), screen size from `output`. */
 export interface UserTerminal {
-  input?: NodeJS.ReadStream;
+  input?: NodeJS.ReadStream & { fd: number };
   output: NodeJS.WriteStream;
 }
 
@@ -83,7 +83,12 @@ export function relayTerminal(consoleSocketFd: number, user: UserTerminal | unde
       undo.push(() => master.destroy());
       const input = user?.input;
       if (input?.isTTY) {
+        // Raw as docker makes it: no output processing either, or the container's "\r\n" (its
+        // pty already translates) would reach the screen as "\r\r\n" and a full-screen
+        // program's bare "\n" (cursor down) as a carriage return too. Node's setRawMode(false)
+        // restores the mode it saved, OPOST included.
         input.setRawMode(true);
+        native.clearOutputProcessing(input.fd);
         const forward = (chunk: Buffer): void => { master.write(chunk); };
         input.on('data', forward);
         input.resume();

@@ -522,6 +522,21 @@ Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// clearOutputProcessing(fd): turns off OPOST on a terminal, the part of raw mode libuv keeps
+// (it leaves ONLCR on), so bytes relayed from a container's pty reach the screen unchanged.
+Napi::Value ClearOutputProcessing(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct termios t;
+  if (tcgetattr(fd, &t) < 0) {
+    ThrowErrno(env, "tcgetattr", errno);
+    return env.Undefined();
+  }
+  t.c_oflag &= ~(tcflag_t)OPOST;
+  if (tcsetattr(fd, TCSANOW, &t) < 0) ThrowErrno(env, "tcsetattr", errno);
+  return env.Undefined();
+}
+
 // getXattr(path, name) -> Buffer | null (symlinks not followed; null when absent).
 Napi::Value GetXattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -615,6 +630,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("signal", Napi::Function::New(env, Signal));
   exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize));
   exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd));
+  exports.Set("clearOutputProcessing", Napi::Function::New(env, ClearOutputProcessing));
   return exports;
 }
 

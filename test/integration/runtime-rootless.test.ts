@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { prerequisite } from '../support/env.js';
+import { hasCommand, prerequisite } from '../support/env.js';
 import { NO_SUBIDS_USER, noSubidsUserExists, ROOTLESS_USER as USER, rootlessReady as ready, rootlessSession, rootlessWhy as why, type RootlessSession } from '../support/rootlessUser.js';
 
 describe('runtime: rootless kiln run', () => {
@@ -63,6 +63,19 @@ describe('runtime: rootless kiln run', () => {
     assert.deepEqual(lines.slice(0, 2), ['/dev/pts/0', 'stdin-is-tty']);
     assert.equal(lines[2], lines[3], '/dev/console is the same file as /dev/pts/0');
     assert.match(lines[2] ?? '', / 620 5$/);
+  });
+
+  test('-t: a resize of kiln\'s terminal reaches the container through kiln\'s own user namespace', (t) => {
+    if (!prerequisite(t, ready && hasCommand('script'), `${why}, and script(1) (util-linux) for a terminal`)) return;
+    // The outer kiln forwards SIGWINCH to the kiln inside its user namespace, which resizes the container's terminal.
+    const marks = join(session.root, 'winch');
+    asUser(['mkdir', marks], true);
+    const inner = `stty rows 33 cols 101; ${kilnBin} run --rm -t -v ${marks}:/marks kiln-test/busybox sh -c ` +
+      `'stty size; touch /marks/started; until [ "$(stty size)" = "40 100" ]; do sleep 0.05; done; echo resized' & pid=$!; ` +
+      `while [ ! -e ${marks}/started ]; do sleep 0.05; done; stty rows 40 cols 100; while kill -WINCH $pid 2>/dev/null; do sleep 0.3; done; wait $pid`;
+    const r = asUser(['script', '-qec', inner, '/dev/null']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /33 101\r+\nresized\r+\n/);
   });
 
   test('limits are refused with a clear message (no delegated cgroup)', (t) => {

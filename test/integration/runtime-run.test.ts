@@ -152,12 +152,28 @@ describe('runtime: kiln run / ps / rm', () => {
     const inner = `stty rows 33 cols 101; ${kilnBin} run --rm -i -t ${IMAGE} sh -c 'tty; stty size; read line; echo "got $line"; exit 4'`;
     const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env: { ...process.env, KILN_ROOT: root }, encoding: 'utf8', input: 'typed\n', timeout: 60_000 });
     assert.equal(r.status, 4, r.stdout + r.stderr);
-    assert.match(r.stdout, /\/dev\/pts\/0\r+\n33 101\r+\n/);
-    assert.match(r.stdout, /got typed\r+\n/);
+    // Raw as docker makes the terminal: the container's own "\r\n" arrives as it is.
+    assert.match(r.stdout, /\/dev\/pts\/0\r\n33 101\r\n/);
+    assert.match(r.stdout, /got typed\r\n/);
     // Without a terminal to read from, -i -t is refused as docker refuses it.
     const piped = kiln(['run', '--rm', '-i', '-t', IMAGE, 'cat'], 'hi\n');
     assert.equal(piped.status, 1);
     assert.match(piped.stderr, /the input device is not a TTY/);
+    clean();
+  });
+
+  test('-t: a resize of kiln\'s terminal (SIGWINCH) reaches the container\'s', async (t) => {
+    if (!prerequisite(t, ready && hasCommand('script'), `${why}, and script(1) (util-linux) for a terminal`)) return;
+    // kiln runs in the background of script's shell (not the terminal's foreground), so the
+    // shell sends it SIGWINCH itself after changing the size, until kiln is done.
+    // The container marks (in a bound host dir) that it runs before the terminal changes.
+    const marks = await mkdtemp(join(work, 'winch-'));
+    const inner = `stty rows 33 cols 101; ${kilnBin} run --rm -t -v ${marks}:/marks ${IMAGE} sh -c ` +
+      `'stty size; touch /marks/started; until [ "$(stty size)" = "40 100" ]; do sleep 0.05; done; echo resized' & pid=$!; ` +
+      `while [ ! -e ${marks}/started ]; do sleep 0.05; done; stty rows 40 cols 100; while kill -WINCH $pid 2>/dev/null; do sleep 0.3; done; wait $pid`;
+    const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env: { ...process.env, KILN_ROOT: root }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /33 101\r+\nresized\r+\n/);
     clean();
   });
 
