@@ -81,8 +81,13 @@ export interface NativeSpawnSpec {
   path: string;
   stdio: 'inherit' | 'pipe' | 'pty';
   stdin?: 'inherit' | 'null' | 'pipe';
-  rows?: number;
-  cols?: number;
+  /**
+   * With stdio 'pty' (required then): after pivot_root the child opens `ptmx` (inside the new
+   * root), makes the slave its controlling terminal and stdio, binds the slave onto `console`
+   * (empty: nowhere), sets the window size when rows/cols are given, and sends the master back
+   * over `consoleSocketFd`.
+   */
+  pty?: { ptmx: string; console: string; rows?: number; cols?: number };
 }
 
 export interface NativeChild {
@@ -95,7 +100,8 @@ export interface NativeChild {
   stdinFd?: number;
   stdoutFd?: number;
   stderrFd?: number;
-  ptyFd?: number;
+  /** With stdio 'pty': the socket the terminal's master arrives on (see receiveFd). */
+  consoleSocketFd?: number;
 }
 
 interface NativeBinding {
@@ -105,6 +111,11 @@ interface NativeBinding {
   /** Returns false when the process has already exited. */
   signal(pidfd: number, signo: number): boolean;
   setWindowSize(fd: number, rows: number, cols: number): void;
+  /**
+   * Calls back once with the descriptor the peer sends over a unix socket (close-on-exec), or
+   * -1 when the peer closed its end without sending one; closes the socket either way.
+   */
+  receiveFd(socketFd: number, onFd: (fd: number) => void): void;
   /** An extended attribute of a path (symlinks not followed), or null when it has none. */
   getXattr(path: string, name: string): Buffer | null;
   /** Every extended attribute of a path (symlinks not followed), name → value; {} when none. */
@@ -133,7 +144,7 @@ function packageRoot(): string {
   }
 }
 
-const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'getXattr', 'listXattrs', 'mount', 'unmount'];
+const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'getXattr', 'listXattrs', 'mount', 'unmount'];
 
 let binding: NativeBinding | undefined;
 

@@ -53,6 +53,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (network !== 'host' && network !== 'none') {
     throw new KilnError('USAGE', `network "${network}" is not supported: use host or none (bridge networking is not implemented yet)`, { exitCode: 125 });
   }
+  // As docker's CLI: a terminal in the container relays keystrokes only from a terminal.
+  if (args.bools.has('tty') && args.bools.has('interactive') && !(await import('node:tty')).isatty(0)) {
+    throw new KilnError('USAGE', 'the input device is not a TTY', { exitCode: 1 });
+  }
   const limits = {
     ...(args.strings.has('memory') ? { memoryBytes: parseMemory(args.strings.get('memory') as string) } : {}),
     ...(args.strings.has('cpus') ? { cpus: parseCpus(args.strings.get('cpus') as string) } : {}),

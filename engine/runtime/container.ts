@@ -17,12 +17,13 @@ import { KilnError } from '../errors.js';
 import { closeQuietly, drainNonBlocking, openGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability } from './capabilities.js';
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
-import { overlayOptions, planMounts, removeMountStubs, type ContainerMount } from './mounts.js';
+import { overlayOptions, planMounts, removeMountStubs, TTY_GID, type ContainerMount } from './mounts.js';
 import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
 import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
 import { seccompPolicy } from './seccomp.js';
-import { writeIdMaps } from './userNamespace.js';
+import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from './privilege.js';
+import { relayTerminal, terminalSpec, type TerminalRelay, type UserTerminal } from './terminal.js';
 
 export type { ContainerMount } from './mounts.js';
 export type { ResourceLimits } from './cgroups.js';
@@ -73,8 +74,8 @@ export interface ContainerIO {
   /** Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by kiln to the container. */
   forwardSignals?: boolean;
   onStart?(container: RunningContainer): void;
-  /** With stdio 'pty': the terminal to connect (raw mode while running). */
-  terminal?: { input?: NodeJS.ReadStream; output: NodeJS.WriteStream };
+  /** With stdio 'pty': the user's terminal to connect (raw mode while running); its size is the container terminal's. */
+  terminal?: UserTerminal;
 }
 
 export interface ContainerResult {
@@ -126,6 +127,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   let cgroup: ContainerCgroup | undefined;
   let child: NativeChild | undefined;
   let mountNamespace = -1;
+  let unclaimedConsoleSocket = -1; // the terminal's socket until the relay takes it over
   const cleanups: (() => void)[] = [];
   try {
     const rootfs = join(state, 'rootfs');
@@ -151,12 +153,13 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       etcFiles: etc,
       user: spec.mounts,
       sourceIsDir: (s) => statSync(s).isDirectory(),
+      // A container in kiln's own user namespace shares its map; a fresh one maps a single id.
+      ttyGroupMapped: !rootless || (!newUserNamespace && ownGroupMapped(TTY_GID)),
     });
 
     cgroup = await ContainerCgroup.create(id, spec.limits);
 
     const stdin = spec.stdin ?? (spec.stdio === 'inherit' ? 'inherit' : 'null');
-    const term = io.terminal?.output;
     const nativeSpec: NativeSpawnSpec = {
       namespaces: { user: newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: spec.network === 'none', cgroup: true },
       rootfs,
@@ -183,10 +186,11 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       path: pathOf(spec.env),
       stdio: spec.stdio,
       stdin,
-      ...(spec.stdio === 'pty' && term?.rows && term.columns ? { rows: term.rows, cols: term.columns } : {}),
+      ...(spec.stdio === 'pty' ? { pty: terminalSpec(io.terminal) } : {}),
     };
     child = native.spawn(nativeSpec);
     const started = child;
+    unclaimedConsoleSocket = started.consoleSocketFd ?? -1;
     mountNamespace = holdMountNamespace(started.pid);
 
     // The child waits at the gate: maps and cgroup first, so no container code runs outside them.
@@ -205,12 +209,13 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
         resolve(sig > 0 ? 128 + sig : code);
       });
     });
-    const streams = attachStdio(started, spec, io, cleanups);
+    const { done: streams, terminal } = attachStdio(started, spec, io, cleanups);
+    unclaimedConsoleSocket = -1;
     const running: RunningContainer = {
       id,
       pid: started.pid,
       signal: (sig) => !exited && native.signal(started.pidfd, signalNumber(sig)),
-      resize: (rows, cols) => { if (started.ptyFd !== undefined) native.setWindowSize(started.ptyFd, rows, cols); },
+      resize: (rows, cols) => { terminal?.resize(rows, cols); },
     };
     // The gate byte also tells the child whether setgroups is allowed (denied with a single-id map).
     openGate(started.gateFd, setgroups);
@@ -248,6 +253,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       if (child.gateFd >= 0) closeQuietly(child.gateFd); // the child gives up at a closed gate
       closeQuietly(child.errorFd);
     }
+    if (unclaimedConsoleSocket >= 0) closeQuietly(unclaimedConsoleSocket);
     if (cgroup) await cgroup.destroy().catch(() => undefined);
     if (spec.removeMountStubs ?? true) {
       const targets = ['/proc', '/dev', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...spec.mounts.map((m) => m.target)];
@@ -308,11 +314,14 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** node:net and node:tty load only for the stdio that needs them (`kiln run` with its terminal needs neither). */
+/** node:net loads only for the stdio that needs it (`kiln run` with its terminal does not). */
 const builtin = createRequire(import.meta.url);
 
-/** Connects the child's pipes or pty; resolves when its output has been read to the end. */
-function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, cleanups: (() => void)[]): Promise<void> {
+/**
+ * Connects the child's pipes or terminal; `done` resolves when its output has been read to the
+ * end. Registers in `cleanups` what undoes the connection.
+ */
+function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, cleanups: (() => void)[]): { done: Promise<void>; terminal?: TerminalRelay } {
   const done: Promise<void>[] = [];
   const sink = (which: 'stdout' | 'stderr'): ((chunk: Buffer) => void) => {
     const cb = which === 'stdout' ? io.onStdout : io.onStderr;
@@ -326,30 +335,15 @@ function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, c
     sock.on('data', onData);
     done.push(new Promise((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => resolve()); }));
   };
+  let terminal: TerminalRelay | undefined;
   if (spec.stdio === 'pipe') {
     readPipe(child.stdoutFd, sink('stdout'));
     readPipe(child.stderrFd, sink('stderr'));
-  } else if (spec.stdio === 'pty' && child.ptyFd !== undefined) {
-    const master = new (builtin('node:tty') as typeof import('node:tty')).ReadStream(child.ptyFd);
-    const onData = sink('stdout');
-    master.on('data', (chunk: Buffer) => onData(chunk));
-    // EIO on the master means every slave end is closed: the container is gone.
-    done.push(new Promise((resolve) => { master.on('close', () => resolve()); master.on('error', () => resolve()); }));
-    const input = io.terminal?.input;
-    const output = io.terminal?.output;
-    if (input && input.isTTY) {
-      input.setRawMode(true);
-      const forward = (chunk: Buffer): void => { master.write(chunk); };
-      input.on('data', forward);
-      input.resume();
-      cleanups.push(() => { input.off('data', forward); input.setRawMode(false); input.pause(); });
-    }
-    if (output) {
-      const resize = (): void => { if (output.rows && output.columns) nativeBinding().setWindowSize(child.ptyFd as number, output.rows, output.columns); };
-      output.on('resize', resize);
-      cleanups.push(() => output.off('resize', resize));
-    }
-    cleanups.push(() => master.destroy());
+  } else if (spec.stdio === 'pty' && child.consoleSocketFd !== undefined) {
+    const relay = relayTerminal(child.consoleSocketFd, io.terminal, sink('stdout'));
+    done.push(relay.done);
+    cleanups.push(() => relay.close());
+    terminal = relay;
   }
-  return Promise.all(done).then(() => undefined);
+  return { done: Promise.all(done).then(() => undefined), ...(terminal ? { terminal } : {}) };
 }

@@ -45,7 +45,15 @@ export interface MountPlanOptions {
   user: ContainerMount[];
   /** For binds: whether each source is a directory (decides dir or file mount point). */
   sourceIsDir: (source: string) => boolean;
+  /**
+   * Whether TTY_GID is mapped in the container's user namespace (devpts refuses an unmapped
+   * gid=). Default: only outside a user namespace.
+   */
+  ttyGroupMapped?: boolean;
 }
+
+/** The group of terminals (Debian's and docker's "tty"): devpts gives each new pts to it. */
+export const TTY_GID = 5;
 
 export function cleanTarget(target: string): string {
   if (!target.startsWith('/')) throw new KilnError('BAD_MOUNT', `invalid mount target "${target}": must be an absolute path`);
@@ -59,7 +67,7 @@ export function planMounts(o: MountPlanOptions): MountPlan {
     { source: 'tmpfs', target: '/dev', fstype: 'tmpfs', flags: ['nosuid', 'strictatime'], data: 'mode=755,size=65536k', create: 'dir' },
     {
       source: 'devpts', target: '/dev/pts', fstype: 'devpts', flags: ['nosuid', 'noexec'], create: 'dir',
-      data: o.userNamespace ? 'newinstance,ptmxmode=0666,mode=0620' : 'newinstance,ptmxmode=0666,mode=0620,gid=5',
+      data: `newinstance,ptmxmode=0666,mode=0620${(o.ttyGroupMapped ?? !o.userNamespace) ? `,gid=${TTY_GID}` : ''}`,
     },
     { source: 'shm', target: '/dev/shm', fstype: 'tmpfs', flags: ['nosuid', 'noexec', 'nodev'], data: 'mode=1777,size=65536k', create: 'dir' },
     { source: 'mqueue', target: '/dev/mqueue', fstype: 'mqueue', flags: ['nosuid', 'noexec', 'nodev'], create: 'dir' },

@@ -103,3 +103,17 @@ export async function writeIdMaps(pid: number): Promise<IdMapResult> {
   await writeFile(`/proc/${pid}/gid_map`, `0 ${gid} 1\n`);
   return { setgroups: false, maxId: 0 };
 }
+
+/** Whether an id map ("inside outside count" per line, as in /proc/PID/gid_map) gives `id` a host id. */
+export function idMapCovers(map: string, id: number): boolean {
+  for (const line of map.split('\n')) {
+    const [inside, , count] = line.trim().split(/\s+/).map(Number);
+    if (inside !== undefined && count !== undefined && id >= inside && id < inside + count) return true;
+  }
+  return false;
+}
+
+/** Whether this process's own user namespace maps group `gid`. */
+export function ownGroupMapped(gid: number): boolean {
+  return idMapCovers(readOr('/proc/self/gid_map'), gid);
+}

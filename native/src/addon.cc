@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -143,7 +144,7 @@ std::vector<struct sock_filter> BuildSeccomp(const Napi::Object& o) {
   return f;
 }
 
-// spawn(spec) -> { pid, pidfd, gateFd, errorFd, stdinFd?, stdoutFd?, stderrFd?, ptyFd? }
+// spawn(spec) -> { pid, pidfd, gateFd, errorFd, stdinFd?, stdoutFd?, stderrFd?, consoleSocketFd? }
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -266,34 +267,29 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   std::string stdio = Str(js, "stdio", "inherit");
   std::string stdinMode = Str(js, "stdin", "inherit");
   if (stdio == "pty") {
-    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
-      int e = errno;
-      if (master >= 0) close(master);
+    // The child makes the terminal inside the container and sends its master back on this socket.
+    Napi::Value pty = js.Get("pty");
+    if (!pty.IsObject()) {
       cleanup(closeInParent); cleanup(closeOnFailure);
-      ThrowErrno(env, "open pty", e);
+      Napi::TypeError::New(env, "spawn: stdio 'pty' needs spec.pty").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    char name[128];
-    int slave = -1;
-    if (ptsname_r(master, name, sizeof(name)) == 0) slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0) {
+    Napi::Object p = pty.As<Napi::Object>();
+    s.ptyMultiplexer = Str(p, "ptmx");
+    s.consolePath = Str(p, "console");
+    s.rows = (unsigned short)Num(p, "rows");
+    s.cols = (unsigned short)Num(p, "cols");
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
       int e = errno;
-      close(master);
       cleanup(closeInParent); cleanup(closeOnFailure);
-      ThrowErrno(env, "open pty slave", e);
+      ThrowErrno(env, "socketpair", e);
       return env.Undefined();
     }
-    Napi::Value rows = js.Get("rows"), cols = js.Get("cols");
-    if (rows.IsNumber() && cols.IsNumber()) {
-      struct winsize ws = {(unsigned short)rows.As<Napi::Number>().Uint32Value(), (unsigned short)cols.As<Napi::Number>().Uint32Value(), 0, 0};
-      ioctl(master, TIOCSWINSZ, &ws);
-    }
-    s.ptySlaveFd = slave;
-    s.ptySlavePath = name;
-    closeInParent.push_back(slave);
-    closeOnFailure.push_back(master);
-    result.Set("ptyFd", Napi::Number::New(env, master));
+    s.consoleSocketFd = sv[1];
+    closeInParent.push_back(sv[1]);
+    closeOnFailure.push_back(sv[0]);
+    result.Set("consoleSocketFd", Napi::Number::New(env, sv[0]));
   } else if (stdio == "pipe") {
     int out[2], errp[2];
     if (PipeOrThrow(env, out, "pipe") < 0) { cleanup(closeInParent); cleanup(closeOnFailure); return env.Undefined(); }
@@ -418,6 +414,92 @@ Napi::Value WatchExit(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---- receiving a file descriptor (a container's terminal master) through libuv -------------
+struct Receive {
+  uv_poll_t poll;
+  int socketFd;
+  Napi::FunctionReference callback;
+  std::unique_ptr<Napi::AsyncContext> context;
+  napi_env env;
+};
+
+void OnSocketReadable(uv_poll_t* handle, int status, int events) {
+  Receive* r = static_cast<Receive*>(handle->data);
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof(control.buf);
+  ssize_t n;
+  do { n = recvmsg(r->socketFd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // spurious wake-up
+  int fd = -1;
+  if (n > 0) {
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      for (int i = 0; i < count; i++) {
+        int got;
+        memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        if (fd < 0) fd = got;
+        else close(got);  // only one was meant to come
+      }
+    }
+  }
+  uv_poll_stop(handle);
+  Napi::Env env(r->env);
+  {
+    Napi::HandleScope scope(env);
+    r->callback.MakeCallback(env.Global(), {Napi::Number::New(env, fd)}, *r->context);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(handle), [](uv_handle_t* h) {
+    Receive* r = static_cast<Receive*>(h->data);
+    close(r->socketFd);
+    delete r;
+  });
+}
+
+// receiveFd(socketFd, (fd) => void): calls back once with the descriptor the peer sends over
+// the unix socket, or -1 when the peer closes its end without sending one; closes the socket.
+Napi::Value ReceiveFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "receiveFd(socketFd, callback)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+    Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Receive* r = new Receive();
+  r->socketFd = info[0].As<Napi::Number>().Int32Value();
+  r->env = env;
+  r->callback = Napi::Persistent(info[1].As<Napi::Function>());
+  r->context = std::make_unique<Napi::AsyncContext>(env, "kiln:receiveFd");
+  int e = uv_poll_init(loop, &r->poll, r->socketFd);
+  if (e != 0) {
+    delete r;
+    Napi::Error::New(env, std::string("receiveFd: ") + uv_strerror(e)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  r->poll.data = r;
+  e = uv_poll_start(&r->poll, UV_READABLE | UV_DISCONNECT, OnSocketReadable);
+  if (e != 0) {
+    // The handle is initialised: it must be closed through the loop (the socket stays the caller's).
+    uv_close(reinterpret_cast<uv_handle_t*>(&r->poll), [](uv_handle_t* h) { delete static_cast<Receive*>(h->data); });
+    Napi::Error::New(env, std::string("receiveFd: ") + uv_strerror(e)).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
 // signal(pidfd, signo): false when the process is already gone.
 Napi::Value Signal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -532,6 +614,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watch", Napi::Function::New(env, WatchExit));
   exports.Set("signal", Napi::Function::New(env, Signal));
   exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize));
+  exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd));
   return exports;
 }
 

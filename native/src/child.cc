@@ -231,16 +231,6 @@ void setupDevices(int rootFd) {
     if (fchmodat(real, name, d.mode, 0) < 0) failSetup("chmod", d.path.c_str());
     close(real);
   }
-  if (S->ptySlaveFd >= 0) {
-    // The terminal (already on fd 0) also appears as /dev/console, as runc does, so ttyname()
-    // finds it inside the container's own /dev.
-    int fd = resolveInRoot(rootFd, "/dev/console", 2);
-    if (fd < 0) failSetup("create /dev/console");
-    Buf target;
-    procFdPath(target, fd);
-    if (mount(S->ptySlavePath.c_str(), target.data, nullptr, MS_BIND, nullptr) < 0) failSetup("bind terminal on /dev/console");
-    close(fd);
-  }
   for (const SymlinkOp& l : S->symlinks) {
     const char* name;
     int real = openParentInRoot(rootFd, l.path.c_str(), name, "open directory");
@@ -263,6 +253,69 @@ void pivotRoot() {
   if (chdir("/") < 0) failSetup("chdir /");
   close(oldRoot);
   close(newRoot);
+}
+
+// Hands `fd` to the parent over the unix socket `sock` (one data byte carries it).
+int sendFd(int sock, int fd) {
+  char byte = 't';
+  struct iovec iov = {&byte, 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof(control));
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof(control.buf);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t r;
+  do { r = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+  return r == 1 ? 0 : -1;
+}
+
+// The container's terminal, made in its own devpts instance (so ttyname() finds /dev/pts/N
+// there): the slave becomes stdio and the controlling terminal, the master goes to the parent,
+// which relays between it and the user's terminal.
+void setupTerminal() {
+  int rootFd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rootFd < 0) failSetup("open /");
+  int master = openat2In(rootFd, S->ptyMultiplexer.c_str(), O_RDWR | O_NOCTTY, true);
+  if (master < 0) failSetup("open terminal multiplexer", S->ptyMultiplexer.c_str());
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) failSetup("unlock terminal");
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) failSetup("open terminal slave");
+  if (S->rows != 0 || S->cols != 0) {
+    // Before exec, so the program sees the user's terminal size from its first instruction.
+    struct winsize ws = {S->rows, S->cols, 0, 0};
+    if (ioctl(master, TIOCSWINSZ, &ws) < 0) failSetup("set terminal size");
+  }
+  // The container's user owns its terminal, as with runc. EINVAL: the uid is not mapped here
+  // (the later setuid reports that); EPERM: the node's owner is not mapped.
+  if (fchown(slave, S->uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM) failSetup("chown terminal");
+  if (!S->consolePath.empty()) {
+    int fd = resolveInRoot(rootFd, S->consolePath.c_str(), 2);
+    if (fd < 0) failSetup("create", S->consolePath.c_str());
+    Buf source, target;
+    procFdPath(source, slave);
+    procFdPath(target, fd);
+    if (mount(source.data, target.data, nullptr, MS_BIND, nullptr) < 0) failSetup("bind terminal on", S->consolePath.c_str());
+    close(fd);
+  }
+  close(rootFd);
+  for (int fd = 0; fd < 3; fd++) if (dup2(slave, fd) < 0) failSetup("dup2 terminal");
+  if (slave > 2) close(slave);
+  if (ioctl(0, TIOCSCTTY, 0) < 0) failSetup("set controlling terminal");
+  if (sendFd(S->consoleSocketFd, master) < 0) failSetup("send terminal to the engine");
+  close(master);
+  close(S->consoleSocketFd);
 }
 
 void bringLoopbackUp() {
@@ -425,11 +478,6 @@ int childMain(void* arg) {
   if (S->unshareCgroup && unshare(CLONE_NEWCGROUP) < 0) failSetup("unshare cgroup namespace");
   if (setsid() < 0) failSetup("setsid");
 
-  if (S->ptySlaveFd >= 0) {
-    if (ioctl(S->ptySlaveFd, TIOCSCTTY, 0) < 0) failSetup("set controlling terminal");
-    for (int fd = 0; fd < 3; fd++) if (dup2(S->ptySlaveFd, fd) < 0) failSetup("dup2 pty");
-    if (S->ptySlaveFd > 2) close(S->ptySlaveFd);
-  }
   if (S->stdinFd >= 0 && dup2(S->stdinFd, 0) < 0) failSetup("dup2 stdin");
   if (S->stdoutFd >= 0 && dup2(S->stdoutFd, 1) < 0) failSetup("dup2 stdout");
   if (S->stderrFd >= 0 && dup2(S->stderrFd, 2) < 0) failSetup("dup2 stderr");
@@ -461,6 +509,7 @@ int childMain(void* arg) {
     close(rootFd);
     pivotRoot();
   }
+  if (S->consoleSocketFd >= 0) setupTerminal();
   if (S->setHostname && sethostname(S->hostname.c_str(), S->hostname.size()) < 0) failSetup("sethostname");
   if (S->loopbackUp) bringLoopbackUp();
   maskAndProtect();

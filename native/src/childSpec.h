@@ -46,8 +46,14 @@ struct ChildSpec {
 
   // Standard streams (-1: keep what the parent had).
   int stdinFd = -1, stdoutFd = -1, stderrFd = -1;
-  int ptySlaveFd = -1;
-  std::string ptySlavePath;  // host path of the pty slave, bound onto /dev/console
+  // A terminal made inside the container (as runc and crun do): after pivot_root the child
+  // opens ptyMultiplexer (the container's own devpts instance), makes the slave its controlling
+  // terminal and stdio, binds it onto consolePath (empty: nowhere), sets the window size when
+  // given, and sends the master to the parent over consoleSocketFd (SCM_RIGHTS). -1: no terminal.
+  int consoleSocketFd = -1;
+  std::string ptyMultiplexer;
+  std::string consolePath;
+  unsigned short rows = 0, cols = 0;
 
   bool inUserNamespace = false;
   bool unshareCgroup = false;

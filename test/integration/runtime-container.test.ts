@@ -13,7 +13,8 @@ import { haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
 import { leftoverCgroups, leftoverMounts, sandbox, type Sandbox } from '../support/containers.js';
 import { KilnError } from '../../engine/errors.js';
 import { cgroupDirs, hostCgroupLayout, type CgroupLayout } from '../../engine/runtime/cgroups.js';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
 
 const ready = isRoot && haveBusybox;
 const why = 'needs root (namespaces, overlayfs, cgroups) and /bin/busybox (busybox-static)';
@@ -218,6 +219,54 @@ describe('runtime: runContainer', () => {
     } finally {
       await rm(base, { recursive: true, force: true });
     }
+    clean();
+  });
+
+  test('a terminal (stdio pty) is made inside: /dev/pts/0, also /dev/console; its size is set before exec and follows resizes; no fd left', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    // A pidfd or a mount namespace descriptor is closed a moment after a container's end; the
+    // terminal's master and the socket it came on must be gone when runContainer returns.
+    const terminalFds = (): string[] => readdirSync('/proc/self/fd').map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return ''; // the directory's own descriptor, gone by now
+      }
+    }).filter((target) => /ptmx|^\/dev\/pts\/|^socket:/.test(target)).sort();
+    const fdsBefore = terminalFds();
+    // The user's screen: a size, and 'resize' events as a terminal's WriteStream gives them.
+    const screen = Object.assign(new EventEmitter(), { rows: 40, columns: 120 });
+    const output = screen as unknown as NodeJS.WriteStream;
+    const r = await box.run(['sh', '-c', [
+      'tty', '[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo stdio-is-tty', 'readlink /proc/self/fd/0',
+      'stat -L -c "%d %i %a %g" /dev/console /dev/pts/0', 'stty size', 'exit 5',
+    ].join('; ')], { stdio: 'pty' }, { terminal: { output } });
+    assert.equal(r.exitCode, 5, r.stdout);
+    const lines = r.stdout.split('\r\n');
+    assert.deepEqual(lines.slice(0, 3), ['/dev/pts/0', 'stdio-is-tty', '/dev/pts/0']);
+    assert.equal(lines[3], lines[4], '/dev/console is the same file as /dev/pts/0');
+    assert.match(lines[3] ?? '', / 620 5$/, 'mode 0620, group tty');
+    assert.equal(lines[5], '40 120');
+
+    const resized = await box.run(['sh', '-c', 'until [ "$(stty size)" = "50 132" ]; do sleep 0.05; done; echo resized; ' +
+      'until [ "$(stty size)" = "24 80" ]; do sleep 0.05; done; echo followed'], { stdio: 'pty' }, {
+      terminal: { output },
+      signal: AbortSignal.timeout(20_000),
+      onStart: (c) => {
+        c.resize(50, 132); // may come before the master reached kiln: applied when it does
+        setTimeout(() => { screen.rows = 24; screen.columns = 80; screen.emit('resize'); }, 300);
+      },
+    });
+    assert.equal(resized.stdout, 'resized\r\nfollowed\r\n');
+    assert.equal(resized.exitCode, 0);
+
+    // Without a terminal of the user's the size stays 0 0 (busybox stty then prints no size).
+    const none = await box.run(['sh', '-c', 'stty -a 2>/dev/null | head -1'], { stdio: 'pty' });
+    assert.equal(none.stdout, 'speed 38400 baud; line = 0;\r\n');
+    // A start that fails before the terminal exists reports as before, and nothing waits for it.
+    await assert.rejects(box.run(['true'], { stdio: 'pty', mounts: [{ type: 'bind', source: '/nonexistent-kiln-src', target: '/x', readonly: true }] }), /bind source path does not exist/);
+    await assert.rejects(box.run(['no-such-cmd'], { stdio: 'pty' }), (e: unknown) => e instanceof KilnError && e.exitCode === 127);
+    assert.deepEqual(terminalFds(), fdsBefore, 'no terminal or socket descriptor left open');
     clean();
   });
 

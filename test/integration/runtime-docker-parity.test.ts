@@ -34,6 +34,11 @@ const CASES: { name: string; flags: string[]; argv: string[] }[] = [
   { name: 'exit code', flags: [], argv: ['sh', '-c', 'exit 7'] },
   { name: 'missing command exit code', flags: [], argv: ['no-such-command'] },
   { name: 'read-only root', flags: ['--read-only'], argv: ['sh', '-c', 'touch /x'] },
+  // A terminal (stdin here is not one): made in the container's devpts, also /dev/console.
+  { name: '-t terminal', flags: ['-t'], argv: ['sh', '-c', 'tty; [ -t 0 ] && echo stdin-is-tty; readlink /proc/self/fd/0 /proc/self/fd/2; stat -L -c "%a %u %g %t:%T" /dev/console /dev/pts/0; ls /dev/pts; echo $TERM'] },
+  { name: '-t terminal of another user', flags: ['-t', '-u', 'nobody'], argv: ['sh', '-c', 'tty; stat -c "%a %u %g" /dev/pts/0'] },
+  { name: '-t size without a terminal', flags: ['-t'], argv: ['sh', '-c', 'stty -a 2>/dev/null | head -1'] },
+  { name: '-t exit code', flags: ['-t'], argv: ['sh', '-c', 'exit 7'] },
 ];
 
 describe('runtime: same results as docker run', () => {

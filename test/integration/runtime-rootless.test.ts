@@ -54,6 +54,17 @@ describe('runtime: rootless kiln run', () => {
     assert.notEqual(mount.status, 0);
   });
 
+  test('-t: the terminal is /dev/pts/0 of the container\'s devpts (group tty, mapped), also /dev/console', (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    const r = asUser([kilnBin, 'run', '--rm', '-t', 'kiln-test/busybox', 'sh', '-c',
+      'tty; [ -t 0 ] && echo stdin-is-tty; stat -L -c "%d %i %a %g" /dev/console /dev/pts/0; exit 6']);
+    assert.equal(r.status, 6, r.stderr);
+    const lines = r.stdout.split('\r\n');
+    assert.deepEqual(lines.slice(0, 2), ['/dev/pts/0', 'stdin-is-tty']);
+    assert.equal(lines[2], lines[3], '/dev/console is the same file as /dev/pts/0');
+    assert.match(lines[2] ?? '', / 620 5$/);
+  });
+
   test('limits are refused with a clear message (no delegated cgroup)', (t) => {
     if (!prerequisite(t, ready, why)) return;
     const r = asUser([kilnBin, 'run', '--rm', '--memory', '64m', 'kiln-test/busybox', 'true']);
@@ -75,6 +86,10 @@ describe('runtime: rootless kiln run', () => {
       const r = session.asUser([kilnBin, 'run', '--rm', 'kiln-test/busybox', 'sh', '-c', 'id -u; cat /proc/self/uid_map | wc -l'], { user: NO_SUBIDS_USER, env: own });
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(r.stdout.trim().split(/\s+/), ['0', '1']);
+      // A terminal too: devpts without gid= (the tty group is not mapped), the pts the container's root's.
+      const tty = session.asUser([kilnBin, 'run', '--rm', '-t', 'kiln-test/busybox', 'sh', '-c', 'tty; stat -L -c "%a %g" /dev/console'], { user: NO_SUBIDS_USER, env: own });
+      assert.equal(tty.status, 0, tty.stderr);
+      assert.equal(tty.stdout, '/dev/pts/0\r\n620 0\r\n');
     } finally {
       rmSync(own.KILN_ROOT, { recursive: true, force: true });
     }

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isRoot, kilnBin, prerequisite } from '../support/env.js';
+import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { leftoverCgroups, leftoverMounts } from '../support/containers.js';
 import { Store } from '../../engine/store/store.js';
@@ -129,6 +129,35 @@ describe('runtime: kiln run / ps / rm', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     assert.equal(code, 9);
     assert.match(out, /got TERM/);
+    clean();
+  });
+
+  test('-t: the container\'s terminal is /dev/pts/0 of its own devpts, also /dev/console; exit codes pass through', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    // kiln's stdin here is a pipe, not a terminal: -t alone still gives the container one.
+    const r = kiln(['run', '--rm', '-t', IMAGE, 'sh', '-c', 'tty; [ -t 0 ] && echo stdin-is-tty; readlink /proc/self/fd/1; ' +
+      'stat -L -c "%d %i" /dev/console /dev/pts/0; echo "$TERM"; exit 3']);
+    assert.equal(r.status, 3, r.stderr);
+    const lines = r.stdout.split('\r\n');
+    assert.deepEqual(lines.slice(0, 3), ['/dev/pts/0', 'stdin-is-tty', '/dev/pts/0']);
+    assert.equal(lines[3], lines[4], '/dev/console is the same file as /dev/pts/0');
+    assert.equal(lines[5], 'xterm');
+    assert.equal(r.stderr, '');
+    clean();
+  });
+
+  test('-i -t from a real terminal: its size is the container\'s before the command starts; keystrokes reach it', async (t) => {
+    if (!prerequisite(t, ready && hasCommand('script'), `${why}, and script(1) (util-linux) for a terminal`)) return;
+    // script(1) gives kiln a terminal of 33 rows and 101 columns as its stdin and stdout.
+    const inner = `stty rows 33 cols 101; ${kilnBin} run --rm -i -t ${IMAGE} sh -c 'tty; stty size; read line; echo "got $line"; exit 4'`;
+    const r = spawnSync('script', ['-qec', inner, '/dev/null'], { env: { ...process.env, KILN_ROOT: root }, encoding: 'utf8', input: 'typed\n', timeout: 60_000 });
+    assert.equal(r.status, 4, r.stdout + r.stderr);
+    assert.match(r.stdout, /\/dev\/pts\/0\r+\n33 101\r+\n/);
+    assert.match(r.stdout, /got typed\r+\n/);
+    // Without a terminal to read from, -i -t is refused as docker refuses it.
+    const piped = kiln(['run', '--rm', '-i', '-t', IMAGE, 'cat'], 'hi\n');
+    assert.equal(piped.status, 1);
+    assert.match(piped.stderr, /the input device is not a TTY/);
     clean();
   });
 

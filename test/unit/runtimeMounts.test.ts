@@ -4,6 +4,7 @@ import { MOUNT_DATA_LIMIT, cleanTarget, overlayOptions, planMounts } from '../..
 import { DOCKER_DEFAULT_CAPABILITIES, capabilityMask, effectiveCapabilities } from '../../engine/runtime/capabilities.js';
 import { hostsFileContent, resolvConfContent } from '../../engine/runtime/network.js';
 import { seccompPolicy } from '../../engine/runtime/seccomp.js';
+import { idMapCovers } from '../../engine/runtime/userNamespace.js';
 
 test('overlay options: absolute paths when they fit, index/metacopy/redirect_dir off as root, userxattr rootless', () => {
   const o = overlayOptions(['/s/b', '/s/a'], '/c/u', '/c/w', false, '/c/links');
@@ -46,6 +47,9 @@ test('default mounts, devices and protections; user binds decide dir or file mou
   assert.equal(rootless.mounts[5]?.bind, true, 'rootless without its own netns binds the host /sys');
   assert.ok(rootless.devices.every((d) => d.bindFromHost));
   assert.ok(!rootless.mounts[2]?.data?.includes('gid='));
+  // kiln's own user namespace with a subordinate range maps the tty group: devpts takes gid= there.
+  const mapped = planMounts({ userNamespace: true, ownNetwork: false, etcFiles: { hosts: 'h', hostname: 'n', resolvConf: 'r' }, user: [], sourceIsDir: () => true, ttyGroupMapped: true });
+  assert.equal(mapped.mounts[2]?.data, 'newinstance,ptmxmode=0666,mode=0620,gid=5');
   assert.equal(cleanTarget('/a/../b/'), '/b');
   assert.throws(() => cleanTarget('rel'), /absolute/);
 });
@@ -77,4 +81,15 @@ test('seccomp policy: docker\'s bans, lifted by the capability they belong to; c
   const admin = seccompPolicy(effectiveCapabilities(['SYS_ADMIN']), 'x64');
   assert.ok(admin && !admin.deny.includes(165) && admin.cloneDenyFlags === 0 && admin.deny.includes(250));
   assert.equal(seccompPolicy([], 'arm64'), undefined);
+});
+
+test('id maps: which ids a /proc/PID/gid_map gives a host id', () => {
+  const full = '         0       1001          1\n         1     100000      65536\n';
+  assert.equal(idMapCovers(full, 0), true);
+  assert.equal(idMapCovers(full, 5), true);
+  assert.equal(idMapCovers(full, 65536), true);
+  assert.equal(idMapCovers(full, 65537), false);
+  assert.equal(idMapCovers('0 1001 1\n', 5), false);
+  assert.equal(idMapCovers('         0          0 4294967295\n', 5), true);
+  assert.equal(idMapCovers('', 0), false);
 });
