@@ -4,7 +4,8 @@
  * final image. Parsing, variable expansion, running containers and the cache come in through
  * BuildOptions so each piece stays swappable; progress goes out through Progress events.
  */
-import { chmod, cp, mkdir } from 'node:fs/promises';
+import { chmodSync } from 'node:fs';
+import { cp, mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Recipe, StageInstruction } from '../grammar/recipe.js';
 import { KilnError } from './errors.js';
@@ -67,7 +68,7 @@ class StoreLayers implements LayerStorage {
   /** Diff dirs become overlay dirs whose root attributes show as the image's `/`: 0755 root. */
   async scratchDir(): Promise<string> {
     const dir = await this.store.scratchDir('build');
-    await chmod(dir, 0o755);
+    chmodSync(dir, 0o755);
     return dir;
   }
   snapshotDir(diffId: string): Promise<string> {

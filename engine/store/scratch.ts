@@ -4,8 +4,8 @@
  * and dirs of processes that died are removed the next time a store is opened, unless something
  * is still mounted beneath them.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ours = new Set<string>();
@@ -36,9 +36,10 @@ export function hasMountsUnder(dir: string): boolean {
   return false;
 }
 
+/** One sync mkdir: a build makes a few per step, and a thread-pool round trip cost more than the call. */
 export async function makeScratchDir(tmpDir: string, label = 'scratch'): Promise<string> {
   installExitHook();
-  const dir = await mkdtemp(join(tmpDir, `${label}-${process.pid}-`));
+  const dir = mkdtempSync(join(tmpDir, `${label}-${process.pid}-`));
   ours.add(dir);
   return dir;
 }
