@@ -77,8 +77,9 @@ export function relayTerminal(consoleSocketFd: number, user: UserTerminal | unde
       masterFd = fd;
       const master = new (builtin('node:tty') as typeof import('node:tty')).ReadStream(fd);
       master.on('data', (chunk: Buffer) => onOutput(chunk));
-      // EIO on the master means every slave end is closed: the container is gone.
-      master.on('close', () => resolve());
+      // EIO on the master means every slave end is closed: the container is gone. Its fd
+      // number may be reused from then on: resizes stop.
+      master.on('close', () => { masterFd = -1; resolve(); });
       master.on('error', () => resolve());
       undo.push(() => master.destroy());
       const input = user?.input;
