@@ -104,11 +104,28 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
   return command.run(args);
 }
 
-export async function runCli(argv: readonly string[]): Promise<void> {
+export function runCli(argv: readonly string[]): Promise<void> {
+  return runToExitCode(() => main(argv));
+}
+
+/** Runs a command and sets the process's exit code from what it returns or throws. */
+export async function runToExitCode(command: () => Promise<number>): Promise<void> {
+  // A command whose work stops waiting on nothing (a bug) lets Node exit on an empty event
+  // loop: say so and fail, rather than exit 0 with the work undone.
+  let settled = false;
+  const unfinished = (code: number): void => {
+    if (settled || code !== 0) return; // a deliberate process.exit(N) (a second Ctrl-C) stands
+    process.stderr.write('kiln: internal error (this is a bug in kiln, please report it): the command stopped before it finished\n');
+    process.exitCode = 70;
+  };
+  process.once('exit', unfinished);
   try {
-    process.exitCode = await main(argv);
+    process.exitCode = await command();
   } catch (err) {
     process.exitCode = reportError(err);
+  } finally {
+    settled = true;
+    process.off('exit', unfinished);
   }
 }
 
