@@ -5,10 +5,10 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../engine/lazyCrypto.js';
 
 function tempName(target: string): string {
-  return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${target}.tmp-${process.pid}-${randomHex(4)}`;
 }
 
 /** A file written and fsynced beside its target, not yet renamed over it. */

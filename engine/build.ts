@@ -43,6 +43,8 @@ export interface BuildOptions {
   /** Target platform (`--platform`); the host's by default. */
   platform?: string;
   sourceDateEpoch?: number;
+  /** The image the build probably makes again (its tag's image now): see Store.commitImage. */
+  likelyImageId?: string;
   progress: Progress;
   expander: WordExpander;
   /** Parses ONBUILD trigger text into instructions. */
@@ -355,7 +357,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const config = finalConfig(final, sde);
   // Every layer blob is in place and durable before an image names it.
   await store.settleWrites();
-  const record = await store.commitImage(config);
+  const record = await store.commitImage(config, opts.likelyImageId);
   return { config, record, built: plan.order };
 }
 

@@ -28,7 +28,7 @@ import { SingleFlight } from '../schedule/scheduler.js';
 import type { Store } from '../store/store.js';
 import type { Stage } from '../../grammar/recipe.js';
 import type { LayerRef, StageState } from '../steps/state.js';
-import { isUrl } from '../steps/fetchUrl.js';
+import { isUrl } from '../steps/urlSource.js';
 
 export interface BuildCacheOptions {
   store: Store;

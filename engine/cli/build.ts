@@ -149,6 +149,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       buildArgs, ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
       namedContexts, secrets, ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
       ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
+      ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
       progress, expander, runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
       parseTrigger: async (text) => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [],
       pull: async (ref, platform) => {

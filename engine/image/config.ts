@@ -4,7 +4,7 @@
  * one canonical form (fixed key order, maps sorted, compact JSON, as Go's encoder writes them) and
  * never re-serialised once written.
  */
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../lazyCrypto.js';
 
 export interface Healthcheck {
   /** [] inherit, ["NONE"], ["CMD", arg…] or ["CMD-SHELL", command]. */
@@ -122,7 +122,7 @@ export function serializeConfig(config: ImageConfig): Buffer {
 }
 
 export function sha256Digest(bytes: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  return `sha256:${nodeCrypto().createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 /** The image ID of config bytes as written: `sha256:<hex>`. */

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, st
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../lazyCrypto.js';
 import { constants as osConstants } from 'node:os';
 import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors.js';
@@ -111,7 +111,7 @@ function pathOf(env: readonly string[]): string {
 export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): Promise<ContainerResult> {
   validate(spec);
   const native = nativeBinding();
-  const id = spec.id ?? randomBytes(16).toString('hex');
+  const id = spec.id ?? randomHex(16);
   // An unprivileged kiln gives each container a user namespace of its own; root of kiln's own
   // user namespace (rootless build) nests the container's other namespaces in that one. Either
   // way the kernel's user-namespace rules apply: userxattr overlays, host device nodes bound.

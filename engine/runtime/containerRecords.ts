@@ -5,7 +5,7 @@
  * The files are small and few: sync calls, since a thread-pool round trip per operation cost
  * more than the operations themselves on `kiln run`'s path.
  */
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../lazyCrypto.js';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
@@ -31,7 +31,7 @@ const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'keen', 'lucid', 'merry', 
 const NOUNS = ['ada', 'babbage', 'curie', 'dijkstra', 'euler', 'faraday', 'gauss', 'hopper', 'kepler', 'lovelace', 'noether', 'pascal', 'ritchie', 'turing'];
 
 function pick(list: readonly string[]): string {
-  return list[randomBytes(1)[0] as number % list.length] as string;
+  return list[Number.parseInt(randomHex(1), 16) % list.length] as string;
 }
 
 function alive(pid: number | undefined): boolean {
@@ -85,7 +85,7 @@ export class ContainerRecords {
     } else {
       do name = `${pick(ADJECTIVES)}_${pick(NOUNS)}`; while (existing.some((c) => c.name === name));
     }
-    const id = randomBytes(32).toString('hex');
+    const id = randomHex(32);
     const record: ContainerRecord = { id, name, image: fields.image, imageId: fields.imageId, command: fields.command, created: new Date().toISOString(), state: 'running', ownerPid: fields.ownerPid };
     mkdirSync(this.upperDir(id), { recursive: true, mode: 0o755 });
     mkdirSync(this.workDir(id), { mode: 0o700 });

@@ -12,9 +12,7 @@ export class DownloadError extends Error {}
 
 export interface Download { path: string; name: string; digest: string; mtime: Date | undefined }
 
-export function isUrl(source: string): boolean {
-  return /^https?:\/\//i.test(source);
-}
+export { isUrl } from './urlSource.js';
 
 export function urlFileName(url: string): string {
   try {

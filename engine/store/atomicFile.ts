@@ -3,7 +3,7 @@
  * target, fsync the directory. A crash leaves either the old file or the new one, never half.
  */
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../lazyCrypto.js';
 import { basename, dirname, join } from 'node:path';
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -18,7 +18,7 @@ export async function fsyncFile(path: string): Promise<void> {
 }
 
 export function tempNameBeside(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomHex(6)}.tmp`);
 }
 
 /**

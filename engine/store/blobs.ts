@@ -4,12 +4,11 @@
  * into place. Two processes ingesting the same content both succeed; the second rename lands
  * identical bytes.
  */
-import { createHash } from 'node:crypto';
 import { chmod, lstat, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto, randomHex } from '../lazyCrypto.js';
 import { KilnError } from '../errors.js';
 import { fsyncDir, fsyncFile, writeTempFile } from './atomicFile.js';
 import type { WriteBehind } from './writeBehind.js';
@@ -121,8 +120,8 @@ export class BlobStore {
 
   /** Streams `source` into a temp file while hashing it, and checks what the caller expected. */
   private async receive(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions, sync: boolean): Promise<{ tmp: string; info: BlobInfo }> {
-    const tmp = join(this.tmpDir, `blob-${process.pid}-${randomBytes(8).toString('hex')}`);
-    const hash = createHash('sha256');
+    const tmp = join(this.tmpDir, `blob-${process.pid}-${randomHex(8)}`);
+    const hash = nodeCrypto().createHash('sha256');
     let size = 0;
     await writeTempFile(tmp, 0o644, async (fd) => {
       // Tar streams come in many small chunks (a header, a body, padding): gather them so

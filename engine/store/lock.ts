@@ -7,7 +7,7 @@
  * each takes microseconds, a thread-pool round trip per call cost more.
  */
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../lazyCrypto.js';
 
 function alive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -79,7 +79,7 @@ export class StoreLock {
   }
 
   private async acquire(): Promise<string> {
-    const token = `${process.pid} ${randomBytes(8).toString('hex')}\n`;
+    const token = `${process.pid} ${randomHex(8)}\n`;
     for (let attempt = 0; ; attempt++) {
       try {
         const fd = openSync(this.path, 'wx', 0o644);

@@ -170,9 +170,27 @@ export class Store {
 
   // ---- images
 
-  /** Stores a config (canonical bytes) as an image. Every layer blob must already be in the store. */
-  commitImage(config: ImageConfig): Promise<ImageRecord> {
-    return this.commitImageBytes(serializeConfig(config));
+  /**
+   * Stores a config (canonical bytes) as an image. Every layer blob must already be in the store.
+   * `likelyId`: the image this commit probably repeats (what the build's tag names now). When
+   * its config has exactly these bytes, it is that image, known without hashing them.
+   */
+  async commitImage(config: ImageConfig, likelyId?: string): Promise<ImageRecord> {
+    const bytes = serializeConfig(config);
+    if (likelyId !== undefined) {
+      const existing = await this.existingRecord(likelyId);
+      let stored: Buffer | undefined;
+      try { stored = readFileSync(this.blobs.path(likelyId)); } catch { stored = undefined; }
+      if (existing !== undefined && stored !== undefined && stored.equals(bytes)) {
+        return this.toRecord(likelyId, config, bytes.length, existing.added, await this.refs.read());
+      }
+    }
+    return this.commitImageBytes(bytes);
+  }
+
+  /** The image ID a tag names, if any. */
+  async taggedId(name: string): Promise<string | undefined> {
+    return (await this.refs.read()).tags[normalizeTag(name)];
   }
 
   /** Stores config bytes exactly as given (a loaded or pulled image keeps its ID). */

@@ -91,6 +91,24 @@ test('a lock left by a dead process is broken; a live holder is waited for', asy
   assert.deepEqual(order, ['a1', 'a2', 'b1', 'b2']);
 });
 
+test('commitImage with a likely ID: the same bytes give that image, other bytes their own digest', async (t) => {
+  const store = await tempStore(t);
+  const cfg = emptyConfig();
+  cfg.config = { Cmd: ['sh'] };
+  const first = await store.commitImage(cfg);
+  await store.tag(first.id, 'app');
+  assert.equal(await store.taggedId('app'), first.id);
+  assert.equal(await store.taggedId('docker.io/library/app:latest'), first.id);
+  assert.equal((await store.commitImage(cfg, first.id)).id, first.id);
+  const changed = emptyConfig();
+  changed.config = { Cmd: ['sh', '-c', 'true'] };
+  const second = await store.commitImage(changed, first.id);
+  assert.equal(second.id, `sha256:${createHash('sha256').update(serializeConfig(changed)).digest('hex')}`);
+  assert.notEqual(second.id, first.id);
+  // A likely ID the store does not hold is only a hint.
+  assert.equal((await store.commitImage(cfg, `sha256:${'0'.repeat(64)}`)).id, first.id);
+});
+
 test('images resolve by short name, full tag, ID and ID prefix; untag and remove', async (t) => {
   const store = await tempStore(t);
   const cfg = emptyConfig();
