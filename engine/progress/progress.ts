@@ -58,10 +58,11 @@ export class Progress {
 }
 
 /** Progress for a --progress value. Writes to stderr unless told otherwise (as BuildKit does). */
-export function createProgress(mode: ProgressMode, out: Writable & { isTTY?: boolean } = process.stderr): Progress {
+export function createProgress(mode: ProgressMode, to?: Writable & { isTTY?: boolean }): Progress {
+  if (mode === 'quiet') return new Progress(undefined);
+  // Only now: process.stderr loads Node's stream machinery, which a quiet build never needs.
+  const out = to ?? process.stderr;
   switch (mode) {
-    case 'quiet':
-      return new Progress(undefined);
     case 'json':
       return new Progress(new JsonSink(out));
     case 'plain':

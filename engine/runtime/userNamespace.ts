@@ -4,13 +4,16 @@
  * with other users work); otherwise only a single id is mapped and setgroups is denied, as the
  * kernel requires before an unprivileged process writes gid_map.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { promisify } from 'node:util';
 
-const run = promisify(execFile);
+/** The id-map helpers run only rootless: child_process (and net with it) loads then, not on every kiln run. */
+async function run(file: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const { execFile } = await import('node:child_process');
+  return promisify(execFile)(file, args);
+}
 
 export interface SubIdRange { start: number; count: number }
 
