@@ -90,3 +90,16 @@ test('the bundle has no import() left: code loaded from a cache cannot run one',
   const text = readFileSync(join(repoRoot, 'dist', 'bundle', 'kiln.cjs'), 'latin1');
   assert.equal(/\bimport\("/.test(text), false);
 });
+
+test('a launcher without its bundle says kiln is not built, without a stack trace', () => {
+  const { root, bundle, kiln } = install();
+  try {
+    rmSync(bundle);
+    const r = kiln('version');
+    assert.equal(r.status, 70);
+    assert.match(r.stderr as string, /kiln is not built here \(run npm run build in /);
+    assert.doesNotMatch(r.stderr as string, /\n\s+at /);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
