@@ -24,6 +24,7 @@ import { seccompPolicy } from './seccomp.js';
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from './privilege.js';
 import { relayTerminal, terminalSpec, type TerminalRelay, type UserTerminal } from './terminal.js';
+import { processAlive } from '../processAlive.js';
 
 export type { ContainerMount } from './mounts.js';
 export type { ResourceLimits } from './cgroups.js';
@@ -302,15 +303,6 @@ function sweepAbandonedStateDirs(): void {
     const pid = Number(name.slice(STATE_PREFIX.length).split('-')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
     rmSync(join(stateRoot(), name), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -9,6 +9,7 @@ import { randomHex } from '../lazyCrypto.js';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
+import { processAlive } from '../processAlive.js';
 
 export interface ContainerRecord {
   id: string;
@@ -32,16 +33,6 @@ const NOUNS = ['ada', 'babbage', 'curie', 'dijkstra', 'euler', 'faraday', 'gauss
 
 function pick(list: readonly string[]): string {
   return list[Number.parseInt(randomHex(1), 16) % list.length] as string;
-}
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class ContainerRecords {
@@ -117,7 +108,7 @@ export class ContainerRecords {
     for (const id of ids) {
       try {
         const rec = JSON.parse(readFileSync(join(this.dir, id, 'container.json'), 'utf8')) as ContainerRecord;
-        if (rec.state === 'running' && !alive(rec.ownerPid)) rec.state = 'exited';
+        if (rec.state === 'running' && !processAlive(rec.ownerPid)) rec.state = 'exited';
         out.push(rec);
       } catch {
         // a container being created or removed right now

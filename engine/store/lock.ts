@@ -8,17 +8,7 @@
  */
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomHex } from '../lazyCrypto.js';
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { processAlive } from '../processAlive.js';
 
 function readOrUndefined(path: string): string | undefined {
   try {
@@ -89,7 +79,7 @@ export class StoreLock {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const held = readOrUndefined(this.path);
-      if (held !== undefined && held.endsWith('\n') && !alive(Number.parseInt(held, 10))) {
+      if (held !== undefined && held.endsWith('\n') && !processAlive(Number.parseInt(held, 10))) {
         await this.breakStale(held);
         continue;
       }

@@ -7,6 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '../processAlive.js';
 
 const ours = new Set<string>();
 let exitHookInstalled = false;
@@ -54,15 +55,6 @@ export async function removeScratchDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Removes temp files and dirs left by kiln processes that no longer run. */
 export async function sweepStaleTemps(tmpDir: string): Promise<void> {
   let names: string[];
@@ -75,7 +67,7 @@ export async function sweepStaleTemps(tmpDir: string): Promise<void> {
     const m = /^[a-z]+-(\d+)-/.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || pidAlive(pid)) continue;
+    if (pid === process.pid || processAlive(pid)) continue;
     const path = join(tmpDir, name);
     if (hasMountsUnder(path)) continue;
     await rm(path, { recursive: true, force: true }).catch(() => undefined);
