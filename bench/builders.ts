@@ -13,7 +13,8 @@ export interface Builder {
   env: NodeJS.ProcessEnv;
 }
 
-function works(argv: string[]): boolean {
+/** Whether a command runs and exits 0 (a peer's `info`, say). */
+export function works(argv: string[]): boolean {
   try {
     execFileSync(argv[0] as string, argv.slice(1), { stdio: 'ignore', timeout: 15_000 });
     return true;

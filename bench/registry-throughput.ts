@@ -18,6 +18,7 @@ import { emptyConfig } from '../engine/image/config.js';
 import { kilnBin } from '../test/support/env.js';
 import { registryAvailable, startRegistry } from '../test/support/registry.js';
 import { formatMs, median, timeCommand } from './measure.js';
+import { works } from './builders.js';
 
 const MiB = 1024 * 1024;
 const DOCKER = '/usr/bin/docker';
@@ -62,15 +63,6 @@ async function makeImage(root: string, work: string): Promise<{ id: string; byte
   return { id: rec.id, bytes };
 }
 
-function dockerOk(): boolean {
-  try {
-    execFileSync(DOCKER, ['info'], { stdio: 'ignore', timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function dockerRemoveBench(): void {
   const names = execFileSync(DOCKER, ['images', '--format', '{{.Repository}}:{{.Tag}}'], { encoding: 'utf8' }).split('\n').filter((n) => n.includes('bench/big'));
   if (names.length > 0) execFileSync(DOCKER, ['rmi', '-f', ...names], { stdio: 'ignore' });
@@ -80,7 +72,7 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const reps = Math.max(1, Number(argv[argv.indexOf('--reps') + 1] ?? 3) || 3);
   if (!registryAvailable()) throw new Error('docker-registry, htpasswd and openssl are needed');
-  const withDocker = !argv.includes('--no-docker') && dockerOk();
+  const withDocker = !argv.includes('--no-docker') && works([DOCKER, 'info']);
   const work = mkdtempSync(join(tmpdir(), 'kiln-bench-registry-'));
   try {
     const src = join(work, 'src');

@@ -22,20 +22,12 @@ import { Store } from '../engine/store/store.js';
 import { runContainer } from '../engine/runtime/container.js';
 import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../test/support/busyboxImage.js';
 import { formatMs, median, timeCommand } from './measure.js';
+import { works } from './builders.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const kilnBin = join(repoRoot, 'bin', 'kiln');
 const DOCKER = '/usr/bin/docker';
 const IMAGE = 'kiln-bench/busybox:latest';
-
-function dockerUsable(): boolean {
-  try {
-    execFileSync(DOCKER, ['info'], { stdio: 'ignore', timeout: 10_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function loadIntoDocker(): Promise<void> {
   const rootfs = await makeBusyboxRootfs();
@@ -63,7 +55,7 @@ async function main(): Promise<void> {
     const store = await Store.open({ root: storeRoot });
     const image = await commitBusyboxImage(store, IMAGE);
     const env = { ...process.env, KILN_ROOT: storeRoot };
-    const docker = dockerUsable();
+    const docker = works([DOCKER, 'info']);
     if (docker) await loadIntoDocker();
 
     // 1. CLI against CLI, taking turns.
@@ -140,7 +132,7 @@ async function main(): Promise<void> {
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     rmSync(storeRoot, { recursive: true, force: true });
-    if (dockerUsable()) spawnSync(DOCKER, ['rmi', IMAGE], { stdio: 'ignore' });
+    if (works([DOCKER, 'info'])) spawnSync(DOCKER, ['rmi', IMAGE], { stdio: 'ignore' });
   }
 }
 

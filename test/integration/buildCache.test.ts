@@ -64,6 +64,17 @@ COPY src /src
 RUN cat /src/a.txt /src/b.txt > /both
 `;
 
+/** Pids of the processes whose command line holds `marker`. */
+function processesRunning(marker: string): string[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
 test('the cache is shared by two kiln processes; one changed byte misses exactly the COPY and after; touched files stay cached', async (t) => {
   if (!ready(t)) return;
   const ctx = context('copy', COPY_RECIPE, { 'src/a.txt': 'a\n', 'src/b.txt': 'b\n' });
@@ -131,14 +142,7 @@ test('a failing stage cancels its siblings, is the error reported, and leaves no
   assert.ok(errors.some((e) => /exit 3/.test(e.name)), JSON.stringify(errors));
   assert.equal(r.events.filter((e) => e.event === 'done' && e.name.includes(marker)).length, 0);
   assert.ok(!readFileSync('/proc/self/mounts', 'utf8').includes(storeRoot), 'no mount left under the store');
-  const sleepers = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker);
-    } catch {
-      return false;
-    }
-  });
-  assert.deepEqual(sleepers, [], 'no build container left running');
+  assert.deepEqual(processesRunning(marker), [], 'no build container left running');
 });
 
 test('Ctrl-C cancels the build like a failure: exit 130, no container or mount left', async (t) => {
@@ -164,12 +168,5 @@ test('Ctrl-C cancels the build like a failure: exit 130, no container or mount l
   assert.ok(Date.now() - t0 < 20_000);
   assert.match(stderr, /canceled/);
   assert.ok(!readFileSync('/proc/self/mounts', 'utf8').includes(storeRoot), 'no mount left under the store');
-  const left = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker);
-    } catch {
-      return false;
-    }
-  });
-  assert.deepEqual(left, [], 'no build container left running');
+  assert.deepEqual(processesRunning(marker), [], 'no build container left running');
 });
