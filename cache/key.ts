@@ -52,7 +52,9 @@ export function keyedEnv(env: Record<string, string>, args: Record<string, strin
   return out;
 }
 
-const KEY_VERSION = 'kiln-step-key-v1';
+// v2: escape and SOURCE_DATE_EPOCH in the definition, images by ID, and records made by a build
+// that follows BuildKit in more places (empty layers, COPY/ONBUILD/HEALTHCHECK history).
+const KEY_VERSION = 'kiln-step-key-v2';
 
 /** The text a key hashes; exposed so tests and --explain can see what went in. */
 export function stepKeyText(parts: StepKeyParts): string {

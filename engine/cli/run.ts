@@ -8,6 +8,7 @@ import { hostname as hostHostname } from 'node:os';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors.js';
+import { topmostFirst } from '../layer/overlayStack.js';
 import {
   checkContainerName, composeArgv, mergeEnv, parseCpus, parseEnvFile, parseEnvFlag, parseMemory, parsePidsLimit,
   parseTmpfs, parseVolume,
@@ -91,7 +92,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     import('../runtime/containerRecords.js'), import('../runtime/container.js'), import('../runtime/users.js'), import('../runtime/imageFiles.js'),
   ]);
   const snapshots: string[] = [];
-  for (const diffId of [...image.config.rootfs.diff_ids].reverse()) snapshots.push(await store.snapshotDir(diffId));
+  for (const diffId of topmostFirst(image.config.rootfs.diff_ids)) snapshots.push(await store.snapshotDir(diffId));
 
   const userSpec = args.strings.get('user') ?? config.User ?? '';
   const user = resolveUser(userSpec, await readImageFile(snapshots, '/etc/passwd'), await readImageFile(snapshots, '/etc/group'));

@@ -7,7 +7,9 @@
  * build with its exit code and the last lines of its output.
  */
 import { chmod, chown, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { join, posix } from 'node:path';
+import { promisify } from 'node:util';
 import type { Heredoc } from '../../grammar/ast.js';
 import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
 import { resolveUser } from '../runtime/users.js';
@@ -15,6 +17,8 @@ import { StoreLock } from '../store/lock.js';
 import { commandArgv, DEFAULT_SHELL } from './meta.js';
 import type { Stats } from 'node:fs';
 import type { StageState } from './state.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface ProcessUser { uid: number; gid: number; additionalGids: number[] }
 
@@ -80,8 +84,8 @@ export interface RunPlan {
 const HEREDOC_ONLY = /^\s*<<-?\s*(["']?)([^\s"']+)\1\s*$/;
 
 /**
- * The argv BuildKit runs for a RUN: a lone heredoc is the script itself (executed directly
- * when it starts with `#!`); other heredocs are handed to the shell together with the line.
+ * The argv BuildKit runs for a RUN: a lone heredoc is the script itself (written to a file the
+ * shell runs when it starts with `#!`); other heredocs are handed to the shell with the line.
  */
 export function runArgv(state: StageState, instr: RunInstruction, scriptPath: (h: Heredoc) => string): { argv: string[]; scripts: { heredoc: Heredoc; path: string }[] } {
   const shell = state.config.config?.Shell ?? DEFAULT_SHELL;
@@ -90,7 +94,8 @@ export function runArgv(state: StageState, instr: RunInstruction, scriptPath: (h
     const only = instr.heredocs.length === 1 ? HEREDOC_ONLY.exec(text.split('\n')[0] ?? '') : null;
     if (only && instr.heredocs[0]) {
       const h = instr.heredocs[0];
-      if (h.content.startsWith('#!')) return { argv: [scriptPath(h)], scripts: [{ heredoc: h, path: scriptPath(h) }] };
+      // A script with a shebang is written to a file the shell runs (history: `/bin/sh -c /dev/pipes/EOF`).
+      if (h.content.startsWith('#!')) return { argv: [...shell, scriptPath(h)], scripts: [{ heredoc: h, path: scriptPath(h) }] };
       return { argv: [...shell, h.content], scripts: [] };
     }
     let full = text.split('\n')[0] ?? text;
@@ -109,7 +114,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
   const { state, instr } = plan;
   const config = state.config.config ?? {};
   // The same reading of USER as `kiln run` and docker (supplementary groups included).
-  const { uid, gid, additionalGids } = resolveUser(config.User ?? '', await plan.view.readText('/etc/passwd'), await plan.view.readText('/etc/group'));
+  const { uid, gid, additionalGids, home } = resolveUser(config.User ?? '', await plan.view.readText('/etc/passwd'), await plan.view.readText('/etc/group'));
   const user: ProcessUser = { uid, gid, additionalGids };
   const { argv, scripts } = runArgv(state, instr, (h) => `/dev/pipes/${h.name}`);
   const mounts = [...plan.mounts];
@@ -128,7 +133,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
   const { exitCode } = await plan.runner({
     rootfs: { lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir },
     argv,
-    env: [...state.args.runEnv(config.Env), ...plan.extraEnv],
+    env: withHome([...state.args.runEnv(config.Env), ...plan.extraEnv], home),
     cwd: config.WorkingDir || '/',
     user,
     hostname: 'buildkitsandbox',
@@ -146,6 +151,11 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
   }
   await removeMountStubs(plan.upperDir, plan.view, mounts.map((m) => m.target));
   return { argv };
+}
+
+/** HOME from the user's passwd entry ("/" when unknown) unless the environment sets it, as runc does. */
+function withHome(env: string[], home: string): string[] {
+  return env.some((kv) => kv.startsWith('HOME=')) ? env : [...env, `HOME=${home}`];
 }
 
 /**
@@ -169,15 +179,22 @@ async function removeMountStubs(upper: string, view: StageRoot, targets: string[
   }
 }
 
-/** Directory for a cache mount id: persistent across builds, one per id; mode and owner set when it is made. */
-export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir: string): Promise<string> {
+/**
+ * Directory for a cache mount id: persistent across builds, one per id; mode and owner set when
+ * it is made. A cache with `from=` starts as a copy of that directory (`seed.dir`), and is a
+ * cache of its own for each seed (`seed.key` names it: the stage or context and the path).
+ */
+export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir: string, seed?: { key: string; dir: string }): Promise<string> {
   const target = mount.target === undefined ? '' : posix.resolve(workdir || '/', mount.target);
-  const id = mount.id ?? target;
+  const id = (mount.id ?? target) + (seed ? `\0${seed.key}` : '');
   const dir = join(storeRoot, 'cache-mounts', Buffer.from(id).toString('hex').slice(0, 200));
   const made = await mkdir(dir, { recursive: true, mode: 0o755 });
   if (made !== undefined) {
-    await chmod(dir, mount.mode ?? 0o755);
-    await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
+    if (seed) await execFileAsync('cp', ['-a', '--', `${seed.dir}/.`, dir]);
+    else {
+      await chmod(dir, mount.mode ?? 0o755);
+      await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
+    }
   }
   return dir;
 }
