@@ -9,6 +9,10 @@
  * `container` and `parse` run the runtime's and the parser's own benchmarks
  * (bench/run-startup.ts, bench/parse.ts) after the table.
  *
+ *   node dist/bench/run.js --scale [options of bench/scale.ts]
+ *
+ * runs the scaling bench instead (bench/scale.ts): how each cost grows with its input.
+ *
  * buildah and podman take four times as long as kiln and docker on the multi-stage recipe;
  * they run --slow-reps times (default 1) so the whole bench stays within a few minutes.
  */
@@ -20,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { kiln, peers, type Builder } from './builders.js';
 import { baseOnly, fourStages, haveBusybox, makeContext, manyFilesCopy, tenRuns, writeManyFiles, writeRootfsTar } from './fixtures.js';
 import { formatMs, median, timeCommand } from './measure.js';
+import { runScaleBench } from './scale.js';
 
 interface Options {
   reps: number;
@@ -218,4 +223,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv.includes('--scale')) await runScaleBench(process.argv.slice(2));
+else await main();
