@@ -44,6 +44,8 @@ export interface BuildCacheOptions {
   noCacheFilter?: readonly string[];
   /** --explain: a HIT or MISS line (with reasons) under every step. */
   explain?: boolean;
+  /** Also told every step's HIT or MISS line, printed or not (kiln build --report). */
+  onVerdict?: (step: StepRef, verdict: string) => void;
 }
 
 /**
@@ -240,6 +242,7 @@ export class BuildCache {
   }
 
   private explain(step: StepRef, text: string): void {
+    this.o.onVerdict?.(step, text);
     if (this.o.explain) this.o.progress.note(step, text);
   }
 
