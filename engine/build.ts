@@ -103,6 +103,8 @@ class StoreLayers implements LayerStorage {
 }
 
 async function stateFromImage(store: Store, record: ImageRecord, args: StageArgs, platform: Platform): Promise<StageState> {
+  // The build holds its base images' content until it ends: a prune meanwhile leaves it.
+  await store.holdImage(record);
   const config = JSON.parse(JSON.stringify(record.config)) as ImageConfig;
   const layers: LayerRef[] = config.rootfs.diff_ids.map((diffId) => ({ diffId }));
   return { config, layers, args, platform, cmdSetInStage: false };
