@@ -64,6 +64,17 @@ export interface BuildOptions {
   checks?: (inputs: CheckInputs) => Promise<CheckReport>;
   /** Bytes of the Dockerfile and of its .dockerignore, for the steps that say they were read. */
   sourceSizes?: { dockerfile: number; dockerignore: number };
+  /** Told the plan and which instruction each step is (kiln build --report). */
+  observer?: BuildObserver;
+}
+
+/** What a report needs beyond progress events: the plan, each step's instruction, its layers. */
+export interface BuildObserver {
+  planned(plan: BuildPlan): void;
+  /** `position` is 0 for the FROM, else 1-based among the stage's instructions (triggers first). */
+  step(step: StepRef, where: { stage: number; position: number; instruction?: StageInstruction; onbuild: boolean }): void;
+  /** The layers a finished step added to its stage. */
+  layers(step: StepRef, diffIds: readonly string[]): void;
 }
 
 export interface BuildResult {
@@ -100,6 +111,8 @@ class StoreLayers implements LayerStorage {
 }
 
 async function stateFromImage(store: Store, record: ImageRecord, args: StageArgs, platform: Platform): Promise<StageState> {
+  // The build holds its base images' content until it ends: a prune meanwhile leaves it.
+  await store.holdImage(record);
   const config = JSON.parse(JSON.stringify(record.config)) as ImageConfig;
   const layers: LayerRef[] = config.rootfs.diff_ids.map((diffId) => ({ diffId }));
   return { config, layers, args, platform, cmdSetInStage: false };
@@ -190,6 +203,7 @@ async function prepare(opts: BuildOptions, allStages: boolean): Promise<Prepared
   let failure: unknown;
   try {
     plan = planStages(recipe, planOptions);
+    opts.observer?.planned(plan);
     const triggerFroms = new Map<number, string[]>();
     for (let pending = plan.order; pending.length > 0;) {
       const current: BuildPlan = plan;
@@ -203,6 +217,7 @@ async function prepare(opts: BuildOptions, allStages: boolean): Promise<Prepared
       plan = planStages(recipe, { ...planOptions, triggerFroms });
       pending = plan.order.filter((i) => !triggerFroms.has(i));
     }
+    opts.observer?.planned(plan);
   } catch (e) {
     failure = e;
   }
@@ -321,6 +336,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const fromStep = imageBase
       ? opts.progress.step(`${stepPrefix(labels[index] ?? '', 1, total)}FROM ${displayReference(planned.baseName)}`, label)
       : opts.progress.hidden(`FROM ${planned.baseName}`, label);
+    opts.observer?.step(fromStep, { stage: index, position: 0, onbuild: false });
     opts.progress.started(fromStep);
     if (!state) {
       opts.progress.error(fromStep, (failure as Error).message);
@@ -353,8 +369,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       const isTrigger = !stage.instructions.includes(instr);
       contextLoaded(instr);
       const step = stepOf(index, run, instr, isTrigger);
-      opts.progress.started(step);
       const position = run.next + 1;
+      opts.observer?.step(step, { stage: index, position, instruction: instr, onbuild: isTrigger });
+      opts.progress.started(step);
+      const layersBefore = run.state.layers.length;
       let hit = false;
       try {
         const before = run.state;
@@ -376,6 +394,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         opts.progress.error(step, (e as Error).message);
         throw e;
       }
+      opts.observer?.layers(step, run.state.layers.slice(layersBefore).map((l) => l.diffId));
       if (hit) opts.progress.cached(step);
       else opts.progress.done(step);
     }

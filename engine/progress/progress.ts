@@ -15,6 +15,8 @@ export const PROGRESS_MODES: readonly ProgressMode[] = ['auto', 'tty', 'plain', 
 
 export class Progress {
   private nextId = 1;
+  /** Hidden steps are numbered -1, -2, …: told apart by listeners, never taking a `#N`. */
+  private nextHiddenId = -1;
   private readonly listeners: ((e: ProgressEvent) => void)[] = [];
 
   constructor(private readonly sink: ProgressSink | undefined, private readonly now: () => number = Date.now) {}
@@ -24,9 +26,9 @@ export class Progress {
     return { id: this.nextId++, name, stage };
   }
 
-  /** A step that runs without being listed (BuildKit shows no vertex for ENV, LABEL, …). */
+  /** A step that runs without being listed (BuildKit shows no vertex for ENV, LABEL, …): its events reach listeners only. */
   hidden(name: string, stage: string): StepRef {
-    return { id: 0, name, stage, hidden: true };
+    return { id: this.nextHiddenId--, name, stage, hidden: true };
   }
 
   /** Also hand every event to `fn` (tests, --explain summaries). */
@@ -35,8 +37,7 @@ export class Progress {
   }
 
   private emit(e: ProgressEvent): void {
-    if (e.step.hidden) return;
-    this.sink?.write(e);
+    if (!e.step.hidden) this.sink?.write(e);
     for (const l of this.listeners) l(e);
   }
 

@@ -140,8 +140,8 @@ test('one changed byte misses the COPY and what follows, nothing before; --expla
   await kilnBuild(h, copyRecipe());
   writeFileSync(join(h.context, 'src', 'b.c'), 'int c;');
   const events = await kilnBuild(h, copyRecipe());
-  // ARG is no step of its own (BuildKit lists none): its verdict is not shown.
   assert.deepEqual(verdicts(events), [
+    'ARG VERSION=1: HIT',
     'RUN work first 1: HIT',
     'COPY src /src: MISS: file changed: src/b.c',
     'RUN work after 1: MISS: parent step missed',
@@ -167,7 +167,8 @@ test('--explain names a changed ARG', async () => {
   await kilnBuild(h, copyRecipe());
   const events = await kilnBuild(h, copyRecipe(), { buildArgs: { VERSION: '2' } });
   const v = verdicts(events);
-  assert.equal(v[0], 'RUN work first 1: MISS: parent step missed; ARG VERSION changed: "1" → "2"');
+  assert.equal(v[0], 'ARG VERSION=1: MISS: ARG VERSION changed: "1" → "2"');
+  assert.equal(v[1], 'RUN work first 1: MISS: parent step missed; ARG VERSION changed: "1" → "2"');
   rmSync(join(h.context, '..'), { recursive: true });
 });
 
