@@ -9,11 +9,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { leftoverCgroups, leftoverMounts } from '../support/containers.js';
 import { Store } from '../../engine/store/store.js';
+import { ownerOf } from '../../engine/runtime/cgroupOwner.js';
 
 const ready = isRoot && haveBusybox;
 const why = 'needs root (namespaces, overlayfs, cgroups) and /bin/busybox (busybox-static)';
@@ -47,7 +48,10 @@ describe('runtime: kiln run / ps / rm', () => {
 
   function clean(): void {
     assert.deepEqual(leftoverMounts(), [], 'no mount left on the host');
-    const mine = leftoverCgroups('').filter((d) => /[0-9a-f]{64}$/.test(d) && existsSync(join(root, 'containers', d.slice(-64))));
+    const mine = leftoverCgroups('').filter((d) => {
+      const id = ownerOf(basename(d))?.id ?? '';
+      return /^[0-9a-f]{64}$/.test(id) && existsSync(join(root, 'containers', id));
+    });
     assert.deepEqual(mine, [], 'no cgroup left');
   }
 
