@@ -56,6 +56,17 @@ export interface BuildOptions {
   jobs?: number;
   /** The build cache (absent: every step runs, nothing is recorded). */
   cache?: BuildCache;
+  /** Told the plan and which instruction each step is (kiln build --report). */
+  observer?: BuildObserver;
+}
+
+/** What a report needs beyond progress events: the plan, each step's instruction, its layers. */
+export interface BuildObserver {
+  planned(plan: BuildPlan): void;
+  /** `position` is 0 for the FROM, else 1-based among the stage's instructions (triggers first). */
+  step(step: StepRef, where: { stage: number; position: number; instruction?: StageInstruction; onbuild: boolean }): void;
+  /** The layers a finished step added to its stage. */
+  layers(step: StepRef, diffIds: readonly string[]): void;
 }
 
 export interface BuildResult {
@@ -92,6 +103,8 @@ class StoreLayers implements LayerStorage {
 }
 
 async function stateFromImage(store: Store, record: ImageRecord, args: StageArgs, platform: Platform): Promise<StageState> {
+  // The build holds its base images' content until it ends: a prune meanwhile leaves it.
+  await store.holdImage(record);
   const config = JSON.parse(JSON.stringify(record.config)) as ImageConfig;
   const layers: LayerRef[] = config.rootfs.diff_ids.map((diffId) => ({ diffId }));
   return { config, layers, args, platform, cmdSetInStage: false };
@@ -122,6 +135,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const globals = evaluateGlobalArgs(recipe.metaArgs, opts.buildArgs, automaticArgs(buildPlatform, targetPlatform, targetStage), opts.expander);
   const planOptions = { globals, target: opts.target, namedContexts: new Set(namedDirs.keys()), expander: opts.expander, dockerfileName: opts.dockerfileName };
   let plan: BuildPlan = planStages(recipe, planOptions);
+  opts.observer?.planned(plan);
 
   const context = new SourceTree(resolve(opts.contextDir), 'build context', new IgnoreMatcher(opts.ignorePatterns));
   const namedTrees = new Map([...namedDirs].map(([n, d]) => [n, new SourceTree(d, `context ${n}`)] as const));
@@ -163,6 +177,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     plan = planStages(recipe, { ...planOptions, triggerFroms });
     pending = plan.order.filter((i) => !triggerFroms.has(i));
   }
+  opts.observer?.planned(plan);
 
   async function inheritedTriggerFroms(planned: PlannedStage): Promise<string[]> {
     let triggers: string[] = [];
@@ -199,6 +214,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const label = stage.name ?? String(index);
     const platform = platformOf(planned);
     const fromStep = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] FROM ${planned.baseName}${stage.name ? ` AS ${stage.name}` : ''}`, label);
+    opts.observer?.step(fromStep, { stage: index, position: 0, onbuild: false });
     opts.progress.started(fromStep);
     let state: StageState;
     try {
@@ -226,8 +242,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       if (signal.aborted) throw signal.reason;
       const isTrigger = !stage.instructions.includes(instr);
       const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instructionText(instr)}`, label);
-      opts.progress.started(step);
       const position = run.next + 1;
+      opts.observer?.step(step, { stage: index, position, instruction: instr, onbuild: isTrigger });
+      opts.progress.started(step);
+      const layersBefore = run.state.layers.length;
       let hit = false;
       try {
         const before = run.state;
@@ -249,6 +267,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         opts.progress.error(step, (e as Error).message);
         throw e;
       }
+      opts.observer?.layers(step, run.state.layers.slice(layersBefore).map((l) => l.diffId));
       if (hit) opts.progress.cached(step);
       else opts.progress.done(step);
     }

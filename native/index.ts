@@ -147,6 +147,13 @@ interface NativeBinding {
   loadBpfProgram(type: number, instructions: Buffer, license: string): number;
   /** bpf(BPF_PROG_ATTACH) of a loaded program to a target (e.g. a cgroup directory's descriptor). */
   attachBpfProgram(targetFd: number, programFd: number, attachType: number, flags: number): void;
+  /**
+   * unshare(CLONE_NEWNS) of the calling thread, its mounts made slaves of the old namespace's:
+   * threads started afterwards share the new namespace, threads started before keep the old one.
+   */
+  unshareMountNamespace(): void;
+  /** setns(2) of the calling thread into the mount namespace an open descriptor names. */
+  enterMountNamespace(fd: number): void;
 }
 
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */
@@ -167,7 +174,7 @@ function packageRoot(): string {
   }
 }
 
-const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount', 'loadBpfProgram', 'attachBpfProgram'];
+const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount', 'loadBpfProgram', 'attachBpfProgram', 'unshareMountNamespace', 'enterMountNamespace'];
 
 let binding: NativeBinding | undefined;
 

@@ -179,5 +179,8 @@ export async function resolveSaveItems(store: Store, names: readonly string[]): 
     const tagged = ref && ref.digest === undefined && !image.id.slice(7).startsWith(name.replace(/^sha256:/, '')) ? [fullReference({ ...ref, tag: ref.tag ?? 'latest' })] : [];
     add(image, tagged.filter((t) => image.tags.includes(t)));
   }
-  return [...byId.values()];
+  const items = [...byId.values()];
+  // Held while the archive is written: an rmi and prune meanwhile leave the content.
+  for (const item of items) await store.holdImage(item.image);
+  return items;
 }

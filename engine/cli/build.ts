@@ -13,6 +13,7 @@ import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 export const spec: CommandSpec = {
   name: 'build',
   ownUserNamespace: 'required',
+  ownMountNamespace: true,
   summary: 'Build an image from a Dockerfile',
   usage: '[OPTIONS] PATH | -',
   minArgs: 1,
@@ -36,6 +37,7 @@ export const spec: CommandSpec = {
     { name: 'cache-to', kind: 'list', valueName: 'stringArray', description: 'Cache export destination (type=registry,ref=REF[,mode=min|max])' },
     { name: 'cache-from', kind: 'list', valueName: 'stringArray', description: 'Cache import source (type=registry,ref=REF, or REF)' },
     INSECURE_REGISTRY_FLAG,
+    { name: 'report', kind: 'string', valueName: 'file', description: 'Write a report of the build (stage graph, timeline, cache verdicts) to FILE.html or FILE.json, also when it fails' },
   ],
 };
 
@@ -126,6 +128,11 @@ export async function run(args: ParsedArgs): Promise<number> {
   const { PROGRESS_MODES } = await import('../progress/progress.js');
   if (!(PROGRESS_MODES as readonly string[]).includes(mode)) throw usageError('build', `invalid --progress "${mode}"`);
   const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
+  const reportFile = args.strings.get('report');
+  const report = reportFile === undefined ? undefined : (await import('../report/buildReportSession.js')).startBuildReport(reportFile, progress, {
+    dockerfile: source.displayName, context: contextArg, tags, namedContexts: new Set([...namedContexts].filter(([, v]) => !v.startsWith('docker-image://')).map(([k]) => k)),
+    ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
+  });
   const sde = buildArgs.has('SOURCE_DATE_EPOCH') ? Number(buildArgs.get('SOURCE_DATE_EPOCH')) : sourceDateEpochFromEnv();
   if (sde !== undefined && !Number.isInteger(sde)) throw usageError('build', 'SOURCE_DATE_EPOCH must be a whole number of seconds');
   const jobsText = args.strings.get('jobs');
@@ -140,9 +147,11 @@ export async function run(args: ParsedArgs): Promise<number> {
   const cache = await BuildCache.open({
     store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress, expander,
     noCache: args.bools.has('no-cache'), noCacheFilter: args.lists.get('no-cache-filter') ?? [], explain: args.bools.has('explain'),
+    ...(report ? { onVerdict: report.recorder.verdict } : {}),
   });
   const interrupt = interruptSignal();
   let result;
+  let failure: { error: unknown } | undefined;
   try {
     result = await build({
       cache, signal: interrupt.signal, ...(jobs !== undefined ? { jobs } : {}),
@@ -151,7 +160,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       namedContexts, secrets, ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
       ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
       ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
-      progress, expander, runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
+      progress, expander, ...(report ? { observer: report.recorder } : {}), runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
       parseTrigger: async (text) => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [],
       pull: async (ref, platform) => {
         const { pullImage } = await import('../registry/pull.js');
@@ -163,14 +172,19 @@ export async function run(args: ParsedArgs): Promise<number> {
         }
       },
     });
+  } catch (error) {
+    failure = { error };
+    throw error;
   } finally {
     interrupt.dispose();
     await cache.close();
     await progress.close();
     if (fromStdin) await rm(contextDir, { recursive: true, force: true });
+    if (failure) await report?.write(store, failure);
   }
   for (const t of tags) await store.tag(result.record.id, t);
   for (const out of outputs) await writeOutput(store, result.record, tags, out);
+  await report?.write(store, { record: result.record });
   if (exchange) for (const to of cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: insecure });
   if (push) {
     const { pushImage } = await import('../registry/push.js');

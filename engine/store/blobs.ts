@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { nodeCrypto, randomHex } from '../lazyCrypto.js';
 import { KilnError } from '../errors.js';
+import { selfTag } from '../processIdentity.js';
 import { fsyncDir, fsyncFile, writeTempFile } from './atomicFile.js';
 import type { WriteBehind } from './writeBehind.js';
 
@@ -46,7 +47,11 @@ export class BlobStore {
   /** Blobs ingested behind (see ingestBehind) until they have landed, by digest. */
   private readonly landing = new Map<string, Promise<void>>();
 
-  constructor(root: string, tmpDir: string, private readonly behind?: WriteBehind) {
+  /**
+   * `hold`: takes a digest into the store's lease before the blob is looked at or moved into
+   * place, so a concurrent collection never removes what this process just wrote (see leases.ts).
+   */
+  constructor(root: string, tmpDir: string, private readonly behind?: WriteBehind, private readonly hold: (names: string[]) => Promise<void> = async () => undefined) {
     this.dir = join(root, 'blobs', 'sha256');
     this.tmpDir = tmpDir;
   }
@@ -120,7 +125,7 @@ export class BlobStore {
 
   /** Streams `source` into a temp file while hashing it, and checks what the caller expected. */
   private async receive(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions, sync: boolean): Promise<{ tmp: string; info: BlobInfo }> {
-    const tmp = join(this.tmpDir, `blob-${process.pid}-${randomHex(8)}`);
+    const tmp = join(this.tmpDir, `blob-${selfTag()}-${randomHex(8)}`);
     const hash = nodeCrypto().createHash('sha256');
     let size = 0;
     await writeTempFile(tmp, 0o644, async (fd) => {
@@ -173,6 +178,7 @@ export class BlobStore {
    */
   async adopt(file: string, digest: string): Promise<void> {
     const target = this.path(digest);
+    await this.hold([digest]);
     if (await this.inPlace(digest)) {
       await unlink(file).catch(() => undefined);
       const now = new Date();

@@ -1,6 +1,7 @@
 /**
  * A lock shared by every kiln process using one store: a lock file created with O_EXCL holding
- * "pid token". A holder that died leaves a stale file, detected because its pid no longer runs;
+ * "PID-START token". A holder that died leaves a stale file, detected because its process no longer
+ * runs (pid and start time, so a reused pid does not keep it);
  * breaking it is itself guarded by a second O_EXCL file so two waiters can never both break the
  * lock and then both believe they hold it. Inside one process, callers queue on a promise chain
  * first, so the file is only contended between processes. The lock file's few calls are sync:
@@ -8,7 +9,7 @@
  */
 import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomHex } from '../lazyCrypto.js';
-import { processAlive } from '../processAlive.js';
+import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
 
 function readOrUndefined(path: string): string | undefined {
   try {
@@ -24,6 +25,12 @@ function unlinkQuietly(path: string): void {
   } catch {
     // gone already
   }
+}
+
+/** Whether the process a lock file names (`PID-START token`, or an older `PID token`) still runs. */
+function holderAlive(held: string): boolean {
+  const tag = parseTag(held);
+  return tag !== undefined && tagAlive(tag);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -69,7 +76,7 @@ export class StoreLock {
   }
 
   private async acquire(): Promise<string> {
-    const token = `${process.pid} ${randomHex(8)}\n`;
+    const token = `${selfTag()} ${randomHex(8)}\n`;
     for (let attempt = 0; ; attempt++) {
       try {
         const fd = openSync(this.path, 'wx', 0o644);
@@ -79,7 +86,7 @@ export class StoreLock {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const held = readOrUndefined(this.path);
-      if (held !== undefined && held.endsWith('\n') && !processAlive(Number.parseInt(held, 10))) {
+      if (held !== undefined && held.endsWith('\n') && !holderAlive(held)) {
         await this.breakStale(held);
         continue;
       }

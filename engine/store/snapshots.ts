@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { hexOf, type BlobStore } from './blobs.js';
 import { canOwnFiles, privilege } from '../runtime/privilege.js';
+import { tempPrefix } from './scratch.js';
 
 /** Renames a dir into place unless the target already exists (then the source is discarded). */
 export async function renameDirInto(source: string, target: string): Promise<boolean> {
@@ -32,7 +33,8 @@ export class SnapshotStore {
   private readonly blobs: BlobStore;
   private readonly inFlight = new Map<string, Promise<string>>();
 
-  constructor(dir: string, tmpDir: string, blobs: BlobStore) {
+  /** `hold`: takes a layer into the store's lease before its snapshot is looked at or made (see leases.ts). */
+  constructor(dir: string, tmpDir: string, blobs: BlobStore, private readonly hold: (names: string[]) => Promise<void> = async () => undefined) {
     this.dir = dir;
     this.tmpDir = tmpDir;
     this.blobs = blobs;
@@ -62,6 +64,7 @@ export class SnapshotStore {
 
   async get(diffId: string): Promise<string> {
     const target = this.path(diffId);
+    await this.hold([diffId]);
     if (await this.has(diffId)) {
       if (privilege() !== 'namespace-root' || !existsSync(this.flatMarker(diffId))) return target;
       await this.remove(diffId);
@@ -76,7 +79,7 @@ export class SnapshotStore {
 
   private async create(diffId: string): Promise<string> {
     if (!(await this.blobs.has(diffId))) throw new KilnError('LAYER_MISSING', `layer ${diffId} is not in the store`);
-    const tmp = await mkdtemp(join(this.tmpDir, `snapshot-${process.pid}-`));
+    const tmp = await mkdtemp(join(this.tmpDir, tempPrefix('snapshot')));
     try {
       await chmod(tmp, 0o755); // the layer root; a root entry in the tar may set it otherwise
       // Loaded on first use: listing images or tagging must not pay for the tar machinery.
@@ -97,6 +100,7 @@ export class SnapshotStore {
    */
   async adopt(diffId: string, dir: string): Promise<string> {
     const target = this.path(diffId);
+    await this.hold([diffId]);
     await renameDirInto(dir, target);
     return target;
   }
@@ -109,7 +113,7 @@ export class SnapshotStore {
   /** Removes a snapshot: renamed aside first, so no reader ever sees a half-deleted one. */
   async remove(diffId: string): Promise<void> {
     const target = this.path(diffId);
-    const aside = join(this.tmpDir, `deleting-${process.pid}-${hexOf(diffId)}`);
+    const aside = join(this.tmpDir, `${tempPrefix('deleting')}${hexOf(diffId)}`);
     await rm(this.flatMarker(diffId), { force: true });
     try {
       await rename(target, aside);
