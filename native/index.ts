@@ -126,6 +126,13 @@ interface NativeBinding {
   mount(source: string, target: string, fstype: string, flags: string[], data: string): void;
   /** umount2(2), lazily with `detach`; false when nothing is mounted at `target`. */
   unmount(target: string, detach: boolean): boolean;
+  /**
+   * unshare(CLONE_NEWNS) of the calling thread, its mounts made slaves of the old namespace's:
+   * threads started afterwards share the new namespace, threads started before keep the old one.
+   */
+  unshareMountNamespace(): void;
+  /** setns(2) of the calling thread into the mount namespace an open descriptor names. */
+  enterMountNamespace(fd: number): void;
 }
 
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */
@@ -146,7 +153,7 @@ function packageRoot(): string {
   }
 }
 
-const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount'];
+const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount', 'unshareMountNamespace', 'enterMountNamespace'];
 
 let binding: NativeBinding | undefined;
 

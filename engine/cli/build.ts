@@ -13,6 +13,7 @@ import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 export const spec: CommandSpec = {
   name: 'build',
   ownUserNamespace: 'required',
+  ownMountNamespace: true,
   summary: 'Build an image from a Dockerfile',
   usage: '[OPTIONS] PATH | -',
   minArgs: 1,

@@ -94,6 +94,10 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
     }
   }
   const args = parseArgs(command.spec, rest);
+  if (command.spec.ownMountNamespace) {
+    const { privilege } = await import('../runtime/privilege.js');
+    if (privilege() === 'host-root') await (await import('../runtime/ownMountNamespace.js')).enterOwnMountNamespace();
+  }
   if (command.spec.ownUserNamespace) {
     const { privilege } = await import('../runtime/privilege.js');
     if (privilege() === 'unprivileged') {

@@ -620,7 +620,34 @@ Napi::Value Unmount(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// unshareMountNamespace(): moves the calling thread into a new mount namespace whose mounts are
+// slaves of the ones it leaves (unmounts made outside still reach it; its own mounts stay in).
+// Only this thread moves, and the threads it starts later: other threads keep the old namespace.
+// Throws with errno on failure.
+Napi::Value UnshareMountNamespace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (unshare(CLONE_NEWNS) < 0) {
+    ThrowErrno(env, "unshare(CLONE_NEWNS)", errno);
+    return env.Undefined();
+  }
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0) ThrowErrno(env, "make mounts slave", errno);
+  return env.Undefined();
+}
+
+// enterMountNamespace(fd): setns(2) of the calling thread into the mount namespace `fd` names.
+Napi::Value EnterMountNamespace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "enterMountNamespace(fd)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (setns(info[0].As<Napi::Number>().Int32Value(), CLONE_NEWNS) < 0) ThrowErrno(env, "setns", errno);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("unshareMountNamespace", Napi::Function::New(env, UnshareMountNamespace));
+  exports.Set("enterMountNamespace", Napi::Function::New(env, EnterMountNamespace));
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("unmount", Napi::Function::New(env, Unmount));
   exports.Set("listXattrs", Napi::Function::New(env, ListXattrs));
