@@ -27,8 +27,8 @@ export function kiln(kilnBin: string, storeRoot: string): Builder {
   return {
     name: 'kiln',
     env: { ...process.env, KILN_ROOT: storeRoot },
-    build: (df, ctx, tag) => [process.execPath, kilnBin, 'build', '-q', '-t', tag, '-f', df, ctx],
-    run: (tag) => [process.execPath, kilnBin, 'run', '--rm', tag, 'true'],
+    build: (df, ctx, tag) => [kilnBin, 'build', '-q', '-t', tag, '-f', df, ctx],
+    run: (tag) => [kilnBin, 'run', '--rm', tag, 'true'],
   };
 }
 

@@ -1,5 +1,7 @@
 /** Timing a command as a user runs it: wall time from spawn to exit. */
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface Timed {
   ok: boolean;
@@ -42,4 +44,29 @@ export function median(values: number[]): number | undefined {
 export function formatMs(ms: number | undefined): string {
   if (ms === undefined) return 'n/a';
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+}
+
+export interface TimedWithMemory extends Timed {
+  /** The largest resident set of the command's process, in MiB (GNU time's %M). */
+  peakMiB?: number;
+}
+
+export const GNU_TIME = '/usr/bin/time';
+
+/**
+ * Like timeCommand, also reporting the command's peak memory through GNU time (Debian package
+ * `time`); without it the memory is left out. The wall time includes time's own start (~1 ms).
+ */
+export async function timeCommandWithMemory(argv: string[], env: NodeJS.ProcessEnv, scratchDir: string, timeoutMs = 3_600_000): Promise<TimedWithMemory> {
+  if (!existsSync(GNU_TIME)) return timeCommand(argv, env, timeoutMs);
+  const out = join(scratchDir, `peak-${process.pid}-${Date.now()}.txt`);
+  const t = await timeCommand([GNU_TIME, '-f', '%M', '-o', out, ...argv], env, timeoutMs);
+  try {
+    const kib = Number(readFileSync(out, 'utf8').trim().split('\n').pop());
+    return Number.isFinite(kib) && kib > 0 ? { ...t, peakMiB: kib / 1024 } : t;
+  } catch {
+    return t;
+  } finally {
+    rmSync(out, { force: true });
+  }
 }

@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const kiln = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'kiln');
     for (let i = 0; i < Math.min(runs, 7); i++) {
       const before = childrenCpuMs();
-      const r = await timeCommand([process.execPath, kiln, 'parse', '--dump', file], process.env);
+      const r = await timeCommand([kiln, 'parse', '--dump', file], process.env);
       if (!r.ok) throw new Error(r.error);
       cliTimes.push(r.ms);
       cliCpu.push(childrenCpuMs() - before);

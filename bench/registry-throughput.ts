@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     console.log(`image ${id.slice(7, 19)}: ${(bytes / 1e6).toFixed(1)} MB uncompressed in 4 layers`);
     const archive = join(work, 'big.tar');
     if (withDocker) {
-      execFileSync(process.execPath, [kilnBin, 'save', '-o', archive, 'bench/big:1'], { env: { ...process.env, KILN_ROOT: src } });
+      execFileSync(kilnBin, ['save', '-o', archive, 'bench/big:1'], { env: { ...process.env, KILN_ROOT: src } });
     }
     const times: Record<string, number[]> = { 'kiln push': [], 'kiln pull': [], 'docker push': [], 'docker pull': [] };
     const record = (what: string, r: { ok: boolean; ms: number; error?: string }): void => {
@@ -94,8 +94,8 @@ async function main(): Promise<void> {
       try {
         rmSync(join(src, 'registry'), { recursive: true, force: true }); // forget where layers were pushed
         const env = { ...process.env, KILN_ROOT: src };
-        execFileSync(process.execPath, [kilnBin, 'tag', 'bench/big:1', `${a.host}/bench/big:1`], { env });
-        record('kiln push', await timeCommand([process.execPath, kilnBin, 'push', '-q', `${a.host}/bench/big:1`], env));
+        execFileSync(kilnBin, ['tag', 'bench/big:1', `${a.host}/bench/big:1`], { env });
+        record('kiln push', await timeCommand([kilnBin, 'push', '-q', `${a.host}/bench/big:1`], env));
         if (withDocker) {
           dockerRemoveBench();
           execFileSync(DOCKER, ['load', '-q', '-i', archive], { stdio: 'ignore' });
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
           record('docker push', await timeCommand([DOCKER, 'push', '-q', `${b.host}/bench/big:1`], process.env));
         }
         const dst = join(work, `dst${round}`);
-        record('kiln pull', await timeCommand([process.execPath, kilnBin, 'pull', '-q', `${a.host}/bench/big:1`], { ...process.env, KILN_ROOT: dst }));
+        record('kiln pull', await timeCommand([kilnBin, 'pull', '-q', `${a.host}/bench/big:1`], { ...process.env, KILN_ROOT: dst }));
         rmSync(dst, { recursive: true, force: true });
         if (withDocker) {
           dockerRemoveBench();

@@ -61,9 +61,9 @@ async function main(): Promise<void> {
     // 1. CLI against CLI, taking turns.
     const kilnTimes: number[] = [];
     const dockerTimes: number[] = [];
-    await timeCommand([process.execPath, kilnBin, 'run', '--rm', IMAGE, 'true'], env); // extracts the snapshot once
+    await timeCommand([kilnBin, 'run', '--rm', IMAGE, 'true'], env); // extracts the snapshot once
     for (let i = 0; i < reps; i++) {
-      const k = await timeCommand([process.execPath, kilnBin, 'run', '--rm', IMAGE, 'true'], env);
+      const k = await timeCommand([kilnBin, 'run', '--rm', IMAGE, 'true'], env);
       if (!k.ok) throw new Error(k.error);
       kilnTimes.push(k.ms);
       if (docker) {
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     const perStep: number[] = [];
     for (let i = 0; i < reps; i++) {
       for (const [file, out] of [['run.Dockerfile', runBuild], ['meta.Dockerfile', metaBuild]] as const) {
-        const b = await timeCommand([process.execPath, kilnBin, 'build', '-q', '--no-cache', '-f', join(ctx, file), '-t', 'kiln-bench/out', ctx], env);
+        const b = await timeCommand([kilnBin, 'build', '-q', '--no-cache', '-f', join(ctx, file), '-t', 'kiln-bench/out', ctx], env);
         if (!b.ok) throw new Error(b.error);
         out.push(b.ms);
       }

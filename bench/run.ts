@@ -4,10 +4,14 @@
  * each; prints medians and kiln/peer ratios, with the goals against BuildKit.
  *
  *   node dist/bench/run.js [--reps N] [--slow-reps N] [--tools kiln,docker,buildah,podman]
- *                          [--cases four,runs,files,run,startup,container,parse] [--json FILE]
+ *                          [--cases four,runs,files,run,startup,container,parse,report] [--json FILE]
  *
- * `container` and `parse` run the runtime's and the parser's own benchmarks
- * (bench/run-startup.ts, bench/parse.ts) after the table.
+ * `container`, `parse` and `report` run the runtime's, the parser's and the reports' own
+ * benchmarks (bench/run-startup.ts, bench/parse.ts, bench/report.ts) after the table.
+ *
+ *   node dist/bench/run.js --scale [options of bench/scale.ts]
+ *
+ * runs the scaling bench instead (bench/scale.ts): how each cost grows with its input.
  *
  * buildah and podman take four times as long as kiln and docker on the multi-stage recipe;
  * they run --slow-reps times (default 1) so the whole bench stays within a few minutes.
@@ -20,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { kiln, peers, type Builder } from './builders.js';
 import { baseOnly, fourStages, haveBusybox, makeContext, manyFilesCopy, tenRuns, writeManyFiles, writeRootfsTar } from './fixtures.js';
 import { formatMs, median, timeCommand } from './measure.js';
+import { runScaleBench } from './scale.js';
 
 interface Options {
   reps: number;
@@ -30,7 +35,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup', 'container', 'parse']) };
+  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup', 'container', 'parse', 'report']) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -185,8 +190,8 @@ async function main(): Promise<void> {
       const env = { ...process.env, KILN_ROOT: storeRoot };
       const self: Builder = { name: 'kiln', env, build: () => [] };
       const floor = row('start-up floor: node -e 0');
-      // Node reads NODE_EXTRA_CA_CERTS's whole bundle at every start, before any of kiln's code
-      // runs: show what that costs on this machine, so the floor is not mistaken for kiln's.
+      // Node reads NODE_EXTRA_CA_CERTS's whole bundle at every start, before any code runs: show
+      // what that costs on this machine (bin/kiln keeps node from paying it; see its header).
       const extraCerts = process.env.NODE_EXTRA_CA_CERTS !== undefined ? row('start-up floor without NODE_EXTRA_CA_CERTS') : undefined;
       const bareEnv: NodeJS.ProcessEnv = { ...env };
       delete bareEnv.NODE_EXTRA_CA_CERTS;
@@ -196,8 +201,8 @@ async function main(): Promise<void> {
       for (let i = 0; i < 10; i++) {
         await timed(floor, self, [process.execPath, '-e', '0']);
         if (extraCerts) await timed(extraCerts, bare, [process.execPath, '-e', '0']);
-        await timed(help, self, [process.execPath, kilnBin, '--help']);
-        await timed(df, self, [process.execPath, kilnBin, 'system', 'df']);
+        await timed(help, self, [kilnBin, '--help']);
+        await timed(df, self, [kilnBin, 'system', 'df']);
       }
       rows.push(floor, ...(extraCerts ? [extraCerts] : []), help, df);
     }
@@ -211,11 +216,12 @@ async function main(): Promise<void> {
     writeFileSync(o.json, JSON.stringify(data, null, 2));
   }
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const [name, script] of [['container', 'run-startup.js'], ['parse', 'parse.js']] as const) {
+  for (const [name, script] of [['container', 'run-startup.js'], ['parse', 'parse.js'], ['report', 'report.js']] as const) {
     if (!o.cases.has(name)) continue;
     process.stdout.write(`\n== ${script.replace('.js', '.ts')}\n`);
-    spawnSync(process.execPath, [join(here, script), ...(name === 'container' ? ['--reps', String(Math.max(5, o.reps))] : [])], { stdio: 'inherit' });
+    spawnSync(process.execPath, [join(here, script), ...(name !== 'parse' ? ['--reps', String(Math.max(5, o.reps))] : [])], { stdio: 'inherit' });
   }
 }
 
-await main();
+if (process.argv.includes('--scale')) await runScaleBench(process.argv.slice(2));
+else await main();

@@ -6,9 +6,10 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'n
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomHex } from '../engine/lazyCrypto.js';
+import { selfTag } from '../engine/processIdentity.js';
 
 function tempName(target: string): string {
-  return `${target}.tmp-${process.pid}-${randomHex(4)}`;
+  return `${target}.tmp-${selfTag()}-${randomHex(4)}`;
 }
 
 /** A file written and fsynced beside its target, not yet renamed over it. */

@@ -1,12 +1,15 @@
 /**
  * Pruning the build cache and what it alone keeps alive, and measuring the store for
  * `kiln system df`. Records go first; then the store's gc removes every blob and snapshot
- * that neither an image nor a remaining record needs (under the store's lock).
+ * that neither an image nor a remaining record needs. All of it is one collection (under the
+ * store's lock): records and content that running operations hold (their leases) stay.
  */
-import { lstat, readdir, rm, stat } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../engine/store/store.js';
 import { CacheIndex, type CacheRecordInfo } from './index.js';
+import { recordLeaseName } from '../engine/store/leases.js';
+import { parseTag, tagAlive } from '../engine/processIdentity.js';
 
 export interface PruneOptions {
   /** Every cache record, not only stale ones. */
@@ -23,8 +26,6 @@ export interface PruneResult {
 }
 
 export const DEFAULT_UNUSED_MS = 48 * 3600_000;
-/** Temp files of writers killed mid-write are this old before they are swept. */
-const STALE_TEMP_MS = 3600_000;
 
 /** Layers a record needs: the ones it added and, when its config carries one, its whole rootfs. */
 export async function recordLayers(index: CacheIndex, info: CacheRecordInfo): Promise<string[]> {
@@ -35,48 +36,97 @@ export async function recordLayers(index: CacheIndex, info: CacheRecordInfo): Pr
 }
 
 export async function pruneCache(store: Store, options: PruneOptions = {}): Promise<PruneResult> {
-  const index = new CacheIndex(store.root);
-  const now = Date.now();
-  const unusedFor = options.unusedForMs ?? DEFAULT_UNUSED_MS;
-  let removedRecords = 0;
-  let recordBytes = 0;
-  const keep: string[] = [];
-  for (const info of await index.list()) {
-    const missing = await Promise.all(info.diffIds.map(async (d) => !(await store.hasBlob(d))));
-    const stale = now - info.lastUsed.getTime() > unusedFor;
-    if (options.all || stale || missing.some(Boolean)) {
-      await index.remove(info.key);
-      removedRecords++;
-      recordBytes += info.size;
-    } else {
-      keep.push(...(await recordLayers(index, info)));
+  // One collection: records and what only they keep are decided on one view of the leases.
+  return store.withCollection(async (collection) => {
+    const index = new CacheIndex(store.root);
+    const now = Date.now();
+    const unusedFor = options.unusedForMs ?? DEFAULT_UNUSED_MS;
+    let removedRecords = 0;
+    let recordBytes = 0;
+    const keep: string[] = [];
+    for (const info of await index.list()) {
+      const leased = collection.held.has(recordLeaseName(info.key));
+      const missing = await Promise.all(info.diffIds.map(async (d) => !(await store.hasBlob(d))));
+      const stale = now - info.lastUsed.getTime() > unusedFor;
+      if (!leased && (options.all || stale || missing.some(Boolean))) {
+        await index.remove(info.key);
+        removedRecords++;
+        recordBytes += info.size;
+      } else {
+        keep.push(...(await recordLayers(index, info)));
+      }
     }
-  }
-  if (options.all) {
-    // --explain's memory and the stat caches go too: a clean slate.
-    for (const dir of ['inputs', 'stat']) {
-      recordBytes += await treeSize(join(store.root, 'cache', dir));
-      await rm(join(store.root, 'cache', dir), { recursive: true, force: true });
+    if (options.all) {
+      // --explain's memory and the stat caches go too: a clean slate. Files only: a build may be
+      // writing beside them, into these very dirs.
+      for (const dir of ['inputs', 'stat']) recordBytes += await removeFilesUnder(join(store.root, 'cache', dir));
     }
-  }
-  await sweepTemps(index.dir, now);
-  // Snapshot sizes are measured before gc removes them, so the report can include them.
-  const planned = await store.gc({ keepBlobs: keep, dryRun: true, ...(options.all ? { graceMs: 0 } : {}) });
-  const snapshotBytes = new Map<string, number>();
-  for (const s of planned.removedSnapshots) snapshotBytes.set(s, await treeSize(store.snapshots.path(s)));
-  const done = await store.gc({ keepBlobs: keep, ...(options.all ? { graceMs: 0 } : {}) });
-  let reclaimed = done.reclaimedBytes + recordBytes;
-  for (const s of done.removedSnapshots) reclaimed += snapshotBytes.get(s) ?? 0;
-  return { removedRecords, removedBlobs: done.removedBlobs, removedSnapshots: done.removedSnapshots, reclaimedBytes: reclaimed };
+    await sweepDeadTemps(index.dir);
+    await sweepDeadRecordTemps(store.root);
+    // Snapshot sizes are measured before gc removes them, so the report can include them.
+    const gcOptions = { keepBlobs: keep, ...(options.all ? { graceMs: 0 } : {}) };
+    const planned = await store.collect(collection, { ...gcOptions, dryRun: true });
+    const snapshotBytes = new Map<string, number>();
+    for (const s of planned.removedSnapshots) snapshotBytes.set(s, await treeSize(store.snapshots.path(s)));
+    const done = await store.collect(collection, gcOptions);
+    let reclaimed = done.reclaimedBytes + recordBytes;
+    for (const s of done.removedSnapshots) reclaimed += snapshotBytes.get(s) ?? 0;
+    return { removedRecords, removedBlobs: done.removedBlobs, removedSnapshots: done.removedSnapshots, reclaimedBytes: reclaimed };
+  });
 }
 
-async function sweepTemps(dir: string, now: number): Promise<void> {
+/**
+ * Removes the files under `dir` (not the dirs: a writer may be about to create a file in one),
+ * leaving the temp files of live writers, which are about to be renamed into place. Returns the
+ * bytes removed. Files appearing or going meanwhile are fine.
+ */
+async function removeFilesUnder(dir: string): Promise<number> {
+  let removed = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) {
+      removed += await removeFilesUnder(path);
+      continue;
+    }
+    if (tempFileOwnerAlive(e.name)) continue;
+    const st = await lstat(path).catch(() => undefined);
+    await rm(path, { force: true });
+    removed += st?.size ?? 0;
+  }
+  return removed;
+}
+
+/** Whether `name` is a temp file of the atomic writes (`….tmp-PID-START-…`) whose writer still runs. */
+function tempFileOwnerAlive(name: string): boolean {
+  const at = name.lastIndexOf('.tmp-');
+  if (at < 0) return false;
+  const tag = parseTag(name.slice(at + 5));
+  return tag !== undefined && tagAlive(tag);
+}
+
+/** Temp files of record writers that were killed mid-write (their process no longer runs). */
+async function sweepDeadTemps(dir: string): Promise<void> {
   for (const shard of await readdir(dir).catch(() => [] as string[])) {
     for (const name of await readdir(join(dir, shard)).catch(() => [] as string[])) {
-      if (!name.includes('.tmp-')) continue;
-      const file = join(dir, shard, name);
-      const st = await stat(file).catch(() => undefined);
-      if (st && now - st.mtimeMs > STALE_TEMP_MS) await rm(file, { force: true });
+      if (!name.includes('.tmp-') || tempFileOwnerAlive(name)) continue;
+      await rm(join(dir, shard, name), { force: true });
+    }
+  }
+}
+
+/** Temp files of atomic writes of image records and refs (`.NAME.PID-START.HEX.tmp`) whose writer died. */
+async function sweepDeadRecordTemps(root: string): Promise<void> {
+  for (const dir of [root, join(root, 'images')]) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^\..+\.(\d+-\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+      const tag = m ? parseTag(m[1] as string) : undefined;
+      if (tag !== undefined && !tagAlive(tag)) await rm(join(dir, name), { force: true });
     }
   }
 }

@@ -26,6 +26,7 @@ import { formatPlatform } from '../plan/platform.js';
 import type { Progress, StepRef } from '../progress/progress.js';
 import { SingleFlight } from '../schedule/scheduler.js';
 import type { Store } from '../store/store.js';
+import { recordLeaseName } from '../store/leases.js';
 import type { Stage } from '../../grammar/recipe.js';
 import type { LayerRef, StageState } from '../steps/state.js';
 import { isUrl } from '../steps/urlSource.js';
@@ -43,6 +44,8 @@ export interface BuildCacheOptions {
   noCacheFilter?: readonly string[];
   /** --explain: a HIT or MISS line (with reasons) under every step. */
   explain?: boolean;
+  /** Also told every step's HIT or MISS line, printed or not (kiln build --report). */
+  onVerdict?: (step: StepRef, verdict: string) => void;
   /** The Dockerfile's escape character: the same text means something else under another one. */
   escape: string;
   /** SOURCE_DATE_EPOCH: every time a step records (layer mtimes, history) depends on it. */
@@ -236,7 +239,10 @@ export class BuildCache {
     const record = this.cache.recordOf(lookup, result);
     let staged: StagedFile[] = [];
     this.o.store.writeBehind({
-      prepare: async () => { staged = await this.cache.stage(lookup, record); },
+      prepare: async () => {
+        await this.o.store.hold([recordLeaseName(record.key)]);
+        staged = await this.cache.stage(lookup, record);
+      },
       publish: async () => { for (const f of staged) await f.publish(); },
       discard: async () => { for (const f of staged) await f.discard(); },
     });
@@ -244,6 +250,7 @@ export class BuildCache {
   }
 
   private explain(step: StepRef, text: string): void {
+    this.o.onVerdict?.(step, text);
     if (this.o.explain) this.o.progress.note(step, text);
   }
 
@@ -257,6 +264,8 @@ export class BuildCache {
     if (!rec.image || !Array.isArray(rec.layers)) return undefined;
     const layers: LayerRef[] = [];
     try {
+      // Held before they are checked: a prune from here on leaves them (and the record).
+      await this.o.store.hold([...rec.layers.filter((d) => typeof d === 'string'), recordLeaseName(record.key)]);
       for (const diffId of rec.layers) {
         const known = before.layers.find((l) => l.diffId === diffId);
         if (!known && !(await this.o.store.hasBlob(diffId))) return undefined;

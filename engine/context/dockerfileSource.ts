@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
+import { EXIT_CODES } from '../refusal.js';
 import { ignoreFileProblem, parseIgnoreFile } from './dockerignore.js';
 
 export interface DockerfileSource {
@@ -13,10 +14,16 @@ export interface DockerfileSource {
   /** How errors name it: the path as the user would type it, or `Dockerfile` for stdin. */
   displayName: string;
   ignorePatterns: string[];
+  /** Bytes of the ignore file read (0 when there is none). */
+  ignoreBytes: number;
 }
 
 async function isFile(p: string): Promise<boolean> {
   try { return (await stat(p)).isFile(); } catch { return false; }
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  try { return (await stat(p)).isDirectory(); } catch { return false; }
 }
 
 async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
@@ -36,12 +43,13 @@ export async function loadDockerfile(opts: { contextDir: string; file?: string; 
   } else {
     if (opts.file !== undefined) {
       path = resolve(opts.file);
-      if (!(await isFile(path))) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: open ${opts.file}: no such file or directory`);
+      if (!(await isFile(path))) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: open ${opts.file}: no such file or directory`, { exitCode: EXIT_CODES.missingPath });
     } else {
+      if (!(await isDirectory(contextDir))) throw new KilnError('PATH_NOT_FOUND', 'build context not found (no such directory)', { location: { file: opts.contextDir }, exitCode: EXIT_CODES.missingPath });
       const upper = join(contextDir, 'Dockerfile');
       const lower = join(contextDir, 'dockerfile');
       path = (await isFile(upper)) ? upper : (await isFile(lower)) ? lower : undefined;
-      if (path === undefined) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: no Dockerfile in ${opts.contextDir}`);
+      if (path === undefined) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: no Dockerfile in ${opts.contextDir}`, { exitCode: EXIT_CODES.missingPath });
     }
     text = await readFile(path, 'utf8');
     displayName = shownPath(path);
@@ -55,7 +63,7 @@ export async function loadDockerfile(opts: { contextDir: string; file?: string; 
   if (problem && ignoreFile !== undefined) {
     throw new KilnError('DOCKERIGNORE', `failed to parse dockerignore: ${problem.message}`, { location: { file: shownPath(ignoreFile), line: problem.line, column: 1 } });
   }
-  return { text, displayName: displayName || basename(path ?? 'Dockerfile'), ignorePatterns: parseIgnoreFile(ignoreText) };
+  return { text, displayName: displayName || basename(path ?? 'Dockerfile'), ignorePatterns: parseIgnoreFile(ignoreText), ignoreBytes: Buffer.byteLength(ignoreText) };
 }
 
 /** A path as errors show it: relative to the working directory when it is below it. */

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { KilnError } from '../errors.js';
 import { RegistryAuth, describeNetworkError, unauthorized, type CredentialSource } from './auth.js';
+import { trustExtraCertificates } from './extraCertificates.js';
 import { readCredentials } from './dockerConfig.js';
 import { apiHost, normaliseRegistryHost } from './registryHost.js';
 import { fetchFollowingRedirects, type FetchFunction } from './redirects.js';
@@ -56,6 +57,7 @@ export class RegistryClient {
   /** `domain` as in a reference (`docker.io`, `127.0.0.1:5000`); `subject` names the image in errors. */
   constructor(domain: string, readonly subject: string, opts: RegistryClientOptions = {}) {
     this.host = apiHost(domain);
+    trustExtraCertificates();
     this.fetchImpl = opts.fetchImpl ?? fetch;
     this.auth = opts.auth ?? new RegistryAuth(opts.credentials ?? ((h) => readCredentials(h)), this.fetchImpl);
     const insecure = new Set((opts.insecureRegistries ?? []).map((h) => normaliseRegistryHost(h)));
@@ -75,18 +77,23 @@ export class RegistryClient {
       this.origin = (async () => {
         const candidates = this.allowHttp ? [`https://${this.host}`, `http://${this.host}`] : [`https://${this.host}`];
         let lastError: unknown;
+        let failedUrl = `${candidates[candidates.length - 1]}/v2/`;
         for (const origin of candidates) {
           try {
             const { response } = await fetchFollowingRedirects(`${origin}/v2/`, { method: 'GET', headers: { 'user-agent': USER_AGENT } }, this.fetchImpl);
             await response.body?.cancel();
+            // A TLS server answering plain HTTP (400): the registry speaks https, and what went
+            // wrong is what https said (an untrusted certificate, say), not this.
+            if (origin.startsWith('http:') && response.status === 400 && lastError !== undefined) break;
             if (response.status === 401) this.auth.learnChallenge(this.host, response.headers.get('www-authenticate'));
             return origin;
           } catch (e) {
             lastError = e;
+            failedUrl = `${origin}/v2/`;
           }
         }
         this.origin = undefined;
-        throw this.unreachable(`${candidates[candidates.length - 1]}/v2/`, lastError);
+        throw this.unreachable(failedUrl, lastError);
       })();
     }
     return this.origin;

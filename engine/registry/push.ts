@@ -189,6 +189,7 @@ export async function pushManifest(store: Store, ref: ImageReference, content: M
 export async function pushImage(store: Store, refText: string, opts: PushOptions & { source?: string } = {}): Promise<PushResult> {
   const ref = parseReference(refText);
   const record = await store.requireImage(opts.source ?? refText);
+  await store.holdImage(record);
   const configBytes = await store.readConfigBytes(record.id);
   opts.onProgress?.({ status: 'resolving', message: `pushing ${familiarReference(ref)} (image ${shortDigest(record.id)})` });
   const result = await pushImageContent(store, ref, configBytes, opts);

@@ -7,6 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { trustExtraCertificates } from '../registry/extraCertificates.js';
 
 export class DownloadError extends Error {}
 
@@ -27,6 +28,7 @@ export async function download(url: string, dir: string, checksum: string | unde
     throw new DownloadError(`invalid checksum digest format: ${checksum}`);
   }
   let res: Response;
+  trustExtraCertificates();
   try {
     res = await fetch(url, { redirect: 'follow' });
   } catch (e) {

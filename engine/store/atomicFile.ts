@@ -4,6 +4,7 @@
  */
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { randomHex } from '../lazyCrypto.js';
+import { selfTag } from '../processIdentity.js';
 import { basename, dirname, join } from 'node:path';
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -18,7 +19,7 @@ export async function fsyncFile(path: string): Promise<void> {
 }
 
 export function tempNameBeside(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomHex(6)}.tmp`);
+  return join(dirname(path), `.${basename(path)}.${selfTag()}.${randomHex(6)}.tmp`);
 }
 
 /**

@@ -1,13 +1,14 @@
 /**
  * Temporary directories inside the store (same filesystem, so results can be renamed into
- * place). Each name carries the creating pid: dirs of this process are removed when it exits,
- * and dirs of processes that died are removed the next time a store is opened, unless something
- * is still mounted beneath them.
+ * place). Each name carries the creating process's tag (pid and start time, see
+ * processIdentity.ts): dirs of this process are removed when it exits, and dirs of processes
+ * that died — with whatever was still mounted beneath them — are removed the next time a store
+ * is opened, however young they are. A live process's dirs are never touched.
  */
 import { rm } from 'node:fs/promises';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { processAlive } from '../processAlive.js';
+import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
 
 const ours = new Set<string>();
 let exitHookInstalled = false;
@@ -17,30 +18,43 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const dir of ours) {
-      if (!hasMountsUnder(dir)) rmSync(dir, { recursive: true, force: true });
+      if (mountsUnder(dir).length === 0) rmSync(dir, { recursive: true, force: true });
     }
   });
 }
 
-export function hasMountsUnder(dir: string): boolean {
+/** Mount points at or below `dir` in this process's mount namespace, deepest first. */
+export function mountsUnder(dir: string): string[] {
   let info: string;
   try {
     info = readFileSync('/proc/self/mountinfo', 'utf8');
   } catch {
-    return false;
+    return [];
   }
   const prefix = `${dir}/`;
+  const found: string[] = [];
   for (const line of info.split('\n')) {
-    const mountPoint = line.split(' ')[4]?.replace(/\\040/g, ' ');
-    if (mountPoint !== undefined && (mountPoint === dir || mountPoint.startsWith(prefix))) return true;
+    const mountPoint = line.split(' ')[4]?.replace(/\\(\d{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+    if (mountPoint !== undefined && (mountPoint === dir || mountPoint.startsWith(prefix))) found.push(mountPoint);
   }
-  return false;
+  return found.sort((a, b) => b.length - a.length);
+}
+
+/** A scratch name: `LABEL-PID-START-` then mkdtemp's six random characters. */
+export function tempPrefix(label: string): string {
+  return `${label}-${selfTag()}-`;
+}
+
+/** The owner a temp name in the store's tmp dir carries (`LABEL-PID[-START]-…`), if any. */
+export function tempOwner(name: string): { pid: number; start: string | undefined } | undefined {
+  const m = /^[a-z]+-(\d+(?:-\d+)?-)/.exec(name);
+  return m ? parseTag(m[1] as string) : undefined;
 }
 
 /** One sync mkdir: a build makes a few per step, and a thread-pool round trip cost more than the call. */
 export async function makeScratchDir(tmpDir: string, label = 'scratch'): Promise<string> {
   installExitHook();
-  const dir = mkdtempSync(join(tmpDir, `${label}-${process.pid}-`));
+  const dir = mkdtempSync(join(tmpDir, tempPrefix(label)));
   ours.add(dir);
   return dir;
 }
@@ -55,6 +69,19 @@ export async function removeScratchDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
+/**
+ * Detaches whatever a dead process left mounted under `dir` (an older kiln, or one that could
+ * not have a mount namespace of its own, killed with a stage view mounted).
+ */
+async function unmountLeftovers(dir: string): Promise<void> {
+  const mounts = mountsUnder(dir);
+  if (mounts.length === 0) return;
+  const { nativeBinding } = await import('../../native/index.js');
+  for (const m of mounts) {
+    try { nativeBinding().unmount(m, true); } catch { /* gone meanwhile, or not ours to undo: rm says */ }
+  }
+}
+
 /** Removes temp files and dirs left by kiln processes that no longer run. */
 export async function sweepStaleTemps(tmpDir: string): Promise<void> {
   let names: string[];
@@ -64,12 +91,10 @@ export async function sweepStaleTemps(tmpDir: string): Promise<void> {
     return;
   }
   for (const name of names) {
-    const m = /^[a-z]+-(\d+)-/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || processAlive(pid)) continue;
+    const owner = tempOwner(name);
+    if (!owner || tagAlive(owner)) continue;
     const path = join(tmpDir, name);
-    if (hasMountsUnder(path)) continue;
+    await unmountLeftovers(path);
     await rm(path, { recursive: true, force: true }).catch(() => undefined);
   }
 }

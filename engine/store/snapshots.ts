@@ -6,10 +6,12 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { KilnError } from '../errors.js';
+import { refusal } from '../refusal.js';
 import { hexOf, type BlobStore } from './blobs.js';
 import { canOwnFiles, privilege } from '../runtime/privilege.js';
+import { tempPrefix } from './scratch.js';
 
 /** Renames a dir into place unless the target already exists (then the source is discarded). */
 export async function renameDirInto(source: string, target: string): Promise<boolean> {
@@ -32,7 +34,8 @@ export class SnapshotStore {
   private readonly blobs: BlobStore;
   private readonly inFlight = new Map<string, Promise<string>>();
 
-  constructor(dir: string, tmpDir: string, blobs: BlobStore) {
+  /** `hold`: takes a layer into the store's lease before its snapshot is looked at or made (see leases.ts). */
+  constructor(dir: string, tmpDir: string, blobs: BlobStore, private readonly hold: (names: string[]) => Promise<void> = async () => undefined) {
     this.dir = dir;
     this.tmpDir = tmpDir;
     this.blobs = blobs;
@@ -62,6 +65,7 @@ export class SnapshotStore {
 
   async get(diffId: string): Promise<string> {
     const target = this.path(diffId);
+    await this.hold([diffId]);
     if (await this.has(diffId)) {
       if (privilege() !== 'namespace-root' || !existsSync(this.flatMarker(diffId))) return target;
       await this.remove(diffId);
@@ -75,19 +79,42 @@ export class SnapshotStore {
   }
 
   private async create(diffId: string): Promise<string> {
+    const tmp = await this.unpackAside(diffId);
+    try {
+      if (!canOwnFiles()) await writeFile(this.flatMarker(diffId), '');
+      return await this.adopt(diffId, tmp);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw refusal(err, { place: { kind: 'store', root: dirname(this.dir) } });
+    }
+  }
+
+  /** The layer unpacked afresh into a new dir under the store's tmp (the caller adopts or removes it). */
+  async unpackAside(diffId: string): Promise<string> {
     if (!(await this.blobs.has(diffId))) throw new KilnError('LAYER_MISSING', `layer ${diffId} is not in the store`);
-    const tmp = await mkdtemp(join(this.tmpDir, `snapshot-${process.pid}-`));
+    const place = { kind: 'store' as const, root: dirname(this.dir) };
+    const what = `the files of layer ${diffId}`;
+    let tmp: string;
+    try {
+      tmp = await mkdtemp(join(this.tmpDir, tempPrefix('snapshot')));
+    } catch (err) {
+      throw refusal(err, { place, what });
+    }
     try {
       await chmod(tmp, 0o755); // the layer root; a root entry in the tar may set it otherwise
       // Loaded on first use: listing images or tagging must not pay for the tar machinery.
       const { extractTar } = await import('../layer/extract.js');
       await extractTar(await this.blobs.open(diffId), tmp, { whiteouts: 'overlay', source: `layer ${diffId}` });
-      if (!canOwnFiles()) await writeFile(this.flatMarker(diffId), '');
-      return await this.adopt(diffId, tmp);
+      return tmp;
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      throw err;
+      throw refusal(err, { place, what });
     }
+  }
+
+  /** Whether an unprivileged kiln made the snapshot (its files all the user's: owners not kept). */
+  flattened(diffId: string): boolean {
+    return existsSync(this.flatMarker(diffId));
   }
 
   /**
@@ -97,6 +124,7 @@ export class SnapshotStore {
    */
   async adopt(diffId: string, dir: string): Promise<string> {
     const target = this.path(diffId);
+    await this.hold([diffId]);
     await renameDirInto(dir, target);
     return target;
   }
@@ -109,7 +137,7 @@ export class SnapshotStore {
   /** Removes a snapshot: renamed aside first, so no reader ever sees a half-deleted one. */
   async remove(diffId: string): Promise<void> {
     const target = this.path(diffId);
-    const aside = join(this.tmpDir, `deleting-${process.pid}-${hexOf(diffId)}`);
+    const aside = join(this.tmpDir, `${tempPrefix('deleting')}${hexOf(diffId)}`);
     await rm(this.flatMarker(diffId), { force: true });
     try {
       await rename(target, aside);

@@ -6,14 +6,18 @@
  *   snapshots/<hex>/       a layer (by diff_id) extracted in overlay form, ready as a lower dir
  *   snapshots/<hex>.owners-flattened  beside one an unprivileged kiln made (all files the user's)
  *   tmp/                   in-flight writes and scratch dirs (same filesystem: renames are atomic)
+ *   leases/                what running operations hold (see leases.ts): collection skips it
  *   lock                   the cross-process lock for read-modify-write of records and refs
- * Every write lands by rename; bad input leaves nothing behind.
+ * Every write lands by rename; bad input leaves nothing behind. Each open store holds a lease:
+ * what it writes, and what its caller says it uses (hold), is kept from collection until
+ * release() or the process's end.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
+import { refusal } from '../refusal.js';
 import { privilege } from '../runtime/privilege.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
 import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference } from '../image/reference.js';
@@ -21,6 +25,7 @@ import { writeFileAtomic } from './atomicFile.js';
 import { BlobStore, hexOf, isDigest, type BlobInfo, type IngestOptions } from './blobs.js';
 import { StoreLock } from './lock.js';
 import { RefsFile } from './refs.js';
+import { beginCollection, Lease, releaseDeadLeases } from './leases.js';
 import { makeScratchDir, releaseScratchDir, removeScratchDir, sweepStaleTemps } from './scratch.js';
 import { SnapshotStore } from './snapshots.js';
 import { WriteBehind, type BehindWrite } from './writeBehind.js';
@@ -58,6 +63,11 @@ export interface GcOptions {
   dryRun?: boolean;
 }
 
+/** What a collection may not take: names held by the leases of running operations. */
+export interface Collection {
+  held: ReadonlySet<string>;
+}
+
 export interface GcResult {
   removedBlobs: string[];
   removedSnapshots: string[];
@@ -83,12 +93,17 @@ export class Store {
   private readonly imagesDir: string;
   private readonly tmpDir: string;
   private readonly behind = new WriteBehind();
+  private readonly leasesDir: string;
+  private readonly lease: Lease;
 
   private constructor(root: string) {
     this.root = root;
     this.tmpDir = join(root, 'tmp');
-    this.blobs = new BlobStore(root, this.tmpDir, this.behind);
-    this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs);
+    this.leasesDir = join(root, 'leases');
+    this.lease = new Lease(this.leasesDir);
+    const hold = (names: string[]): Promise<void> => this.lease.hold(names);
+    this.blobs = new BlobStore(root, this.tmpDir, this.behind, hold);
+    this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs, hold);
     this.lock = new StoreLock(join(root, 'lock'));
     this.refs = new RefsFile(join(root, 'refs.json'));
     this.imagesDir = join(root, 'images');
@@ -100,11 +115,52 @@ export class Store {
       // Sync: every verb opens the store, and these are four calls that find the dirs there.
       for (const d of ['blobs/sha256', 'images', 'snapshots', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
     } catch (err) {
+      const named = refusal(err, { place: { kind: 'store', root } });
+      if (named !== err) throw named;
       const e = err as NodeJS.ErrnoException;
       throw new KilnError('STORE', `cannot use ${root} as the image store: ${e.code ?? e.message} (set --root or KILN_ROOT to a writable directory)`, { cause: err });
     }
     await sweepStaleTemps(join(root, 'tmp'));
+    releaseDeadLeases(join(root, 'leases'));
     return new Store(root);
+  }
+
+  // ---- leases
+
+  /**
+   * Holds blobs and snapshots (by digest) and cache records (`record:KEY`) for this store's
+   * user until release(): a collection in any process leaves them. Resolves once it is safe
+   * to look at them (a collection that began before may have removed some: check after).
+   */
+  hold(names: Iterable<string>): Promise<void> {
+    return this.lease.hold(names);
+  }
+
+  /** Holds an image's config and layers (a build's base, a container's image, a save's images). */
+  async holdImage(image: ImageRecord): Promise<void> {
+    await this.lease.hold([image.id, ...image.config.rootfs.diff_ids]);
+    // Found, then removed (rmi, then prune) before the hold: gone, as if never found.
+    if (!(await this.blobs.has(image.id))) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${image.id} (it was removed meanwhile)`, { location: { file: image.id } });
+  }
+
+  /** Ends this store's lease: what it held may be collected again. */
+  release(): void {
+    this.lease.release();
+  }
+
+  /**
+   * Runs `fn` as the store's one collection at a time: under the lock, announced to holders,
+   * with what the leases of running operations hold (this store's own lease excepted).
+   */
+  withCollection<T>(fn: (c: Collection) => Promise<T>): Promise<T> {
+    return this.lock.withLock(async () => {
+      const c = beginCollection(this.leasesDir, this.lease.fileName);
+      try {
+        return await fn({ held: c.held });
+      } finally {
+        c.end();
+      }
+    });
   }
 
   // ---- blobs
@@ -205,6 +261,8 @@ export class Store {
     const problem = configProblem(parsed);
     if (problem) throw new KilnError('BAD_CONFIG', `${where}invalid image config: ${problem}`);
     const config = parsed as ImageConfig;
+    // Held before they are checked, so no collection removes one between the check and the record.
+    await this.hold(config.rootfs.diff_ids);
     for (const diffId of config.rootfs.diff_ids) {
       if (!(await this.blobs.has(diffId))) throw new KilnError('LAYER_MISSING', `${where}layer ${diffId} is not in the store`);
     }
@@ -354,6 +412,19 @@ export class Store {
     });
   }
 
+  /** Every tag and repo digest, as stored. */
+  refsData(): Promise<{ tags: Record<string, string>; digests: Record<string, string> }> {
+    return this.refs.read();
+  }
+
+  /** Removes one tag or repo digest exactly as stored (`kiln check --repair` of a dangling one). */
+  async dropRef(name: string): Promise<void> {
+    await this.lock.withLock(() => this.refs.update((r) => {
+      delete r.tags[name];
+      delete r.digests[name];
+    }));
+  }
+
   async addRepoDigest(id: string, nameAtDigest: string): Promise<void> {
     const parsed = parseReference(nameAtDigest, { defaultTag: false });
     if (parsed.digest === undefined) throw new KilnError('INVALID_REFERENCE', `"${nameAtDigest}" is not a name@digest reference`);
@@ -382,40 +453,44 @@ export class Store {
   }
 
   /**
-   * Removes blobs and snapshots no image record (nor keepBlobs) refers to, older than the grace
-   * period. Holds the lock, so it never races a commit.
+   * Removes blobs and snapshots no image record, lease (nor keepBlobs) refers to, older than the
+   * grace period. Holds the lock, so it never races a commit.
    */
-  async gc(opts: GcOptions = {}): Promise<GcResult> {
+  gc(opts: GcOptions = {}): Promise<GcResult> {
+    return this.withCollection((c) => this.collect(c, opts));
+  }
+
+  /** gc's work, inside withCollection. */
+  async collect(collection: Collection, opts: GcOptions = {}): Promise<GcResult> {
     const grace = opts.graceMs ?? 10 * 60_000;
-    return this.lock.withLock(async () => {
-      const live = new Set<string>(opts.keepBlobs ?? []);
-      for (const id of await this.listImageIds()) {
-        live.add(id);
-        try {
-          const cfg = JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig;
-          for (const d of cfg.rootfs.diff_ids) live.add(d);
-        } catch {
-          // a record whose config is gone protects nothing
-        }
+    const live = new Set<string>(opts.keepBlobs ?? []);
+    for (const name of collection.held) live.add(name);
+    for (const id of await this.listImageIds()) {
+      live.add(id);
+      try {
+        const cfg = JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig;
+        for (const d of cfg.rootfs.diff_ids) live.add(d);
+      } catch {
+        // a record whose config is gone protects nothing
       }
-      const now = Date.now();
-      const result: GcResult = { removedBlobs: [], removedSnapshots: [], reclaimedBytes: 0 };
-      for (const digest of await this.blobs.list()) {
-        if (live.has(digest)) continue;
-        const st = await stat(this.blobs.path(digest)).catch(() => undefined);
-        if (!st || now - Math.max(st.mtimeMs, st.ctimeMs) < grace) continue;
-        result.removedBlobs.push(digest);
-        result.reclaimedBytes += st.size;
-        if (!opts.dryRun) await this.blobs.remove(digest);
-      }
-      for (const diffId of await this.snapshots.list()) {
-        if (live.has(diffId)) continue;
-        const st = await stat(this.snapshots.path(diffId)).catch(() => undefined);
-        if (!st || now - st.ctimeMs < grace) continue;
-        result.removedSnapshots.push(diffId);
-        if (!opts.dryRun) await this.snapshots.remove(diffId);
-      }
-      return result;
-    });
+    }
+    const now = Date.now();
+    const result: GcResult = { removedBlobs: [], removedSnapshots: [], reclaimedBytes: 0 };
+    for (const digest of await this.blobs.list()) {
+      if (live.has(digest)) continue;
+      const st = await stat(this.blobs.path(digest)).catch(() => undefined);
+      if (!st || now - Math.max(st.mtimeMs, st.ctimeMs) < grace) continue;
+      result.removedBlobs.push(digest);
+      result.reclaimedBytes += st.size;
+      if (!opts.dryRun) await this.blobs.remove(digest);
+    }
+    for (const diffId of await this.snapshots.list()) {
+      if (live.has(diffId)) continue;
+      const st = await stat(this.snapshots.path(diffId)).catch(() => undefined);
+      if (!st || now - st.ctimeMs < grace) continue;
+      result.removedSnapshots.push(diffId);
+      if (!opts.dryRun) await this.snapshots.remove(diffId);
+    }
+    return result;
   }
 }

@@ -1,13 +1,15 @@
 /**
  * Real registries for tests: Debian's docker-registry (distribution 2.8) started on 127.0.0.1
  * at a free port with a generated config in a temp dir, plain, with htpasswd Basic auth, or with
- * Bearer token auth against a small token server the test runs in this process. Each is
- * stopped by `stop()`, which also removes its files.
+ * Bearer token auth against a small token server the test runs in this process, over plain
+ * HTTP or over TLS with a certificate from a CA of the test's own. Each is stopped by `stop()`,
+ * which also removes its files.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +42,8 @@ export interface TestRegistry {
   blobDataPath(digest: string): string;
   /** Tokens the token server issued (Bearer registries only). */
   tokensIssued(): number;
+  /** With `tls`: the PEM file of the CA that signed the registry's certificate. */
+  caFile?: string;
   stop(): Promise<void>;
 }
 
@@ -96,14 +100,32 @@ async function startTokenServer(dir: string, user: string, password: string, exp
   return { server, realm: `http://127.0.0.1:${port}/token`, certFile, count: () => issued };
 }
 
-async function waitReady(url: string, child: ChildProcess, logFile: string): Promise<void> {
+/** A CA and a certificate it signed for 127.0.0.1 (the registry's TLS), made with openssl. */
+function makeTlsFiles(dir: string): { caFile: string; certFile: string; keyFile: string } {
+  const f = (name: string): string => join(dir, name);
+  const ssl = (...args: string[]): void => { execFileSync('openssl', args, { stdio: 'ignore' }); };
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=kiln-test-ca');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('registry.key'), '-out', f('registry.csr'), '-subj', '/CN=127.0.0.1');
+  writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl('x509', '-req', '-in', f('registry.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('registry.crt'), '-days', '1', '-extfile', f('san.ext'));
+  return { caFile: f('ca.crt'), certFile: f('registry.crt'), keyFile: f('registry.key') };
+}
+
+/** The status of GET url, trusting `ca` for https. */
+function statusOf(url: string, ca: string | undefined): Promise<number> {
+  if (ca === undefined) return fetch(url).then(async (r) => { await r.body?.cancel(); return r.status; });
+  return new Promise((resolve, reject) => {
+    httpsGet(url, { ca }, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+  });
+}
+
+async function waitReady(url: string, child: ChildProcess, logFile: string, ca?: string): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
     try {
-      const r = await fetch(url);
-      await r.body?.cancel();
-      if (r.status === 200 || r.status === 401) return;
+      const status = await statusOf(url, ca);
+      if (status === 200 || status === 401) return;
     } catch {
       /* not listening yet */
     }
@@ -112,8 +134,9 @@ async function waitReady(url: string, child: ChildProcess, logFile: string): Pro
   throw new Error(`docker-registry did not answer at ${url}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
 }
 
-export async function startRegistry(auth: RegistryAuthMode = { kind: 'none' }): Promise<TestRegistry> {
+export async function startRegistry(auth: RegistryAuthMode = { kind: 'none' }, opts: { tls?: boolean } = {}): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-registry-'));
+  const tls = opts.tls ? makeTlsFiles(dir) : undefined;
   const storageDir = join(dir, 'storage');
   const port = await freePort();
   let authYaml = '';
@@ -140,6 +163,7 @@ export async function startRegistry(auth: RegistryAuthMode = { kind: 'none' }): 
     'http:',
     `  addr: 127.0.0.1:${port}`,
     `  secret: ${randomBytes(16).toString('hex')}`,
+    ...(tls ? ['  tls:', `    certificate: ${tls.certFile}`, `    key: ${tls.keyFile}`] : []),
     authYaml,
   ].join('\n');
   const configFile = join(dir, 'config.yml');
@@ -149,7 +173,7 @@ export async function startRegistry(auth: RegistryAuthMode = { kind: 'none' }): 
   const log = openSync(logFile, 'w');
   const child = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', log, log] });
   try {
-    await waitReady(`http://127.0.0.1:${port}/v2/`, child, logFile);
+    await waitReady(`${tls ? 'https' : 'http'}://127.0.0.1:${port}/v2/`, child, logFile, tls ? readFileSync(tls.caFile, 'utf8') : undefined);
   } catch (e) {
     child.kill('SIGKILL');
     token?.server.close();
@@ -164,6 +188,7 @@ export async function startRegistry(auth: RegistryAuthMode = { kind: 'none' }): 
       return join(storageDir, 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
     },
     tokensIssued: () => token?.count() ?? 0,
+    ...(tls ? { caFile: tls.caFile } : {}),
     async stop(): Promise<void> {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

@@ -1,0 +1,408 @@
+/**
+ * `npm run bench -- --scale`: how kiln's cost grows as the work grows, beside docker (BuildKit)
+ * in one run. Each point is the median of --reps repetitions, the tools taking turns:
+ *
+ *   context   files in the context (COPY of all of them), cold and no-op rebuild
+ *   length    instructions in the Dockerfile, cold and no-op rebuild
+ *   fanout    independent stages joined by COPY --from, cold
+ *   bigfile   one file through COPY, save and load: time, and kiln's peak memory
+ *   store     images in the store (N) and cache records (10 N): no-op rebuild, images, prune
+ *
+ *   node dist/bench/scale.js [--reps N] [--series context,length,…] [--tools kiln,docker]
+ *                            [--quick] [--svg FILE] [--json FILE]
+ *
+ * --quick runs small sizes only, to check the bench itself. The chart (an SVG, logarithmic
+ * axes, a dashed grey line of linear growth) goes to bench/scale.svg unless --svg says where.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { kiln, peers, type Builder } from './builders.js';
+import { baseOnly, haveBusybox, makeContext, manyFilesCopy, tenRuns, writeManyFiles, writeRootfsTar } from './fixtures.js';
+import { formatMs, median, timeCommand, timeCommandWithMemory } from './measure.js';
+import { bigFileRecipe, fanOutRecipe, longRecipe, manyImagesArchive, writeBigFile } from './scaleFixtures.js';
+import { renderChart, type ChartPanel, type ChartSeries } from './svgChart.js';
+
+const SERIES = ['context', 'length', 'fanout', 'bigfile', 'store'] as const;
+type SeriesName = (typeof SERIES)[number];
+
+const MiB = 1024 * 1024;
+const FULL_SIZES: Record<SeriesName, number[]> = {
+  context: [1_000, 10_000, 100_000, 300_000],
+  length: [10, 100, 1_000],
+  fanout: [1, 4, 16, 64],
+  bigfile: [100 * MiB, 1024 * MiB, 4096 * MiB],
+  store: [1, 100, 1_000],
+};
+const QUICK_SIZES: Record<SeriesName, number[]> = {
+  context: [1_000, 10_000],
+  length: [10, 100],
+  fanout: [1, 4],
+  bigfile: [16 * MiB, 64 * MiB],
+  store: [1, 100],
+};
+
+interface Options {
+  reps: number;
+  series: Set<SeriesName>;
+  tools: Set<string>;
+  quick: boolean;
+  svg: string;
+  json?: string;
+}
+
+function parseOptions(argv: string[], repoRoot: string): Options {
+  const o: Options = { reps: 3, series: new Set(SERIES), tools: new Set(['kiln', 'docker']), quick: false, svg: join(repoRoot, 'bench', 'scale.svg') };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    if (a === '--scale') continue;
+    if (a === '--quick') o.quick = true;
+    else if (a === '--reps' && v) (o.reps = Math.max(1, Number(v))), i++;
+    else if (a === '--tools' && v) (o.tools = new Set(['kiln', ...v.split(',')])), i++;
+    else if (a === '--series' && v) {
+      const wanted = v.split(',');
+      const unknown = wanted.filter((s) => !(SERIES as readonly string[]).includes(s));
+      if (unknown.length > 0) throw new Error(`unknown series ${unknown.join(', ')} (known: ${SERIES.join(', ')})`);
+      o.series = new Set(wanted as SeriesName[]);
+      i++;
+    } else if (a === '--svg' && v) (o.svg = resolve(v)), i++;
+    else if (a === '--json' && v) (o.json = resolve(v)), i++;
+    else throw new Error(`unknown argument ${a} (see the comment at the top of bench/scale.ts)`);
+  }
+  return o;
+}
+
+/** One measured quantity along a series: per tool, per size, the samples. */
+class Curve {
+  readonly samples = new Map<string, Map<number, number[]>>();
+  readonly failures: string[] = [];
+  constructor(readonly name: string, readonly unit: 'ms' | 'MiB') {}
+
+  add(tool: string, size: number, value: number): void {
+    const bySize = this.samples.get(tool) ?? new Map<number, number[]>();
+    bySize.set(size, [...(bySize.get(size) ?? []), value]);
+    this.samples.set(tool, bySize);
+  }
+
+  medianOf(tool: string, size: number): number | undefined {
+    return median(this.samples.get(tool)?.get(size) ?? []);
+  }
+}
+
+interface Context {
+  o: Options;
+  tools: Builder[];
+  fixtures: string;
+  rootfs: string;
+  kilnBin: string;
+  dockerTags: Set<string>;
+}
+
+const NOOP_SAMPLES = 3;
+
+function nonce(tool: string, rep: number): string {
+  return `${tool}-${process.pid}-${Date.now()}-${rep}`;
+}
+
+/** Times `argv` into `curve` at `size`; a failure is kept as a note and the point left out. */
+async function sample(curve: Curve, tool: Builder, size: number, argv: string[]): Promise<boolean> {
+  const t = await timeCommand(argv, tool.env, 3_600_000);
+  if (t.ok) curve.add(tool.name, size, t.ms);
+  else curve.failures.push(`${tool.name} at ${size}: ${t.error ?? 'failed'}`);
+  return t.ok;
+}
+
+/** Tools with a store of their own for this series (kiln: a new store; docker: its daemon). */
+async function toolsWithFreshStores(c: Context, label: string): Promise<{ tools: Builder[]; done: () => void }> {
+  const root = mkdtempSync(join(tmpdir(), `kiln-scale-${label}-`));
+  const tools = c.tools.map((t) => (t.name === 'kiln' ? kiln(c.kilnBin, root) : t));
+  const baseCtx = makeContext(join(c.fixtures, 'base'), c.rootfs);
+  writeFileSync(join(baseCtx, 'Dockerfile'), baseOnly());
+  for (const t of tools) {
+    const r = await timeCommand(t.build(join(baseCtx, 'Dockerfile'), baseCtx, `kiln-scale-base-${process.pid}`), t.env);
+    if (!r.ok) throw new Error(`${t.name} cannot build the base image: ${r.error}`);
+  }
+  c.dockerTags.add(`kiln-scale-base-${process.pid}`);
+  return { tools, done: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** Cold build then no-op rebuilds of `recipe` at each size, every tool in turn. */
+async function buildSeries(c: Context, label: string, sizes: number[], ctxFor: (size: number) => string, recipe: (size: number, nonce: string) => string, withNoop: boolean): Promise<Curve[]> {
+  const cold = new Curve(`${label}, cold`, 'ms');
+  const noop = new Curve(`${label}, no-op rebuild`, 'ms');
+  const { tools, done } = await toolsWithFreshStores(c, label);
+  try {
+    for (const size of sizes) {
+      const ctx = ctxFor(size);
+      process.stderr.write(`bench: ${label} ${size} …\n`);
+      for (let rep = 0; rep < c.o.reps; rep++) {
+        const order = rep % 2 === 0 ? tools : [...tools].reverse();
+        const files = new Map<string, string>();
+        for (const t of order) {
+          const df = join(ctx, `Dockerfile.scale.${t.name}`);
+          writeFileSync(df, recipe(size, nonce(t.name, rep)));
+          files.set(t.name, df);
+        }
+        const tag = `kiln-scale-${label}-${process.pid}`;
+        c.dockerTags.add(tag);
+        for (const t of order) await sample(cold, t, size, t.build(files.get(t.name) as string, ctx, tag));
+        if (!withNoop) continue;
+        await new Promise((r) => setTimeout(r, 1000));
+        for (let s = 0; s < NOOP_SAMPLES; s++) for (const t of s % 2 === 0 ? order : [...order].reverse()) await sample(noop, t, size, t.build(files.get(t.name) as string, ctx, tag));
+      }
+    }
+  } finally {
+    done();
+  }
+  return withNoop ? [cold, noop] : [cold];
+}
+
+async function contextSeries(c: Context, sizes: number[]): Promise<Curve[]> {
+  return buildSeries(c, 'context', sizes, (n) => {
+    const ctx = makeContext(join(c.fixtures, `scale-context-${n}`), c.rootfs);
+    writeManyFiles(ctx, n);
+    return ctx;
+  }, (_n, id) => manyFilesCopy(id), true);
+}
+
+async function lengthSeries(c: Context, sizes: number[]): Promise<Curve[]> {
+  const ctx = makeContext(join(c.fixtures, 'scale-length'), c.rootfs);
+  return buildSeries(c, 'length', sizes, () => ctx, longRecipe, true);
+}
+
+async function fanOutSeries(c: Context, sizes: number[]): Promise<Curve[]> {
+  const ctx = makeContext(join(c.fixtures, 'scale-fanout'), c.rootfs);
+  return buildSeries(c, 'fanout', sizes, () => ctx, fanOutRecipe, false);
+}
+
+/**
+ * COPY, save and load of one big file; kiln's peak memory for each. Both tools load kiln's
+ * archive, whose layer neither has (kiln into an empty store; docker keeps the layers of its own
+ * builds in its build cache, so loading its own archive would only register them).
+ */
+async function bigFileSeries(c: Context, sizes: number[]): Promise<Curve[]> {
+  const copy = new Curve('one big file: COPY, cold', 'ms');
+  const save = new Curve('one big file: save', 'ms');
+  const load = new Curve('one big file: load (a layer it lacks)', 'ms');
+  const memory = new Curve('kiln peak memory (COPY, save, load)', 'MiB');
+  const { tools, done } = await toolsWithFreshStores(c, 'bigfile');
+  const scratch = mkdtempSync(join(tmpdir(), 'kiln-scale-bigfile-out-'));
+  const kilnTool = tools.find((t) => t.name === 'kiln') as Builder;
+  const timedKiln = async (curve: Curve, size: number, argv: string[], env: NodeJS.ProcessEnv): Promise<boolean> => {
+    const r = await timeCommandWithMemory(argv, env, scratch);
+    if (!r.ok) { curve.failures.push(`kiln at ${size}: ${r.error ?? 'failed'}`); return false; }
+    curve.add('kiln', size, r.ms);
+    if (r.peakMiB !== undefined) memory.add('kiln', size, r.peakMiB);
+    return true;
+  };
+  try {
+    for (const size of sizes) {
+      const ctx = makeContext(join(c.fixtures, 'scale-bigfile'), c.rootfs);
+      process.stderr.write(`bench: one file of ${Math.round(size / MiB)} MiB …\n`);
+      writeBigFile(ctx, size);
+      for (let rep = 0; rep < c.o.reps; rep++) {
+        const tag = `kiln-scale-big-${process.pid}:${rep}`;
+        const kilnArchive = join(scratch, 'kiln.tar');
+        for (const t of rep % 2 === 0 ? tools : [...tools].reverse()) {
+          const df = join(ctx, `Dockerfile.scale.${t.name}`);
+          writeFileSync(df, bigFileRecipe(nonce(t.name, rep)));
+          if (t.name === 'kiln') {
+            if (await timedKiln(copy, size, t.build(df, ctx, tag), t.env)) await timedKiln(save, size, [c.kilnBin, 'save', '-o', kilnArchive, tag], t.env);
+          } else {
+            c.dockerTags.add(tag);
+            const archive = join(scratch, 'docker.tar');
+            if (await sample(copy, t, size, t.build(df, ctx, tag))) await sample(save, t, size, ['/usr/bin/docker', 'save', '-o', archive, tag]);
+            rmSync(archive, { force: true });
+          }
+        }
+        if (!existsSync(kilnArchive)) continue;
+        for (const t of rep % 2 === 0 ? tools : [...tools].reverse()) {
+          if (t.name === 'kiln') {
+            const loadRoot = mkdtempSync(join(tmpdir(), 'kiln-scale-load-'));
+            await timedKiln(load, size, [c.kilnBin, 'load', '-q', '-i', kilnArchive], { ...kilnTool.env, KILN_ROOT: loadRoot });
+            rmSync(loadRoot, { recursive: true, force: true });
+          } else {
+            await sample(load, t, size, ['/usr/bin/docker', 'load', '-q', '-i', kilnArchive]);
+          }
+        }
+        rmSync(kilnArchive, { force: true });
+      }
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+    done();
+  }
+  return [copy, save, load, memory];
+}
+
+/** A store holding N images and 10 N cache records: how the everyday verbs cope. */
+async function storeSeries(c: Context, sizes: number[]): Promise<Curve[]> {
+  const noopCurve = new Curve('store: no-op rebuild (10 RUN recipe)', 'ms');
+  const images = new Curve('store: list images', 'ms');
+  const prune = new Curve('store: prune (nothing to remove)', 'ms');
+  const scratch = mkdtempSync(join(tmpdir(), 'kiln-scale-store-'));
+  try {
+    for (const n of sizes) {
+      process.stderr.write(`bench: a store of ${n} images and ${10 * n} cache records …\n`);
+      const { tools, done } = await toolsWithFreshStores(c, `store${n}`);
+      try {
+        const ctx = makeContext(join(c.fixtures, 'scale-store'), c.rootfs);
+        const prefix = `kiln-scale-images-${process.pid}-${n}`;
+        const archive = await manyImagesArchive(scratch, c.rootfs, prefix, n);
+        for (let i = 0; i < n; i++) c.dockerTags.add(`${prefix}:${i}`);
+        const tenRun = join(ctx, 'Dockerfile.tenruns');
+        writeFileSync(tenRun, tenRuns(`store-${process.pid}`));
+        for (const t of tools) {
+          const load = t.name === 'kiln' ? [c.kilnBin, 'load', '-q', '-i', archive] : ['/usr/bin/docker', 'load', '-q', '-i', archive];
+          const fill = await timeCommand(load, t.env);
+          if (!fill.ok) throw new Error(`${t.name} cannot load ${n} images: ${fill.error}`);
+          // Cache records: ENV-only builds of up to 1,000 steps each, 10 N steps in all.
+          for (let made = 0; made < 10 * n; made += 1_000) {
+            const df = join(ctx, `Dockerfile.records.${t.name}`);
+            writeFileSync(df, longRecipe(Math.min(1_000, 10 * n - made), `records-${t.name}-${process.pid}-${made}`).replace(/^RUN .*$/gm, 'ENV R=1'));
+            const r = await timeCommand(t.build(df, ctx, `kiln-scale-records-${process.pid}`), t.env, 3_600_000);
+            if (!r.ok) throw new Error(`${t.name} cannot build the cache records: ${r.error}`);
+          }
+          c.dockerTags.add(`kiln-scale-records-${process.pid}`);
+          const warm = await timeCommand(t.build(tenRun, ctx, `kiln-scale-tenruns-${process.pid}`), t.env);
+          if (!warm.ok) throw new Error(`${t.name} cannot build the 10 RUN recipe: ${warm.error}`);
+          c.dockerTags.add(`kiln-scale-tenruns-${process.pid}`);
+        }
+        for (let rep = 0; rep < c.o.reps * NOOP_SAMPLES; rep++) {
+          for (const t of rep % 2 === 0 ? tools : [...tools].reverse()) {
+            const docker = t.name !== 'kiln';
+            await sample(noopCurve, t, n, t.build(tenRun, ctx, `kiln-scale-tenruns-${process.pid}`));
+            await sample(images, t, n, docker ? ['/usr/bin/docker', 'images'] : [c.kilnBin, 'images']);
+            // A prune that finds nothing old enough: both walk what they hold and keep it.
+            await sample(prune, t, n, docker ? ['/usr/bin/docker', 'builder', 'prune', '-f', '--filter', 'until=87600h'] : [c.kilnBin, 'prune', '--filter', 'until=87600h']);
+          }
+        }
+        rmSync(archive, { force: true });
+      } finally {
+        done();
+      }
+    }
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  return [noopCurve, images, prune];
+}
+
+function formatSize(series: SeriesName, v: number): string {
+  if (series === 'bigfile') return v >= 1024 * MiB ? `${+(v / 1024 / MiB).toFixed(1)} GiB` : `${Math.round(v / MiB)} MiB`;
+  return v >= 1000 ? `${+(v / 1000).toFixed(1)}k` : String(v);
+}
+
+function formatValue(curve: Curve, v: number | undefined): string {
+  if (v === undefined) return 'n/a';
+  return curve.unit === 'MiB' ? `${Math.round(v)} MiB` : formatMs(v);
+}
+
+function table(series: SeriesName, curves: Curve[], sizes: number[], toolNames: string[]): string {
+  const header = ['', ...sizes.map((s) => formatSize(series, s))];
+  const lines: string[][] = [header];
+  for (const curve of curves) {
+    for (const tool of toolNames) {
+      if (!curve.samples.has(tool)) continue;
+      lines.push([`${curve.name} — ${tool}`, ...sizes.map((s) => formatValue(curve, curve.medianOf(tool, s)))]);
+    }
+    if (curve.unit === 'ms' && curve.samples.has('kiln') && curve.samples.has('docker')) {
+      lines.push([`${curve.name} — kiln/docker`, ...sizes.map((s) => {
+        const k = curve.medianOf('kiln', s);
+        const d = curve.medianOf('docker', s);
+        return k !== undefined && d !== undefined && d > 0 ? (k / d).toFixed(2) : 'n/a';
+      })]);
+    }
+  }
+  const widths = header.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
+  return lines.map((l) => l.map((cell, i) => cell.padEnd((widths[i] as number) + 2)).join('').trimEnd()).join('\n');
+}
+
+/** Axis ticks are round numbers: 500 ms, 2 s, 10 s. */
+function axisTime(ms: number): string {
+  return ms >= 1000 ? `${+(ms / 1000).toPrecision(3)} s` : `${+ms.toPrecision(3)} ms`;
+}
+
+const COLORS: Record<string, string> = { kiln: '#c0392b', docker: '#2471a3' };
+
+function panels(series: SeriesName, curves: Curve[]): ChartPanel[] {
+  const xLabel: Record<SeriesName, string> = {
+    context: 'files in the context', length: 'instructions', fanout: 'independent stages', bigfile: 'file size', store: 'images (cache records: ×10)',
+  };
+  const time = curves.filter((cv) => cv.unit === 'ms');
+  const memory = curves.filter((cv) => cv.unit === 'MiB');
+  const toSeries = (cv: Curve, tool: string, dashed: boolean, label: string): ChartSeries => ({
+    label, color: COLORS[tool] ?? '#555', dashed,
+    points: [...(cv.samples.get(tool)?.keys() ?? [])].map((x) => ({ x, y: cv.medianOf(tool, x) ?? 0 })),
+  });
+  const out: ChartPanel[] = [];
+  // Two curves of one series (cold and no-op) share a panel; the store's three each get one.
+  const groups = series === 'store' || series === 'bigfile' ? time.map((cv) => [cv]) : [time];
+  for (const group of groups) {
+    const lines: ChartSeries[] = [];
+    group.forEach((cv, i) => {
+      for (const tool of cv.samples.keys()) lines.push(toSeries(cv, tool, i > 0, `${tool}${group.length > 1 ? ` ${cv.name.split(', ')[1] ?? ''}` : ''}`));
+    });
+    out.push({ title: group.length > 1 ? series : (group[0] as Curve).name, xLabel: xLabel[series], xFormat: (v) => formatSize(series, v), yFormat: axisTime, series: lines });
+  }
+  for (const cv of memory) {
+    out.push({ title: cv.name, xLabel: xLabel[series], xFormat: (v) => formatSize(series, v), yFormat: (v) => `${Math.round(v)} MiB`, series: [toSeries(cv, 'kiln', false, 'kiln')] });
+  }
+  return out;
+}
+
+/** Removes the images this bench tagged in docker (and only those). */
+function removeDockerTags(tags: Set<string>): void {
+  const list = [...tags];
+  for (let i = 0; i < list.length; i += 100) {
+    try {
+      execFileSync('/usr/bin/docker', ['rmi', '-f', ...list.slice(i, i + 100)], { stdio: 'ignore' });
+    } catch {
+      // some were never made (a failed build)
+    }
+  }
+}
+
+export async function runScaleBench(argv: string[]): Promise<void> {
+  const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const o = parseOptions(argv, repoRoot);
+  if (!haveBusybox()) throw new Error('the bench needs /bin/busybox (Debian package busybox-static) for its base image');
+  const fixtures = join(tmpdir(), 'kiln-bench-fixtures');
+  mkdirSync(fixtures, { recursive: true });
+  const kilnBin = join(repoRoot, 'bin', 'kiln');
+  const { found, missing } = peers(new Set([...o.tools].filter((t) => t === 'docker')));
+  const c: Context = { o, tools: [kiln(kilnBin, ''), ...found], fixtures, rootfs: writeRootfsTar(fixtures), kilnBin, dockerTags: new Set() };
+  const toolNames = c.tools.map((t) => t.name);
+  const sizes = o.quick ? QUICK_SIZES : FULL_SIZES;
+  process.stderr.write(`bench --scale: ${o.reps} repetitions; tools: ${toolNames.join(', ')}${missing.length ? `; skipped: ${missing.join(', ')}` : ''}\n`);
+  const run: Record<SeriesName, (c: Context, sizes: number[]) => Promise<Curve[]>> = {
+    context: contextSeries, length: lengthSeries, fanout: fanOutSeries, bigfile: bigFileSeries, store: storeSeries,
+  };
+  const results: { series: SeriesName; curves: Curve[] }[] = [];
+  try {
+    for (const series of SERIES) {
+      if (!o.series.has(series)) continue;
+      results.push({ series, curves: await run[series](c, sizes[series]) });
+    }
+  } finally {
+    removeDockerTags(c.dockerTags);
+  }
+  const caption = `kiln${toolNames.includes('docker') ? ' and docker BuildKit' : ''}, median of ${o.reps}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`;
+  process.stdout.write(`\n${caption}\n`);
+  for (const { series, curves } of results) {
+    process.stdout.write(`\n== ${series}\n${table(series, curves, sizes[series], toolNames)}\n`);
+    for (const cv of curves) for (const f of cv.failures) process.stdout.write(`  failed: ${cv.name}: ${f}\n`);
+  }
+  writeFileSync(o.svg, renderChart(caption, results.flatMap(({ series, curves }) => panels(series, curves))));
+  process.stdout.write(`\nchart: ${o.svg}\n`);
+  if (o.json) {
+    const data = results.map(({ series, curves }) => ({
+      series,
+      curves: curves.map((cv) => ({ name: cv.name, unit: cv.unit, samples: Object.fromEntries([...cv.samples].map(([tool, m]) => [tool, Object.fromEntries(m)])), failures: cv.failures })),
+    }));
+    writeFileSync(o.json, JSON.stringify(data, null, 2));
+  }
+}
