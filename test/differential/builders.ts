@@ -43,10 +43,7 @@ export interface Built { ok: boolean; output: string }
  * `docker image inspect` and `docker history` (every entry an empty layer, as there are none).
  */
 export async function dockerBuild(recipe: Recipe, ctx: string, image: string, archive: string, secretsDir: string): Promise<Built & { snapshot?: Snapshot }> {
-  // dockerd is shared: a recipe that kills it is never sent, whoever asks.
-  if (recipe.crashesDocker !== undefined) throw new Error(`${recipe.name} is not for docker 20.10: ${recipe.crashesDocker}`);
-  const env = { ...process.env, DOCKER_BUILDKIT: '1' };
-  const built = await runCommand(DOCKER, ['build', '--progress=plain', '-t', image, ...buildFlags(recipe, ctx, secretsDir), ctx], { env });
+  const built = await dockerBuildImage(recipe, ctx, image, secretsDir);
   if (built.code !== 0) return { ok: false, output: built.stderr + built.stdout };
   try {
     const saved = await runCommand(DOCKER, ['save', '-o', archive, image]);
@@ -56,6 +53,14 @@ export async function dockerBuild(recipe: Recipe, ctx: string, image: string, ar
   } finally {
     await rm(archive, { force: true });
   }
+}
+
+/** docker build of the recipe into `image` (BuildKit on), nothing saved. */
+export async function dockerBuildImage(recipe: Recipe, ctx: string, image: string, secretsDir: string): Promise<Result> {
+  // dockerd is shared: a recipe that kills it is never sent, whoever asks.
+  if (recipe.crashesDocker !== undefined) throw new Error(`${recipe.name} is not for docker 20.10: ${recipe.crashesDocker}`);
+  const env = { ...process.env, DOCKER_BUILDKIT: '1' };
+  return runCommand(DOCKER, ['build', '--progress=plain', '-t', image, ...buildFlags(recipe, ctx, secretsDir), ctx], { env });
 }
 
 /** Removes images this process made (unique names), a hundred per docker call. */

@@ -4,7 +4,8 @@
  * root filesystem (see imageSnapshot.ts) — or both builds must fail, kiln's with a located
  * one-line error and no stack trace. Recipes for features docker 20.10's BuildKit lacks are
  * compared with what BuildKit v0.24 built (fixtures/, written by recordFixtures.ts). A recipe in
- * knownDifferences.ts must still differ: once kiln agrees, the entry has to go.
+ * knownDifferences.ts must still differ: once kiln agrees, the entry has to go. A recipe with a
+ * primer (recipes/cache.ts) follows a build of it with one input flipped, into the same caches.
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,13 +19,13 @@ import { haveBusybox } from '../support/busyboxImage.js';
 import { dockerAvailable, isRoot, prerequisite } from '../support/env.js';
 import { runCommand } from '../support/kilnProcess.js';
 import { buildBase } from './baseImage.js';
-import { DOCKER, dockerBuild, kilnBuild, removeDockerImages } from './builders.js';
+import { DOCKER, dockerBuild, dockerBuildImage, kilnBuild, removeDockerImages } from './builders.js';
 import { differences } from './compare.js';
 import { againstBase, snapshotArchive, type Snapshot } from './imageSnapshot.js';
 import { knownDifferences } from './knownDifferences.js';
 import { readFixture, type Outcome } from './outcome.js';
 import { httpFiles } from './httpFiles.js';
-import { unfill, writeContext, type Placeholders, type Recipe } from './recipe.js';
+import { primerOf, unfill, writeContext, type Placeholders, type Recipe } from './recipe.js';
 import { recipes } from './recipes/index.js';
 
 const nonce = `${process.pid}${randomBytes(3).toString('hex')}`;
@@ -91,9 +92,32 @@ function disagreement(expected: Outcome, actual: Outcome, kilnOutput: string, ki
   return differences(expected.image, actual.image);
 }
 
+/**
+ * Builds the recipe's cache primer just before it: with kiln into the suite's store, and with
+ * docker when docker is the oracle (a v0.24 fixture was recorded after the same primer).
+ */
+async function prime(recipe: Recipe): Promise<void> {
+  const primed = primerOf(recipe);
+  if (primed === undefined) return;
+  const ctx = join(work, 'ctx', primed.name);
+  await writeContext(ctx, primed, placeholders);
+  const secrets = join(work, 'secrets', primed.name);
+  const archive = join(work, 'out', `${primed.name}.kiln.tar`);
+  const image = `kiln-diff-${nonce}-${primed.name}`;
+  if (recipe.oracle !== 'buildkit-0.24') dockerImages.push(image);
+  const [docker, kiln] = await Promise.all([
+    recipe.oracle === 'buildkit-0.24' ? undefined : dockerBuildImage(primed, ctx, image, secrets),
+    kilnBuild(primed, ctx, store, archive, secrets),
+  ]);
+  await rm(archive, { force: true });
+  if (docker) assert.equal(docker.code, 0, `docker build of the primer of ${recipe.name}: ${docker.stderr}`);
+  assert.ok(kiln.ok, `kiln build of the primer of ${recipe.name}: ${kiln.output}`);
+}
+
 async function check(t: TestContext, recipe: Recipe): Promise<void> {
   const ctx = join(work, 'ctx', recipe.name);
   await writeContext(ctx, recipe, placeholders);
+  await prime(recipe);
   const [expected, kiln] = await Promise.all([expectedOutcome(recipe, ctx), outcomeOf('kiln', recipe, ctx)]);
   const diffs = disagreement(expected, kiln.outcome, kiln.output, kiln.code, recipe);
   const known = knownDifferences[recipe.name];

@@ -57,6 +57,20 @@ export interface Recipe {
   note?: string;
   /** Why the recipe must never reach docker 20.10 (its BuildKit panics on it and takes dockerd down). */
   crashesDocker?: string;
+  /**
+   * A build each builder makes just before the recipe, into the same cache: the recipe with
+   * these fields replaced (one input of a step's meaning flipped). A cache key that leaves that
+   * input out then reuses the primer's result, and the recipe's image differs from docker's.
+   */
+  primer?: Primer;
+}
+
+/** What a cache primer changes of its recipe. */
+export type Primer = Partial<Pick<Recipe, 'dockerfile' | 'files' | 'buildArgs' | 'secrets'>>;
+
+/** The primer of a recipe as a recipe of its own (named NAME-primer), if it has one. */
+export function primerOf(recipe: Recipe): Recipe | undefined {
+  return recipe.primer === undefined ? undefined : { ...recipe, ...recipe.primer, name: `${recipe.name}-primer` };
 }
 
 export interface Placeholders { BASE: string; NONCE: string; URL: string }

@@ -25,7 +25,7 @@ import { differences } from './compare.js';
 import { againstBase, snapshotArchive, type Snapshot } from './imageSnapshot.js';
 import { httpFiles } from './httpFiles.js';
 import { writeFixture, type Outcome } from './outcome.js';
-import { unfill, writeContext, type Placeholders, type Recipe } from './recipe.js';
+import { primerOf, unfill, writeContext, type Placeholders, type Recipe } from './recipe.js';
 import { recipes } from './recipes/index.js';
 
 export const RECORDED_WITH = 'BuildKit v0.24.0 (Dockerfile frontend 1.18, labs build), buildctl --output type=docker';
@@ -80,6 +80,14 @@ async function main(argv: string[]): Promise<void> {
     const one = async (recipe: Recipe): Promise<void> => {
       const ctx = join(work, 'ctx', recipe.name);
       await writeContext(ctx, recipe, p);
+      const primed = primerOf(recipe);
+      if (primed !== undefined) {
+        // Into the same BuildKit cache first, as the suite primes kiln's store.
+        const primedCtx = join(work, 'ctx', primed.name);
+        await writeContext(primedCtx, primed, p);
+        const primedOutcome = await buildkitOutcome(primed, primedCtx, work, layout, baseSnap, p);
+        if (primedOutcome.fails) throw new Error(`the primer of ${recipe.name} fails: ${primedOutcome.error}`);
+      }
       const bk = await buildkitOutcome(recipe, ctx, work, layout, baseSnap, p);
       let verdict = bk.fails ? `fails: ${bk.error.replace(/\n/g, ' | ')}` : 'builds';
       if (compare && recipe.crashesDocker === undefined) {

@@ -1,6 +1,7 @@
 /** Every recipe of the differential suite, in the order the suite lists them. */
 import type { Recipe } from '../recipe.js';
 import { addRecipes } from './add.js';
+import { cacheRecipes } from './cache.js';
 import { copyRecipes } from './copy.js';
 import { errorRecipes } from './errors.js';
 import { ignoreRecipes } from './ignore.js';
@@ -20,6 +21,7 @@ export const recipes: Recipe[] = [
   ...ignoreRecipes,
   ...errorRecipes,
   ...newerRecipes,
+  ...cacheRecipes,
 ];
 
 const names = new Set<string>();
