@@ -475,6 +475,7 @@ int childMain(void* arg) {
     if (syscall(SYS_setresgid, 0, 0, 0) < 0) failSetup("become root in the user namespace (gid)");
     if (syscall(SYS_setresuid, 0, 0, 0) < 0) failSetup("become root in the user namespace (uid)");
   }
+  if (const char* what = configureChildNetwork(S->network)) failSetup(what);
   if (S->unshareCgroup && unshare(CLONE_NEWCGROUP) < 0) failSetup("unshare cgroup namespace");
   if (setsid() < 0) failSetup("setsid");
 
