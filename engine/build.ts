@@ -6,17 +6,21 @@
  */
 import { chmodSync } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, posix, resolve } from 'node:path';
 import type { Recipe, StageInstruction } from '../grammar/recipe.js';
 import { KilnError } from './errors.js';
+import { fullReference, parseReference, withDefaultTag } from './image/reference.js';
 import { emptyConfig, type HistoryEntry, type ImageConfig } from './image/config.js';
 import { IgnoreMatcher } from './context/dockerignore.js';
 import { SourceTree } from './context/sourceTree.js';
 import { evaluateGlobalArgs, StageArgs } from './plan/args.js';
 import type { WordExpander } from './plan/expander.js';
 import { fromValues, planStages, type BuildPlan, type PlannedStage, type SourceRef } from './plan/graph.js';
-import { automaticArgs, formatPlatform, hostPlatform, parsePlatform, samePlatform, type Platform } from './plan/platform.js';
+import { automaticArgs, hostPlatform, parsePlatform, type Platform } from './plan/platform.js';
 import type { Progress, StepRef } from './progress/progress.js';
+import type { CheckInputs, CheckReport } from './plan/checks/checkRecipe.js';
+import { checkBases, reportChecks } from './plan/checks/buildChecks.js';
+import { isListed, stageLabels, stepPrefix, stepText, stepTotal } from './plan/stepNames.js';
 import { runGraph, type GraphTask } from './schedule/scheduler.js';
 import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
@@ -56,6 +60,10 @@ export interface BuildOptions {
   jobs?: number;
   /** The build cache (absent: every step runs, nothing is recorded). */
   cache?: BuildCache;
+  /** The build checks: checks (or recalls the checks of) the recipe for these inputs. Absent: none run. */
+  checks?: (inputs: CheckInputs) => Promise<CheckReport>;
+  /** Bytes of the Dockerfile and of its .dockerignore, for the steps that say they were read. */
+  sourceSizes?: { dockerfile: number; dockerignore: number };
   /** Told the plan and which instruction each step is (kiln build --report). */
   observer?: BuildObserver;
 }
@@ -114,13 +122,31 @@ export function cloneState(s: StageState, args: StageArgs): StageState {
   return { config: JSON.parse(JSON.stringify(s.config)) as ImageConfig, layers: [...s.layers], args, platform: s.platform, cmdSetInStage: false };
 }
 
-export async function build(opts: BuildOptions): Promise<BuildResult> {
-  const { store, recipe } = opts;
-  const sde = opts.sourceDateEpoch;
-  const storage = new StoreLayers(store);
+/** What planning settled before any step runs: shared by a build and by `kiln build --check`. */
+interface PreparedBuild {
+  plan: BuildPlan;
+  globals: Map<string, string | undefined>;
+  buildPlatform: Platform;
+  targetPlatform: Platform;
+  namedDirs: Map<string, string>;
+  resolveImage: (ref: string, platform: Platform, where: StageInstruction | PlannedStage['stage']['from']) => Promise<ImageRecord>;
+  platformOf: (planned: PlannedStage) => Platform;
+  checks: CheckReport | undefined;
+}
+
+/**
+ * Plans the stages, resolves their base images and runs the build checks, showing BuildKit's first
+ * steps: loading the Dockerfile (with the checks' warnings), its .dockerignore, each base image's
+ * metadata. `allStages`: check every stage, not only those the target needs (`--check`).
+ */
+async function prepare(opts: BuildOptions, allStages: boolean): Promise<PreparedBuild> {
+  const { store, recipe, progress } = opts;
   const buildPlatform = hostPlatform();
   let targetPlatform: Platform;
   try { targetPlatform = opts.platform ? parsePlatform(opts.platform) : buildPlatform; } catch (e) { throw new KilnError('USAGE', (e as Error).message, { exitCode: 2 }); }
+  const definition = progress.step(`[internal] load build definition from ${basename(opts.dockerfileName)}`, 'internal');
+  progress.started(definition);
+  if (opts.sourceSizes) progress.note(definition, `transferring dockerfile: ${opts.sourceSizes.dockerfile}B done`);
 
   const namedDirs = new Map<string, string>();
   const namedImages = new Map<string, string>();
@@ -134,11 +160,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const targetStage = recipe.stages[targetIndex]?.name ?? 'default';
   const globals = evaluateGlobalArgs(recipe.metaArgs, opts.buildArgs, automaticArgs(buildPlatform, targetPlatform, targetStage), opts.expander);
   const planOptions = { globals, target: opts.target, namedContexts: new Set(namedDirs.keys()), expander: opts.expander, dockerfileName: opts.dockerfileName };
-  let plan: BuildPlan = planStages(recipe, planOptions);
-  opts.observer?.planned(plan);
-
-  const context = new SourceTree(resolve(opts.contextDir), 'build context', new IgnoreMatcher(opts.ignorePatterns));
-  const namedTrees = new Map([...namedDirs].map(([n, d]) => [n, new SourceTree(d, `context ${n}`)] as const));
 
   const imageStates = new Map<string, Promise<ImageRecord>>();
   const resolveImage = (ref: string, platform: Platform, where: StageInstruction | PlannedStage['stage']['from']): Promise<ImageRecord> => {
@@ -160,25 +181,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       throw e;
     });
   };
+  const platformOf = (planned: PlannedStage): Platform => (planned.platform ? parsePlatform(planned.platform) : targetPlatform);
 
   // ONBUILD triggers a stage inherits may read other stages (ONBUILD COPY --from=builder …):
   // those stages are dependencies too, known once the bases are. Planning again can reach new
   // stages, whose bases may bring triggers of their own, until nothing new is reached.
-  const platformOf = (planned: PlannedStage): Platform => (planned.platform ? parsePlatform(planned.platform) : targetPlatform);
-  const triggerFroms = new Map<number, string[]>();
-  for (let pending = plan.order; pending.length > 0;) {
-    const found = await Promise.all(pending.map(async (i) => [i, await inheritedTriggerFroms(plan.stages[i] as PlannedStage)] as const));
-    let grew = false;
-    for (const [i, froms] of found) {
-      triggerFroms.set(i, froms);
-      grew ||= froms.length > 0;
-    }
-    if (!grew) break;
-    plan = planStages(recipe, { ...planOptions, triggerFroms });
-    pending = plan.order.filter((i) => !triggerFroms.has(i));
-  }
-  opts.observer?.planned(plan);
-
   async function inheritedTriggerFroms(planned: PlannedStage): Promise<string[]> {
     let triggers: string[] = [];
     if (planned.base.kind === 'image') {
@@ -190,11 +197,107 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     for (const t of triggers) for (const instr of await opts.parseTrigger(t)) froms.push(...fromValues(instr));
     return froms;
   }
+  // A failure here (a bad FROM, a base image that cannot be found) is reported after the checks
+  // that need no base image, as BuildKit reports their warnings before it fails.
+  let plan: BuildPlan | undefined;
+  let failure: unknown;
+  try {
+    plan = planStages(recipe, planOptions);
+    opts.observer?.planned(plan);
+    const triggerFroms = new Map<number, string[]>();
+    for (let pending = plan.order; pending.length > 0;) {
+      const current: BuildPlan = plan;
+      const found = await Promise.all(pending.map(async (i) => [i, await inheritedTriggerFroms(current.stages[i] as PlannedStage)] as const));
+      let grew = false;
+      for (const [i, froms] of found) {
+        triggerFroms.set(i, froms);
+        grew ||= froms.length > 0;
+      }
+      if (!grew) break;
+      plan = planStages(recipe, { ...planOptions, triggerFroms });
+      pending = plan.order.filter((i) => !triggerFroms.has(i));
+    }
+    opts.observer?.planned(plan);
+  } catch (e) {
+    failure = e;
+  }
+  const checked = plan === undefined ? [] : allStages ? plan.stages.map((_, i) => i) : plan.order;
+  let checks: CheckReport | undefined;
+  if (opts.checks) {
+    const inputs: CheckInputs = {
+      buildArgs: opts.buildArgs, target: opts.target, buildPlatform, targetPlatform, platformGiven: opts.platform !== undefined,
+      dispatched: checked, ignorePatterns: opts.ignorePatterns,
+    };
+    if (plan !== undefined && failure === undefined) {
+      try { inputs.bases = await checkBases(plan, checked, (planned) => resolveImage((planned.base as { ref: string }).ref, platformOf(planned), planned.stage.from)); } catch (e) { failure = e; }
+    }
+    checks = await reportChecks(opts.checks, inputs, progress, definition, opts.dockerfileName);
+  }
+  progress.done(definition);
+  const ignore = progress.step('[internal] load .dockerignore', 'internal');
+  progress.started(ignore);
+  if (opts.sourceSizes) progress.note(ignore, `transferring context: ${opts.sourceSizes.dockerignore}B done`);
+  progress.done(ignore);
+  if (plan !== undefined) await showBaseImages(plan, checked, resolveImage, platformOf, progress);
+  if (failure !== undefined || plan === undefined) throw failure;
+  return { plan, globals, buildPlatform, targetPlatform, namedDirs, resolveImage, platformOf, checks };
+}
+
+/** One `[internal] load metadata for IMAGE` step per base image, in stage order, failing where the image is missing. */
+async function showBaseImages(plan: BuildPlan, stages: readonly number[], resolveImage: PreparedBuild['resolveImage'], platformOf: PreparedBuild['platformOf'], progress: Progress): Promise<void> {
+  const shown = new Set<string>();
+  for (const i of stages) {
+    const planned = plan.stages[i] as PlannedStage;
+    if (planned.base.kind !== 'image' || shown.has(planned.base.ref)) continue;
+    shown.add(planned.base.ref);
+    const step = progress.step(`[internal] load metadata for ${displayReference(planned.base.ref)}`, 'internal');
+    progress.started(step);
+    try {
+      await resolveImage(planned.base.ref, platformOf(planned), planned.stage.from);
+    } catch (e) {
+      progress.error(step, (e as Error).message);
+      throw e;
+    }
+    progress.done(step);
+  }
+}
+
+/** An image reference as BuildKit shows it: `docker.io/library/busybox:latest`. */
+function displayReference(ref: string): string {
+  try {
+    return fullReference(withDefaultTag(parseReference(ref)));
+  } catch {
+    return ref;
+  }
+}
+
+/** `kiln build --check`: plans and checks, builds nothing. Every stage unless a target is given. */
+export async function checkBuild(opts: BuildOptions): Promise<CheckReport> {
+  const prepared = await prepare(opts, opts.target === undefined);
+  return prepared.checks ?? { findings: [] };
+}
+
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const { store, recipe } = opts;
+  const sde = opts.sourceDateEpoch;
+  const storage = new StoreLayers(store);
+  const { plan, globals, buildPlatform, targetPlatform, namedDirs, resolveImage, platformOf, checks } = await prepare(opts, false);
+  if (checks?.error !== undefined) throw new KilnError('CHECKS_FAILED', checks.error, { location: { file: opts.dockerfileName } });
+
+  const context = new SourceTree(resolve(opts.contextDir), 'build context', new IgnoreMatcher(opts.ignorePatterns));
+  const namedTrees = new Map([...namedDirs].map(([n, d]) => [n, new SourceTree(d, `context ${n}`)] as const));
+  const labels = stageLabels(recipe, plan);
+  let contextStep: StepRef | undefined;
+  /** BuildKit's `[internal] load build context`, shown once, before the first step that reads the context. */
+  const contextLoaded = (instr: StageInstruction): void => {
+    if (contextStep !== undefined || !readsContext(instr)) return;
+    contextStep = opts.progress.step('[internal] load build context', 'internal');
+    opts.progress.started(contextStep);
+    opts.progress.done(contextStep);
+  };
 
   // Stage results are shared by every task that reads them (FROM stage, COPY --from, mounts).
   const results = new Map<number, StageState>();
-  const stepCounter = { n: 0 };
-  const total = plan.order.reduce((n, i) => n + 1 + (plan.stages[i]?.stage.instructions.length ?? 0), 0);
 
   /** A stage part-way through: what its next step continues from. */
   interface StageRun {
@@ -205,6 +308,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     parentHit: boolean;
     label: string;
     platform: Platform;
+    /** Steps BuildKit numbers in this stage, and how many were shown so far. */
+    total: number;
+    shown: number;
   }
   const runs = new Map<number, StageRun>();
 
@@ -213,23 +319,43 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const stage = planned.stage;
     const label = stage.name ?? String(index);
     const platform = platformOf(planned);
-    const fromStep = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] FROM ${planned.baseName}${stage.name ? ` AS ${stage.name}` : ''}`, label);
-    opts.observer?.step(fromStep, { stage: index, position: 0, onbuild: false });
-    opts.progress.started(fromStep);
-    let state: StageState;
+    let state: StageState | undefined;
+    let failure: unknown;
     try {
       state = await baseState(planned.base, planned, platform);
     } catch (e) {
-      opts.progress.error(fromStep, (e as Error).message);
-      throw e;
+      failure = e;
+    }
+    const triggers: StageInstruction[] = [];
+    if (state) {
+      ensurePath(state);
+      for (const t of takeOnbuildTriggers(state)) triggers.push(...(await opts.parseTrigger(t)));
+    }
+    const imageBase = planned.base.kind === 'image';
+    const total = stepTotal(imageBase, stage.instructions, triggers.length);
+    const fromStep = imageBase
+      ? opts.progress.step(`${stepPrefix(labels[index] ?? '', 1, total)}FROM ${displayReference(planned.baseName)}`, label)
+      : opts.progress.hidden(`FROM ${planned.baseName}`, label);
+    opts.observer?.step(fromStep, { stage: index, position: 0, onbuild: false });
+    opts.progress.started(fromStep);
+    if (!state) {
+      opts.progress.error(fromStep, (failure as Error).message);
+      throw failure;
     }
     opts.progress.done(fromStep);
-    ensurePath(state);
-    const triggers = takeOnbuildTriggers(state);
-    const instructions: StageInstruction[] = [];
-    for (const t of triggers) instructions.push(...(await opts.parseTrigger(t)));
-    instructions.push(...stage.instructions);
-    return { state, instructions, next: 0, key: opts.cache?.baseKey(planned.base, state), parentHit: true, label, platform };
+    const instructions: StageInstruction[] = [...triggers, ...stage.instructions];
+    return { state, instructions, next: 0, key: opts.cache?.baseKey(planned.base, state), parentHit: true, label, platform, total, shown: imageBase ? 1 : 0 };
+  };
+
+  /** The step of an instruction: listed as BuildKit lists it, or hidden (ENV, LABEL, WORKDIR /, …). */
+  const stepOf = (index: number, run: StageRun, instr: StageInstruction, isTrigger: boolean): StepRef => {
+    const written = instructionText(instr);
+    const env = run.state.config.config?.Env;
+    const lookup = run.state.args.lookup(env);
+    if (!isListed(instr) || (instr.kind === 'WORKDIR' && workdirAfter(run.state, instr, (w) => opts.expander.word(w, lookup)) === '/')) return opts.progress.hidden(written, run.label);
+    const secretEnv = instr.kind === 'RUN' ? instr.mounts.flatMap((m) => (m.type === 'secret' && m.env !== undefined ? [m.env] : [])) : [];
+    const text = stepText(written, instr, lookup, recipe.escape, secretEnv);
+    return opts.progress.step(`${stepPrefix(labels[index] ?? '', ++run.shown, run.total)}${isTrigger ? 'ONBUILD ' : ''}${text}`, run.label);
   };
 
   /** Runs the stage's steps from where it stands; `untilFrom` stops before the first step reading another stage. */
@@ -241,7 +367,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       if (untilFrom && fromValues(instr).length > 0) return;
       if (signal.aborted) throw signal.reason;
       const isTrigger = !stage.instructions.includes(instr);
-      const step = opts.progress.step(`[${label} ${++stepCounter.n}/${total}] ${isTrigger ? 'ONBUILD ' : ''}${instructionText(instr)}`, label);
+      contextLoaded(instr);
+      const step = stepOf(index, run, instr, isTrigger);
       const position = run.next + 1;
       opts.observer?.step(step, { stage: index, position, instruction: instr, onbuild: isTrigger });
       opts.progress.started(step);
@@ -309,10 +436,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       case 'image': {
         const record = await resolveImage(base.ref, platform, planned.stage.from);
         const st = await stateFromImage(store, record, fresh, platform);
-        if (!samePlatform({ os: st.config.os, architecture: st.config.architecture, ...(st.config.variant ? { variant: st.config.variant } : {}) }, platform)
-          && st.config.architecture !== platform.architecture) {
-          opts.progress.note(opts.progress.step(`FROM ${base.ref}`, planned.stage.name ?? String(planned.stage.index)), `image platform ${st.config.os}/${st.config.architecture} does not match ${formatPlatform(platform)}`);
-        }
         return st;
       }
     }
@@ -378,6 +501,20 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   await store.settleWrites();
   const record = await store.commitImage(config, opts.likelyImageId);
   return { config, record, built: plan.order };
+}
+
+/** Whether a step reads the build context (COPY/ADD of its files, a RUN bind mount of it). */
+function readsContext(instr: StageInstruction): boolean {
+  if (instr.kind === 'COPY' || instr.kind === 'ADD') return instr.from === undefined && instr.sources.some((s) => !/^https?:\/\//.test(s));
+  if (instr.kind === 'RUN') return instr.mounts.some((m) => m.type === 'bind' && m.from === undefined);
+  return false;
+}
+
+/** The working directory a WORKDIR line leads to (BuildKit lists no step when it is `/`). */
+function workdirAfter(state: StageState, instr: Extract<StageInstruction, { kind: 'WORKDIR' }>, expand: (word: string) => string): string {
+  let path = instr.path;
+  try { path = expand(instr.path); } catch { /* the step itself reports it */ }
+  return posix.resolve('/', state.config.config?.WorkingDir || '/', path);
 }
 
 /** The committed config: `created` is SOURCE_DATE_EPOCH when set, else the newest input time. */

@@ -466,5 +466,5 @@ export function toRecipe(df: Dockerfile): Recipe {
     const last = df.instructions[df.instructions.length - 1] as Instruction;
     throw located(last, 'dockerfile contains no stages to build');
   }
-  return { metaArgs, stages, escape: df.escape };
+  return { metaArgs, stages, escape: df.escape, directives: df.directives, parseWarnings: df.warnings };
 }

@@ -3,7 +3,7 @@
  * Values are kept as written (unexpanded); the planner expands them with expand.ts in
  * the ARG/ENV scope BuildKit gives each instruction.
  */
-import type { Heredoc, Instruction, SourceRange } from './ast.js';
+import type { Directive, Dockerfile, Heredoc, Instruction, SourceRange } from './ast.js';
 
 interface Typed<K extends string> {
   kind: K;
@@ -117,4 +117,8 @@ export interface Recipe {
   metaArgs: ArgInstruction[];
   stages: Stage[];
   escape: string;
+  /** The parser directives at the top of the file (`# check=` configures the build checks). */
+  directives: Directive[];
+  /** The parser's non-fatal findings (empty continuation lines), for the build checks. */
+  parseWarnings: Dockerfile['warnings'];
 }

@@ -28,6 +28,11 @@ export interface CommandSpec {
    * file with a subordinate owner can exist then).
    */
   ownUserNamespace?: 'required' | 'if-mapped';
+  /**
+   * Run as root of the host, the verb first moves into a mount namespace of its own (see
+   * runtime/ownMountNamespace.ts): what it mounts never outlives it, even killed.
+   */
+  ownMountNamespace?: boolean;
 }
 
 export interface ParsedArgs {

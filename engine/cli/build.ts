@@ -2,17 +2,22 @@
 import { writeSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { DockerfileError } from './report.js';
 import type { Recipe } from '../../grammar/recipe.js';
 import { formatPlatform } from '../plan/platform.js';
+import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
+import type { BuildOptions } from '../build.js';
+import type { Progress } from '../progress/progress.js';
+import { fullReference, parseReference, withDefaultTag } from '../image/reference.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
   name: 'build',
   ownUserNamespace: 'required',
+  ownMountNamespace: true,
   summary: 'Build an image from a Dockerfile',
   usage: '[OPTIONS] PATH | -',
   minArgs: 1,
@@ -25,6 +30,7 @@ export const spec: CommandSpec = {
     { name: 'no-cache', kind: 'bool', description: 'Do not use cache when building the image' },
     { name: 'no-cache-filter', kind: 'list', valueName: 'stringArray', description: 'Do not cache specified stages' },
     { name: 'explain', kind: 'bool', description: 'Say for every step whether it hit the cache, and why it missed' },
+    { name: 'check', kind: 'bool', description: 'Run the build checks (BuildKit\'s Dockerfile rules) and build nothing; exit 1 when one finds something' },
     { name: 'jobs', kind: 'string', valueName: 'int', description: 'Most steps run at the same time (default: sized to the machine)' },
     { name: 'quiet', short: 'q', kind: 'bool', description: 'Suppress the build output and print image ID on success' },
     { name: 'output', short: 'o', kind: 'list', valueName: 'stringArray', description: 'Output destination (type=docker,dest=FILE | type=oci,dest=FILE | type=local,dest=DIR)' },
@@ -84,6 +90,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw new KilnError('NEEDS_ROOT', 'kiln build needs root of the host or of its own user namespace: layers keep their files\' owners and build steps mount overlays');
   }
   const quiet = args.bools.has('quiet');
+  const checkOnly = args.bools.has('check');
   const buildArgs = new Map((args.lists.get('build-arg') ?? []).map((t) => {
     if (!t.includes('=')) return [t, process.env[t] ?? ''] as [string, string];
     return keyValue('build', '--build-arg', t);
@@ -149,28 +156,43 @@ export async function run(args: ParsedArgs): Promise<number> {
     ...(report ? { onVerdict: report.recorder.verdict } : {}),
   });
   const interrupt = interruptSignal();
+  const buildOptions: BuildOptions = {
+    cache, signal: interrupt.signal, ...(jobs !== undefined ? { jobs } : {}),
+    store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
+    buildArgs, ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
+    namedContexts, secrets, ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
+    ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
+    ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
+    progress, expander, ...(report ? { observer: report.recorder } : {}), runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
+    parseTrigger: async (text) => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [],
+    pull: async (ref, platform) => {
+      const { pullImage } = await import('../registry/pull.js');
+      try {
+        return await pullImage(store, ref, { platform: formatPlatform(platform), insecureRegistries: insecure });
+      } catch (e) {
+        if (!(e instanceof KilnError)) throw e;
+        throw new KilnError('IMAGE_NOT_FOUND', `${ref}: image not found in the store, and pulling it failed: ${e.message}`, { cause: e });
+      }
+    },
+    // The checks' findings are remembered like the parse: a rebuild with the same inputs only reads them.
+    checks: (inputs) => cachedParse(store.root, `${source.text}\0checks\0${checkInputsKey(inputs)}`, async () => (await import('../plan/checks/checkRecipe.js')).checkRecipe(recipe, inputs)),
+    sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },
+  };
+  if (checkOnly) {
+    try {
+      return await reportCheckOnly(buildOptions, args.strings.get('file') ?? basename(source.displayName), source.text);
+    } finally {
+      interrupt.dispose();
+      await cache.close();
+      if (fromStdin) await rm(contextDir, { recursive: true, force: true });
+    }
+  }
   let result;
   let failure: { error: unknown } | undefined;
   try {
-    result = await build({
-      cache, signal: interrupt.signal, ...(jobs !== undefined ? { jobs } : {}),
-      store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
-      buildArgs, ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
-      namedContexts, secrets, ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
-      ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
-      ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
-      progress, expander, ...(report ? { observer: report.recorder } : {}), runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
-      parseTrigger: async (text) => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [],
-      pull: async (ref, platform) => {
-        const { pullImage } = await import('../registry/pull.js');
-        try {
-          return await pullImage(store, ref, { platform: formatPlatform(platform), insecureRegistries: insecure });
-        } catch (e) {
-          if (!(e instanceof KilnError)) throw e;
-          throw new KilnError('IMAGE_NOT_FOUND', `${ref}: image not found in the store, and pulling it failed: ${e.message}`, { cause: e });
-        }
-      },
-    });
+    result = await build(buildOptions);
+    for (const t of tags) await store.tag(result.record.id, t);
+    showExport(progress, result.record.id, tags);
   } catch (error) {
     failure = { error };
     throw error;
@@ -181,7 +203,6 @@ export async function run(args: ParsedArgs): Promise<number> {
     if (fromStdin) await rm(contextDir, { recursive: true, force: true });
     if (failure) await report?.write(store, failure);
   }
-  for (const t of tags) await store.tag(result.record.id, t);
   for (const out of outputs) await writeOutput(store, result.record, tags, out);
   await report?.write(store, { record: result.record });
   if (exchange) for (const to of cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: insecure });
@@ -193,8 +214,39 @@ export async function run(args: ParsedArgs): Promise<number> {
     }
   }
   if (quiet) printLine(`${result.record.id}\n`);
-  else process.stderr.write(`writing image ${result.record.id} done\n${tags.map((t) => `naming to ${t} done\n`).join('')}`);
   return 0;
+}
+
+/** BuildKit's `exporting to image` step: the image written and each name it was given. */
+function showExport(progress: Progress, id: string, tags: readonly string[]): void {
+  const step = progress.step('exporting to image', 'internal');
+  progress.started(step);
+  progress.note(step, 'exporting layers done');
+  progress.note(step, `writing image ${id} done`);
+  for (const t of tags) progress.note(step, `naming to ${displayTag(t)} done`);
+  progress.done(step);
+}
+
+/** A tag as docker prints it after a build: `docker.io/library/name:latest`. */
+function displayTag(tag: string): string {
+  try {
+    return fullReference(withDefaultTag(parseReference(tag)));
+  } catch {
+    return tag;
+  }
+}
+
+/**
+ * `kiln build --check`: the report on standard output as `docker buildx build --check` prints it,
+ * exit status 1 when it found something; with `error=true` the build's error follows.
+ */
+async function reportCheckOnly(options: BuildOptions, file: string, text: string): Promise<number> {
+  const [{ checkBuild }, { checkReportText }] = await Promise.all([import('../build.js'), import('./checkReport.js')]);
+  const quietProgress = { ...options, progress: (await import('../progress/progress.js')).createProgress('quiet') };
+  const report = await checkBuild(quietProgress).finally(() => options.progress.close());
+  process.stdout.write(report.error === undefined || report.findings.length > 0 ? checkReportText(report.findings, file, text) : '');
+  if (report.error !== undefined) throw new KilnError('CHECKS_FAILED', report.error, { location: { file } });
+  return report.findings.length > 0 ? 1 : 0;
 }
 
 async function writeOutput(store: import('../store/store.js').Store, record: import('../store/store.js').ImageRecord, tags: string[], out: OutputSpec): Promise<void> {

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   // verb: { summary, load: () => import('./verb.js') }, one module per verb
   build: { summary: 'Build an image from a Dockerfile', load: () => import('./build.js') },
   history: { summary: 'Show the history of an image', load: () => import('./history.js') },
+  image: { summary: 'Report what the layers of an image hold (image report)', load: () => import('./image.js') },
   images: { summary: 'List images', load: () => import('./images.js') },
   inspect: { summary: 'Return low-level information on images', load: () => import('./inspect.js') },
   load: { summary: 'Load images from a tar archive or STDIN', load: () => import('./load.js') },
@@ -95,6 +96,10 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
     }
   }
   const args = parseArgs(command.spec, rest);
+  if (command.spec.ownMountNamespace) {
+    const { privilege } = await import('../runtime/privilege.js');
+    if (privilege() === 'host-root') await (await import('../runtime/ownMountNamespace.js')).enterOwnMountNamespace();
+  }
   if (command.spec.ownUserNamespace) {
     const { privilege } = await import('../runtime/privilege.js');
     if (privilege() === 'unprivileged') {

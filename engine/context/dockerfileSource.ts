@@ -13,6 +13,8 @@ export interface DockerfileSource {
   /** How errors name it: the path as the user would type it, or `Dockerfile` for stdin. */
   displayName: string;
   ignorePatterns: string[];
+  /** Bytes of the ignore file read (0 when there is none). */
+  ignoreBytes: number;
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -51,5 +53,5 @@ export async function loadDockerfile(opts: { contextDir: string; file?: string; 
   let ignoreText = '';
   if (specific !== undefined && (await isFile(specific))) ignoreText = await readFile(specific, 'utf8');
   else if (await isFile(join(contextDir, '.dockerignore'))) ignoreText = await readFile(join(contextDir, '.dockerignore'), 'utf8');
-  return { text, displayName: displayName || basename(path ?? 'Dockerfile'), ignorePatterns: parseIgnoreFile(ignoreText) };
+  return { text, displayName: displayName || basename(path ?? 'Dockerfile'), ignorePatterns: parseIgnoreFile(ignoreText), ignoreBytes: Buffer.byteLength(ignoreText) };
 }

@@ -9,6 +9,20 @@ export interface StepRef {
   name: string;
   /** Stage name, or its index as a string. */
   stage: string;
+  /** A step BuildKit does not list (ENV, LABEL, …): it runs, but no event of it is shown. */
+  hidden?: boolean;
+}
+
+/** A build check's finding, as the build reports it (BuildKit's vertex warning). */
+export interface BuildWarning {
+  rule: string;
+  message: string;
+  description: string;
+  url: string;
+  /** First line it points at; 0 for none. */
+  line: number;
+  /** `Rule: message (line N)`, BuildKit's short form. */
+  text: string;
 }
 
 export type ProgressEvent =
@@ -17,6 +31,7 @@ export type ProgressEvent =
   /** A line of information about the step that is not its output (e.g. --explain's verdict). */
   | { type: 'note'; step: StepRef; text: string; time: number }
   | { type: 'cached'; step: StepRef; time: number }
+  | { type: 'warning'; step: StepRef; warning: BuildWarning; time: number }
   | { type: 'done'; step: StepRef; time: number }
   | { type: 'error'; step: StepRef; message: string; time: number };
 
@@ -24,6 +39,11 @@ export interface ProgressSink {
   write(event: ProgressEvent): void;
   /** Flushes what is pending and stops any timer; the sink is not used afterwards. */
   close(): Promise<void>;
+}
+
+/** What every sink but json prints after the build: each warning again, as BuildKit's client lists them. */
+export function warningSummary(warnings: readonly BuildWarning[]): string {
+  return warnings.map((w) => `WARN: ${w.text}\n`).join('');
 }
 
 /** Splits chunks of output into whole lines, keeping the unfinished tail for later. */

@@ -5,6 +5,7 @@
  *   {"event":"done","id":5,…,"started":"…","completed":"…","duration":1.402}
  *   {"event":"cached","id":6,…,"cached":true}
  *   {"event":"error","id":7,…,"error":"process \"false\" exited 1"}
+ *   {"event":"warning","id":1,…,"warning":"StageNameCasing: … (line 1)","rule":"StageNameCasing","message":…,"line":1,"url":…}
  */
 import type { Writable } from 'node:stream';
 import type { ProgressEvent, ProgressSink } from './events.js';
@@ -29,6 +30,11 @@ export class JsonSink implements ProgressSink {
       case 'note':
         record = { ...base, time: iso, note: e.text };
         break;
+      case 'warning': {
+        const { text, ...w } = e.warning;
+        record = { ...base, time: iso, warning: text, ...w };
+        break;
+      }
       case 'cached':
         record = { ...base, completed: iso, cached: true };
         break;

@@ -6,9 +6,11 @@
  *   #5 DONE 1.4s
  *   #6 [build 3/4] COPY . /src
  *   #6 CACHED
+ * A build check's warning is a `#1 WARN: Rule: message (line N)` line under the vertex that
+ * loads the Dockerfile, and is listed again after the build.
  */
 import type { Writable } from 'node:stream';
-import { LineSplitter, type ProgressEvent, type ProgressSink } from './events.js';
+import { LineSplitter, warningSummary, type BuildWarning, type ProgressEvent, type ProgressSink } from './events.js';
 
 interface StepState {
   startedAt: number;
@@ -21,6 +23,7 @@ export function seconds(ms: number): string {
 
 export class PlainSink implements ProgressSink {
   private readonly steps = new Map<number, StepState>();
+  private readonly warnings: BuildWarning[] = [];
 
   constructor(private readonly out: Writable) {}
 
@@ -53,6 +56,10 @@ export class PlainSink implements ProgressSink {
       case 'note':
         this.out.write(`#${id} ${e.text}\n`);
         return;
+      case 'warning':
+        this.warnings.push(e.warning);
+        this.out.write(`#${id} WARN: ${e.warning.text}\n`);
+        return;
       case 'cached':
         if (!this.steps.has(id)) this.out.write(`#${id} ${e.step.name}\n`);
         this.out.write(`#${id} CACHED\n\n`);
@@ -72,5 +79,6 @@ export class PlainSink implements ProgressSink {
 
   async close(): Promise<void> {
     this.steps.clear();
+    if (this.warnings.length > 0) this.out.write(warningSummary(this.warnings));
   }
 }

@@ -3,18 +3,20 @@
  * with --progress (auto picks tty for a terminal, plain otherwise) or -q (quiet).
  */
 import type { Writable } from 'node:stream';
-import type { ProgressEvent, ProgressSink, StepRef } from './events.js';
+import type { BuildWarning, ProgressEvent, ProgressSink, StepRef } from './events.js';
 import { JsonSink } from './json.js';
 import { PlainSink } from './plain.js';
 import { TtySink } from './tty.js';
 
-export type { StepRef, ProgressEvent, ProgressSink };
+export type { BuildWarning, StepRef, ProgressEvent, ProgressSink };
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
 
 export const PROGRESS_MODES: readonly ProgressMode[] = ['auto', 'tty', 'plain', 'json', 'quiet'];
 
 export class Progress {
   private nextId = 1;
+  /** Hidden steps are numbered -1, -2, …: told apart by listeners, never taking a `#N`. */
+  private nextHiddenId = -1;
   private readonly listeners: ((e: ProgressEvent) => void)[] = [];
 
   constructor(private readonly sink: ProgressSink | undefined, private readonly now: () => number = Date.now) {}
@@ -24,13 +26,18 @@ export class Progress {
     return { id: this.nextId++, name, stage };
   }
 
+  /** A step that runs without being listed (BuildKit shows no vertex for ENV, LABEL, …): its events reach listeners only. */
+  hidden(name: string, stage: string): StepRef {
+    return { id: this.nextHiddenId--, name, stage, hidden: true };
+  }
+
   /** Also hand every event to `fn` (tests, --explain summaries). */
   onEvent(fn: (e: ProgressEvent) => void): void {
     this.listeners.push(fn);
   }
 
   private emit(e: ProgressEvent): void {
-    this.sink?.write(e);
+    if (!e.step.hidden) this.sink?.write(e);
     for (const l of this.listeners) l(e);
   }
 
@@ -42,6 +49,9 @@ export class Progress {
   }
   note(step: StepRef, text: string): void {
     this.emit({ type: 'note', step, text, time: this.now() });
+  }
+  warning(step: StepRef, warning: BuildWarning): void {
+    this.emit({ type: 'warning', step, warning, time: this.now() });
   }
   cached(step: StepRef): void {
     this.emit({ type: 'cached', step, time: this.now() });

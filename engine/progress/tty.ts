@@ -5,7 +5,7 @@
  * redrawn in place, at most every REDRAW_MS, so a chatty step cannot flood the terminal.
  */
 import type { Writable } from 'node:stream';
-import { LineSplitter, type ProgressEvent, type ProgressSink, type StepRef } from './events.js';
+import { LineSplitter, warningSummary, type BuildWarning, type ProgressEvent, type ProgressSink, type StepRef } from './events.js';
 import { seconds } from './plain.js';
 
 const REDRAW_MS = 100;
@@ -21,6 +21,7 @@ interface StepView {
   endedAt?: number;
   tail: string[];
   notes: string[];
+  warnings: BuildWarning[];
   lines: LineSplitter;
   error?: string;
 }
@@ -30,6 +31,7 @@ const colour = {
   dim: (s: string) => `${ESC}2m${s}${ESC}0m`,
   blue: (s: string) => `${ESC}34m${s}${ESC}0m`,
   red: (s: string) => `${ESC}31m${s}${ESC}0m`,
+  yellow: (s: string) => `${ESC}33m${s}${ESC}0m`,
 };
 
 export interface TtyOptions {
@@ -63,7 +65,7 @@ export class TtySink implements ProgressSink {
   private view(ref: StepRef, time: number): StepView {
     let v = this.steps.get(ref.id);
     if (!v) {
-      v = { ref, status: 'running', startedAt: time, tail: [], notes: [], lines: new LineSplitter() };
+      v = { ref, status: 'running', startedAt: time, tail: [], notes: [], warnings: [], lines: new LineSplitter() };
       this.steps.set(ref.id, v);
       this.order.push(ref.id);
     }
@@ -82,6 +84,9 @@ export class TtySink implements ProgressSink {
         break;
       case 'note':
         v.notes.push(e.text);
+        break;
+      case 'warning':
+        v.warnings.push(e.warning);
         break;
       case 'cached':
         v.status = 'cached';
@@ -146,6 +151,7 @@ export class TtySink implements ProgressSink {
           lines.push(colour.red(fit(` => => ERROR: ${v.error ?? ''}`)));
           break;
       }
+      for (const w of v.warnings) lines.push(colour.yellow(fit(` => WARN: ${w.text}`)));
     }
     // Keep the frame within the terminal: drop the oldest finished steps first.
     const maxRows = Math.max(5, (this.options.rows || this.out.rows || 40) - 1);
@@ -167,5 +173,7 @@ export class TtySink implements ProgressSink {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.render();
+    const warnings = this.order.flatMap((id) => this.steps.get(id)?.warnings ?? []);
+    if (warnings.length > 0) this.out.write(colour.yellow(warningSummary(warnings)));
   }
 }

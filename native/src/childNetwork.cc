@@ -1,5 +1,5 @@
-// The child's side of a container's network: runs between the gate and the mounts, in the
-// container's network namespace, under child.cc's rules (system calls only, no allocation).
+// The child's side of a container's network, in the container's network namespace, under
+// child.cc's rules (system calls only, no allocation).
 #include "netSpec.h"
 #include "netlink.h"
 
@@ -84,19 +84,22 @@ void writeSysctls(const NetworkSpec& n) {
 
 }  // namespace
 
-const char* configureChildNetwork(const NetworkSpec& n) {
+const char* enterChildNetwork(const NetworkSpec& n) {
   if (n.joinNetnsFd >= 0) {
     if (setns(n.joinNetnsFd, CLONE_NEWNET) < 0) return "join the network namespace of the container";
     close(n.joinNetnsFd);
   }
-  if (!n.interfaceName.empty()) {
-    int index = interfaceIndex(n.interfaceName.c_str());
-    if (index < 0) return "find the container's network interface";
-    if (addAddress(index, n) < 0) return "set the container's address";
-    if (bringUp(n.interfaceName.c_str()) < 0) return "bring the container's interface up";
-    if (n.gateway != 0 && addDefaultRoute(index, n.gateway) < 0) return "set the container's default route";
-  }
   writeSysctls(n);
+  return nullptr;
+}
+
+const char* configureChildInterface(const NetworkSpec& n) {
+  if (n.interfaceName.empty()) return nullptr;
+  int index = interfaceIndex(n.interfaceName.c_str());
+  if (index < 0) return "find the container's network interface";
+  if (addAddress(index, n) < 0) return "set the container's address";
+  if (bringUp(n.interfaceName.c_str()) < 0) return "bring the container's interface up";
+  if (n.gateway != 0 && addDefaultRoute(index, n.gateway) < 0) return "set the container's default route";
   return nullptr;
 }
 

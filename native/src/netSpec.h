@@ -1,6 +1,6 @@
-// What the cloned child does to its network namespace before anything else (see childNetwork.cc):
-// join another process's namespace, or configure the interface the parent moved in while the
-// child waited at its gate (address, up, default route), and set per-namespace sysctls.
+// What the cloned child does to its network namespace (see childNetwork.cc): join another
+// process's namespace and set per-namespace sysctls before it mounts anything, and configure the
+// interface the parent moved in while it mounted (address, up, default route) after its last gate.
 // Filled by the addon from the spawn spec; the child only reads it.
 #pragma once
 
@@ -29,7 +29,10 @@ struct NetworkSpec {
   std::vector<NetSysctl> sysctls;
 };
 
-// Runs in the child. nullptr on success; otherwise what failed (errno set).
-const char* configureChildNetwork(const NetworkSpec& spec);
+// Run in the child; nullptr on success, otherwise what failed (errno set). Right after the
+// first gate, before any mount: joins the namespace to join and writes the sysctls.
+const char* enterChildNetwork(const NetworkSpec& spec);
+// After the last gate, once the parent has moved the interface in: address, up, default route.
+const char* configureChildInterface(const NetworkSpec& spec);
 
 }  // namespace kiln

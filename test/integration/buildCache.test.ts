@@ -50,7 +50,7 @@ function kiln(args: string[]): { status: number | null; stdout: string; stderr: 
 
 /** "INSTRUCTION: HIT|MISS: reason" per step, from --explain notes. */
 function verdicts(events: JsonEvent[]): string[] {
-  return events.filter((e) => e.event === 'note').map((e) => `${e.name.replace(/^\[[^\]]*\] /, '')}: ${e.note}`);
+  return events.filter((e) => e.event === 'note' && /^(HIT|MISS)/.test(e.note ?? '')).map((e) => `${e.name.replace(/^\[[^\]]*\] /, '')}: ${e.note}`);
 }
 
 function context(name: string, dockerfile: string, files: Record<string, string> = {}): string {
@@ -85,8 +85,9 @@ test('the cache is shared by two kiln processes; one changed byte misses exactly
 
   const second = kiln(['build', '--progress=json', '--explain', '-t', 'cache-it:copy', ctx]);
   assert.equal(second.status, 0, second.stderr);
-  assert.deepEqual(verdicts(second.events), ['ARG V=1: HIT', 'RUN echo "$V" > /v: HIT', 'COPY src /src: HIT', 'RUN cat /src/a.txt /src/b.txt > /both: HIT']);
-  assert.equal(second.events.filter((e) => e.event === 'cached').length, 4);
+  // ARG is no step of its own (BuildKit lists none); a RUN's name shows the ARG's value, as BuildKit's does.
+  assert.deepEqual(verdicts(second.events), ['RUN echo "1" > /v: HIT', 'COPY src /src: HIT', 'RUN cat /src/a.txt /src/b.txt > /both: HIT']);
+  assert.equal(second.events.filter((e) => e.event === 'cached').length, 3);
 
   const now = Date.now() / 1000;
   utimesSync(join(ctx, 'src', 'a.txt'), now, now);
@@ -97,8 +98,7 @@ test('the cache is shared by two kiln processes; one changed byte misses exactly
   const changed = kiln(['build', '--progress=json', '--explain', ctx]);
   assert.equal(changed.status, 0, changed.stderr);
   assert.deepEqual(verdicts(changed.events), [
-    'ARG V=1: HIT',
-    'RUN echo "$V" > /v: HIT',
+    'RUN echo "1" > /v: HIT',
     'COPY src /src: MISS: file changed: src/b.txt',
     'RUN cat /src/a.txt /src/b.txt > /both: MISS: parent step missed',
   ]);
@@ -111,8 +111,7 @@ test('--explain names the changed ARG', async (t) => {
   const r = kiln(['build', '--progress=json', '--explain', '--build-arg', 'V=2', ctx]);
   assert.equal(r.status, 0, r.stderr);
   const v = verdicts(r.events);
-  assert.equal(v[0], 'ARG V=1: MISS: ARG V changed: "1" → "2"');
-  assert.match(v[1] as string, /^RUN echo "\$V" > \/v: MISS: parent step missed; ARG V changed: "1" → "2"$/);
+  assert.match(v[0] as string, /^RUN echo "2" > \/v: MISS: parent step missed; ARG V changed: "1" → "2"$/);
 });
 
 test('four stages of sleep 1 run side by side (json event order)', async (t) => {

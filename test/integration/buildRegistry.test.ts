@@ -61,7 +61,7 @@ async function imageOf(storeRoot: string, ref: string): Promise<{ id: string; di
 
 /** "INSTRUCTION: HIT|MISS: reason" per step, from --explain notes. */
 function verdicts(events: JsonEvent[]): string[] {
-  return events.filter((e) => e.event === 'note').map((e) => `${e.name.replace(/^\[[^\]]*\] /, '')}: ${e.note}`);
+  return events.filter((e) => e.event === 'note' && /^(HIT|MISS)/.test(e.note ?? '')).map((e) => `${e.name.replace(/^\[[^\]]*\] /, '')}: ${e.note}`);
 }
 
 test('--cache-to then --cache-from in an empty store: every step is a cache hit, same image and layers', async (t) => {
@@ -76,14 +76,15 @@ RUN cat /src/a.txt /v > /both
   const storeA = join(base, 'storeA');
   const first = kiln(storeA, ['build', '--progress=json', '--explain', '--insecure-registry', host, '--cache-to', `type=registry,ref=${host}/kiln-test/cache:main,mode=max`, '-t', 'it:a', ctx]);
   assert.equal(first.status, 0, first.stderr);
-  assert.equal(verdicts(first.events).length, 4, first.stderr);
+  assert.equal(verdicts(first.events).length, 3, first.stderr);
   assert.ok(verdicts(first.events).every((v) => /MISS/.test(v)), verdicts(first.events).join('\n'));
 
   const storeB = join(base, 'storeB');
   const second = kiln(storeB, ['build', '--progress=json', '--explain', '--cache-from', `type=registry,ref=${host}/kiln-test/cache:main`, '-t', 'it:b', ctx]);
   assert.equal(second.status, 0, second.stderr);
-  assert.deepEqual(verdicts(second.events), ['ARG V=1: HIT', 'RUN echo "$V" > /v: HIT', 'COPY src /src: HIT', 'RUN cat /src/a.txt /v > /both: HIT']);
-  assert.equal(second.events.filter((e) => e.event === 'cached').length, 4);
+  // ARG is no step of its own (BuildKit lists none); the RUN's name shows the ARG's value.
+  assert.deepEqual(verdicts(second.events), ['RUN echo "1" > /v: HIT', 'COPY src /src: HIT', 'RUN cat /src/a.txt /v > /both: HIT']);
+  assert.equal(second.events.filter((e) => e.event === 'cached').length, 3);
   const a = await imageOf(storeA, 'it:a');
   const b = await imageOf(storeB, 'it:b');
   assert.deepEqual(b.diffIds, a.diffIds);

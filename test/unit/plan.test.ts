@@ -67,7 +67,7 @@ test('a stage built FROM another inherits its ARGs; a fork does not leak back', 
   assert.equal(parent.lookup(undefined)('B'), undefined);
 });
 
-const recipe = (stages: Stage[], metaArgs: ArgInstruction[] = []): Recipe => ({ metaArgs, stages, escape: '\\' });
+const recipe = (stages: Stage[], metaArgs: ArgInstruction[] = []): Recipe => ({ metaArgs, stages, escape: '\\', directives: [], parseWarnings: [] });
 
 test('graph: base stage, COPY --from by name and index, images and scratch; target prunes the rest', () => {
   const r = recipe([

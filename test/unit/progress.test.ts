@@ -111,3 +111,57 @@ test('tty: a frame never grows past the terminal height', () => {
   for (let i = 0; i < 30; i++) p.done(p.step(`[s ${i}/30] RUN true`, 's'));
   assert.equal(tty.frame().length, 9);
 });
+
+/** A build check's warning on the Dockerfile step, then a hidden step (ENV) that shows nothing. */
+async function warned(sink: ProgressSink): Promise<void> {
+  const p = new Progress(sink, () => 0);
+  const definition = p.step('[internal] load build definition from Dockerfile', 'internal');
+  p.started(definition);
+  p.warning(definition, {
+    rule: 'StageNameCasing', message: "Stage name 'Base' should be lowercase", description: 'Stage names should be lowercase',
+    url: 'https://docs.docker.com/go/dockerfile/rule/stage-name-casing/', line: 1, text: "StageNameCasing: Stage name 'Base' should be lowercase (line 1)",
+  });
+  p.done(definition);
+  const env = p.hidden('ENV A=1', '0');
+  p.started(env);
+  p.note(env, 'HIT');
+  p.done(env);
+  const run = p.step('[2/2] RUN true', '0');
+  p.started(run);
+  p.done(run);
+  await p.close();
+}
+
+test('warnings: plain prints them under their step and again after the build; a hidden step prints nothing and takes no #N', async () => {
+  const out = new Capture();
+  await warned(new PlainSink(out));
+  assert.equal(out.text, [
+    '#1 [internal] load build definition from Dockerfile',
+    "#1 WARN: StageNameCasing: Stage name 'Base' should be lowercase (line 1)",
+    '#1 DONE 0.0s',
+    '',
+    '#2 [2/2] RUN true',
+    '#2 DONE 0.0s',
+    '',
+    "WARN: StageNameCasing: Stage name 'Base' should be lowercase (line 1)",
+    '',
+  ].join('\n'));
+});
+
+test('warnings: json has a warning event with the rule, line and URL, and no summary; tty lists them under the step and after', async () => {
+  const out = new Capture();
+  await warned(new JsonSink(out));
+  const events = out.text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(events.map((e) => `${e.event}#${e.id}`), ['started#1', 'warning#1', 'done#1', 'started#2', 'done#2']);
+  assert.deepEqual({ ...events[1], time: undefined }, {
+    event: 'warning', id: 1, name: '[internal] load build definition from Dockerfile', stage: 'internal', time: undefined,
+    warning: "StageNameCasing: Stage name 'Base' should be lowercase (line 1)", rule: 'StageNameCasing', message: "Stage name 'Base' should be lowercase",
+    description: 'Stage names should be lowercase', url: 'https://docs.docker.com/go/dockerfile/rule/stage-name-casing/', line: 1,
+  });
+  const tty = new Capture();
+  await warned(new TtySink(tty, { columns: 100, rows: 30, now: () => 0, live: false }));
+  const text = tty.text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+  assert.match(text, /=> \[internal\] load build definition from Dockerfile +0\.0s\n => WARN: StageNameCasing: Stage name 'Base' should be lowercase \(line 1\)\n/);
+  assert.match(text, /\nWARN: StageNameCasing: Stage name 'Base' should be lowercase \(line 1\)\n$/);
+  assert.doesNotMatch(text, /ENV A=1/);
+});

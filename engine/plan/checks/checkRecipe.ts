@@ -1,0 +1,150 @@
+/**
+ * The build checks of one recipe, run in BuildKit's order: the Dockerfile as written, the FROM
+ * lines over global scope, the base images' platforms, then each stage the build dispatches
+ * (every stage for `kiln build --check` without --target). The result is plain data, so a build
+ * can remember it and a cached rebuild need not check again.
+ */
+import { ShellWordExpander } from '../../../grammar/expand.js';
+import type { Recipe } from '../../../grammar/recipe.js';
+import { automaticArgs, formatPlatform, parsePlatform, type Platform } from '../platform.js';
+import { CHECK_BUILD_ARG, CheckConfigError, parseCheckConfig, type CheckConfig } from './checkConfig.js';
+import { Findings, type CheckFinding } from './findings.js';
+import { checkDefaultBaseNames, checkFromLines, globalScope } from './fromChecks.js';
+import { checkStage, cloneScope, type StageScope } from './stageChecks.js';
+import { linesOf, syntaxChecks } from './syntaxChecks.js';
+import * as rules from './rules.js';
+
+/** What a stage starts from, as far as the checks care. */
+export type StageBase =
+  | { kind: 'scratch' }
+  | { kind: 'context' }
+  | { kind: 'stage'; index: number }
+  /** `name`: the base as the FROM line names it (after ARG expansion). */
+  | { kind: 'image'; name: string; env: readonly string[]; shell: boolean; platform: Platform };
+
+export interface CheckInputs {
+  buildArgs: ReadonlyMap<string, string>;
+  target: string | undefined;
+  buildPlatform: Platform;
+  targetPlatform: Platform;
+  /** false when no --platform was given: a base image of the build machine's platform is then taken as it is. */
+  platformGiven: boolean;
+  /** Stages whose instructions are checked, by index. */
+  dispatched: readonly number[];
+  /**
+   * What each dispatched stage starts from, by stage index. Absent when the bases are not known
+   * (a base image could not be found): then only the checks that need none run.
+   */
+  bases?: ReadonlyMap<number, StageBase>;
+  ignorePatterns: readonly string[];
+}
+
+export interface CheckReport {
+  findings: CheckFinding[];
+  /** With `error=true` and a finding: the error the build stops with. */
+  error?: string;
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The check configuration: BUILDKIT_DOCKERFILE_CHECK when given, else the `# check=` directive. */
+export function checkConfigOf(recipe: Recipe, buildArgs: ReadonlyMap<string, string>): CheckConfig {
+  const override = buildArgs.get(CHECK_BUILD_ARG);
+  const [text, where] = override !== undefined
+    ? [override, `failed to parse build-arg:${CHECK_BUILD_ARG}`]
+    // BuildKit reads the directive's value up to its first space (parser.ParseDirective).
+    : [(recipe.directives.find((d) => d.name === 'check')?.value ?? '').split(' ')[0] as string, 'failed to parse check options'];
+  try {
+    return parseCheckConfig(text);
+  } catch (e) {
+    if (e instanceof CheckConfigError) throw new CheckConfigError(`${where}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** BuildKit's defaultArgs: the automatic ARGs, each replaced by a build argument of its name. */
+function automaticScope(inputs: CheckInputs, recipe: Recipe): Map<string, string> {
+  const stage = inputs.target ?? recipe.stages[recipe.stages.length - 1]?.name ?? '';
+  const auto = automaticArgs(inputs.buildPlatform, inputs.targetPlatform, stage === '' ? 'default' : stage);
+  auto.set('BUILDOSVERSION', '');
+  auto.set('TARGETOSVERSION', '');
+  for (const k of auto.keys()) {
+    const given = inputs.buildArgs.get(k);
+    if (given !== undefined) auto.set(k, given);
+  }
+  return auto;
+}
+
+function envScope(env: readonly string[]): StageScope {
+  const map = new Map<string, string>();
+  for (const kv of env) {
+    const eq = kv.indexOf('=');
+    map.set(eq < 0 ? kv : kv.slice(0, eq), eq < 0 ? '' : kv.slice(eq + 1));
+  }
+  if (!map.has('PATH')) map.set('PATH', DEFAULT_PATH);
+  return { env: map, declared: new Set(), shell: false, workdirSet: false };
+}
+
+/** InvalidBaseImagePlatform: a base image of another platform than the stage is built for. */
+function checkBasePlatforms(recipe: Recipe, inputs: CheckInputs, globals: ReadonlyMap<string, string>, lex: ShellWordExpander, findings: Findings): void {
+  for (const i of inputs.dispatched) {
+    const base = inputs.bases?.get(i);
+    const stage = recipe.stages[i];
+    if (base?.kind !== 'image' || !stage) continue;
+    let expected = inputs.targetPlatform;
+    if (stage.from.platform !== undefined) {
+      try { expected = parsePlatform(lex.processWord(stage.from.platform, (n) => globals.get(n))); } catch { continue; }
+    } else if (!inputs.platformGiven && base.platform.os === inputs.buildPlatform.os && base.platform.architecture === inputs.buildPlatform.architecture) {
+      continue;
+    }
+    if (expected.os !== base.platform.os || expected.architecture !== base.platform.architecture) {
+      findings.report(rules.InvalidBaseImagePlatform, linesOf(stage.from), rules.messages.invalidBaseImagePlatform(base.name, normalized(expected), normalized(base.platform)));
+    }
+  }
+}
+
+/** containerd's Normalize + FormatAll: arm64's default variant v8 is not written. */
+function normalized(p: Platform): string {
+  const variant = p.architecture === 'arm64' && (p.variant === 'v8' || p.variant === '8') ? undefined : p.variant;
+  return formatPlatform({ os: p.os, architecture: p.architecture, ...(variant ? { variant } : {}) });
+}
+
+/** Runs every check the configuration enables. Throws CheckConfigError for a bad configuration. */
+export function checkRecipe(recipe: Recipe, inputs: CheckInputs): CheckReport {
+  const findings = new Findings(checkConfigOf(recipe, inputs.buildArgs));
+  const lex = new ShellWordExpander(recipe.escape);
+  syntaxChecks(recipe, findings);
+  const start = automaticScope(inputs, recipe);
+  checkDefaultBaseNames(recipe, start, lex, findings);
+  const globals = globalScope(start, recipe.metaArgs, inputs.buildArgs, lex);
+  if (globals) {
+    checkFromLines(recipe, globals, lex, findings);
+    if (inputs.bases) {
+      checkBasePlatforms(recipe, inputs, globals.values, lex, findings);
+      checkStages(recipe, inputs, inputs.bases, globals.values, findings);
+    }
+  }
+  const error = findings.violation();
+  return { findings: findings.list, ...(error !== undefined ? { error } : {}) };
+}
+
+function checkStages(recipe: Recipe, inputs: CheckInputs, bases: ReadonlyMap<number, StageBase>, globals: ReadonlyMap<string, string>, findings: Findings): void {
+  const ctx = { findings, escape: recipe.escape, buildArgs: inputs.buildArgs, globals, ignorePatterns: inputs.ignorePatterns };
+  const finished = new Map<number, StageScope>();
+  for (const i of [...inputs.dispatched].sort((a, b) => a - b)) {
+    const stage = recipe.stages[i];
+    const base = bases.get(i);
+    if (!stage || !base) continue;
+    let scope: StageScope;
+    if (base.kind === 'stage') {
+      const parent = finished.get(base.index);
+      if (!parent) continue;
+      scope = cloneScope(parent);
+    } else {
+      scope = envScope(base.kind === 'image' ? base.env : []);
+      if (base.kind === 'image') scope.shell = base.shell;
+    }
+    if (!checkStage(stage.instructions, scope, ctx)) return;
+    finished.set(i, scope);
+  }
+}
