@@ -322,7 +322,11 @@ function sweepAbandonedStateDirs(): void {
     if (!name.startsWith(STATE_PREFIX)) continue;
     const pid = Number(name.slice(STATE_PREFIX.length).split('-')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
-    rmSync(join(stateRoot(), name), { recursive: true, force: true });
+    try {
+      rmSync(join(stateRoot(), name), { recursive: true, force: true });
+    } catch {
+      // another user's (a root kiln's, seen from a rootless one): theirs to sweep
+    }
   }
 }
 

@@ -8,6 +8,8 @@
  *       that datagram, prints "seen N marked M" (M: packets holding MARKER)
  *   probe abstract NAME
  *       connects to the abstract unix socket NAME; prints "connected" or "error ERRNO"
+ *   probe udp-receive PORT
+ *       binds UDP PORT, prints "listening", then "received TEXT" for the first datagram
  *   probe spoof DST_MAC SRC_IP PORT SENTINEL_IP SENTINEL_PORT
  *       sends, as a raw frame out eth0 to DST_MAC, a UDP datagram "SPOOF" from SRC_IP to
  *       127.0.0.1:PORT, then an ordinary one "SENTINEL" to SENTINEL_IP:SENTINEL_PORT
@@ -121,11 +123,26 @@ static int spoof(const char* mac, const char* src, int port, const char* sip, in
   return 0;
 }
 
+static int udpReceive(int port) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET; a.sin_port = htons(port);
+  if (bind(s, (struct sockaddr*)&a, sizeof a) < 0) { printf("error %d\n", errno); return 1; }
+  printf("listening\n"); fflush(stdout);
+  char buf[2048];
+  int n = recv(s, buf, sizeof buf - 1, 0);
+  if (n < 0) { printf("error %d\n", errno); return 1; }
+  buf[n] = 0;
+  printf("received %s\n", buf);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 5 && !strcmp(argv[1], "capture")) return capture(argv[2], argv[3], atoi(argv[4]));
   if (argc == 3 && !strcmp(argv[1], "abstract")) return abstractConnect(argv[2]);
+  if (argc == 3 && !strcmp(argv[1], "udp-receive")) return udpReceive(atoi(argv[2]));
   if (argc == 7 && !strcmp(argv[1], "spoof")) return spoof(argv[2], argv[3], atoi(argv[4]), argv[5], atoi(argv[6]));
-  fprintf(stderr, "usage: probe capture|abstract|spoof ...\n");
+  fprintf(stderr, "usage: probe capture|abstract|udp-receive|spoof ...\n");
   return 2;
 }
 `;
