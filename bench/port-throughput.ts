@@ -15,7 +15,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../engine/store/store.js';
-import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../test/support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../test/support/busyboxImage.js';
+import { DOCKER, importBusyboxIntoDocker } from '../test/support/dockerImage.js';
 import { makeOutsideHost, type OutsideHost } from '../test/support/outsideHost.js';
 import { freePort } from '../test/support/networkState.js';
 import { median } from './measure.js';
@@ -23,7 +24,6 @@ import { works } from './builders.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const kilnBin = join(repoRoot, 'bin', 'kiln');
-const DOCKER = '/usr/bin/docker';
 const IMAGE = `kiln-bench-ports-${process.pid}/busybox:latest`;
 
 const SOURCE = String.raw`
@@ -85,18 +85,6 @@ async function once(tool: Tool, source: string, bytes: number, client: (port: nu
   return bytes / (1 << 20) / ((ms as number) / 1000);
 }
 
-async function loadIntoDocker(): Promise<void> {
-  const rootfs = await makeBusyboxRootfs();
-  try {
-    const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const imp = spawn(DOCKER, ['import', '-', IMAGE], { stdio: ['pipe', 'ignore', 'inherit'] });
-    tar.stdout.pipe(imp.stdin);
-    if ((await new Promise((r) => imp.on('close', r))) !== 0) throw new Error('docker import failed');
-  } finally {
-    rmSync(rootfs, { recursive: true, force: true });
-  }
-}
-
 async function main(): Promise<void> {
   const arg = (name: string, def: number): number => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : def; };
   const reps = Math.max(1, arg('--reps', 3));
@@ -115,7 +103,7 @@ async function main(): Promise<void> {
     const source = join(work, 'source');
     const storeRoot = join(work, 'store');
     await commitBusyboxImage(await Store.open({ root: storeRoot }), IMAGE);
-    if (docker) await loadIntoDocker();
+    if (docker) await importBusyboxIntoDocker(IMAGE);
     outside = await makeOutsideHost();
     const common = (port: number, src: string, n: number): string[] => ['run', '--rm', '-p', `${port}:80`, '-v', `${src}:/source:ro`, IMAGE, '/source', String(n)];
     const tools: Tool[] = [

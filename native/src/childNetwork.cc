@@ -25,23 +25,6 @@ int interfaceIndex(const char* name) {
   return r < 0 ? -1 : ifr.ifr_ifindex;
 }
 
-int bringUp(const char* name) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof(ifr));
-  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-  int r = ioctl(s, SIOCGIFFLAGS, &ifr);
-  if (r == 0) {
-    ifr.ifr_flags = (short)(ifr.ifr_flags | IFF_UP);
-    r = ioctl(s, SIOCSIFFLAGS, &ifr);
-  }
-  int e = errno;
-  close(s);
-  errno = e;
-  return r;
-}
-
 int addAddress(int index, const NetworkSpec& n) {
   NetlinkRequest r;
   r.start(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
@@ -98,7 +81,7 @@ const char* configureChildInterface(const NetworkSpec& n) {
   int index = interfaceIndex(n.interfaceName.c_str());
   if (index < 0) return "find the container's network interface";
   if (addAddress(index, n) < 0) return "set the container's address";
-  if (bringUp(n.interfaceName.c_str()) < 0) return "bring the container's interface up";
+  if (netlinkSetUp(index) < 0) return "bring the container's interface up";
   if (n.gateway != 0 && addDefaultRoute(index, n.gateway) < 0) return "set the container's default route";
   return nullptr;
 }

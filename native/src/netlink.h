@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -109,6 +110,18 @@ inline int netlinkTalk(NetlinkRequest& r, int protocol = NETLINK_ROUTE) {
       }
     }
   }
+}
+
+// Brings link `index` up: one RTM_NEWLINK that sets IFF_UP. 0, or -1 with errno.
+inline int netlinkSetUp(int index) {
+  NetlinkRequest r;
+  r.start(RTM_NEWLINK, 0);
+  ifinfomsg* i = static_cast<ifinfomsg*>(r.append(sizeof(ifinfomsg)));
+  i->ifi_family = AF_UNSPEC;
+  i->ifi_index = index;
+  i->ifi_flags = IFF_UP;
+  i->ifi_change = IFF_UP;
+  return netlinkTalk(r);
 }
 
 }  // namespace kiln

@@ -12,7 +12,6 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
 
 #include <string>
 
@@ -52,23 +51,6 @@ std::string Arg(const Napi::CallbackInfo& info, size_t i) {
 }
 unsigned ArgU32(const Napi::CallbackInfo& info, size_t i) {
   return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().Uint32Value() : 0;
-}
-
-int SetUp(const std::string& name) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  struct ifreq ifr;
-  memset(&ifr, 0, sizeof(ifr));
-  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  int r = ioctl(s, SIOCGIFFLAGS, &ifr);
-  if (r == 0 && !(ifr.ifr_flags & IFF_UP)) {
-    ifr.ifr_flags = (short)(ifr.ifr_flags | IFF_UP);
-    r = ioctl(s, SIOCSIFFLAGS, &ifr);
-  }
-  int e = errno;
-  close(s);
-  errno = e;
-  return r;
 }
 
 // ensureBridge(name, mac, address, prefixLength, mtu) -> ifindex: creates the bridge (with a fixed
@@ -115,7 +97,7 @@ Napi::Value EnsureBridge(const Napi::CallbackInfo& info) {
     ThrowErrno(env, "set the address of bridge " + name, errno);
     return env.Undefined();
   }
-  if (SetUp(name) < 0) {
+  if (netlinkSetUp((int)index) < 0) {
     ThrowErrno(env, "bring bridge " + name + " up", errno);
     return env.Undefined();
   }

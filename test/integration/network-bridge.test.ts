@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { background, untilStdinEnds, type Background } from '../support/backgroundKiln.js';
 import { fetchFrom, makeOutsideHost, type OutsideHost } from '../support/outsideHost.js';
 import { endpointsOf, freePort, linkExists, portRuleExists, until, type EndpointOnDisk } from '../support/networkState.js';
 import { Store } from '../../engine/store/store.js';
@@ -22,15 +23,6 @@ import { Store } from '../../engine/store/store.js';
 const ready = isRoot && haveBusybox && hasCommand('ip') && hasCommand('nft');
 const why = 'needs root, /bin/busybox, ip (iproute2) and nft (nftables)';
 const IMAGE = 'kiln-test/busybox:latest';
-
-/** A container started in the background that prints "ready" and lives until its stdin ends. */
-interface Background {
-  child: ChildProcess;
-  /** Lines it printed so far. */
-  output(): string;
-  /** Ends its stdin and waits for kiln to exit; its exit code. */
-  stop(): Promise<number | null>;
-}
 
 describe('network: bridge, NAT, ports, user networks', () => {
   let root: string;
@@ -53,24 +45,8 @@ describe('network: bridge, NAT, ports, user networks', () => {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  function background(args: string[], script: string): Promise<Background> {
-    const child = spawn(kilnBin, ['run', '-i', ...args, IMAGE, 'sh', '-c', `${script}; echo ready; read line || true`], {
-      env: { ...process.env, KILN_ROOT: root }, stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (c: Buffer) => { out += c.toString(); });
-    child.stderr?.on('data', (c: Buffer) => { err += c.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return new Promise((resolve, reject) => {
-      const onData = (): void => {
-        if (!out.includes('ready\n')) return;
-        child.stdout?.off('data', onData);
-        resolve({ child, output: () => out, stop: async () => { child.stdin?.end(); return exited; } });
-      };
-      child.stdout?.on('data', onData);
-      void exited.then((code) => reject(new Error(`container exited ${code} before it was ready: ${err}`)));
-    });
+  function start(args: string[], script: string): Promise<Background> {
+    return background([kilnBin, 'run', '-i', ...args, IMAGE, 'sh', '-c', untilStdinEnds(script)], { ...process.env, KILN_ROOT: root });
   }
 
   async function httpGet(url: string): Promise<string> {
@@ -139,7 +115,7 @@ describe('network: bridge, NAT, ports, user networks', () => {
     const all = await freePort();
     const name = `net-web-${tag}`;
     const body = `served-by-${tag}`;
-    const web = await background(['--name', name, '-p', `127.0.0.1:${local}:80`, '-p', `${all}:80`],
+    const web = await start(['--name', name, '-p', `127.0.0.1:${local}:80`, '-p', `${all}:80`],
       `mkdir /www && echo ${body} > /www/index.html && httpd -p 80 -h /www`);
     let endpoint: EndpointOnDisk | undefined;
     try {
@@ -176,7 +152,7 @@ describe('network: bridge, NAT, ports, user networks', () => {
     try {
       assert.match(kiln(['network', 'ls']).stdout, new RegExp(`\\s${net}\\s+bridge`));
       const first = `first-${tag}`;
-      const web = await background(['--rm', '--name', first, '--network', net], `mkdir /www && echo from-${first} > /www/index.html && httpd -p 80 -h /www`);
+      const web = await start(['--rm', '--name', first, '--network', net], `mkdir /www && echo from-${first} > /www/index.html && httpd -p 80 -h /www`);
       try {
         const second = kiln(['run', '--rm', '--name', `second-${tag}`, '--network', net, IMAGE, 'sh', '-c', `wget -qO- http://${first}/; grep -c ${first} /etc/hosts`]);
         assert.equal(second.status, 0, second.stderr);
@@ -205,12 +181,10 @@ describe('network: bridge, NAT, ports, user networks', () => {
     if (!prerequisite(t, ready, why)) return;
     const port = await freePort();
     const name = `net-killed-${tag}`;
-    const victim = await background(['--name', name, '-p', `${port}:80`], 'true');
+    const victim = await start(['--name', name, '-p', `${port}:80`], 'true');
     const [endpoint] = endpointsOfName(name);
     assert.ok(endpoint);
-    const exited = new Promise((r) => victim.child.on('exit', r));
-    victim.child.kill('SIGKILL');
-    await exited;
+    await victim.kill();
     const next = kiln(['run', '--rm', IMAGE, 'true']);
     assert.equal(next.status, 0, next.stderr);
     assert.deepEqual(endpointsOf(endpoint.containerId), [], 'the endpoint record was swept');

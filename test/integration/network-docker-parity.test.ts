@@ -5,15 +5,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerAvailable, hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { DOCKER, importBusyboxIntoDocker } from '../support/dockerImage.js';
 import { Store } from '../../engine/store/store.js';
 
-const DOCKER = '/usr/bin/docker';
 const IMAGE = `kiln-netparity-${process.pid}/busybox:latest`;
 const ready = isRoot && haveBusybox && hasCommand('nft') && dockerAvailable();
 const why = 'needs root, /bin/busybox, nft and a running dockerd (.ci/setup starts one)';
@@ -52,15 +52,7 @@ describe('network: the default bridge as docker gives it', () => {
     if (!ready) return;
     root = mkdtempSync(join(tmpdir(), 'kiln-netparity-'));
     await commitBusyboxImage(await Store.open({ root }), IMAGE);
-    const rootfs = await makeBusyboxRootfs();
-    try {
-      const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const imp = spawn(DOCKER, ['import', '-', IMAGE], { stdio: ['pipe', 'ignore', 'inherit'] });
-      tar.stdout.pipe(imp.stdin);
-      assert.equal(await new Promise((res) => imp.on('close', res)), 0, 'docker import');
-    } finally {
-      rmSync(rootfs, { recursive: true, force: true });
-    }
+    await importBusyboxIntoDocker(IMAGE);
   });
   after(() => {
     if (!ready) return;

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { until } from '../support/networkState.js';
+import { background, untilStdinEnds, type Background } from '../support/backgroundKiln.js';
 import { haveCompiler, netProbe, removeNetProbe } from '../support/netProbe.js';
 import { Store } from '../../engine/store/store.js';
 
@@ -47,27 +48,15 @@ describe('network: container:NAME, -P, UDP, system reset', () => {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  function background(args: string[], script: string, inside?: number): Promise<{ stop(): Promise<number | null> }> {
-    const run = [kilnBin, 'run', '-i', ...args, IMAGE, 'sh', '-c', `${script}; echo ready; read line || true`];
-    const argv = inside === undefined ? run : ['nsenter', '-t', String(inside), '-n', '-m', '--', ...run];
-    const child: ChildProcess = spawn(argv[0] as string, argv.slice(1), { env: { ...process.env, KILN_ROOT: root }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stderr?.on('data', (c: Buffer) => { err += c.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return new Promise((resolve, reject) => {
-      child.stdout?.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('ready\n')) resolve({ stop: async () => { child.stdin?.end(); return exited; } });
-      });
-      void exited.then((code) => reject(new Error(`container exited ${code} before it was ready: ${err}`)));
-    });
+  function start(args: string[], script: string, inside?: number): Promise<Background> {
+    const run = [kilnBin, 'run', '-i', ...args, IMAGE, 'sh', '-c', untilStdinEnds(script)];
+    return background(inside === undefined ? run : ['nsenter', '-t', String(inside), '-n', '-m', '--', ...run], { ...process.env, KILN_ROOT: root });
   }
 
   test('--network container:NAME shares its namespace and hostname; the options it shares are refused', async (t) => {
     if (!prerequisite(t, ready, why)) return;
     const name = `shared-${tag}`;
-    const web = await background(['--rm', '--name', name], `mkdir /www && echo from-${name} > /www/index.html && httpd -p 127.0.0.1:80 -h /www`);
+    const web = await start(['--rm', '--name', name], `mkdir /www && echo from-${name} > /www/index.html && httpd -p 127.0.0.1:80 -h /www`);
     try {
       const own = kiln(['run', '--rm', '--network', `container:${name}`, IMAGE, 'sh', '-c', 'wget -qO- http://127.0.0.1/; hostname; cat /etc/hostname']);
       assert.equal(own.status, 0, own.stderr);
@@ -140,7 +129,7 @@ describe('network: container:NAME, -P, UDP, system reset', () => {
       assert.equal(kiln(['network', 'create', 'resetnet'], host.pid).status, 0);
       assert.match(inside(host.pid, ['nft', 'list', 'tables']), /table ip kiln/);
       assert.equal(inside(host.pid, ['ip', '-o', 'link', 'show', 'type', 'bridge']).trim().split('\n').length, 2);
-      const running = await background([], 'true', host.pid);
+      const running = await start([], 'true', host.pid);
       try {
         const refused = kiln(['system', 'reset'], host.pid);
         assert.equal(refused.status, 1);
@@ -162,7 +151,7 @@ describe('network: container:NAME, -P, UDP, system reset', () => {
     if (!prerequisite(t, ready, why)) return;
     const host = await privateHost();
     try {
-      const web = await background(['-p', '18081:80'], 'mkdir /www && echo rebuilt > /www/index.html && httpd -p 80 -h /www', host.pid);
+      const web = await start(['-p', '18081:80'], 'mkdir /www && echo rebuilt > /www/index.html && httpd -p 80 -h /www', host.pid);
       try {
         spawnSync('nsenter', ['-t', String(host.pid), '-n', '--', 'nft', 'delete', 'table', 'ip', 'kiln']);
         assert.equal(kiln(['run', '--rm', IMAGE, 'true'], host.pid).status, 0);

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { hasCommand, prerequisite } from '../support/env.js';
 import { ROOTLESS_USER, rootlessReady, rootlessSession, rootlessWhy, type RootlessSession } from '../support/rootlessUser.js';
 import { fetchFrom, makeOutsideHost, type OutsideHost } from '../support/outsideHost.js';
 import { freePort, until } from '../support/networkState.js';
+import { background, untilStdinEnds, type Background } from '../support/backgroundKiln.js';
 
 const ready = rootlessReady && hasCommand('slirp4netns') && hasCommand('ip');
 const why = `${rootlessWhy}, slirp4netns and ip`;
@@ -48,23 +49,10 @@ describe('network: rootless containers through slirp4netns', () => {
     rmSync(session.root, { recursive: true, force: true });
   });
 
-  /** `kiln run -i …` as the user in the background; resolves once the container printed "ready". */
-  function background(args: string[], script: string): Promise<{ stop(): Promise<number | null>; kill(): Promise<void> }> {
+  /** `kiln run -i …` as the user, in the background. */
+  function start(args: string[], script: string): Promise<Background> {
     const gid = execFileSync('id', ['-g', ROOTLESS_USER], { encoding: 'utf8' }).trim();
-    const child = spawn('setpriv', [`--reuid=${ROOTLESS_USER}`, `--regid=${gid}`, '--init-groups', '--', session.kilnBin, 'run', '--rm', '-i', ...args, IMAGE, 'sh', '-c', `${script}; echo ready; read line || true`], {
-      env: session.env, cwd: session.root, stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stderr.on('data', (c: Buffer) => { err += c.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    return new Promise((resolve, reject) => {
-      child.stdout.on('data', (c: Buffer) => {
-        out += c.toString();
-        if (out.includes('ready\n')) resolve({ stop: async () => { child.stdin.end(); return exited; }, kill: async () => { child.kill('SIGKILL'); await exited; } });
-      });
-      void exited.then((code) => reject(new Error(`container exited ${code} before it was ready: ${err}`)));
-    });
+    return background(['setpriv', `--reuid=${ROOTLESS_USER}`, `--regid=${gid}`, '--init-groups', '--', session.kilnBin, 'run', '--rm', '-i', ...args, IMAGE, 'sh', '-c', untilStdinEnds(script)], session.env, session.root);
   }
 
   test('a container and a RUN step reach the outside host; --network none cannot', (t) => {
@@ -103,7 +91,7 @@ describe('network: rootless containers through slirp4netns', () => {
     if (!prerequisite(t, ready, why)) return;
     const local = await freePort();
     const all = await freePort();
-    const web = await background(['-p', `127.0.0.1:${local}:80`, '-p', `${all}:80`], 'mkdir /www && echo rootless-web > /www/index.html && httpd -p 80 -h /www');
+    const web = await start(['-p', `127.0.0.1:${local}:80`, '-p', `${all}:80`], 'mkdir /www && echo rootless-web > /www/index.html && httpd -p 80 -h /www');
     try {
       assert.equal((await (await fetch(`http://127.0.0.1:${local}/`)).text()).trim(), 'rootless-web');
       const fromOutside = fetchFrom(outside, `http://${outside.hostAddress}:${all}/`);
@@ -132,7 +120,7 @@ describe('network: rootless containers through slirp4netns', () => {
   test('kill -9 of kiln: slirp4netns exits and the published port is free again', async (t) => {
     if (!prerequisite(t, ready, why)) return;
     const port = await freePort();
-    const victim = await background(['-p', `${port}:80`], 'true');
+    const victim = await start(['-p', `${port}:80`], 'true');
     assert.equal(await portFree(port), false);
     await victim.kill();
     await until(() => portFreeSync(port));

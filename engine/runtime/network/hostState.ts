@@ -9,9 +9,10 @@
  * An owner (pid + start time) is recorded with what a process allocates: a pid alone may be
  * reused, a pid with the same start time is the same process.
  */
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBinding } from '../../../native/index.js';
+import { processStartTime } from '../../processIdentity.js';
 
 export const NETWORK_STATE_DIR = '/run/kiln/network';
 
@@ -21,28 +22,16 @@ export interface Owner {
   start: string;
 }
 
-function startTime(pid: number): string | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[19];
-}
-
 let self: Owner | undefined;
 
 export function currentOwner(): Owner {
-  self ??= { pid: process.pid, start: startTime(process.pid) ?? '' };
+  self ??= { pid: process.pid, start: processStartTime(process.pid) ?? '' };
   return self;
 }
 
 /** False only when the process is verifiably gone: no such pid, or another process under it. */
 export function ownerAlive(owner: Owner): boolean {
-  const start = startTime(owner.pid);
+  const start = processStartTime(owner.pid);
   return start !== undefined && start === owner.start;
 }
 
