@@ -20,7 +20,7 @@ import { automaticArgs, hostPlatform, parsePlatform, type Platform } from './pla
 import type { Progress, StepRef } from './progress/progress.js';
 import type { CheckInputs, CheckReport } from './plan/checks/checkRecipe.js';
 import { checkBases, reportChecks } from './plan/checks/buildChecks.js';
-import { isListed, stageLabels, stepPrefix, stepText, stepTotal } from './plan/stepNames.js';
+import { isHeredocScript, isListed, stageLabels, stepPrefix, stepText, stepTotal } from './plan/stepNames.js';
 import { runGraph, type GraphTask } from './schedule/scheduler.js';
 import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
@@ -287,14 +287,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const context = new SourceTree(resolve(opts.contextDir), 'build context', new IgnoreMatcher(opts.ignorePatterns));
   const namedTrees = new Map([...namedDirs].map(([n, d]) => [n, new SourceTree(d, `context ${n}`)] as const));
   const labels = stageLabels(recipe, plan);
-  let contextStep: StepRef | undefined;
-  /** BuildKit's `[internal] load build context`, shown once, before the first step that reads the context. */
-  const contextLoaded = (instr: StageInstruction): void => {
-    if (contextStep !== undefined || !readsContext(instr)) return;
-    contextStep = opts.progress.step('[internal] load build context', 'internal');
-    opts.progress.started(contextStep);
-    opts.progress.done(contextStep);
-  };
+  showStepSources(plan, opts.progress);
 
   // Stage results are shared by every task that reads them (FROM stage, COPY --from, mounts).
   const results = new Map<number, StageState>();
@@ -367,7 +360,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       if (untilFrom && fromValues(instr).length > 0) return;
       if (signal.aborted) throw signal.reason;
       const isTrigger = !stage.instructions.includes(instr);
-      contextLoaded(instr);
       const step = stepOf(index, run, instr, isTrigger);
       const position = run.next + 1;
       opts.observer?.step(step, { stage: index, position, instruction: instr, onbuild: isTrigger });
@@ -501,6 +493,29 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   await store.settleWrites();
   const record = await store.commitImage(config, opts.likelyImageId);
   return { config, record, built: plan.order };
+}
+
+/**
+ * BuildKit's steps for what the build's steps read, shown before them: one `[internal] preparing
+ * inline document` per heredoc file (COPY/ADD `<<EOF`, a RUN heredoc script with `#!`), then
+ * `[internal] load build context` when a step reads the context.
+ */
+function showStepSources(plan: BuildPlan, progress: Progress): void {
+  const instructions = plan.order.flatMap((i) => plan.stages[i]?.stage.instructions ?? []);
+  const documents = instructions.reduce((n, instr) => n + inlineDocuments(instr), 0);
+  const names = [...Array<string>(documents).fill('[internal] preparing inline document')];
+  if (instructions.some(readsContext)) names.push('[internal] load build context');
+  for (const name of names) {
+    const step = progress.step(name, 'internal');
+    progress.started(step);
+    progress.done(step);
+  }
+}
+
+function inlineDocuments(instr: StageInstruction): number {
+  if (instr.kind === 'COPY' || instr.kind === 'ADD') return instr.heredocs.length;
+  if (isHeredocScript(instr) && (instr as Extract<StageInstruction, { kind: 'RUN' }>).heredocs[0]?.content.startsWith('#!')) return 1;
+  return 0;
 }
 
 /** Whether a step reads the build context (COPY/ADD of its files, a RUN bind mount of it). */
