@@ -6,7 +6,7 @@ import { basename, join, resolve } from 'node:path';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { DockerfileError } from './report.js';
-import type { Recipe } from '../../grammar/recipe.js';
+import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
 import { formatPlatform } from '../plan/platform.js';
 import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
 import type { BuildOptions } from '../build.js';
@@ -156,6 +156,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     ...(report ? { onVerdict: report.recorder.verdict } : {}),
   });
   const interrupt = interruptSignal();
+  const parseTrigger = async (text: string): Promise<StageInstruction[]> => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [];
   const buildOptions: BuildOptions = {
     cache, signal: interrupt.signal, ...(jobs !== undefined ? { jobs } : {}),
     store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
@@ -164,7 +165,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
     progress, expander, ...(report ? { observer: report.recorder } : {}), runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
-    parseTrigger: async (text) => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [],
+    parseTrigger,
     pull: async (ref, platform) => {
       const { pullImage } = await import('../registry/pull.js');
       try {
@@ -175,7 +176,13 @@ export async function run(args: ParsedArgs): Promise<number> {
       }
     },
     // The checks' findings are remembered like the parse: a rebuild with the same inputs only reads them.
-    checks: (inputs) => cachedParse(store.root, `${source.text}\0checks\0${checkInputsKey(inputs)}`, async () => (await import('../plan/checks/checkRecipe.js')).checkRecipe(recipe, inputs)),
+    checks: (inputs) => cachedParse(store.root, `${source.text}\0checks\0${checkInputsKey(inputs)}`, async () => {
+      const { checkRecipe, inheritedTriggers } = await import('../plan/checks/checkRecipe.js');
+      // A trigger that does not parse is left to the step that runs it, which reports it.
+      const texts = [...new Set([...inheritedTriggers(recipe, inputs).values()].flat())];
+      const parsed = new Map(await Promise.all(texts.map(async (t) => [t, await parseTrigger(t).catch(() => [])] as const)));
+      return checkRecipe(recipe, inputs, (t) => parsed.get(t) ?? []);
+    }),
     sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },
   };
   if (checkOnly) {

@@ -12,16 +12,24 @@ export interface PlainLog {
   warnings: string[];
 }
 
-export function normalizePlain(text: string, options: { renumber?: boolean; keepWarnings?: boolean } = {}): PlainLog {
+/** The steps docker 20.10's client starts at once, in either order from run to run. */
+const RACING = new Set(['[internal] load build definition from Dockerfile', '[internal] load .dockerignore']);
+
+/**
+ * `renumber`: number vertices by first appearance (docker 20.10 numbers them by its solver's
+ * order); `dropRacing`: leave out the two steps docker 20.10 starts in either order.
+ */
+export function normalizePlain(text: string, options: { renumber?: boolean; keepWarnings?: boolean; dropRacing?: boolean } = {}): PlainLog {
   const lines: string[] = [];
   const warnings: string[] = [];
+  /** Vertices left out: the exporter, and the racing ones when asked. */
   const exporters = new Set<string>();
   const order = new Map<string, number>();
   for (const raw of text.split('\n')) {
     const m = /^#(\d+) (.*)$/.exec(raw);
     if (!m) continue;
     const [, n, rest] = m as unknown as [string, string, string];
-    if (rest.startsWith('exporting to')) exporters.add(n);
+    if (rest.startsWith('exporting to') || (options.dropRacing && RACING.has(rest))) exporters.add(n);
     if (exporters.has(n) || rest.startsWith('sha256:') || rest.startsWith('transferring ')) continue;
     if (rest.startsWith('WARN: ')) {
       warnings.push(rest);

@@ -72,7 +72,8 @@ export function checkCase(c: CorpusCase, allStages: boolean): CheckReport | { co
     return { parseError: (e as Error).message };
   }
   try {
-    return checkRecipe(recipe, inputsFor(c, recipe, allStages));
+    const trigger = (text: string) => toRecipe(parseDockerfile(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [];
+    return checkRecipe(recipe, inputsFor(c, recipe, allStages), trigger);
   } catch (e) {
     if (e instanceof CheckConfigError) return { configError: e.message };
     throw e;

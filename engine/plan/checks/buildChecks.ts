@@ -22,7 +22,7 @@ export async function checkBases(plan: BuildPlan, stages: readonly number[], ima
     else {
       const config = (await image(planned)).config;
       bases.set(i, {
-        kind: 'image', name: planned.baseName, env: config.config?.Env ?? [], shell: (config.config?.Shell?.length ?? 0) > 0,
+        kind: 'image', name: planned.baseName, env: config.config?.Env ?? [], shell: (config.config?.Shell?.length ?? 0) > 0, onbuild: config.config?.OnBuild ?? [],
         platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
       });
     }
