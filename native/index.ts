@@ -29,6 +29,8 @@ export interface NativeMount {
   /** ro nosuid nodev noexec strictatime relatime noatime */
   flags?: string[];
   bind?: boolean;
+  /** Change the flags (and data) of the mount already at `target` (MS_REMOUNT). */
+  remount?: boolean;
   recursive?: boolean;
   /** Bind mounts: remount read-only after binding. */
   readonly?: boolean;
@@ -40,9 +42,14 @@ export interface NativeMount {
 
 export interface NativeDevice {
   path: string;
+  /** 'c' (default) or 'b'. */
+  type?: 'c' | 'b';
   mode: number;
   major: number;
   minor: number;
+  /** Owner of the node made (default 0:0). */
+  uid?: number;
+  gid?: number;
   /** In a user namespace mknod is refused: bind-mount the host node instead. */
   bindFromHost?: boolean;
   hostPath?: string;
@@ -82,6 +89,11 @@ export interface NativeSpawnSpec {
   stdio: 'inherit' | 'pipe' | 'pty';
   stdin?: 'inherit' | 'null' | 'pipe';
   /**
+   * A cgroup v2 directory (an open descriptor) to start the child in (clone3 CLONE_INTO_CGROUP);
+   * `inCgroup` in the result says whether the kernel did. The descriptor stays the caller's.
+   */
+  cgroupFd?: number;
+  /**
    * With stdio 'pty' (required then): after pivot_root the child opens `ptmx` (inside the new
    * root), makes the slave its controlling terminal and stdio, binds the slave onto `console`
    * (empty: nowhere), sets the window size when rows/cols are given, and sends the master back
@@ -93,8 +105,13 @@ export interface NativeSpawnSpec {
 export interface NativeChild {
   pid: number;
   pidfd: number;
-  /** Write one byte to let the child go on; close without writing to make it give up. */
+  /**
+   * Two bytes let the child go on: the first (after the id maps) into its set-up, the second
+   * (after it is in its cgroup) out of it; closing instead makes the child give up.
+   */
   gateFd: number;
+  /** True when the child was started inside `cgroupFd`'s cgroup. */
+  inCgroup: boolean;
   /** Read end of the setup-error pipe: "ERRNO\tEXIT\tmessage" when setup or exec failed. */
   errorFd: number;
   stdinFd?: number;
@@ -126,6 +143,10 @@ interface NativeBinding {
   mount(source: string, target: string, fstype: string, flags: string[], data: string): void;
   /** umount2(2), lazily with `detach`; false when nothing is mounted at `target`. */
   unmount(target: string, detach: boolean): boolean;
+  /** bpf(BPF_PROG_LOAD) of eBPF instructions (8 bytes each); returns the program's descriptor (close-on-exec). */
+  loadBpfProgram(type: number, instructions: Buffer, license: string): number;
+  /** bpf(BPF_PROG_ATTACH) of a loaded program to a target (e.g. a cgroup directory's descriptor). */
+  attachBpfProgram(targetFd: number, programFd: number, attachType: number, flags: number): void;
   /**
    * unshare(CLONE_NEWNS) of the calling thread, its mounts made slaves of the old namespace's:
    * threads started afterwards share the new namespace, threads started before keep the old one.
@@ -153,7 +174,7 @@ function packageRoot(): string {
   }
 }
 
-const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount', 'unshareMountNamespace', 'enterMountNamespace'];
+const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount', 'loadBpfProgram', 'attachBpfProgram', 'unshareMountNamespace', 'enterMountNamespace'];
 
 let binding: NativeBinding | undefined;
 

@@ -42,6 +42,7 @@ export const spec: CommandSpec = {
     { name: 'interactive', short: 'i', kind: 'bool', description: 'Keep STDIN open' },
     { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
     { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
+    { name: 'device', kind: 'list', description: 'Add a host device to the container (HOST[:CONTAINER][:rwm])', valueName: 'list' },
   ],
 };
 
@@ -80,6 +81,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     fileEnv.push(...parseEnvFile(text, process.env));
   }
   const flagEnv = (args.lists.get('env') ?? []).map((e) => parseEnvFlag(e, process.env)).filter((e): e is string => e !== undefined);
+
+  const devices = await hostDevicesOf(args.lists.get('device') ?? []);
 
   const store = await openStore();
   let image = await store.resolveImage(imageRef);
@@ -131,6 +134,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       network,
       mounts,
       limits,
+      devices,
       readonlyRootfs: args.bools.has('read-only'),
       capAdd: args.lists.get('cap-add') ?? [],
       capDrop: args.lists.get('cap-drop') ?? [],
@@ -157,6 +161,13 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 const HELD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** `--device` values, resolved on the host before anything is created. */
+async function hostDevicesOf(flags: readonly string[]): Promise<import('../runtime/hostDevices.js').HostDevice[]> {
+  if (flags.length === 0) return [];
+  const { parseDeviceFlag, resolveHostDevices } = await import('../runtime/hostDevices.js');
+  return flags.flatMap((f) => resolveHostDevices(parseDeviceFlag(f)));
+}
 
 /** docker run pulls an image it does not have. */
 async function pullMissing(store: Awaited<ReturnType<typeof openStore>>, ref: string): Promise<NonNullable<Awaited<ReturnType<typeof store.resolveImage>>>> {

@@ -1,264 +1,254 @@
 /**
- * A cgroup per container, on cgroup v1 (one directory per controller, as this kind of host
- * mounts them under /sys/fs/cgroup/{memory,cpu,pids}) or v2 (one unified directory). The
- * container is placed in it before its code runs, limits are written before that, and it is
- * emptied and removed after the container exits.
+ * A cgroup for every container and RUN step, limits or not, under one `kiln` parent in each
+ * hierarchy, named after its owning kiln process (cgroupOwner.ts) and removed when the
+ * container ends; what a killed kiln left is swept by the next kiln that starts a container.
+ *
+ * Which hierarchies a container joins: on v1, `devices` always (its allow-list, deviceRules.ts)
+ * and each controller a limit needs; on a hybrid host also the unified v2 hierarchy, where the
+ * same allow-list is attached as an eBPF program (deviceProgram.ts); on v2 the one directory,
+ * with the eBPF program. The start creates the directories, the child is cloned straight into
+ * the v2 one (CLONE_INTO_CGROUP), and `admit` writes the rules and limits and moves the child
+ * into the v1 hierarchies while it is still mounting its root: a v1 move waits for an RCU grace
+ * period (several ms), which then overlaps the child's own work. The child waits at its gate
+ * before running anything of the container's.
+ *
+ * Rootless (no delegation) there is no cgroup: said once, not an error — unless limits were
+ * asked for.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { privilege } from './privilege.js';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { nativeBinding } from '../../native/index.js';
 import { KilnError } from '../errors.js';
+import { hostCgroupLayout, type CgroupLayout } from './cgroupLayout.js';
+import { controllerDir, hasLimits, limitControllers, limitWrites, type CgroupWrite, type ResourceLimits } from './cgroupLimits.js';
+import { ownedCgroupName } from './cgroupOwner.js';
+import { removeCgroupTree, sweepDeadOwners } from './cgroupRemoval.js';
+import { BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, deviceProgram } from './deviceProgram.js';
+import { v1RuleLine, type DeviceRule } from './deviceRules.js';
+import { noticeOnce } from './onceNotice.js';
+import { privilege } from './privilege.js';
 
-export interface ResourceLimits {
-  memoryBytes?: number;
-  cpus?: number;
-  pids?: number;
+export type { ResourceLimits } from './cgroupLimits.js';
+export { hostCgroupLayout, type CgroupLayout } from './cgroupLayout.js';
+
+export interface CgroupRequest {
+  limits?: ResourceLimits;
+  /** The device allow-list (default: deny). */
+  devices: readonly DeviceRule[];
 }
 
-export type CgroupLayout =
-  | { version: 'v1'; controllers: Map<string, string> }
-  | { version: 'v2'; mountPoint: string };
-
-/** The controllers kiln manages on v1. */
-export const V1_CONTROLLERS = ['memory', 'cpu', 'pids'] as const;
-
-/** Reads which cgroup hierarchies are mounted from /proc/self/mountinfo text. */
-export function detectCgroupLayout(mountinfo: string): CgroupLayout | undefined {
-  const controllers = new Map<string, string>();
-  let unified: string | undefined;
-  for (const line of mountinfo.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const before = line.slice(0, sep).split(' ');
-    const after = line.slice(sep + 3).split(' ');
-    const mountPoint = (before[4] ?? '').replace(/\\040/g, ' ');
-    const fstype = after[0];
-    const superOptions = (after[2] ?? '').split(',');
-    if (fstype === 'cgroup2') {
-      if (unified === undefined || mountPoint === '/sys/fs/cgroup') unified = mountPoint;
-    } else if (fstype === 'cgroup') {
-      for (const opt of superOptions) {
-        if ((V1_CONTROLLERS as readonly string[]).includes(opt) && !controllers.has(opt)) controllers.set(opt, mountPoint);
-      }
-    }
-  }
-  // A hybrid host (v1 controllers plus an empty unified hierarchy) is driven through v1.
-  if (controllers.size > 0) return { version: 'v1', controllers };
-  if (unified !== undefined) return { version: 'v2', mountPoint: unified };
-  return undefined;
-}
-
-export function hostCgroupLayout(): CgroupLayout | undefined {
-  try {
-    return detectCgroupLayout(readFileSync('/proc/self/mountinfo', 'utf8'));
-  } catch {
-    return undefined;
-  }
+/** The v1 controllers a container joins: `devices` for its allow-list, and what its limits need. */
+export function joinedControllers(limits?: ResourceLimits): string[] {
+  return ['devices', ...limitControllers(limits)];
 }
 
 /**
- * Directories of the container's cgroup: on v2 one; on v1 one in each hierarchy whose controller
- * a limit needs (each move into a v1 hierarchy costs the kernel an RCU grace period, ~10 ms, so
- * hierarchies with nothing to limit are not joined).
+ * The container's directories: on v1 one per joined hierarchy (co-mounted controllers share
+ * one; a controller this host lacks is left out), then the unified one of a hybrid host; on v2
+ * the one directory.
  */
-export function cgroupDirs(layout: CgroupLayout, name: string, limits: ResourceLimits = {}): string[] {
-  if (layout.version === 'v2') return [join(layout.mountPoint, 'kiln', name)];
-  const wanted = [
-    limits.memoryBytes !== undefined ? 'memory' : undefined,
-    limits.cpus !== undefined ? 'cpu' : undefined,
-    limits.pids !== undefined ? 'pids' : undefined,
-  ].filter((c): c is string => c !== undefined);
-  return [...new Set(wanted.map((c) => layout.controllers.get(c)).filter((mp): mp is string => mp !== undefined))].map((mp) => join(mp, 'kiln', name));
+export function cgroupDirs(layout: CgroupLayout, name: string, limits?: ResourceLimits): string[] {
+  if (layout.version === 'v2') return [controllerDir(layout, '', name)];
+  const dirs = joinedControllers(limits).filter((c) => layout.controllers.has(c)).map((c) => controllerDir(layout, c, name));
+  if (layout.unified !== undefined) dirs.push(join(layout.unified, 'kiln', name));
+  return [...new Set(dirs)];
 }
 
-export interface CgroupWrite {
-  /** Directory of the controller's cgroup. */
-  dir: string;
-  file: string;
-  value: string;
-  /** Skipped when the file does not exist (e.g. memsw without swap accounting). */
-  optional?: boolean;
+/** Every `kiln` parent of this host (where the sweep looks). */
+export function kilnParents(layout: CgroupLayout): string[] {
+  if (layout.version === 'v2') return [join(layout.mountPoint, 'kiln')];
+  const mounts = [...new Set(layout.controllers.values())];
+  if (layout.unified !== undefined) mounts.push(layout.unified);
+  return mounts.map((m) => join(m, 'kiln'));
 }
 
-const CPU_PERIOD_US = 100_000;
-
-/** The files to write for the limits, in order (memory before memsw on v1). */
-export function limitWrites(layout: CgroupLayout, name: string, limits: ResourceLimits): CgroupWrite[] {
-  const writes: CgroupWrite[] = [];
-  const quota = limits.cpus === undefined ? undefined : Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US));
-  if (layout.version === 'v2') {
-    const dir = join(layout.mountPoint, 'kiln', name);
-    if (limits.memoryBytes !== undefined) {
-      writes.push({ dir, file: 'memory.max', value: String(limits.memoryBytes) });
-      // Swap off, so hitting the limit really ends in the OOM killer.
-      writes.push({ dir, file: 'memory.swap.max', value: '0', optional: true });
-    }
-    if (quota !== undefined) writes.push({ dir, file: 'cpu.max', value: `${quota} ${CPU_PERIOD_US}` });
-    if (limits.pids !== undefined) writes.push({ dir, file: 'pids.max', value: String(limits.pids) });
-    return writes;
-  }
-  const dirOf = (controller: string): string => {
-    const mp = layout.controllers.get(controller);
-    if (!mp) throw new KilnError('CGROUP', `the ${controller} cgroup controller is not mounted on this host`);
-    return join(mp, 'kiln', name);
-  };
-  if (limits.memoryBytes !== undefined) {
-    const dir = dirOf('memory');
-    writes.push({ dir, file: 'memory.limit_in_bytes', value: String(limits.memoryBytes) });
-    writes.push({ dir, file: 'memory.memsw.limit_in_bytes', value: String(limits.memoryBytes), optional: true });
-    writes.push({ dir, file: 'memory.swappiness', value: '0', optional: true });
-  }
-  if (quota !== undefined) {
-    const dir = dirOf('cpu');
-    writes.push({ dir, file: 'cpu.cfs_period_us', value: String(CPU_PERIOD_US) });
-    writes.push({ dir, file: 'cpu.cfs_quota_us', value: String(quota) });
-  }
-  if (limits.pids !== undefined) writes.push({ dir: dirOf('pids'), file: 'pids.max', value: String(limits.pids) });
-  return writes;
+/** The v2 directory of a container's cgroup (hybrid: the unified one), where eBPF and CLONE_INTO_CGROUP apply. */
+function v2Dir(layout: CgroupLayout, name: string): string | undefined {
+  if (layout.version === 'v2') return controllerDir(layout, '', name);
+  return layout.unified === undefined ? undefined : join(layout.unified, 'kiln', name);
 }
 
-function hasLimits(limits: ResourceLimits | undefined): boolean {
-  return limits !== undefined && (limits.memoryBytes !== undefined || limits.cpus !== undefined || limits.pids !== undefined);
-}
+let sweep: Promise<void> | undefined;
+const devicePrograms = new Map<string, number>();
+const enabledV2Parents = new Set<string>();
 
-async function writeIfPresent(w: CgroupWrite): Promise<void> {
+function writeCgroupFile(w: CgroupWrite): void {
   const path = join(w.dir, w.file);
   if (w.optional && !existsSync(path)) return;
   try {
-    await writeFile(path, w.value);
+    writeFileSync(path, w.value);
   } catch (err) {
     throw new KilnError('CGROUP', `cannot set ${w.file} to ${w.value}: ${(err as Error).message}`, { cause: err });
   }
 }
 
+/** v2: the controllers limits need must be enabled in each parent's subtree_control. */
+function enableV2Controllers(mountPoint: string): void {
+  const parent = join(mountPoint, 'kiln');
+  if (enabledV2Parents.has(parent)) return;
+  for (const dir of [mountPoint, parent]) {
+    const available = readFileSync(join(dir, 'cgroup.controllers'), 'utf8').split(/\s+/);
+    const wanted = ['cpu', 'memory', 'pids'].filter((c) => available.includes(c)).map((c) => `+${c}`);
+    try {
+      if (wanted.length > 0) writeFileSync(join(dir, 'cgroup.subtree_control'), wanted.join(' '));
+    } catch {
+      // a limit whose controller stays off fails with its own message when written
+    }
+  }
+  enabledV2Parents.add(parent);
+}
+
+/** The device program for a rule set, loaded once per process and attached to many cgroups. */
+function loadedDeviceProgram(rules: readonly DeviceRule[]): number {
+  const key = rules.map(v1RuleLine).join(',');
+  let fd = devicePrograms.get(key);
+  if (fd === undefined) {
+    try {
+      fd = nativeBinding().loadBpfProgram(BPF_PROG_TYPE_CGROUP_DEVICE, deviceProgram(rules), 'Apache-2.0');
+    } catch (err) {
+      throw new KilnError('CGROUP', `cannot load the device filter for the container's cgroup: ${(err as Error).message}`, { cause: err });
+    }
+    devicePrograms.set(key, fd);
+  }
+  return fd;
+}
+
+function cgroupsUnavailable(request: CgroupRequest, why: string, note: string): undefined {
+  if (hasLimits(request.limits)) throw new KilnError('CGROUP', why, { exitCode: 125 });
+  noticeOnce('no-cgroup', note);
+  return undefined;
+}
+
 export class ContainerCgroup {
-  private constructor(readonly layout: CgroupLayout, readonly dirs: string[]) {}
+  private dirFd = -1;
+
+  private constructor(
+    readonly layout: CgroupLayout,
+    readonly name: string,
+    /** v1 directories the child must be moved into (the v2 one too when clone could not place it). */
+    private readonly v1: Map<string, string>,
+    private readonly v2: string | undefined,
+    private readonly request: CgroupRequest,
+  ) {}
 
   /**
-   * Creates the cgroup and writes the limits. Without limits there is no cgroup: the PID
-   * namespace already ends every process of the container with its PID 1. Throws when limits
-   * were asked for but cannot be applied.
+   * Creates the directories (limits and rules are written by `admit`). Undefined where kiln may
+   * not make cgroups — said once; an error when limits were asked for.
    */
-  static async create(name: string, limits: ResourceLimits | undefined): Promise<ContainerCgroup | undefined> {
-    if (!hasLimits(limits)) return undefined;
+  static create(id: string, request: CgroupRequest): ContainerCgroup | undefined {
     const layout = hostCgroupLayout();
     // Without delegation only root of the initial user namespace may write the host's cgroups.
-    const root = privilege() === 'host-root';
-    if (!layout || !root) {
-      throw new KilnError('CGROUP', layout
-        ? 'resource limits (--memory, --cpus, --pids-limit) need kiln to run as root on this host'
-        : 'resource limits need cgroups, and none are mounted on this host', { exitCode: 125 });
+    if (privilege() !== 'host-root') {
+      return cgroupsUnavailable(request, 'resource limits (--memory, --cpus, --pids-limit) need kiln to run as root on this host',
+        'containers get no cgroup of their own when kiln is not root (no delegated cgroup): no device rules or accounting by cgroup; the user namespace still keeps device nodes shut');
     }
-    const dirs = cgroupDirs(layout, name, limits);
-    for (const dir of dirs) await sweepAbandoned(dirname(dir));
-    const cg = new ContainerCgroup(layout, dirs);
+    if (!layout) return cgroupsUnavailable(request, 'resource limits need cgroups, and none are mounted on this host', 'this host mounts no cgroups: containers run without device rules');
+    sweep ??= sweepDeadOwners(kilnParents(layout)).catch(() => undefined);
+    const name = ownedCgroupName(id);
+    const v1 = new Map<string, string>();
+    if (layout.version === 'v1') {
+      for (const c of joinedControllers(request.limits)) {
+        // A missing limit controller is an error (controllerDir says which); a missing devices one is not.
+        if (c === 'devices' && !layout.controllers.has(c)) continue;
+        v1.set(c, controllerDir(layout, c, name));
+      }
+      if (!layout.controllers.has('devices') && layout.unified === undefined) noticeOnce('no-devices', 'this host has no device cgroup: device nodes containers make are not restricted');
+    }
+    const cg = new ContainerCgroup(layout, name, v1, v2Dir(layout, name), request);
     try {
-      if (layout.version === 'v2') await enableV2Controllers(layout.mountPoint);
-      for (const dir of dirs) await mkdir(dir, { recursive: true });
-      for (const w of limitWrites(layout, name, limits ?? {})) await writeIfPresent(w);
+      if (layout.version === 'v2' && hasLimits(request.limits)) enableV2Controllers(layout.mountPoint);
+      for (const dir of cg.dirs()) mkdirSync(dir, { recursive: true });
+      if (cg.v2 !== undefined) cg.dirFd = openSync(cg.v2, constants.O_RDONLY | constants.O_DIRECTORY);
     } catch (err) {
-      await cg.destroy();
-      throw err;
+      cg.closeDir();
+      for (const dir of cg.dirs()) void removeCgroupTree(dir, 0).catch(() => undefined);
+      if (err instanceof KilnError) throw err;
+      return cgroupsUnavailable(request, `cannot make the container's cgroup: ${(err as Error).message}`,
+        `containers get no cgroup of their own: ${(err as Error).message}`);
     }
     return cg;
   }
 
-  /** Moves the (still gated) container process in, before any of its own code runs. */
-  async place(pid: number): Promise<void> {
-    for (const dir of this.dirs) await writeFile(join(dir, 'cgroup.procs'), String(pid));
+  /** Every directory of this cgroup. */
+  dirs(): string[] {
+    return [...new Set([...this.v1.values(), ...(this.v2 !== undefined ? [this.v2] : [])])];
+  }
+
+  /** A descriptor of the v2 directory to clone the child into; -1 when there is none. */
+  get cloneFd(): number {
+    return this.dirFd;
+  }
+
+  /**
+   * Writes the device rules and limits and moves the (gated) child in: into every v1
+   * hierarchy, and into the v2 one unless it was cloned there.
+   */
+  admit(pid: number, inV2: boolean): void {
+    const devices = this.v1.get('devices');
+    if (devices !== undefined) {
+      writeCgroupFile({ dir: devices, file: 'devices.deny', value: 'a' });
+      for (const rule of this.request.devices) writeCgroupFile({ dir: devices, file: 'devices.allow', value: v1RuleLine(rule) });
+    }
+    for (const w of limitWrites(this.layout, this.name, this.request.limits ?? {})) writeCgroupFile(w);
+    if (this.dirFd >= 0) {
+      try {
+        nativeBinding().attachBpfProgram(this.dirFd, loadedDeviceProgram(this.request.devices), BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI);
+      } catch (err) {
+        if (err instanceof KilnError) throw err;
+        throw new KilnError('CGROUP', `cannot attach the device filter to ${this.v2}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const joins = [...new Set(this.v1.values())];
+    if (this.v2 !== undefined && !inV2) joins.push(this.v2);
+    // Synchronous and back to back: the first move waits for an RCU grace period and the next
+    // ones ride on it, where thread-pool writes would each wait for a free thread (and, with
+    // time between them, for a grace period of their own).
+    for (const dir of joins) {
+      try {
+        writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+      } catch (err) {
+        // ESRCH: the child already gave up (its error report says why).
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw new KilnError('CGROUP', `cannot move the container into ${dir}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  }
+
+  /**
+   * What the container sees under /sys/fs/cgroup (read-only): on v1 its directory in each joined
+   * hierarchy, named as the host names the hierarchy; on v2 its one directory.
+   */
+  views(): { name: string; dir: string }[] {
+    if (this.layout.version === 'v2') return [{ name: '', dir: this.v2 as string }];
+    // dir is MOUNT/kiln/NAME: the view is named after the hierarchy's mount point.
+    return [...new Set(this.v1.values())].map((dir) => ({ name: basename(join(dir, '..', '..')), dir }));
   }
 
   /** True when the memory controller recorded an OOM kill in this cgroup. */
   async oomKilled(): Promise<boolean> {
-    for (const dir of this.dirs) {
-      try {
-        const text = await readFile(join(dir, this.layout.version === 'v2' ? 'memory.events' : 'memory.oom_control'), 'utf8');
-        const m = /oom_kill (\d+)/.exec(text);
-        if (m && Number(m[1]) > 0) return true;
-      } catch {
-        // not the memory controller's directory
-      }
-    }
-    return false;
-  }
-
-  /** Kills whatever is left in the cgroup and removes its directories. */
-  async destroy(): Promise<void> {
-    for (const dir of this.dirs) {
-      if (!existsSync(dir)) continue;
-      if (this.layout.version === 'v2' && existsSync(join(dir, 'cgroup.kill'))) {
-        await writeFile(join(dir, 'cgroup.kill'), '1').catch(() => undefined);
-      }
-      for (let attempt = 0; ; attempt++) {
-        await killAll(dir);
-        try {
-          await rmdir(dir);
-          break;
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') break;
-          if (code !== 'EBUSY' || attempt >= 200) throw new KilnError('CGROUP', `cannot remove cgroup ${dir}: ${(err as Error).message}`);
-          await sleep(attempt < 20 ? 2 : 20);
-        }
-      }
-    }
-  }
-}
-
-/** Older than any start in progress: a cgroup this old with no process was abandoned. */
-const ABANDONED_AFTER_MS = 60_000;
-
-/**
- * Removes empty container cgroups left by a kiln that was killed outright (SIGKILL skips its
- * clean-up; the container itself died with it through the parent-death signal).
- */
-async function sweepAbandoned(parent: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(parent);
-  } catch {
-    return;
-  }
-  const now = Date.now();
-  for (const name of names) {
-    const dir = join(parent, name);
+    const dir = this.layout.version === 'v2' ? this.v2 : this.v1.get('memory');
+    if (dir === undefined) return false;
     try {
-      if (!(await stat(dir)).isDirectory() || now - (await stat(dir)).ctimeMs < ABANDONED_AFTER_MS) continue;
-      if ((await readFile(join(dir, 'cgroup.procs'), 'utf8')).trim() !== '') continue;
-      await rmdir(dir);
+      const text = await readFile(join(dir, this.layout.version === 'v2' ? 'memory.events' : 'memory.oom_control'), 'utf8');
+      const m = /oom_kill (\d+)/.exec(text);
+      return m !== null && Number(m[1]) > 0;
     } catch {
-      // in use, or removed by someone else meanwhile
+      return false;
     }
   }
-}
 
-async function killAll(dir: string): Promise<void> {
-  let text = '';
-  try {
-    text = await readFile(join(dir, 'cgroup.procs'), 'utf8');
-  } catch {
-    return;
-  }
-  for (const line of text.split('\n')) {
-    const pid = Number(line);
-    if (pid > 0) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+  /** Kills whatever is left and removes the directories; waits for the sweep this start began. */
+  async destroy(): Promise<void> {
+    this.closeDir();
+    for (const dir of this.dirs()) {
+      if (!(await removeCgroupTree(dir))) throw new KilnError('CGROUP', `cannot remove cgroup ${dir}: still busy`);
     }
+    await sweep;
   }
-}
 
-async function enableV2Controllers(mountPoint: string): Promise<void> {
-  const parent = join(mountPoint, 'kiln');
-  await mkdir(parent, { recursive: true });
-  for (const dir of [mountPoint, parent]) {
-    const available = (await readFile(join(dir, 'cgroup.controllers'), 'utf8')).split(/\s+/);
-    const wanted = ['cpu', 'memory', 'pids'].filter((c) => available.includes(c)).map((c) => `+${c}`);
-    if (wanted.length > 0) await writeFile(join(dir, 'cgroup.subtree_control'), wanted.join(' ')).catch(() => undefined);
+  private closeDir(): void {
+    if (this.dirFd < 0) return;
+    closeSync(this.dirFd);
+    this.dirFd = -1;
   }
 }

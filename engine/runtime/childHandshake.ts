@@ -1,6 +1,7 @@
 /**
- * The two pipes between kiln and a child the addon started: the gate the child waits on before
- * it does anything in its namespaces (kiln writes the id maps and cgroup first), and the error
+ * The two pipes between kiln and a child the addon started: the gate the child waits on twice,
+ * before it sets up its root (kiln writes the id maps first) and before it leaves kiln's code
+ * (kiln puts it in its cgroup meanwhile), and the error
  * pipe on which a failed set-up or exec reports "ERRNO<TAB>EXIT<TAB>message".
  */
 import { closeSync, readSync, writeSync } from 'node:fs';
@@ -36,8 +37,14 @@ function describeErrno(name: string): string {
   return ERRNO_TEXT[name] ? `${ERRNO_TEXT[name]} (${name})` : name;
 }
 
+/** The first byte: the child may set up its root (and whether setgroups is allowed there). */
 export function openGate(fd: number, setgroups: boolean): void {
   writeSync(fd, setgroups ? 'g' : 'n');
+}
+
+/** The second byte: the child is in its cgroup and may go on to exec the container's command. */
+export function releaseGate(fd: number): void {
+  writeSync(fd, 'c');
   closeSync(fd);
 }
 

@@ -14,9 +14,11 @@ import { randomHex } from '../lazyCrypto.js';
 import { constants as osConstants } from 'node:os';
 import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors.js';
-import { closeQuietly, drainNonBlocking, openGate, setupFailure } from './childHandshake.js';
+import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability } from './capabilities.js';
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
+import { DEFAULT_DEVICE_RULES } from './deviceRules.js';
+import { deviceRule, type HostDevice } from './hostDevices.js';
 import { overlayOptions, planMounts, removeMountStubs, TTY_GID, type ContainerMount } from './mounts.js';
 import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
 import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
@@ -28,6 +30,7 @@ import { processAlive } from '../processAlive.js';
 
 export type { ContainerMount } from './mounts.js';
 export type { ResourceLimits } from './cgroups.js';
+export type { HostDevice } from './hostDevices.js';
 export { setupFailure } from './childHandshake.js';
 
 export interface ContainerSpec {
@@ -42,6 +45,8 @@ export interface ContainerSpec {
   network: NetworkMode;
   mounts: ContainerMount[];
   limits?: ResourceLimits;
+  /** Host device nodes made in the container and added to its device allow-list (`--device`). */
+  devices?: HostDevice[];
   readonlyRootfs?: boolean;
   capAdd?: string[];
   capDrop?: string[];
@@ -148,6 +153,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       mkdirSync(links);
       for (const [name, target] of overlay.links) symlinkSync(target, join(links, name));
     }
+    const devices = spec.devices ?? [];
+    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)] });
     const plan = planMounts({
       userNamespace: rootless,
       ownNetwork: spec.network === 'none',
@@ -156,9 +163,9 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       sourceIsDir: (s) => statSync(s).isDirectory(),
       // A container in kiln's own user namespace shares its map; a fresh one maps a single id.
       ttyGroupMapped: !rootless || (!newUserNamespace && ownGroupMapped(TTY_GID)),
+      devices,
+      cgroupViews: cgroup?.views() ?? [],
     });
-
-    cgroup = await ContainerCgroup.create(id, spec.limits);
 
     const stdin = spec.stdin ?? (spec.stdio === 'inherit' ? 'inherit' : 'null');
     const nativeSpec: NativeSpawnSpec = {
@@ -188,20 +195,23 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       stdio: spec.stdio,
       stdin,
       ...(spec.stdio === 'pty' ? { pty: terminalSpec(io.terminal) } : {}),
+      ...(cgroup && cgroup.cloneFd >= 0 ? { cgroupFd: cgroup.cloneFd } : {}),
     };
     child = native.spawn(nativeSpec);
     const started = child;
     unclaimedConsoleSocket = started.consoleSocketFd ?? -1;
     mountNamespace = holdMountNamespace(started.pid);
 
-    // The child waits at the gate: maps and cgroup first, so no container code runs outside them.
+    // The child waits at the gate twice: for the id maps before it sets up its root, and for
+    // its cgroup before it runs anything of the container's — placed while it mounts.
     let setgroups = true;
     if (newUserNamespace) setgroups = (await writeIdMaps(started.pid)).setgroups;
     // The primary group is always listed (docker semantics); only other groups need setgroups().
     if (!setgroups && spec.user.additionalGids.some((g) => g !== spec.user.gid)) {
       throw new KilnError('ROOTLESS', 'supplementary groups need a subordinate gid range (/etc/subgid and newgidmap) when kiln is not root');
     }
-    if (cgroup) await cgroup.place(started.pid);
+    openGate(started.gateFd, setgroups);
+    cgroup?.admit(started.pid, started.inCgroup);
 
     let exited = false;
     const exit = new Promise<number>((resolve) => {
@@ -218,8 +228,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       signal: (sig) => !exited && native.signal(started.pidfd, signalNumber(sig)),
       resize: (rows, cols) => { terminal?.resize(rows, cols); },
     };
-    // The gate byte also tells the child whether setgroups is allowed (denied with a single-id map).
-    openGate(started.gateFd, setgroups);
+    releaseGate(started.gateFd);
     child = { ...started, gateFd: -1 };
 
     if (io.signal) {

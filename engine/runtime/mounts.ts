@@ -10,6 +10,7 @@ import { join, posix, relative } from 'node:path';
 import type { Stats } from 'node:fs';
 import { nativeBinding, type NativeDevice, type NativeMount } from '../../native/index.js';
 import { KilnError } from '../errors.js';
+import type { HostDevice } from './hostDevices.js';
 
 export type ContainerMount =
   | { type: 'bind'; source: string; target: string; readonly: boolean }
@@ -50,6 +51,13 @@ export interface MountPlanOptions {
    * gid=). Default: only outside a user namespace.
    */
   ttyGroupMapped?: boolean;
+  /** `--device` nodes, made (or, in a user namespace, bound from the host) in the container's /dev. */
+  devices?: readonly HostDevice[];
+  /**
+   * The container's own cgroup directories, shown read-only under /sys/fs/cgroup as docker
+   * shows them (name '' : the directory is /sys/fs/cgroup itself, v2).
+   */
+  cgroupViews?: readonly { name: string; dir: string }[];
 }
 
 /** The group of terminals (Debian's and docker's "tty"): devpts gives each new pts to it. */
@@ -81,6 +89,8 @@ export function planMounts(o: MountPlanOptions): MountPlan {
     const sys = mounts[mounts.length - 1] as NativeMount;
     mounts[mounts.length - 1] = sys.fallback as NativeMount;
   }
+  const cgroupMounts = cgroupViewMounts(o.cgroupViews ?? []);
+  mounts.push(...cgroupMounts);
   for (const [target, source] of [['/etc/hosts', o.etcFiles.hosts], ['/etc/hostname', o.etcFiles.hostname], ['/etc/resolv.conf', o.etcFiles.resolvConf]] as const) {
     mounts.push({ source, target, bind: true, create: 'file' });
   }
@@ -98,6 +108,9 @@ export function planMounts(o: MountPlanOptions): MountPlan {
   const devices: NativeDevice[] = DEVICES.map(([path, major, minor]) => ({
     path, major, minor, mode: 0o666, bindFromHost: o.userNamespace, hostPath: path,
   }));
+  for (const d of o.devices ?? []) {
+    devices.push({ path: d.containerPath, type: d.type, major: d.major, minor: d.minor, mode: d.mode, uid: d.uid, gid: d.gid, bindFromHost: o.userNamespace, hostPath: d.hostPath });
+  }
   const symlinks = [
     { target: 'pts/ptmx', path: '/dev/ptmx' },
     { target: '/proc/self/fd', path: '/dev/fd' },
@@ -106,6 +119,22 @@ export function planMounts(o: MountPlanOptions): MountPlan {
     { target: '/proc/self/fd/2', path: '/dev/stderr' },
   ];
   return { mounts, devices, symlinks, maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS };
+}
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** v1: a tmpfs with one read-only bind per hierarchy; v2: the one directory bound read-only. */
+function cgroupViewMounts(views: readonly { name: string; dir: string }[]): NativeMount[] {
+  const flags = ['nosuid', 'nodev', 'noexec'];
+  const bind = (source: string, target: string): NativeMount => ({ source, target, bind: true, readonly: true, flags, create: 'dir' });
+  if (views.length === 0) return [];
+  if (views.length === 1 && views[0]?.name === '') return [bind(views[0].dir, CGROUP_ROOT)];
+  return [
+    { source: 'tmpfs', target: CGROUP_ROOT, fstype: 'tmpfs', flags, data: 'mode=755', create: 'dir' },
+    ...views.map((v) => bind(v.dir, `${CGROUP_ROOT}/${v.name}`)),
+    // read-only once the mount points are made in it
+    { source: '', target: CGROUP_ROOT, remount: true, flags: [...flags, 'ro'], data: 'mode=755' },
+  ];
 }
 
 /** The overlay mount data must fit in one page. */

@@ -14,7 +14,7 @@
 import { nativeBinding } from '../../native/index.js';
 import { constants as osConstants, userInfo } from 'node:os';
 import { KilnError } from '../errors.js';
-import { closeQuietly, drainNonBlocking, openGate, setupFailure } from './childHandshake.js';
+import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { lastCapability } from './capabilities.js';
 import { subordinateIds, writeFullIdMaps } from './userNamespace.js';
 import { defaultStoreRoot } from '../store/store.js';
@@ -82,6 +82,7 @@ export async function rerunInOwnUserNamespace(verb: string, need: 'required' | '
       handlers.push([sig, h]);
     }
     openGate(child.gateFd, false);
+    releaseGate(child.gateFd); // no cgroup to wait for
     gated = false;
     const code = await exit;
     const report = drainNonBlocking(child.errorFd);

@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <linux/audit.h>
+#include <linux/bpf.h>
+#include <linux/sched.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
@@ -83,6 +85,7 @@ kiln::MountOp ReadMount(const Napi::Object& m) {
   op.fstype = Str(m, "fstype");
   op.data = Str(m, "data");
   op.bind = Bool(m, "bind");
+  op.remount = Bool(m, "remount");
   op.recursive = Bool(m, "recursive");
   op.readonly = Bool(m, "readonly");
   std::string create = Str(m, "create");
@@ -144,7 +147,22 @@ std::vector<struct sock_filter> BuildSeccomp(const Napi::Object& o) {
   return f;
 }
 
-// spawn(spec) -> { pid, pidfd, gateFd, errorFd, stdinFd?, stdoutFd?, stderrFd?, consoleSocketFd? }
+// clone3 with CLONE_INTO_CGROUP: the child starts life in the cgroup (v2) whose directory
+// `cgroupFd` is, so no later move (and no RCU grace period) is needed. The child returns here
+// as from fork() and never comes back. -1 with errno when the kernel (or a seccomp filter
+// around kiln) refuses; the caller falls back to clone() and a cgroup.procs write.
+pid_t CloneIntoCgroup(int flags, int cgroupFd, ChildSpec* spec) {
+  struct clone_args args;
+  memset(&args, 0, sizeof(args));
+  args.flags = (uint64_t)(flags & ~CSIGNAL) | CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = (uint64_t)cgroupFd;
+  long pid = syscall(SYS_clone3, &args, sizeof(args));
+  if (pid == 0) _exit(kiln::childMain(spec));
+  return (pid_t)pid;
+}
+
+// spawn(spec) -> { pid, pidfd, gateFd, errorFd, inCgroup, stdinFd?, stdoutFd?, stderrFd?, consoleSocketFd? }
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -198,7 +216,10 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       Napi::Object d = a.Get(i).As<Napi::Object>();
       kiln::DeviceOp op;
       op.path = Str(d, "path");
+      op.block = Str(d, "type", "c") == "b";
       op.mode = (unsigned)Num(d, "mode", 0666);
+      op.uid = (uid_t)Num(d, "uid");
+      op.gid = (gid_t)Num(d, "gid");
       op.major = (unsigned)Num(d, "major");
       op.minor = (unsigned)Num(d, "minor");
       op.bindFromHost = Bool(d, "bindFromHost");
@@ -319,17 +340,28 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     }
   }
 
-  const size_t stackSize = 512 * 1024;
-  void* stack = mmap(nullptr, stackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
-    int e = errno;
-    cleanup(closeInParent); cleanup(closeOnFailure);
-    ThrowErrno(env, "mmap child stack", e);
-    return env.Undefined();
+  int cgroupFd = (int)Num(js, "cgroupFd", -1);
+  bool inCgroup = false;
+  pid_t pid = -1;
+  int cloneErr = 0;
+  if (cgroupFd >= 0) {
+    pid = CloneIntoCgroup(flags, cgroupFd, spec.get());
+    cloneErr = errno;
+    inCgroup = pid >= 0;
   }
-  pid_t pid = clone(kiln::childMain, static_cast<char*>(stack) + stackSize, flags, spec.get());
-  int cloneErr = errno;
-  munmap(stack, stackSize);
+  if (pid < 0) {
+    const size_t stackSize = 512 * 1024;
+    void* stack = mmap(nullptr, stackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+      int e = errno;
+      cleanup(closeInParent); cleanup(closeOnFailure);
+      ThrowErrno(env, "mmap child stack", e);
+      return env.Undefined();
+    }
+    pid = clone(kiln::childMain, static_cast<char*>(stack) + stackSize, flags, spec.get());
+    cloneErr = errno;
+    munmap(stack, stackSize);
+  }
   cleanup(closeInParent);
   if (pid < 0) {
     cleanup(closeOnFailure);
@@ -349,6 +381,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   result.Set("pid", Napi::Number::New(env, pid));
   result.Set("pidfd", Napi::Number::New(env, pidfd));
   result.Set("gateFd", Napi::Number::New(env, gate[1]));
+  result.Set("inCgroup", Napi::Boolean::New(env, inCgroup));
   result.Set("errorFd", Napi::Number::New(env, err[0]));
   return result;
 }
@@ -620,6 +653,56 @@ Napi::Value Unmount(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+// loadBpfProgram(type, instructions, license) -> fd: bpf(BPF_PROG_LOAD) of the eBPF program
+// TypeScript emitted (8-byte instructions). On refusal the verifier's log is in the message.
+Napi::Value LoadBpfProgram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsString()) {
+    Napi::TypeError::New(env, "loadBpfProgram(type, instructions, license)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Buffer<uint8_t> code = info[1].As<Napi::Buffer<uint8_t>>();
+  std::string license = info[2].As<Napi::String>().Utf8Value();
+  auto load = [&](char* log, uint32_t logSize) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = info[0].As<Napi::Number>().Uint32Value();
+    attr.insns = (uint64_t)(uintptr_t)code.Data();
+    attr.insn_cnt = (uint32_t)(code.Length() / sizeof(struct bpf_insn));
+    attr.license = (uint64_t)(uintptr_t)license.c_str();
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_size = logSize;
+    attr.log_level = log ? 1 : 0;
+    return (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+  };
+  int fd = load(nullptr, 0);
+  if (fd >= 0) return Napi::Number::New(env, fd);
+  int err = errno;
+  std::string log(16384, '\0');
+  if (err == EINVAL || err == EACCES) load(&log[0], (uint32_t)log.size());
+  log.resize(strlen(log.c_str()));
+  ThrowErrno(env, log.empty() ? "bpf(BPF_PROG_LOAD)" : ("bpf(BPF_PROG_LOAD) " + log).c_str(), err);
+  return env.Undefined();
+}
+
+// attachBpfProgram(targetFd, progFd, attachType, flags): bpf(BPF_PROG_ATTACH), e.g. a device
+// program to a cgroup directory. The attachment holds the program; the caller may close progFd.
+Napi::Value AttachBpfProgram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4) {
+    Napi::TypeError::New(env, "attachBpfProgram(targetFd, progFd, attachType, flags)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.target_fd = info[0].As<Napi::Number>().Uint32Value();
+  attr.attach_bpf_fd = info[1].As<Napi::Number>().Uint32Value();
+  attr.attach_type = info[2].As<Napi::Number>().Uint32Value();
+  attr.attach_flags = info[3].As<Napi::Number>().Uint32Value();
+  if (syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof(attr)) < 0) ThrowErrno(env, "bpf(BPF_PROG_ATTACH)", errno);
+  return env.Undefined();
+}
+
 // unshareMountNamespace(): moves the calling thread into a new mount namespace whose mounts are
 // slaves of the ones it leaves (unmounts made outside still reach it; its own mounts stay in).
 // Only this thread moves, and the threads it starts later: other threads keep the old namespace.
@@ -646,6 +729,8 @@ Napi::Value EnterMountNamespace(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("loadBpfProgram", Napi::Function::New(env, LoadBpfProgram));
+  exports.Set("attachBpfProgram", Napi::Function::New(env, AttachBpfProgram));
   exports.Set("unshareMountNamespace", Napi::Function::New(env, UnshareMountNamespace));
   exports.Set("enterMountNamespace", Napi::Function::New(env, EnterMountNamespace));
   exports.Set("mount", Napi::Function::New(env, Mount));

@@ -158,7 +158,9 @@ int doMount(int rootFd, const MountOp& m) {
   Buf target;
   procFdPath(target, fd);
   int r;
-  if (m.bind) {
+  if (m.remount) {
+    r = mount(nullptr, target.data, nullptr, MS_REMOUNT | m.flags, m.data.empty() ? nullptr : m.data.c_str());
+  } else if (m.bind) {
     r = mount(m.source.c_str(), target.data, nullptr, MS_BIND | (m.recursive ? MS_REC : 0), nullptr);
   } else {
     r = mount(m.source.c_str(), target.data, m.fstype.c_str(), m.flags, m.data.empty() ? nullptr : m.data.c_str());
@@ -227,8 +229,9 @@ void setupDevices(int rootFd) {
     const char* name;
     int real = openParentInRoot(rootFd, d.path.c_str(), name, "open device directory");
     unlinkat(real, name, 0);
-    if (mknodat(real, name, S_IFCHR | d.mode, makedev(d.major, d.minor)) < 0) failSetup("mknod", d.path.c_str());
+    if (mknodat(real, name, (d.block ? S_IFBLK : S_IFCHR) | d.mode, makedev(d.major, d.minor)) < 0) failSetup("mknod", d.path.c_str());
     if (fchmodat(real, name, d.mode, 0) < 0) failSetup("chmod", d.path.c_str());
+    if ((d.uid != 0 || d.gid != 0) && fchownat(real, name, d.uid, d.gid, AT_SYMLINK_NOFOLLOW) < 0) failSetup("chown", d.path.c_str());
     close(real);
   }
   for (const SymlinkOp& l : S->symlinks) {
@@ -446,6 +449,15 @@ void dropPrivileges() {
   }
 }
 
+// One byte from the parent; EOF (the parent gave up) ends the child quietly.
+char awaitGate() {
+  char byte = 0;
+  ssize_t got;
+  do { got = read(S->gateFd, &byte, 1); } while (got < 0 && errno == EINTR);
+  if (got != 1) _exit(125);
+  return byte;
+}
+
 }  // namespace
 
 int childMain(void* arg) {
@@ -460,22 +472,17 @@ int childMain(void* arg) {
   sigprocmask(SIG_SETMASK, &none, nullptr);
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
-  // Wait until the parent has written the id maps and placed us in the cgroup. Our copy of the
-  // write end goes first: otherwise a parent that gives up (closes without writing) never
-  // reaches us as EOF and we would wait until it exits.
+  // Wait until the parent has written the id maps. Our copy of the write end goes first:
+  // otherwise a parent that gives up (closes without writing) never reaches us as EOF and we
+  // would wait until it exits.
   close(S->gateWriteFd);
-  char go = 0;
-  ssize_t got;
-  do { got = read(S->gateFd, &go, 1); } while (got < 0 && errno == EINTR);
-  if (got != 1) _exit(125);
+  char go = awaitGate();
   setgroupsAllowed = S->setgroupsAllowed && go != 'n';
-  close(S->gateFd);
 
   if (S->inUserNamespace) {
     if (syscall(SYS_setresgid, 0, 0, 0) < 0) failSetup("become root in the user namespace (gid)");
     if (syscall(SYS_setresuid, 0, 0, 0) < 0) failSetup("become root in the user namespace (uid)");
   }
-  if (S->unshareCgroup && unshare(CLONE_NEWCGROUP) < 0) failSetup("unshare cgroup namespace");
   if (setsid() < 0) failSetup("setsid");
 
   if (S->stdinFd >= 0 && dup2(S->stdinFd, 0) < 0) failSetup("dup2 stdin");
@@ -515,6 +522,12 @@ int childMain(void* arg) {
   maskAndProtect();
   if (S->readonlyRootfs && remountBind(AT_FDCWD, "/", false, MS_RDONLY) < 0) failSetup("remount root read-only");
   umask(022);
+
+  // Nothing of the container's own runs before the parent has put us in its cgroup; the
+  // cgroup namespace made after that has the container's cgroup as its root.
+  awaitGate();
+  close(S->gateFd);
+  if (S->unshareCgroup && unshare(CLONE_NEWCGROUP) < 0) failSetup("unshare cgroup namespace");
 
   dropPrivileges();
   if (!S->cwd.empty() && chdir(S->cwd.c_str()) < 0) failSetup("chdir to working directory", S->cwd.c_str());

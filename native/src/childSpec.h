@@ -18,6 +18,7 @@ struct MountOp {
   std::string data;
   unsigned long flags = 0;  // MS_* applied on the mount call (MS_RDONLY for non-bind mounts)
   bool bind = false;
+  bool remount = false;     // change the flags of what is mounted at target (MS_REMOUNT)
   bool recursive = false;
   bool readonly = false;    // bind mounts: remounted read-only afterwards
   int createAs = 0;         // 0: must exist, 1: directory, 2: empty file
@@ -27,8 +28,11 @@ struct MountOp {
 
 struct DeviceOp {
   std::string path;      // inside the container, e.g. /dev/null
+  bool block = false;    // a block device (S_IFBLK); a character device otherwise
   unsigned int mode = 0; // permission bits
   unsigned int major = 0, minor = 0;
+  uid_t uid = 0;         // owner of the node made
+  gid_t gid = 0;
   bool bindFromHost = false;  // in a user namespace mknod is refused: bind the host node instead
   std::string hostPath;
 };
@@ -39,8 +43,11 @@ struct SymlinkOp {
 };
 
 struct ChildSpec {
-  // Synchronisation with the parent.
-  int gateFd = -1;    // read end: one byte means "go", EOF means "give up"
+  // Synchronisation with the parent. The gate carries two bytes: the first lets the child set
+  // up its root (after the parent wrote the id maps); the second, read just before the child
+  // leaves kiln's code (cgroup namespace, privileges, exec), says the parent has put it in its
+  // cgroup — so the cgroup's slow join overlaps the mounts. EOF at either means "give up".
+  int gateFd = -1;
   int gateWriteFd = -1;  // the parent's end, closed first in the child so a closed gate reads as EOF
   int errorFd = -1;   // write end, close-on-exec: a message here means setup failed
 

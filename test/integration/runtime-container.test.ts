@@ -12,7 +12,9 @@ import { isRoot, prerequisite } from '../support/env.js';
 import { haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
 import { leftoverCgroups, leftoverMounts, sandbox, type Sandbox } from '../support/containers.js';
 import { KilnError } from '../../engine/errors.js';
-import { cgroupDirs, hostCgroupLayout, type CgroupLayout } from '../../engine/runtime/cgroups.js';
+import { hostCgroupLayout, type CgroupLayout } from '../../engine/runtime/cgroups.js';
+import { controllerDir } from '../../engine/runtime/cgroupLimits.js';
+import { ownedCgroupName } from '../../engine/runtime/cgroupOwner.js';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 
@@ -104,7 +106,7 @@ describe('runtime: runContainer', () => {
     const r = await box.run(['sleep', '0.5'], { limits: { cpus: 0.5 } }, {
       onStart: (c) => {
         setTimeout(() => {
-          const dir = cgroupDirs(layout as CgroupLayout, c.id, { cpus: 0.5 })[0] as string;
+          const dir = controllerDir(layout as CgroupLayout, 'cpu', ownedCgroupName(c.id));
           seen = layout?.version === 'v2' ? readFileSync(join(dir, 'cpu.max'), 'utf8') : readFileSync(join(dir, 'cpu.cfs_quota_us'), 'utf8');
           const procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim();
           assert.equal(procs, String(c.pid), 'the container is in its cgroup');

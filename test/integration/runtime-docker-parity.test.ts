@@ -14,7 +14,8 @@ import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../support/b
 import { Store } from '../../engine/store/store.js';
 
 const DOCKER = '/usr/bin/docker';
-const IMAGE = 'kiln-parity/busybox:latest';
+// Named per process: other checkouts' test runs share this docker and remove their own copy.
+const IMAGE = `kiln-parity-${process.pid}/busybox:latest`;
 const ready = isRoot && haveBusybox && dockerAvailable();
 const why = 'needs root, /bin/busybox and a running dockerd (.ci/setup starts one)';
 

@@ -15,8 +15,11 @@ import type { ImageRecord, Store } from '../../engine/store/store.js';
 export const BUSYBOX = '/bin/busybox';
 export const haveBusybox = existsSync(BUSYBOX);
 
+/** Host files to add to the root filesystem: path inside → host file (copied with its mode). */
+export type ExtraFiles = Record<string, string>;
+
 /** Builds the busybox root filesystem in a new temp dir and returns its path. */
-export async function makeBusyboxRootfs(): Promise<string> {
+export async function makeBusyboxRootfs(extra: ExtraFiles = {}): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'kiln-busybox-'));
   await mkdir(join(root, 'bin'), { recursive: true });
   await mkdir(join(root, 'etc'));
@@ -28,12 +31,16 @@ export async function makeBusyboxRootfs(): Promise<string> {
   for (const a of applets) await symlink('busybox', join(root, 'bin', a));
   await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
   await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  for (const [inside, host] of Object.entries(extra)) {
+    await copyFile(host, join(root, inside));
+    await chmod(join(root, inside), 0o755);
+  }
   return root;
 }
 
 /** Commits the busybox image (created at the epoch given, default 0) and tags it. */
-export async function commitBusyboxImage(store: Store, tag = 'kiln-test/busybox:latest', created = 0): Promise<ImageRecord> {
-  const rootfs = await makeBusyboxRootfs();
+export async function commitBusyboxImage(store: Store, tag = 'kiln-test/busybox:latest', created = 0, extra: ExtraFiles = {}): Promise<ImageRecord> {
+  const rootfs = await makeBusyboxRootfs(extra);
   try {
     const when = new Date(created * 1000);
     await utimes(rootfs, when, when);

@@ -7,7 +7,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runContainer, type ContainerIO, type ContainerResult, type ContainerSpec } from '../../engine/runtime/container.js';
-import { hostCgroupLayout } from '../../engine/runtime/cgroups.js';
+import { hostCgroupLayout, kilnParents } from '../../engine/runtime/cgroups.js';
+import { ownerOf } from '../../engine/runtime/cgroupOwner.js';
 
 export interface Captured extends ContainerResult {
   stdout: string;
@@ -63,15 +64,19 @@ export function leftoverMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => /kiln-ctr-|kiln-rt-test-|\/containers\/[0-9a-f]{64}/.test(l));
 }
 
-/** This test process's container cgroups still present under the kiln parent in any hierarchy. */
+/**
+ * Container cgroups (of any kiln process) whose container id starts with `prefix` still present
+ * under the kiln parent of any hierarchy; by default this test process's.
+ */
 export function leftoverCgroups(prefix = TEST_ID_PREFIX): string[] {
   const layout = hostCgroupLayout();
   if (!layout) return [];
-  const parents = layout.version === 'v2' ? [join(layout.mountPoint, 'kiln')] : [...new Set(layout.controllers.values())].map((m) => join(m, 'kiln'));
   const out: string[] = [];
-  for (const p of parents) {
+  for (const p of kilnParents(layout)) {
     if (!existsSync(p)) continue;
-    for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory() && e.name.startsWith(prefix)) out.push(join(p, e.name));
+    for (const e of readdirSync(p, { withFileTypes: true })) {
+      if (e.isDirectory() && ownerOf(e.name)?.id.startsWith(prefix)) out.push(join(p, e.name));
+    }
   }
   return out;
 }

@@ -1,0 +1,95 @@
+/**
+ * A cgroup for every container, limits or not: while `kiln run` runs, its container is in a
+ * cgroup of its own (devices, and the unified hierarchy of a hybrid host) named after the kiln
+ * process that owns it, and it is gone afterwards. A `kiln run` killed with SIGKILL (with or
+ * without `--memory`) leaves its cgroups, and the next kiln that starts a container removes
+ * them — but never those of a kiln still running.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { kilnBin, prerequisite } from '../support/env.js';
+import { openSandbox, ready, why, type Sandbox } from './fixture.js';
+import { hostCgroupLayout } from '../../engine/runtime/cgroupLayout.js';
+import { kilnParents } from '../../engine/runtime/cgroups.js';
+import { ownerOf } from '../../engine/runtime/cgroupOwner.js';
+
+/** The container cgroups a kiln process owns, in every hierarchy. */
+function cgroupsOf(kilnPid: number): string[] {
+  const layout = hostCgroupLayout();
+  if (!layout) return [];
+  const out: string[] = [];
+  for (const parent of kilnParents(layout)) {
+    if (!existsSync(parent)) continue;
+    for (const name of readdirSync(parent)) if (ownerOf(name)?.owner.pid === kilnPid) out.push(join(parent, name));
+  }
+  return out.sort();
+}
+
+/** Starts `kiln run` whose container prints "started" and then waits on its stdin. */
+function holdingRun(box: Sandbox, flags: string[]): { child: ChildProcessWithoutNullStreams; started: Promise<void>; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [kilnBin, 'run', '--rm', '-i', ...flags, box.image, 'sh', '-c', 'echo started; read line'], {
+    env: { ...process.env, KILN_ROOT: join(box.root, 'store') },
+  });
+  const started = new Promise<void>((resolve) => {
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => { text += c.toString(); if (text.includes('started')) resolve(); });
+  });
+  const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { child, started, exit };
+}
+
+describe('security: a cgroup per container', () => {
+  let box: Sandbox;
+  before(async () => {
+    if (ready) box = await openSandbox('cg', { docker: false });
+  });
+  after(async () => {
+    if (ready) await box.dispose();
+  });
+
+  test('a container without limits has cgroups of its own while it runs, named after its kiln; none after', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    const layout = hostCgroupLayout();
+    if (!prerequisite(t, layout !== undefined, 'needs cgroups')) return;
+    const run = holdingRun(box, []);
+    await run.started;
+    const dirs = cgroupsOf(run.child.pid as number);
+    const hierarchies = dirs.map((d) => d.split('/').slice(-3, -2)[0]);
+    if (layout?.version === 'v1') {
+      assert.ok(hierarchies.includes('devices'), `joined the devices hierarchy: ${dirs.join(' ')}`);
+      if (layout.unified !== undefined) assert.ok(dirs.some((d) => d.startsWith(layout.unified as string)), 'and the unified one');
+      assert.ok(!hierarchies.includes('memory'), 'not the memory hierarchy without --memory');
+    } else {
+      assert.equal(dirs.length, 1);
+    }
+    for (const d of dirs) assert.notEqual(readFileSync(join(d, 'cgroup.procs'), 'utf8').trim(), '', `${d} holds the container`);
+    run.child.stdin.end('done\n');
+    assert.equal(await run.exit, 0);
+    assert.deepEqual(cgroupsOf(run.child.pid as number), [], 'removed when the container ended');
+  });
+
+  for (const flags of [['--memory', '64m'], []]) {
+    test(`kill -9 of kiln run ${flags.join(' ') || '(no limits)'} leaves its cgroups; the next kiln run removes them, not a live kiln's`, async (t) => {
+      if (!prerequisite(t, ready, why)) return;
+      if (!prerequisite(t, hostCgroupLayout() !== undefined, 'needs cgroups')) return;
+      const live = holdingRun(box, []);
+      const killed = holdingRun(box, flags);
+      await Promise.all([live.started, killed.started]);
+      const left = cgroupsOf(killed.child.pid as number);
+      assert.ok(left.length > 0);
+      if (flags.length > 0) assert.ok(left.some((d) => d.includes('/memory/')), 'the memory hierarchy too');
+      killed.child.kill('SIGKILL');
+      await killed.exit;
+      assert.deepEqual(cgroupsOf(killed.child.pid as number), left, 'SIGKILL skips the clean-up');
+      const next = await box.kilnRun([], ['true']);
+      assert.equal(next.code, 0, next.stderr);
+      assert.deepEqual(cgroupsOf(killed.child.pid as number), [], 'swept by the next kiln that started a container');
+      assert.ok(cgroupsOf(live.child.pid as number).length > 0, 'a running kiln\'s cgroups are left alone');
+      live.child.stdin.end('done\n');
+      assert.equal(await live.exit, 0);
+    });
+  }
+});
