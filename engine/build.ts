@@ -9,7 +9,7 @@ import { cp, mkdir } from 'node:fs/promises';
 import { basename, posix, resolve } from 'node:path';
 import type { Recipe, StageInstruction } from '../grammar/recipe.js';
 import { KilnError } from './errors.js';
-import { fullReference, parseReference, withDefaultTag } from './image/reference.js';
+import { displayReference } from './image/reference.js';
 import { emptyConfig, type HistoryEntry, type ImageConfig } from './image/config.js';
 import { IgnoreMatcher } from './context/dockerignore.js';
 import { SourceTree } from './context/sourceTree.js';
@@ -139,7 +139,7 @@ interface PreparedBuild {
  * steps: loading the Dockerfile (with the checks' warnings), its .dockerignore, each base image's
  * metadata. `allStages`: check every stage, not only those the target needs (`--check`).
  */
-async function prepare(opts: BuildOptions, allStages: boolean): Promise<PreparedBuild> {
+async function prepare(opts: BuildOptions, allStages: boolean, onChecks?: (report: CheckReport) => void): Promise<PreparedBuild> {
   const { store, recipe, progress } = opts;
   const buildPlatform = hostPlatform();
   let targetPlatform: Platform;
@@ -232,6 +232,7 @@ async function prepare(opts: BuildOptions, allStages: boolean): Promise<Prepared
       try { inputs.bases = await checkBases(plan, checked, (planned) => resolveImage((planned.base as { ref: string }).ref, platformOf(planned), planned.stage.from)); } catch (e) { failure = e; }
     }
     checks = await reportChecks(opts.checks, inputs, progress, definition, opts.dockerfileName);
+    onChecks?.(checks);
   }
   progress.done(definition);
   const ignore = progress.step('[internal] load .dockerignore', 'internal');
@@ -262,19 +263,19 @@ async function showBaseImages(plan: BuildPlan, stages: readonly number[], resolv
   }
 }
 
-/** An image reference as BuildKit shows it: `docker.io/library/busybox:latest`. */
-function displayReference(ref: string): string {
-  try {
-    return fullReference(withDefaultTag(parseReference(ref)));
-  } catch {
-    return ref;
-  }
-}
 
-/** `kiln build --check`: plans and checks, builds nothing. Every stage unless a target is given. */
-export async function checkBuild(opts: BuildOptions): Promise<CheckReport> {
-  const prepared = await prepare(opts, opts.target === undefined);
-  return prepared.checks ?? { findings: [] };
+/**
+ * `kiln build --check`: plans and checks, builds nothing; every stage unless a target is given.
+ * A build that could not even start (a base image not found) still has the findings made before.
+ */
+export async function checkBuild(opts: BuildOptions): Promise<{ report: CheckReport; failure?: unknown }> {
+  let report: CheckReport = { findings: [] };
+  try {
+    await prepare(opts, opts.target === undefined, (r) => { report = r; });
+  } catch (failure) {
+    return { report, failure };
+  }
+  return { report };
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {

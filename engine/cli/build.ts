@@ -11,7 +11,7 @@ import { formatPlatform } from '../plan/platform.js';
 import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
 import type { BuildOptions } from '../build.js';
 import type { Progress } from '../progress/progress.js';
-import { fullReference, parseReference, withDefaultTag } from '../image/reference.js';
+import { displayReference } from '../image/reference.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
@@ -130,7 +130,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const store = await Store.open();
   const recipe = await cachedParse(store.root, source.text, () => parse(source.text));
   const expander = shellExpander(recipe.escape);
-  const mode = quiet ? 'quiet' : (args.strings.get('progress') ?? 'auto');
+  // --check prints its report only (a progress view of a build that builds nothing would be noise).
+  const mode = quiet || checkOnly ? 'quiet' : (args.strings.get('progress') ?? 'auto');
   const { PROGRESS_MODES } = await import('../progress/progress.js');
   if (!(PROGRESS_MODES as readonly string[]).includes(mode)) throw usageError('build', `invalid --progress "${mode}"`);
   const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
@@ -191,6 +192,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     } finally {
       interrupt.dispose();
       await cache.close();
+      await progress.close();
       if (fromStdin) await rm(contextDir, { recursive: true, force: true });
     }
   }
@@ -230,17 +232,8 @@ function showExport(progress: Progress, id: string, tags: readonly string[]): vo
   progress.started(step);
   progress.note(step, 'exporting layers done');
   progress.note(step, `writing image ${id} done`);
-  for (const t of tags) progress.note(step, `naming to ${displayTag(t)} done`);
+  for (const t of tags) progress.note(step, `naming to ${displayReference(t)} done`);
   progress.done(step);
-}
-
-/** A tag as docker prints it after a build: `docker.io/library/name:latest`. */
-function displayTag(tag: string): string {
-  try {
-    return fullReference(withDefaultTag(parseReference(tag)));
-  } catch {
-    return tag;
-  }
 }
 
 /**
@@ -249,9 +242,10 @@ function displayTag(tag: string): string {
  */
 async function reportCheckOnly(options: BuildOptions, file: string, text: string): Promise<number> {
   const [{ checkBuild }, { checkReportText }] = await Promise.all([import('../build.js'), import('./checkReport.js')]);
-  const quietProgress = { ...options, progress: (await import('../progress/progress.js')).createProgress('quiet') };
-  const report = await checkBuild(quietProgress).finally(() => options.progress.close());
-  process.stdout.write(report.error === undefined || report.findings.length > 0 ? checkReportText(report.findings, file, text) : '');
+  const { report, failure } = await checkBuild(options);
+  // As buildx: the findings, then what stopped the check (a failed build, error=true).
+  if (report.findings.length > 0 || (failure === undefined && report.error === undefined)) process.stdout.write(checkReportText(report.findings, file, text));
+  if (failure !== undefined) throw failure;
   if (report.error !== undefined) throw new KilnError('CHECKS_FAILED', report.error, { location: { file } });
   return report.findings.length > 0 ? 1 : 0;
 }

@@ -97,6 +97,13 @@ test('kiln build --check reports as docker build --check does, builds nothing, e
   assert.match((await kiln(['build', '--check', stages])).stdout, /JSONArgsRecommended/);
   const targeted = await kiln(['build', '--check', '--target', 'b', stages]);
   assert.equal(targeted.code, 0, targeted.stdout);
+
+  // A base image that cannot be found stops the check, after the findings that need no image.
+  const missing = await context('missing', 'FROM localhost:1/kiln-no-such-image:1 AS Base\nCOPY a.txt /a\n');
+  const m = await kiln(['build', '--check', missing]);
+  assert.equal(m.code, 1);
+  assert.match(m.stdout, /^Check complete, 1 warning has been found!\n\nWARNING: StageNameCasing/);
+  assert.match(m.stderr, /Dockerfile:1:1: .*image not found/);
 });
 
 test('a base image of another platform than the build is warned about (InvalidBaseImagePlatform)', async (t) => {
