@@ -7,8 +7,9 @@ import { rename, unlink } from 'node:fs/promises';
 import { once } from 'node:events';
 import { basename, dirname, join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
+import { refusal } from '../refusal.js';
 import type { Store } from '../store/store.js';
-import { writeArchive, type ArchiveLayout, type SaveItem } from './dockerSave.js';
+import { archiveBytes, writeArchive, type ArchiveLayout, type SaveItem } from './dockerSave.js';
 
 export async function writeArchiveFile(store: Store, items: readonly SaveItem[], path: string, layout: ArchiveLayout): Promise<void> {
   const target = resolve(path);
@@ -24,10 +25,8 @@ export async function writeArchiveFile(store: Store, items: readonly SaveItem[],
   } catch (err) {
     out.destroy();
     await unlink(tmp).catch(() => undefined);
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR' || e.code === 'ENOTDIR') {
-      throw new KilnError('SAVE_FAILED', `failed to write ${path}: ${e.message}`, { location: { file: path } });
-    }
-    throw err;
+    const needed = await archiveBytes(store, items).catch(() => undefined);
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new KilnError('SAVE_FAILED', 'is a directory (give the archive a file name)', { location: { file: path } });
+    throw refusal(err, { place: { kind: 'output', path }, what: 'the archive', ...(needed !== undefined ? { neededBytes: needed } : {}) });
   }
 }

@@ -136,11 +136,40 @@ export async function writeArchive(store: Store, items: readonly SaveItem[], out
     for (const [name, bytes] of small) await entry(p, fileHeader(name, bytes.length), bytes);
     p.finalize();
   })().catch((err: unknown) => { p.destroy(err as Error); throw err; });
-  for await (const chunk of p as unknown as AsyncIterable<Buffer>) {
-    if (!out.write(chunk)) await drained(out);
-    if (out.destroyed) throw new KilnError('WRITE_FAILED', 'the output closed before the archive was written');
+  // The output's own failure (no space, a closed pipe) is what the user must hear about, not the
+  // tar stream's complaint that its entry was cut short.
+  let outFailure: Error | undefined;
+  const onOutError = (err: Error): void => { outFailure ??= err; };
+  out.on('error', onOutError);
+  try {
+    for await (const chunk of p as unknown as AsyncIterable<Buffer>) {
+      if (!out.write(chunk)) await drained(out);
+      if (outFailure) throw outFailure;
+      if (out.destroyed) throw new KilnError('WRITE_FAILED', 'the output closed before the archive was written');
+    }
+    await producing;
+  } catch (err) {
+    p.destroy();
+    await producing.catch(() => undefined); // settled, so its failure is never left unhandled
+    throw outFailure ?? err;
+  } finally {
+    out.off('error', onOutError);
   }
-  await producing;
+}
+
+/** Bytes the archive of `items` takes, near enough to say how much room a save needs. */
+export async function archiveBytes(store: Store, items: readonly SaveItem[]): Promise<number> {
+  const entry = (size: number): number => 512 + Math.ceil(size / 512) * 512;
+  const seen = new Set<string>();
+  let total = 1024 + 10 * 1024; // the end of the archive, the index, manifests and small files
+  for (const { image } of items) {
+    for (const d of [image.id, ...image.config.rootfs.diff_ids]) {
+      if (seen.has(d)) continue;
+      seen.add(d);
+      total += entry(await store.blobs.size(d).catch(() => 0));
+    }
+  }
+  return total;
 }
 
 export function writeDockerArchive(store: Store, items: readonly SaveItem[], out: Writable): Promise<void> {

@@ -15,6 +15,7 @@ import { open, readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
 import { KilnError } from '../errors.js';
+import { EXIT_CODES, isSystemRefusal, refusal } from '../refusal.js';
 import { configProblem, goArch, type ImageConfig } from '../image/config.js';
 import { familiarReference, fullReference, normalizeTag, parseReference } from '../image/reference.js';
 import { decompress } from '../layer/compression.js';
@@ -106,7 +107,8 @@ async function stage(input: AsyncIterable<Uint8Array>, dir: string, source: stri
       }
     }
   } catch (err) {
-    if (err instanceof KilnError) throw err;
+    // The staging writes are the store's: a refusal there is the disk's doing, not the archive's.
+    if (err instanceof KilnError || isSystemRefusal(err)) throw err;
     throw new KilnError('BAD_ARCHIVE', `${source}: not a readable image archive (${(err as Error).message})`, { location: { file: source }, cause: err });
   } finally {
     await feeding;
@@ -283,62 +285,88 @@ export interface LoadOptions {
 /** Loads every image of the archive; nothing is written to the store unless all of it verifies. */
 export async function loadArchive(store: Store, input: AsyncIterable<Uint8Array> | string, opts?: LoadOptions): Promise<LoadedImage[]> {
   const source = opts?.source ?? (typeof input === 'string' ? input : 'archive');
-  const stream = typeof input === 'string' ? createReadStream(input) : input;
+  let archiveBytes: number | undefined;
   if (typeof input === 'string') {
-    await open(input, 'r').then((fd) => fd.close(), (err: NodeJS.ErrnoException) => {
-      throw new KilnError('ARCHIVE_NOT_FOUND', `open ${input}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`, { location: { file: input } });
+    await open(input, 'r').then(async (fd) => {
+      archiveBytes = (await fd.stat()).size;
+      await fd.close();
+    }, (err: NodeJS.ErrnoException) => {
+      throw refusal(err, { place: { kind: 'input', path: input } });
     });
   }
-  const dir = await store.scratchDir('load');
+  const stream = typeof input === 'string' ? createReadStream(input) : input;
+  const store_ = { kind: 'store' as const, root: store.root };
+  let dir: string;
   try {
-    const staging = await stage(stream, dir, source);
-    let planned: PlannedImage[];
-    const manifestFile = staging.files.get('manifest.json');
-    if (manifestFile) {
-      planned = await planDocker(staging, parseJson<DockerManifestItem[]>(await readSmall(manifestFile, 'manifest.json', source), 'manifest.json', source), source);
-    } else if (staging.files.has('index.json') && staging.files.has('oci-layout')) {
-      const layout = parseJson<{ imageLayoutVersion?: string }>(await readSmall(lookup(staging, 'oci-layout', source), 'oci-layout', source), 'oci-layout', source);
-      if (layout.imageLayoutVersion !== '1.0.0') throw new KilnError('BAD_ARCHIVE', `${source}: unsupported OCI layout version ${JSON.stringify(layout.imageLayoutVersion)}`, { location: { file: source } });
-      planned = await planOci(staging, parseJson<OciIndex>(await readSmall(lookup(staging, 'index.json', source), 'index.json', source), 'index.json', source), source);
-    } else {
-      throw new KilnError('BAD_ARCHIVE', `${source}: invalid archive: does not contain a manifest.json or an OCI image layout`, { location: { file: source } });
+    dir = await store.scratchDir('load');
+  } catch (err) {
+    throw refusal(err, { place: store_, what: `the images of ${source}` });
+  }
+  try {
+    return await loadStaged(store, stream, dir, source);
+  } catch (err) {
+    // Unpacked, the archive needs about its own size again in the store.
+    if (isSystemRefusal(err)) throw refusal(err, { place: store_, what: `the images of ${source}`, ...(archiveBytes !== undefined ? { neededBytes: archiveBytes } : {}) });
+    if (err instanceof KilnError && ARCHIVE_FAULTS.has(err.code)) {
+      throw new KilnError(err.code, err.message, { ...(err.location ? { location: err.location } : {}), exitCode: EXIT_CODES.badArchive, cause: err.cause });
     }
-    // Verify every layer once (the same file may serve several images).
-    const verified = new Map<string, PlannedLayer>();
-    for (const img of planned) {
-      for (const [i, layer] of img.layers.entries()) {
-        const key = `${layer.staged.path} ${layer.diffId}`;
-        const done = verified.get(key);
-        if (done) { layer.uncompressed = done.uncompressed; continue; }
-        if (await store.hasBlob(layer.diffId) && layer.staged.digest === layer.diffId) {
-          verified.set(key, layer); // the store already holds exactly these bytes, verified when they came in
-          continue;
-        }
-        await verifyLayer(layer, dir, source, `layer ${i + 1} (${layer.diffId})`);
-        verified.set(key, layer);
-      }
-    }
-    // Commit: layers, then configs, then tags.
-    const adopted = new Set<string>();
-    for (const layer of verified.values()) {
-      if (adopted.has(layer.diffId) || (await store.hasBlob(layer.diffId))) continue;
-      await store.blobs.adopt(layer.uncompressed ?? layer.staged.path, layer.diffId);
-      adopted.add(layer.diffId);
-    }
-    const loaded: LoadedImage[] = [];
-    for (const img of planned) {
-      const image = await store.commitImageBytes(img.configBytes, { source });
-      const replaced = new Map<string, string>();
-      for (const t of img.tags) {
-        const previous = await store.tag(image.id, normalizeTag(t));
-        if (previous) replaced.set(t, previous);
-      }
-      loaded.push({ image: (await store.getImage(image.id)) ?? image, tags: img.tags, replaced });
-    }
-    return loaded;
+    throw err;
   } finally {
     await store.removeScratchDir(dir);
   }
+}
+
+/** What is wrong with an archive itself (exit code 65, a bad archive). */
+const ARCHIVE_FAULTS = new Set(['BAD_ARCHIVE', 'BAD_LAYER', 'BAD_CONFIG', 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'HOSTILE_ARCHIVE', 'DECOMPRESS']);
+
+async function loadStaged(store: Store, stream: AsyncIterable<Uint8Array>, dir: string, source: string): Promise<LoadedImage[]> {
+  const staging = await stage(stream, dir, source);
+  let planned: PlannedImage[];
+  const manifestFile = staging.files.get('manifest.json');
+  if (manifestFile) {
+    planned = await planDocker(staging, parseJson<DockerManifestItem[]>(await readSmall(manifestFile, 'manifest.json', source), 'manifest.json', source), source);
+  } else if (staging.files.has('index.json') && staging.files.has('oci-layout')) {
+    const layout = parseJson<{ imageLayoutVersion?: string }>(await readSmall(lookup(staging, 'oci-layout', source), 'oci-layout', source), 'oci-layout', source);
+    if (layout.imageLayoutVersion !== '1.0.0') throw new KilnError('BAD_ARCHIVE', `${source}: unsupported OCI layout version ${JSON.stringify(layout.imageLayoutVersion)}`, { location: { file: source } });
+    planned = await planOci(staging, parseJson<OciIndex>(await readSmall(lookup(staging, 'index.json', source), 'index.json', source), 'index.json', source), source);
+  } else {
+    throw new KilnError('BAD_ARCHIVE', `${source}: invalid archive: does not contain a manifest.json or an OCI image layout`, { location: { file: source } });
+  }
+  // Held before the store is asked what it has: a prune meanwhile leaves those layers.
+  await store.hold(planned.flatMap((img) => img.layers.map((l) => l.diffId)));
+  // Verify every layer once (the same file may serve several images).
+  const verified = new Map<string, PlannedLayer>();
+  for (const img of planned) {
+    for (const [i, layer] of img.layers.entries()) {
+      const key = `${layer.staged.path} ${layer.diffId}`;
+      const done = verified.get(key);
+      if (done) { layer.uncompressed = done.uncompressed; continue; }
+      if (await store.hasBlob(layer.diffId) && layer.staged.digest === layer.diffId) {
+        verified.set(key, layer); // the store already holds exactly these bytes, verified when they came in
+        continue;
+      }
+      await verifyLayer(layer, dir, source, `layer ${i + 1} (${layer.diffId})`);
+      verified.set(key, layer);
+    }
+  }
+  // Commit: layers, then configs, then tags.
+  const adopted = new Set<string>();
+  for (const layer of verified.values()) {
+    if (adopted.has(layer.diffId) || (await store.hasBlob(layer.diffId))) continue;
+    await store.blobs.adopt(layer.uncompressed ?? layer.staged.path, layer.diffId);
+    adopted.add(layer.diffId);
+  }
+  const loaded: LoadedImage[] = [];
+  for (const img of planned) {
+    const image = await store.commitImageBytes(img.configBytes, { source });
+    const replaced = new Map<string, string>();
+    for (const t of img.tags) {
+      const previous = await store.tag(image.id, normalizeTag(t));
+      if (previous) replaced.set(t, previous);
+    }
+    loaded.push({ image: (await store.getImage(image.id)) ?? image, tags: img.tags, replaced });
+  }
+  return loaded;
 }
 
 /** Lines `docker load` prints for what was loaded. */

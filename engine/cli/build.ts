@@ -256,7 +256,7 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
     const layers = record.config.rootfs.diff_ids.map((diffId) => ({ diffId }));
     const view = await RootfsView.open(layers, { snapshotDir: (d) => store.snapshotDir(d), scratchDir: () => store.scratchDir('output') });
     try {
-      await mkdir(out.dest, { recursive: true });
+      await (await import('../refusal.js')).makeOutputDir(out.dest);
       // cp -a keeps owners, modes, times, links and special files (fs.cp drops owners).
       const { execFile } = await import('node:child_process');
       const { promisify } = await import('node:util');
@@ -265,7 +265,14 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
       // remove. Root keeps the image's owners.
       const { privilege } = await import('../runtime/privilege.js');
       const owners = privilege() === 'namespace-root' ? ['--no-preserve=ownership'] : [];
-      await promisify(execFile)('cp', ['-a', ...owners, '--', `${view.root}/.`, out.dest]);
+      try {
+        await promisify(execFile)('cp', ['-a', ...owners, '--', `${view.root}/.`, out.dest]);
+      } catch (err) {
+        const { refusal, causeInMessage } = await import('../refusal.js');
+        const stderr = String((err as { stderr?: unknown }).stderr ?? '');
+        const named = refusal(causeInMessage(stderr), { place: { kind: 'output', path: out.dest }, what: "the image's files" });
+        throw named instanceof KilnError ? named : new KilnError('OUTPUT_FAILED', `copying the image's files failed: ${stderr.trim().split('\n')[0] ?? ''}`, { location: { file: out.dest } });
+      }
     } finally {
       await view.close();
     }

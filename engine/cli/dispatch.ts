@@ -113,6 +113,17 @@ export function runCli(argv: readonly string[]): Promise<void> {
   return runToExitCode(() => main(argv));
 }
 
+/**
+ * What the kernel refused, named by cause (no space, read-only, permission, a missing path):
+ * an error that reached the top unnamed becomes one line with its exit code (see refusal.ts).
+ */
+async function named(err: unknown): Promise<unknown> {
+  const { refusalAtTop, refusalCause } = await import('../refusal.js');
+  if (refusalCause(err) === undefined) return err;
+  const { defaultStoreRoot } = await import('../store/store.js');
+  return refusalAtTop(err, defaultStoreRoot());
+}
+
 /** Runs a command and sets the process's exit code from what it returns or throws. */
 export async function runToExitCode(command: () => Promise<number>): Promise<void> {
   // A command whose work stops waiting on nothing (a bug) lets Node exit on an empty event
@@ -124,10 +135,22 @@ export async function runToExitCode(command: () => Promise<number>): Promise<voi
     process.exitCode = 70;
   };
   process.once('exit', unfinished);
+  // A promise that failed with nobody waiting on it fails the command as any error would, with
+  // one message and its exit code (not Node's crash dump); after the command is done it is a bug.
+  let failed = false;
+  const stray = (err: unknown): void => {
+    if (failed) return; // the command already failed and said why: this is the same failure's echo
+    void named(err).then((e) => {
+      failed = true;
+      process.exit(settled ? reportError(new Error(`a promise failed after the command finished: ${(e as Error)?.stack ?? String(e)}`)) : reportError(e));
+    });
+  };
+  process.on('unhandledRejection', stray);
   try {
     process.exitCode = await command();
   } catch (err) {
-    process.exitCode = reportError(err);
+    failed = true;
+    process.exitCode = reportError(await named(err));
   } finally {
     settled = true;
     process.off('exit', unfinished);

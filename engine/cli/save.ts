@@ -1,3 +1,4 @@
+import { readlinkSync } from 'node:fs';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { openStore } from './openStore.js';
@@ -24,10 +25,26 @@ export async function run(args: ParsedArgs): Promise<number> {
   const store = await openStore();
   const items = await resolveSaveItems(store, args.positionals);
   if (output === undefined) {
-    await writeArchive(store, items, process.stdout, format);
+    try {
+      await writeArchive(store, items, process.stdout, format);
+    } catch (err) {
+      const [{ refusal }, { archiveBytes }] = await Promise.all([import('../refusal.js'), import('../archive/dockerSave.js')]);
+      throw refusal(err, { place: { kind: 'output', path: standardOutput() }, what: 'the archive', neededBytes: await archiveBytes(store, items) });
+    }
     return 0;
   }
   const { writeArchiveFile } = await import('../archive/archiveFile.js');
   await writeArchiveFile(store, items, output, format);
   return 0;
+}
+
+/** The file standard output writes to, when it is one (for messages); else "standard output". */
+function standardOutput(): string {
+  try {
+    const target = readlinkSync('/proc/self/fd/1');
+    if (target.startsWith('/')) return target;
+  } catch {
+    // no /proc
+  }
+  return 'standard output';
 }

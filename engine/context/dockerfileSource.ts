@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
+import { EXIT_CODES } from '../refusal.js';
 import { parseIgnoreFile } from './dockerignore.js';
 
 export interface DockerfileSource {
@@ -19,6 +20,10 @@ export interface DockerfileSource {
 
 async function isFile(p: string): Promise<boolean> {
   try { return (await stat(p)).isFile(); } catch { return false; }
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  try { return (await stat(p)).isDirectory(); } catch { return false; }
 }
 
 async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
@@ -38,12 +43,13 @@ export async function loadDockerfile(opts: { contextDir: string; file?: string; 
   } else {
     if (opts.file !== undefined) {
       path = resolve(opts.file);
-      if (!(await isFile(path))) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: open ${opts.file}: no such file or directory`);
+      if (!(await isFile(path))) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: open ${opts.file}: no such file or directory`, { exitCode: EXIT_CODES.missingPath });
     } else {
+      if (!(await isDirectory(contextDir))) throw new KilnError('PATH_NOT_FOUND', 'build context not found (no such directory)', { location: { file: opts.contextDir }, exitCode: EXIT_CODES.missingPath });
       const upper = join(contextDir, 'Dockerfile');
       const lower = join(contextDir, 'dockerfile');
       path = (await isFile(upper)) ? upper : (await isFile(lower)) ? lower : undefined;
-      if (path === undefined) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: no Dockerfile in ${opts.contextDir}`);
+      if (path === undefined) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: no Dockerfile in ${opts.contextDir}`, { exitCode: EXIT_CODES.missingPath });
     }
     text = await readFile(path, 'utf8');
     const rel = relative(process.cwd(), path);

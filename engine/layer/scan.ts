@@ -5,6 +5,7 @@
  */
 import { extract as tarExtract } from 'tar-stream';
 import { KilnError } from '../errors.js';
+import { isSystemRefusal } from '../refusal.js';
 import { feedTar } from './feedTar.js';
 import { entryComponents, hostile, linkComponents } from './entryPath.js';
 
@@ -26,7 +27,9 @@ export async function scanLayerTar(input: AsyncIterable<Uint8Array>, source: str
       entry.resume();
     }
   } catch (err) {
-    if (err instanceof KilnError) throw err;
+    // A write the input's producer made (a layer unpacked to disk as it is read) may be refused:
+    // that is the disk's doing, not the layer's.
+    if (err instanceof KilnError || isSystemRefusal(err)) throw err;
     throw new KilnError('BAD_LAYER', `${source}: not a valid tar (${(err as Error).message})`, { cause: err });
   } finally {
     await feeding;

@@ -486,7 +486,7 @@ export function layerTar(from: string | LayerEntry, opts: LayerOptions): AsyncIt
  */
 export async function writeLayer(store: Store, from: string | LayerEntry, opts: LayerOptions, land: 'now' | 'behind' = 'now'): Promise<LayerResult> {
   const tar = layerTar(from, opts) as AsyncIterable<Buffer> & { warnings: string[] };
-  const { digest, size } = await (land === 'behind' ? store.ingestBlobBehind(tar) : store.ingestBlob(tar));
+  const { digest, size } = await (land === 'behind' ? store.ingestBlobBehind(tar, { what: 'a layer' }) : store.ingestBlob(tar, { what: 'a layer' }));
   return { diffId: digest, size, warnings: tar.warnings };
 }
 

@@ -198,14 +198,16 @@ async function downloadLayer(store: Store, client: RegistryClient, ref: ImageRef
     // second verification, so the uncompressed bytes are hashed once, not twice.
     const inflate = decompressor(compression, subject);
     const flow = pipeline(body, compressed, inflate);
-    const ingest = store.ingestBlob(inflate, { expectedDigest: diffId, source: `${fullReference(ref)} ${desc.digest}` });
+    const ingest = store.ingestBlob(inflate, { expectedDigest: diffId, source: `${fullReference(ref)} ${desc.digest}`, what: 'a layer' });
     try {
       await Promise.all([flow, ingest]);
       onProgress?.({ digest: desc.digest, status: 'done', current: desc.size, total: desc.size });
       return;
-    } catch (e) {
+    } catch (caught) {
       for (const s of [body, compressed, inflate]) s.destroy();
-      await Promise.allSettled([flow, ingest]);
+      const [, ingested] = await Promise.allSettled([flow, ingest]);
+      // The store refusing the bytes (no space…) stops the download too: its reason is the one.
+      const e = ingested.status === 'rejected' && ingested.reason instanceof KilnError && ingested.reason.exitCode !== 1 ? ingested.reason : caught;
       if (signal.aborted) throw e;
       if (e instanceof KilnError && e.code === 'DIGEST_MISMATCH' && !e.message.includes(what)) {
         throw new KilnError('DIGEST_MISMATCH', `digest mismatch for the uncompressed ${what}: it is not the config's diff_id ${diffId}; refused, nothing stored`, { cause: e });
@@ -242,6 +244,7 @@ export async function fetchLayers(store: Store, client: RegistryClient, image: R
     jobs.push(
       queue.add(async () => {
         if (abort.signal.aborted) return;
+        await store.hold([diffId]); // before the store is asked: a prune meanwhile leaves it
         if (await store.hasBlob(diffId)) opts.onProgress?.({ digest: desc.digest, status: 'exists', total: desc.size });
         else await downloadLayer(store, client, image.ref, desc, diffId, opts.onProgress, abort.signal);
         await sources.record(diffId, { digest: desc.digest, size: desc.size, mediaType: desc.mediaType }, { registry: image.ref.domain, repository: image.ref.path });

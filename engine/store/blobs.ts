@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { nodeCrypto, randomHex } from '../lazyCrypto.js';
 import { KilnError } from '../errors.js';
+import { refusal } from '../refusal.js';
 import { selfTag } from '../processIdentity.js';
 import { fsyncDir, fsyncFile, writeTempFile } from './atomicFile.js';
 import type { WriteBehind } from './writeBehind.js';
@@ -26,6 +27,8 @@ export interface IngestOptions {
   expectedSize?: number;
   /** Names the source in error messages (an archive path, a URL). */
   source?: string;
+  /** What the blob is, for messages ("a layer"); "a blob" when not said. */
+  what?: string;
 }
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
@@ -51,7 +54,7 @@ export class BlobStore {
    * `hold`: takes a digest into the store's lease before the blob is looked at or moved into
    * place, so a concurrent collection never removes what this process just wrote (see leases.ts).
    */
-  constructor(root: string, tmpDir: string, private readonly behind?: WriteBehind, private readonly hold: (names: string[]) => Promise<void> = async () => undefined) {
+  constructor(private readonly root: string, tmpDir: string, private readonly behind?: WriteBehind, private readonly hold: (names: string[]) => Promise<void> = async () => undefined) {
     this.dir = join(root, 'blobs', 'sha256');
     this.tmpDir = tmpDir;
   }
@@ -128,29 +131,55 @@ export class BlobStore {
     const tmp = join(this.tmpDir, `blob-${selfTag()}-${randomHex(8)}`);
     const hash = nodeCrypto().createHash('sha256');
     let size = 0;
-    await writeTempFile(tmp, 0o644, async (fd) => {
-      // Tar streams come in many small chunks (a header, a body, padding): gather them so
-      // each write to disk is large.
-      let pending: Uint8Array[] = [];
-      let pendingBytes = 0;
-      const flush = async (): Promise<void> => {
-        if (pendingBytes === 0) return;
-        const buf = pending.length === 1 ? (pending[0] as Uint8Array) : Buffer.concat(pending, pendingBytes);
-        pending = [];
-        pendingBytes = 0;
-        let off = 0;
-        while (off < buf.byteLength) off += (await fd.write(buf, off, buf.byteLength - off)).bytesWritten;
-      };
-      for await (const chunk of source) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        hash.update(buf);
-        size += buf.byteLength;
-        pending.push(buf);
-        pendingBytes += buf.byteLength;
-        if (pendingBytes >= 1 << 20) await flush();
+    // What the source throws is the source's failure (a bad archive, a lost connection, a file
+    // it could not read); what the writes throw is the store's (no space, read-only…).
+    let sourceFailure: { error: unknown } | undefined;
+    const chunks = source[Symbol.asyncIterator]();
+    const next = async (): Promise<IteratorResult<Uint8Array | string>> => {
+      try {
+        return await chunks.next();
+      } catch (error) {
+        sourceFailure = { error };
+        throw error;
       }
-      await flush();
-    }, { sync });
+    };
+    try {
+      await writeTempFile(tmp, 0o644, async (fd) => {
+        // Tar streams come in many small chunks (a header, a body, padding): gather them so
+        // each write to disk is large.
+        let pending: Uint8Array[] = [];
+        let pendingBytes = 0;
+        const flush = async (): Promise<void> => {
+          if (pendingBytes === 0) return;
+          const buf = pending.length === 1 ? (pending[0] as Uint8Array) : Buffer.concat(pending, pendingBytes);
+          pending = [];
+          pendingBytes = 0;
+          let off = 0;
+          while (off < buf.byteLength) off += (await fd.write(buf, off, buf.byteLength - off)).bytesWritten;
+        };
+        try {
+          for (let r = await next(); !r.done; r = await next()) {
+            const buf = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+            hash.update(buf);
+            size += buf.byteLength;
+            pending.push(buf);
+            pendingBytes += buf.byteLength;
+            if (pendingBytes >= 1 << 20) await flush();
+          }
+          await flush();
+        } catch (err) {
+          if (sourceFailure === undefined) await chunks.return?.().catch(() => undefined);
+          throw err;
+        }
+      }, { sync });
+    } catch (err) {
+      if (sourceFailure !== undefined && sourceFailure.error === err) throw err;
+      throw refusal(err, {
+        place: { kind: 'store', root: this.root },
+        what: `${opts.what ?? 'a blob'}${opts.source ? ` from ${opts.source}` : ''}`,
+        ...(opts.expectedSize !== undefined ? { neededBytes: opts.expectedSize } : { writtenBytes: size }),
+      });
+    }
     const digest = `sha256:${hash.digest('hex')}`;
     try {
       const from = opts.source ? ` from ${opts.source}` : '';

@@ -7,19 +7,21 @@
  * write(2), visible to other processes at once; no fsync, because a lease only matters while
  * its process runs: the files of dead processes are released (removed) by the next command.
  *
- * The protocol with a collection: the collector, holding the store lock, first writes the
- * marker `.collecting`, then reads every live lease, then removes what nothing holds. A holder
- * first appends its names, then waits while a live collector's marker is there, and only then
- * looks at (or moves into place) what it holds. Either the collector read the names, or the
+ * The protocol with a collection: the collector, holding the store lock, first makes the
+ * marker `.collecting` (a link naming it), then reads every live lease, then removes what
+ * nothing holds. A holder first appends its names, then waits while a live collector's marker
+ * is there, and only then looks at (or moves into place) what it holds. Either the collector read the names, or the
  * holder waited for it to finish and sees the store as the collection left it: content is never
  * removed between a holder's check and its use.
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomHex } from '../lazyCrypto.js';
 import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
 
 const MARKER = '.collecting';
+/** Errors that leave a lease unrecorded instead of failing the operation holding it. */
+const UNRECORDABLE = new Set(['EROFS', 'ENOSPC', 'EDQUOT']);
 const POLL_MS = 10;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -46,6 +48,15 @@ function readOrUndefined(path: string): string | undefined {
   }
 }
 
+/** Who is collecting: the marker link's target. */
+function readMarker(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The name a cache record is held by. */
 export function recordLeaseName(key: string): string {
   return `record:${key}`;
@@ -54,7 +65,7 @@ export function recordLeaseName(key: string): string {
 /** Resolves once no live process is collecting in this store. */
 async function collectionFinished(dir: string): Promise<void> {
   for (;;) {
-    const owner = readOrUndefined(join(dir, MARKER));
+    const owner = readMarker(join(dir, MARKER));
     const tag = owner === undefined ? undefined : parseTag(owner);
     if (tag === undefined || !tagAlive(tag)) return;
     await sleep(POLL_MS);
@@ -65,6 +76,8 @@ export class Lease {
   private file: string | undefined;
   private fd = -1;
   private readonly held = new Set<string>();
+  /** Set when the store refused the lease file (see hold). */
+  private unrecordable = false;
   /** The latest wait for a collection: names held before it are safe once it resolves. */
   private waiting: Promise<void> = Promise.resolve();
 
@@ -89,10 +102,19 @@ export class Lease {
     // Names held by an earlier call are safe only once that call's wait is over: a collection
     // may be running that missed them.
     if (fresh.length === 0) return this.waiting;
+    if (this.unrecordable) return this.waiting;
     const bytes = Buffer.from(`${fresh.join('\n')}\n`);
-    const fd = this.open();
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    try {
+      const fd = this.open();
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    } catch (err) {
+      // A store that cannot take a line (read-only, or its disk full) cannot be collected by a
+      // prune here either; what reads it (save, run, images) goes on without a lease.
+      if (!UNRECORDABLE.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      this.unrecordable = true;
+      return this.waiting;
+    }
     this.waiting = collectionFinished(this.dir);
     return this.waiting;
   }
@@ -144,7 +166,14 @@ export function releaseDeadLeases(dir: string): void {
 export function beginCollection(dir: string, ownFile?: string): { held: ReadonlySet<string>; end: () => void } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const marker = join(dir, MARKER);
-  writeFileSync(marker, `${selfTag()}\n`);
+  // A link, like the store lock: it needs no free block, so a prune works on a full disk.
+  try { unlinkSync(marker); } catch { /* none, or a dead collector's: we hold the lock */ }
+  try {
+    symlinkSync(selfTag(), marker);
+  } catch (err) {
+    (err as NodeJS.ErrnoException).path = marker; // Node names the link's target as the path
+    throw err;
+  }
   const held = new Set<string>();
   for (const name of readdirSync(dir)) {
     if (name.startsWith('.')) continue;
@@ -161,7 +190,7 @@ export function beginCollection(dir: string, ownFile?: string): { held: Readonly
   return {
     held,
     end: () => {
-      if (readOrUndefined(marker) === `${selfTag()}\n`) {
+      if (readMarker(marker) === selfTag()) {
         try { unlinkSync(marker); } catch { /* gone already */ }
       }
     },

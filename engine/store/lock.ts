@@ -1,19 +1,28 @@
 /**
- * A lock shared by every kiln process using one store: a lock file created with O_EXCL holding
- * "PID-START token". A holder that died leaves a stale file, detected because its process no longer
- * runs (pid and start time, so a reused pid does not keep it);
- * breaking it is itself guarded by a second O_EXCL file so two waiters can never both break the
- * lock and then both believe they hold it. Inside one process, callers queue on a promise chain
- * first, so the file is only contended between processes. The lock file's few calls are sync:
- * each takes microseconds, a thread-pool round trip per call cost more.
+ * A lock shared by every kiln process using one store: a symbolic link created where none is
+ * (symlink(2) fails with EEXIST otherwise), whose target is "PID-START token". A link's target is
+ * written with the link, whole, and a short one lives in the inode: taking the lock needs no
+ * free block, so `kiln prune` still works on a full disk. A holder that died leaves a stale link,
+ * detected because its process no longer runs (pid and start time, so a reused pid does not
+ * keep it); breaking it is itself guarded by a second link so two waiters can never both break
+ * the lock and then both believe they hold it. Inside one process, callers queue on a promise
+ * chain first, so the link is only contended between processes. The few calls are sync: each
+ * takes microseconds, a thread-pool round trip per call cost more.
  */
-import { closeSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { randomHex } from '../lazyCrypto.js';
 import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
 
+/** What the lock names: a link's target, or (an older kiln's lock file) the file's text. */
 function readOrUndefined(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8');
+    return readlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') return undefined;
+  }
+  try {
+    const text = readFileSync(path, 'utf8');
+    return text.endsWith('\n') ? text.slice(0, -1) : undefined; // a file still being written names nobody yet
   } catch {
     return undefined;
   }
@@ -27,16 +36,28 @@ function unlinkQuietly(path: string): void {
   }
 }
 
-/** Whether the process a lock file names (`PID-START token`, or an older `PID token`) still runs. */
+/** Whether the process a lock names (`PID-START token`, or an older `PID token`) still runs. */
 function holderAlive(held: string): boolean {
   const tag = parseTag(held);
   return tag !== undefined && tagAlive(tag);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Creates the link; false when something is there already. */
+function createLink(path: string, target: string): boolean {
+  try {
+    symlinkSync(target, path);
+    return true;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'EEXIST') {
+      e.path = path; // Node names the link's target as the error's path; the place is the link
+      throw e;
+    }
+    return false;
+  }
+}
 
-/** A breaker file older than this belongs to a process that died mid-break. */
-const BREAKER_STALE_MS = 10_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class StoreLock {
   readonly path: string;
@@ -76,17 +97,11 @@ export class StoreLock {
   }
 
   private async acquire(): Promise<string> {
-    const token = `${selfTag()} ${randomHex(8)}\n`;
+    const token = `${selfTag()} ${randomHex(8)}`;
     for (let attempt = 0; ; attempt++) {
-      try {
-        const fd = openSync(this.path, 'wx', 0o644);
-        try { writeSync(fd, token); } finally { closeSync(fd); }
-        return token;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
+      if (createLink(this.path, token)) return token;
       const held = readOrUndefined(this.path);
-      if (held !== undefined && held.endsWith('\n') && !holderAlive(held)) {
+      if (held !== undefined && !holderAlive(held)) {
         await this.breakStale(held);
         continue;
       }
@@ -96,23 +111,18 @@ export class StoreLock {
 
   private async breakStale(seen: string): Promise<void> {
     const breaker = `${this.path}.break`;
-    let fd;
-    try {
-      fd = openSync(breaker, 'wx', 0o644);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let st;
-      try { st = statSync(breaker); } catch { st = undefined; }
-      if (st && Date.now() - st.mtimeMs > BREAKER_STALE_MS) unlinkQuietly(breaker);
+    if (!createLink(breaker, selfTag())) {
+      // A breaker that died mid-break is broken in turn.
+      const owner = readOrUndefined(breaker);
+      if (owner !== undefined && !holderAlive(owner)) unlinkQuietly(breaker);
       await sleep(5);
       return;
     }
     try {
-      // Only breakers remove a stale lock, and there is one breaker at a time: if the file
-      // still holds what we saw, nobody else can have replaced it before our unlink.
+      // Only breakers remove a stale lock, and there is one breaker at a time: if the lock
+      // still names what we saw, nobody else can have replaced it before our unlink.
       if (readOrUndefined(this.path) === seen) unlinkQuietly(this.path);
     } finally {
-      closeSync(fd);
       unlinkQuietly(breaker);
     }
   }

@@ -6,8 +6,9 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { KilnError } from '../errors.js';
+import { refusal } from '../refusal.js';
 import { hexOf, type BlobStore } from './blobs.js';
 import { canOwnFiles, privilege } from '../runtime/privilege.js';
 import { tempPrefix } from './scratch.js';
@@ -79,7 +80,14 @@ export class SnapshotStore {
 
   private async create(diffId: string): Promise<string> {
     if (!(await this.blobs.has(diffId))) throw new KilnError('LAYER_MISSING', `layer ${diffId} is not in the store`);
-    const tmp = await mkdtemp(join(this.tmpDir, tempPrefix('snapshot')));
+    const place = { kind: 'store' as const, root: dirname(this.dir) };
+    const what = `the files of layer ${diffId}`;
+    let tmp: string;
+    try {
+      tmp = await mkdtemp(join(this.tmpDir, tempPrefix('snapshot')));
+    } catch (err) {
+      throw refusal(err, { place, what });
+    }
     try {
       await chmod(tmp, 0o755); // the layer root; a root entry in the tar may set it otherwise
       // Loaded on first use: listing images or tagging must not pay for the tar machinery.
@@ -89,7 +97,7 @@ export class SnapshotStore {
       return await this.adopt(diffId, tmp);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      throw err;
+      throw refusal(err, { place, what });
     }
   }
 

@@ -17,6 +17,7 @@ import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
+import { refusal } from '../refusal.js';
 import { privilege } from '../runtime/privilege.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
 import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference } from '../image/reference.js';
@@ -114,6 +115,8 @@ export class Store {
       // Sync: every verb opens the store, and these are four calls that find the dirs there.
       for (const d of ['blobs/sha256', 'images', 'snapshots', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
     } catch (err) {
+      const named = refusal(err, { place: { kind: 'store', root } });
+      if (named !== err) throw named;
       const e = err as NodeJS.ErrnoException;
       throw new KilnError('STORE', `cannot use ${root} as the image store: ${e.code ?? e.message} (set --root or KILN_ROOT to a writable directory)`, { cause: err });
     }

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beginCollection, Lease, releaseDeadLeases } from '../../engine/store/leases.js';
@@ -63,7 +63,7 @@ test('a hold waits while a live collection runs; a second hold of the same name 
     await Promise.all([a, b]);
     assert.ok(first && second);
     // A marker a dead collector left does not block anyone.
-    writeFileSync(join(dir, '.collecting'), '999999999-1\n');
+    symlinkSync('999999999-1', join(dir, '.collecting'));
     await lease.hold([digest('e')]);
     lease.release();
   } finally {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -82,6 +82,10 @@ test('a lock left by a dead process is broken; a live holder is waited for', asy
   await writeFile(join(store.root, 'lock'), '999999999 deadbeef\n');
   const started = Date.now();
   assert.equal(await store.withLock(async () => 'got it'), 'got it');
+  // The lock is a link naming its holder; one left by a process whose pid now runs another
+  // process (another start time) is broken too.
+  await symlink(`${process.pid}-1 deadbeef`, join(store.root, 'lock'));
+  assert.equal(await store.withLock(async () => 'got it again'), 'got it again');
   assert.ok(Date.now() - started < 2000);
   const order: string[] = [];
   await Promise.all([
