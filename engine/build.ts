@@ -229,7 +229,7 @@ async function prepare(opts: BuildOptions, allStages: boolean, onChecks?: (repor
       dispatched: checked, ignorePatterns: opts.ignorePatterns,
     };
     if (plan !== undefined && failure === undefined) {
-      try { inputs.bases = await checkBases(plan, checked, (planned) => resolveImage((planned.base as { ref: string }).ref, platformOf(planned), planned.stage.from)); } catch (e) { failure = e; }
+      try { inputs.bases = await checkBases(plan, checked, (ref, planned) => resolveImage(ref, platformOf(planned), planned.stage.from)); } catch (e) { failure = e; }
     }
     checks = await reportChecks(opts.checks, inputs, progress, definition, opts.dockerfileName);
     onChecks?.(checks);

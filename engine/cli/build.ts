@@ -122,9 +122,14 @@ export async function run(args: ParsedArgs): Promise<number> {
     const [{ parseDockerfile }, { toRecipe }, { ParseError }] = await Promise.all([
       import('../../grammar/parser.js'), import('../../grammar/instructions.js'), import('../../grammar/parseError.js'),
     ]);
-    try { return toRecipe(parseDockerfile(text)); } catch (e) {
-      if (e instanceof ParseError) throw new DockerfileError(source.displayName, e);
-      throw e;
+    let df;
+    try {
+      df = parseDockerfile(text);
+      return toRecipe(df);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      if (df && text === source.text && !quiet && !checkOnly && args.strings.get('progress') !== 'json') await warnBeforeInvalidLine(df, e.line, buildArgs);
+      throw new DockerfileError(source.displayName, e);
     }
   };
   const store = await Store.open();
@@ -224,6 +229,12 @@ export async function run(args: ParsedArgs): Promise<number> {
   }
   if (quiet) printLine(`${result.record.id}\n`);
   return 0;
+}
+
+/** An invalid instruction stops the build before it starts; the checks of the lines before it are still shown, as BuildKit shows them. */
+async function warnBeforeInvalidLine(df: import('../../grammar/ast.js').Dockerfile, line: number, buildArgs: ReadonlyMap<string, string>): Promise<void> {
+  const [{ checkBeforeInvalidLine }, { shortForm }] = await Promise.all([import('../plan/checks/checkRecipe.js'), import('../plan/checks/findings.js')]);
+  for (const f of checkBeforeInvalidLine(df, line, buildArgs)) process.stderr.write(`WARN: ${shortForm(f)}\n`);
 }
 
 /** BuildKit's `exporting to image` step: the image written and each name it was given. */

@@ -79,6 +79,14 @@ test('# check=error=true fails before any step runs, naming the rules; skip and 
   assert.match(bad.stderr, /Dockerfile: failed to parse build-arg:BUILDKIT_DOCKERFILE_CHECK: invalid check option "nope"$/m);
 });
 
+test('an invalid instruction: the warnings of the lines before it, then its located error', async (t) => {
+  if (!prerequisite(t, isRoot, 'kiln build needs root')) return;
+  const ctx = await context('invalid', 'FROM scratch AS BadStageName\nMAINTAINER me@example.org\nBADCMD\n');
+  const r = await kiln(['build', '--progress=plain', ctx]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^WARN: StageNameCasing: Stage name 'BadStageName' should be lowercase \(line 1\)\nWARN: MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label \(line 2\)\n.*Dockerfile:3:1: unknown instruction: BADCMD/s);
+});
+
 test('kiln build --check reports as docker build --check does, builds nothing, exits 1 when it finds something', async (t) => {
   if (!prerequisite(t, isRoot, 'kiln build needs root')) return;
   const ctx = await context('check', WARNED);

@@ -5,13 +5,14 @@
  * can remember it and a cached rebuild need not check again.
  */
 import { ShellWordExpander } from '../../../grammar/expand.js';
+import type { Dockerfile } from '../../../grammar/ast.js';
 import type { Recipe, StageInstruction } from '../../../grammar/recipe.js';
 import { automaticArgs, formatPlatform, parsePlatform, type Platform } from '../platform.js';
 import { CHECK_BUILD_ARG, CheckConfigError, parseCheckConfig, type CheckConfig } from './checkConfig.js';
 import { Findings, type CheckFinding } from './findings.js';
 import { checkDefaultBaseNames, checkFromLines, globalScope } from './fromChecks.js';
 import { checkStage, cloneScope, type StageScope } from './stageChecks.js';
-import { linesOf, syntaxChecks } from './syntaxChecks.js';
+import { instructionChecks, linesOf, syntaxChecks } from './syntaxChecks.js';
 import * as rules from './rules.js';
 
 /** What a stage starts from, as far as the checks care. */
@@ -51,7 +52,7 @@ export interface CheckReport {
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The check configuration: BUILDKIT_DOCKERFILE_CHECK when given, else the `# check=` directive. */
-export function checkConfigOf(recipe: Recipe, buildArgs: ReadonlyMap<string, string>): CheckConfig {
+export function checkConfigOf(recipe: Pick<Recipe, 'directives'>, buildArgs: ReadonlyMap<string, string>): CheckConfig {
   const override = buildArgs.get(CHECK_BUILD_ARG);
   const [text, where] = override !== undefined
     ? [override, `failed to parse build-arg:${CHECK_BUILD_ARG}`]
@@ -123,6 +124,23 @@ export function inheritedTriggers(recipe: Recipe, inputs: CheckInputs): Map<numb
     else if (base.kind === 'stage') triggers.set(i, (recipe.stages[base.index]?.instructions ?? []).flatMap((instr) => (instr.kind === 'ONBUILD' ? [instr.expression] : [])));
   }
   return triggers;
+}
+
+/**
+ * A Dockerfile whose instruction at `line` is invalid: the findings BuildKit makes before it stops
+ * there (the parser's and those of each instruction read before that line). Nothing when the
+ * configuration itself is bad.
+ */
+export function checkBeforeInvalidLine(df: Dockerfile, line: number, buildArgs: ReadonlyMap<string, string>): CheckFinding[] {
+  let findings: Findings;
+  try {
+    findings = new Findings(checkConfigOf({ directives: df.directives }, buildArgs));
+  } catch {
+    return [];
+  }
+  const before = df.instructions.filter((i) => i.range.start.line < line);
+  instructionChecks(before, df.warnings.filter((w) => w.range.start.line < line), findings);
+  return findings.list;
 }
 
 /** Runs every check the configuration enables. Throws CheckConfigError for a bad configuration. */
