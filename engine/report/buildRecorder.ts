@@ -210,7 +210,8 @@ export class BuildRecorder implements BuildObserver {
       }
       let previous: string | undefined;
       rows.forEach((row, at) => {
-        const id = row.seen ? `#${row.seen.ref.id}` : `skipped-${++skippedId}`;
+        // Steps the progress output does not list (metadata instructions) have ids of their own.
+        const id = !row.seen ? `skipped-${++skippedId}` : row.seen.ref.hidden ? `unlisted${row.seen.ref.id}` : `#${row.seen.ref.id}`;
         steps.push(this.stepOf(id, index, at, row.seen, row.instruction, p));
         if (previous !== undefined) edges.push({ from: previous, to: id, kind: 'order' });
         else edges.push(...this.baseEdges(p, id, lastOfStage, source));
@@ -254,7 +255,7 @@ export class BuildRecorder implements BuildObserver {
     const kept = seen ? seen.output.join('') : '';
     return {
       id,
-      ...(seen ? { number: seen.ref.id } : {}),
+      ...(seen && !seen.ref.hidden ? { number: seen.ref.id } : {}),
       stage,
       position,
       instruction: text,

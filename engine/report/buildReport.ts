@@ -37,9 +37,9 @@ export interface ReportLayer {
 }
 
 export interface ReportStep {
-  /** Node id in the graph: `#N` as the progress output numbers it, or `skipped-N`. */
+  /** Node id in the graph: `#N` as the progress output numbers it, `unlisted-N` for a step it does not list, or `skipped-N`. */
   id: string;
-  /** The progress output's `#N`, for steps that began. */
+  /** The progress output's `#N`, for listed steps that began. */
   number?: number;
   stage: number;
   /** 0 for the FROM, else 1-based among the stage's instructions (ONBUILD triggers first). */

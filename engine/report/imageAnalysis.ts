@@ -4,6 +4,7 @@
  * removes a path and what is under it, an opaque marker empties a directory), the bytes later
  * layers waste of each layer, and dive's efficiency figures over the same layers.
  */
+import { KilnError } from '../errors.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { diveEfficiency, LayerTree } from './diveEfficiency.js';
 import { layerEntries, type TarEntryHeader } from './layerEntries.js';
@@ -46,6 +47,15 @@ class ImageFiles {
   }
 }
 
+async function layerSize(store: Store, record: ImageRecord, diffId: string): Promise<number> {
+  try {
+    return await store.blobs.size(diffId);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    throw new KilnError('LAYER_MISSING', `${record.tags[0] ?? record.id}: layer ${diffId} is not in the store`, { cause: e });
+  }
+}
+
 function historyOf(record: ImageRecord): { createdBy: string; created?: string }[] {
   return (record.config.history ?? []).filter((h) => !h.empty_layer).map((h) => ({ createdBy: h.created_by ?? '', ...(h.created ? { created: h.created } : {}) }));
 }
@@ -59,7 +69,7 @@ export async function analyzeImage(store: Store, record: ImageRecord): Promise<I
   for (let index = 0; index < diffIds.length; index++) {
     const diffId = diffIds[index] as string;
     const summary: LayerSummary = {
-      index, diffId, tarSize: await store.blobs.size(diffId), contentSize: 0,
+      index, diffId, tarSize: await layerSize(store, record, diffId), contentSize: 0,
       createdBy: history[index]?.createdBy ?? '', ...(history[index]?.created ? { created: history[index]?.created } : {}),
       added: { files: 0, bytes: 0 }, changed: { files: 0, bytes: 0 }, removed: { files: 0, bytes: 0 }, wastedLater: 0, entries: [],
     };

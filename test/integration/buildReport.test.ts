@@ -1,17 +1,18 @@
 /**
  * `kiln build --report FILE.json` end to end: four stages side by side and one that copies from
  * each (the bench's recipe, shorter), a rebuild served from the cache, a build that fails with
- * its report written up to the failure, and report names kiln refuses before building.
+ * its report written up to the failure, report names kiln refuses before building, and a
+ * build without --report running none of the report's code (V8's coverage of the CLI bundle).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import type { BuildReport, ReportStep } from '../../engine/report/buildReport.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
-import { isRoot, prerequisite } from '../support/env.js';
+import { isRoot, prerequisite, repoRoot } from '../support/env.js';
 import { runKiln, succeeds, writeFiles } from '../support/kilnProcess.js';
 
 let work = '';
@@ -122,4 +123,35 @@ test('a report name kiln cannot write is refused before the build starts', async
   assert.match(missing.stderr, /directory .*no\/such\/dir does not exist/);
   assert.doesNotMatch(bad.stderr + missing.stderr, /should-not-run|internal error/);
   await assert.rejects(stat(join(work, 'report.txt')));
+});
+
+/** The bundle's modules (esbuild names each lazy module's initialiser after its file) a kiln run initialised. */
+async function modulesRun(args: string[]): Promise<string[]> {
+  const coverage = await mkdtemp(join(work, 'coverage-'));
+  await succeeds(runKiln(store, args, { env: { NODE_V8_COVERAGE: coverage } }));
+  const names = new Set<string>();
+  for (const f of await readdir(coverage)) {
+    const data = JSON.parse(await readFile(join(coverage, f), 'utf8')) as { result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[] };
+    for (const script of data.result) {
+      if (!script.url.endsWith('/dist/bundle/kiln.cjs')) continue;
+      for (const fn of script.functions) if ((fn.ranges[0]?.count ?? 0) > 0 && /^(engine|cache|grammar)\/.*\.ts$/.test(fn.functionName)) names.add(fn.functionName);
+    }
+  }
+  return [...names];
+}
+
+test('without --report a build runs none of the report code, and the page and layout library are not in the CLI bundle', async (t) => {
+  if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
+  const ctx = join(work, 'cost');
+  await writeFiles(ctx, { Dockerfile: `FROM ${BASE}\nRUN echo cost > /c\n` });
+  const tag = `kiln-report-cost-${process.pid}`;
+  await succeeds(runKiln(store, ['build', '-q', '-t', tag, ctx]));
+  const cached = await modulesRun(['build', '-q', '-t', tag, ctx]);
+  assert.ok(cached.includes('engine/build.ts'), `coverage saw no build: ${cached.join(' ')}`);
+  assert.deepEqual(cached.filter((m) => m.startsWith('engine/report/')), []);
+  const reported = await modulesRun(['build', '-q', '-t', tag, '--report', join(work, 'cost.html'), ctx]);
+  assert.ok(reported.includes('engine/report/buildRecorder.ts') && reported.includes('engine/report/reportFile.ts'), reported.join(' '));
+  const bundle = await readFile(join(repoRoot, 'dist', 'bundle', 'kiln.cjs'), 'latin1');
+  assert.doesNotMatch(bundle, /dagre|graphlib/);
+  assert.ok((await stat(join(repoRoot, 'dist', 'bundle', 'report-pages', 'buildPage.js'))).size > 40_000);
 });
