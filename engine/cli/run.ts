@@ -103,7 +103,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const user = resolveUser(userSpec, await readImageFile(snapshots, '/etc/passwd'), await readImageFile(snapshots, '/etc/group'));
 
   const records = new ContainerRecords(store.root);
-  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ownerPid: process.pid }));
+  const autoRemove = args.bools.has('rm');
+  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, autoRemove }));
   const hostname = args.strings.get('hostname') ?? (network === 'host' ? hostHostname() : record.id.slice(0, 12));
   const tty = args.bools.has('tty');
   const env = mergeEnv(
@@ -114,7 +115,6 @@ export async function run(args: ParsedArgs): Promise<number> {
     flagEnv,
   );
   const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
-  const autoRemove = args.bools.has('rm');
   let exitCode = 125;
   let noted: Promise<void> = Promise.resolve();
   // While the container runs, runContainer forwards these to it. Before it starts and after it
