@@ -14,14 +14,12 @@
  *   node dist/bench/run.js --soak MINUTES [--workers N] [--kill-rate 0.2]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kilnBin } from '../test/support/env.js';
 import { registryAvailable, startRegistry, type TestRegistry } from '../test/support/registry.js';
-import { hostCgroupLayout } from '../engine/runtime/cgroupLayout.js';
-import { kilnParents } from '../engine/runtime/cgroups.js';
-import { ownerOf } from '../engine/runtime/cgroupOwner.js';
+import { cgroupsOwnedBy, mountPoints } from '../test/support/containers.js';
 import { haveBusybox, makeContext, writeRootfsTar } from './fixtures.js';
 
 interface SoakOptions {
@@ -216,16 +214,12 @@ class Soak {
     await this.must(['prune']);
     const checked = spawnSync(process.execPath, [kilnBin, 'check', '--full'], { env: { ...process.env, KILN_ROOT: this.store }, encoding: 'utf8' });
     if (checked.status !== 0 || !/no problems found/.test(checked.stdout)) problems.push(`kiln check --full: exit ${checked.status}\n${checked.stdout}${checked.stderr}`);
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => {
+    const mounts = mountPoints().filter((m) => {
       const state = /\/kiln-ctr-(\d+)-/.exec(m); // a container start's state dir
       return m.startsWith(`${this.work}/`) || (state !== null && this.tally.pids.has(Number(state[1])));
     });
     if (mounts.length > 0) problems.push(`mounts left: ${mounts.join(', ')}`);
-    const layout = hostCgroupLayout();
-    const cgroups = layout === undefined ? [] : kilnParents(layout).flatMap((p) => (existsSync(p) ? readdirSync(p) : []).filter((name) => {
-      const owner = ownerOf(name)?.owner;
-      return owner !== undefined && this.tally.pids.has(owner.pid);
-    }).map((name) => join(p, name)));
+    const cgroups = cgroupsOwnedBy((pid) => this.tally.pids.has(pid));
     if (cgroups.length > 0) problems.push(`cgroups left: ${cgroups.join(', ')}`);
     const temps = this.leftovers();
     if (temps.length > 0) problems.push(`temp files left: ${temps.join(', ')}`);

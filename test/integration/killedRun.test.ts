@@ -15,11 +15,10 @@ import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { selfTag } from '../../engine/processIdentity.js';
 import { hostCgroupLayout } from '../../engine/runtime/cgroupLayout.js';
-import { kilnParents } from '../../engine/runtime/cgroups.js';
-import { ownerOf } from '../../engine/runtime/cgroupOwner.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { runKiln } from '../support/kilnProcess.js';
+import { cgroupsOwnedBy } from '../support/containers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'kiln-killed-run-it-'));
 const storeRoot = join(base, 'store');
@@ -32,13 +31,6 @@ before(async () => {
   await commitBusyboxImage(await Store.open({ root: storeRoot }), 'kiln-test/busybox:latest');
 });
 after(() => rmSync(base, { recursive: true, force: true }));
-
-/** The container cgroups a kiln process owns, in every hierarchy. */
-function cgroupsOf(pid: number): string[] {
-  const layout = hostCgroupLayout();
-  if (layout === undefined) return [];
-  return kilnParents(layout).flatMap((p) => (existsSync(p) ? readdirSync(p) : []).filter((n) => ownerOf(n)?.owner.pid === pid).map((n) => join(p, n)));
-}
 
 /** State dirs of a kiln's container starts (`kiln-ctr-PID-…`, in /dev/shm or the temp dir). */
 function stateDirsOf(pid: number): string[] {
@@ -58,7 +50,7 @@ async function killedRun(flags: string[]): Promise<number> {
     child.on('exit', (code) => reject(new Error(`kiln run ended (${code}) before its container started:\n${stderr}`)));
   });
   const pid = child.pid as number;
-  if (flags.includes('--memory') && hostCgroupLayout() !== undefined) assert.ok(cgroupsOf(pid).length > 0, 'the container has cgroups while it runs');
+  if (flags.includes('--memory') && hostCgroupLayout() !== undefined) assert.ok(cgroupsOwnedBy((p) => p === pid).length > 0, 'the container has cgroups while it runs');
   child.kill('SIGKILL');
   await closed;
   return pid;
@@ -80,7 +72,7 @@ test('kill -9 of kiln run --rm --memory 64m: the next command leaves no containe
   assert.deepEqual(readdirSync(containers), [], 'its record and writable layer are gone');
   const next = await runKiln(storeRoot, ['run', '--rm', 'kiln-test/busybox', 'true']);
   assert.equal(next.code, 0, next.stderr);
-  assert.deepEqual(cgroupsOf(pid), [], 'its cgroups are swept by the next run');
+  assert.deepEqual(cgroupsOwnedBy((p) => p === pid), [], 'its cgroups are swept by the next run');
   assert.deepEqual(stateDirsOf(pid), [], 'its state dir is swept by the next run');
 });
 
