@@ -60,7 +60,7 @@ async function psAll(): Promise<string[]> {
   const r = await runKiln(storeRoot, ['ps', '-a', '--no-trunc']);
   assert.equal(r.code, 0, r.stderr);
   const [header, ...rows] = r.stdout.split('\n').filter((l) => l !== '');
-  assert.match(header as string, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES$/);
+  assert.match(header as string, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
   return rows.map((l) => l.split(/\s{2,}/)).map((cols) => `${cols[0]} ${cols[4]}`);
 }
 
