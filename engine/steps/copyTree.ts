@@ -14,6 +14,9 @@ import type { ModeChange } from './chmod.js';
 import type { Owner } from './chown.js';
 import type { RootfsView } from './rootfsView.js';
 
+/** A destination the copy cannot make: a directory where the image (or this copy) has a file. */
+export class CopyDestinationError extends Error {}
+
 export interface EntryAttrs {
   /** A fixed owner (`--chown`, or 0:0 for context files); undefined keeps the source's. */
   owner: Owner | undefined;
@@ -101,10 +104,15 @@ export class CopyWriter {
       if (source) this.applyDirAttrs(existing, source);
       return;
     }
+    const lower = this.view ? await this.view.statIn(imagePath) : undefined;
+    // A file where a directory must go (ADD a.txt b.tar /dest unpacking into the file a.txt
+    // became) fails, as BuildKit's mkdir does; a symlink this copy made is still replaced.
+    if (existing?.type === 'file' || (existing === undefined && lower !== undefined && !lower.isDirectory())) {
+      throw new CopyDestinationError(`mkdir ${imagePath}: not a directory`);
+    }
     const dir = this.tree.put(imagePath, DiffNode.directory({ mode: 0o755, uid: 0, gid: 0, mtimeMs: 0 }));
     this.timed.add(dir);
     if (source) { this.applyDirAttrs(dir, source); return; }
-    const lower = this.view ? await this.view.statIn(imagePath) : undefined;
     if (lower?.isDirectory()) dir.setAttrs(attrsOf(lower, lower.mode & 0o7777, lower));
     else dir.setAttrs({ mode: this.newDirMode, uid: this.newDirOwner.uid, gid: this.newDirOwner.gid, mtimeMs: this.newDirTime.getTime() });
   }

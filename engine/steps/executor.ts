@@ -24,7 +24,7 @@ import { epochOf, newestMtime, rfc3339 } from './clock.js';
 import { parseChmod, type ModeChange } from './chmod.js';
 import { resolveChown, UnknownOwnerError, type Owner } from './chown.js';
 import { CopySourceError, destinationPath, runCopy } from './copy.js';
-import { CopyWriter } from './copyTree.js';
+import { CopyDestinationError, CopyWriter } from './copyTree.js';
 import { download, DownloadError, isUrl } from './fetchUrl.js';
 import * as meta from './meta.js';
 import { RootfsView, isWhiteout } from './rootfsView.js';
@@ -348,6 +348,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
     await commitDiff(state, env, layer, 'none', createdBy, 'inputs');
   } catch (e) {
     if (e instanceof CopySourceError) throw located(env, instr, 'COPY_SOURCE', e.message);
+    if (e instanceof CopyDestinationError) throw located(env, instr, 'COPY_DESTINATION', e.message);
     throw e;
   } finally {
     await src.close();

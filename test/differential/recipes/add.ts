@@ -136,6 +136,21 @@ export const addRecipes: Recipe[] = [
     files: { 'plain.txt': { content: 'p\n', mode: 0o640 } },
   },
   {
+    name: 'add-wildcard-many-to-no-slash',
+    checks: 'ADD of one wildcard source matching several files to a destination without a trailing /: no error, the last one stays (the rule counts source arguments)',
+    source: 'issue 17 kind 5',
+    dockerfile: lines('FROM {BASE}', 'ADD *.txt /dest', 'RUN mkdir /made', 'ADD *.txt /made'),
+    files: { 'a.txt': 'a\n', 'b.txt': 'b\n' },
+  },
+  {
+    name: 'add-two-sources-no-slash',
+    checks: 'ADD of two source arguments (a file and an archive) to a destination without a trailing /: the file becomes /dest, and unpacking into it fails (mkdir: not a directory)',
+    source: 'issue 17 kind 5',
+    dockerfile: lines('FROM {BASE}', 'ADD a.txt x.tar /dest'),
+    files: { 'a.txt': 'a\n', 'x.tar': { content: tarBytes([{ name: 'in-archive', content: 'i\n' }]) } },
+    fails: true,
+  },
+  {
     name: 'add-url-to-dir',
     checks: 'ADD of a URL into a directory: named after the URL path, mode 0600',
     source: 'bk:dockerfile_add_test.go testDockerfileADDFromURL',

@@ -75,6 +75,22 @@ export const copyRecipes: Recipe[] = [
     files: { 'a.txt': 'a\n', 'b.txt': 'b\n' },
   },
   {
+    name: 'copy-dir-onto-file',
+    checks: 'COPY of a directory to a path the image has as a file fails (mkdir: not a directory), never replaces the file',
+    source: 'own',
+    dockerfile: lines('FROM {BASE}', 'RUN echo x > /f', 'COPY d /f'),
+    files: { 'd/inner': 'i\n' },
+    fails: true,
+  },
+  {
+    name: 'copy-through-file-parent',
+    checks: 'COPY to a path below a file of the image fails (not a directory)',
+    source: 'own',
+    dockerfile: lines('FROM {BASE}', 'COPY a.txt /etc/passwd/a.txt'),
+    files: { 'a.txt': 'a\n' },
+    fails: true,
+  },
+  {
     name: 'copy-wildcard-one-to-file',
     checks: 'one wildcard source matching one file to a file name',
     source: 'own',
