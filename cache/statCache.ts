@@ -25,7 +25,7 @@ const HASH_CHARS = 32;
 const HEADER = 16;
 const NUMBERS = 5;
 /** Wider than any kernel timestamp tick (4 ms at HZ=250, 10 ms at HZ=100). */
-const RACY_WINDOW_MS = 100;
+export const RACY_WINDOW_MS = 100;
 
 export interface StatEntry {
   size: number;

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StepCache, type StepLookup } from '../../cache/stepCache.js';
+import { outsideRacyWindow } from '../support/racyWindow.js';
 
 /** A context whose files are older than the stat cache's racy window (ctime included). */
 async function workspace(): Promise<{ store: string; context: string }> {
@@ -15,7 +16,7 @@ async function workspace(): Promise<{ store: string; context: string }> {
   writeFileSync(join(context, 'README'), 'hi');
   const old = Date.now() / 1000 - 60;
   for (const f of ['src/a.c', 'src/b.c', 'README']) utimesSync(join(context, f), old, old);
-  await new Promise((r) => setTimeout(r, 150));
+  await outsideRacyWindow(context);
   return { store: join(base, 'store'), context };
 }
 
