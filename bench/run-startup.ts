@@ -20,7 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../engine/store/store.js';
 import { runContainer } from '../engine/runtime/container.js';
-import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../test/support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../harness/busyboxImage.js';
 import { formatMs, median, timeCommand } from './measure.js';
 import { works } from './builders.js';
 

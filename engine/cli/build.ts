@@ -18,7 +18,6 @@ export const spec: CommandSpec = {
   name: 'build',
   ownUserNamespace: 'required',
   ownMountNamespace: true,
-  summary: 'Build an image from a Dockerfile',
   usage: '[OPTIONS] PATH | -',
   minArgs: 1,
   maxArgs: 1,

@@ -5,7 +5,6 @@ import { usageError } from './args.js';
 export const spec: CommandSpec = {
   name: 'system',
   ownUserNamespace: 'if-mapped',
-  summary: 'Show disk usage of the store (system df)',
   usage: 'df [OPTIONS]',
   flags: [{ name: 'format', kind: 'string', valueName: 'string', description: "Format the output: 'table' (default) or 'json'" }],
   minArgs: 1,

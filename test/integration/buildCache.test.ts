@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { makeContext } from '../support/kilnProcess.js';
 import { outsideRacyWindow } from '../support/racyWindow.js';

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, prerequisite } from '../support/env.js';
-import { haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
+import { haveBusybox, makeBusyboxRootfs } from '../../harness/busyboxImage.js';
 import { leftoverCgroups, leftoverMounts, sandbox, type Sandbox } from '../support/containers.js';
 import { KilnError } from '../../engine/errors.js';
 import { hostCgroupLayout, type CgroupLayout } from '../../engine/runtime/cgroups.js';

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerAvailable, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../../harness/busyboxImage.js';
 import { Store } from '../../engine/store/store.js';
 
 const DOCKER = '/usr/bin/docker';
