@@ -18,7 +18,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeFileAtomicSync } from './atomicWrite.js';
+import { writeFileAtomicSync } from '../engine/store/atomicFile.js';
 
 const MAGIC = 0x4b534332; // "KSC2"
 const HASH_CHARS = 32;

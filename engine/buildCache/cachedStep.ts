@@ -13,7 +13,7 @@
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
 import { StepCache, type CacheLookup, type CacheRecord } from '../../cache/stepCache.js';
-import type { StagedFile } from '../../cache/atomicWrite.js';
+import type { StagedFile } from '../store/atomicFile.js';
 import type { SourcesDigest } from '../../cache/contentHash.js';
 import { canonicalJson } from '../../cache/canonicalJson.js';
 import { digestString } from '../../cache/hasher.js';

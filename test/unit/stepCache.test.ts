@@ -123,7 +123,7 @@ test('a staged record is invisible until published, and a discarded one leaves n
   assert.equal((await cache.lookup(step)).hit, undefined, 'not visible before it is published');
   for (const f of staged) await f.publish();
   assert.deepEqual((await cache.lookup(step)).hit?.diffIds, ['sha256:layer']);
-  const leftovers = readdirSync(join(ws.store, 'cache'), { recursive: true }).filter((n) => String(n).includes('.tmp-'));
+  const leftovers = readdirSync(join(ws.store, 'cache'), { recursive: true }).filter((n) => String(n).endsWith('.tmp'));
   assert.deepEqual(leftovers, []);
   await cache.close();
   rmSync(join(ws.context, '..'), { recursive: true });
