@@ -2,8 +2,9 @@
  * Where the checkout and its CLI are, for the tests and the benchmarks that drive kiln from
  * outside as a user does (`bin/kiln`, which starts the bundled build).
  *
- * harness/ holds what both test/ and bench/ use: this, a busybox base image, throwaway
- * registries, a headless browser. Neither of them imports the other.
+ * harness/ holds what both test/ and bench/ use: this, a busybox base image (in kiln's store
+ * and in docker's), throwaway registries, a headless browser, an "outside host" network
+ * namespace, a free port. Neither of them imports the other.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -431,7 +431,8 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
           throw located(env, instr, 'MOUNT', 'ssh mounts are not supported');
       }
     }
-    const network = instr.network === 'none' ? 'none' : 'host';
+    // BuildKit's default for RUN is a network namespace of its own with outbound access.
+    const network = instr.network === 'none' || instr.network === 'host' ? instr.network : 'bridge';
     let argv: string[] = [];
     // Read from the layers' dirs: no view is mounted unless a path goes through a symlink.
     const view = await StageFiles.open(state.layers, env.storage);
