@@ -22,7 +22,7 @@ import type { SourceTree } from '../context/sourceTree.js';
 import type { ImageConfig } from '../image/config.js';
 import type { WordExpander } from '../plan/expander.js';
 import { resolveFromRef, type SourceRef } from '../plan/graph.js';
-import { formatPlatform } from '../plan/platform.js';
+import { formatPlatform } from '../image/platform.js';
 import type { Progress, StepRef } from '../progress/progress.js';
 import { SingleFlight } from '../schedule/scheduler.js';
 import type { Store } from '../store/store.js';
