@@ -53,8 +53,9 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
       // writing beside them, into these very dirs.
       for (const dir of ['inputs', 'stat']) recordBytes += await removeFilesUnder(join(store.root, 'cache', dir));
     }
-    await sweepDeadShardTemps(index.dir);
-    // Temp files of atomic writes of image records and refs whose writer died.
+    // Temp files of dead writers anywhere under cache/ (records, parsed recipes, …), and of
+    // atomic writes of image records and refs.
+    await sweepDeadTempsUnder(join(store.root, 'cache'));
     for (const dir of [store.root, join(store.root, 'images')]) await sweepDeadTemps(dir);
     // Snapshot sizes are measured before gc removes them, so the report can include them.
     const gcOptions = { keepBlobs: keep, ...(options.all ? { graceMs: 0 } : {}) };
@@ -95,9 +96,10 @@ async function removeFilesUnder(dir: string): Promise<number> {
   return removed;
 }
 
-/** Temp files of record writers that were killed mid-write (their process no longer runs). */
-async function sweepDeadShardTemps(dir: string): Promise<void> {
-  for (const shard of await readdir(dir).catch(() => [] as string[])) await sweepDeadTemps(join(dir, shard));
+/** Temp files of cache writers (records, parsed recipes, …) that were killed mid-write, in `dir` and below. */
+async function sweepDeadTempsUnder(dir: string): Promise<void> {
+  await sweepDeadTemps(dir);
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await sweepDeadTempsUnder(join(dir, e.name));
 }
 
 /** Apparent size of everything under `path` (0 when it does not exist). */
