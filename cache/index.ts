@@ -92,6 +92,17 @@ export class CacheIndex {
     await rm(this.file(key), { force: true });
   }
 
+  /** The key of every record file, readable or not (for kiln check). */
+  async keys(): Promise<string[]> {
+    const out: string[] = [];
+    for (const shard of await readdir(this.dir).catch(() => [] as string[])) {
+      for (const name of await readdir(join(this.dir, shard)).catch(() => [] as string[])) {
+        if (name.endsWith('.json') && KEY_SHAPE.test(name.slice(0, -5))) out.push(name.slice(0, -5));
+      }
+    }
+    return out;
+  }
+
   /** Every record, for prune and system df. Records written while we list may be missed. */
   async list(): Promise<CacheRecordInfo[]> {
     const out: CacheRecordInfo[] = [];

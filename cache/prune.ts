@@ -62,6 +62,7 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
       for (const dir of ['inputs', 'stat']) recordBytes += await removeFilesUnder(join(store.root, 'cache', dir));
     }
     await sweepDeadTemps(index.dir);
+    await sweepDeadRecordTemps(store.root);
     // Snapshot sizes are measured before gc removes them, so the report can include them.
     const gcOptions = { keepBlobs: keep, ...(options.all ? { graceMs: 0 } : {}) };
     const planned = await store.collect(collection, { ...gcOptions, dryRun: true });
@@ -118,6 +119,17 @@ async function sweepDeadTemps(dir: string): Promise<void> {
     for (const name of await readdir(join(dir, shard)).catch(() => [] as string[])) {
       if (!name.includes('.tmp-') || tempFileOwnerAlive(name)) continue;
       await rm(join(dir, shard, name), { force: true });
+    }
+  }
+}
+
+/** Temp files of atomic writes of image records and refs (`.NAME.PID-START.HEX.tmp`) whose writer died. */
+async function sweepDeadRecordTemps(root: string): Promise<void> {
+  for (const dir of [root, join(root, 'images')]) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const m = /^\..+\.(\d+-\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+      const tag = m ? parseTag(m[1] as string) : undefined;
+      if (tag !== undefined && !tagAlive(tag)) await rm(join(dir, name), { force: true });
     }
   }
 }

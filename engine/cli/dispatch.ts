@@ -10,6 +10,7 @@ import { closestMatch } from '../../grammar/suggest.js';
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   // verb: { summary, load: () => import('./verb.js') }, one module per verb
   build: { summary: 'Build an image from a Dockerfile', load: () => import('./build.js') },
+  check: { summary: 'Verify the store: blobs, images, snapshots and build cache records', load: () => import('./check.js') },
   history: { summary: 'Show the history of an image', load: () => import('./history.js') },
   image: { summary: 'Report what the layers of an image hold (image report)', load: () => import('./image.js') },
   images: { summary: 'List images', load: () => import('./images.js') },

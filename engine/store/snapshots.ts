@@ -79,6 +79,18 @@ export class SnapshotStore {
   }
 
   private async create(diffId: string): Promise<string> {
+    const tmp = await this.unpackAside(diffId);
+    try {
+      if (!canOwnFiles()) await writeFile(this.flatMarker(diffId), '');
+      return await this.adopt(diffId, tmp);
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw refusal(err, { place: { kind: 'store', root: dirname(this.dir) } });
+    }
+  }
+
+  /** The layer unpacked afresh into a new dir under the store's tmp (the caller adopts or removes it). */
+  async unpackAside(diffId: string): Promise<string> {
     if (!(await this.blobs.has(diffId))) throw new KilnError('LAYER_MISSING', `layer ${diffId} is not in the store`);
     const place = { kind: 'store' as const, root: dirname(this.dir) };
     const what = `the files of layer ${diffId}`;
@@ -93,12 +105,16 @@ export class SnapshotStore {
       // Loaded on first use: listing images or tagging must not pay for the tar machinery.
       const { extractTar } = await import('../layer/extract.js');
       await extractTar(await this.blobs.open(diffId), tmp, { whiteouts: 'overlay', source: `layer ${diffId}` });
-      if (!canOwnFiles()) await writeFile(this.flatMarker(diffId), '');
-      return await this.adopt(diffId, tmp);
+      return tmp;
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw refusal(err, { place, what });
     }
+  }
+
+  /** Whether an unprivileged kiln made the snapshot (its files all the user's: owners not kept). */
+  flattened(diffId: string): boolean {
+    return existsSync(this.flatMarker(diffId));
   }
 
   /**

@@ -411,6 +411,19 @@ export class Store {
     });
   }
 
+  /** Every tag and repo digest, as stored. */
+  refsData(): Promise<{ tags: Record<string, string>; digests: Record<string, string> }> {
+    return this.refs.read();
+  }
+
+  /** Removes one tag or repo digest exactly as stored (`kiln check --repair` of a dangling one). */
+  async dropRef(name: string): Promise<void> {
+    await this.lock.withLock(() => this.refs.update((r) => {
+      delete r.tags[name];
+      delete r.digests[name];
+    }));
+  }
+
   async addRepoDigest(id: string, nameAtDigest: string): Promise<void> {
     const parsed = parseReference(nameAtDigest, { defaultTag: false });
     if (parsed.digest === undefined) throw new KilnError('INVALID_REFERENCE', `"${nameAtDigest}" is not a name@digest reference`);

@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
+import { selfTag } from '../../engine/processIdentity.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { isRoot, prerequisite } from '../support/env.js';
 import { runKiln, type Result } from '../support/kilnProcess.js';
@@ -128,4 +129,25 @@ test('a dead process\'s scratch dir with a mount still under it is unmounted and
   } finally {
     spawnSync('umount', ['-l', join(dir, 'merged')]);
   }
+});
+
+test('temp files of killed writers: beside image records and refs (next prune), beside an archive (next save there)', async (t) => {
+  if (!ready(t)) return;
+  const dead = '999999999-4242';
+  const records = [join(storeRoot, 'images', `.abc.json.${dead}.0a1b2c.tmp`), join(storeRoot, `.refs.json.${dead}.0a1b2c.tmp`)];
+  for (const f of records) writeFileSync(f, 'half');
+  const live = join(storeRoot, 'images', `.abc.json.${selfTag()}.0a1b2c.tmp`);
+  writeFileSync(live, 'being written');
+  const pruned = await runKiln(storeRoot, ['prune']);
+  assert.equal(pruned.code, 0, pruned.stderr);
+  for (const f of records) assert.ok(!existsSync(f), `${f} is swept`);
+  assert.ok(existsSync(live), 'a live writer\'s temp file stays');
+  rmSync(live);
+  const out = join(base, 'archives');
+  mkdirSync(out, { recursive: true });
+  const left = join(out, `.image.tar.kiln-${dead}.tmp`);
+  writeFileSync(left, 'a killed save');
+  const saved = await runKiln(storeRoot, ['save', '-o', join(out, 'other.tar'), 'kiln-test/busybox']);
+  assert.equal(saved.code, 0, saved.stderr);
+  assert.ok(!existsSync(left), 'the killed save\'s temp file is swept by the next save into the directory');
 });
