@@ -10,7 +10,7 @@ import { openStore } from './openStore.js';
 import { KilnError } from '../errors.js';
 import {
   checkContainerName, composeArgv, mergeEnv, parseCpus, parseEnvFile, parseEnvFlag, parseMemory, parsePidsLimit,
-  parseTmpfs, parseVolume,
+  parseSecurityOpts, parseTmpfs, parseVolume,
 } from './runOptions.js';
 
 export const spec: CommandSpec = {
@@ -43,6 +43,7 @@ export const spec: CommandSpec = {
     { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
     { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
     { name: 'device', kind: 'list', description: 'Add a host device to the container (HOST[:CONTAINER][:rwm])', valueName: 'list' },
+    { name: 'security-opt', kind: 'list', description: 'Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]', valueName: 'list' },
   ],
 };
 
@@ -83,6 +84,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const flagEnv = (args.lists.get('env') ?? []).map((e) => parseEnvFlag(e, process.env)).filter((e): e is string => e !== undefined);
 
   const devices = await hostDevicesOf(args.lists.get('device') ?? []);
+  const security = parseSecurityOpts(args.lists.get('security-opt') ?? []);
+  const seccomp = await seccompOf(security.seccomp, args.lists.get('cap-add') ?? [], args.lists.get('cap-drop') ?? []);
 
   const store = await openStore();
   let image = await store.resolveImage(imageRef);
@@ -135,6 +138,8 @@ export async function run(args: ParsedArgs): Promise<number> {
       mounts,
       limits,
       devices,
+      seccomp,
+      ...(security.noNewPrivileges !== undefined ? { noNewPrivileges: security.noNewPrivileges } : {}),
       readonlyRootfs: args.bools.has('read-only'),
       capAdd: args.lists.get('cap-add') ?? [],
       capDrop: args.lists.get('cap-drop') ?? [],
@@ -161,6 +166,18 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 const HELD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * The seccomp setting of `--security-opt seccomp=…`: a profile file is read and compiled for
+ * the container's capabilities here, so a bad one stops the run before anything is created.
+ */
+async function seccompOf(flag: string | undefined, capAdd: string[], capDrop: string[]): Promise<import('../runtime/seccomp.js').SeccompSetting> {
+  if (flag === 'unconfined') return 'unconfined';
+  const [{ loadSeccompProfile, seccompProgram }, { effectiveCapabilities }] = await Promise.all([import('../runtime/seccomp.js'), import('../runtime/capabilities.js')]);
+  const setting = flag === undefined ? 'default' : loadSeccompProfile(flag);
+  seccompProgram(setting, effectiveCapabilities(capAdd, capDrop));
+  return setting;
+}
 
 /** `--device` values, resolved on the host before anything is created. */
 async function hostDevicesOf(flags: readonly string[]): Promise<import('../runtime/hostDevices.js').HostDevice[]> {

@@ -15,14 +15,14 @@ import { constants as osConstants } from 'node:os';
 import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
-import { capabilityMask, effectiveCapabilities, lastCapability } from './capabilities.js';
+import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from './capabilities.js';
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
-import { DEFAULT_DEVICE_RULES } from './deviceRules.js';
+import { ALL_DEVICES, DEFAULT_DEVICE_RULES } from './deviceRules.js';
 import { deviceRule, type HostDevice } from './hostDevices.js';
 import { overlayOptions, planMounts, removeMountStubs, TTY_GID, type ContainerMount } from './mounts.js';
 import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
 import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
-import { seccompPolicy } from './seccomp.js';
+import { seccompProgram, type SeccompSetting } from './seccomp.js';
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from './privilege.js';
 import { isKernelRefusal, kernelRefused, KERNEL_REFUSED_EXIT } from './isolation.js';
@@ -32,6 +32,7 @@ import { processAlive } from '../processAlive.js';
 export type { ContainerMount } from './mounts.js';
 export type { ResourceLimits } from './cgroups.js';
 export type { HostDevice } from './hostDevices.js';
+export type { SeccompSetting } from './seccomp.js';
 export { setupFailure } from './childHandshake.js';
 
 export interface ContainerSpec {
@@ -69,8 +70,13 @@ export interface ContainerSpec {
   stdin?: 'inherit' | 'null';
   /** Default true: clear no_new_privs only when a caller really needs setuid binaries to work. */
   noNewPrivileges?: boolean;
-  /** Default true: docker's seccomp restrictions (see seccomp.ts); false installs no filter. */
-  seccomp?: boolean;
+  /** Default 'default': kiln's allow-list (seccomp.ts); 'unconfined' installs no filter; or a profile. */
+  seccomp?: SeccompSetting;
+  /**
+   * BuildKit's `security.insecure` (RUN --security=insecure, when the build grants it): every
+   * capability, no seccomp filter, every device, /proc and /sys unmasked, no no_new_privs.
+   */
+  privileged?: boolean;
   /** Default true: remove mount points the start created in the upper dir (for RUN layers). */
   removeMountStubs?: boolean;
 }
@@ -136,8 +142,10 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   // way the kernel's user-namespace rules apply: userxattr overlays, host device nodes bound.
   const newUserNamespace = privilege() === 'unprivileged';
   const rootless = inUserNamespace();
-  const capabilities = effectiveCapabilities(spec.capAdd, spec.capDrop);
-  const seccomp = spec.seccomp === false ? undefined : seccompPolicy(capabilities);
+  const privileged = spec.privileged ?? false;
+  const own = ownCapabilities();
+  const capabilities = (privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop)).filter((c) => own.has(c));
+  const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
   await earlierTeardowns();
@@ -163,7 +171,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     }
     const rootMount = containerRootMount(spec.rootfs, rootless, links);
     const devices = spec.devices ?? [];
-    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)] });
+    const deviceRules = privileged ? ALL_DEVICES : [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)];
+    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules });
     const plan = planMounts({
       userNamespace: rootless,
       ownNetwork: spec.network === 'none',
@@ -184,8 +193,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       mounts: plan.mounts,
       devices: plan.devices,
       symlinks: plan.symlinks,
-      maskedPaths: plan.maskedPaths,
-      readonlyPaths: plan.readonlyPaths,
+      maskedPaths: privileged ? [] : plan.maskedPaths,
+      readonlyPaths: privileged ? [] : plan.readonlyPaths,
       readonlyRootfs: spec.readonlyRootfs ?? false,
       hostname: spec.hostname,
       uid: spec.user.uid,
@@ -194,7 +203,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       setgroups: true,
       capabilities: capabilityMask(capabilities),
       lastCap: lastCapability(),
-      noNewPrivileges: spec.noNewPrivileges ?? true,
+      noNewPrivileges: !privileged && (spec.noNewPrivileges ?? true),
       ...(seccomp ? { seccomp } : {}),
       cwd: spec.cwd,
       init: spec.init ?? false,
@@ -314,8 +323,11 @@ function chrootSpec(namespaced: NativeSpawnSpec, spec: ContainerSpec): NativeSpa
   if (privilege() === 'unprivileged') {
     throw new KilnError('KERNEL_REFUSED', `a RUN step in chroot isolation needs root in its container (chroot, mknod, chown), and kiln runs as uid ${process.getuid?.() ?? '?'} with no user namespace: run the job as root in its container (as kaniko requires), or let kiln have a user namespace (an /etc/subuid range, and a kernel and seccomp profile that allow one)`, { exitCode: KERNEL_REFUSED_EXIT });
   }
-  const capabilities = effectiveCapabilities(spec.capAdd, [...(spec.capDrop ?? []), 'SYS_CHROOT']);
-  const seccomp = spec.seccomp === false ? undefined : seccompPolicy(capabilities);
+  const privileged = spec.privileged ?? false;
+  const own = ownCapabilities();
+  const wanted = privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop);
+  const capabilities = wanted.filter((c) => own.has(c) && c !== 'SYS_CHROOT');
+  const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
   const { rootMount: _root, cgroupFd: _fd, hostname: _host, seccomp: _filter, ...rest } = namespaced;
   return {
     ...rest,
@@ -363,7 +375,11 @@ function sweepAbandonedStateDirs(): void {
     if (!name.startsWith(STATE_PREFIX)) continue;
     const pid = Number(name.slice(STATE_PREFIX.length).split('-')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
-    rmSync(join(stateRoot(), name), { recursive: true, force: true });
+    try {
+      rmSync(join(stateRoot(), name), { recursive: true, force: true });
+    } catch {
+      // another user's (a root kiln's, seen by a rootless one): not ours to remove
+    }
   }
 }
 

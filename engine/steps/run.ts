@@ -30,9 +30,11 @@ export interface RunContainerSpec {
   hostname: string;
   network: 'none' | 'host';
   mounts: ({ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; size?: number })[];
-  stdio: 'inherit' | 'pipe' | 'pty';
+  stdio: 'pipe';
   /** Called right before the command starts (the copy snapshotter notes the root's state then). */
   beforeStart?: () => void;
+  /** RUN --security=insecure (granted): every capability, device and system call. */
+  privileged?: boolean;
 }
 
 export interface RunContainerIo {
@@ -70,6 +72,8 @@ export interface RunPlan {
   extraEnv: string[];
   onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   signal: AbortSignal;
+  /** RUN --security=insecure, granted by the build. */
+  insecure?: boolean;
 }
 
 const HEREDOC_ONLY = /^\s*<<-?\s*(["']?)([^\s"']+)\1\s*$/;
@@ -133,6 +137,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[]; root: Ru
       mounts,
       stdio: 'pipe',
       beforeStart: () => root.watch(),
+      ...(plan.insecure ? { privileged: true } : {}),
     }, {
       onStdout: (c) => { keep(c); plan.onOutput('stdout', c); },
       onStderr: (c) => { keep(c); plan.onOutput('stderr', c); },
