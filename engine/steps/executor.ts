@@ -422,7 +422,8 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
           throw located(env, instr, 'MOUNT', 'ssh mounts are not supported');
       }
     }
-    const network = instr.network === 'none' ? 'none' : 'host';
+    // BuildKit's default for RUN is a network namespace of its own with outbound access.
+    const network = instr.network === 'none' || instr.network === 'host' ? instr.network : 'bridge';
     if (network === 'none' && isolation === 'chroot') {
       throw located(env, instr, 'RUN_NETWORK', 'RUN --network=none needs a network namespace, which chroot isolation does not have (the kernel refused namespaces here)');
     }

@@ -28,7 +28,7 @@ export interface RunContainerSpec {
   cwd: string;
   user: ProcessUser;
   hostname: string;
-  network: 'none' | 'host';
+  network: 'none' | 'host' | 'bridge';
   mounts: ({ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; size?: number })[];
   stdio: 'pipe';
   /** Called right before the command starts (the copy snapshotter notes the root's state then). */
@@ -66,7 +66,7 @@ export interface RunPlan {
   /** A dir for heredoc scripts the command executes; made when asked for. */
   scriptDir: () => Promise<string>;
   mounts: PreparedMount[];
-  network: 'none' | 'host';
+  network: 'none' | 'host' | 'bridge';
   runner: ContainerRunner;
   /** Environment only this step sees (secrets with env=): not in the image, not in history. */
   extraEnv: string[];
