@@ -173,7 +173,12 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       }
     }
     // chroot isolation has no network namespace to make: the step uses the container's own network.
-    network = await prepareNetwork(spec.isolation === 'chroot' ? 'host' : spec.network, { containerId: id, hostname: spec.hostname, etcDir: state });
+    try {
+      network = await prepareNetwork(spec.isolation === 'chroot' ? 'host' : spec.network, { containerId: id, hostname: spec.hostname, etcDir: state });
+    } catch (e) {
+      if (isKernelRefusal(e)) throw kernelRefused('the container\'s network (a bridge and its interfaces)', e, '--network host or --network none needs none');
+      throw e;
+    }
     const etc = network.etc;
     const rootMount = containerRootMount(spec.rootfs, rootless, links);
     const devices = spec.devices ?? [];

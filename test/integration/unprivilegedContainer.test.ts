@@ -85,6 +85,9 @@ test('as root in an unprivileged container: chroot isolation, copy snapshotter, 
     'node "$KILN" load -i /in/base.tar >/dev/null',
     `node "$KILN" build -q -t ${OUT_TAG} /ctx > /out/id`,
     `node "$KILN" save -o /out/image.tar ${OUT_TAG}`,
+    // kiln run has no weaker isolation to fall back to: one line for each thing refused.
+    `node "$KILN" run --rm ${OUT_TAG} true 2> /out/run.err || echo $? > /out/run.code`,
+    `node "$KILN" run --rm --network none ${OUT_TAG} true 2> /out/run-none.err || echo $? > /out/run-none.code`,
   ].join('\n'));
   assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
   const insideId = readFileSync(join(work, 'out-root', 'id'), 'utf8').trim();
@@ -94,6 +97,18 @@ test('as root in an unprivileged container: chroot isolation, copy snapshotter, 
   assert.equal(said.length, 1, r.stderr);
   assert.match(said[0] as string, /^kiln: isolation chroot: the kernel refused new namespaces \(clone: Operation not permitted\)/);
   assert.doesNotMatch(r.stderr, /internal error/);
+  const refused = (name: string): { code: string; lines: string[] } => ({
+    code: readFileSync(join(work, 'out-root', `${name}.code`), 'utf8').trim(),
+    lines: readFileSync(join(work, 'out-root', `${name}.err`), 'utf8').trim().split('\n'),
+  });
+  const bridge = refused('run');
+  assert.equal(bridge.code, '71', bridge.lines.join('\n'));
+  assert.equal(bridge.lines.length, 1, bridge.lines.join('\n'));
+  assert.match(bridge.lines[0] as string, /^kiln: the kernel refused the container's network .*Operation not permitted.*: --network host or --network none needs none$/);
+  const none = refused('run-none');
+  assert.equal(none.code, '71', none.lines.join('\n'));
+  assert.equal(none.lines.length, 1, none.lines.join('\n'));
+  assert.match(none.lines[0] as string, /^kiln: the kernel refused new namespaces for a container \(clone: Operation not permitted\)/);
   // Its archive loads in docker and runs.
   await succeeds(runCommand(DOCKER, ['load', '-i', join(work, 'out-root', 'image.tar')]));
   dockerImages.push(OUT_TAG);
