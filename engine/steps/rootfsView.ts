@@ -15,6 +15,7 @@ import type { LayerRef } from './state.js';
 import { inUserNamespace } from '../runtime/privilege.js';
 import { earlierTeardowns } from '../runtime/mountTeardown.js';
 import { topmostFirst } from '../layer/overlayStack.js';
+import { isKernelRefusal, kernelRefused } from '../runtime/isolation.js';
 
 const liveMounts = new Set<string>();
 let exitHookInstalled = false;
@@ -91,6 +92,7 @@ export class RootfsView {
       nativeBinding().mount('overlay', target, 'overlay', ['ro'], `${lower.option}${inUserNamespace() ? ',userxattr' : ''}`);
     } catch (e) {
       liveMounts.delete(target);
+      if (isKernelRefusal(e)) throw kernelRefused("an overlay mount of the stage's layers", e, '--snapshotter copy works here (or auto)');
       throw new Error(`cannot mount a view of the stage's layers: ${(e as Error).message}`);
     } finally {
       lower.close();

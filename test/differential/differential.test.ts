@@ -15,7 +15,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { haveBusybox } from '../support/busyboxImage.js';
+import { haveBusybox } from '../../harness/busyboxImage.js';
 import { dockerAvailable, isRoot, prerequisite } from '../support/env.js';
 import { runCommand } from '../support/kilnProcess.js';
 import { buildBase } from './baseImage.js';

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kiln-key-audit-'));
