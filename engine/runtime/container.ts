@@ -6,13 +6,13 @@
  */
 // The few small files of a start are written with sync calls: a thread-pool round trip per
 // tiny operation costs more than the operation itself, and start-up time is what users feel.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomHex } from '../lazyCrypto.js';
 import { constants as osConstants } from 'node:os';
-import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
+import { initExecutable, nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from './capabilities.js';
@@ -23,6 +23,7 @@ import { overlayOptions, planMounts, removeMountStubs, TTY_GID, type ContainerMo
 import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
 import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
 import { seccompProgram, type SeccompSetting } from './seccomp.js';
+import { containerRlimits, hardLimits, nativeRlimits, type Rlimit } from './rlimits.js';
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from './privilege.js';
 import { relayTerminal, terminalSpec, type TerminalRelay, type UserTerminal } from './terminal.js';
@@ -32,6 +33,7 @@ export type { ContainerMount } from './mounts.js';
 export type { ResourceLimits } from './cgroups.js';
 export type { HostDevice } from './hostDevices.js';
 export type { SeccompSetting } from './seccomp.js';
+export type { Rlimit } from './rlimits.js';
 export { setupFailure } from './childHandshake.js';
 
 export interface ContainerSpec {
@@ -46,15 +48,24 @@ export interface ContainerSpec {
   network: NetworkMode;
   mounts: ContainerMount[];
   limits?: ResourceLimits;
+  /** `--ulimit` values over the default limits (rlimits.ts). */
+  ulimits?: Rlimit[];
+  /** /proc/self/oom_score_adj of the container (default 0, whatever kiln's own is). */
+  oomScoreAdj?: number;
   /** Host device nodes made in the container and added to its device allow-list (`--device`). */
   devices?: HostDevice[];
   readonlyRootfs?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  /** Run kiln-init (bound read-only at /dev/init) as PID 1, which runs argv (`--init`). */
   init?: boolean;
-  stdio: 'inherit' | 'pipe' | 'pty';
-  /** Default: inherited with stdio 'inherit', /dev/null otherwise. */
-  stdin?: 'inherit' | 'null';
+  /**
+   * 'pipe': descriptors 1 and 2 are pipes kiln reads (to io.onStdout/onStderr, else its own
+   * stdout and stderr) — never kiln's own descriptors; 'pty': a terminal made in the container.
+   */
+  stdio: 'pipe' | 'pty';
+  /** Without a terminal: 'null' (default) is /dev/null, 'pipe' relays io.input (default kiln's stdin). */
+  stdin?: 'null' | 'pipe';
   /** Default true: clear no_new_privs only when a caller really needs setuid binaries to work. */
   noNewPrivileges?: boolean;
   /** Default 'default': kiln's allow-list (seccomp.ts); 'unconfined' installs no filter; or a profile. */
@@ -86,6 +97,8 @@ export interface ContainerIO {
   /** Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by kiln to the container. */
   forwardSignals?: boolean;
   onStart?(container: RunningContainer): void;
+  /** With stdin 'pipe': what to relay to the container's descriptor 0 (default: kiln's stdin). */
+  input?: NodeJS.ReadableStream;
   /** With stdio 'pty': the user's terminal to connect (raw mode while running); its size is the container terminal's. */
   terminal?: UserTerminal;
 }
@@ -133,6 +146,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const own = ownCapabilities();
   const capabilities = (privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop)).filter((c) => own.has(c));
   const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
+  const rlimits = containerRlimits(spec.ulimits ?? [], privilege() === 'host-root' && own.has('SYS_RESOURCE'), hardLimits(readFileSync('/proc/self/limits', 'utf8')));
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
   await earlierTeardowns();
@@ -174,9 +188,10 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       ttyGroupMapped: !rootless || (!newUserNamespace && ownGroupMapped(TTY_GID)),
       devices,
       cgroupViews: cgroup?.views() ?? [],
+      ...(spec.init ? { init: { source: initBinary(), target: INIT_PATH } } : {}),
     });
 
-    const stdin = spec.stdin ?? (spec.stdio === 'inherit' ? 'inherit' : 'null');
+    const stdin = spec.stdin ?? 'null';
     const nativeSpec: NativeSpawnSpec = {
       namespaces: { user: newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: spec.network === 'none', cgroup: true },
       rootfs,
@@ -195,9 +210,11 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       capabilities: capabilityMask(capabilities),
       lastCap: lastCapability(),
       noNewPrivileges: !privileged && (spec.noNewPrivileges ?? true),
+      rlimits: nativeRlimits(rlimits),
+      oomScoreAdj: spec.oomScoreAdj ?? 0,
       ...(seccomp ? { seccomp } : {}),
       cwd: spec.cwd,
-      init: spec.init ?? false,
+      ...(spec.init ? { initPath: INIT_PATH } : {}),
       argv: spec.argv,
       env: spec.env,
       path: pathOf(spec.env),
@@ -287,6 +304,14 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
 }
 
 const STATE_PREFIX = 'kiln-ctr-';
+/** Where `--init` finds its init in the container: the memory-backed /dev, so the image's files are untouched. */
+const INIT_PATH = '/dev/init';
+
+function initBinary(): string {
+  const path = initExecutable();
+  if (!existsSync(path)) throw new KilnError('NO_INIT', `--init needs ${path}, which is built with the native addon: run npm run install in the kiln checkout`, { exitCode: 125 });
+  return path;
+}
 const TMPFS_MAGIC = 0x01021994;
 const SHARED_MEMORY_DIR = '/dev/shm';
 let chosenStateRoot: string | undefined;
@@ -343,16 +368,29 @@ function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, c
     const out = which === 'stdout' ? process.stdout : process.stderr;
     return (chunk) => { out.write(chunk); };
   };
-  const readPipe = (fd: number | undefined, onData: (chunk: Buffer) => void): void => {
+  const readPipe = (fd: number | undefined, which: 'stdout' | 'stderr'): void => {
     if (fd === undefined) return;
     const sock = new (builtin('node:net') as typeof import('node:net')).Socket({ fd, readable: true, writable: false });
-    sock.on('data', onData);
+    const cb = which === 'stdout' ? io.onStdout : io.onStderr;
+    // Into kiln's own stream with back-pressure: a slow reader of kiln's output slows the
+    // container's writes instead of filling kiln's memory.
+    if (cb) sock.on('data', cb);
+    else {
+      const out = which === 'stdout' ? process.stdout : process.stderr;
+      // kiln's stream closed (`kiln run … | head -1`): so is the container's, whose next write
+      // fails (EPIPE, SIGPIPE) as it would have written there itself.
+      const broken = (): void => { sock.destroy(); };
+      out.once('error', broken);
+      sock.on('close', () => out.off('error', broken));
+      sock.pipe(out, { end: false });
+    }
     done.push(new Promise((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => resolve()); }));
   };
   let terminal: TerminalRelay | undefined;
   if (spec.stdio === 'pipe') {
-    readPipe(child.stdoutFd, sink('stdout'));
-    readPipe(child.stderrFd, sink('stderr'));
+    readPipe(child.stdoutFd, 'stdout');
+    readPipe(child.stderrFd, 'stderr');
+    if (child.stdinFd !== undefined) cleanups.push(relayInput(child.stdinFd, io.input ?? process.stdin));
   } else if (spec.stdio === 'pty' && child.consoleSocketFd !== undefined) {
     const relay = relayTerminal(child.consoleSocketFd, io.terminal, sink('stdout'));
     done.push(relay.done);
@@ -360,4 +398,19 @@ function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, c
     terminal = relay;
   }
   return { done: Promise.all(done).then(() => undefined), ...(terminal ? { terminal } : {}) };
+}
+
+/**
+ * Copies `input` into the container's stdin pipe, closing it at the input's end (as docker's
+ * attach does for -i). Returns what stops the copy (the container may exit first).
+ */
+function relayInput(fd: number, input: NodeJS.ReadableStream): () => void {
+  const pipe = new (builtin('node:net') as typeof import('node:net')).Socket({ fd, readable: false, writable: true });
+  pipe.on('error', () => { input.unpipe(pipe); }); // EPIPE: the container closed its stdin
+  input.pipe(pipe);
+  return () => {
+    input.unpipe(pipe);
+    pipe.destroy();
+    if (input === process.stdin) process.stdin.pause();
+  };
 }

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -419,34 +420,64 @@ void dropPrivileges() {
   fail(0, 127, msg.data);
 }
 
-// PID 1 for `--init`: forwards signals to the command and reaps every orphan until the
-// command exits, then exits with its status.
-[[noreturn]] void runInit() {
-  sigset_t all, old;
-  sigfillset(&all);
-  sigprocmask(SIG_BLOCK, &all, &old);
-  long child = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-  if (child < 0) failSetup("fork init child");
-  if (child == 0) {
-    sigprocmask(SIG_SETMASK, &old, nullptr);
-    execProgram();
+// With `--init` the command is not exec'd here: the init executable (bound into the container)
+// is, and it runs the command. So that a missing or unrunnable command is still reported as
+// kiln reports it, look the command up first the way execve would find it.
+void checkCommand() {
+  const char* file = S->argv[0];
+  Buf quoted;
+  quoted.add("exec: \"").add(file).add("\"");
+  struct stat st;
+  if (strchr(file, '/')) {
+    if (stat(file, &st) < 0) { int e = errno; fail(e, (e == ENOENT || e == ENOTDIR) ? 127 : 126, quoted.data); }
+    if (!S_ISREG(st.st_mode) || access(file, X_OK) < 0) fail(EACCES, 126, quoted.data);
+    return;
   }
-  close(S->errorFd);
+  const char* path = S->pathVar.c_str();
+  bool sawAccess = false;
   while (true) {
-    siginfo_t info;
-    int sig = sigwaitinfo(&all, &info);
-    if (sig < 0) continue;
-    if (sig != SIGCHLD) {
-      kill((pid_t)child, sig);
-      continue;
+    const char* end = strchr(path, ':');
+    size_t n = end ? (size_t)(end - path) : strlen(path);
+    Buf full;
+    if (n == 0) full.add(".");
+    else for (size_t i = 0; i < n && full.len + 1 < sizeof(full.data); i++) full.data[full.len++] = path[i];
+    full.data[full.len] = 0;
+    full.add("/").add(file);
+    if (stat(full.data, &st) == 0) {
+      if (S_ISREG(st.st_mode) && access(full.data, X_OK) == 0) return;
+      sawAccess = true;
     }
-    int status;
-    pid_t p;
-    while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (p != child) continue;
-      _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    if (!end) break;
+    path = end + 1;
+  }
+  if (sawAccess) fail(EACCES, 126, quoted.data);
+  Buf msg;
+  msg.add("exec: \"").add(file).add("\": executable file not found in $PATH");
+  fail(0, 127, msg.data);
+}
+
+[[noreturn]] void execInit() {
+  checkCommand();
+  execve(S->initPath.c_str(), S->initArgv.data(), S->envp.data());
+  fail(errno, 126, "exec init", S->initPath.c_str());
+}
+
+// The container's resource limits and OOM adjustment, while kiln may still raise them.
+void applyLimits() {
+  for (const RlimitOp& l : S->rlimits) {
+    struct rlimit r = {(rlim_t)l.soft, (rlim_t)l.hard};
+    if (setrlimit(l.resource, &r) < 0) {
+      Buf what;
+      what.add("set the ").add(l.name.c_str()).add(" limit");
+      failSetup(what.data);
     }
   }
+  if (!S->setOomScoreAdj) return;
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  Buf value;
+  value.add((long)S->oomScoreAdj);
+  if (fd < 0 || write(fd, value.data, value.len) != (ssize_t)value.len) failSetup("set oom_score_adj to", value.data);
+  close(fd);
 }
 
 void installSeccomp() {
@@ -539,12 +570,13 @@ int childMain(void* arg) {
 
   // A filter needs no_new_privs or CAP_SYS_ADMIN: without the first it goes in while kiln still
   // has the second, and what follows (setuid, capset, exec) must be allowed by it.
+  applyLimits();
   if (!S->noNewPrivileges) installSeccomp();
   dropPrivileges();
   if (!S->cwd.empty() && chdir(S->cwd.c_str()) < 0) failSetup("chdir to working directory", S->cwd.c_str());
   if (S->noNewPrivileges) installSeccomp();
 
-  if (S->init) runInit();
+  if (!S->initPath.empty()) execInit();
   execProgram();
 }
 
