@@ -82,6 +82,11 @@ export interface NativeSpawnSpec {
   /** Written to /proc/self/oom_score_adj (reset to 0 unless asked otherwise). */
   oomScoreAdj?: number;
   /**
+   * The reset to the default: where the kernel refuses it (a kiln without CAP_SYS_RESOURCE whose
+   * minimum was raised by a privileged ancestor) the container keeps kiln's own adjustment.
+   */
+  oomScoreAdjOptional?: boolean;
+  /**
    * A classic BPF seccomp program (struct sock_filter, 8 bytes each, as engine/runtime/seccomp.ts
    * compiles it), installed last before exec — or, without no_new_privileges, before the
    * capabilities are dropped (installing one needs either).

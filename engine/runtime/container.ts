@@ -17,7 +17,7 @@ import { KilnError } from '../errors.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from './capabilities.js';
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
-import { ALL_DEVICES, DEFAULT_DEVICE_RULES } from './deviceRules.js';
+import { ALL_DEVICES, BUILD_DEVICE_RULES, DEFAULT_DEVICE_RULES } from './deviceRules.js';
 import { deviceRule, type HostDevice } from './hostDevices.js';
 import { overlayOptions, planMounts, removeMountStubs, TTY_GID, type ContainerMount } from './mounts.js';
 import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
@@ -50,8 +50,10 @@ export interface ContainerSpec {
   limits?: ResourceLimits;
   /** `--ulimit` values over the default limits (rlimits.ts). */
   ulimits?: Rlimit[];
-  /** /proc/self/oom_score_adj of the container (default 0, whatever kiln's own is). */
+  /** /proc/self/oom_score_adj of the container (default 0 whatever kiln's own is, where the kernel allows). */
   oomScoreAdj?: number;
+  /** Default 'run': docker run's device allow-list; 'build': BuildKit's for RUN steps (no host console). */
+  deviceDefaults?: 'run' | 'build';
   /** Host device nodes made in the container and added to its device allow-list (`--device`). */
   devices?: HostDevice[];
   readonlyRootfs?: boolean;
@@ -146,6 +148,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const own = ownCapabilities();
   const capabilities = (privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop)).filter((c) => own.has(c));
   const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
+  // Raising a limit above kiln's own takes CAP_SYS_RESOURCE of the host: without it (rootless)
+  // the limits stay within kiln's own.
   const rlimits = containerRlimits(spec.ulimits ?? [], privilege() === 'host-root' && own.has('SYS_RESOURCE'), hardLimits(readFileSync('/proc/self/limits', 'utf8')));
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
@@ -176,7 +180,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       for (const [name, target] of overlay.links) symlinkSync(target, join(links, name));
     }
     const devices = spec.devices ?? [];
-    const deviceRules = privileged ? ALL_DEVICES : [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)];
+    const defaults = spec.deviceDefaults === 'build' ? BUILD_DEVICE_RULES : DEFAULT_DEVICE_RULES;
+    const deviceRules = privileged ? ALL_DEVICES : [...defaults, ...devices.map(deviceRule)];
     cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules });
     const plan = planMounts({
       userNamespace: rootless,
@@ -211,7 +216,10 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       lastCap: lastCapability(),
       noNewPrivileges: !privileged && (spec.noNewPrivileges ?? true),
       rlimits: nativeRlimits(rlimits),
+      // The default 0 is a reset the kernel may refuse (below a minimum a privileged ancestor set, for a
+      // kiln without CAP_SYS_RESOURCE): the container then keeps kiln's own, as a rootless daemon's would.
       oomScoreAdj: spec.oomScoreAdj ?? 0,
+      ...(spec.oomScoreAdj === undefined ? { oomScoreAdjOptional: true } : {}),
       ...(seccomp ? { seccomp } : {}),
       cwd: spec.cwd,
       ...(spec.init ? { initPath: INIT_PATH } : {}),

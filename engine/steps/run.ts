@@ -29,6 +29,8 @@ export interface RunContainerSpec {
   network: 'none' | 'host';
   mounts: ({ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; size?: number })[];
   stdio: 'pipe';
+  /** A RUN step's device allow-list is BuildKit's: docker run's without the host console. */
+  deviceDefaults: 'build';
   /** RUN --security=insecure (granted): every capability, device and system call. */
   privileged?: boolean;
 }
@@ -139,6 +141,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
     network: plan.network,
     mounts,
     stdio: 'pipe',
+    deviceDefaults: 'build',
     ...(plan.insecure ? { privileged: true } : {}),
   }, {
     onStdout: (c) => { keep(c); plan.onOutput('stdout', c); },

@@ -225,6 +225,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
   Napi::Value oom = js.Get("oomScoreAdj");
   if (oom.IsNumber()) s.setOomScoreAdj = true, s.oomScoreAdj = oom.As<Napi::Number>().Int32Value();
+  s.oomScoreAdjOptional = Bool(js, "oomScoreAdjOptional");
   s.cwd = Str(js, "cwd");
   s.initPath = Str(js, "initPath");
   Napi::Value seccomp = js.Get("seccomp");

@@ -387,13 +387,17 @@ void dropPrivileges() {
   if (S->noNewPrivileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) failSetup("set no_new_privs");
 }
 
-[[noreturn]] void execProgram() {
+// Finds argv[0] as execvp(3) would: the path itself when it has a slash, else each
+// $PATH entry in turn. `attempt` tries one candidate and returns 0 when it will do (exec does
+// not return) or the errno it met. A command that cannot be run fails as docker reports it.
+template <typename Attempt>
+void findCommand(Attempt attempt) {
   const char* file = S->argv[0];
   Buf quoted;
   quoted.add("exec: \"").add(file).add("\"");
   if (strchr(file, '/')) {
-    execve(file, S->argv.data(), S->envp.data());
-    int e = errno;
+    int e = attempt(file);
+    if (e == 0) return;
     fail(e, (e == ENOENT || e == ENOTDIR) ? 127 : 126, quoted.data);
   }
   const char* path = S->pathVar.c_str();
@@ -407,9 +411,10 @@ void dropPrivileges() {
     else for (size_t i = 0; i < n && full.len + 1 < sizeof(full.data); i++) full.data[full.len++] = path[i];
     full.data[full.len] = 0;
     full.add("/").add(file);
-    execve(full.data, S->argv.data(), S->envp.data());
-    if (errno == EACCES) sawAccess = true;
-    else if (errno != ENOENT && errno != ENOTDIR) otherErr = errno;
+    int e = attempt(full.data);
+    if (e == 0) return;
+    if (e == EACCES) sawAccess = true;
+    else if (e != ENOENT && e != ENOTDIR) otherErr = e;
     if (!end) break;
     path = end + 1;
   }
@@ -420,40 +425,23 @@ void dropPrivileges() {
   fail(0, 127, msg.data);
 }
 
+[[noreturn]] void execProgram() {
+  findCommand([](const char* candidate) {
+    execve(candidate, S->argv.data(), S->envp.data());
+    return errno;
+  });
+  fail(ENOEXEC, 126, "exec", S->argv[0]);  // not reached: an exec that returns reports an errno
+}
+
 // With `--init` the command is not exec'd here: the init executable (bound into the container)
 // is, and it runs the command. So that a missing or unrunnable command is still reported as
-// kiln reports it, look the command up first the way execve would find it.
+// kiln reports it, look the command up first as the exec would.
 void checkCommand() {
-  const char* file = S->argv[0];
-  Buf quoted;
-  quoted.add("exec: \"").add(file).add("\"");
-  struct stat st;
-  if (strchr(file, '/')) {
-    if (stat(file, &st) < 0) { int e = errno; fail(e, (e == ENOENT || e == ENOTDIR) ? 127 : 126, quoted.data); }
-    if (!S_ISREG(st.st_mode) || access(file, X_OK) < 0) fail(EACCES, 126, quoted.data);
-    return;
-  }
-  const char* path = S->pathVar.c_str();
-  bool sawAccess = false;
-  while (true) {
-    const char* end = strchr(path, ':');
-    size_t n = end ? (size_t)(end - path) : strlen(path);
-    Buf full;
-    if (n == 0) full.add(".");
-    else for (size_t i = 0; i < n && full.len + 1 < sizeof(full.data); i++) full.data[full.len++] = path[i];
-    full.data[full.len] = 0;
-    full.add("/").add(file);
-    if (stat(full.data, &st) == 0) {
-      if (S_ISREG(st.st_mode) && access(full.data, X_OK) == 0) return;
-      sawAccess = true;
-    }
-    if (!end) break;
-    path = end + 1;
-  }
-  if (sawAccess) fail(EACCES, 126, quoted.data);
-  Buf msg;
-  msg.add("exec: \"").add(file).add("\": executable file not found in $PATH");
-  fail(0, 127, msg.data);
+  findCommand([](const char* candidate) {
+    struct stat st;
+    if (stat(candidate, &st) < 0) return errno;
+    return S_ISREG(st.st_mode) && access(candidate, X_OK) == 0 ? 0 : EACCES;
+  });
 }
 
 [[noreturn]] void execInit() {
@@ -476,8 +464,10 @@ void applyLimits() {
   int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   Buf value;
   value.add((long)S->oomScoreAdj);
-  if (fd < 0 || write(fd, value.data, value.len) != (ssize_t)value.len) failSetup("set oom_score_adj to", value.data);
-  close(fd);
+  if (fd < 0 || write(fd, value.data, value.len) != (ssize_t)value.len) {
+    if (!(S->oomScoreAdjOptional && errno == EACCES)) failSetup("set oom_score_adj to", value.data);
+  }
+  if (fd >= 0) close(fd);
 }
 
 void installSeccomp() {

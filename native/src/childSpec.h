@@ -100,6 +100,7 @@ struct ChildSpec {
   std::vector<RlimitOp> rlimits;
   bool setOomScoreAdj = false;
   int oomScoreAdj = 0;
+  bool oomScoreAdjOptional = false;  // a refusal (EACCES) keeps the inherited value
 
   // A seccomp filter installed right before exec (after no_new_privs); empty: none.
   std::vector<struct sock_filter> seccomp;

@@ -59,7 +59,13 @@ describe('security: standard streams', () => {
 
   test('a RUN step\'s descriptors are /dev/null and pipes too', async (t) => {
     if (!prerequisite(t, ready, why)) return;
-    const out = await box.kilnStep('for f in 0 1 2; do readlink /proc/1/fd/$f; done');
+    const script = 'for f in 0 1 2; do readlink /proc/1/fd/$f; done';
+    const out = await box.kilnStep(script);
     assert.match(out, /^\/dev\/null\npipe:\[\d+\]\npipe:\[\d+\]\n$/);
+    if (!prerequisite(t, withDocker, whyDocker)) return;
+    // BuildKit's descriptor 0 is an empty pipe, kiln's /dev/null: both read as an immediate end.
+    const docker = (await box.dockerStep(script)).split('\n');
+    assert.deepEqual(out.split('\n').slice(1).map((l) => l.replace(/\d+/g, 'N')), docker.slice(1).map((l) => l.replace(/\d+/g, 'N')));
+    assert.match(docker[0] as string, /^(\/dev\/null|pipe:\[\d+\])$/);
   });
 });
