@@ -18,7 +18,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   load: { summary: 'Load images from a tar archive or STDIN', load: () => import('./load.js') },
   login: { summary: 'Log in to a registry', load: () => import('./login.js') },
   logout: { summary: 'Log out from a registry', load: () => import('./logout.js') },
+  network: { summary: 'Manage networks (create, ls, rm)', load: () => import('./network.js') },
   parse: { summary: 'Parse a Dockerfile and print its syntax tree', load: () => import('./parse.js') },
+  port: { summary: 'List port mappings or a specific mapping for the container', load: () => import('./port.js') },
   prune: { summary: 'Remove build cache and layers nothing uses', load: () => import('./prune.js') },
   pull: { summary: 'Download an image from a registry', load: () => import('./pull.js') },
   ps: { summary: 'List containers', load: () => import('./ps.js') },
@@ -27,7 +29,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   rmi: { summary: 'Remove one or more images', load: () => import('./rmi.js') },
   run: { summary: 'Create and run a new container from an image', load: () => import('./run.js') },
   save: { summary: 'Save one or more images to a tar archive', load: () => import('./save.js') },
-  system: { summary: 'Show disk usage of the store (system df)', load: () => import('./system.js') },
+  system: { summary: 'Show disk usage of the store (system df); remove the networks and rules kiln added (system reset)', load: () => import('./system.js') },
   tag: { summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: () => import('./tag.js') },
 };
 

@@ -23,6 +23,12 @@ function status(c: ContainerRecord): string {
   return `Exited (${c.exitCode ?? -1}) ${c.finished ? humanAgo(c.finished) : ''}`.trim();
 }
 
+/** docker's PORTS column: `0.0.0.0:8080->80/tcp, …` while the container runs. */
+function ports(c: ContainerRecord): string {
+  if (c.state !== 'running') return '';
+  return (c.ports ?? []).map((p) => `${p.hostIp === '' ? '0.0.0.0' : p.hostIp}:${p.hostPort}->${p.containerPort}/${p.proto}`).join(', ');
+}
+
 export async function run(args: ParsedArgs): Promise<number> {
   const store = await openStore();
   const all = (await new ContainerRecords(store.root).list()).filter((c) => args.bools.has('all') || c.state === 'running');
@@ -37,8 +43,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     return JSON.stringify(noTrunc || text.length <= 20 ? text : text.slice(0, 19) + '…');
   };
   process.stdout.write(formatTable(
-    ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
-    all.map((c) => [id(c), c.image, command(c), humanAgo(c.created), status(c), c.name]),
+    ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+    all.map((c) => [id(c), c.image, command(c), humanAgo(c.created), status(c), ports(c), c.name]),
   ));
   return 0;
 }

@@ -6,8 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import type { CommandSpec, ParsedArgs } from './args.js';
+import type { ContainerRecords } from '../runtime/containerRecords.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors.js';
+import { containerHostname, NETWORK_FLAGS, networkChoice, networkRequest } from './networkFlags.js';
 import {
   checkContainerName, composeArgv, mergeEnv, parseCpus, parseEnvFile, parseEnvFlag, parseMemory, parsePidsLimit,
   parseOomScoreAdj, parseSecurityOpts, parseTmpfs, parseVolume,
@@ -33,8 +35,6 @@ export const spec: CommandSpec = {
     { name: 'memory', short: 'm', kind: 'string', description: 'Memory limit (e.g. 64m, 1g); swap is off', valueName: 'bytes' },
     { name: 'cpus', kind: 'string', description: 'Number of CPUs (CFS quota)', valueName: 'decimal' },
     { name: 'pids-limit', kind: 'string', description: 'Tune container pids limit (-1 for unlimited)', valueName: 'int' },
-    { name: 'network', kind: 'string', description: 'Connect a container to a network: host (default) or none', valueName: 'network' },
-    { name: 'net', kind: 'string', description: 'Same as --network', valueName: 'network' },
     { name: 'hostname', kind: 'string', description: 'Container host name' },
     { name: 'read-only', kind: 'bool', description: "Mount the container's root filesystem as read only" },
     { name: 'cap-add', kind: 'list', description: 'Add Linux capabilities', valueName: 'list' },
@@ -45,6 +45,7 @@ export const spec: CommandSpec = {
     { name: 'device', kind: 'list', description: 'Add a host device to the container (HOST[:CONTAINER][:rwm])', valueName: 'list' },
     { name: 'ulimit', kind: 'list', description: 'Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)', valueName: 'ulimit' },
     { name: 'oom-score-adj', kind: 'string', description: "Tune host's OOM preferences (-1000 to 1000)", valueName: 'int' },
+    ...NETWORK_FLAGS,
     { name: 'security-opt', kind: 'list', description: 'Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]', valueName: 'list' },
   ],
 };
@@ -53,10 +54,9 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 export async function run(args: ParsedArgs): Promise<number> {
   const [imageRef, ...command] = args.positionals as [string, ...string[]];
-  const network = args.strings.get('network') ?? args.strings.get('net') ?? 'host';
-  if (network !== 'host' && network !== 'none') {
-    throw new KilnError('USAGE', `network "${network}" is not supported: use host or none (bridge networking is not implemented yet)`, { exitCode: 125 });
-  }
+  const network = networkChoice(args);
+  // Malformed flags fail before anything is made (the image's exposed ports join them later).
+  networkRequest(args, network, [], []);
   // As docker's CLI: a terminal in the container relays keystrokes only from a terminal.
   if (args.bools.has('tty') && args.bools.has('interactive') && !(await import('node:tty')).isatty(0)) {
     throw new KilnError('USAGE', 'the input device is not a TTY', { exitCode: 1 });
@@ -107,8 +107,11 @@ export async function run(args: ParsedArgs): Promise<number> {
   const user = resolveUser(userSpec, await readImageFile(snapshots, '/etc/passwd'), await readImageFile(snapshots, '/etc/group'));
 
   const records = new ContainerRecords(store.root);
+  const joined = await networkToJoin(network, records);
   let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ownerPid: process.pid }));
-  const hostname = args.strings.get('hostname') ?? (network === 'host' ? hostHostname() : record.id.slice(0, 12));
+  const hostname = args.strings.get('hostname')
+    ?? ('mode' in network && network.mode === 'host' ? hostHostname() : joined !== undefined ? containerHostname(joined) : record.id.slice(0, 12));
+  const request = networkRequest(args, network, Object.keys(config.ExposedPorts ?? {}), [record.name, record.id.slice(0, 12)], joined);
   const tty = args.bools.has('tty');
   const env = mergeEnv(
     [DEFAULT_PATH, `HOSTNAME=${hostname}`],
@@ -121,6 +124,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const autoRemove = args.bools.has('rm');
   let exitCode = 125;
   let noted: Promise<void> = Promise.resolve();
+  let started = false;
   // While the container runs, runContainer forwards these to it. Before it starts and after it
   // exits, a signal must not kill kiln halfway through writing or removing the container record.
   const holdSignals = (): void => {};
@@ -138,7 +142,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       cwd: workdirFlag ?? (config.WorkingDir || '/'),
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       hostname,
-      network,
+      network: request,
       mounts,
       limits,
       devices,
@@ -155,7 +159,10 @@ export async function run(args: ParsedArgs): Promise<number> {
       removeMountStubs: false,
     }, {
       forwardSignals: true,
-      onStart: (c) => { noted = records.update(record, { pid: c.pid }).then((r) => { record = r; }, () => undefined); },
+      onStart: (c) => {
+        started = true;
+        noted = records.update(record, { pid: c.pid, ports: [...c.ports] }).then((r) => { record = r; }, () => undefined);
+      },
       ...(tty ? { terminal: { ...(args.bools.has('interactive') ? { input: process.stdin } : {}), output: process.stdout } } : {}),
     });
     exitCode = result.exitCode;
@@ -165,7 +172,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw err;
   } finally {
     await noted;
-    if (autoRemove) await records.remove(record.id);
+    // A container that never started (a port taken, a network refused) leaves nothing behind.
+    if (autoRemove || !started) await records.remove(record.id);
     else await records.update(record, { state: 'exited', exitCode, finished: new Date().toISOString() }).catch(() => undefined); // removed by `rm -f`
     for (const sig of HELD_SIGNALS) process.off(sig, holdSignals);
   }
@@ -197,6 +205,24 @@ async function hostDevicesOf(flags: readonly string[]): Promise<import('../runti
   if (flags.length === 0) return [];
   const { parseDeviceFlag, resolveHostDevices } = await import('../runtime/hostDevices.js');
   return flags.flatMap((f) => resolveHostDevices(parseDeviceFlag(f)));
+}
+
+/**
+ * `--network container:NAME`: the PID 1 of that running container; a user-defined network:
+ * checked to exist before a record is made.
+ */
+async function networkToJoin(choice: ReturnType<typeof networkChoice>, records: ContainerRecords): Promise<number | undefined> {
+  if ('network' in choice) {
+    const { networkExists } = await import('../runtime/network/networks.js');
+    if (!networkExists(choice.network)) throw new KilnError('NETWORK_NOT_FOUND', `network ${choice.network} not found`, { exitCode: 125 });
+  }
+  if (!('container' in choice)) return undefined;
+  const { privilege } = await import('../runtime/privilege.js');
+  if (privilege() !== 'host-root') throw new KilnError('ROOTLESS_NETWORK', '--network container: needs root (each rootless kiln has a user namespace of its own)', { exitCode: 125 });
+  const other = await records.find(choice.container);
+  if (!other) throw new KilnError('NO_SUCH_CONTAINER', `No such container: ${choice.container}`, { exitCode: 125 });
+  if (other.state !== 'running' || other.pid === undefined) throw new KilnError('CONTAINER_NOT_RUNNING', `cannot join network of a non running container: ${other.id}`, { exitCode: 125 });
+  return other.pid;
 }
 
 /** docker run pulls an image it does not have. */

@@ -26,6 +26,8 @@ export interface ContainerRecord {
   pid?: number;
   exitCode?: number;
   finished?: string;
+  /** Ports published to the host while it runs (`kiln port`). */
+  ports?: { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[];
 }
 
 const ADJECTIVES = ['brave', 'calm', 'eager', 'fond', 'keen', 'lucid', 'merry', 'nimble', 'quiet', 'sharp', 'tender', 'vivid', 'warm', 'zen'];
