@@ -108,7 +108,8 @@ export async function run(args: ParsedArgs): Promise<number> {
 
   const records = new ContainerRecords(store.root);
   const joined = await networkToJoin(network, records);
-  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ownerPid: process.pid }));
+  const autoRemove = args.bools.has('rm');
+  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, autoRemove }));
   const hostname = args.strings.get('hostname')
     ?? ('mode' in network && network.mode === 'host' ? hostHostname() : joined !== undefined ? containerHostname(joined) : record.id.slice(0, 12));
   const request = networkRequest(args, network, Object.keys(config.ExposedPorts ?? {}), [record.name, record.id.slice(0, 12)], joined);
@@ -121,7 +122,6 @@ export async function run(args: ParsedArgs): Promise<number> {
     flagEnv,
   );
   const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
-  const autoRemove = args.bools.has('rm');
   let exitCode = 125;
   let noted: Promise<void> = Promise.resolve();
   let started = false;

@@ -1,7 +1,11 @@
 /**
  * The containers `kiln run` made, for `kiln ps` and `kiln rm`: one directory per container under
  * the store root (containers/<id>/) with its record (container.json, replaced atomically) and its
- * writable layer (upper/, work/). A container whose kiln process died is shown as exited.
+ * writable layer (upper/, work/). A container whose kiln process died is shown as exited; one
+ * started with --rm whose kiln was killed (SIGKILL skips its clean-up) is removed by the next
+ * command that lists containers, as docker's daemon removes an auto-remove container whatever
+ * happened to its client. A container is made whole in a temp dir and renamed into place, so a
+ * kill mid-create leaves only a temp dir of a dead process, which goes the same way.
  * The files are small and few: sync calls, since a thread-pool round trip per operation cost
  * more than the operations themselves on `kiln run`'s path.
  */
@@ -10,6 +14,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { processAlive } from '../processAlive.js';
+import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
 
 export interface ContainerRecord {
   id: string;
@@ -22,6 +27,10 @@ export interface ContainerRecord {
   state: 'created' | 'running' | 'exited';
   /** Host pid of the kiln process that runs it (alive while running). */
   ownerPid?: number;
+  /** That process as `PID-START`, which outlives pid reuse (records of older kilns lack it). */
+  owner?: string;
+  /** --rm: removed when it exits, or by the next listing once its kiln is gone. */
+  autoRemove?: boolean;
   /** Host pid of the container's PID 1 while running. */
   pid?: number;
   exitCode?: number;
@@ -64,10 +73,10 @@ export class ContainerRecords {
   }
 
   /**
-   * Creates the record (running, owned by `ownerPid`) and the writable layer. Call under the
-   * store lock (names are unique).
+   * Creates the record (running, owned by this process) and the writable layer, in a temp dir
+   * renamed into place. Call under the store lock (names are unique).
    */
-  async create(fields: { name?: string; image: string; imageId: string; command: string[]; ownerPid: number }): Promise<ContainerRecord> {
+  async create(fields: { name?: string; image: string; imageId: string; command: string[]; autoRemove?: boolean }): Promise<ContainerRecord> {
     const existing = await this.list();
     let name = fields.name;
     if (name !== undefined) {
@@ -79,10 +88,15 @@ export class ContainerRecords {
       do name = `${pick(ADJECTIVES)}_${pick(NOUNS)}`; while (existing.some((c) => c.name === name));
     }
     const id = randomHex(32);
-    const record: ContainerRecord = { id, name, image: fields.image, imageId: fields.imageId, command: fields.command, created: new Date().toISOString(), state: 'running', ownerPid: fields.ownerPid };
-    mkdirSync(this.upperDir(id), { recursive: true, mode: 0o755 });
-    mkdirSync(this.workDir(id), { mode: 0o700 });
-    await this.write(record);
+    const record: ContainerRecord = {
+      id, name, image: fields.image, imageId: fields.imageId, command: fields.command, created: new Date().toISOString(), state: 'running',
+      ownerPid: process.pid, owner: selfTag(), ...(fields.autoRemove ? { autoRemove: true } : {}),
+    };
+    const staging = join(this.dir, `.${id}.${selfTag()}.tmp`);
+    mkdirSync(join(staging, 'upper'), { recursive: true, mode: 0o755 });
+    mkdirSync(join(staging, 'work'), { mode: 0o700 });
+    writeFileSync(join(staging, 'container.json'), JSON.stringify(record, null, 2) + '\n');
+    renameSync(staging, this.containerDir(id));
     return record;
   }
 
@@ -99,24 +113,43 @@ export class ContainerRecords {
     return next;
   }
 
+  /** Every container, newest first; those a killed kiln left that nobody may see again are removed. */
   async list(): Promise<ContainerRecord[]> {
-    let ids: string[];
+    let names: string[];
     try {
-      ids = readdirSync(this.dir);
+      names = readdirSync(this.dir);
     } catch {
       return [];
     }
     const out: ContainerRecord[] = [];
-    for (const id of ids) {
-      try {
-        const rec = JSON.parse(readFileSync(join(this.dir, id, 'container.json'), 'utf8')) as ContainerRecord;
-        if (rec.state === 'running' && !processAlive(rec.ownerPid)) rec.state = 'exited';
-        out.push(rec);
-      } catch {
-        // a container being created or removed right now
+    for (const name of names) {
+      if (name.startsWith('.')) {
+        this.removeIfAbandoned(name);
+        continue;
       }
+      let rec: ContainerRecord;
+      try {
+        rec = JSON.parse(readFileSync(join(this.dir, name, 'container.json'), 'utf8')) as ContainerRecord;
+      } catch {
+        continue; // being removed right now
+      }
+      if (rec.state === 'running' && !ownerRuns(rec)) {
+        if (rec.autoRemove) {
+          await this.remove(rec.id);
+          continue;
+        }
+        rec.state = 'exited';
+      }
+      out.push(rec);
     }
     return out.sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  /** A container a kiln was creating when it was killed (`.ID.PID-START.tmp`). */
+  private removeIfAbandoned(name: string): void {
+    const m = /^\.[0-9a-f]{64}\.(\d+-\d+)\.tmp$/.exec(name);
+    const tag = m ? parseTag(m[1] as string) : undefined;
+    if (tag !== undefined && !tagAlive(tag)) rmSync(join(this.dir, name), { recursive: true, force: true });
   }
 
   /** By full or unique short id, or by name. */
@@ -133,4 +166,10 @@ export class ContainerRecords {
   async remove(id: string): Promise<void> {
     rmSync(this.containerDir(id), { recursive: true, force: true });
   }
+}
+
+/** Whether the kiln process running a container still runs (by its tag where the record has one). */
+function ownerRuns(rec: ContainerRecord): boolean {
+  const tag = rec.owner !== undefined ? parseTag(rec.owner) : undefined;
+  return tag !== undefined ? tagAlive(tag) : processAlive(rec.ownerPid);
 }
