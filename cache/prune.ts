@@ -53,7 +53,7 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
       // writing beside them, into these very dirs.
       for (const dir of ['inputs', 'stat']) recordBytes += await removeFilesUnder(join(store.root, 'cache', dir));
     }
-    await sweepDeadTemps(index.dir);
+    await sweepDeadTemps(join(store.root, 'cache'));
     await sweepDeadRecordTemps(store.root);
     // Snapshot sizes are measured before gc removes them, so the report can include them.
     const gcOptions = { keepBlobs: keep, ...(options.all ? { graceMs: 0 } : {}) };
@@ -102,13 +102,11 @@ function tempFileOwnerAlive(name: string): boolean {
   return tag !== undefined && tagAlive(tag);
 }
 
-/** Temp files of record writers that were killed mid-write (their process no longer runs). */
+/** Temp files of cache writers (records, parsed recipes, …) that were killed mid-write. */
 async function sweepDeadTemps(dir: string): Promise<void> {
-  for (const shard of await readdir(dir).catch(() => [] as string[])) {
-    for (const name of await readdir(join(dir, shard)).catch(() => [] as string[])) {
-      if (!name.includes('.tmp-') || tempFileOwnerAlive(name)) continue;
-      await rm(join(dir, shard, name), { force: true });
-    }
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (e.isDirectory()) await sweepDeadTemps(join(dir, e.name));
+    else if (e.name.includes('.tmp-') && !tempFileOwnerAlive(e.name)) await rm(join(dir, e.name), { force: true });
   }
 }
 
