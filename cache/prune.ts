@@ -60,10 +60,13 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
     const planned = await store.collect(collection, { ...gcOptions, dryRun: true });
     const snapshotBytes = new Map<string, number>();
     for (const s of planned.removedSnapshots) snapshotBytes.set(s, await treeSize(store.snapshots.path(s)));
+    for (const c of planned.removedRootfs) snapshotBytes.set(`rootfs:${c}`, await treeSize(join(store.rootfsCopies.dir, c.slice(7))));
     const done = await store.collect(collection, gcOptions);
     let reclaimed = done.reclaimedBytes + recordBytes;
     for (const s of done.removedSnapshots) reclaimed += snapshotBytes.get(s) ?? 0;
-    return { removedRecords, removedBlobs: done.removedBlobs, removedSnapshots: done.removedSnapshots, reclaimedBytes: reclaimed };
+    for (const c of done.removedRootfs) reclaimed += snapshotBytes.get(`rootfs:${c}`) ?? 0;
+    // The copy snapshotter's whole roots are snapshots too, to whoever reads the report.
+    return { removedRecords, removedBlobs: done.removedBlobs, removedSnapshots: [...done.removedSnapshots, ...done.removedRootfs], reclaimedBytes: reclaimed };
   });
 }
 

@@ -102,12 +102,9 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
     if (privilege() === 'host-root') await (await import('../runtime/ownMountNamespace.js')).enterOwnMountNamespace();
   }
   if (command.spec.ownUserNamespace) {
-    const { privilege } = await import('../runtime/privilege.js');
-    if (privilege() === 'unprivileged') {
-      const { rerunInOwnUserNamespace } = await import('../runtime/ownUserNamespace.js');
-      const code = await rerunInOwnUserNamespace(verb, command.spec.ownUserNamespace);
-      if (code !== undefined) return code;
-    }
+    // The isolation (namespaces, rootless: re-run in kiln's own user namespace, chroot): see isolationChoice.ts.
+    const code = await (await import('./isolationChoice.js')).enterIsolation(verb, command.spec, args);
+    if (code !== undefined) return code;
   }
   return command.run(args);
 }

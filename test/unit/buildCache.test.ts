@@ -55,7 +55,8 @@ async function harness(): Promise<Harness> {
       io?.onStderr?.(Buffer.from('it failed\n'));
       return { exitCode: 1 };
     }
-    await writeFile(join(spec.rootfs.upperDir, a as string), `${text}\n${spec.env.join('\n')}\n`);
+    spec.beforeStart?.();
+    await writeFile(join(spec.rootfs.kind === 'dir' ? spec.rootfs.dir : spec.rootfs.upperDir, a as string), `${text}\n${spec.env.join('\n')}\n`);
     io?.onStdout?.(Buffer.from(`wrote ${a}\n`));
     return { exitCode: 0 };
   };
