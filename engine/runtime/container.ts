@@ -370,7 +370,8 @@ function chrootSpec(namespaced: NativeSpawnSpec, spec: ContainerSpec): NativeSpa
   const wanted = privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop);
   const capabilities = wanted.filter((c) => own.has(c) && c !== 'SYS_CHROOT');
   const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
-  const { rootMount: _root, cgroupFd: _fd, hostname: _host, seccomp: _filter, network: _net, ...rest } = namespaced;
+  // No /proc of its own under chroot: the score stays the one kiln runs with (in a container, that one's).
+  const { rootMount: _root, cgroupFd: _fd, hostname: _host, seccomp: _filter, network: _net, oomScoreAdj: _adj, oomScoreAdjOptional: _optional, ...rest } = namespaced;
   return {
     ...rest,
     namespaces: { user: false, mount: false, pid: false, uts: false, ipc: false, net: false, cgroup: false },
