@@ -7,7 +7,7 @@ import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { DockerfileError } from './report.js';
 import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
-import { formatPlatform } from '../plan/platform.js';
+import { formatPlatform } from '../image/platform.js';
 import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
 import type { BuildOptions } from '../build.js';
 import type { Progress } from '../progress/progress.js';
@@ -18,7 +18,6 @@ export const spec: CommandSpec = {
   name: 'build',
   ownUserNamespace: 'required',
   ownMountNamespace: true,
-  summary: 'Build an image from a Dockerfile',
   usage: '[OPTIONS] PATH | -',
   minArgs: 1,
   maxArgs: 1,

@@ -8,7 +8,6 @@ import type { ImageRecord, Store } from '../store/store.js';
 
 export const spec: CommandSpec = {
   name: 'inspect',
-  summary: 'Return low-level information on images as a JSON array shaped like docker inspect',
   usage: '[OPTIONS] IMAGE [IMAGE...]',
   minArgs: 1,
   flags: [

@@ -7,7 +7,6 @@ import { ContainerRecords, type ContainerRecord } from '../runtime/containerReco
 
 export const spec: CommandSpec = {
   name: 'ps',
-  summary: 'List containers',
   usage: '[OPTIONS]',
   maxArgs: 0,
   flags: [

@@ -16,7 +16,6 @@ function alive(pid: number): boolean {
 export const spec: CommandSpec = {
   name: 'rm',
   ownUserNamespace: 'if-mapped',
-  summary: 'Remove one or more containers',
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [

@@ -15,8 +15,7 @@ import { KilnError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { Lookup, WordExpander } from '../plan/expander.js';
 import { resolveFromRef } from '../plan/graph.js';
-import type { Platform } from '../plan/platform.js';
-import { samePlatform } from '../plan/platform.js';
+import { samePlatform, type Platform } from '../image/platform.js';
 /** The archive code (tar-stream, zlib) loads only for an ADD that may unpack something. */
 const archive = (): Promise<typeof import('./archive.js')> => import('./archive.js');
 import { epochOf, newestMtime, rfc3339 } from './clock.js';

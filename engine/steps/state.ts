@@ -2,7 +2,7 @@
 import type { ImageConfig } from '../image/config.js';
 import type { LayerEntry } from '../layer/layerEntry.js';
 import type { StageArgs } from '../plan/args.js';
-import type { Platform } from '../plan/platform.js';
+import type { Platform } from '../image/platform.js';
 
 /**
  * A layer of a stage. Its files as a directory (overlay form, usable as a lower dir) come from

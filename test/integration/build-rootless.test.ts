@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { extract } from 'tar-stream';
 import { Store } from '../../engine/store/store.js';
 import { writeLayer } from '../../engine/layer/tarWriter.js';
-import { commitBusyboxImage } from '../support/busyboxImage.js';
+import { commitBusyboxImage } from '../../harness/busyboxImage.js';
 import { makeContext, runKiln, succeeds } from '../support/kilnProcess.js';
 import { prerequisite } from '../support/env.js';
 import { NO_SUBIDS_USER, noSubidsUserExists, ROOTLESS_USER, rootlessReady, rootlessSession, rootlessWhy, type RootlessSession } from '../support/rootlessUser.js';

@@ -25,7 +25,7 @@ import { toRecipe } from '../../grammar/instructions.js';
 import { exportBuildCache, importBuildCaches } from '../../engine/registry/buildCacheExchange.js';
 import { parseRegistryCacheSpec } from '../../engine/registry/cacheSpec.js';
 import { prerequisite } from '../support/env.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../support/registry.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../../harness/registry.js';
 
 const expander = shellExpander('\\');
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { selfTag } from '../../engine/processIdentity.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, prerequisite } from '../support/env.js';
 import { hostMountsUnder } from '../support/containers.js';
 import { runKiln, type Result } from '../support/kilnProcess.js';
