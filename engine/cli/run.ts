@@ -13,7 +13,7 @@ import { topmostFirst } from '../layer/overlayStack.js';
 import { containerHostname, NETWORK_FLAGS, networkChoice, networkRequest } from './networkFlags.js';
 import {
   checkContainerName, composeArgv, mergeEnv, parseCpus, parseEnvFile, parseEnvFlag, parseMemory, parsePidsLimit,
-  parseSecurityOpts, parseTmpfs, parseVolume,
+  parseOomScoreAdj, parseSecurityOpts, parseTmpfs, parseVolume,
 } from './runOptions.js';
 
 export const spec: CommandSpec = {
@@ -43,6 +43,8 @@ export const spec: CommandSpec = {
     { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
     { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
     { name: 'device', kind: 'list', description: 'Add a host device to the container (HOST[:CONTAINER][:rwm])', valueName: 'list' },
+    { name: 'ulimit', kind: 'list', description: 'Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)', valueName: 'ulimit' },
+    { name: 'oom-score-adj', kind: 'string', description: "Tune host's OOM preferences (-1000 to 1000)", valueName: 'int' },
     ...NETWORK_FLAGS,
     { name: 'security-opt', kind: 'list', description: 'Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]', valueName: 'list' },
   ],
@@ -85,6 +87,8 @@ export async function run(args: ParsedArgs): Promise<number> {
 
   const devices = await hostDevicesOf(args.lists.get('device') ?? []);
   const security = parseSecurityOpts(args.lists.get('security-opt') ?? []);
+  const ulimits = await ulimitsOf(args.lists.get('ulimit') ?? []);
+  const oomScoreAdj = args.strings.has('oom-score-adj') ? parseOomScoreAdj(args.strings.get('oom-score-adj') as string) : undefined;
   const seccomp = await seccompOf(security.seccomp, args.lists.get('cap-add') ?? [], args.lists.get('cap-drop') ?? []);
 
   const store = await openStore();
@@ -143,13 +147,15 @@ export async function run(args: ParsedArgs): Promise<number> {
       limits,
       devices,
       seccomp,
+      ulimits,
+      ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
       ...(security.noNewPrivileges !== undefined ? { noNewPrivileges: security.noNewPrivileges } : {}),
       readonlyRootfs: args.bools.has('read-only'),
       capAdd: args.lists.get('cap-add') ?? [],
       capDrop: args.lists.get('cap-drop') ?? [],
       init: args.bools.has('init'),
-      stdio: tty ? 'pty' : 'inherit',
-      stdin: args.bools.has('interactive') ? 'inherit' : 'null',
+      stdio: tty ? 'pty' : 'pipe',
+      stdin: args.bools.has('interactive') ? 'pipe' : 'null',
       removeMountStubs: false,
     }, {
       forwardSignals: true,
@@ -185,6 +191,13 @@ async function seccompOf(flag: string | undefined, capAdd: string[], capDrop: st
   const setting = flag === undefined ? 'default' : loadSeccompProfile(flag);
   seccompProgram(setting, effectiveCapabilities(capAdd, capDrop));
   return setting;
+}
+
+/** `--ulimit` values (unknown names and bad numbers stop the run before anything is created). */
+async function ulimitsOf(flags: readonly string[]): Promise<import('../runtime/rlimits.js').Rlimit[]> {
+  if (flags.length === 0) return [];
+  const { parseUlimit } = await import('../runtime/rlimits.js');
+  return flags.map(parseUlimit);
 }
 
 /** `--device` values, resolved on the host before anything is created. */
