@@ -18,32 +18,13 @@ import { diffTrees, recordIdentities, type Identity } from '../layer/treeDiff.js
 import { makeNodes } from '../layer/specialFiles.js';
 import type { RootfsCopies } from '../store/rootfsCopies.js';
 import { copyTree } from '../store/treeCopy.js';
-import { isWhiteout } from './rootfsView.js';
+import { DirectoryView } from './rootfsView.js';
 import type { CapturedLayer, RootStub, RunRoot, Snapshotter, StageView } from './snapshotter.js';
 import type { LayerRef } from './state.js';
 import { canOwnFiles } from '../runtime/privilege.js';
-import type { Stats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 
 /** A directory as a read-only stage view (nothing to unmount). */
-export class DirView implements StageView {
-  constructor(readonly root: string) {}
-  resolve(path: string, followFinal = true): Promise<string> {
-    return resolveInRoot(this.root, path, followFinal);
-  }
-  async statIn(path: string): Promise<Stats | undefined> {
-    try {
-      const st = await stat(await this.resolve(path));
-      return isWhiteout(st) ? undefined : st;
-    } catch { return undefined; }
-  }
-  async readText(path: string): Promise<string | undefined> {
-    try { return await readFile(await this.resolve(path), 'utf8'); } catch { return undefined; }
-  }
-  async close(): Promise<void> {
-    // a directory of the store: nothing to undo
-  }
-}
+export class DirView extends DirectoryView implements StageView {}
 
 /** Where the copy snapshotter gets its directories. */
 export interface CopyDirs {

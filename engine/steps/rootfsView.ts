@@ -67,13 +67,44 @@ function lowerDirOption(lowerDirs: readonly string[]): { option: string; close: 
   return { option, close };
 }
 
-export class RootfsView {
+/**
+ * A directory read as an image's root: paths resolve inside it (symlinks included), and a
+ * whiteout left by a single-layer view reads as absent. RootfsView adds the mount; the copy
+ * snapshotter's views are plain directories.
+ */
+export class DirectoryView {
+  constructor(readonly root: string) {}
+
+  /** Host path of an image path, symlinks resolved inside the view. */
+  resolve(path: string, followFinal = true): Promise<string> {
+    return resolveInRoot(this.root, path, followFinal);
+  }
+
+  async statIn(path: string): Promise<Stats | undefined> {
+    try {
+      const st = await stat(await this.resolve(path));
+      return isWhiteout(st) ? undefined : st;
+    } catch { return undefined; }
+  }
+
+  async readText(path: string): Promise<string | undefined> {
+    try { return await readFile(await this.resolve(path), 'utf8'); } catch { return undefined; }
+  }
+
+  async close(): Promise<void> {
+    // a directory of the store: nothing to undo
+  }
+}
+
+export class RootfsView extends DirectoryView {
   private constructor(
-    readonly root: string,
+    root: string,
     private readonly mounted: boolean,
     /** The layers' snapshot dirs, topmost first (overlay lower dirs); empty for no layers. */
     readonly lowerDirs: readonly string[],
-  ) {}
+  ) {
+    super(root);
+  }
 
   static async open(layers: readonly LayerRef[], dirs: ViewDirs): Promise<RootfsView> {
     if (layers.length === 0) return new RootfsView(await dirs.scratchDir(), false, []);
@@ -100,7 +131,7 @@ export class RootfsView {
     return new RootfsView(target, true, lowerDirs);
   }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (!this.mounted) return;
     const native = nativeBinding();
     try { native.unmount(this.root, false); } catch { native.unmount(this.root, true); }
@@ -108,19 +139,4 @@ export class RootfsView {
     await rmdir(this.root).catch(() => undefined);
   }
 
-  /** Host path of an image path, symlinks resolved inside the view. */
-  resolve(path: string, followFinal = true): Promise<string> {
-    return resolveInRoot(this.root, path, followFinal);
-  }
-
-  async statIn(path: string): Promise<Stats | undefined> {
-    try {
-      const st = await stat(await this.resolve(path));
-      return isWhiteout(st) ? undefined : st;
-    } catch { return undefined; }
-  }
-
-  async readText(path: string): Promise<string | undefined> {
-    try { return await readFile(await this.resolve(path), 'utf8'); } catch { return undefined; }
-  }
 }
