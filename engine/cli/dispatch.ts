@@ -7,7 +7,7 @@ import { closestMatch } from '../../grammar/suggest.js';
  * The verb table. Each verb's module is imported only when it runs, so `kiln images`
  * never loads the grammar and `kiln parse` never loads the runtime.
  */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule>; hidden?: boolean }> = {
   // verb: { summary, load: () => import('./verb.js') }, one module per verb
   build: { summary: 'Build an image from a Dockerfile', load: () => import('./build.js') },
   check: { summary: 'Verify the store: blobs, images, snapshots and build cache records', load: () => import('./check.js') },
@@ -29,13 +29,26 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   save: { summary: 'Save one or more images to a tar archive', load: () => import('./save.js') },
   system: { summary: 'Show disk usage of the store (system df)', load: () => import('./system.js') },
   tag: { summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: () => import('./tag.js') },
+  // Container lifecycle (detached containers and their supervisors).
+  attach: { summary: "Attach local standard input, output, and error streams to a running container", load: () => import('./attach.js') },
+  exec: { summary: 'Execute a command in a running container', load: () => import('./exec.js') },
+  kill: { summary: 'Kill one or more running containers', load: () => import('./kill.js') },
+  logs: { summary: 'Fetch the logs of a container', load: () => import('./logs.js') },
+  pause: { summary: 'Pause all processes within one or more containers', load: () => import('./pause.js') },
+  restart: { summary: 'Restart one or more containers', load: () => import('./restart.js') },
+  start: { summary: 'Start one or more stopped containers', load: () => import('./start.js') },
+  stop: { summary: 'Stop one or more running containers', load: () => import('./stop.js') },
+  unpause: { summary: 'Unpause all processes within one or more containers', load: () => import('./unpause.js') },
+  wait: { summary: 'Block until one or more containers stop, then print their exit codes', load: () => import('./wait.js') },
+  supervise: { summary: 'Hold one detached container (started by kiln itself)', load: () => import('./supervise.js'), hidden: true },
 };
 
 const VERSION = '0.1.0';
 
 function mainHelp(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}   ${c.summary}`);
+  const shown = Object.entries(COMMANDS).filter(([, c]) => !c.hidden).sort(([a], [b]) => a.localeCompare(b));
+  const width = Math.max(...shown.map(([name]) => name.length));
+  const rows = shown.map(([name, c]) => `  ${name.padEnd(width)}   ${c.summary}`);
   return [
     'Usage:  kiln [OPTIONS] COMMAND',
     '',
@@ -80,7 +93,7 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
   }
   const entry = COMMANDS[verb];
   if (!entry) {
-    const hint = closestMatch(verb, Object.keys(COMMANDS));
+    const hint = closestMatch(verb, Object.keys(COMMANDS).filter((c) => !COMMANDS[c]?.hidden));
     const what = verb.startsWith('-') ? `unknown flag: ${verb}` : `unknown command: "${verb}"${hint ? ` (did you mean "${hint}"?)` : ''}`;
     process.stderr.write(`kiln: ${what}\nSee 'kiln --help'.\n`);
     return 2;

@@ -9,9 +9,10 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors.js';
 import {
-  checkContainerName, composeArgv, mergeEnv, parseCpus, parseEnvFile, parseEnvFlag, parseMemory, parsePidsLimit,
-  parseTmpfs, parseVolume,
+  checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseTmpfs, parseVolume,
 } from './runOptions.js';
+import { RESOURCE_FLAGS, resourceLimits } from './resourceFlags.js';
+import { LIFECYCLE_FLAGS, lifecycleOptions, startDetached, type LifecycleOptions } from './runDetached.js';
 
 export const spec: CommandSpec = {
   name: 'run',
@@ -30,9 +31,6 @@ export const spec: CommandSpec = {
     { name: 'volume', short: 'v', kind: 'list', description: 'Bind mount a host path (SRC:DST[:ro])', valueName: 'list' },
     { name: 'tmpfs', kind: 'list', description: 'Mount a tmpfs directory (DST[:size=64m])', valueName: 'list' },
     { name: 'entrypoint', kind: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
-    { name: 'memory', short: 'm', kind: 'string', description: 'Memory limit (e.g. 64m, 1g); swap is off', valueName: 'bytes' },
-    { name: 'cpus', kind: 'string', description: 'Number of CPUs (CFS quota)', valueName: 'decimal' },
-    { name: 'pids-limit', kind: 'string', description: 'Tune container pids limit (-1 for unlimited)', valueName: 'int' },
     { name: 'network', kind: 'string', description: 'Connect a container to a network: host (default) or none', valueName: 'network' },
     { name: 'net', kind: 'string', description: 'Same as --network', valueName: 'network' },
     { name: 'hostname', kind: 'string', description: 'Container host name' },
@@ -43,6 +41,8 @@ export const spec: CommandSpec = {
     { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
     { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
     { name: 'device', kind: 'list', description: 'Add a host device to the container (HOST[:CONTAINER][:rwm])', valueName: 'list' },
+    ...RESOURCE_FLAGS,
+    ...LIFECYCLE_FLAGS,
   ],
 };
 
@@ -58,12 +58,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (args.bools.has('tty') && args.bools.has('interactive') && !(await import('node:tty')).isatty(0)) {
     throw new KilnError('USAGE', 'the input device is not a TTY', { exitCode: 1 });
   }
-  const limits = {
-    ...(args.strings.has('memory') ? { memoryBytes: parseMemory(args.strings.get('memory') as string) } : {}),
-    ...(args.strings.has('cpus') ? { cpus: parseCpus(args.strings.get('cpus') as string) } : {}),
-    ...(args.strings.has('pids-limit') ? { pids: parsePidsLimit(args.strings.get('pids-limit') as string) } : {}),
-  };
-  if (limits.pids === undefined) delete limits.pids;
+  const lifecycle = lifecycleOptions(args);
+  const limits = await resourceLimits(args);
   const mounts = [...(args.lists.get('volume') ?? []).map(parseVolume), ...(args.lists.get('tmpfs') ?? []).map(parseTmpfs)];
   const name = args.strings.has('name') ? checkContainerName(args.strings.get('name') as string) : undefined;
   const workdirFlag = args.strings.get('workdir');
@@ -85,13 +81,41 @@ export async function run(args: ParsedArgs): Promise<number> {
   const devices = await hostDevicesOf(args.lists.get('device') ?? []);
 
   const store = await openStore();
+  const { checkLimitsOnHost } = await import('../runtime/cgroups.js');
+  checkLimitsOnHost(limits);
+  // A supervisor (node) starts while this command finds the image and makes the container.
+  const launch = lifecycle.detach ? (await import('../runtime/lifecycle/supervisorLaunch.js')).SupervisorLaunch.begin(store.root) : undefined;
+  try {
+    return await runIn(store, launch, args, { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices });
+  } finally {
+    launch?.abandon();
+  }
+}
+
+interface RunRequest {
+  imageRef: string;
+  command: string[];
+  network: 'host' | 'none';
+  limits: import('../runtime/cgroupLimits.js').ResourceLimits;
+  lifecycle: LifecycleOptions;
+  mounts: import('../runtime/mounts.js').ContainerMount[];
+  name: string | undefined;
+  workdirFlag: string | undefined;
+  fileEnv: string[];
+  flagEnv: string[];
+  devices: import('../runtime/hostDevices.js').HostDevice[];
+}
+
+async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: import('../runtime/lifecycle/supervisorLaunch.js').SupervisorLaunch | undefined, args: ParsedArgs, r: RunRequest): Promise<number> {
+  const { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices } = r;
   let image = await store.resolveImage(imageRef);
   if (!image) image = await pullMissing(store, imageRef);
   const config = image.config.config ?? {};
   const argv = composeArgv(config, args.strings.get('entrypoint'), command);
 
-  const [{ ContainerRecords }, { runContainer }, { resolveUser }, { readImageFile }] = await Promise.all([
+  const [{ ContainerRecords, thisHolder }, { runContainer }, { resolveUser }, { readImageFile }, { writeStoredContainer }] = await Promise.all([
     import('../runtime/containerRecords.js'), import('../runtime/container.js'), import('../runtime/users.js'), import('../runtime/imageFiles.js'),
+    import('../runtime/lifecycle/storedContainer.js'),
   ]);
   const snapshots: string[] = [];
   for (const diffId of [...image.config.rootfs.diff_ids].reverse()) snapshots.push(await store.snapshotDir(diffId));
@@ -100,7 +124,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const user = resolveUser(userSpec, await readImageFile(snapshots, '/etc/passwd'), await readImageFile(snapshots, '/etc/group'));
 
   const records = new ContainerRecords(store.root);
-  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ownerPid: process.pid }));
+  const holder = lifecycle.detach ? { state: 'created' as const } : thisHolder();
+  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ...holder }));
   const hostname = args.strings.get('hostname') ?? (network === 'host' ? hostHostname() : record.id.slice(0, 12));
   const tty = args.bools.has('tty');
   const env = mergeEnv(
@@ -112,14 +137,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   );
   const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
   const autoRemove = args.bools.has('rm');
-  let exitCode = 125;
-  let noted: Promise<void> = Promise.resolve();
-  // While the container runs, runContainer forwards these to it. Before it starts and after it
-  // exits, a signal must not kill kiln halfway through writing or removing the container record.
-  const holdSignals = (): void => {};
-  for (const sig of HELD_SIGNALS) process.on(sig, holdSignals);
-  try {
-    const result = await runContainer({
+  const containerSpec: import('../runtime/container.js').ContainerSpec = {
       id: record.id,
       rootfs: {
         lowerDirs: snapshots.length > 0 ? snapshots : [records.emptyLowerDir(record.id)],
@@ -142,9 +160,31 @@ export async function run(args: ParsedArgs): Promise<number> {
       stdio: tty ? 'pty' : 'inherit',
       stdin: args.bools.has('interactive') ? 'inherit' : 'null',
       removeMountStubs: false,
-    }, {
+      managed: true,
+  };
+  writeStoredContainer(records.containerDir(record.id), {
+    spec: containerSpec, tty, openStdin: args.bools.has('interactive'), restartPolicy: lifecycle.restart, autoRemove,
+    stopSignal: lifecycle.stopSignal ?? config.StopSignal ?? 'SIGTERM', stopSignalSet: (lifecycle.stopSignal ?? config.StopSignal) !== undefined,
+    ...(lifecycle.stopTimeout !== undefined ? { stopTimeout: lifecycle.stopTimeout } : {}),
+    holds: [...image.config.rootfs.diff_ids],
+    imageConfig: { Entrypoint: config.Entrypoint ?? null, Cmd: config.Cmd ?? null, Labels: config.Labels ?? null, WorkingDir: config.WorkingDir ?? '', User: config.User ?? '' },
+  });
+  if (launch) return startDetached(record, launch);
+
+  let exitCode = 125;
+  let noted: Promise<void> = Promise.resolve();
+  // While the container runs, runContainer forwards these to it. Before it starts and after it
+  // exits, a signal must not kill kiln halfway through writing or removing the container record.
+  const holdSignals = (): void => {};
+  for (const sig of HELD_SIGNALS) process.on(sig, holdSignals);
+  const stopSecondInterrupt = killOnSecondInterrupt();
+  try {
+    const result = await runContainer(containerSpec, {
       forwardSignals: true,
-      onStart: (c) => { noted = records.update(record, { pid: c.pid }).then((r) => { record = r; }, () => undefined); },
+      onStart: (c) => {
+        stopSecondInterrupt.container = c;
+        noted = records.update(record, runningPatch(c)).then((r) => { record = r; }, () => undefined);
+      },
       ...(tty ? { terminal: { ...(args.bools.has('interactive') ? { input: process.stdin } : {}), output: process.stdout } } : {}),
     });
     exitCode = result.exitCode;
@@ -153,11 +193,35 @@ export async function run(args: ParsedArgs): Promise<number> {
     if (err instanceof KilnError) exitCode = err.exitCode;
     throw err;
   } finally {
+    stopSecondInterrupt.off();
     await noted;
     if (autoRemove) await records.remove(record.id);
-    else await records.update(record, { state: 'exited', exitCode, finished: new Date().toISOString() }).catch(() => undefined); // removed by `rm -f`
+    else await records.update(record, { state: 'exited', exitCode, finished: new Date().toISOString(), pid: undefined, pidStart: undefined, cgroupDirs: undefined }).catch(() => undefined); // removed by `rm -f`
     for (const sig of HELD_SIGNALS) process.off(sig, holdSignals);
   }
+}
+
+/** What the record of a foreground container says once it runs. */
+function runningPatch(c: import('../runtime/container.js').RunningContainer): Partial<import('../runtime/containerRecords.js').ContainerRecord> {
+  return { pid: c.pid, cgroupDirs: [...c.cgroupDirs], started: new Date().toISOString() };
+}
+
+/**
+ * A second SIGINT or SIGTERM while the container runs kills it (the first was passed on to
+ * it, and it did not end): docker's CLI gives up the same way after repeated interrupts.
+ */
+function killOnSecondInterrupt(): { container?: import('../runtime/container.js').RunningContainer; off: () => void } {
+  let count = 0;
+  const state: { container?: import('../runtime/container.js').RunningContainer; off: () => void } = { off: () => undefined };
+  const onInterrupt = (): void => {
+    if (++count < 2 || !state.container) return;
+    process.stderr.write('kiln: second interrupt: killing the container\n');
+    state.container.signal('SIGKILL');
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
+  state.off = () => { process.off('SIGINT', onInterrupt); process.off('SIGTERM', onInterrupt); };
+  return state;
 }
 
 const HELD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];

@@ -45,6 +45,8 @@ export interface ContainerSpec {
   network: NetworkMode;
   mounts: ContainerMount[];
   limits?: ResourceLimits;
+  /** Join what `kiln stats` reads and the freezer `kiln pause` uses, limits or not (kiln run's containers). */
+  managed?: boolean;
   /** Host device nodes made in the container and added to its device allow-list (`--device`). */
   devices?: HostDevice[];
   readonlyRootfs?: boolean;
@@ -52,8 +54,8 @@ export interface ContainerSpec {
   capDrop?: string[];
   init?: boolean;
   stdio: 'inherit' | 'pipe' | 'pty';
-  /** Default: inherited with stdio 'inherit', /dev/null otherwise. */
-  stdin?: 'inherit' | 'null';
+  /** Default: inherited with stdio 'inherit', /dev/null otherwise; 'pipe' relays io.input. */
+  stdin?: 'inherit' | 'null' | 'pipe';
   /** Default true: clear no_new_privs only when a caller really needs setuid binaries to work. */
   noNewPrivileges?: boolean;
   /** Default true: docker's seccomp restrictions (see seccomp.ts); false installs no filter. */
@@ -67,6 +69,8 @@ export interface RunningContainer {
   readonly id: string;
   /** Host pid of the container's PID 1. */
   readonly pid: number;
+  /** Its cgroup directories (none where it has no cgroup). */
+  readonly cgroupDirs: readonly string[];
   /** Sends a signal to PID 1; false once it has exited. */
   signal(sig: NodeJS.Signals | number): boolean;
   resize(rows: number, cols: number): void;
@@ -80,6 +84,10 @@ export interface ContainerIO {
   /** Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 received by kiln to the container. */
   forwardSignals?: boolean;
   onStart?(container: RunningContainer): void;
+  /** With stdin 'pipe': what to relay to the container's descriptor 0 (default: kiln's stdin). */
+  input?: NodeJS.ReadableStream;
+  /** Called once the container's command was executed (a start that fails never calls it). */
+  onExecuted?(): void;
   /** With stdio 'pty': the user's terminal to connect (raw mode while running); its size is the container terminal's. */
   terminal?: UserTerminal;
 }
@@ -154,7 +162,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       for (const [name, target] of overlay.links) symlinkSync(target, join(links, name));
     }
     const devices = spec.devices ?? [];
-    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)] });
+    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)], managed: spec.managed ?? false });
     const plan = planMounts({
       userNamespace: rootless,
       ownNetwork: spec.network === 'none',
@@ -225,11 +233,15 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     const running: RunningContainer = {
       id,
       pid: started.pid,
+      cgroupDirs: cgroup?.dirs() ?? [],
       signal: (sig) => !exited && native.signal(started.pidfd, signalNumber(sig)),
       resize: (rows, cols) => { terminal?.resize(rows, cols); },
     };
     releaseGate(started.gateFd);
     child = { ...started, gateFd: -1 };
+    // The error pipe closes at exec: reading it to its end tells a started command from a failed start.
+    const setupReport = io.onExecuted ? readSetupReport(started.errorFd, io.onExecuted) : undefined;
+    if (setupReport) child = { ...child, errorFd: -1 };
 
     if (io.signal) {
       const onAbort = (): void => { running.signal('SIGKILL'); };
@@ -253,7 +265,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     // Everything else in the PID namespace dies with PID 1; the cgroup sweep makes sure.
     if (cgroup) await cgroup.destroy();
     await streams;
-    const report = drainNonBlocking(started.errorFd);
+    const report = setupReport ? await setupReport : drainNonBlocking(started.errorFd);
     if (report !== '') throw setupFailure(report);
     return { exitCode, oomKilled };
   } finally {
@@ -300,7 +312,7 @@ function stateRoot(): string {
 }
 
 /** Temp dirs of starts whose kiln process was killed outright (SIGKILL skips `finally`). */
-function sweepAbandonedStateDirs(): void {
+export function sweepAbandonedStateDirs(): void {
   let names: string[];
   try {
     names = readdirSync(stateRoot());
@@ -317,6 +329,25 @@ function sweepAbandonedStateDirs(): void {
 
 /** node:net loads only for the stdio that needs it (`kiln run` with its terminal does not). */
 const builtin = createRequire(import.meta.url);
+
+/**
+ * Reads the error pipe as it is written (it then belongs to the stream, which closes it): at its
+ * end, a report means the start failed; none means the command was executed — `onExecuted`.
+ */
+function readSetupReport(errorFd: number, onExecuted: () => void): Promise<string> {
+  const pipe = new (builtin('node:net') as typeof import('node:net')).Socket({ fd: errorFd, readable: true, writable: false });
+  const chunks: Buffer[] = [];
+  pipe.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise((resolve) => {
+    const done = (): void => {
+      const report = Buffer.concat(chunks).toString('utf8');
+      if (report === '') onExecuted();
+      resolve(report);
+    };
+    pipe.once('close', done);
+    pipe.on('error', () => undefined);
+  });
+}
 
 /**
  * Connects the child's pipes or terminal; `done` resolves when its output has been read to the
@@ -340,6 +371,7 @@ function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, c
   if (spec.stdio === 'pipe') {
     readPipe(child.stdoutFd, sink('stdout'));
     readPipe(child.stderrFd, sink('stderr'));
+    if (child.stdinFd !== undefined) cleanups.push(relayInput(child.stdinFd, io.input ?? process.stdin));
   } else if (spec.stdio === 'pty' && child.consoleSocketFd !== undefined) {
     const relay = relayTerminal(child.consoleSocketFd, io.terminal, sink('stdout'));
     done.push(relay.done);
@@ -347,4 +379,19 @@ function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, c
     terminal = relay;
   }
   return { done: Promise.all(done).then(() => undefined), ...(terminal ? { terminal } : {}) };
+}
+
+/**
+ * Copies `input` into the container's stdin pipe, closing it at the input's end (as docker's
+ * attach does for -i). Returns what stops the copy (the container may exit first).
+ */
+function relayInput(fd: number, input: NodeJS.ReadableStream): () => void {
+  const pipe = new (builtin('node:net') as typeof import('node:net')).Socket({ fd, readable: false, writable: true });
+  pipe.on('error', () => { input.unpipe(pipe); }); // EPIPE: the container closed its stdin
+  input.pipe(pipe);
+  return () => {
+    input.unpipe(pipe);
+    pipe.destroy();
+    if (input === process.stdin) process.stdin.pause();
+  };
 }

@@ -458,6 +458,24 @@ char awaitGate() {
   return byte;
 }
 
+// `kiln exec`: this child joins the namespaces of a running container through a pidfd of its
+// PID 1, then forks the process that runs the command there (a PID namespace is entered by
+// children only). CLONE_PARENT makes that process a child of kiln itself, which learns its pid
+// from the report pipe; this one exits. Only the new process returns.
+void joinContainer() {
+  if (setns(S->joinPidfd, S->joinNamespaces) < 0) failSetup("join the container's namespaces");
+  long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+  if (pid < 0) failSetup("fork into the container");
+  if (pid > 0) {
+    int32_t reported = (int32_t)pid;
+    ssize_t w = write(S->joinReportFd, &reported, sizeof(reported));
+    _exit(w == (ssize_t)sizeof(reported) ? 0 : 125);
+  }
+  close(S->joinReportFd);
+  close(S->joinPidfd);
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+}
+
 }  // namespace
 
 int childMain(void* arg) {
@@ -478,6 +496,7 @@ int childMain(void* arg) {
   close(S->gateWriteFd);
   char go = awaitGate();
   setgroupsAllowed = S->setgroupsAllowed && go != 'n';
+  if (S->joinPidfd >= 0) joinContainer();
 
   if (S->inUserNamespace) {
     if (syscall(SYS_setresgid, 0, 0, 0) < 0) failSetup("become root in the user namespace (gid)");
@@ -494,7 +513,8 @@ int childMain(void* arg) {
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 
   umask(0);
-  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) failSetup("make mounts private");
+  // A joined container's mounts are its own business (they are private already).
+  if (S->joinPidfd < 0 && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) failSetup("make mounts private");
 
   if (S->mountRoot) {
     // Relative lower dirs (kept short so the options fit in a page) resolve against this cwd.
