@@ -54,6 +54,8 @@ export interface BuildOptions {
   /** Parses ONBUILD trigger text into instructions. */
   parseTrigger: (text: string) => StageInstruction[] | Promise<StageInstruction[]>;
   runner: ContainerRunner | undefined;
+  /** Entitlements granted to the build (`--allow`), as BuildKit's: only `security.insecure`. */
+  entitlements?: readonly string[];
   /** Pulls a base image that is not in the store (undefined: only local images). */
   pull?: (ref: string, platform: Platform) => Promise<ImageRecord>;
   signal?: AbortSignal;
@@ -444,7 +446,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const env = (index: number, step: StepRef, signal: AbortSignal, platform: Platform): StepEnvironment => ({
     storage, store, context, namedTrees, dockerfileName: opts.dockerfileName, expander: opts.expander,
     sourceDateEpoch: sde, secrets: opts.secrets,
-    runner: opts.runner, signal, platform, buildPlatform,
+    runner: opts.runner, entitlements: new Set(opts.entitlements ?? []), signal, platform, buildPlatform,
     stageIndex: index, stages: plan.stages.map((s) => s.stage), namedContextNames: new Set(namedDirs.keys()),
     stageResult: async (i: number) => {
       const r = results.get(i);

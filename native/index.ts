@@ -77,8 +77,12 @@ export interface NativeSpawnSpec {
   capabilities: string;
   lastCap: number;
   noNewPrivileges: boolean;
-  /** A deny-list seccomp filter installed last before exec (policy from engine/runtime/seccomp.ts). */
-  seccomp?: { auditArch: number; deny: number[]; enosys: number[]; cloneNr: number; cloneDenyFlags: number };
+  /**
+   * A classic BPF seccomp program (struct sock_filter, 8 bytes each, as engine/runtime/seccomp.ts
+   * compiles it), installed last before exec — or, without no_new_privileges, before the
+   * capabilities are dropped (installing one needs either).
+   */
+  seccomp?: Buffer;
   cwd: string;
   /** A small PID 1 that forwards signals and reaps orphans (`--init`). */
   init?: boolean;

@@ -42,6 +42,7 @@ export const spec: CommandSpec = {
     { name: 'cache-to', kind: 'list', valueName: 'stringArray', description: 'Cache export destination (type=registry,ref=REF[,mode=min|max])' },
     { name: 'cache-from', kind: 'list', valueName: 'stringArray', description: 'Cache import source (type=registry,ref=REF, or REF)' },
     INSECURE_REGISTRY_FLAG,
+    { name: 'allow', kind: 'list', valueName: 'list', description: 'Allow extra privileged entitlement (e.g. "security.insecure" for RUN --security=insecure)' },
     { name: 'report', kind: 'string', valueName: 'file', description: 'Write a report of the build (stage graph, timeline, cache verdicts) to FILE.html or FILE.json, also when it fails' },
   ],
 };
@@ -160,7 +161,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     cache, signal: interrupt.signal, ...(jobs !== undefined ? { jobs } : {}),
     store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
     buildArgs, ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
-    namedContexts, secrets, ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
+    namedContexts, secrets, entitlements: entitlementsOf(args.lists.get('allow') ?? []), ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
     ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
     progress, expander, ...(report ? { observer: report.recorder } : {}), runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
@@ -293,4 +294,13 @@ function printLine(text: string): void {
     if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
     process.stdout.write(text); // a non-blocking descriptor that is full: let Node queue it
   }
+}
+
+/** `--allow` values as buildx takes them (comma lists too); RUN --network=host needs no grant here. */
+function entitlementsOf(values: readonly string[]): string[] {
+  const out = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  for (const e of out) {
+    if (e !== 'security.insecure' && e !== 'network.host') throw new KilnError('USAGE', `invalid entitlement: ${e} (kiln knows security.insecure and network.host)`, { exitCode: 1 });
+  }
+  return out;
 }

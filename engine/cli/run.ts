@@ -9,7 +9,7 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors.js';
 import {
-  checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseTmpfs, parseVolume,
+  checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseSecurityOpts, parseTmpfs, parseVolume,
 } from './runOptions.js';
 import { RESOURCE_FLAGS, resourceLimits } from './resourceFlags.js';
 import { LIFECYCLE_FLAGS, lifecycleOptions, startDetached, type LifecycleOptions } from './runDetached.js';
@@ -41,6 +41,7 @@ export const spec: CommandSpec = {
     { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
     { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
     { name: 'device', kind: 'list', description: 'Add a host device to the container (HOST[:CONTAINER][:rwm])', valueName: 'list' },
+    { name: 'security-opt', kind: 'list', description: 'Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]', valueName: 'list' },
     ...RESOURCE_FLAGS,
     ...LIFECYCLE_FLAGS,
   ],
@@ -79,6 +80,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const flagEnv = (args.lists.get('env') ?? []).map((e) => parseEnvFlag(e, process.env)).filter((e): e is string => e !== undefined);
 
   const devices = await hostDevicesOf(args.lists.get('device') ?? []);
+  const security = parseSecurityOpts(args.lists.get('security-opt') ?? []);
+  const seccomp = await seccompOf(security.seccomp, args.lists.get('cap-add') ?? [], args.lists.get('cap-drop') ?? []);
 
   const store = await openStore();
   const { checkLimitsOnHost } = await import('../runtime/cgroups.js');
@@ -86,7 +89,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   // A supervisor (node) starts while this command finds the image and makes the container.
   const launch = lifecycle.detach ? (await import('../runtime/lifecycle/supervisorLaunch.js')).SupervisorLaunch.begin(store.root) : undefined;
   try {
-    return await runIn(store, launch, args, { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices });
+    return await runIn(store, launch, args, { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices, security, seccomp });
   } finally {
     launch?.abandon();
   }
@@ -104,10 +107,12 @@ interface RunRequest {
   fileEnv: string[];
   flagEnv: string[];
   devices: import('../runtime/hostDevices.js').HostDevice[];
+  security: import('./runOptions.js').SecurityOptions;
+  seccomp: import('../runtime/seccomp.js').SeccompSetting;
 }
 
 async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: import('../runtime/lifecycle/supervisorLaunch.js').SupervisorLaunch | undefined, args: ParsedArgs, r: RunRequest): Promise<number> {
-  const { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices } = r;
+  const { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices, security, seccomp } = r;
   let image = await store.resolveImage(imageRef);
   if (!image) image = await pullMissing(store, imageRef);
   const config = image.config.config ?? {};
@@ -153,6 +158,8 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
       mounts,
       limits,
       devices,
+      seccomp,
+      ...(security.noNewPrivileges !== undefined ? { noNewPrivileges: security.noNewPrivileges } : {}),
       readonlyRootfs: args.bools.has('read-only'),
       capAdd: args.lists.get('cap-add') ?? [],
       capDrop: args.lists.get('cap-drop') ?? [],
@@ -225,6 +232,18 @@ function killOnSecondInterrupt(): { container?: import('../runtime/container.js'
 }
 
 const HELD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * The seccomp setting of `--security-opt seccomp=…`: a profile file is read and compiled for
+ * the container's capabilities here, so a bad one stops the run before anything is created.
+ */
+async function seccompOf(flag: string | undefined, capAdd: string[], capDrop: string[]): Promise<import('../runtime/seccomp.js').SeccompSetting> {
+  if (flag === 'unconfined') return 'unconfined';
+  const [{ loadSeccompProfile, seccompProgram }, { effectiveCapabilities }] = await Promise.all([import('../runtime/seccomp.js'), import('../runtime/capabilities.js')]);
+  const setting = flag === undefined ? 'default' : loadSeccompProfile(flag);
+  seccompProgram(setting, effectiveCapabilities(capAdd, capDrop));
+  return setting;
+}
 
 /** `--device` values, resolved on the host before anything is created. */
 async function hostDevicesOf(flags: readonly string[]): Promise<import('../runtime/hostDevices.js').HostDevice[]> {

@@ -127,3 +127,27 @@ export function checkContainerName(name: string): string {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(n)) throw usage(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   return n;
 }
+
+export interface SecurityOptions {
+  /** 'unconfined', a profile file's path, or undefined for kiln's default profile. */
+  seccomp?: string;
+  noNewPrivileges?: boolean;
+}
+
+/**
+ * `--security-opt` values as docker reads them: `seccomp=unconfined|PROFILE.json` (also with
+ * `:`), `no-new-privileges[=true|false]`. AppArmor and SELinux labels are not kiln's.
+ */
+export function parseSecurityOpts(values: readonly string[]): SecurityOptions {
+  const out: SecurityOptions = {};
+  for (const value of values) {
+    const m = /^([a-z-]+)(?:[=:](.*))?$/s.exec(value);
+    const key = m?.[1];
+    const arg = m?.[2];
+    if (key === 'seccomp' && arg !== undefined && arg !== '') out.seccomp = arg;
+    else if (key === 'no-new-privileges' && (arg === undefined || arg === 'true' || arg === 'false')) out.noNewPrivileges = arg !== 'false';
+    else if (key === 'apparmor' || key === 'label' || key === 'systempaths') throw usage(`--security-opt ${value}: kiln does not support ${key} options`);
+    else throw usage(`invalid --security-opt: ${JSON.stringify(value)}`);
+  }
+  return out;
+}

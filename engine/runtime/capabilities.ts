@@ -55,3 +55,22 @@ export function lastCapability(): number {
     return 40;
   }
 }
+
+/**
+ * The capabilities this process itself holds (its permitted set): a container can be given no
+ * more, so `--cap-add ALL` and privileged steps get these on a host that withholds some.
+ */
+export function ownCapabilities(status?: string): Set<string> {
+  let text = status;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/status', 'utf8');
+    } catch {
+      return new Set(Object.keys(CAPABILITY_NUMBERS));
+    }
+  }
+  const hex = /^CapPrm:\s*([0-9a-f]+)$/m.exec(text)?.[1];
+  if (hex === undefined) return new Set(Object.keys(CAPABILITY_NUMBERS));
+  const mask = BigInt(`0x${hex}`);
+  return new Set(Object.entries(CAPABILITY_NUMBERS).filter(([, n]) => (mask >> BigInt(n)) & 1n).map(([name]) => name));
+}

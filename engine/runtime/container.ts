@@ -15,14 +15,14 @@ import { constants as osConstants } from 'node:os';
 import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
-import { capabilityMask, effectiveCapabilities, lastCapability } from './capabilities.js';
+import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from './capabilities.js';
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
-import { DEFAULT_DEVICE_RULES } from './deviceRules.js';
+import { ALL_DEVICES, DEFAULT_DEVICE_RULES } from './deviceRules.js';
 import { deviceRule, type HostDevice } from './hostDevices.js';
 import { overlayOptions, planMounts, removeMountStubs, TTY_GID, type ContainerMount } from './mounts.js';
 import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
 import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
-import { seccompPolicy } from './seccomp.js';
+import { seccompProgram, type SeccompSetting } from './seccomp.js';
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from './privilege.js';
 import { relayTerminal, terminalSpec, type TerminalRelay, type UserTerminal } from './terminal.js';
@@ -31,6 +31,7 @@ import { processAlive } from '../processAlive.js';
 export type { ContainerMount } from './mounts.js';
 export type { ResourceLimits } from './cgroups.js';
 export type { HostDevice } from './hostDevices.js';
+export type { SeccompSetting } from './seccomp.js';
 export { setupFailure } from './childHandshake.js';
 
 export interface ContainerSpec {
@@ -58,8 +59,13 @@ export interface ContainerSpec {
   stdin?: 'inherit' | 'null' | 'pipe';
   /** Default true: clear no_new_privs only when a caller really needs setuid binaries to work. */
   noNewPrivileges?: boolean;
-  /** Default true: docker's seccomp restrictions (see seccomp.ts); false installs no filter. */
-  seccomp?: boolean;
+  /** Default 'default': kiln's allow-list (seccomp.ts); 'unconfined' installs no filter; or a profile. */
+  seccomp?: SeccompSetting;
+  /**
+   * BuildKit's `security.insecure` (RUN --security=insecure, when the build grants it): every
+   * capability, no seccomp filter, every device, /proc and /sys unmasked, no no_new_privs.
+   */
+  privileged?: boolean;
   /** Default true: remove mount points the start created in the upper dir (for RUN layers). */
   removeMountStubs?: boolean;
 }
@@ -131,8 +137,10 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   // way the kernel's user-namespace rules apply: userxattr overlays, host device nodes bound.
   const newUserNamespace = privilege() === 'unprivileged';
   const rootless = inUserNamespace();
-  const capabilities = effectiveCapabilities(spec.capAdd, spec.capDrop);
-  const seccomp = spec.seccomp === false ? undefined : seccompPolicy(capabilities);
+  const privileged = spec.privileged ?? false;
+  const own = ownCapabilities();
+  const capabilities = (privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop)).filter((c) => own.has(c));
+  const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
   await earlierTeardowns();
@@ -162,7 +170,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       for (const [name, target] of overlay.links) symlinkSync(target, join(links, name));
     }
     const devices = spec.devices ?? [];
-    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)], managed: spec.managed ?? false });
+    const deviceRules = privileged ? ALL_DEVICES : [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)];
+    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules, managed: spec.managed ?? false });
     const plan = planMounts({
       userNamespace: rootless,
       ownNetwork: spec.network === 'none',
@@ -183,8 +192,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       mounts: plan.mounts,
       devices: plan.devices,
       symlinks: plan.symlinks,
-      maskedPaths: plan.maskedPaths,
-      readonlyPaths: plan.readonlyPaths,
+      maskedPaths: privileged ? [] : plan.maskedPaths,
+      readonlyPaths: privileged ? [] : plan.readonlyPaths,
       readonlyRootfs: spec.readonlyRootfs ?? false,
       hostname: spec.hostname,
       uid: spec.user.uid,
@@ -193,7 +202,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       setgroups: true,
       capabilities: capabilityMask(capabilities),
       lastCap: lastCapability(),
-      noNewPrivileges: spec.noNewPrivileges ?? true,
+      noNewPrivileges: !privileged && (spec.noNewPrivileges ?? true),
       ...(seccomp ? { seccomp } : {}),
       cwd: spec.cwd,
       init: spec.init ?? false,
@@ -323,7 +332,11 @@ export function sweepAbandonedStateDirs(): void {
     if (!name.startsWith(STATE_PREFIX)) continue;
     const pid = Number(name.slice(STATE_PREFIX.length).split('-')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || processAlive(pid)) continue;
-    rmSync(join(stateRoot(), name), { recursive: true, force: true });
+    try {
+      rmSync(join(stateRoot(), name), { recursive: true, force: true });
+    } catch {
+      // another user's (a root kiln's, seen by a rootless one): not ours to remove
+    }
   }
 }
 

@@ -71,6 +71,8 @@ export function deviceProgramInstructions(rules: readonly DeviceRule[]): Insn[] 
     // A failed check jumps past the rest of this rule's block.
     block.forEach((insn, i) => { if (insn.off === -1) insn.off = block.length - i - 1; });
     prog.push(...block);
+    // A rule matching everything ends the program: the verifier refuses code nothing reaches.
+    if (checks.length === 0) return prog;
   }
   prog.push({ code: ALU64_MOV_K, dst: 0, src: 0, off: 0, imm: 0 }, { code: JMP_EXIT, dst: 0, src: 0, off: 0, imm: 0 });
   return prog;
@@ -81,17 +83,13 @@ export function deviceProgram(rules: readonly DeviceRule[]): Buffer {
   const insns = deviceProgramInstructions(rules);
   const big = endianness() === 'BE';
   const buf = Buffer.alloc(insns.length * 8);
+  const offs = new Int16Array(buf.buffer, buf.byteOffset, insns.length * 4);
+  const imms = new Int32Array(buf.buffer, buf.byteOffset, insns.length * 2);
   insns.forEach((insn, i) => {
-    const at = i * 8;
-    buf.writeUInt8(insn.code, at);
-    buf.writeUInt8(big ? (insn.dst << 4) | insn.src : (insn.src << 4) | insn.dst, at + 1);
-    if (big) {
-      buf.writeInt16BE(insn.off, at + 2);
-      buf.writeInt32BE(insn.imm, at + 4);
-    } else {
-      buf.writeInt16LE(insn.off, at + 2);
-      buf.writeInt32LE(insn.imm, at + 4);
-    }
+    buf[i * 8] = insn.code;
+    buf[i * 8 + 1] = big ? (insn.dst << 4) | insn.src : (insn.src << 4) | insn.dst;
+    offs[i * 4 + 1] = insn.off;
+    imms[i * 2 + 1] = insn.imm;
   });
   return buf;
 }

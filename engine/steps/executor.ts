@@ -45,6 +45,8 @@ export interface StepEnvironment {
   sourceDateEpoch: number | undefined;
   secrets: ReadonlyMap<string, string>;
   runner: ContainerRunner | undefined;
+  /** What `--allow` granted (BuildKit's entitlements). */
+  entitlements: ReadonlySet<string>;
   signal: AbortSignal;
   platform: Platform;
   buildPlatform: Platform;
@@ -350,7 +352,9 @@ function isGitSource(source: string): boolean {
 }
 
 async function run(state: StageState, env: StepEnvironment, instr: Extract<StageInstruction, { kind: 'RUN' }>, word: (t: string) => string): Promise<StageState> {
-  if (instr.security === 'insecure') throw located(env, instr, 'RUN_INSECURE', 'RUN --security=insecure is not granted by kiln');
+  if (instr.security === 'insecure' && !env.entitlements.has('security.insecure')) {
+    throw located(env, instr, 'RUN_INSECURE', 'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure');
+  }
   if (!env.runner) throw located(env, instr, 'NO_RUNTIME', 'RUN needs the container runtime, which is not available in this build of kiln');
   if (!samePlatform(state.platform, env.buildPlatform) && state.platform.architecture !== env.buildPlatform.architecture) {
     throw located(env, instr, 'PLATFORM', `cannot RUN for ${state.platform.os}/${state.platform.architecture} on a ${env.buildPlatform.architecture} machine (no emulation)`);
@@ -434,7 +438,7 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
     try {
       ({ argv } = await runStep({
         instr, state, view, upperDir: upper, workDir: work, emptyLower, scriptDir, mounts, network,
-        runner: env.runner as ContainerRunner, extraEnv, onOutput: env.output, signal: env.signal,
+        runner: env.runner as ContainerRunner, extraEnv, onOutput: env.output, signal: env.signal, insecure: instr.security === 'insecure',
       }));
     } catch (e) {
       if (e instanceof RunFailedError) {

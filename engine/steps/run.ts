@@ -28,7 +28,9 @@ export interface RunContainerSpec {
   hostname: string;
   network: 'none' | 'host';
   mounts: ({ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; size?: number })[];
-  stdio: 'inherit' | 'pipe' | 'pty';
+  stdio: 'pipe';
+  /** RUN --security=insecure (granted): every capability, device and system call. */
+  privileged?: boolean;
 }
 
 export interface RunContainerIo {
@@ -75,6 +77,8 @@ export interface RunPlan {
   extraEnv: string[];
   onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   signal: AbortSignal;
+  /** RUN --security=insecure, granted by the build. */
+  insecure?: boolean;
 }
 
 const HEREDOC_ONLY = /^\s*<<-?\s*(["']?)([^\s"']+)\1\s*$/;
@@ -135,6 +139,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
     network: plan.network,
     mounts,
     stdio: 'pipe',
+    ...(plan.insecure ? { privileged: true } : {}),
   }, {
     onStdout: (c) => { keep(c); plan.onOutput('stdout', c); },
     onStderr: (c) => { keep(c); plan.onOutput('stderr', c); },

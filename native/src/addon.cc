@@ -18,11 +18,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
-#include <linux/audit.h>
 #include <linux/bpf.h>
 #include <linux/sched.h>
 #include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
 #include <termios.h>
 #include <unistd.h>
@@ -101,50 +99,6 @@ int PipeOrThrow(Napi::Env env, int fds[2], const char* what) {
     return -1;
   }
   return 0;
-}
-
-// A deny-list filter: calls of another ABI and x32 calls get ENOSYS, `enosys` numbers ENOSYS,
-// `deny` numbers EPERM, clone() with any of `cloneDenyFlags` EPERM; everything else is allowed.
-std::vector<struct sock_filter> BuildSeccomp(const Napi::Object& o) {
-  std::vector<struct sock_filter> f;
-  uint32_t arch = (uint32_t)Num(o, "auditArch");
-  auto nums = [&](const char* key) {
-    std::vector<uint32_t> out;
-    Napi::Value v = o.Get(key);
-    if (v.IsArray()) {
-      Napi::Array a = v.As<Napi::Array>();
-      for (uint32_t i = 0; i < a.Length(); i++) out.push_back(a.Get(i).As<Napi::Number>().Uint32Value());
-    }
-    return out;
-  };
-  std::vector<uint32_t> deny = nums("deny"), enosys = nums("enosys");
-  uint32_t cloneNr = (uint32_t)Num(o, "cloneNr", -1);
-  uint32_t cloneFlags = (uint32_t)Num(o, "cloneDenyFlags", 0);
-  const uint32_t RET_ENOSYS = SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA);
-  const uint32_t RET_EPERM = SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA);
-  f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
-  f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0));
-  f.push_back(BPF_STMT(BPF_RET | BPF_K, RET_ENOSYS));
-  f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
-  f.push_back(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1));  // x32 ABI
-  f.push_back(BPF_STMT(BPF_RET | BPF_K, RET_ENOSYS));
-  for (uint32_t nr : enosys) {
-    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
-    f.push_back(BPF_STMT(BPF_RET | BPF_K, RET_ENOSYS));
-  }
-  for (uint32_t nr : deny) {
-    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1));
-    f.push_back(BPF_STMT(BPF_RET | BPF_K, RET_EPERM));
-  }
-  if (cloneFlags != 0 && cloneNr != (uint32_t)-1) {
-    f.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, cloneNr, 0, 4));
-    f.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));  // low 32 bits
-    f.push_back(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, cloneFlags, 0, 1));
-    f.push_back(BPF_STMT(BPF_RET | BPF_K, RET_EPERM));
-    f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-  }
-  f.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-  return f;
 }
 
 // clone3 with CLONE_INTO_CGROUP: the child starts life in the cgroup (v2) whose directory
@@ -257,7 +211,11 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   s.cwd = Str(js, "cwd");
   s.init = Bool(js, "init");
   Napi::Value seccomp = js.Get("seccomp");
-  if (seccomp.IsObject()) s.seccomp = BuildSeccomp(seccomp.As<Napi::Object>());
+  if (seccomp.IsBuffer()) {
+    Napi::Buffer<uint8_t> prog = seccomp.As<Napi::Buffer<uint8_t>>();
+    s.seccomp.resize(prog.Length() / sizeof(struct sock_filter));
+    memcpy(s.seccomp.data(), prog.Data(), s.seccomp.size() * sizeof(struct sock_filter));
+  }
 
   s.argvStore = Strings(js, "argv");
   s.envStore = Strings(js, "env");

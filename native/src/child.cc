@@ -449,6 +449,14 @@ void dropPrivileges() {
   }
 }
 
+void installSeccomp() {
+  if (S->seccomp.empty()) return;
+  struct sock_fprog prog;
+  prog.len = (unsigned short)S->seccomp.size();
+  prog.filter = const_cast<struct sock_filter*>(S->seccomp.data());
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) failSetup("install seccomp filter");
+}
+
 // One byte from the parent; EOF (the parent gave up) ends the child quietly.
 char awaitGate() {
   char byte = 0;
@@ -549,14 +557,12 @@ int childMain(void* arg) {
   close(S->gateFd);
   if (S->unshareCgroup && unshare(CLONE_NEWCGROUP) < 0) failSetup("unshare cgroup namespace");
 
+  // A filter needs no_new_privs or CAP_SYS_ADMIN: without the first it goes in while kiln still
+  // has the second, and what follows (setuid, capset, exec) must be allowed by it.
+  if (!S->noNewPrivileges) installSeccomp();
   dropPrivileges();
   if (!S->cwd.empty() && chdir(S->cwd.c_str()) < 0) failSetup("chdir to working directory", S->cwd.c_str());
-  if (!S->seccomp.empty()) {
-    struct sock_fprog prog;
-    prog.len = (unsigned short)S->seccomp.size();
-    prog.filter = const_cast<struct sock_filter*>(S->seccomp.data());
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) failSetup("install seccomp filter");
-  }
+  if (S->noNewPrivileges) installSeccomp();
 
   if (S->init) runInit();
   execProgram();

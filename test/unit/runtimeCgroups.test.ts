@@ -104,6 +104,7 @@ test('device program: one block per rule, each check skips to the next rule, def
   assert.deepEqual(firstRule.map((i) => i.off), [4, 3, 2, 0, 0], 'a failed check jumps past the verdict');
   assert.deepEqual(insns.slice(-2).map((i) => [i.code, i.imm]), [[0xb7, 0], [0x95, 0]]);
   assert.equal(deviceProgram([]).length, (6 + 2) * 8);
+  assert.equal(deviceProgramInstructions([{ type: 'a', major: '*', minor: '*', access: 'rwm' }]).length, 6 + 2, 'allow-all ends the program (nothing unreachable)');
 });
 
 const ALL_LIMITS = {

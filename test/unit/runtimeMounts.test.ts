@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { MOUNT_DATA_LIMIT, cleanTarget, overlayOptions, planMounts } from '../../engine/runtime/mounts.js';
 import { DOCKER_DEFAULT_CAPABILITIES, capabilityMask, effectiveCapabilities } from '../../engine/runtime/capabilities.js';
 import { hostsFileContent, resolvConfContent } from '../../engine/runtime/network.js';
-import { seccompPolicy } from '../../engine/runtime/seccomp.js';
 import { idMapCovers } from '../../engine/runtime/userNamespace.js';
 
 test('overlay options: absolute paths when they fit, index/metacopy/redirect_dir off as root, userxattr rootless', () => {
@@ -70,17 +69,6 @@ test('hosts and resolv.conf as docker writes them', () => {
   assert.equal(resolvConfContent('none', 'nameserver 127.0.0.53\nsearch lan\n'), 'search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n');
   assert.equal(resolvConfContent('none', 'nameserver 10.0.0.1\n'), 'nameserver 10.0.0.1\n');
   assert.equal(resolvConfContent('host', 'nameserver 127.0.0.53\n'), 'nameserver 127.0.0.53\n');
-});
-
-test('seccomp policy: docker\'s bans, lifted by the capability they belong to; clone3 is ENOSYS', () => {
-  const base = seccompPolicy(effectiveCapabilities(), 'x64');
-  assert.ok(base);
-  assert.ok(base.deny.includes(165) && base.deny.includes(272) && base.deny.includes(250), 'mount, unshare, keyctl');
-  assert.deepEqual(base.enosys, [435]);
-  assert.notEqual(base.cloneDenyFlags & 0x10000000, 0, 'CLONE_NEWUSER');
-  const admin = seccompPolicy(effectiveCapabilities(['SYS_ADMIN']), 'x64');
-  assert.ok(admin && !admin.deny.includes(165) && admin.cloneDenyFlags === 0 && admin.deny.includes(250));
-  assert.equal(seccompPolicy([], 'arm64'), undefined);
 });
 
 test('id maps: which ids a /proc/PID/gid_map gives a host id', () => {

@@ -10,11 +10,11 @@ import { closeSync, constants, openSync, readlinkSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../../native/index.js';
 import { KilnError } from '../../errors.js';
-import { capabilityMask, effectiveCapabilities, lastCapability } from '../capabilities.js';
+import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from '../capabilities.js';
 import { hostCgroupLayout } from '../cgroupLayout.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from '../childHandshake.js';
 import type { ContainerSpec } from '../container.js';
-import { seccompPolicy } from '../seccomp.js';
+import { seccompProgram } from '../seccomp.js';
 import { relayTerminal, terminalSpec, type UserTerminal } from '../terminal.js';
 import { relayPipes } from './stdioRelay.js';
 
@@ -71,8 +71,11 @@ function pathOf(env: readonly string[]): string {
  */
 export async function execInContainer(pidfd: number, pid: number, cgroupDirs: readonly string[], spec: ContainerSpec, req: ExecRequest, io: ExecIO = {}): Promise<number> {
   const native = nativeBinding();
-  const capabilities = effectiveCapabilities(spec.capAdd, spec.capDrop);
-  const seccomp = spec.seccomp === false ? undefined : seccompPolicy(capabilities);
+  // The container's own rules (container.ts): its capabilities within kiln's, its seccomp filter.
+  const privileged = spec.privileged ?? false;
+  const own = ownCapabilities();
+  const capabilities = (privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop)).filter((c) => own.has(c));
+  const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
   const cgroups = cgroupPlacement(cgroupDirs);
   const cgroupFd = cgroups.v2 === undefined ? -1 : openSync(cgroups.v2, constants.O_RDONLY | constants.O_DIRECTORY);
   const nativeSpec: NativeSpawnSpec = {
@@ -85,7 +88,7 @@ export async function execInContainer(pidfd: number, pid: number, cgroupDirs: re
     setgroups: true,
     capabilities: capabilityMask(capabilities),
     lastCap: lastCapability(),
-    noNewPrivileges: spec.noNewPrivileges ?? true,
+    noNewPrivileges: !privileged && (spec.noNewPrivileges ?? true),
     ...(seccomp ? { seccomp } : {}),
     cwd: req.cwd,
     argv: req.argv,
