@@ -87,8 +87,9 @@ export async function superviseContainer(storeRoot: string, id: string, report: 
         break;
       }
       const request = takeRequest(dir);
+      // A restart asked for keeps it live: `kiln restart` waits for the next run, not this exit.
       await keeper.set({
-        state: 'exited', exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, finished: now(),
+        state: request?.kind === 'restart' ? 'restarting' : 'exited', exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, finished: now(),
         pid: undefined, pidStart: undefined, cgroupDirs: undefined,
       });
       hub.exited(outcome.exitCode);
