@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../../native/index.js';
 import { KilnError } from '../../errors.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from '../capabilities.js';
-import { hostCgroupLayout } from '../cgroupLayout.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from '../childHandshake.js';
 import type { ContainerSpec } from '../container.js';
 import { seccompProgram } from '../seccomp.js';
 import { relayTerminal, terminalSpec, type UserTerminal } from '../terminal.js';
+import { v2DirOf } from './containerCgroupDirs.js';
 import { relayPipes } from './stdioRelay.js';
 
 const NAMESPACES: [string, number][] = [
@@ -53,9 +53,7 @@ export function namespacesToJoin(pid: number): number {
 
 /** The container's cgroups: its v2 directory (to clone into) and its v1 ones (to join). */
 function cgroupPlacement(dirs: readonly string[]): { v2?: string; v1: string[] } {
-  const layout = hostCgroupLayout();
-  const v2Root = layout?.version === 'v2' ? layout.mountPoint : layout?.unified;
-  const v2 = v2Root === undefined ? undefined : dirs.find((d) => d.startsWith(`${v2Root}/`));
+  const v2 = v2DirOf(dirs);
   return { ...(v2 !== undefined ? { v2 } : {}), v1: dirs.filter((d) => d !== v2) };
 }
 

@@ -8,21 +8,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError } from '../../errors.js';
-import { hostCgroupLayout } from '../cgroupLayout.js';
+import { v1DirOf, v2DirOf } from './containerCgroupDirs.js';
 
 export type Freezer = { kind: 'v1'; dir: string } | { kind: 'v2'; dir: string };
 
 /** The freezer of a container, from its cgroup directories; undefined when it has none. */
 export function freezerOf(cgroupDirs: readonly string[] | undefined): Freezer | undefined {
-  if (!cgroupDirs || cgroupDirs.length === 0) return undefined;
-  const layout = hostCgroupLayout();
-  if (layout?.version === 'v1') {
-    const mount = layout.controllers.get('freezer');
-    const v1 = mount === undefined ? undefined : cgroupDirs.find((d) => d.startsWith(`${mount}/`));
-    if (v1 !== undefined) return { kind: 'v1', dir: v1 };
-  }
-  const v2Root = layout?.version === 'v2' ? layout.mountPoint : layout?.unified;
-  const v2 = v2Root === undefined ? undefined : cgroupDirs.find((d) => d.startsWith(`${v2Root}/`));
+  const v1 = v1DirOf(cgroupDirs, 'freezer');
+  if (v1 !== undefined) return { kind: 'v1', dir: v1 };
+  const v2 = v2DirOf(cgroupDirs);
   if (v2 !== undefined && existsSync(join(v2, 'cgroup.freeze'))) return { kind: 'v2', dir: v2 };
   return undefined;
 }
