@@ -13,34 +13,21 @@
  *
  * Prints the load average too: on a shared machine every figure scales with it.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../engine/store/store.js';
 import { runContainer } from '../engine/runtime/container.js';
-import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../test/support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../test/support/busyboxImage.js';
+import { DOCKER, importBusyboxIntoDocker } from '../test/support/dockerImage.js';
 import { formatMs, median, timeCommand } from './measure.js';
 import { works } from './builders.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const kilnBin = join(repoRoot, 'bin', 'kiln');
-const DOCKER = '/usr/bin/docker';
 const IMAGE = 'kiln-bench/busybox:latest';
-
-async function loadIntoDocker(): Promise<void> {
-  const rootfs = await makeBusyboxRootfs();
-  try {
-    const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const imp = spawn(DOCKER, ['import', '--change', 'CMD ["sh"]', '-', IMAGE], { stdio: ['pipe', 'ignore', 'inherit'] });
-    tar.stdout.pipe(imp.stdin);
-    const code = await new Promise<number | null>((res) => imp.on('close', res));
-    if (code !== 0) throw new Error('docker import failed');
-  } finally {
-    rmSync(rootfs, { recursive: true, force: true });
-  }
-}
 
 async function main(): Promise<void> {
   const repsArg = process.argv.indexOf('--reps');
@@ -56,7 +43,7 @@ async function main(): Promise<void> {
     const image = await commitBusyboxImage(store, IMAGE);
     const env = { ...process.env, KILN_ROOT: storeRoot };
     const docker = works([DOCKER, 'info']);
-    if (docker) await loadIntoDocker();
+    if (docker) await importBusyboxIntoDocker(IMAGE, ['CMD ["sh"]']);
 
     // 1. CLI against CLI, taking turns.
     const kilnTimes: number[] = [];

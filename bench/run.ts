@@ -4,10 +4,11 @@
  * each; prints medians and kiln/peer ratios, with the goals against BuildKit.
  *
  *   node dist/bench/run.js [--reps N] [--slow-reps N] [--tools kiln,docker,buildah,podman]
- *                          [--cases four,runs,files,run,startup,container,parse,report] [--json FILE]
+ *                          [--cases four,runs,files,run,startup,container,ports,parse,report] [--json FILE]
  *
- * `container`, `parse` and `report` run the runtime's, the parser's and the reports' own
- * benchmarks (bench/run-startup.ts, bench/parse.ts, bench/report.ts) after the table.
+ * `container`, `ports`, `parse` and `report` run the runtime's, the published ports', the parser's
+ * and the reports' own benchmarks (bench/run-startup.ts, bench/port-throughput.ts, bench/parse.ts,
+ * bench/report.ts) after the table.
  *
  *   node dist/bench/run.js --scale [options of bench/scale.ts]
  *
@@ -35,7 +36,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup', 'container', 'parse', 'report']) };
+  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup', 'container', 'ports', 'parse', 'report']) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -180,7 +181,7 @@ async function main(): Promise<void> {
     }
     if (o.cases.has('run')) {
       process.stderr.write('bench: run --rm IMAGE true …\n');
-      const r = row('run --rm IMAGE true');
+      const r = row('run --rm IMAGE true (default bridge network)', 0.3);
       const runners = tools.filter((t) => t.run);
       for (let rep = 0; rep < Math.max(5, o.reps); rep++) for (const t of rotation(runners, rep)) await timed(r, t, (t.run as (tag: string) => string[])('kiln-bench-base'));
       rows.push(r);
@@ -216,7 +217,7 @@ async function main(): Promise<void> {
     writeFileSync(o.json, JSON.stringify(data, null, 2));
   }
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const [name, script] of [['container', 'run-startup.js'], ['parse', 'parse.js'], ['report', 'report.js']] as const) {
+  for (const [name, script] of [['container', 'run-startup.js'], ['ports', 'port-throughput.js'], ['parse', 'parse.js'], ['report', 'report.js']] as const) {
     if (!o.cases.has(name)) continue;
     process.stdout.write(`\n== ${script.replace('.js', '.ts')}\n`);
     spawnSync(process.execPath, [join(here, script), ...(name !== 'parse' ? ['--reps', String(Math.max(5, o.reps))] : [])], { stdio: 'inherit' });

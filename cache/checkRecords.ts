@@ -5,8 +5,7 @@
  */
 import type { Finding } from '../engine/store/check.js';
 import type { Store } from '../engine/store/store.js';
-import { CacheIndex } from './index.js';
-import { recordLayers } from './prune.js';
+import { CacheIndex, recordLayers } from './index.js';
 
 export async function checkRecords(store: Store, badBlobs: ReadonlySet<string>): Promise<{ findings: Finding[]; records: number }> {
   const index = new CacheIndex(store.root);
@@ -19,10 +18,7 @@ export async function checkRecords(store: Store, badBlobs: ReadonlySet<string>):
       findings.push({ subject: `cache record ${key}`, problem: 'it is not a readable record of its key', repair: drop });
       continue;
     }
-    // A layer step's record also names its stage's whole stack (what the build restores).
-    const stack = (record.config as { layers?: unknown }).layers;
-    const named = [...(await recordLayers(index, { key, diffIds: record.diffIds, size: 0, lastUsed: new Date(0) })), ...(Array.isArray(stack) ? stack.filter((d): d is string => typeof d === 'string') : [])];
-    for (const diffId of new Set(named)) {
+    for (const diffId of recordLayers(record)) {
       const why = badBlobs.has(diffId) ? 'corrupt' : !(await store.hasBlob(diffId)) ? 'missing' : undefined;
       if (why === undefined) continue;
       findings.push({ subject: `cache record ${key}`, problem: `its layer ${diffId} is ${why}`, repair: drop });

@@ -7,8 +7,8 @@
  * same key write equal records and the last rename wins; a reader sees a whole record or
  * none. A record's mtime is bumped on every hit, which is what `kiln prune` ages by.
  */
-import { readFileSync, utimesSync } from 'node:fs';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync, statSync, utimesSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stageFileAtomic, writeFileAtomic, type StagedFile } from './atomicWrite.js';
 
@@ -27,6 +27,8 @@ export interface CacheRecord {
 export interface CacheRecordInfo {
   key: string;
   diffIds: string[];
+  /** Every layer the record needs: the ones it added and the stack a hit restores. */
+  layers: string[];
   /** Bytes of the record file itself. */
   size: number;
   /** Last time a build made or used it. */
@@ -34,6 +36,16 @@ export interface CacheRecordInfo {
 }
 
 const KEY_SHAPE = /^[0-9a-f]{32}$/;
+
+/**
+ * The layers a record needs: those it added and, for a layer step, its stage's whole stack
+ * (`config.layers`, what a hit restores; `config.rootfs.diff_ids` in records of an image config).
+ */
+export function recordLayers(record: CacheRecord): string[] {
+  const config = record.config as { layers?: unknown; rootfs?: { diff_ids?: unknown } };
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((d): d is string => typeof d === 'string') : []);
+  return [...new Set([...record.diffIds, ...strings(config.layers), ...strings(config.rootfs?.diff_ids)])];
+}
 
 export class CacheIndex {
   readonly dir: string;
@@ -125,9 +137,10 @@ export class CacheIndex {
         if (!KEY_SHAPE.test(key)) continue;
         const file = join(this.dir, shard, name);
         try {
-          const [st, text] = await Promise.all([stat(file), readFile(file, 'utf8')]);
-          const record = JSON.parse(text) as CacheRecord;
-          out.push({ key, diffIds: record.diffIds, size: st.size, lastUsed: st.mtime });
+          // Synchronously, as peek: thousands of tiny files, each an fstat and a read.
+          const st = statSync(file);
+          const record = JSON.parse(readFileSync(file, 'utf8')) as CacheRecord;
+          out.push({ key, diffIds: record.diffIds, layers: recordLayers(record), size: st.size, lastUsed: st.mtime });
         } catch {
           continue;
         }

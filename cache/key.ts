@@ -52,7 +52,8 @@ export function keyedEnv(env: Record<string, string>, args: Record<string, strin
   return out;
 }
 
-const KEY_VERSION = 'kiln-step-key-v1';
+// v2: records of metadata steps hold no state (v1 records held the whole config).
+const KEY_VERSION = 'kiln-step-key-v2';
 
 /** The text a key hashes; exposed so tests and --explain can see what went in. */
 export function stepKeyText(parts: StepKeyParts): string {

@@ -7,7 +7,7 @@
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../engine/store/store.js';
-import { CacheIndex, type CacheRecordInfo } from './index.js';
+import { CacheIndex } from './index.js';
 import { recordLeaseName } from '../engine/store/leases.js';
 import { parseTag, tagAlive } from '../engine/processIdentity.js';
 
@@ -27,14 +27,6 @@ export interface PruneResult {
 
 export const DEFAULT_UNUSED_MS = 48 * 3600_000;
 
-/** Layers a record needs: the ones it added and, when its config carries one, its whole rootfs. */
-export async function recordLayers(index: CacheIndex, info: CacheRecordInfo): Promise<string[]> {
-  const rec = await index.peek(info.key).catch(() => undefined);
-  const rootfs = rec?.config.rootfs as { diff_ids?: unknown } | undefined;
-  const chain = Array.isArray(rootfs?.diff_ids) ? rootfs.diff_ids.filter((d): d is string => typeof d === 'string') : [];
-  return [...info.diffIds, ...chain];
-}
-
 export async function pruneCache(store: Store, options: PruneOptions = {}): Promise<PruneResult> {
   // One collection: records and what only they keep are decided on one view of the leases.
   return store.withCollection(async (collection) => {
@@ -53,7 +45,7 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
         removedRecords++;
         recordBytes += info.size;
       } else {
-        keep.push(...(await recordLayers(index, info)));
+        keep.push(...info.layers);
       }
     }
     if (options.all) {

@@ -9,7 +9,7 @@ import { cp, mkdir } from 'node:fs/promises';
 import { basename, posix, resolve } from 'node:path';
 import type { Recipe, StageInstruction } from '../grammar/recipe.js';
 import { KilnError } from './errors.js';
-import { fullReference, parseReference, withDefaultTag } from './image/reference.js';
+import { displayReference } from './image/reference.js';
 import { emptyConfig, type HistoryEntry, type ImageConfig } from './image/config.js';
 import { IgnoreMatcher } from './context/dockerignore.js';
 import { SourceTree } from './context/sourceTree.js';
@@ -20,7 +20,7 @@ import { automaticArgs, hostPlatform, parsePlatform, type Platform } from './pla
 import type { Progress, StepRef } from './progress/progress.js';
 import type { CheckInputs, CheckReport } from './plan/checks/checkRecipe.js';
 import { checkBases, reportChecks } from './plan/checks/buildChecks.js';
-import { isListed, stageLabels, stepPrefix, stepText, stepTotal } from './plan/stepNames.js';
+import { isHeredocScript, isListed, stageLabels, stepPrefix, stepText, stepTotal } from './plan/stepNames.js';
 import { runGraph, type GraphTask } from './schedule/scheduler.js';
 import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
@@ -141,7 +141,7 @@ interface PreparedBuild {
  * steps: loading the Dockerfile (with the checks' warnings), its .dockerignore, each base image's
  * metadata. `allStages`: check every stage, not only those the target needs (`--check`).
  */
-async function prepare(opts: BuildOptions, allStages: boolean): Promise<PreparedBuild> {
+async function prepare(opts: BuildOptions, allStages: boolean, onChecks?: (report: CheckReport) => void): Promise<PreparedBuild> {
   const { store, recipe, progress } = opts;
   const buildPlatform = hostPlatform();
   let targetPlatform: Platform;
@@ -231,9 +231,10 @@ async function prepare(opts: BuildOptions, allStages: boolean): Promise<Prepared
       dispatched: checked, ignorePatterns: opts.ignorePatterns,
     };
     if (plan !== undefined && failure === undefined) {
-      try { inputs.bases = await checkBases(plan, checked, (planned) => resolveImage((planned.base as { ref: string }).ref, platformOf(planned), planned.stage.from)); } catch (e) { failure = e; }
+      try { inputs.bases = await checkBases(plan, checked, (ref, planned) => resolveImage(ref, platformOf(planned), planned.stage.from)); } catch (e) { failure = e; }
     }
     checks = await reportChecks(opts.checks, inputs, progress, definition, opts.dockerfileName);
+    onChecks?.(checks);
   }
   progress.done(definition);
   const ignore = progress.step('[internal] load .dockerignore', 'internal');
@@ -264,19 +265,19 @@ async function showBaseImages(plan: BuildPlan, stages: readonly number[], resolv
   }
 }
 
-/** An image reference as BuildKit shows it: `docker.io/library/busybox:latest`. */
-function displayReference(ref: string): string {
-  try {
-    return fullReference(withDefaultTag(parseReference(ref)));
-  } catch {
-    return ref;
-  }
-}
 
-/** `kiln build --check`: plans and checks, builds nothing. Every stage unless a target is given. */
-export async function checkBuild(opts: BuildOptions): Promise<CheckReport> {
-  const prepared = await prepare(opts, opts.target === undefined);
-  return prepared.checks ?? { findings: [] };
+/**
+ * `kiln build --check`: plans and checks, builds nothing; every stage unless a target is given.
+ * A build that could not even start (a base image not found) still has the findings made before.
+ */
+export async function checkBuild(opts: BuildOptions): Promise<{ report: CheckReport; failure?: unknown }> {
+  let report: CheckReport = { findings: [] };
+  try {
+    await prepare(opts, opts.target === undefined, (r) => { report = r; });
+  } catch (failure) {
+    return { report, failure };
+  }
+  return { report };
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
@@ -289,14 +290,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const context = new SourceTree(resolve(opts.contextDir), 'build context', new IgnoreMatcher(opts.ignorePatterns));
   const namedTrees = new Map([...namedDirs].map(([n, d]) => [n, new SourceTree(d, `context ${n}`)] as const));
   const labels = stageLabels(recipe, plan);
-  let contextStep: StepRef | undefined;
-  /** BuildKit's `[internal] load build context`, shown once, before the first step that reads the context. */
-  const contextLoaded = (instr: StageInstruction): void => {
-    if (contextStep !== undefined || !readsContext(instr)) return;
-    contextStep = opts.progress.step('[internal] load build context', 'internal');
-    opts.progress.started(contextStep);
-    opts.progress.done(contextStep);
-  };
+  showStepSources(plan, opts.progress);
 
   // Stage results are shared by every task that reads them (FROM stage, COPY --from, mounts).
   const results = new Map<number, StageState>();
@@ -369,7 +363,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       if (untilFrom && fromValues(instr).length > 0) return;
       if (signal.aborted) throw signal.reason;
       const isTrigger = !stage.instructions.includes(instr);
-      contextLoaded(instr);
       const step = stepOf(index, run, instr, isTrigger);
       const position = run.next + 1;
       opts.observer?.step(step, { stage: index, position, instruction: instr, onbuild: isTrigger });
@@ -503,6 +496,29 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   await store.settleWrites();
   const record = await store.commitImage(config, opts.likelyImageId);
   return { config, record, built: plan.order };
+}
+
+/**
+ * BuildKit's steps for what the build's steps read, shown before them: one `[internal] preparing
+ * inline document` per heredoc file (COPY/ADD `<<EOF`, a RUN heredoc script with `#!`), then
+ * `[internal] load build context` when a step reads the context.
+ */
+function showStepSources(plan: BuildPlan, progress: Progress): void {
+  const instructions = plan.order.flatMap((i) => plan.stages[i]?.stage.instructions ?? []);
+  const documents = instructions.reduce((n, instr) => n + inlineDocuments(instr), 0);
+  const names = [...Array<string>(documents).fill('[internal] preparing inline document')];
+  if (instructions.some(readsContext)) names.push('[internal] load build context');
+  for (const name of names) {
+    const step = progress.step(name, 'internal');
+    progress.started(step);
+    progress.done(step);
+  }
+}
+
+function inlineDocuments(instr: StageInstruction): number {
+  if (instr.kind === 'COPY' || instr.kind === 'ADD') return instr.heredocs.length;
+  if (isHeredocScript(instr) && (instr as Extract<StageInstruction, { kind: 'RUN' }>).heredocs[0]?.content.startsWith('#!')) return 1;
+  return 0;
 }
 
 /** Whether a step reads the build context (COPY/ADD of its files, a RUN bind mount of it). */

@@ -111,6 +111,18 @@ export interface NativeSpawnSpec {
    * over `consoleSocketFd`.
    */
   pty?: { ptmx: string; console: string; rows?: number; cols?: number };
+  /** Done by the child right after the gate, before any mount (native/src/childNetwork.cc). */
+  network?: NativeNetworkSpec;
+}
+
+/** The child's network set-up: join another namespace, or configure the interface the parent moved in. */
+export interface NativeNetworkSpec {
+  /** A descriptor of /proc/PID/ns/net to join (with namespaces.net false). */
+  joinNetnsFd?: number;
+  /** Address, up, default route (when a gateway is given). */
+  interface?: { name: string; address: string; prefixLength: number; gateway?: string };
+  /** Per-namespace sysctls, written best-effort. */
+  sysctls?: { path: string; value: string }[];
 }
 
 export interface NativeChild {
@@ -178,6 +190,18 @@ interface NativeBinding {
   unshareMountNamespace(): void;
   /** setns(2) of the calling thread into the mount namespace an open descriptor names. */
   enterMountNamespace(fd: number): void;
+  /** Creates the bridge unless it exists (with this fixed MAC), adds the address unless present, brings it up; its ifindex. */
+  ensureBridge(name: string, mac: string, address: string, prefixLength: number, mtu: number): number;
+  /** A veth pair: `hostName` up on bridge `masterIndex`, the peer created in process `peerPid`'s network namespace. */
+  createVeth(hostName: string, peerName: string, peerPid: number, peerMac: string, masterIndex: number, mtu: number): void;
+  /** False when there is no such link. */
+  deleteLink(name: string): boolean;
+  /** Whether nftables has the table (family: NFPROTO_*, e.g. 2 for ip). */
+  nftTableExists(family: number, name: string): boolean;
+  /** A socket bound (not listening, no SO_REUSEADDR) to the host port; port 0 picks a free one. Throws code EADDRINUSE when taken. */
+  reservePort(proto: 'tcp' | 'udp', address: string, port: number): { fd: number; port: number };
+  /** An exclusive, non-blocking flock: false when another holder has it. */
+  tryLock(fd: number): boolean;
 }
 
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */
@@ -198,7 +222,8 @@ function packageRoot(): string {
   }
 }
 
-const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount', 'loadBpfProgram', 'attachBpfProgram', 'unshareMountNamespace', 'enterMountNamespace', 'awaitJoined', 'pidfdOpen'];
+const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount', 'loadBpfProgram', 'attachBpfProgram', 'unshareMountNamespace', 'enterMountNamespace',
+  'ensureBridge', 'createVeth', 'deleteLink', 'nftTableExists', 'reservePort', 'tryLock', 'awaitJoined', 'pidfdOpen'];
 
 let binding: NativeBinding | undefined;
 

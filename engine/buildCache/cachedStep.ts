@@ -8,8 +8,8 @@
  *
  * COPY, ADD, RUN and WORKDIR make layers: on a hit they are not run at all, the stage state
  * is restored from the record. The other instructions are cheap and change the stage's
- * ARG scope, so they always run; on a hit their config is replaced by the recorded one, so
- * an unchanged rebuild reproduces the same config, history times included.
+ * ARG scope, so they always run; their records only mark them seen: their result is already
+ * determined by their key (history times come from the stage's clock, not the wall's).
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
 import { StepCache, type CacheLookup, type CacheRecord } from '../../cache/stepCache.js';
@@ -136,7 +136,7 @@ export class BuildCache {
     const { instr, before } = i;
     // ARG declares from build args the key cannot see beforehand: cheap steps run first and
     // are keyed with the ARG scope they leave behind.
-    const lookupFor = async (argsFrom: StageState): Promise<CacheLookup | undefined> => {
+    const lookupFor = async (argsFrom: StageState, env: Record<string, string>): Promise<CacheLookup | undefined> => {
       const reads = await this.reads(i);
       if (reads === 'uncacheable') return undefined;
       return this.cache.lookup({
@@ -153,7 +153,7 @@ export class BuildCache {
           user: before.config.config?.User ?? '',
           shell: before.config.config?.Shell ?? null,
         },
-        env: envRecord(before.config.config?.Env ?? undefined),
+        env,
         args: Object.fromEntries(argsFrom.args.list.map((a) => [a.key, a.value])),
         platform: formatPlatform(before.platform),
         ...(reads.sources ? { sources: reads.sources } : {}),
@@ -162,27 +162,23 @@ export class BuildCache {
     };
 
     if (!LAYER_KINDS.has(instr.kind)) {
-      // Cheap steps always run (ARG changes the stage's scope); a hit pins the recorded config.
+      // Cheap steps always run (ARG changes the stage's scope). What they make is a function of
+      // the state before them and what the key covers (their clock is the stage's, not the
+      // wall's), so their record holds no state: it marks the step as seen, for --explain and
+      // the report. A record of the whole config here made a long recipe's cache quadratic.
       const state = await i.execute();
-      const lookup = (await lookupFor(state)) as CacheLookup;
+      const lookup = (await lookupFor(state, envChanges(before, state))) as CacheLookup;
       if (lookup.hit) {
-        const rec = lookup.hit.config as unknown as RecordedState;
-        // The layers stay this build's (a --no-cache-filter stage below may have rebuilt them).
-        const rootfs = state.config.rootfs;
-        state.config = structuredClone(rec.image);
-        state.config.rootfs = rootfs;
-        state.cmdSetInStage = rec.cmdSetInStage;
-        Object.assign(state, structuredClone(rec.rest ?? {}));
         this.explain(i.step, 'HIT');
         await this.cache.remember(lookup);
         return { state, key: lookup.key, hit: true };
       }
       this.explainMiss(i.step, lookup);
-      this.storeBehind(lookup, { diffIds: [], config: recorded(state) });
+      this.storeBehind(lookup, { diffIds: [], config: { metadata: true } });
       return { state, key: lookup.key, hit: false };
     }
 
-    const lookup = await lookupFor(before);
+    const lookup = await lookupFor(before, envRecord(before.config.config?.Env ?? undefined));
     if (!lookup) {
       this.explain(i.step, 'MISS: ADD from a URL without --checksum always runs');
       const state = await i.execute();
@@ -272,6 +268,7 @@ export class BuildCache {
   /** What the step reads from outside its stage: context files, other stages. */
   private async reads(i: CachedStepInput): Promise<{ sources?: SourcesDigest; inputs: string[] } | 'uncacheable'> {
     const { instr, before } = i;
+    if (instr.kind !== 'COPY' && instr.kind !== 'ADD' && instr.kind !== 'RUN') return { inputs: [] };
     const lookup = before.args.lookup(before.config.config?.Env ?? undefined);
     const word = (t: string): string => this.o.expander.word(t, lookup);
     const inputs: string[] = [];
@@ -347,6 +344,19 @@ function recorded(state: StageState): Record<string, unknown> {
   const rest = Object.fromEntries(Object.entries(state).filter(([k]) => !NOT_RECORDED.has(k)));
   const r: RecordedState = { image: state.config, layers: state.layers.map((l) => l.diffId), cmdSetInStage: state.cmdSetInStage, rest };
   return r as unknown as Record<string, unknown>;
+}
+
+/**
+ * What a cheap step did to the environment, for its key. The environment before it is already
+ * fixed by the key it chains from (a base's config, the steps before), so the change is all a
+ * key must add; hashing the whole environment at every ENV made a long recipe quadratic.
+ * Layer steps, which run with the environment, key all of it.
+ */
+function envChanges(before: StageState, after: StageState): Record<string, string> {
+  const was = before.config.config?.Env ?? [];
+  const now = after.config.config?.Env ?? [];
+  if (was === now) return {};
+  return envRecord(now.filter((kv, at) => was[at] !== kv));
 }
 
 function envRecord(env: readonly string[] | undefined): Record<string, string> {

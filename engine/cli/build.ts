@@ -6,12 +6,12 @@ import { basename, join, resolve } from 'node:path';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { DockerfileError } from './report.js';
-import type { Recipe } from '../../grammar/recipe.js';
+import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
 import { formatPlatform } from '../plan/platform.js';
 import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
 import type { BuildOptions } from '../build.js';
 import type { Progress } from '../progress/progress.js';
-import { fullReference, parseReference, withDefaultTag } from '../image/reference.js';
+import { displayReference } from '../image/reference.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
@@ -123,15 +123,21 @@ export async function run(args: ParsedArgs): Promise<number> {
     const [{ parseDockerfile }, { toRecipe }, { ParseError }] = await Promise.all([
       import('../../grammar/parser.js'), import('../../grammar/instructions.js'), import('../../grammar/parseError.js'),
     ]);
-    try { return toRecipe(parseDockerfile(text)); } catch (e) {
-      if (e instanceof ParseError) throw new DockerfileError(source.displayName, e);
-      throw e;
+    let df;
+    try {
+      df = parseDockerfile(text);
+      return toRecipe(df);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      if (df && text === source.text && !quiet && !checkOnly && args.strings.get('progress') !== 'json') await warnBeforeInvalidLine(df, e.line, buildArgs);
+      throw new DockerfileError(source.displayName, e);
     }
   };
   const store = await Store.open();
   const recipe = await cachedParse(store.root, source.text, () => parse(source.text));
   const expander = shellExpander(recipe.escape);
-  const mode = quiet ? 'quiet' : (args.strings.get('progress') ?? 'auto');
+  // --check prints its report only (a progress view of a build that builds nothing would be noise).
+  const mode = quiet || checkOnly ? 'quiet' : (args.strings.get('progress') ?? 'auto');
   const { PROGRESS_MODES } = await import('../progress/progress.js');
   if (!(PROGRESS_MODES as readonly string[]).includes(mode)) throw usageError('build', `invalid --progress "${mode}"`);
   const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
@@ -157,6 +163,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     ...(report ? { onVerdict: report.recorder.verdict } : {}),
   });
   const interrupt = interruptSignal();
+  const parseTrigger = async (text: string): Promise<StageInstruction[]> => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [];
   const buildOptions: BuildOptions = {
     cache, signal: interrupt.signal, ...(jobs !== undefined ? { jobs } : {}),
     store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
@@ -165,7 +172,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
     progress, expander, ...(report ? { observer: report.recorder } : {}), runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
-    parseTrigger: async (text) => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [],
+    parseTrigger,
     pull: async (ref, platform) => {
       const { pullImage } = await import('../registry/pull.js');
       try {
@@ -176,7 +183,13 @@ export async function run(args: ParsedArgs): Promise<number> {
       }
     },
     // The checks' findings are remembered like the parse: a rebuild with the same inputs only reads them.
-    checks: (inputs) => cachedParse(store.root, `${source.text}\0checks\0${checkInputsKey(inputs)}`, async () => (await import('../plan/checks/checkRecipe.js')).checkRecipe(recipe, inputs)),
+    checks: (inputs) => cachedParse(store.root, `${source.text}\0checks\0${checkInputsKey(inputs)}`, async () => {
+      const { checkRecipe, inheritedTriggers } = await import('../plan/checks/checkRecipe.js');
+      // A trigger that does not parse is left to the step that runs it, which reports it.
+      const texts = [...new Set([...inheritedTriggers(recipe, inputs).values()].flat())];
+      const parsed = new Map(await Promise.all(texts.map(async (t) => [t, await parseTrigger(t).catch(() => [])] as const)));
+      return checkRecipe(recipe, inputs, (t) => parsed.get(t) ?? []);
+    }),
     sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },
   };
   if (checkOnly) {
@@ -185,6 +198,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     } finally {
       interrupt.dispose();
       await cache.close();
+      await progress.close();
       if (fromStdin) await rm(contextDir, { recursive: true, force: true });
     }
   }
@@ -218,23 +232,20 @@ export async function run(args: ParsedArgs): Promise<number> {
   return 0;
 }
 
+/** An invalid instruction stops the build before it starts; the checks of the lines before it are still shown, as BuildKit shows them. */
+async function warnBeforeInvalidLine(df: import('../../grammar/ast.js').Dockerfile, line: number, buildArgs: ReadonlyMap<string, string>): Promise<void> {
+  const [{ checkBeforeInvalidLine }, { shortForm }] = await Promise.all([import('../plan/checks/checkRecipe.js'), import('../plan/checks/findings.js')]);
+  for (const f of checkBeforeInvalidLine(df, line, buildArgs)) process.stderr.write(`WARN: ${shortForm(f)}\n`);
+}
+
 /** BuildKit's `exporting to image` step: the image written and each name it was given. */
 function showExport(progress: Progress, id: string, tags: readonly string[]): void {
   const step = progress.step('exporting to image', 'internal');
   progress.started(step);
   progress.note(step, 'exporting layers done');
   progress.note(step, `writing image ${id} done`);
-  for (const t of tags) progress.note(step, `naming to ${displayTag(t)} done`);
+  for (const t of tags) progress.note(step, `naming to ${displayReference(t)} done`);
   progress.done(step);
-}
-
-/** A tag as docker prints it after a build: `docker.io/library/name:latest`. */
-function displayTag(tag: string): string {
-  try {
-    return fullReference(withDefaultTag(parseReference(tag)));
-  } catch {
-    return tag;
-  }
 }
 
 /**
@@ -243,9 +254,10 @@ function displayTag(tag: string): string {
  */
 async function reportCheckOnly(options: BuildOptions, file: string, text: string): Promise<number> {
   const [{ checkBuild }, { checkReportText }] = await Promise.all([import('../build.js'), import('./checkReport.js')]);
-  const quietProgress = { ...options, progress: (await import('../progress/progress.js')).createProgress('quiet') };
-  const report = await checkBuild(quietProgress).finally(() => options.progress.close());
-  process.stdout.write(report.error === undefined || report.findings.length > 0 ? checkReportText(report.findings, file, text) : '');
+  const { report, failure } = await checkBuild(options);
+  // As buildx: the findings, then what stopped the check (a failed build, error=true).
+  if (report.findings.length > 0 || (failure === undefined && report.error === undefined)) process.stdout.write(checkReportText(report.findings, file, text));
+  if (failure !== undefined) throw failure;
   if (report.error !== undefined) throw new KilnError('CHECKS_FAILED', report.error, { location: { file } });
   return report.findings.length > 0 ? 1 : 0;
 }

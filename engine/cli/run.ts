@@ -6,8 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import type { CommandSpec, ParsedArgs } from './args.js';
+import { isLive, type ContainerRecords } from '../runtime/containerRecords.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors.js';
+import { containerHostname, NETWORK_FLAGS, networkChoice, networkRequest } from './networkFlags.js';
 import {
   checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseSecurityOpts, parseTmpfs, parseVolume,
 } from './runOptions.js';
@@ -31,8 +33,6 @@ export const spec: CommandSpec = {
     { name: 'volume', short: 'v', kind: 'list', description: 'Bind mount a host path (SRC:DST[:ro])', valueName: 'list' },
     { name: 'tmpfs', kind: 'list', description: 'Mount a tmpfs directory (DST[:size=64m])', valueName: 'list' },
     { name: 'entrypoint', kind: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
-    { name: 'network', kind: 'string', description: 'Connect a container to a network: host (default) or none', valueName: 'network' },
-    { name: 'net', kind: 'string', description: 'Same as --network', valueName: 'network' },
     { name: 'hostname', kind: 'string', description: 'Container host name' },
     { name: 'read-only', kind: 'bool', description: "Mount the container's root filesystem as read only" },
     { name: 'cap-add', kind: 'list', description: 'Add Linux capabilities', valueName: 'list' },
@@ -41,6 +41,7 @@ export const spec: CommandSpec = {
     { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
     { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
     { name: 'device', kind: 'list', description: 'Add a host device to the container (HOST[:CONTAINER][:rwm])', valueName: 'list' },
+    ...NETWORK_FLAGS,
     { name: 'security-opt', kind: 'list', description: 'Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]', valueName: 'list' },
     ...RESOURCE_FLAGS,
     ...LIFECYCLE_FLAGS,
@@ -51,10 +52,9 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 
 export async function run(args: ParsedArgs): Promise<number> {
   const [imageRef, ...command] = args.positionals as [string, ...string[]];
-  const network = args.strings.get('network') ?? args.strings.get('net') ?? 'host';
-  if (network !== 'host' && network !== 'none') {
-    throw new KilnError('USAGE', `network "${network}" is not supported: use host or none (bridge networking is not implemented yet)`, { exitCode: 125 });
-  }
+  const network = networkChoice(args);
+  // Malformed flags fail before anything is made (the image's exposed ports join them later).
+  networkRequest(args, network, [], []);
   // As docker's CLI: a terminal in the container relays keystrokes only from a terminal.
   if (args.bools.has('tty') && args.bools.has('interactive') && !(await import('node:tty')).isatty(0)) {
     throw new KilnError('USAGE', 'the input device is not a TTY', { exitCode: 1 });
@@ -98,7 +98,7 @@ export async function run(args: ParsedArgs): Promise<number> {
 interface RunRequest {
   imageRef: string;
   command: string[];
-  network: 'host' | 'none';
+  network: ReturnType<typeof networkChoice>;
   limits: import('../runtime/cgroupLimits.js').ResourceLimits;
   lifecycle: LifecycleOptions;
   mounts: import('../runtime/mounts.js').ContainerMount[];
@@ -130,8 +130,11 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
 
   const records = new ContainerRecords(store.root);
   const holder = lifecycle.detach ? { state: 'created' as const } : thisHolder();
+  const joined = await networkToJoin(network, records);
   let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ...holder }));
-  const hostname = args.strings.get('hostname') ?? (network === 'host' ? hostHostname() : record.id.slice(0, 12));
+  const hostname = args.strings.get('hostname')
+    ?? ('mode' in network && network.mode === 'host' ? hostHostname() : joined !== undefined ? containerHostname(joined) : record.id.slice(0, 12));
+  const request = networkRequest(args, network, Object.keys(config.ExposedPorts ?? {}), [record.name, record.id.slice(0, 12)], joined);
   const tty = args.bools.has('tty');
   const env = mergeEnv(
     [DEFAULT_PATH, `HOSTNAME=${hostname}`],
@@ -154,7 +157,7 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
       cwd: workdirFlag ?? (config.WorkingDir || '/'),
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       hostname,
-      network,
+      network: request,
       mounts,
       limits,
       devices,
@@ -180,6 +183,7 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
 
   let exitCode = 125;
   let noted: Promise<void> = Promise.resolve();
+  let started = false;
   // While the container runs, runContainer forwards these to it. Before it starts and after it
   // exits, a signal must not kill kiln halfway through writing or removing the container record.
   const holdSignals = (): void => {};
@@ -189,6 +193,7 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
     const result = await runContainer(containerSpec, {
       forwardSignals: true,
       onStart: (c) => {
+        started = true;
         stopSecondInterrupt.container = c;
         noted = records.update(record, runningPatch(c)).then((r) => { record = r; }, () => undefined);
       },
@@ -202,7 +207,8 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
   } finally {
     stopSecondInterrupt.off();
     await noted;
-    if (autoRemove) await records.remove(record.id);
+    // A container that never started (a port taken, a network refused) leaves nothing behind.
+    if (autoRemove || !started) await records.remove(record.id);
     else await records.update(record, { state: 'exited', exitCode, finished: new Date().toISOString(), pid: undefined, pidStart: undefined, cgroupDirs: undefined }).catch(() => undefined); // removed by `rm -f`
     for (const sig of HELD_SIGNALS) process.off(sig, holdSignals);
   }
@@ -210,7 +216,7 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
 
 /** What the record of a foreground container says once it runs. */
 function runningPatch(c: import('../runtime/container.js').RunningContainer): Partial<import('../runtime/containerRecords.js').ContainerRecord> {
-  return { pid: c.pid, cgroupDirs: [...c.cgroupDirs], started: new Date().toISOString() };
+  return { pid: c.pid, cgroupDirs: [...c.cgroupDirs], ports: [...c.ports], started: new Date().toISOString() };
 }
 
 /**
@@ -250,6 +256,24 @@ async function hostDevicesOf(flags: readonly string[]): Promise<import('../runti
   if (flags.length === 0) return [];
   const { parseDeviceFlag, resolveHostDevices } = await import('../runtime/hostDevices.js');
   return flags.flatMap((f) => resolveHostDevices(parseDeviceFlag(f)));
+}
+
+/**
+ * `--network container:NAME`: the PID 1 of that running container; a user-defined network:
+ * checked to exist before a record is made.
+ */
+async function networkToJoin(choice: ReturnType<typeof networkChoice>, records: ContainerRecords): Promise<number | undefined> {
+  if ('network' in choice) {
+    const { networkExists } = await import('../runtime/network/networks.js');
+    if (!networkExists(choice.network)) throw new KilnError('NETWORK_NOT_FOUND', `network ${choice.network} not found`, { exitCode: 125 });
+  }
+  if (!('container' in choice)) return undefined;
+  const { privilege } = await import('../runtime/privilege.js');
+  if (privilege() !== 'host-root') throw new KilnError('ROOTLESS_NETWORK', '--network container: needs root (each rootless kiln has a user namespace of its own)', { exitCode: 125 });
+  const other = await records.find(choice.container);
+  if (!other) throw new KilnError('NO_SUCH_CONTAINER', `No such container: ${choice.container}`, { exitCode: 125 });
+  if (!isLive(other) || other.state !== 'running' || other.pid === undefined) throw new KilnError('CONTAINER_NOT_RUNNING', `cannot join network of a non running container: ${other.id}`, { exitCode: 125 });
+  return other.pid;
 }
 
 /** docker run pulls an image it does not have. */

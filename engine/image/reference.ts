@@ -133,6 +133,15 @@ export function normalizeTag(text: string): string {
   return fullReference(ref);
 }
 
+/** `docker.io/library/busybox:latest` as BuildKit prints a name in its progress; the text itself when it is no reference. */
+export function displayReference(text: string): string {
+  try {
+    return fullReference(withDefaultTag(parseReference(text)));
+  } catch {
+    return text;
+  }
+}
+
 /** The familiar form of a stored tag key (`busybox:latest`). */
 export function familiarTag(storedTag: string): string {
   return familiarReference(parseReference(storedTag, { defaultTag: false }));

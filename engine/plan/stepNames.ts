@@ -63,9 +63,7 @@ function lexer(cache: Map<string, ShellWordExpander>, escape: string, run: boole
 export function stepText(written: string, instr: StageInstruction, lookup: Lookup, escape: string, secretEnv: readonly string[] = []): string {
   const isRun = instr.kind === 'RUN';
   let text = written;
-  if (isRun && instr.heredocs.length === 1 && /^\s*<<-?["']?[A-Za-z0-9_]+["']?\s*$/.test(instr.command.form === 'shell' ? instr.command.text : '')) {
-    text += ` (${heredocSummary(instr.heredocs[0]?.content ?? '')})`;
-  }
+  if (isRun && isHeredocScript(instr)) text += ` (${heredocSummary(instr.heredocs[0]?.content ?? '')})`;
   const masked = new Set(secretEnv);
   let expanded: string;
   try {
@@ -75,6 +73,11 @@ export function stepText(written: string, instr: StageInstruction, lookup: Looku
   }
   const space = expanded.indexOf(' ');
   return space < 0 ? expanded.toUpperCase() : `${expanded.slice(0, space).toUpperCase()}${expanded.slice(space)}`;
+}
+
+/** `RUN <<EOF`: the command is one heredoc and nothing else (BuildKit runs its body as the script). */
+export function isHeredocScript(instr: StageInstruction): boolean {
+  return instr.kind === 'RUN' && instr.heredocs.length === 1 && instr.command.form === 'shell' && /^\s*<<-?["']?[A-Za-z0-9_]+["']?\s*$/.test(instr.command.text);
 }
 
 /** BuildKit's summarizeHeredoc: the first line, `...` when there are more. */

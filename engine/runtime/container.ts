@@ -6,7 +6,7 @@
  */
 // The few small files of a start are written with sync calls: a thread-pool round trip per
 // tiny operation costs more than the operation itself, and start-up time is what users feel.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,9 @@ import { ALL_DEVICES, DEFAULT_DEVICE_RULES } from './deviceRules.js';
 import { deviceRule, type HostDevice } from './hostDevices.js';
 import { overlayOptions, planMounts, removeMountStubs, TTY_GID, type ContainerMount } from './mounts.js';
 import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
-import { hostnameFileContent, hostsFileContent, resolvConfContent, type NetworkMode } from './network.js';
+import { prepareNetwork, type NetworkRequest, type PreparedNetwork } from './network/containerNetwork.js';
+import type { NetworkMode } from './network/networkMode.js';
+import type { PortBinding } from './network/ports.js';
 import { seccompProgram, type SeccompSetting } from './seccomp.js';
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from './privilege.js';
@@ -43,7 +45,8 @@ export interface ContainerSpec {
   cwd: string;
   user: { uid: number; gid: number; additionalGids: number[] };
   hostname: string;
-  network: NetworkMode;
+  /** A mode alone, or with published ports, DNS settings, extra hosts and names. */
+  network: NetworkMode | NetworkRequest;
   mounts: ContainerMount[];
   limits?: ResourceLimits;
   /** Join what `kiln stats` reads and the freezer `kiln pause` uses, limits or not (kiln run's containers). */
@@ -77,6 +80,9 @@ export interface RunningContainer {
   readonly pid: number;
   /** Its cgroup directories (none where it has no cgroup). */
   readonly cgroupDirs: readonly string[];
+  /** Its address on a bridge network, and the ports published to the host. */
+  readonly address?: string;
+  readonly ports: readonly PortBinding[];
   /** Sends a signal to PID 1; false once it has exited. */
   signal(sig: NodeJS.Signals | number): boolean;
   resize(rows: number, cols: number): void;
@@ -150,20 +156,19 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   let child: NativeChild | undefined;
   let mountNamespace = -1;
   let unclaimedConsoleSocket = -1; // the terminal's socket until the relay takes it over
+  let network: PreparedNetwork | undefined;
   const cleanups: (() => void)[] = [];
   try {
     const rootfs = join(state, 'rootfs');
     const links = join(state, 'lowers');
     mkdirSync(rootfs);
-    const etc = { hosts: join(state, 'hosts'), hostname: join(state, 'hostname'), resolvConf: join(state, 'resolv.conf') };
-    writeFileSync(etc.hosts, hostsFileContent(spec.network, spec.hostname));
-    writeFileSync(etc.hostname, hostnameFileContent(spec.hostname));
-    writeFileSync(etc.resolvConf, resolvConfContent(spec.network));
     for (const m of spec.mounts) {
       if (m.type === 'bind' && !existsSync(m.source)) {
         throw new KilnError('BAD_MOUNT', `bind source path does not exist: ${m.source}`);
       }
     }
+    network = await prepareNetwork(spec.network, { containerId: id, hostname: spec.hostname, etcDir: state });
+    const etc = network.etc;
     const overlay = overlayOptions(spec.rootfs.lowerDirs, spec.rootfs.upperDir, spec.rootfs.workDir, rootless, links);
     if (overlay.links) {
       mkdirSync(links);
@@ -174,7 +179,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules, managed: spec.managed ?? false });
     const plan = planMounts({
       userNamespace: rootless,
-      ownNetwork: spec.network === 'none',
+      ownNetwork: network.newNamespace,
       etcFiles: etc,
       user: spec.mounts,
       sourceIsDir: (s) => statSync(s).isDirectory(),
@@ -186,7 +191,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
 
     const stdin = spec.stdin ?? (spec.stdio === 'inherit' ? 'inherit' : 'null');
     const nativeSpec: NativeSpawnSpec = {
-      namespaces: { user: newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: spec.network === 'none', cgroup: true },
+      namespaces: { user: newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: network.newNamespace, cgroup: true },
+      ...(network.native ? { network: network.native } : {}),
       rootfs,
       rootMount: { source: 'overlay', fstype: 'overlay', data: overlay.data, ...(overlay.cwd ? { cwd: overlay.cwd } : {}) },
       mounts: plan.mounts,
@@ -229,6 +235,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     }
     openGate(started.gateFd, setgroups);
     cgroup?.admit(started.pid, started.inCgroup);
+    // While the child sets up its root: its interface, which it configures after the last gate.
+    await network.attach(started.pid);
 
     let exited = false;
     const exit = new Promise<number>((resolve) => {
@@ -243,6 +251,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       id,
       pid: started.pid,
       cgroupDirs: cgroup?.dirs() ?? [],
+      ...(network.address ? { address: network.address } : {}),
+      ports: network.ports,
       signal: (sig) => !exited && native.signal(started.pidfd, signalNumber(sig)),
       resize: (rows, cols) => { terminal?.resize(rows, cols); },
     };
@@ -286,6 +296,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     }
     if (unclaimedConsoleSocket >= 0) closeQuietly(unclaimedConsoleSocket);
     if (cgroup) await cgroup.destroy().catch(() => undefined);
+    await network?.release().catch(() => undefined); // what is left, the next kiln sweeps
     if (spec.removeMountStubs ?? true) {
       const targets = ['/proc', '/dev', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...spec.mounts.map((m) => m.target)];
       try {

@@ -134,8 +134,21 @@ async function commitDiff(state: StageState, env: StepEnvironment, diff: string 
   addHistory(state, env, createdBy, false);
 }
 
+/**
+ * The config a step starts from: a copy one level deep (and the history list), enough because
+ * steps replace nested values rather than edit them (meta.ts copies Env, Labels, ports and
+ * volumes before changing them). A deep copy per step made a long recipe quadratic.
+ */
+function copyForStep(config: StageState['config']): StageState['config'] {
+  return {
+    ...config,
+    ...(config.config ? { config: { ...config.config } } : {}),
+    ...(config.history ? { history: [...config.history] } : {}),
+  };
+}
+
 export async function executeInstruction(instr: StageInstruction, before: StageState, env: StepEnvironment): Promise<StageState> {
-  const state: StageState = { ...before, config: JSON.parse(JSON.stringify(before.config)) as StageState['config'], layers: [...before.layers] };
+  const state: StageState = { ...before, config: copyForStep(before.config), layers: [...before.layers] };
   const lookup: Lookup = state.args.lookup(state.config.config?.Env ?? undefined);
   const word = (text: string): string => {
     try { return env.expander.word(text, lookup); } catch (e) { throw located(env, instr, 'EXPANSION', (e as Error).message); }
@@ -431,7 +444,8 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
           throw located(env, instr, 'MOUNT', 'ssh mounts are not supported');
       }
     }
-    const network = instr.network === 'none' ? 'none' : 'host';
+    // BuildKit's default for RUN is a network namespace of its own with outbound access.
+    const network = instr.network === 'none' || instr.network === 'host' ? instr.network : 'bridge';
     let argv: string[] = [];
     // Read from the layers' dirs: no view is mounted unless a path goes through a symlink.
     const view = await StageFiles.open(state.layers, env.storage);

@@ -26,7 +26,7 @@ export interface RunContainerSpec {
   cwd: string;
   user: ProcessUser;
   hostname: string;
-  network: 'none' | 'host';
+  network: 'none' | 'host' | 'bridge';
   mounts: ({ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; size?: number })[];
   stdio: 'pipe';
   /** RUN --security=insecure (granted): every capability, device and system call. */
@@ -71,7 +71,7 @@ export interface RunPlan {
   /** A dir for heredoc scripts the command executes; made when asked for. */
   scriptDir: () => Promise<string>;
   mounts: PreparedMount[];
-  network: 'none' | 'host';
+  network: 'none' | 'host' | 'bridge';
   runner: ContainerRunner;
   /** Environment only this step sees (secrets with env=): not in the image, not in history. */
   extraEnv: string[];

@@ -29,6 +29,7 @@
 #include <string>
 
 #include "childSpec.h"
+#include "network.h"
 
 namespace {
 
@@ -195,6 +196,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Value hostname = js.Get("hostname");
   if (hostname.IsString()) s.hostname = hostname.As<Napi::String>().Utf8Value(), s.setHostname = true;
   s.loopbackUp = (flags & CLONE_NEWNET) != 0;
+  if (!kiln::ReadNetworkSpec(env, js, s.network)) return env.Undefined();
 
   s.uid = (uid_t)Num(js, "uid");
   s.gid = (gid_t)Num(js, "gid");
@@ -774,6 +776,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize));
   exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd));
   exports.Set("clearOutputProcessing", Napi::Function::New(env, ClearOutputProcessing));
+  kiln::RegisterNetworkFunctions(env, exports);
   return exports;
 }
 

@@ -510,6 +510,8 @@ int childMain(void* arg) {
     if (syscall(SYS_setresgid, 0, 0, 0) < 0) failSetup("become root in the user namespace (gid)");
     if (syscall(SYS_setresuid, 0, 0, 0) < 0) failSetup("become root in the user namespace (uid)");
   }
+  // Before any mount: a fresh sysfs shows the network namespace it was mounted in.
+  if (const char* what = enterChildNetwork(S->network)) failSetup(what);
   if (setsid() < 0) failSetup("setsid");
 
   if (S->stdinFd >= 0 && dup2(S->stdinFd, 0) < 0) failSetup("dup2 stdin");
@@ -555,6 +557,8 @@ int childMain(void* arg) {
   // cgroup namespace made after that has the container's cgroup as its root.
   awaitGate();
   close(S->gateFd);
+  // The parent made the interface while we mounted; it is there once the gate opens.
+  if (const char* what = configureChildInterface(S->network)) failSetup(what);
   if (S->unshareCgroup && unshare(CLONE_NEWCGROUP) < 0) failSetup("unshare cgroup namespace");
 
   // A filter needs no_new_privs or CAP_SYS_ADMIN: without the first it goes in while kiln still

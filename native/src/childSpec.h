@@ -9,6 +9,8 @@
 #include <sys/types.h>
 #include <linux/filter.h>
 
+#include "netSpec.h"
+
 namespace kiln {
 
 struct MountOp {
@@ -83,6 +85,8 @@ struct ChildSpec {
   std::vector<std::string> readonlyPaths;
   bool readonlyRootfs = false;
   bool pivot = true;
+
+  NetworkSpec network;  // joined or configured right after the gate (childNetwork.cc)
 
   std::string hostname;
   bool setHostname = false;

@@ -79,6 +79,14 @@ test('# check=error=true fails before any step runs, naming the rules; skip and 
   assert.match(bad.stderr, /Dockerfile: failed to parse build-arg:BUILDKIT_DOCKERFILE_CHECK: invalid check option "nope"$/m);
 });
 
+test('an invalid instruction: the warnings of the lines before it, then its located error', async (t) => {
+  if (!prerequisite(t, isRoot, 'kiln build needs root')) return;
+  const ctx = await context('invalid', 'FROM scratch AS BadStageName\nMAINTAINER me@example.org\nBADCMD\n');
+  const r = await kiln(['build', '--progress=plain', ctx]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^WARN: StageNameCasing: Stage name 'BadStageName' should be lowercase \(line 1\)\nWARN: MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label \(line 2\)\n.*Dockerfile:3:1: unknown instruction: BADCMD/s);
+});
+
 test('kiln build --check reports as docker build --check does, builds nothing, exits 1 when it finds something', async (t) => {
   if (!prerequisite(t, isRoot, 'kiln build needs root')) return;
   const ctx = await context('check', WARNED);
@@ -97,6 +105,13 @@ test('kiln build --check reports as docker build --check does, builds nothing, e
   assert.match((await kiln(['build', '--check', stages])).stdout, /JSONArgsRecommended/);
   const targeted = await kiln(['build', '--check', '--target', 'b', stages]);
   assert.equal(targeted.code, 0, targeted.stdout);
+
+  // A base image that cannot be found stops the check, after the findings that need no image.
+  const missing = await context('missing', 'FROM localhost:1/kiln-no-such-image:1 AS Base\nCOPY a.txt /a\n');
+  const m = await kiln(['build', '--check', missing]);
+  assert.equal(m.code, 1);
+  assert.match(m.stdout, /^Check complete, 1 warning has been found!\n\nWARNING: StageNameCasing/);
+  assert.match(m.stderr, /Dockerfile:1:1: .*image not found/);
 });
 
 test('a base image of another platform than the build is warned about (InvalidBaseImagePlatform)', async (t) => {

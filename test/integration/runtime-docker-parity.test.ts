@@ -5,15 +5,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerAvailable, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { DOCKER, importBusyboxIntoDocker } from '../support/dockerImage.js';
 import { Store } from '../../engine/store/store.js';
 
-const DOCKER = '/usr/bin/docker';
 // Named per process: other checkouts' test runs share this docker and remove their own copy.
 const IMAGE = `kiln-parity-${process.pid}/busybox:latest`;
 const ready = isRoot && haveBusybox && dockerAvailable();
@@ -48,15 +48,7 @@ describe('runtime: same results as docker run', () => {
     if (!ready) return;
     root = mkdtempSync(join(tmpdir(), 'kiln-parity-'));
     await commitBusyboxImage(await Store.open({ root }), IMAGE);
-    const rootfs = await makeBusyboxRootfs();
-    try {
-      const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const imp = spawn(DOCKER, ['import', '-', IMAGE], { stdio: ['pipe', 'ignore', 'inherit'] });
-      tar.stdout.pipe(imp.stdin);
-      assert.equal(await new Promise((res) => imp.on('close', res)), 0, 'docker import');
-    } finally {
-      rmSync(rootfs, { recursive: true, force: true });
-    }
+    await importBusyboxIntoDocker(IMAGE);
   });
   after(() => {
     if (!ready) return;

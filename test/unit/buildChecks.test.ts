@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { parseDockerfile } from '../../grammar/parser.js';
 import { toRecipe } from '../../grammar/instructions.js';
 import type { Recipe } from '../../grammar/recipe.js';
-import { checkRecipe, type CheckInputs, type CheckReport, type StageBase } from '../../engine/plan/checks/checkRecipe.js';
+import { checkBeforeInvalidLine, checkRecipe, type CheckInputs, type CheckReport, type StageBase } from '../../engine/plan/checks/checkRecipe.js';
 import { CheckConfigError } from '../../engine/plan/checks/checkConfig.js';
 import { shortForm } from '../../engine/plan/checks/findings.js';
 import { evaluateGlobalArgs } from '../../engine/plan/args.js';
@@ -72,7 +72,8 @@ export function checkCase(c: CorpusCase, allStages: boolean): CheckReport | { co
     return { parseError: (e as Error).message };
   }
   try {
-    return checkRecipe(recipe, inputsFor(c, recipe, allStages));
+    const trigger = (text: string) => toRecipe(parseDockerfile(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [];
+    return checkRecipe(recipe, inputsFor(c, recipe, allStages), trigger);
   } catch (e) {
     if (e instanceof CheckConfigError) return { configError: e.message };
     throw e;
@@ -110,3 +111,14 @@ for (const c of corpus) {
     assert.equal(lintResultText(findings, 'Dockerfile', c.dockerfile), want.check.stdout);
   });
 }
+
+test('an invalid instruction stops the build: the findings of the lines before it are still made (BuildKit testWarningsBeforeError)', () => {
+  const text = '\nFROM scratch AS BadStageName\nMAINTAINER me@example.org\nBADCMD\nMAINTAINER again\n';
+  const df = parseDockerfile(text);
+  assert.throws(() => toRecipe(df), /unknown instruction: BADCMD/);
+  assert.deepEqual(checkBeforeInvalidLine(df, 4, new Map()).map(shortForm), [
+    "StageNameCasing: Stage name 'BadStageName' should be lowercase (line 2)",
+    'MaintainerDeprecated: Maintainer instruction is deprecated in favor of using label (line 3)',
+  ]);
+  assert.deepEqual(checkBeforeInvalidLine(parseDockerfile(`# check=skip=all\n${text}`), 5, new Map()), []);
+});

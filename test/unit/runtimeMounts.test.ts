@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MOUNT_DATA_LIMIT, cleanTarget, overlayOptions, planMounts } from '../../engine/runtime/mounts.js';
 import { DOCKER_DEFAULT_CAPABILITIES, capabilityMask, effectiveCapabilities } from '../../engine/runtime/capabilities.js';
-import { hostsFileContent, resolvConfContent } from '../../engine/runtime/network.js';
+import { hostsFileContent, resolvConfContent } from '../../engine/runtime/network/etcFiles.js';
 import { idMapCovers } from '../../engine/runtime/userNamespace.js';
 
 test('overlay options: absolute paths when they fit, index/metacopy/redirect_dir off as root, userxattr rootless', () => {
@@ -64,11 +64,11 @@ test('capabilities: docker\'s default set, add/drop, ALL', () => {
 });
 
 test('hosts and resolv.conf as docker writes them', () => {
-  assert.match(hostsFileContent('none', 'box'), /^127\.0\.0\.1\tlocalhost\n[\s\S]*127\.0\.0\.1\tbox\n$/);
-  assert.equal(hostsFileContent('host', 'box', '1.2.3.4 h'), '1.2.3.4 h\n');
-  assert.equal(resolvConfContent('none', 'nameserver 127.0.0.53\nsearch lan\n'), 'search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n');
-  assert.equal(resolvConfContent('none', 'nameserver 10.0.0.1\n'), 'nameserver 10.0.0.1\n');
-  assert.equal(resolvConfContent('host', 'nameserver 127.0.0.53\n'), 'nameserver 127.0.0.53\n');
+  assert.match(hostsFileContent('none', { hostname: 'box' }), /^127\.0\.0\.1\tlocalhost\n[\s\S]*127\.0\.0\.1\tbox\n$/);
+  assert.equal(hostsFileContent('host', { hostname: 'box' }, '1.2.3.4 h'), '1.2.3.4 h\n');
+  assert.equal(resolvConfContent('none', {}, 'nameserver 127.0.0.53\nsearch lan\n'), 'search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n');
+  assert.equal(resolvConfContent('none', {}, 'nameserver 10.0.0.1\n'), 'nameserver 10.0.0.1\n');
+  assert.equal(resolvConfContent('host', {}, 'nameserver 127.0.0.53\n'), 'nameserver 127.0.0.53\n');
 });
 
 test('id maps: which ids a /proc/PID/gid_map gives a host id', () => {

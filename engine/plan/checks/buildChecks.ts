@@ -12,7 +12,7 @@ import type { CheckInputs, CheckReport, StageBase } from './checkRecipe.js';
 import { shortForm } from './findings.js';
 
 /** The bases of `stages`, resolving image bases with `image` (already resolved in a build: no new work). */
-export async function checkBases(plan: BuildPlan, stages: readonly number[], image: (planned: PlannedStage) => Promise<ImageRecord>): Promise<Map<number, StageBase>> {
+export async function checkBases(plan: BuildPlan, stages: readonly number[], image: (ref: string, planned: PlannedStage) => Promise<ImageRecord>): Promise<Map<number, StageBase>> {
   const bases = new Map<number, StageBase>();
   for (const i of stages) {
     const planned = plan.stages[i] as PlannedStage;
@@ -20,9 +20,9 @@ export async function checkBases(plan: BuildPlan, stages: readonly number[], ima
     if (base.kind === 'scratch' || base.kind === 'context') bases.set(i, { kind: base.kind });
     else if (base.kind === 'stage') bases.set(i, { kind: 'stage', index: base.index });
     else {
-      const config = (await image(planned)).config;
+      const config = (await image(base.ref, planned)).config;
       bases.set(i, {
-        kind: 'image', name: planned.baseName, env: config.config?.Env ?? [], shell: (config.config?.Shell?.length ?? 0) > 0,
+        kind: 'image', name: planned.baseName, env: config.config?.Env ?? [], shell: (config.config?.Shell?.length ?? 0) > 0, onbuild: config.config?.OnBuild ?? [],
         platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
       });
     }

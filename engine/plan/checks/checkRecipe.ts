@@ -5,13 +5,14 @@
  * can remember it and a cached rebuild need not check again.
  */
 import { ShellWordExpander } from '../../../grammar/expand.js';
-import type { Recipe } from '../../../grammar/recipe.js';
+import type { Dockerfile } from '../../../grammar/ast.js';
+import type { Recipe, StageInstruction } from '../../../grammar/recipe.js';
 import { automaticArgs, formatPlatform, parsePlatform, type Platform } from '../platform.js';
 import { CHECK_BUILD_ARG, CheckConfigError, parseCheckConfig, type CheckConfig } from './checkConfig.js';
 import { Findings, type CheckFinding } from './findings.js';
 import { checkDefaultBaseNames, checkFromLines, globalScope } from './fromChecks.js';
 import { checkStage, cloneScope, type StageScope } from './stageChecks.js';
-import { linesOf, syntaxChecks } from './syntaxChecks.js';
+import { instructionChecks, linesOf, syntaxChecks } from './syntaxChecks.js';
 import * as rules from './rules.js';
 
 /** What a stage starts from, as far as the checks care. */
@@ -19,8 +20,11 @@ export type StageBase =
   | { kind: 'scratch' }
   | { kind: 'context' }
   | { kind: 'stage'; index: number }
-  /** `name`: the base as the FROM line names it (after ARG expansion). */
-  | { kind: 'image'; name: string; env: readonly string[]; shell: boolean; platform: Platform };
+  /** `name`: the base as the FROM line names it (after ARG expansion); `onbuild`: its ONBUILD triggers. */
+  | { kind: 'image'; name: string; env: readonly string[]; shell: boolean; platform: Platform; onbuild: readonly string[] };
+
+/** A trigger's text parsed into instructions (the grammar's work, handed in: the checks parse nothing). */
+export type TriggerParser = (text: string) => readonly StageInstruction[];
 
 export interface CheckInputs {
   buildArgs: ReadonlyMap<string, string>;
@@ -48,7 +52,7 @@ export interface CheckReport {
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The check configuration: BUILDKIT_DOCKERFILE_CHECK when given, else the `# check=` directive. */
-export function checkConfigOf(recipe: Recipe, buildArgs: ReadonlyMap<string, string>): CheckConfig {
+export function checkConfigOf(recipe: Pick<Recipe, 'directives'>, buildArgs: ReadonlyMap<string, string>): CheckConfig {
   const override = buildArgs.get(CHECK_BUILD_ARG);
   const [text, where] = override !== undefined
     ? [override, `failed to parse build-arg:${CHECK_BUILD_ARG}`]
@@ -109,8 +113,38 @@ function normalized(p: Platform): string {
   return formatPlatform({ os: p.os, architecture: p.architecture, ...(variant ? { variant } : {}) });
 }
 
+/**
+ * The ONBUILD triggers each checked stage inherits, as text: its base image's, or the ONBUILD lines
+ * of the stage it is built on. BuildKit dispatches (and so checks) them before the stage's own lines.
+ */
+export function inheritedTriggers(recipe: Recipe, inputs: CheckInputs): Map<number, readonly string[]> {
+  const triggers = new Map<number, readonly string[]>();
+  for (const [i, base] of inputs.bases ?? []) {
+    if (base.kind === 'image') triggers.set(i, base.onbuild);
+    else if (base.kind === 'stage') triggers.set(i, (recipe.stages[base.index]?.instructions ?? []).flatMap((instr) => (instr.kind === 'ONBUILD' ? [instr.expression] : [])));
+  }
+  return triggers;
+}
+
+/**
+ * A Dockerfile whose instruction at `line` is invalid: the findings BuildKit makes before it stops
+ * there (the parser's and those of each instruction read before that line). Nothing when the
+ * configuration itself is bad.
+ */
+export function checkBeforeInvalidLine(df: Dockerfile, line: number, buildArgs: ReadonlyMap<string, string>): CheckFinding[] {
+  let findings: Findings;
+  try {
+    findings = new Findings(checkConfigOf({ directives: df.directives }, buildArgs));
+  } catch {
+    return [];
+  }
+  const before = df.instructions.filter((i) => i.range.start.line < line);
+  instructionChecks(before, df.warnings.filter((w) => w.range.start.line < line), findings);
+  return findings.list;
+}
+
 /** Runs every check the configuration enables. Throws CheckConfigError for a bad configuration. */
-export function checkRecipe(recipe: Recipe, inputs: CheckInputs): CheckReport {
+export function checkRecipe(recipe: Recipe, inputs: CheckInputs, parseTrigger?: TriggerParser): CheckReport {
   const findings = new Findings(checkConfigOf(recipe, inputs.buildArgs));
   const lex = new ShellWordExpander(recipe.escape);
   syntaxChecks(recipe, findings);
@@ -121,16 +155,17 @@ export function checkRecipe(recipe: Recipe, inputs: CheckInputs): CheckReport {
     checkFromLines(recipe, globals, lex, findings);
     if (inputs.bases) {
       checkBasePlatforms(recipe, inputs, globals.values, lex, findings);
-      checkStages(recipe, inputs, inputs.bases, globals.values, findings);
+      checkStages(recipe, inputs, inputs.bases, globals.values, findings, parseTrigger);
     }
   }
   const error = findings.violation();
   return { findings: findings.list, ...(error !== undefined ? { error } : {}) };
 }
 
-function checkStages(recipe: Recipe, inputs: CheckInputs, bases: ReadonlyMap<number, StageBase>, globals: ReadonlyMap<string, string>, findings: Findings): void {
+function checkStages(recipe: Recipe, inputs: CheckInputs, bases: ReadonlyMap<number, StageBase>, globals: ReadonlyMap<string, string>, findings: Findings, parseTrigger?: TriggerParser): void {
   const ctx = { findings, escape: recipe.escape, buildArgs: inputs.buildArgs, globals, ignorePatterns: inputs.ignorePatterns };
   const finished = new Map<number, StageScope>();
+  const triggers = parseTrigger ? inheritedTriggers(recipe, inputs) : new Map<number, readonly string[]>();
   for (const i of [...inputs.dispatched].sort((a, b) => a - b)) {
     const stage = recipe.stages[i];
     const base = bases.get(i);
@@ -144,7 +179,8 @@ function checkStages(recipe: Recipe, inputs: CheckInputs, bases: ReadonlyMap<num
       scope = envScope(base.kind === 'image' ? base.env : []);
       if (base.kind === 'image') scope.shell = base.shell;
     }
-    if (!checkStage(stage.instructions, scope, ctx)) return;
+    const inherited = (triggers.get(i) ?? []).flatMap((t) => (parseTrigger as TriggerParser)(t));
+    if (!checkStage(stage, scope, ctx, inherited)) return;
     finished.set(i, scope);
   }
 }

@@ -7,7 +7,7 @@
 import type { Instruction } from '../../../grammar/ast.js';
 import { ExpansionError, ShellWordExpander } from '../../../grammar/expand.js';
 import { csvFields } from '../../../grammar/mount.js';
-import type { CopyInstruction, KeyValue, StageInstruction } from '../../../grammar/recipe.js';
+import type { CopyInstruction, KeyValue, Stage, StageInstruction } from '../../../grammar/recipe.js';
 import { IgnoreMatcher } from '../../context/dockerignore.js';
 import type { Findings, LineRange } from './findings.js';
 import { linesOf } from './syntaxChecks.js';
@@ -54,15 +54,22 @@ const PUBLIC_WORD = /(?:_|^)(?:public)(?:_|$)/i;
 class StageChecker {
   private readonly word: ShellWordExpander;
   private readonly raw = new ShellWordExpander('\\', { skipProcessQuotes: true });
-  private readonly tracked = new Map<string, LineRange[]>();
+  readonly tracked = new Map<string, LineRange[]>();
   private ignore: IgnoreMatcher | null | undefined;
 
-  constructor(private readonly ctx: StageCheckContext, private readonly scope: StageScope) {
+  /** `triggersAt`: these instructions are inherited ONBUILD triggers, which BuildKit locates at the stage's FROM. */
+  constructor(private readonly ctx: StageCheckContext, private readonly scope: StageScope, private readonly triggersAt?: LineRange[], before?: StageChecker) {
     this.word = new ShellWordExpander(ctx.escape);
+    // CMD, ENTRYPOINT and HEALTHCHECK a trigger gave count for the stage's own lines too.
+    if (before) for (const [k, v] of before.tracked) this.tracked.set(k, v);
   }
 
   private report(rule: rules.CheckRule, at: { range: Instruction['range'] } | LineRange[], message: string): void {
-    this.ctx.findings.report(rule, Array.isArray(at) ? at : linesOf(at), message);
+    this.ctx.findings.report(rule, Array.isArray(at) ? at : this.locate(at), message);
+  }
+
+  private locate(at: { range: Instruction['range'] }): LineRange[] {
+    return this.triggersAt ?? linesOf(at);
   }
 
   /** Expands one word in the current scope, reporting variables it uses that nothing defined. */
@@ -90,7 +97,7 @@ class StageChecker {
   private usedOnce(name: string, instr: StageInstruction): void {
     const previous = this.tracked.get(name);
     if (previous) this.report(rules.MultipleInstructionsDisallowed, previous, rules.messages.multipleInstructionsDisallowed(name));
-    this.tracked.set(name, linesOf(instr));
+    this.tracked.set(name, this.locate(instr));
   }
 
   /** Words BuildKit expands before it dispatches the instruction (its SupportsSingleWordExpansion). */
@@ -234,14 +241,16 @@ function legacyPair(source: Instruction, index: number): boolean {
 }
 
 /**
- * Checks a stage's instructions in order, updating `scope` as BuildKit's dispatch would. False
+ * Checks a stage's instructions in order (after the ONBUILD triggers it inherits), updating `scope` as BuildKit's dispatch would. False
  * when an instruction would stop the build (a word that cannot be expanded, an empty VOLUME, a
  * bad EXPOSE port): BuildKit checks nothing past that point, in this stage or any later one.
  */
-export function checkStage(instructions: readonly StageInstruction[], scope: StageScope, ctx: StageCheckContext): boolean {
-  const checker = new StageChecker(ctx, scope);
+export function checkStage(stage: Stage, scope: StageScope, ctx: StageCheckContext, triggers: readonly StageInstruction[] = []): boolean {
   try {
-    for (const instr of instructions) checker.check(instr);
+    const inherited = new StageChecker(ctx, scope, linesOf(stage.from));
+    for (const instr of triggers) inherited.check(instr);
+    const checker = new StageChecker(ctx, scope, undefined, inherited);
+    for (const instr of stage.instructions) checker.check(instr);
   } catch (e) {
     if (e instanceof BuildStops) return false;
     throw e;

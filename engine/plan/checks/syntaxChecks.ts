@@ -93,11 +93,16 @@ function checkCasing(recipe: Recipe, findings: Findings): void {
   }
 }
 
-export function syntaxChecks(recipe: Recipe, findings: Findings): void {
-  for (const w of recipe.parseWarnings) {
+/** The checks BuildKit makes as it reads each instruction (and the parser's findings before them). */
+export function instructionChecks(instructions: readonly Instruction[], parseWarnings: Recipe['parseWarnings'], findings: Findings): void {
+  for (const w of parseWarnings) {
     findings.report(rules.NoEmptyContinuation, [{ start: w.range.start.line, end: w.range.start.line }], rules.messages.noEmptyContinuation());
   }
-  for (const i of rawInstructions(recipe)) checkInstruction(i, findings);
+  for (const i of instructions) checkInstruction(i, findings);
+}
+
+export function syntaxChecks(recipe: Recipe, findings: Findings): void {
+  instructionChecks(rawInstructions(recipe), recipe.parseWarnings, findings);
   checkStageNames(recipe, findings);
   checkCasing(recipe, findings);
 }

@@ -163,7 +163,7 @@ async function startOnce(
         const pidStart = processStartTime(c.pid);
         noted = keeper.set({
           state: 'running', ...thisHolder(), detached: true, pid: c.pid, ...(pidStart !== undefined ? { pidStart } : {}),
-          cgroupDirs: [...c.cgroupDirs], started: now(), error: undefined, exitCode: undefined, oomKilled: undefined,
+          cgroupDirs: [...c.cgroupDirs], ports: [...c.ports], started: now(), error: undefined, exitCode: undefined, oomKilled: undefined,
         });
       },
       onExecuted: () => { void noted.then(() => onExecuted(pid)); },
