@@ -39,6 +39,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   pause: { summary: 'Pause all processes within one or more containers', load: () => import('./pause.js') },
   restart: { summary: 'Restart one or more containers', load: () => import('./restart.js') },
   start: { summary: 'Start one or more stopped containers', load: () => import('./start.js') },
+  stats: { summary: 'Display a live stream of container(s) resource usage statistics', load: () => import('./stats.js') },
   stop: { summary: 'Stop one or more running containers', load: () => import('./stop.js') },
   unpause: { summary: 'Unpause all processes within one or more containers', load: () => import('./unpause.js') },
   wait: { summary: 'Block until one or more containers stop, then print their exit codes', load: () => import('./wait.js') },
