@@ -245,3 +245,51 @@ describe('container lifecycle beside docker', () => {
     assert.equal(await settled((a) => box.kiln(a)), await settled((a) => box.dockerCli(a)));
   });
 });
+
+describe('crash cases', () => {
+  let box: LifecycleBox;
+  before(async () => {
+    if (ready) box = await openLifecycleBox('crash', { docker: false });
+  });
+  after(async () => {
+    if (ready) await box.dispose();
+  });
+
+  test('kill -9 of the command leaves a detached container running and in ps; of its attach, too', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    box.kilnNames.add('survivor');
+    const cli = box.kilnProcess(['run', '-d', '--name', 'survivor', box.image, 'sleep', '1000']);
+    const cliExit = new Promise((resolve) => cli.on('close', resolve));
+    // Killed as soon as its container runs (before it printed the ID, or just after).
+    const rec = await until(() => { const r = box.record('survivor'); return r?.state === 'running' && r.pid !== undefined && r; });
+    cli.kill('SIGKILL');
+    await cliExit;
+    assert.ok(alive(rec.pid as number), 'the container runs on');
+    assert.match((await box.kiln(['ps'])).stdout, /Up .*survivor/);
+
+    const attach = box.kilnProcess(['attach', 'survivor']);
+    const attached = new Promise((resolve) => attach.on('close', resolve));
+    attach.kill('SIGKILL');
+    await attached;
+    assert.ok(alive(rec.pid as number));
+    assert.equal((await box.kiln(['exec', 'survivor', 'true'])).code, 0, 'still running, still reachable');
+  });
+
+  test('kill -9 of a supervisor takes its container with it; ps -a shows it exited and the next command sweeps its cgroups', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    box.kilnNames.add('orphan');
+    assert.equal((await box.kiln(['run', '-d', '--name', 'orphan', '--restart', 'always', box.image, 'sleep', '1000'])).code, 0);
+    const rec = box.record('orphan');
+    assert.ok(rec?.ownerPid && rec.pid && rec.cgroupDirs);
+    process.kill(rec.ownerPid, 'SIGKILL');
+    await until(() => !alive(rec.pid as number));
+    const dirs = rec.cgroupDirs;
+    const ps = await box.kiln(['ps', '-a']);
+    assert.match(ps.stdout, /Exited \(137\) .*orphan/);
+    assert.equal(box.record('orphan')?.state, 'exited', 'the sweep wrote the exit down');
+    assert.deepEqual(dirs.filter((d) => existsSync(d)), [], 'its cgroups are gone');
+    assert.deepEqual(leftoverMounts(), []);
+    assert.equal((await box.kiln(['start', 'orphan'])).code, 0, 'and it can be started again');
+    assert.ok(box.record('orphan')?.state === 'running');
+  });
+});
