@@ -15,6 +15,11 @@
  *
  * runs the scaling bench instead (bench/scale.ts): how each cost grows with its input.
  *
+ *   node dist/bench/run.js --soak MINUTES [--workers N] [--kill-rate R]
+ *
+ * runs the store's soak instead (bench/soak.ts): random concurrent commands and kill -9s, then
+ * kiln check, leaked mounts, cgroups and temp files, and docker loading every surviving image.
+ *
  * buildah and podman take four times as long as kiln and docker on the multi-stage recipe;
  * they run --slow-reps times (default 1) so the whole bench stays within a few minutes.
  */
@@ -27,6 +32,7 @@ import { kiln, peers, type Builder } from './builders.js';
 import { baseOnly, fourStages, haveBusybox, makeContext, manyFilesCopy, tenRuns, writeManyFiles, writeRootfsTar } from './fixtures.js';
 import { formatMs, median, timeCommand } from './measure.js';
 import { runScaleBench } from './scale.js';
+import { runSoak } from './soak.js';
 
 interface Options {
   reps: number;
@@ -226,4 +232,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv.includes('--scale')) await runScaleBench(process.argv.slice(2));
+else if (process.argv.includes('--soak')) await runSoak(process.argv.slice(2));
 else await main();

@@ -131,7 +131,8 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
   const records = new ContainerRecords(store.root);
   const holder = lifecycle.detach ? { state: 'created' as const } : thisHolder();
   const joined = await networkToJoin(network, records);
-  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ...holder }));
+  const autoRemove = args.bools.has('rm');
+  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ...holder, autoRemove }));
   const hostname = args.strings.get('hostname')
     ?? ('mode' in network && network.mode === 'host' ? hostHostname() : joined !== undefined ? containerHostname(joined) : record.id.slice(0, 12));
   const request = networkRequest(args, network, Object.keys(config.ExposedPorts ?? {}), [record.name, record.id.slice(0, 12)], joined);
@@ -144,7 +145,6 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
     flagEnv,
   );
   const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
-  const autoRemove = args.bools.has('rm');
   const containerSpec: import('../runtime/container.js').ContainerSpec = {
       id: record.id,
       rootfs: {

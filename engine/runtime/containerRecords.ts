@@ -16,7 +16,7 @@ import { randomHex } from '../lazyCrypto.js';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
-import { processStartTime, tagAlive } from '../processIdentity.js';
+import { parseTag, processStartTime, selfTag, tagAlive } from '../processIdentity.js';
 
 /** What a record stores; `paused` is read from the freezer, never stored. */
 export type StoredState = 'created' | 'running' | 'restarting' | 'exited';
@@ -48,6 +48,8 @@ export interface ContainerRecord {
   /** Why the last start failed, or what ended the container other than itself. */
   error?: string;
   restartCount?: number;
+  /** --rm: removed when it exits, or by the next listing once its holder is gone. */
+  autoRemove?: boolean;
   /** Ports published to the host while it runs (`kiln port`). */
   ports?: { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }[];
 }
@@ -114,7 +116,7 @@ export class ContainerRecords {
    * Creates the record (running, owned by `ownerPid`, or created when `state` says so) and the
    * writable layer. Call under the store lock (names are unique).
    */
-  async create(fields: { name?: string; image: string; imageId: string; command: string[]; ownerPid?: number; ownerStart?: string; state?: StoredState }): Promise<ContainerRecord> {
+  async create(fields: { name?: string; image: string; imageId: string; command: string[]; ownerPid?: number; ownerStart?: string; state?: StoredState; autoRemove?: boolean }): Promise<ContainerRecord> {
     const existing = await this.list();
     let name = fields.name;
     if (name !== undefined) {
@@ -131,10 +133,14 @@ export class ContainerRecords {
       id, name, image: fields.image, imageId: fields.imageId, command: fields.command, created: new Date().toISOString(), state: fields.state ?? 'running',
       ...(fields.ownerPid !== undefined ? { ownerPid: fields.ownerPid } : {}),
       ...(ownerStart !== undefined ? { ownerStart } : {}),
+      ...(fields.autoRemove ? { autoRemove: true } : {}),
     };
-    mkdirSync(this.upperDir(id), { recursive: true, mode: 0o755 });
-    mkdirSync(this.workDir(id), { mode: 0o700 });
-    await this.write(record);
+    // Made whole in a temp dir renamed into place: a kill mid-create leaves only a temp dir of a dead process.
+    const staging = join(this.dir, `.${id}.${selfTag()}.tmp`);
+    mkdirSync(join(staging, 'upper'), { recursive: true, mode: 0o755 });
+    mkdirSync(join(staging, 'work'), { mode: 0o700 });
+    writeFileSync(join(staging, 'container.json'), JSON.stringify(record, null, 2) + '\n');
+    renameSync(staging, this.containerDir(id));
     return record;
   }
 
@@ -171,8 +177,18 @@ export class ContainerRecords {
     }
     const out: ContainerRecord[] = [];
     for (const id of ids) {
+      if (id.startsWith('.')) {
+        this.removeIfAbandoned(id);
+        continue;
+      }
       const rec = this.read(id);
-      if (rec) out.push(withHolderChecked(rec));
+      if (!rec) continue;
+      // --rm whose holder was killed: removed, as docker's daemon removes an auto-remove container whatever happened to its client.
+      if (rec.autoRemove && LIVE_STATES.includes(rec.state) && rec.ownerPid !== undefined && !holderAlive(rec)) {
+        await this.remove(rec.id);
+        continue;
+      }
+      out.push(withHolderChecked(rec));
     }
     return out.sort((a, b) => b.created.localeCompare(a.created));
   }
@@ -195,6 +211,13 @@ export class ContainerRecords {
       swept.push(await this.update(rec, diedPatch(rec)));
     }
     return swept;
+  }
+
+  /** A container a kiln was creating when it was killed (`.ID.PID-START.tmp`). */
+  private removeIfAbandoned(name: string): void {
+    const m = /^\.[0-9a-f]{64}\.(\d+-\d+)\.tmp$/.exec(name);
+    const tag = m ? parseTag(m[1] as string) : undefined;
+    if (tag !== undefined && !tagAlive(tag)) rmSync(join(this.dir, name), { recursive: true, force: true });
   }
 
   /** By full or unique short id, or by name. */

@@ -8,12 +8,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
+import { hostMountsUnder, mountPoints } from '../support/containers.js';
 import { runKiln } from '../support/kilnProcess.js';
 
 const base = mkdtempSync(join(tmpdir(), 'kiln-mountns-it-'));
@@ -26,11 +27,6 @@ before(async () => {
   await commitBusyboxImage(await Store.open({ root: storeRoot }), 'kiln-test/busybox:latest');
 });
 after(() => rmSync(base, { recursive: true, force: true }));
-
-/** Mount points of this (the host's) mount namespace under `dir`. */
-function hostMountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m === dir || m.startsWith(`${dir}/`));
-}
 
 test('kill -9 of kiln build while a stage view is mounted leaves no mount on the host; the next command sweeps its dirs', { timeout: 300_000 }, async (t) => {
   if (!ready(t)) return;
@@ -57,7 +53,7 @@ test('kill -9 of kiln build while a stage view is mounted leaves no mount on the
     await new Promise((r) => setTimeout(r, 50));
   }
   // The view is mounted — in the build's own mount namespace, not the host's.
-  const inBuild = (): string[] => readFileSync(`/proc/${child.pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(`${tmp}/`));
+  const inBuild = (): string[] => mountPoints(child.pid as number).filter((m) => m.startsWith(`${tmp}/`));
   while (inBuild().length === 0) {
     if (child.exitCode !== null) assert.fail(`the build ended early:\n${stderr}`);
     await new Promise((r) => setTimeout(r, 50));

@@ -144,6 +144,21 @@ describe('network: bridge, NAT, ports, user networks', () => {
     kiln(['rm', name]);
   });
 
+  test('two containers on the default bridge reach each other by address', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    const name = `net-peer-${tag}`;
+    const web = await start(['--rm', '--name', name], `mkdir /www && echo from-${name} > /www/index.html && httpd -p 80 -h /www`);
+    try {
+      const [endpoint] = endpointsOfName(name);
+      assert.ok(endpoint, 'the serving container has an endpoint record');
+      const peer = kiln(['run', '--rm', IMAGE, 'wget', '-qO-', `http://${endpoint.address}/`]);
+      assert.equal(peer.status, 0, peer.stderr);
+      assert.equal(peer.stdout, `from-${name}\n`);
+    } finally {
+      await web.stop();
+    }
+  });
+
   test('two containers on a user-defined network reach each other by name; the default bridge cannot reach them', async (t) => {
     if (!prerequisite(t, ready, why)) return;
     const net = `kiln-test-net-${tag}`;

@@ -6,13 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { dockerAvailable, hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
-import { DOCKER, importBusyboxIntoDocker } from '../support/dockerImage.js';
-import { Store } from '../../engine/store/store.js';
+import { haveBusybox } from '../support/busyboxImage.js';
+import { busyboxInKilnAndDocker, DOCKER, removeBusyboxFromKilnAndDocker } from '../support/dockerImage.js';
 
 const IMAGE = `kiln-netparity-${process.pid}/busybox:latest`;
 const ready = isRoot && haveBusybox && hasCommand('nft') && dockerAvailable();
@@ -49,15 +45,10 @@ function normalise(out: string): string {
 describe('network: the default bridge as docker gives it', () => {
   let root: string;
   before(async () => {
-    if (!ready) return;
-    root = mkdtempSync(join(tmpdir(), 'kiln-netparity-'));
-    await commitBusyboxImage(await Store.open({ root }), IMAGE);
-    await importBusyboxIntoDocker(IMAGE);
+    if (ready) root = await busyboxInKilnAndDocker(IMAGE, 'kiln-netparity-');
   });
   after(() => {
-    if (!ready) return;
-    rmSync(root, { recursive: true, force: true });
-    spawnSync(DOCKER, ['rmi', IMAGE], { stdio: 'ignore' });
+    if (ready) removeBusyboxFromKilnAndDocker(IMAGE, root);
   });
 
   for (const c of CASES) {

@@ -6,13 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { dockerAvailable, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
-import { DOCKER, importBusyboxIntoDocker } from '../support/dockerImage.js';
-import { Store } from '../../engine/store/store.js';
+import { haveBusybox } from '../support/busyboxImage.js';
+import { busyboxInKilnAndDocker, DOCKER, removeBusyboxFromKilnAndDocker } from '../support/dockerImage.js';
 
 // Named per process: other checkouts' test runs share this docker and remove their own copy.
 const IMAGE = `kiln-parity-${process.pid}/busybox:latest`;
@@ -45,15 +41,10 @@ const CASES: { name: string; flags: string[]; argv: string[] }[] = [
 describe('runtime: same results as docker run', () => {
   let root: string;
   before(async () => {
-    if (!ready) return;
-    root = mkdtempSync(join(tmpdir(), 'kiln-parity-'));
-    await commitBusyboxImage(await Store.open({ root }), IMAGE);
-    await importBusyboxIntoDocker(IMAGE);
+    if (ready) root = await busyboxInKilnAndDocker(IMAGE, 'kiln-parity-');
   });
   after(() => {
-    if (!ready) return;
-    rmSync(root, { recursive: true, force: true });
-    spawnSync(DOCKER, ['rmi', IMAGE], { stdio: 'ignore' });
+    if (ready) removeBusyboxFromKilnAndDocker(IMAGE, root);
   });
 
   for (const c of CASES) {

@@ -8,13 +8,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { selfTag } from '../../engine/processIdentity.js';
 import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
 import { isRoot, prerequisite } from '../support/env.js';
+import { hostMountsUnder } from '../support/containers.js';
 import { runKiln, type Result } from '../support/kilnProcess.js';
 
 const base = mkdtempSync(join(tmpdir(), 'kiln-leases-it-'));
@@ -46,11 +47,6 @@ function recipe(name: string): string {
     '',
   ].join('\n'));
   return dir;
-}
-
-/** Mount points of this (the host's) mount namespace under `dir`. */
-function hostMountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m === dir || m.startsWith(`${dir}/`));
 }
 
 test('kiln prune --all in a loop beside two running builds: every build succeeds, no prune fails', { timeout: 600_000 }, async (t) => {

@@ -8,24 +8,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kilnBin, prerequisite } from '../support/env.js';
 import { openSandbox, ready, why, type Sandbox } from './fixture.js';
 import { hostCgroupLayout } from '../../engine/runtime/cgroupLayout.js';
-import { kilnParents } from '../../engine/runtime/cgroups.js';
-import { ownerOf } from '../../engine/runtime/cgroupOwner.js';
+import { cgroupsOwnedBy } from '../support/containers.js';
 
 /** The container cgroups a kiln process owns, in every hierarchy. */
 function cgroupsOf(kilnPid: number): string[] {
-  const layout = hostCgroupLayout();
-  if (!layout) return [];
-  const out: string[] = [];
-  for (const parent of kilnParents(layout)) {
-    if (!existsSync(parent)) continue;
-    for (const name of readdirSync(parent)) if (ownerOf(name)?.owner.pid === kilnPid) out.push(join(parent, name));
-  }
-  return out.sort();
+  return cgroupsOwnedBy((pid) => pid === kilnPid);
 }
 
 /** Starts `kiln run` whose container prints "started" and then waits on its stdin. */

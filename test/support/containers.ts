@@ -80,3 +80,23 @@ export function leftoverCgroups(prefix = TEST_ID_PREFIX): string[] {
   }
   return out;
 }
+
+/** Container cgroups, in every hierarchy, whose owning kiln process's pid `owned` accepts. */
+export function cgroupsOwnedBy(owned: (pid: number) => boolean): string[] {
+  const layout = hostCgroupLayout();
+  if (!layout) return [];
+  return kilnParents(layout).flatMap((p) => (existsSync(p) ? readdirSync(p) : []).filter((name) => {
+    const owner = ownerOf(name)?.owner;
+    return owner !== undefined && owned(owner.pid);
+  }).map((name) => join(p, name))).sort();
+}
+
+/** The mount points in the mount table of process `pid` (this process's: the host's). */
+export function mountPoints(pid: number | 'self' = 'self'): string[] {
+  return readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m !== '');
+}
+
+/** Mount points of this (the host's) mount namespace at or under `dir`. */
+export function hostMountsUnder(dir: string): string[] {
+  return mountPoints().filter((m) => m === dir || m.startsWith(`${dir}/`));
+}

@@ -1,7 +1,10 @@
 /** The busybox root filesystem (busyboxImage.ts) imported into docker under a tag, for tests and benches that run the same image in both. */
-import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { makeBusyboxRootfs } from './busyboxImage.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { commitBusyboxImage, makeBusyboxRootfs } from './busyboxImage.js';
+import { Store } from '../../engine/store/store.js';
 
 export const DOCKER = '/usr/bin/docker';
 
@@ -17,4 +20,18 @@ export async function importBusyboxIntoDocker(tag: string, changes: readonly str
   } finally {
     rmSync(rootfs, { recursive: true, force: true });
   }
+}
+
+/** A kiln store of its own holding the busybox image under `tag`, and the same image imported into docker under that tag. */
+export async function busyboxInKilnAndDocker(tag: string, storePrefix: string): Promise<string> {
+  const root = mkdtempSync(join(tmpdir(), storePrefix));
+  await commitBusyboxImage(await Store.open({ root }), tag);
+  await importBusyboxIntoDocker(tag);
+  return root;
+}
+
+/** Undoes busyboxInKilnAndDocker: the store and docker's copy of the tag. */
+export function removeBusyboxFromKilnAndDocker(tag: string, root: string): void {
+  rmSync(root, { recursive: true, force: true });
+  spawnSync(DOCKER, ['rmi', tag], { stdio: 'ignore' });
 }
