@@ -32,6 +32,15 @@ export function kiln(kilnBin: string, storeRoot: string): Builder {
   };
 }
 
+/**
+ * kiln with its copy snapshotter (a store of its own): what a build costs where overlayfs cannot
+ * mount (an unprivileged CI container), side by side with the overlay path.
+ */
+export function kilnCopy(kilnBin: string, storeRoot: string): Builder {
+  const { run: _run, ...builds } = kiln(kilnBin, storeRoot);
+  return { ...builds, name: 'kiln-copy', env: { ...process.env, KILN_ROOT: storeRoot, KILN_SNAPSHOTTER: 'copy' } };
+}
+
 /** The peers that answer on this machine, each with why it is missing otherwise. */
 export function peers(wanted: Set<string>): { found: Builder[]; missing: string[] } {
   const found: Builder[] = [];

@@ -15,10 +15,10 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../engine/store/store.js';
-import { commitBusyboxImage, haveBusybox } from '../test/support/busyboxImage.js';
-import { DOCKER, importBusyboxIntoDocker } from '../test/support/dockerImage.js';
-import { makeOutsideHost, type OutsideHost } from '../test/support/outsideHost.js';
-import { freePort } from '../test/support/networkState.js';
+import { commitBusyboxImage, haveBusybox } from '../harness/busyboxImage.js';
+import { DOCKER, importBusyboxIntoDocker } from '../harness/dockerImage.js';
+import { makeOutsideHost, type OutsideHost } from '../harness/outsideHost.js';
+import { freePort } from '../harness/freePort.js';
 import { median } from './measure.js';
 import { works } from './builders.js';
 

@@ -15,8 +15,8 @@ import { execFileSync } from 'node:child_process';
 import { Store } from '../engine/store/store.js';
 import { writeLayer } from '../engine/layer/tarWriter.js';
 import { emptyConfig } from '../engine/image/config.js';
-import { kilnBin } from '../test/support/env.js';
-import { registryAvailable, startRegistry } from '../test/support/registry.js';
+import { kilnBin } from '../harness/kilnBinary.js';
+import { registryAvailable, startRegistry } from '../harness/registry.js';
 import { formatMs, median, timeCommand } from './measure.js';
 import { works } from './builders.js';
 

@@ -12,8 +12,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fourStages, haveBusybox, makeContext, manyFilesCopy, baseOnly, writeManyFiles, writeRootfsTar } from './fixtures.js';
 import { formatMs, median, timeCommand } from './measure.js';
-import { kilnBin } from '../test/support/env.js';
-import { haveChromium, TestBrowser } from '../test/support/browser.js';
+import { kilnBin } from '../harness/kilnBinary.js';
+import { haveChromium, TestBrowser } from '../harness/browser.js';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(name);

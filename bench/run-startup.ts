@@ -20,8 +20,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../engine/store/store.js';
 import { runContainer } from '../engine/runtime/container.js';
-import { commitBusyboxImage, haveBusybox } from '../test/support/busyboxImage.js';
-import { DOCKER, importBusyboxIntoDocker } from '../test/support/dockerImage.js';
+import { commitBusyboxImage, haveBusybox } from '../harness/busyboxImage.js';
+import { DOCKER, importBusyboxIntoDocker } from '../harness/dockerImage.js';
 import { formatMs, median, timeCommand } from './measure.js';
 import { works } from './builders.js';
 

@@ -3,7 +3,7 @@
  * turns (the disk's speed drifts, so no tool gets all the good minutes), several times
  * each; prints medians and kiln/peer ratios, with the goals against BuildKit.
  *
- *   node dist/bench/run.js [--reps N] [--slow-reps N] [--tools kiln,docker,buildah,podman]
+ *   node dist/bench/run.js [--reps N] [--slow-reps N] [--tools kiln,kiln-copy,docker,buildah,podman]
  *                          [--cases four,runs,files,run,startup,container,lifecycle,ports,parse,report] [--json FILE]
  *
  * `container`, `lifecycle`, `ports`, `parse` and `report` run the runtime's, the container
@@ -28,7 +28,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { kiln, peers, type Builder } from './builders.js';
+import { kiln, kilnCopy, peers, type Builder } from './builders.js';
 import { baseOnly, fourStages, haveBusybox, makeContext, manyFilesCopy, tenRuns, writeManyFiles, writeRootfsTar } from './fixtures.js';
 import { formatMs, median, timeCommand } from './measure.js';
 import { runScaleBench } from './scale.js';
@@ -43,7 +43,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup', 'container', 'lifecycle', 'ports', 'parse', 'report']) };
+  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'kiln-copy', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup', 'container', 'lifecycle', 'ports', 'parse', 'report']) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -148,6 +148,8 @@ async function main(): Promise<void> {
   const rootfs = writeRootfsTar(fixtures);
   const storeRoot = mkdtempSync(join(tmpdir(), 'kiln-bench-store-'));
   const tools = [kiln(kilnBin, storeRoot)];
+  const copyStore = mkdtempSync(join(tmpdir(), 'kiln-bench-copy-store-'));
+  if (o.tools.has('kiln-copy')) tools.push(kilnCopy(kilnBin, copyStore));
   const { found, missing } = peers(o.tools);
   tools.push(...found);
   const names = tools.map((t) => t.name);
@@ -216,6 +218,7 @@ async function main(): Promise<void> {
     }
   } finally {
     rmSync(storeRoot, { recursive: true, force: true });
+    rmSync(copyStore, { recursive: true, force: true });
   }
   process.stdout.write(`\nload average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (every figure scales with it; compare ratios)\n${report(rows, names)}\n`);
   for (const r of rows) for (const [tool, err] of r.errors) process.stdout.write(`\n${r.name} — ${tool} failed:\n${err}\n`);

@@ -17,8 +17,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kilnBin } from '../test/support/env.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../test/support/registry.js';
+import { kilnBin } from '../harness/kilnBinary.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../harness/registry.js';
 import { cgroupsOwnedBy, mountPoints } from '../test/support/containers.js';
 import { haveBusybox, makeContext, writeRootfsTar } from './fixtures.js';
 

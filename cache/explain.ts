@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stageAll, stageFileAtomic, writeFileAtomic, type StagedFile } from './atomicWrite.js';
+import { stageAll, stageFileAtomic, writeFileAtomic, type StagedFile } from '../engine/store/atomicFile.js';
 import { canonicalJson } from './canonicalJson.js';
 import { digestString, loadHasher } from './hasher.js';
 

@@ -10,7 +10,7 @@
 import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stageFileAtomic, writeFileAtomic, type StagedFile } from './atomicWrite.js';
+import { stageFileAtomic, writeFileAtomic, type StagedFile } from '../engine/store/atomicFile.js';
 
 export interface CacheRecord {
   key: string;

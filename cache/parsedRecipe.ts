@@ -7,7 +7,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from './atomicWrite.js';
+import { writeFileAtomic } from '../engine/store/atomicFile.js';
 import { digestString, loadHasher } from './hasher.js';
 
 /** Changes whenever this kiln is rebuilt or reinstalled: every output file is rewritten. */

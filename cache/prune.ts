@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Store } from '../engine/store/store.js';
 import { CacheIndex } from './index.js';
 import { recordLeaseName } from '../engine/store/leases.js';
-import { parseTag, tagAlive } from '../engine/processIdentity.js';
+import { liveWritersTemp, sweepDeadTemps } from '../engine/store/atomicFile.js';
 
 export interface PruneOptions {
   /** Every cache record, not only stale ones. */
@@ -53,17 +53,22 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
       // writing beside them, into these very dirs.
       for (const dir of ['inputs', 'stat']) recordBytes += await removeFilesUnder(join(store.root, 'cache', dir));
     }
-    await sweepDeadTemps(index.dir);
-    await sweepDeadRecordTemps(store.root);
+    // Temp files of dead writers anywhere under cache/ (records, parsed recipes, …), and of
+    // atomic writes of image records and refs.
+    await sweepDeadTempsUnder(join(store.root, 'cache'));
+    for (const dir of [store.root, join(store.root, 'images')]) await sweepDeadTemps(dir);
     // Snapshot sizes are measured before gc removes them, so the report can include them.
     const gcOptions = { keepBlobs: keep, ...(options.all ? { graceMs: 0 } : {}) };
     const planned = await store.collect(collection, { ...gcOptions, dryRun: true });
     const snapshotBytes = new Map<string, number>();
     for (const s of planned.removedSnapshots) snapshotBytes.set(s, await treeSize(store.snapshots.path(s)));
+    for (const c of planned.removedRootfs) snapshotBytes.set(`rootfs:${c}`, await treeSize(join(store.rootfsCopies.dir, c.slice(7))));
     const done = await store.collect(collection, gcOptions);
     let reclaimed = done.reclaimedBytes + recordBytes;
     for (const s of done.removedSnapshots) reclaimed += snapshotBytes.get(s) ?? 0;
-    return { removedRecords, removedBlobs: done.removedBlobs, removedSnapshots: done.removedSnapshots, reclaimedBytes: reclaimed };
+    for (const c of done.removedRootfs) reclaimed += snapshotBytes.get(`rootfs:${c}`) ?? 0;
+    // The copy snapshotter's whole roots are snapshots too, to whoever reads the report.
+    return { removedRecords, removedBlobs: done.removedBlobs, removedSnapshots: [...done.removedSnapshots, ...done.removedRootfs], reclaimedBytes: reclaimed };
   });
 }
 
@@ -86,7 +91,7 @@ async function removeFilesUnder(dir: string): Promise<number> {
       removed += await removeFilesUnder(path);
       continue;
     }
-    if (tempFileOwnerAlive(e.name)) continue;
+    if (liveWritersTemp(e.name)) continue;
     const st = await lstat(path).catch(() => undefined);
     await rm(path, { force: true });
     removed += st?.size ?? 0;
@@ -94,33 +99,10 @@ async function removeFilesUnder(dir: string): Promise<number> {
   return removed;
 }
 
-/** Whether `name` is a temp file of the atomic writes (`….tmp-PID-START-…`) whose writer still runs. */
-function tempFileOwnerAlive(name: string): boolean {
-  const at = name.lastIndexOf('.tmp-');
-  if (at < 0) return false;
-  const tag = parseTag(name.slice(at + 5));
-  return tag !== undefined && tagAlive(tag);
-}
-
-/** Temp files of record writers that were killed mid-write (their process no longer runs). */
-async function sweepDeadTemps(dir: string): Promise<void> {
-  for (const shard of await readdir(dir).catch(() => [] as string[])) {
-    for (const name of await readdir(join(dir, shard)).catch(() => [] as string[])) {
-      if (!name.includes('.tmp-') || tempFileOwnerAlive(name)) continue;
-      await rm(join(dir, shard, name), { force: true });
-    }
-  }
-}
-
-/** Temp files of atomic writes of image records and refs (`.NAME.PID-START.HEX.tmp`) whose writer died. */
-async function sweepDeadRecordTemps(root: string): Promise<void> {
-  for (const dir of [root, join(root, 'images')]) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const m = /^\..+\.(\d+-\d+)\.[0-9a-f]+\.tmp$/.exec(name);
-      const tag = m ? parseTag(m[1] as string) : undefined;
-      if (tag !== undefined && !tagAlive(tag)) await rm(join(dir, name), { force: true });
-    }
-  }
+/** Temp files of cache writers (records, parsed recipes, …) that were killed mid-write, in `dir` and below. */
+async function sweepDeadTempsUnder(dir: string): Promise<void> {
+  await sweepDeadTemps(dir);
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await sweepDeadTempsUnder(join(dir, e.name));
 }
 
 /** Apparent size of everything under `path` (0 when it does not exist). */

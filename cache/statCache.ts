@@ -18,14 +18,14 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeFileAtomicSync } from './atomicWrite.js';
+import { writeFileAtomicSync } from '../engine/store/atomicFile.js';
 
 const MAGIC = 0x4b534332; // "KSC2"
 const HASH_CHARS = 32;
 const HEADER = 16;
 const NUMBERS = 5;
 /** Wider than any kernel timestamp tick (4 ms at HZ=250, 10 ms at HZ=100). */
-const RACY_WINDOW_MS = 100;
+export const RACY_WINDOW_MS = 100;
 
 export interface StatEntry {
   size: number;

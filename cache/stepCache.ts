@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { canonicalJson, type JsonValue } from './canonicalJson.js';
 import { SourceHasher, type SourceSelection, type SourcesDigest } from './contentHash.js';
 import { explainMiss, InputsStore, type Explanation, type StepIdentity, type StepInputs } from './explain.js';
-import { stageAll, type StagedFile } from './atomicWrite.js';
+import { stageAll, type StagedFile } from '../engine/store/atomicFile.js';
 import { digestString, loadHasher } from './hasher.js';
 import { CacheIndex, type CacheRecord } from './index.js';
 import { keyedArgs, keyedEnv, stepKey } from './key.js';

@@ -16,7 +16,8 @@ import { SourceTree } from './context/sourceTree.js';
 import { evaluateGlobalArgs, StageArgs } from './plan/args.js';
 import type { WordExpander } from './plan/expander.js';
 import { fromValues, planStages, type BuildPlan, type PlannedStage, type SourceRef } from './plan/graph.js';
-import { automaticArgs, hostPlatform, parsePlatform, type Platform } from './plan/platform.js';
+import { automaticArgs } from './plan/automaticArgs.js';
+import { hostPlatform, parsePlatform, type Platform } from './image/platform.js';
 import type { Progress, StepRef } from './progress/progress.js';
 import type { CheckInputs, CheckReport } from './plan/checks/checkRecipe.js';
 import { checkBases, reportChecks } from './plan/checks/buildChecks.js';
@@ -29,7 +30,11 @@ import { epochOf, newestMtime, rfc3339 } from './steps/clock.js';
 import type { StepEnvironment } from './steps/executor.js';
 import type { ContainerRunner } from './steps/run.js';
 import type { LayerRef, LayerStorage, StageState } from './steps/state.js';
-import type { DiffTree } from './layer/diffTree.js';
+import type { LayerEntry } from './layer/layerEntry.js';
+import type { Isolation } from './runtime/isolation.js';
+import type { SnapshotterRequest } from './steps/snapshotter.js';
+import { chooseSnapshotter } from './steps/snapshotterChoice.js';
+import { layerXattrs } from './layer/layerXattrs.js';
 
 export interface BuildOptions {
   store: Store;
@@ -54,6 +59,10 @@ export interface BuildOptions {
   /** Parses ONBUILD trigger text into instructions. */
   parseTrigger: (text: string) => StageInstruction[] | Promise<StageInstruction[]>;
   runner: ContainerRunner | undefined;
+  /** `--snapshotter` (auto: copy under chroot isolation or where overlay mounts are refused). */
+  snapshotter?: SnapshotterRequest;
+  /** The isolation RUN steps get, settled at the first RUN (runtime/isolation.ts). */
+  isolation?: () => Promise<Isolation>;
   /** Entitlements granted to the build (`--allow`), as BuildKit's: only `security.insecure`. */
   entitlements?: readonly string[];
   /** Pulls a base image that is not in the store (undefined: only local images). */
@@ -105,9 +114,9 @@ class StoreLayers implements LayerStorage {
     await this.store.adoptSnapshot(diffId, dir);
     return { diffId };
   }
-  async commitTree(tree: DiffTree, clampMtime?: number): Promise<LayerRef> {
+  async commitTree(tree: { readonly root: LayerEntry }, clampMtime?: number, whiteouts: 'overlay' | 'none' = 'none'): Promise<LayerRef> {
     const { writeLayer } = await import('./layer/tarWriter.js');
-    const { diffId } = await writeLayer(this.store, tree.root, { whiteouts: 'none', ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
+    const { diffId } = await writeLayer(this.store, tree.root, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
     return { diffId };
   }
 }
@@ -284,6 +293,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const { store, recipe } = opts;
   const sde = opts.sourceDateEpoch;
   const storage = new StoreLayers(store);
+  const isolation = opts.isolation ?? (async (): Promise<Isolation> => 'namespaces');
+  const snapshotter = chooseSnapshotter(opts.snapshotter ?? 'auto', {
+    snapshotDir: (d) => storage.snapshotDir(d), scratchDir: () => storage.scratchDir(),
+    copies: store.rootfsCopies, xattrs: layerXattrs,
+  }, isolation);
   const { plan, globals, buildPlatform, targetPlatform, namedDirs, resolveImage, platformOf, checks } = await prepare(opts, false);
   if (checks?.error !== undefined) throw new KilnError('CHECKS_FAILED', checks.error, { location: { file: opts.dockerfileName } });
 
@@ -439,7 +453,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const env = (index: number, step: StepRef, signal: AbortSignal, platform: Platform): StepEnvironment => ({
     storage, store, context, namedTrees, dockerfileName: opts.dockerfileName, expander: opts.expander,
     sourceDateEpoch: sde, secrets: opts.secrets,
-    runner: opts.runner, entitlements: new Set(opts.entitlements ?? []), signal, platform, buildPlatform,
+    runner: opts.runner, entitlements: new Set(opts.entitlements ?? []), snapshotter, isolation, signal, platform, buildPlatform,
     stageIndex: index, stages: plan.stages.map((s) => s.stage), namedContextNames: new Set(namedDirs.keys()),
     stageResult: async (i: number) => {
       const r = results.get(i);

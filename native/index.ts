@@ -60,7 +60,12 @@ export interface NativeSpawnSpec {
   /** Host directory that becomes "/" (pivot_root). Empty: no new root. */
   rootfs: string;
   /** Mounted on `rootfs` first; `cwd` is where relative paths in `data` resolve. */
-  rootMount?: { source: string; fstype: string; data: string; cwd?: string };
+  rootMount?: { source: string; fstype: string; data: string; cwd?: string; /** Bind `source` (recursively) instead of mounting a filesystem. */ bind?: boolean };
+  /**
+   * No new root: chroot(2) into this host directory instead (after the mounts, which are then
+   * none), creating the working directory inside it when missing. For chroot isolation.
+   */
+  chroot?: string;
   mounts?: NativeMount[];
   devices?: NativeDevice[];
   symlinks?: { target: string; path: string }[];

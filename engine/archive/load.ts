@@ -70,10 +70,12 @@ async function stage(input: AsyncIterable<Uint8Array>, dir: string, source: stri
   const extractor = tarExtract();
   const feeding = feedTar(stream, extractor);
   let n = 0;
+  let inside: string | undefined;
   try {
     for await (const entry of extractor) {
       const h = entry.header;
       const name = entryComponents(source, h.name).join('/');
+      inside = h.name;
       if (h.type === 'directory') {
         staging.dirs.add(name);
         entry.resume();
@@ -109,6 +111,11 @@ async function stage(input: AsyncIterable<Uint8Array>, dir: string, source: stri
   } catch (err) {
     // The staging writes are the store's: a refusal there is the disk's doing, not the archive's.
     if (err instanceof KilnError || isSystemRefusal(err)) throw err;
+    // tar-stream ends early archives with "Unexpected end of data"; an entry being read then is destroyed.
+    if (/^(Unexpected end of data|Stream was destroyed)$/.test((err as Error).message)) {
+      const where = inside === undefined ? 'before its first entry' : `inside or after "${inside}"`;
+      throw new KilnError('BAD_ARCHIVE', `${source}: the archive is truncated (it ends ${where})`, { location: { file: source }, cause: err });
+    }
     throw new KilnError('BAD_ARCHIVE', `${source}: not a readable image archive (${(err as Error).message})`, { location: { file: source }, cause: err });
   } finally {
     await feeding;

@@ -13,7 +13,7 @@
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
 import { StepCache, type CacheLookup, type CacheRecord } from '../../cache/stepCache.js';
-import type { StagedFile } from '../../cache/atomicWrite.js';
+import type { StagedFile } from '../store/atomicFile.js';
 import type { SourcesDigest } from '../../cache/contentHash.js';
 import { canonicalJson } from '../../cache/canonicalJson.js';
 import { digestString } from '../../cache/hasher.js';
@@ -22,7 +22,7 @@ import type { SourceTree } from '../context/sourceTree.js';
 import type { ImageConfig } from '../image/config.js';
 import type { WordExpander } from '../plan/expander.js';
 import { resolveFromRef, type SourceRef } from '../plan/graph.js';
-import { formatPlatform } from '../plan/platform.js';
+import { formatPlatform } from '../image/platform.js';
 import type { Progress, StepRef } from '../progress/progress.js';
 import { SingleFlight } from '../schedule/scheduler.js';
 import type { Store } from '../store/store.js';

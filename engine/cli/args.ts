@@ -13,7 +13,6 @@ export interface FlagSpec {
 
 export interface CommandSpec {
   name: string;
-  summary: string;
   /** Usage line after `kiln NAME`, e.g. `[OPTIONS] PATH`. */
   usage: string;
   flags: FlagSpec[];
@@ -111,8 +110,9 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
   return parsed;
 }
 
-export function formatHelp(spec: CommandSpec): string {
-  const lines = [`Usage:  kiln ${spec.name} ${spec.usage}`, '', spec.summary];
+/** `kiln VERB --help`: usage, the verb's summary (from the verb table), its flags. */
+export function formatHelp(spec: CommandSpec, summary: string): string {
+  const lines = [`Usage:  kiln ${spec.name} ${spec.usage}`, '', summary];
   if (spec.flags.length > 0) {
     lines.push('', 'Options:');
     const rows = spec.flags.map((f) => {

@@ -16,7 +16,6 @@ import { storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer
 
 export const spec: CommandSpec = {
   name: 'attach',
-  summary: 'Attach local standard input, output, and error streams to a running container',
   usage: '[OPTIONS] CONTAINER',
   minArgs: 1,
   maxArgs: 1,

@@ -7,7 +7,7 @@ import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { DockerfileError } from './report.js';
 import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
-import { formatPlatform } from '../plan/platform.js';
+import { formatPlatform } from '../image/platform.js';
 import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
 import type { BuildOptions } from '../build.js';
 import type { Progress } from '../progress/progress.js';
@@ -18,7 +18,6 @@ export const spec: CommandSpec = {
   name: 'build',
   ownUserNamespace: 'required',
   ownMountNamespace: true,
-  summary: 'Build an image from a Dockerfile',
   usage: '[OPTIONS] PATH | -',
   minArgs: 1,
   maxArgs: 1,
@@ -44,6 +43,8 @@ export const spec: CommandSpec = {
     INSECURE_REGISTRY_FLAG,
     { name: 'allow', kind: 'list', valueName: 'list', description: 'Allow extra privileged entitlement (e.g. "security.insecure" for RUN --security=insecure)' },
     { name: 'report', kind: 'string', valueName: 'file', description: 'Write a report of the build (stage graph, timeline, cache verdicts) to FILE.html or FILE.json, also when it fails' },
+    { name: 'isolation', kind: 'string', valueName: 'string', description: 'How RUN steps are isolated: auto (default; also KILN_ISOLATION), namespaces, rootless or chroot' },
+    { name: 'snapshotter', kind: 'string', valueName: 'string', description: 'How stage roots are kept: auto (default; also KILN_SNAPSHOTTER), overlay or copy' },
   ],
 };
 
@@ -87,9 +88,14 @@ export async function run(args: ParsedArgs): Promise<number> {
   // Layers keep file owners (lchown) and stage views are overlay mounts: root of the host, or of
   // kiln's own user namespace (the CLI re-runs an unprivileged user's build there, see spec).
   const { canOwnFiles } = await import('../runtime/privilege.js');
+  const { resolveIsolation, isolationReason, KERNEL_REFUSED_EXIT } = await import('../runtime/isolation.js');
   if (!canOwnFiles()) {
-    throw new KilnError('NEEDS_ROOT', 'kiln build needs root of the host or of its own user namespace: layers keep their files\' owners and build steps mount overlays');
+    const uid = process.getuid?.() ?? 0;
+    throw new KilnError('NEEDS_ROOT', `kiln build as uid ${uid} needs root, or a user namespace of its own, to give the layers' files their owners${isolationReason() !== '' ? `, and here there is ${isolationReason()}` : ''}: run the job as root in its container (RUN steps then use chroot isolation), or give uid ${uid} an /etc/subuid and /etc/subgid range where the kernel allows user namespaces`, { exitCode: KERNEL_REFUSED_EXIT });
   }
+  const { parseSnapshotter } = await import('../steps/snapshotter.js');
+  const snapshotterFlag = args.strings.get('snapshotter');
+  const snapshotter = snapshotterFlag !== undefined ? parseSnapshotter(snapshotterFlag, '--snapshotter') : parseSnapshotter(process.env.KILN_SNAPSHOTTER, 'KILN_SNAPSHOTTER');
   const quiet = args.bools.has('quiet');
   const checkOnly = args.bools.has('check');
   const buildArgs = new Map((args.lists.get('build-arg') ?? []).map((t) => {
@@ -171,7 +177,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     namedContexts, secrets, entitlements: entitlementsOf(args.lists.get('allow') ?? []), ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
     ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
-    progress, expander, ...(report ? { observer: report.recorder } : {}), runner: async (s, io) => (await import('../runtime/container.js')).runContainer(s, io),
+    progress, expander, ...(report ? { observer: report.recorder } : {}), snapshotter, isolation: resolveIsolation,
+    runner: async (s, io) => (await import('../runtime/container.js')).runContainer((await resolveIsolation()) === 'chroot' ? { ...s, isolation: 'chroot' } : s, io),
     parseTrigger,
     pull: async (ref, platform) => {
       const { pullImage } = await import('../registry/pull.js');

@@ -11,7 +11,6 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 export const spec: CommandSpec = {
   name: 'check',
   ownUserNamespace: 'if-mapped',
-  summary: 'Verify the store: blobs, images, snapshots and build cache records',
   usage: '[OPTIONS]',
   flags: [
     { name: 'full', kind: 'bool', description: 'Also compare every snapshot, file by file, with its layer (slow)' },

@@ -8,6 +8,7 @@ import { containerState } from './ps.js';
 import type { ContainerRecord, ContainerRecords } from '../runtime/containerRecords.js';
 import { parseRfc3339, rfc3339Nano } from '../runtime/lifecycle/logClock.js';
 import { storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer.js';
+import type { ContainerSpec } from '../runtime/container.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -82,10 +83,7 @@ export function inspectContainer(records: ContainerRecords, c: ContainerRecord):
       MemorySwap: l.memorySwapBytes ?? (l.memoryBytes ?? 0),
       PidsLimit: l.pids ?? null,
     },
-    GraphDriver: {
-      Data: spec ? { LowerDir: spec.rootfs.lowerDirs.join(':'), UpperDir: spec.rootfs.upperDir, WorkDir: spec.rootfs.workDir } : null,
-      Name: 'overlay',
-    },
+    GraphDriver: graphDriver(spec?.rootfs),
     Mounts: [],
     Config: {
       Hostname: spec?.hostname ?? '',
@@ -109,4 +107,11 @@ export function inspectContainer(records: ContainerRecords, c: ContainerRecord):
       ...(stored?.stopTimeout !== undefined ? { StopTimeout: stored.stopTimeout } : {}),
     },
   };
+}
+
+/** Where the container's root filesystem lives: an overlay of the image's layers, or a plain directory. */
+function graphDriver(rootfs: ContainerSpec['rootfs'] | undefined): { Data: Record<string, string> | null; Name: string } {
+  if (!rootfs) return { Data: null, Name: 'overlay' };
+  if (rootfs.kind === 'dir') return { Data: { Dir: rootfs.dir }, Name: 'dir' };
+  return { Data: { LowerDir: rootfs.lowerDirs.join(':'), UpperDir: rootfs.upperDir, WorkDir: rootfs.workDir }, Name: 'overlay' };
 }

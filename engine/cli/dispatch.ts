@@ -1,55 +1,12 @@
 import { formatHelp, parseArgs } from './args.js';
-import type { CommandModule } from './command.js';
+import { VERBS } from './verbs.js';
 import { reportError } from './report.js';
 import { closestMatch } from '../../grammar/suggest.js';
-
-/**
- * The verb table. Each verb's module is imported only when it runs, so `kiln images`
- * never loads the grammar and `kiln parse` never loads the runtime.
- */
-const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule>; hidden?: boolean }> = {
-  // verb: { summary, load: () => import('./verb.js') }, one module per verb
-  build: { summary: 'Build an image from a Dockerfile', load: () => import('./build.js') },
-  check: { summary: 'Verify the store: blobs, images, snapshots and build cache records', load: () => import('./check.js') },
-  history: { summary: 'Show the history of an image', load: () => import('./history.js') },
-  image: { summary: 'Report what the layers of an image hold (image report)', load: () => import('./image.js') },
-  images: { summary: 'List images', load: () => import('./images.js') },
-  inspect: { summary: 'Return low-level information on images', load: () => import('./inspect.js') },
-  load: { summary: 'Load images from a tar archive or STDIN', load: () => import('./load.js') },
-  login: { summary: 'Log in to a registry', load: () => import('./login.js') },
-  logout: { summary: 'Log out from a registry', load: () => import('./logout.js') },
-  network: { summary: 'Manage networks (create, ls, rm)', load: () => import('./network.js') },
-  parse: { summary: 'Parse a Dockerfile and print its syntax tree', load: () => import('./parse.js') },
-  port: { summary: 'List port mappings or a specific mapping for the container', load: () => import('./port.js') },
-  prune: { summary: 'Remove build cache and layers nothing uses', load: () => import('./prune.js') },
-  pull: { summary: 'Download an image from a registry', load: () => import('./pull.js') },
-  ps: { summary: 'List containers', load: () => import('./ps.js') },
-  push: { summary: 'Upload an image to a registry', load: () => import('./push.js') },
-  rm: { summary: 'Remove one or more containers', load: () => import('./rm.js') },
-  rmi: { summary: 'Remove one or more images', load: () => import('./rmi.js') },
-  run: { summary: 'Create and run a new container from an image', load: () => import('./run.js') },
-  save: { summary: 'Save one or more images to a tar archive', load: () => import('./save.js') },
-  system: { summary: 'Show disk usage of the store (system df); remove the networks and rules kiln added (system reset)', load: () => import('./system.js') },
-  tag: { summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE', load: () => import('./tag.js') },
-  // Container lifecycle (detached containers and their supervisors).
-  attach: { summary: "Attach local standard input, output, and error streams to a running container", load: () => import('./attach.js') },
-  exec: { summary: 'Execute a command in a running container', load: () => import('./exec.js') },
-  kill: { summary: 'Kill one or more running containers', load: () => import('./kill.js') },
-  logs: { summary: 'Fetch the logs of a container', load: () => import('./logs.js') },
-  pause: { summary: 'Pause all processes within one or more containers', load: () => import('./pause.js') },
-  restart: { summary: 'Restart one or more containers', load: () => import('./restart.js') },
-  start: { summary: 'Start one or more stopped containers', load: () => import('./start.js') },
-  stats: { summary: 'Display a live stream of container(s) resource usage statistics', load: () => import('./stats.js') },
-  stop: { summary: 'Stop one or more running containers', load: () => import('./stop.js') },
-  unpause: { summary: 'Unpause all processes within one or more containers', load: () => import('./unpause.js') },
-  wait: { summary: 'Block until one or more containers stop, then print their exit codes', load: () => import('./wait.js') },
-  supervise: { summary: 'Hold one detached container (started by kiln itself)', load: () => import('./supervise.js'), hidden: true },
-};
 
 const VERSION = '0.1.0';
 
 function mainHelp(): string {
-  const shown = Object.entries(COMMANDS).filter(([, c]) => !c.hidden).sort(([a], [b]) => a.localeCompare(b));
+  const shown = Object.entries(VERBS).filter(([, c]) => !c.hidden).sort(([a], [b]) => a.localeCompare(b));
   const width = Math.max(...shown.map(([name]) => name.length));
   const rows = shown.map(([name, c]) => `  ${name.padEnd(width)}   ${c.summary}`);
   return [
@@ -94,9 +51,9 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
     process.stdout.write(`kiln version ${VERSION}\n`);
     return 0;
   }
-  const entry = COMMANDS[verb];
+  const entry = VERBS[verb];
   if (!entry) {
-    const hint = closestMatch(verb, Object.keys(COMMANDS).filter((c) => !COMMANDS[c]?.hidden));
+    const hint = closestMatch(verb, Object.keys(VERBS).filter((c) => !VERBS[c]?.hidden));
     const what = verb.startsWith('-') ? `unknown flag: ${verb}` : `unknown command: "${verb}"${hint ? ` (did you mean "${hint}"?)` : ''}`;
     process.stderr.write(`kiln: ${what}\nSee 'kiln --help'.\n`);
     return 2;
@@ -106,7 +63,7 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
     const beforeStop = command.spec.stopAtFirstPositional ? rest.findIndex((w) => !w.startsWith('-')) : -1;
     const helpAt = rest.findIndex((w) => w === '--help' || w === '-h');
     if (beforeStop < 0 || helpAt < beforeStop) {
-      process.stdout.write(formatHelp(command.spec));
+      process.stdout.write(formatHelp(command.spec, entry.summary));
       return 0;
     }
   }
@@ -116,12 +73,9 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
     if (privilege() === 'host-root') await (await import('../runtime/ownMountNamespace.js')).enterOwnMountNamespace();
   }
   if (command.spec.ownUserNamespace) {
-    const { privilege } = await import('../runtime/privilege.js');
-    if (privilege() === 'unprivileged') {
-      const { rerunInOwnUserNamespace } = await import('../runtime/ownUserNamespace.js');
-      const code = await rerunInOwnUserNamespace(verb, command.spec.ownUserNamespace);
-      if (code !== undefined) return code;
-    }
+    // The isolation (namespaces, rootless: re-run in kiln's own user namespace, chroot): see isolationChoice.ts.
+    const code = await (await import('./isolationChoice.js')).enterIsolation(verb, command.spec, args);
+    if (code !== undefined) return code;
   }
   return command.run(args);
 }

@@ -19,7 +19,6 @@ import { resolveUser } from '../runtime/users.js';
 
 export const spec: CommandSpec = {
   name: 'exec',
-  summary: 'Execute a command in a running container',
   usage: '[OPTIONS] CONTAINER COMMAND [ARG...]',
   minArgs: 2,
   stopAtFirstPositional: true,
@@ -60,7 +59,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const userFlag = args.strings.get('user');
   if (userFlag !== undefined) {
     // The container's own files (its writable layer over the image's), read without following links.
-    const layers = [s.rootfs.upperDir, ...s.rootfs.lowerDirs];
+    const layers = s.rootfs.kind === 'dir' ? [s.rootfs.dir] : [s.rootfs.upperDir, ...s.rootfs.lowerDirs];
     try {
       user = resolveUser(userFlag, await readImageFile(layers, '/etc/passwd'), await readImageFile(layers, '/etc/group'));
     } catch (err) {

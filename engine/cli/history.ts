@@ -6,7 +6,6 @@ import { renderTemplate } from './goTemplate.js';
 
 export const spec: CommandSpec = {
   name: 'history',
-  summary: 'Show the history of an image',
   usage: '[OPTIONS] IMAGE',
   minArgs: 1,
   maxArgs: 1,

@@ -8,7 +8,6 @@ import { humanSize } from './humanUnits.js';
 
 export const spec: CommandSpec = {
   name: 'image',
-  summary: 'Report what the layers of an image hold (image report)',
   usage: 'report [OPTIONS] IMAGE',
   minArgs: 2,
   maxArgs: 2,

@@ -7,7 +7,6 @@ import { renderTemplate } from './goTemplate.js';
 
 export const spec: CommandSpec = {
   name: 'images',
-  summary: 'List images',
   usage: '[OPTIONS] [REPOSITORY[:TAG]]',
   maxArgs: 1,
   flags: [

@@ -8,7 +8,6 @@ import type { ImageRecord, Store } from '../store/store.js';
 
 export const spec: CommandSpec = {
   name: 'inspect',
-  summary: 'Return low-level information on containers and images as a JSON array shaped like docker inspect',
   usage: '[OPTIONS] NAME|ID [NAME|ID...]',
   minArgs: 1,
   flags: [

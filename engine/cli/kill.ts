@@ -13,7 +13,6 @@ import { storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer
 
 export const spec: CommandSpec = {
   name: 'kill',
-  summary: 'Kill one or more running containers',
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [{ name: 'signal', short: 's', kind: 'string', description: 'Signal to send to the container (default "KILL")', valueName: 'string' }],

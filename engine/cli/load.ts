@@ -4,7 +4,6 @@ import { openStore } from './openStore.js';
 
 export const spec: CommandSpec = {
   name: 'load',
-  summary: 'Load images from a tar archive or STDIN (docker save and OCI layouts, compressed or not)',
   usage: '[OPTIONS]',
   maxArgs: 0,
   flags: [

@@ -5,7 +5,6 @@ import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
   name: 'login',
-  summary: 'Log in to a registry',
   usage: '[OPTIONS] [SERVER]',
   maxArgs: 1,
   flags: [

@@ -2,7 +2,6 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 
 export const spec: CommandSpec = {
   name: 'logout',
-  summary: 'Log out from a registry',
   usage: '[SERVER]',
   maxArgs: 1,
   flags: [],

@@ -14,7 +14,6 @@ import { followEntries, readEntriesFrom, tailOffset, type LogEntry } from '../ru
 
 export const spec: CommandSpec = {
   name: 'logs',
-  summary: 'Fetch the logs of a container',
   usage: '[OPTIONS] CONTAINER',
   minArgs: 1,
   maxArgs: 1,

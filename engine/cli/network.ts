@@ -11,7 +11,6 @@ import { KilnError } from '../errors.js';
 
 export const spec: CommandSpec = {
   name: 'network',
-  summary: 'Manage networks (create, ls, rm)',
   usage: 'create [--subnet CIDR] NAME | ls [-q] | rm NAME [NAME...]',
   minArgs: 1,
   flags: [

@@ -7,7 +7,6 @@ import { ParseError } from '../../grammar/parseError.js';
 
 export const spec: CommandSpec = {
   name: 'parse',
-  summary: 'Parse a Dockerfile and print its syntax tree',
   usage: '[OPTIONS] FILE ("-" reads standard input)',
   flags: [
     { name: 'dump', kind: 'bool', description: "Print BuildKit's Node.Dump text (default)" },

@@ -8,7 +8,6 @@ import { pauseContainer } from '../runtime/lifecycle/pauseContainer.js';
 
 export const spec: CommandSpec = {
   name: 'pause',
-  summary: 'Pause all processes within one or more containers',
   usage: 'CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [],

@@ -9,7 +9,6 @@ import { ContainerRecords } from '../runtime/containerRecords.js';
 
 export const spec: CommandSpec = {
   name: 'port',
-  summary: 'List port mappings or a specific mapping for the container',
   usage: 'CONTAINER [PRIVATE_PORT[/PROTO]]',
   minArgs: 1,
   maxArgs: 2,

@@ -5,7 +5,6 @@ import { usageError } from './args.js';
 export const spec: CommandSpec = {
   name: 'prune',
   ownUserNamespace: 'if-mapped',
-  summary: 'Remove build cache, and layers and snapshots no image or cache record uses',
   usage: '[OPTIONS]',
   flags: [
     { name: 'all', short: 'a', kind: 'bool', description: 'Remove all build cache, not only records unused for 48 hours' },

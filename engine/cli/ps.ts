@@ -16,7 +16,6 @@ import { storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer
 
 export const spec: CommandSpec = {
   name: 'ps',
-  summary: 'List containers',
   usage: '[OPTIONS]',
   maxArgs: 0,
   flags: [

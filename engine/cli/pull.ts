@@ -3,7 +3,6 @@ import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
   name: 'pull',
-  summary: 'Download an image from a registry',
   usage: '[OPTIONS] NAME[:TAG|@DIGEST]',
   minArgs: 1,
   maxArgs: 1,

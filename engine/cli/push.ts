@@ -3,7 +3,6 @@ import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
   name: 'push',
-  summary: 'Upload an image to a registry',
   usage: '[OPTIONS] NAME[:TAG]',
   minArgs: 1,
   maxArgs: 1,

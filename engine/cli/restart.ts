@@ -15,7 +15,6 @@ import { defaultStoreRoot } from '../store/store.js';
 
 export const spec: CommandSpec = {
   name: 'restart',
-  summary: 'Restart one or more containers',
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [

@@ -14,7 +14,6 @@ import { untilRecord } from '../runtime/lifecycle/recordWatch.js';
 export const spec: CommandSpec = {
   name: 'rm',
   ownUserNamespace: 'if-mapped',
-  summary: 'Remove one or more containers',
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [

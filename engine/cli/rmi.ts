@@ -8,7 +8,6 @@ import { ContainerRecords } from '../runtime/containerRecords.js';
 
 export const spec: CommandSpec = {
   name: 'rmi',
-  summary: 'Remove one or more images',
   usage: '[OPTIONS] IMAGE [IMAGE...]',
   minArgs: 1,
   flags: [

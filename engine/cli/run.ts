@@ -19,7 +19,6 @@ import { LIFECYCLE_FLAGS, lifecycleOptions, startDetached, type LifecycleOptions
 export const spec: CommandSpec = {
   name: 'run',
   ownUserNamespace: 'if-mapped',
-  summary: 'Create and run a new container from an image',
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
   minArgs: 1,
   stopAtFirstPositional: true,

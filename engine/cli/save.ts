@@ -5,7 +5,6 @@ import { openStore } from './openStore.js';
 
 export const spec: CommandSpec = {
   name: 'save',
-  summary: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
   usage: '[OPTIONS] IMAGE [IMAGE...]',
   minArgs: 1,
   flags: [

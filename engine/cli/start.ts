@@ -13,7 +13,6 @@ import { defaultStoreRoot } from '../store/store.js';
 
 export const spec: CommandSpec = {
   name: 'start',
-  summary: 'Start one or more stopped containers',
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [{ name: 'attach', short: 'a', kind: 'bool', description: "Attach STDOUT/STDERR and forward signals" }],

@@ -16,7 +16,6 @@ import { cpuPercent, sampleStats, type StatsSample } from '../runtime/lifecycle/
 
 export const spec: CommandSpec = {
   name: 'stats',
-  summary: 'Display a live stream of container(s) resource usage statistics',
   usage: '[OPTIONS] [CONTAINER...]',
   flags: [
     { name: 'all', short: 'a', kind: 'bool', description: 'Show all containers (default shows just running)' },

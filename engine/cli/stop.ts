@@ -13,7 +13,6 @@ import { DEFAULT_STOP_TIMEOUT, storedContainerOrUndefined } from '../runtime/lif
 
 export const spec: CommandSpec = {
   name: 'stop',
-  summary: 'Stop one or more running containers',
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [

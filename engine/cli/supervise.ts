@@ -8,7 +8,6 @@ import { defaultStoreRoot } from '../store/store.js';
 
 export const spec: CommandSpec = {
   name: 'supervise',
-  summary: 'Hold one detached container (started by kiln itself)',
   usage: '',
   maxArgs: 0,
   flags: [],

@@ -9,7 +9,6 @@ import { usageError } from './args.js';
 export const spec: CommandSpec = {
   name: 'system',
   ownUserNamespace: 'if-mapped',
-  summary: 'Show disk usage of the store (system df); remove the networks and rules kiln added (system reset)',
   usage: 'df [OPTIONS] | reset',
   flags: [{ name: 'format', kind: 'string', valueName: 'string', description: "Format the output: 'table' (default) or 'json'" }],
   minArgs: 1,

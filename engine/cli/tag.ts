@@ -4,7 +4,6 @@ import { normalizeTag } from '../image/reference.js';
 
 export const spec: CommandSpec = {
   name: 'tag',
-  summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
   usage: 'SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]',
   minArgs: 2,
   maxArgs: 2,

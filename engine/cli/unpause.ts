@@ -5,7 +5,6 @@ import { pauseContainer } from '../runtime/lifecycle/pauseContainer.js';
 
 export const spec: CommandSpec = {
   name: 'unpause',
-  summary: 'Unpause all processes within one or more containers',
   usage: 'CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [],

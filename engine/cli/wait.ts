@@ -8,7 +8,6 @@ import { downForGood } from '../runtime/lifecycle/containerStart.js';
 
 export const spec: CommandSpec = {
   name: 'wait',
-  summary: 'Block until one or more containers stop, then print their exit codes',
   usage: 'CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [],

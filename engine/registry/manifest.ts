@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { KilnError } from '../errors.js';
 import { DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST } from '../image/mediaTypes.js';
-import type { Platform } from './platform.js';
+import type { Platform } from '../image/platform.js';
 
 export interface Descriptor {
   mediaType: string;

@@ -14,7 +14,7 @@ import { RegistryClient, bodyStream, type RegistryClientOptions } from './client
 import { decompressor } from './decompress.js';
 import { parseManifest, sha256Digest, type Descriptor, type FetchedManifest, type ImageManifest } from './manifest.js';
 import { MANIFEST_ACCEPT, layerCompression } from '../image/mediaTypes.js';
-import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Platform } from './platform.js';
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Platform } from '../image/platform.js';
 import { familiarReference, fullReference, parseReference, fullName, withDigest, type ImageReference } from '../image/reference.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { shortDigest, type ProgressCallback } from './transferProgress.js';

@@ -27,6 +27,7 @@ import type { PortBinding } from './network/ports.js';
 import { seccompProgram, type SeccompSetting } from './seccomp.js';
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from './privilege.js';
+import { isKernelRefusal, kernelRefused, KERNEL_REFUSED_EXIT } from './isolation.js';
 import { relayTerminal, terminalSpec, type TerminalRelay, type UserTerminal } from './terminal.js';
 import { processAlive } from '../processAlive.js';
 
@@ -39,7 +40,19 @@ export { setupFailure } from './childHandshake.js';
 export interface ContainerSpec {
   /** Names the cgroup and temp files; random when absent. */
   id?: string;
-  rootfs: { lowerDirs: string[] /* topmost first */; upperDir: string; workDir: string };
+  /**
+   * An overlay of image layers with a writable upper dir, or a prepared directory (the copy
+   * snapshotter's), bound as the root — or, with isolation 'chroot', entered with chroot(2).
+   */
+  rootfs: { kind?: 'overlay'; lowerDirs: string[] /* topmost first */; upperDir: string; workDir: string } | { kind: 'dir'; dir: string };
+  /**
+   * 'chroot': no namespace, no mount (where the kernel gives none): the process is chrooted into
+   * `rootfs.dir` with docker's capabilities less SYS_CHROOT, no_new_privs and the seccomp
+   * filter. Default: namespaces.
+   */
+  isolation?: 'namespaces' | 'chroot';
+  /** Called right before the process is started. */
+  beforeStart?: () => void;
   argv: string[];
   env: string[];
   cwd: string;
@@ -167,13 +180,15 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
         throw new KilnError('BAD_MOUNT', `bind source path does not exist: ${m.source}`);
       }
     }
-    network = await prepareNetwork(spec.network, { containerId: id, hostname: spec.hostname, etcDir: state });
-    const etc = network.etc;
-    const overlay = overlayOptions(spec.rootfs.lowerDirs, spec.rootfs.upperDir, spec.rootfs.workDir, rootless, links);
-    if (overlay.links) {
-      mkdirSync(links);
-      for (const [name, target] of overlay.links) symlinkSync(target, join(links, name));
+    // chroot isolation has no network namespace to make: the step uses the container's own network.
+    try {
+      network = await prepareNetwork(spec.isolation === 'chroot' ? 'host' : spec.network, { containerId: id, hostname: spec.hostname, etcDir: state });
+    } catch (e) {
+      if (isKernelRefusal(e)) throw kernelRefused('the container\'s network (a bridge and its interfaces)', e, '--network host or --network none needs none');
+      throw e;
     }
+    const etc = network.etc;
+    const rootMount = containerRootMount(spec.rootfs, rootless, links);
     const devices = spec.devices ?? [];
     const deviceRules = privileged ? ALL_DEVICES : [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)];
     cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules, managed: spec.managed ?? false });
@@ -190,11 +205,11 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     });
 
     const stdin = spec.stdin ?? (spec.stdio === 'inherit' ? 'inherit' : 'null');
-    const nativeSpec: NativeSpawnSpec = {
+    const namespaced: NativeSpawnSpec = {
       namespaces: { user: newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: network.newNamespace, cgroup: true },
       ...(network.native ? { network: network.native } : {}),
       rootfs,
-      rootMount: { source: 'overlay', fstype: 'overlay', data: overlay.data, ...(overlay.cwd ? { cwd: overlay.cwd } : {}) },
+      rootMount,
       mounts: plan.mounts,
       devices: plan.devices,
       symlinks: plan.symlinks,
@@ -220,7 +235,14 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       ...(spec.stdio === 'pty' ? { pty: terminalSpec(io.terminal) } : {}),
       ...(cgroup && cgroup.cloneFd >= 0 ? { cgroupFd: cgroup.cloneFd } : {}),
     };
-    child = native.spawn(nativeSpec);
+    const nativeSpec = spec.isolation === 'chroot' ? chrootSpec(namespaced, spec) : namespaced;
+    spec.beforeStart?.();
+    try {
+      child = native.spawn(nativeSpec);
+    } catch (e) {
+      if (isKernelRefusal(e)) throw kernelRefused('new namespaces for a container', e, 'inside an unprivileged container, kiln build --isolation chroot (or auto) runs RUN steps without them; kiln run has no weaker isolation to fall back to');
+      throw e;
+    }
     const started = child;
     unclaimedConsoleSocket = started.consoleSocketFd ?? -1;
     mountNamespace = holdMountNamespace(started.pid);
@@ -297,7 +319,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     if (unclaimedConsoleSocket >= 0) closeQuietly(unclaimedConsoleSocket);
     if (cgroup) await cgroup.destroy().catch(() => undefined);
     await network?.release().catch(() => undefined); // what is left, the next kiln sweeps
-    if (spec.removeMountStubs ?? true) {
+    if ((spec.removeMountStubs ?? true) && spec.rootfs.kind !== 'dir') {
       const targets = ['/proc', '/dev', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...spec.mounts.map((m) => m.target)];
       try {
         removeMountStubs(spec.rootfs.upperDir, spec.rootfs.lowerDirs, targets);
@@ -307,6 +329,45 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     }
     rmSync(state, { recursive: true, force: true });
   }
+}
+
+/** The root's mount: an overlay of the layers, or a bind of a prepared directory. */
+function containerRootMount(root: ContainerSpec['rootfs'], rootless: boolean, links: string): NonNullable<NativeSpawnSpec['rootMount']> {
+  if (root.kind === 'dir') return { source: root.dir, fstype: '', data: '', bind: true };
+  const overlay = overlayOptions(root.lowerDirs, root.upperDir, root.workDir, rootless, links);
+  if (overlay.links) {
+    mkdirSync(links);
+    for (const [name, target] of overlay.links) symlinkSync(target, join(links, name));
+  }
+  return { source: 'overlay', fstype: 'overlay', data: overlay.data, ...(overlay.cwd ? { cwd: overlay.cwd } : {}) };
+}
+
+/**
+ * chroot isolation: the same process start with no namespace and nothing mounted (the prepared
+ * root already holds what mounts would bring), chroot(2) into the root, and SYS_CHROOT dropped
+ * so the step cannot chroot its way out again.
+ */
+function chrootSpec(namespaced: NativeSpawnSpec, spec: ContainerSpec): NativeSpawnSpec {
+  if (spec.rootfs.kind !== 'dir') throw new KilnError('BAD_ROOTFS', 'chroot isolation needs a prepared root directory (the copy snapshotter)');
+  if (privilege() === 'unprivileged') {
+    throw new KilnError('KERNEL_REFUSED', `a RUN step in chroot isolation needs root in its container (chroot, mknod, chown), and kiln runs as uid ${process.getuid?.() ?? '?'} with no user namespace: run the job as root in its container (as kaniko requires), or let kiln have a user namespace (an /etc/subuid range, and a kernel and seccomp profile that allow one)`, { exitCode: KERNEL_REFUSED_EXIT });
+  }
+  const privileged = spec.privileged ?? false;
+  const own = ownCapabilities();
+  const wanted = privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop);
+  const capabilities = wanted.filter((c) => own.has(c) && c !== 'SYS_CHROOT');
+  const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
+  const { rootMount: _root, cgroupFd: _fd, hostname: _host, seccomp: _filter, network: _net, ...rest } = namespaced;
+  return {
+    ...rest,
+    namespaces: { user: false, mount: false, pid: false, uts: false, ipc: false, net: false, cgroup: false },
+    rootfs: '',
+    chroot: spec.rootfs.dir,
+    mounts: [], devices: [], symlinks: [], maskedPaths: [], readonlyPaths: [],
+    readonlyRootfs: false,
+    capabilities: capabilityMask(capabilities),
+    ...(seccomp ? { seccomp } : {}),
+  };
 }
 
 const STATE_PREFIX = 'kiln-ctr-';

@@ -12,11 +12,11 @@
  * child's status. The child dies with it (PR_SET_PDEATHSIG), and so do its containers.
  */
 import { nativeBinding } from '../../native/index.js';
-import { constants as osConstants, userInfo } from 'node:os';
+import { constants as osConstants } from 'node:os';
 import { KilnError } from '../errors.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { lastCapability } from './capabilities.js';
-import { subordinateIds, writeFullIdMaps } from './userNamespace.js';
+import { currentUserName, subordinateIds, writeFullIdMaps } from './userNamespace.js';
 import { defaultStoreRoot } from '../store/store.js';
 
 /** Everything a terminal or a supervisor may send; SIGWINCH keeps a container's tty size right. */
@@ -28,23 +28,23 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
  * runs the verb as is), else a KilnError naming /etc/subuid — a single-id map (only the user as
  * root) cannot hold the other owners an image's files have.
  */
-export async function rerunInOwnUserNamespace(verb: string, need: 'required' | 'if-mapped'): Promise<number | undefined> {
+export async function rerunInOwnUserNamespace(verb: string, need: 'required' | 'if-mapped', extraEnv: Record<string, string> = {}): Promise<number | undefined> {
   const ids = subordinateIds();
   if ('missing' in ids) {
     if (need === 'if-mapped') return undefined;
-    const name = userInfo().username;
+    const name = currentUserName();
     throw new KilnError('ROOTLESS_NO_SUBIDS',
       `kiln ${verb} as an unprivileged user needs subordinate ids: ${ids.missing}. ` +
       `Add a range for ${name} (e.g. "${name}:100000:65536" in /etc/subuid and /etc/subgid, as ` +
       `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${name} does). ` +
-      `kiln does not fall back to a single-id map (only ${name} as root): files owned by other ids could not be created, so layers could not keep their owners`);
+      `kiln does not fall back to a single-id map (only ${name} as root): files owned by other ids could not be created, so layers could not keep their owners; --isolation chroot works without them`);
   }
   const script = process.argv[1];
   if (script === undefined) throw new Error('cannot re-execute kiln: process.argv[1] (the CLI script) is unknown');
   const native = nativeBinding();
   // The store is the user's even where uid 0 would choose /var/lib/kiln.
   // The marker only names the inner process's code cache (bin/kiln); privilege() asks the kernel.
-  const env = { ...process.env, KILN_ROOT: defaultStoreRoot(), KILN_REEXECUTED_IN_USER_NAMESPACE: '1' };
+  const env = { ...process.env, ...extraEnv, KILN_ROOT: defaultStoreRoot(), KILN_REEXECUTED_IN_USER_NAMESPACE: '1' };
   const child = native.spawn({
     namespaces: { user: true, mount: true, pid: false, uts: false, ipc: false, net: false, cgroup: false },
     rootfs: '',

@@ -62,11 +62,23 @@ export interface SubordinateIds {
   newgidmap: string;
 }
 
+/**
+ * The invoking user's name, or its uid as text when it has no passwd entry (a CI container's
+ * `--user 1000:1000`): /etc/subuid may name the user either way.
+ */
+export function currentUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 0);
+  }
+}
+
 /** The invoking user's subordinate ids, or why a full map cannot be written. */
 export function subordinateIds(): SubordinateIds | { missing: string } {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
-  const name = userInfo().username;
+  const name = currentUserName();
   const subuid = subIdRange(readOr('/etc/subuid'), name, uid);
   const subgid = subIdRange(readOr('/etc/subgid'), name, uid);
   const newuidmap = helper('newuidmap');

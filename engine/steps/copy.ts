@@ -15,7 +15,7 @@ import { hasWildcard } from '../context/wildcard.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './chown.js';
 import { CopyWriter, type EntryAttrs } from './copyTree.js';
-import type { RootfsView } from './rootfsView.js';
+import type { StageView } from './snapshotter.js';
 
 export class CopySourceError extends Error {}
 
@@ -34,7 +34,7 @@ export interface CopyPlan {
   parents: boolean;
   exclude: string[];
   /** The destination image, undefined with `--link`. */
-  view: RootfsView | undefined;
+  view: StageView | undefined;
   /** The layer being written. */
   layer: DiffTree;
   /** mtime for directories and heredoc files the copy creates. */

@@ -12,7 +12,7 @@ import { DiffNode, type DiffTree, type NodeAttrs } from '../layer/diffTree.js';
 import { devMajor, devMinor } from '../layer/layerEntry.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './chown.js';
-import type { RootfsView } from './rootfsView.js';
+import type { StageView } from './snapshotter.js';
 
 export interface EntryAttrs {
   /** A fixed owner (`--chown`, or 0:0 for context files); undefined keeps the source's. */
@@ -36,7 +36,7 @@ export class CopyWriter {
   constructor(
     readonly tree: DiffTree,
     /** The destination image as it is, for existing parents; undefined for `--link`. */
-    private readonly view: RootfsView | undefined,
+    private readonly view: StageView | undefined,
     /** Owner and mtime for directories the copy has to create. */
     private readonly newDirOwner: Owner,
     private readonly newDirTime: Date,

@@ -5,8 +5,7 @@
  * instruction, the stage state before it, and (for COPY/ADD) the selected sources.
  */
 import { execFile } from 'node:child_process';
-import { lstatSync, lutimesSync, readdirSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { CopyInstruction, Stage, StageInstruction } from '../../grammar/recipe.js';
@@ -16,8 +15,7 @@ import { KilnError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { Lookup, WordExpander } from '../plan/expander.js';
 import { resolveFromRef } from '../plan/graph.js';
-import type { Platform } from '../plan/platform.js';
-import { samePlatform } from '../plan/platform.js';
+import { samePlatform, type Platform } from '../image/platform.js';
 /** The archive code (tar-stream, zlib) loads only for an ADD that may unpack something. */
 const archive = (): Promise<typeof import('./archive.js')> => import('./archive.js');
 import { epochOf, newestMtime, rfc3339 } from './clock.js';
@@ -27,8 +25,10 @@ import { CopySourceError, destinationPath, runCopy } from './copy.js';
 import { CopyWriter } from './copyTree.js';
 import { download, DownloadError, isUrl } from './fetchUrl.js';
 import * as meta from './meta.js';
-import { RootfsView, isWhiteout } from './rootfsView.js';
-import { StageFiles } from './stageFiles.js';
+import { isWhiteout } from './rootfsView.js';
+import type { CapturedLayer, RunRoot, Snapshotter, StageView } from './snapshotter.js';
+import { runStubs } from './runStubs.js';
+import type { Isolation } from '../runtime/isolation.js';
 import { acquireCacheMount, cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
 import type { LayerRef, LayerStorage, StageState } from './state.js';
 import { DiffTree } from '../layer/diffTree.js';
@@ -45,6 +45,10 @@ export interface StepEnvironment {
   sourceDateEpoch: number | undefined;
   secrets: ReadonlyMap<string, string>;
   runner: ContainerRunner | undefined;
+  /** How stage views, RUN roots and RUN layers are laid out (overlay or copy), settled at first use. */
+  snapshotter: () => Promise<Snapshotter>;
+  /** The isolation RUN steps get (settled at the first RUN: a cached build never asks the kernel). */
+  isolation: () => Promise<Isolation>;
   /** What `--allow` granted (BuildKit's entitlements). */
   entitlements: ReadonlySet<string>;
   signal: AbortSignal;
@@ -76,27 +80,10 @@ export function stepTime(state: StageState, env: StepEnvironment): Date {
 }
 
 
-/** Lowers every mtime newer than `seconds` to it (children before their directory). */
-async function clampMtimes(dir: string, seconds: number): Promise<void> {
-  const limit = new Date(seconds * 1000);
-  const walk = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      if (lstatSync(p).mtimeMs > seconds * 1000) lutimesSync(p, limit, limit);
-    }
-  };
-  walk(dir);
-}
-
 function addHistory(state: StageState, env: StepEnvironment, createdBy: string, emptyLayer: boolean): void {
   const entry: Record<string, unknown> = { created: rfc3339(Math.floor(stepTime(state, env).getTime() / 1000)), created_by: createdBy, comment: COMMENT };
   if (emptyLayer) entry.empty_layer = true;
   (state.config.history ??= []).push(entry);
-}
-
-async function isEmptyDir(dir: string): Promise<boolean> {
-  return (await readdir(dir)).length === 0;
 }
 
 /**
@@ -107,9 +94,9 @@ async function isEmptyDir(dir: string): Promise<boolean> {
  * raise the stage's clock; `generated`: files a step made (RUN, WORKDIR), whose mtimes are
  * clamped to the clock.
  */
-async function commitDiff(state: StageState, env: StepEnvironment, diff: string | DiffTree, whiteouts: 'overlay' | 'none', createdBy: string, kind: 'inputs' | 'generated'): Promise<void> {
-  if (typeof diff === 'string' ? await isEmptyDir(diff) : diff.isEmpty()) {
-    if (typeof diff === 'string') await rm(diff, { recursive: true, force: true });
+async function commitDiff(state: StageState, env: StepEnvironment, diff: CapturedLayer | DiffTree, createdBy: string, kind: 'inputs' | 'generated'): Promise<void> {
+  const captured = diff instanceof DiffTree ? undefined : diff;
+  if (captured ? captured.empty : (diff as DiffTree).isEmpty()) {
     addHistory(state, env, createdBy, true);
     return;
   }
@@ -117,17 +104,20 @@ async function commitDiff(state: StageState, env: StepEnvironment, diff: string 
   if (clamp === undefined) {
     if (kind === 'generated') clamp = epochOf(state.config);
     else {
-      const newest = typeof diff === 'string' ? await newestMtime(diff) : diff.newestMtime();
+      const newest = (diff as DiffTree).newestMtime();
       if (newest > epochOf(state.config)) state.config.created = rfc3339(newest);
     }
   }
   let layer: LayerRef;
-  if (typeof diff === 'string') {
-    // The dir becomes the layer's snapshot, which later COPY --from reads: clamp it like the tar.
-    if (clamp !== undefined) await clampMtimes(diff, clamp);
-    layer = await env.storage.commitLayer(diff, whiteouts, clamp);
+  if (captured) {
+    // The step's files are the next steps' files: clamped like the tar.
+    if (clamp !== undefined) await captured.clamp(clamp);
+    layer = typeof captured.diff === 'string'
+      ? await env.storage.commitLayer(captured.diff, 'overlay', clamp)
+      : await env.storage.commitTree({ root: captured.diff }, clamp, 'overlay');
+    await captured.keep([...state.layers, layer]);
   } else {
-    layer = await env.storage.commitTree(diff, clamp);
+    layer = await env.storage.commitTree(diff as DiffTree, clamp);
   }
   state.layers = [...state.layers, layer];
   state.config.rootfs = { type: 'layers', diff_ids: state.layers.map((l) => l.diffId) };
@@ -220,8 +210,8 @@ export async function executeInstruction(instr: StageInstruction, before: StageS
   }
 }
 
-async function withView<T>(state: StageState, env: StepEnvironment, fn: (view: RootfsView) => Promise<T>): Promise<T> {
-  const view = await RootfsView.open(state.layers, env.storage);
+async function withView<T>(state: StageState, env: StepEnvironment, fn: (view: StageView) => Promise<T>): Promise<T> {
+  const view = await (await env.snapshotter()).openView(state.layers);
   try { return await fn(view); } finally { await view.close(); }
 }
 
@@ -241,7 +231,7 @@ async function workdir(state: StageState, env: StepEnvironment, instr: StageInst
     const writer = new CopyWriter(tree, view, owner, stepTime(state, env));
     await writer.ensureParents(abs + '/x');
   });
-  await commitDiff(state, env, tree, 'none', createdBy, 'generated');
+  await commitDiff(state, env, tree, createdBy, 'generated');
   void instr;
   return state;
 }
@@ -264,7 +254,7 @@ async function sourceFor(state: StageState, env: StepEnvironment, instr: CopyIns
       throw e;
     }
   }
-  const view = await RootfsView.open(from.layers, env.storage);
+  const view = await (await env.snapshotter()).openView(from.layers);
   const tree = new Tree(view.root, `stage ${instr.from}`, undefined, isWhiteout);
   return { tree, isContext: false, close: () => view.close() };
 }
@@ -299,7 +289,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   const src = await sourceFor(state, env, instr);
   try {
     // --link copies onto nothing (an independent layer), but --chown names still come from the image.
-    const image = await RootfsView.open(state.layers, env.storage);
+    const image = await (await env.snapshotter()).openView(state.layers);
     const view = instr.link ? undefined : image;
     try {
       let owner: Owner | undefined;
@@ -348,7 +338,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
       await image.close();
     }
     // Written while the sources are still there (a COPY --from view is still mounted).
-    await commitDiff(state, env, layer, 'none', createdBy, 'inputs');
+    await commitDiff(state, env, layer, createdBy, 'inputs');
   } catch (e) {
     if (e instanceof CopySourceError) throw located(env, instr, 'COPY_SOURCE', e.message);
     throw e;
@@ -376,16 +366,14 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
   const mounts: PreparedMount[] = [];
   const extraEnv: string[] = [];
   const closers: (() => Promise<void>)[] = [];
-  const upper = await env.storage.scratchDir();
-  const work = await env.storage.scratchDir();
-  // Most steps need neither of these: made on first use, removed only if made.
+  // Most steps need no script dir: made on first use, removed only if made.
   const made: string[] = [];
   const onDemand = (): (() => Promise<string>) => {
     let dir: Promise<string> | undefined;
     return () => (dir ??= env.storage.scratchDir().then((d) => { made.push(d); return d; }));
   };
-  const emptyLower = onDemand();
   const scriptDir = onDemand();
+  const isolation = await env.isolation();
   try {
     for (const m of instr.mounts) {
       const target = m.target === undefined ? undefined : posix.resolve(workdirPath, word(m.target));
@@ -393,9 +381,11 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
         case 'cache': {
           if (!target) throw located(env, instr, 'MOUNT', 'cache mount needs a target');
           const spec = { ...m, ...(m.id !== undefined ? { id: word(m.id) } : {}) };
-          const held = await acquireCacheMount(await cacheMountDir(env.store.root, spec, workdirPath), m.sharing, () => env.storage.scratchDir());
+          // Without mounts (chroot) the cache's entries move into the root for the step: one step at a time.
+          const sharing = isolation === 'chroot' ? 'locked' : m.sharing;
+          const held = await acquireCacheMount(await cacheMountDir(env.store.root, spec, workdirPath), sharing, () => env.storage.scratchDir());
           closers.push(held.release);
-          mounts.push({ type: 'bind', source: held.dir, target, readonly: m.readonly });
+          mounts.push({ type: 'bind', source: held.dir, target, readonly: m.readonly, cache: true });
           break;
         }
         case 'tmpfs':
@@ -446,12 +436,19 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
     }
     // BuildKit's default for RUN is a network namespace of its own with outbound access.
     const network = instr.network === 'none' || instr.network === 'host' ? instr.network : 'bridge';
+    if (network === 'none' && isolation === 'chroot') {
+      throw located(env, instr, 'RUN_NETWORK', 'RUN --network=none needs a network namespace, which chroot isolation does not have (the kernel refused namespaces here)');
+    }
     let argv: string[] = [];
-    // Read from the layers' dirs: no view is mounted unless a path goes through a symlink.
-    const view = await StageFiles.open(state.layers, env.storage);
+    let root: RunRoot | undefined;
     try {
-      ({ argv } = await runStep({
-        instr, state, view, upperDir: upper, workDir: work, emptyLower, scriptDir, mounts, network,
+      ({ argv, root } = await runStep({
+        instr, state, scriptDir, mounts, network,
+        prepareRoot: async (wanted) => {
+          const snapshotter = await env.snapshotter();
+          const { stubs, mounts: remaining } = runStubs(isolation, snapshotter.kind, wanted);
+          return { root: await snapshotter.prepareRun(state.layers, stubs), mounts: remaining };
+        },
         runner: env.runner as ContainerRunner, extraEnv, onOutput: env.output, signal: env.signal, insecure: instr.security === 'insecure',
       }));
     } catch (e) {
@@ -461,20 +458,16 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
       }
       if (e instanceof KilnError && e.location === undefined) throw located(env, instr, e.code, e.message, e.exitCode);
       throw e;
-    } finally {
-      await view.close();
     }
-    const createdBy = `RUN ${state.args.historyPrefix(state.config.config?.Env ?? undefined)}${runHistoryText(argv)} # buildkit`;
-    await commitDiff(state, env, upper, 'overlay', createdBy, 'generated');
+    try {
+      const createdBy = `RUN ${state.args.historyPrefix(state.config.config?.Env ?? undefined)}${runHistoryText(argv)} # buildkit`;
+      await commitDiff(state, env, await root.capture(), createdBy, 'generated');
+    } finally {
+      await root.discard();
+    }
     return state;
-  } catch (e) {
-    await rm(upper, { recursive: true, force: true });
-    throw e;
   } finally {
     for (const c of closers) await c();
-    // Nothing waits for the overlay's work dir to go: removed in the background (and, like every
-    // scratch dir, at exit if still there).
-    void rm(work, { recursive: true, force: true }).catch(() => undefined);
     for (const d of made) await rm(d, { recursive: true, force: true });
   }
 }

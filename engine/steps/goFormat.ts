@@ -1,17 +1,8 @@
 /**
- * The Go `fmt` spellings BuildKit's history lines use (`%q` of a string slice, `%v` of a
- * slice, time.Duration's String), so `created_by` reads as docker's does.
+ * The Go `fmt` spellings BuildKit's history lines use (`%v` of a slice, time.Duration's String,
+ * `%q` of a rune), so `created_by` reads as docker's does. `%q` of strings is grammar/goText.ts's
+ * goQuote and goQuoteList (Go's strconv.Quote, one implementation for parser and history).
  */
-
-/** Go's strconv.Quote for the common case: JSON escaping matches it for printable text. */
-export function goQuote(s: string): string {
-  return JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-/** `%q` of a []string: `["a" "b"]`. */
-export function goQuoteList(list: readonly string[]): string {
-  return `[${list.map(goQuote).join(' ')}]`;
-}
 
 /** `%v` of a []string: `[a b]`. */
 export function goList(list: readonly string[]): string {

@@ -6,7 +6,8 @@
  */
 import type { ContainerConfig } from '../image/config.js';
 import type { CommandLine, HealthcheckInstruction } from '../../grammar/recipe.js';
-import { goDuration, goList, goQuoteList, goRune } from './goFormat.js';
+import { goDuration, goList, goRune } from './goFormat.js';
+import { goQuoteList } from '../../grammar/goText.js';
 import type { StageState } from './state.js';
 
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];

@@ -14,6 +14,7 @@ import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
 import { inUserNamespace } from '../runtime/privilege.js';
 import { earlierTeardowns } from '../runtime/mountTeardown.js';
+import { isKernelRefusal, kernelRefused } from '../runtime/isolation.js';
 
 const liveMounts = new Set<string>();
 let exitHookInstalled = false;
@@ -90,6 +91,7 @@ export class RootfsView {
       nativeBinding().mount('overlay', target, 'overlay', ['ro'], `${lower.option}${inUserNamespace() ? ',userxattr' : ''}`);
     } catch (e) {
       liveMounts.delete(target);
+      if (isKernelRefusal(e)) throw kernelRefused("an overlay mount of the stage's layers", e, '--snapshotter copy works here (or auto)');
       throw new Error(`cannot mount a view of the stage's layers: ${(e as Error).message}`);
     } finally {
       lower.close();

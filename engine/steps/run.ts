@@ -13,14 +13,16 @@ import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
 import { resolveUser } from '../runtime/users.js';
 import { StoreLock } from '../store/lock.js';
 import { commandArgv, DEFAULT_SHELL } from './meta.js';
-import type { Stats } from 'node:fs';
+import type { RunRoot, RunRootfs, StageRoot } from './snapshotter.js';
+
+export type { StageRoot } from './snapshotter.js';
 import type { StageState } from './state.js';
 
 export interface ProcessUser { uid: number; gid: number; additionalGids: number[] }
 
 /** The container the runtime starts (the runtime's ContainerSpec, as much of it as RUN uses). */
 export interface RunContainerSpec {
-  rootfs: { lowerDirs: string[]; upperDir: string; workDir: string };
+  rootfs: RunRootfs;
   argv: string[];
   env: string[];
   cwd: string;
@@ -29,6 +31,8 @@ export interface RunContainerSpec {
   network: 'none' | 'host' | 'bridge';
   mounts: ({ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; size?: number })[];
   stdio: 'pipe';
+  /** Called right before the command starts (the copy snapshotter notes the root's state then). */
+  beforeStart?: () => void;
   /** RUN --security=insecure (granted): every capability, device and system call. */
   privileged?: boolean;
 }
@@ -47,27 +51,18 @@ export class RunFailedError extends Error {
 
 /** A mount the step asked for, resolved to host paths by the caller. */
 export type PreparedMount =
-  | { type: 'bind'; source: string; target: string; readonly: boolean }
+  | { type: 'bind'; source: string; target: string; readonly: boolean; /** A cache mount: what the step writes there outlives it. */ cache?: boolean }
   | { type: 'tmpfs'; target: string; size?: number };
-
-/** What the step reads of its stage's root: StageFiles (no mount), or any mounted view. */
-export interface StageRoot {
-  /** The layers' snapshot dirs, topmost first; empty for a stage with no layer. */
-  readonly lowerDirs: readonly string[];
-  readText(path: string): Promise<string | undefined>;
-  statIn(path: string): Promise<Stats | undefined>;
-}
 
 export interface RunPlan {
   instr: RunInstruction;
   state: StageState;
-  /** The stage's image, for /etc/passwd. */
-  view: StageRoot;
-  /** Empty dirs on the store's filesystem. */
-  upperDir: string;
-  workDir: string;
-  /** An empty dir, for a stage with no layer yet (overlay needs one lower dir); made when asked for. */
-  emptyLower: () => Promise<string>;
+  /**
+   * Prepares the step's root (the snapshotter's) for these mounts; returns it and the mounts the
+   * runtime is to make (none where the root already holds their content: chroot isolation).
+   * The caller captures or discards the root afterwards.
+   */
+  prepareRoot: (mounts: PreparedMount[]) => Promise<{ root: RunRoot; mounts: PreparedMount[] }>;
   /** A dir for heredoc scripts the command executes; made when asked for. */
   scriptDir: () => Promise<string>;
   mounts: PreparedMount[];
@@ -109,48 +104,55 @@ export function runHistoryText(argv: string[]): string {
   return argv.join(' ');
 }
 
-export async function runStep(plan: RunPlan): Promise<{ argv: string[] }> {
+export async function runStep(plan: RunPlan): Promise<{ argv: string[]; root: RunRoot }> {
   const { state, instr } = plan;
   const config = state.config.config ?? {};
-  // The same reading of USER as `kiln run` and docker (supplementary groups included).
-  const { uid, gid, additionalGids } = resolveUser(config.User ?? '', await plan.view.readText('/etc/passwd'), await plan.view.readText('/etc/group'));
-  const user: ProcessUser = { uid, gid, additionalGids };
   const { argv, scripts } = runArgv(state, instr, (h) => `/dev/pipes/${h.name}`);
-  const mounts = [...plan.mounts];
+  const wanted = [...plan.mounts];
   for (const s of scripts) {
     const host = join(await plan.scriptDir(), s.heredoc.name);
     await writeFile(host, s.heredoc.content, { mode: 0o755 });
     await chmod(host, 0o755);
-    mounts.push({ type: 'bind', source: host, target: s.path, readonly: true });
+    wanted.push({ type: 'bind', source: host, target: s.path, readonly: true });
   }
-  const lowerDirs = plan.view.lowerDirs.length === 0 ? [await plan.emptyLower()] : [...plan.view.lowerDirs];
-  const tail: string[] = [];
-  const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) if (line !== '') tail.push(line);
-    if (tail.length > 20) tail.splice(0, tail.length - 20);
-  };
-  const { exitCode } = await plan.runner({
-    rootfs: { lowerDirs, upperDir: plan.upperDir, workDir: plan.workDir },
-    argv,
-    env: [...state.args.runEnv(config.Env), ...plan.extraEnv],
-    cwd: config.WorkingDir || '/',
-    user,
-    hostname: 'buildkitsandbox',
-    network: plan.network,
-    mounts,
-    stdio: 'pipe',
-    ...(plan.insecure ? { privileged: true } : {}),
-  }, {
-    onStdout: (c) => { keep(c); plan.onOutput('stdout', c); },
-    onStderr: (c) => { keep(c); plan.onOutput('stderr', c); },
-    signal: plan.signal,
-  });
-  if (exitCode !== 0) {
-    const shown = instr.command.form === 'exec' ? JSON.stringify(argv) : argv.map((a) => a).join(' ');
-    throw new RunFailedError(`process "${shown}" did not complete successfully: exit code: ${exitCode}`, exitCode, tail.slice(-10));
+  const { root, mounts } = await plan.prepareRoot(wanted);
+  try {
+    // The same reading of USER as `kiln run` and docker (supplementary groups included).
+    const files = root.files;
+    const { uid, gid, additionalGids } = resolveUser(config.User ?? '', await files.readText('/etc/passwd'), await files.readText('/etc/group'));
+    const user: ProcessUser = { uid, gid, additionalGids };
+    const tail: string[] = [];
+    const keep = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') tail.push(line);
+      if (tail.length > 20) tail.splice(0, tail.length - 20);
+    };
+    const { exitCode } = await plan.runner({
+      rootfs: root.rootfs,
+      argv,
+      env: [...state.args.runEnv(config.Env), ...plan.extraEnv],
+      cwd: config.WorkingDir || '/',
+      user,
+      hostname: 'buildkitsandbox',
+      network: plan.network,
+      mounts,
+      stdio: 'pipe',
+      beforeStart: () => root.watch(),
+      ...(plan.insecure ? { privileged: true } : {}),
+    }, {
+      onStdout: (c) => { keep(c); plan.onOutput('stdout', c); },
+      onStderr: (c) => { keep(c); plan.onOutput('stderr', c); },
+      signal: plan.signal,
+    });
+    if (exitCode !== 0) {
+      const shown = instr.command.form === 'exec' ? JSON.stringify(argv) : argv.map((a) => a).join(' ');
+      throw new RunFailedError(`process "${shown}" did not complete successfully: exit code: ${exitCode}`, exitCode, tail.slice(-10));
+    }
+    if (root.rootfs.kind === 'overlay') await removeMountStubs(root.rootfs.upperDir, files, mounts.map((m) => m.target));
+  } catch (e) {
+    await root.discard();
+    throw e;
   }
-  await removeMountStubs(plan.upperDir, plan.view, mounts.map((m) => m.target));
-  return { argv };
+  return { argv, root };
 }
 
 /**

@@ -1,8 +1,8 @@
 /** What a stage is between steps: its image config, its layer stack and its declared ARGs. */
 import type { ImageConfig } from '../image/config.js';
-import type { DiffTree } from '../layer/diffTree.js';
+import type { LayerEntry } from '../layer/layerEntry.js';
 import type { StageArgs } from '../plan/args.js';
-import type { Platform } from '../plan/platform.js';
+import type { Platform } from '../image/platform.js';
 
 /**
  * A layer of a stage. Its files as a directory (overlay form, usable as a lower dir) come from
@@ -32,6 +32,9 @@ export interface LayerStorage {
   snapshotDir(diffId: string): Promise<string>;
   /** Turns a filled diff dir into a stored layer (mtimes clamped to `clampMtime` seconds when given); the dir is moved in as its snapshot. */
   commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef>;
-  /** Writes a layer built in memory to the store (mtimes clamped as above); no snapshot dir is made for it. */
-  commitTree(tree: DiffTree, clampMtime?: number): Promise<LayerRef>;
+  /**
+   * Writes a layer built in memory (COPY's tree, or a RUN's captured changes, whose whiteouts
+   * are overlay's) to the store, mtimes clamped as above; no snapshot dir is made for it.
+   */
+  commitTree(tree: { readonly root: LayerEntry }, clampMtime?: number, whiteouts?: 'overlay' | 'none'): Promise<LayerRef>;
 }

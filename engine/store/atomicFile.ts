@@ -1,11 +1,15 @@
 /**
- * Writes that are all-or-nothing: a temp file in the same directory, fsync, rename over the
- * target, fsync the directory. A crash leaves either the old file or the new one, never half.
+ * kiln's one atomic writer: a temp file beside the target (named by its writer, so the temp
+ * file of a killed writer is recognised as such), fsync, rename over the target, fsync the
+ * directory. A crash leaves the old file or the new one, never half of either. The store's
+ * records and blobs, the build cache's records and the archives `kiln save` writes all go
+ * through here.
  */
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { randomHex } from '../lazyCrypto.js';
-import { selfTag } from '../processIdentity.js';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { randomHex } from '../lazyCrypto.js';
+import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
 
 export async function fsyncDir(dir: string): Promise<void> {
   const fd = await open(dir, 'r');
@@ -18,8 +22,38 @@ export async function fsyncFile(path: string): Promise<void> {
   try { await fd.sync(); } finally { await fd.close(); }
 }
 
+/** `.NAME.PID-START.HEX.tmp` beside `path`: hidden, and naming the process writing it. */
 export function tempNameBeside(path: string): string {
   return join(dirname(path), `.${basename(path)}.${selfTag()}.${randomHex(6)}.tmp`);
+}
+
+/**
+ * The writer of a temp file this module names, or undefined for any other file. Also knows the
+ * names earlier kilns gave: cache records' `NAME.tmp-PID-START-HEX` and archives'
+ * `.NAME.kiln-PID-START.tmp`, so what they left is swept too.
+ */
+function tempFileWriter(name: string): { pid: number; start: string | undefined } | undefined {
+  const m = /^\..+\.(\d+-\d+)\.[0-9a-f]+\.tmp$/.exec(name) ?? /\.tmp-(\d+-\d+)-/.exec(name) ?? /^\..+\.kiln-(\d+-\d+)\.tmp$/.exec(name);
+  return m ? parseTag(m[1] as string) : undefined;
+}
+
+/** Whether `name` is a temp file of an atomic write whose writer no longer runs (a live writer's never is). */
+export function deadWritersTemp(name: string): boolean {
+  const writer = tempFileWriter(name);
+  return writer !== undefined && !tagAlive(writer);
+}
+
+/** Whether `name` is a temp file a running writer is about to rename into place. */
+export function liveWritersTemp(name: string): boolean {
+  const writer = tempFileWriter(name);
+  return writer !== undefined && tagAlive(writer);
+}
+
+/** Removes the temp files dead writers left in `dir` (SIGKILL skips every clean-up). */
+export async function sweepDeadTemps(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (deadWritersTemp(name)) await unlink(join(dir, name)).catch(() => undefined);
+  }
 }
 
 /**
@@ -40,14 +74,75 @@ export async function writeTempFile(tmp: string, mode: number, fill: (fd: FileHa
   await fd.close();
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = tempNameBeside(path);
-  await writeTempFile(tmp, mode, (fd) => fd.writeFile(data));
+/** Renames a complete, durable temp file over `target` and makes the rename durable; on failure the temp file goes. */
+export async function publishTempFile(tmp: string, target: string): Promise<void> {
   try {
-    await rename(tmp, path);
+    await rename(tmp, target);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await fsyncDir(dirname(path));
+  await fsyncDir(dirname(target));
+}
+
+/** A file written and fsynced beside its target, not yet renamed over it. */
+export interface StagedFile {
+  /** Renames it over the target (and fsyncs the directory). */
+  publish(): Promise<void>;
+  /** Removes it instead. */
+  discard(): Promise<void>;
+}
+
+/**
+ * The first half of writeFileAtomic: the temp file, complete and durable (its directory made if
+ * need be). Several can be staged at once (their fsyncs share the disk's journal commits) and
+ * published later, in order.
+ */
+export async function stageFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): Promise<StagedFile> {
+  await mkdir(dirname(target), { recursive: true });
+  const tmp = tempNameBeside(target);
+  await writeTempFile(tmp, mode, (fd) => fd.writeFile(data));
+  return {
+    publish: () => publishTempFile(tmp, target),
+    discard: () => unlink(tmp).catch(() => undefined),
+  };
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  await (await stageFileAtomic(path, data, mode)).publish();
+}
+
+/** Waits for several stagings; all their files in order, or (when one failed) none: the others are discarded and the first failure thrown. */
+export async function stageAll(stagings: Promise<StagedFile | StagedFile[]>[]): Promise<StagedFile[]> {
+  const results = await Promise.allSettled(stagings);
+  const staged = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value].flat() : []));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failed) return staged;
+  for (const f of staged) await f.discard().catch(() => undefined);
+  throw failed.reason;
+}
+
+/** The same, synchronously: for writes on the way out of a process. */
+export function writeFileAtomicSync(target: string, data: Uint8Array, mode = 0o644): void {
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = tempNameBeside(target);
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    let off = 0;
+    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, target);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  const dir = openSync(dirname(target), 'r');
+  try { fsyncSync(dir); } finally { closeSync(dir); }
 }

@@ -12,7 +12,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configProblem, imageIdOf, type ImageConfig } from '../image/config.js';
 import { nodeCrypto } from '../lazyCrypto.js';
-import { parseTag, tagAlive } from '../processIdentity.js';
+import { deadWritersTemp } from './atomicFile.js';
 import { hexOf } from './blobs.js';
 import type { Store } from './store.js';
 import { treeDifference } from './treeDifference.js';
@@ -134,14 +134,6 @@ async function checkSnapshots(store: Store, findings: Finding[], bad: ReadonlySe
   return snapshots.length;
 }
 
-/** Temp files of atomic writes (`….tmp-PID-START-…`, `.NAME.PID-START.….tmp`) whose writer is dead. */
-function deadTemp(name: string): boolean {
-  const m = /\.tmp-(\d+-\d+)-/.exec(name) ?? /^\..*\.(\d+-\d+)\.[0-9a-f]+\.tmp$/.exec(name);
-  if (!m) return false;
-  const tag = parseTag(m[1] as string);
-  return tag !== undefined && !tagAlive(tag);
-}
-
 async function checkLeftovers(store: Store, findings: Finding[]): Promise<void> {
   const dirs = [store.root, join(store.root, 'images')];
   for (const sub of ['records', 'inputs', 'stat', 'recipes']) {
@@ -151,7 +143,7 @@ async function checkLeftovers(store: Store, findings: Finding[]): Promise<void> 
   }
   for (const dir of dirs) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (!deadTemp(name)) continue;
+      if (!deadWritersTemp(name)) continue;
       const path = join(dir, name);
       findings.push({ subject: `temp file ${path}`, problem: 'left by a writer that died', repair: async () => { await rm(path, { force: true }); return 'removed'; } });
     }

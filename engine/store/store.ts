@@ -5,6 +5,7 @@
  *   refs.json              tags and repo digests → image IDs
  *   snapshots/<hex>/       a layer (by diff_id) extracted in overlay form, ready as a lower dir
  *   snapshots/<hex>.owners-flattened  beside one an unprivileged kiln made (all files the user's)
+ *   rootfs/<hex>/          the copy snapshotter's whole root of a stack of layers (by chain id)
  *   tmp/                   in-flight writes and scratch dirs (same filesystem: renames are atomic)
  *   leases/                what running operations hold (see leases.ts): collection skips it
  *   lock                   the cross-process lock for read-modify-write of records and refs
@@ -14,11 +15,10 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
 import { refusal } from '../refusal.js';
-import { privilege } from '../runtime/privilege.js';
+import { defaultStoreRoot } from './storeRoot.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
 import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference } from '../image/reference.js';
 import { writeFileAtomic } from './atomicFile.js';
@@ -28,6 +28,7 @@ import { RefsFile } from './refs.js';
 import { beginCollection, Lease, releaseDeadLeases } from './leases.js';
 import { makeScratchDir, releaseScratchDir, removeScratchDir, sweepStaleTemps } from './scratch.js';
 import { SnapshotStore } from './snapshots.js';
+import { chainId, RootfsCopies } from './rootfsCopies.js';
 import { WriteBehind, type BehindWrite } from './writeBehind.js';
 
 export type { BlobInfo, IngestOptions } from './blobs.js';
@@ -71,16 +72,12 @@ export interface Collection {
 export interface GcResult {
   removedBlobs: string[];
   removedSnapshots: string[];
+  /** Whole roots of layer stacks the copy snapshotter kept (by chain id). */
+  removedRootfs: string[];
   reclaimedBytes: number;
 }
 
-/** Where the store lives when nobody says: KILN_ROOT, /var/lib/kiln as root, else XDG data dir. */
-export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.KILN_ROOT) return resolve(env.KILN_ROOT);
-  if (privilege() === 'host-root') return '/var/lib/kiln';
-  const data = env.XDG_DATA_HOME && env.XDG_DATA_HOME !== '' ? env.XDG_DATA_HOME : join(homedir(), '.local', 'share');
-  return join(data, 'kiln');
-}
+export { defaultStoreRoot } from './storeRoot.js';
 
 const SHORT_ID = /^(?:sha256:)?([0-9a-f]{4,64})$/;
 
@@ -88,6 +85,7 @@ export class Store {
   readonly root: string;
   readonly blobs: BlobStore;
   readonly snapshots: SnapshotStore;
+  readonly rootfsCopies: RootfsCopies;
   readonly lock: StoreLock;
   private readonly refs: RefsFile;
   private readonly imagesDir: string;
@@ -104,6 +102,7 @@ export class Store {
     const hold = (names: string[]): Promise<void> => this.lease.hold(names);
     this.blobs = new BlobStore(root, this.tmpDir, this.behind, hold);
     this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs, hold);
+    this.rootfsCopies = new RootfsCopies(join(root, 'rootfs'), this.tmpDir, this.blobs, hold);
     this.lock = new StoreLock(join(root, 'lock'));
     this.refs = new RefsFile(join(root, 'refs.json'));
     this.imagesDir = join(root, 'images');
@@ -113,7 +112,7 @@ export class Store {
     const root = resolve(opts.root ?? defaultStoreRoot());
     try {
       // Sync: every verb opens the store, and these are four calls that find the dirs there.
-      for (const d of ['blobs/sha256', 'images', 'snapshots', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
+      for (const d of ['blobs/sha256', 'images', 'snapshots', 'rootfs', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
     } catch (err) {
       const named = refusal(err, { place: { kind: 'store', root } });
       if (named !== err) throw named;
@@ -475,7 +474,7 @@ export class Store {
       }
     }
     const now = Date.now();
-    const result: GcResult = { removedBlobs: [], removedSnapshots: [], reclaimedBytes: 0 };
+    const result: GcResult = { removedBlobs: [], removedSnapshots: [], removedRootfs: [], reclaimedBytes: 0 };
     for (const digest of await this.blobs.list()) {
       if (live.has(digest)) continue;
       const st = await stat(this.blobs.path(digest)).catch(() => undefined);
@@ -490,6 +489,24 @@ export class Store {
       if (!st || now - st.ctimeMs < grace) continue;
       result.removedSnapshots.push(diffId);
       if (!opts.dryRun) await this.snapshots.remove(diffId);
+    }
+    // A stack's whole root stays while an image has that stack (or a prefix of it) or a lease holds it.
+    const liveChains = new Set<string>();
+    for (const name of collection.held) if (name.startsWith('rootfs:')) liveChains.add(name.slice('rootfs:'.length));
+    for (const id of await this.listImageIds()) {
+      try {
+        const ids = (JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig).rootfs.diff_ids;
+        for (let n = 1; n <= ids.length; n++) liveChains.add(chainId(ids.slice(0, n)));
+      } catch {
+        // a record whose config is gone protects nothing
+      }
+    }
+    for (const chain of await this.rootfsCopies.list()) {
+      if (liveChains.has(chain)) continue;
+      const st = await stat(join(this.rootfsCopies.dir, chain.slice(7))).catch(() => undefined);
+      if (!st || now - st.ctimeMs < grace) continue;
+      result.removedRootfs.push(chain);
+      if (!opts.dryRun) await this.rootfsCopies.remove(chain);
     }
     return result;
   }

@@ -148,7 +148,10 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     s.rootFstype = Str(rm, "fstype");
     s.rootData = Str(rm, "data");
     s.rootMountCwd = Str(rm, "cwd");
+    s.rootBind = Bool(rm, "bind");
   }
+  s.chrootDir = Str(js, "chroot");
+  s.newMountNamespace = (flags & CLONE_NEWNS) != 0;
   Napi::Value mounts = js.Get("mounts");
   if (mounts.IsArray()) {
     Napi::Array a = mounts.As<Napi::Array>();

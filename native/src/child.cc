@@ -449,6 +449,20 @@ void dropPrivileges() {
   }
 }
 
+// chroot isolation: into the prepared root, then the working directory made inside it (the
+// chroot confines the path, symlinks included).
+void enterChroot() {
+  if (chroot(S->chrootDir.c_str()) < 0) failSetup("chroot", S->chrootDir.c_str());
+  if (chdir("/") < 0) failSetup("chdir /");
+  Buf dir;
+  for (const char* p = S->cwd.c_str(); *p; p++) {
+    if (*p == '/' && dir.len > 0 && mkdir(dir.data, 0755) < 0 && errno != EEXIST) failSetup("create working directory", dir.data);
+    char c[2] = {*p, 0};
+    dir.add(c);
+  }
+  if (dir.len > 1 && mkdir(dir.data, 0755) < 0 && errno != EEXIST) failSetup("create working directory", dir.data);
+}
+
 void installSeccomp() {
   if (S->seccomp.empty()) return;
   struct sock_fprog prog;
@@ -524,9 +538,11 @@ int childMain(void* arg) {
 
   umask(0);
   // A joined container's mounts are its own business (they are private already).
-  if (S->joinPidfd < 0 && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) failSetup("make mounts private");
+  if (S->joinPidfd < 0 && S->newMountNamespace && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) failSetup("make mounts private");
 
-  if (S->mountRoot) {
+  if (S->mountRoot && S->rootBind) {
+    if (mount(S->rootSource.c_str(), S->rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) failSetup("bind root directory on", S->rootfs.c_str());
+  } else if (S->mountRoot) {
     // Relative lower dirs (kept short so the options fit in a page) resolve against this cwd.
     if (!S->rootMountCwd.empty() && chdir(S->rootMountCwd.c_str()) < 0) failSetup("chdir", S->rootMountCwd.c_str());
     if (mount(S->rootSource.c_str(), S->rootfs.c_str(), S->rootFstype.c_str(), 0, S->rootData.c_str()) < 0) {
@@ -546,6 +562,7 @@ int childMain(void* arg) {
     close(rootFd);
     pivotRoot();
   }
+  if (!S->chrootDir.empty()) enterChroot();
   if (S->consoleSocketFd >= 0) setupTerminal();
   if (S->setHostname && sethostname(S->hostname.c_str(), S->hostname.size()) < 0) failSetup("sethostname");
   if (S->loopbackUp) bringLoopbackUp();

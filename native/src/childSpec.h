@@ -78,6 +78,9 @@ struct ChildSpec {
   std::string rootfs;           // host directory that becomes "/"
   bool mountRoot = false;
   std::string rootSource, rootFstype, rootData, rootMountCwd;
+  bool rootBind = false;        // bind rootSource (recursively) instead of mounting a filesystem
+  bool newMountNamespace = true;  // false: the caller's mounts are shared, so none are touched
+  std::string chrootDir;        // chroot isolation: chroot(2) here instead of pivot_root
   std::vector<MountOp> mounts;
   std::vector<DeviceOp> devices;
   std::vector<SymlinkOp> symlinks;

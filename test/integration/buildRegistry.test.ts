@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { makeContext } from '../support/kilnProcess.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../support/registry.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../../harness/registry.js';
 
 const base = mkdtempSync(join(tmpdir(), 'kiln-build-registry-'));
 let registry: TestRegistry | undefined;

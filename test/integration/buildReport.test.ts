@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import type { BuildReport, ReportStep } from '../../engine/report/buildReport.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, prerequisite, repoRoot } from '../support/env.js';
 import { runKiln, succeeds, writeFiles } from '../support/kilnProcess.js';
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { selfTag } from '../../engine/processIdentity.js';
 import { hostCgroupLayout } from '../../engine/runtime/cgroupLayout.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { runKiln } from '../support/kilnProcess.js';
 import { cgroupsOwnedBy } from '../support/containers.js';

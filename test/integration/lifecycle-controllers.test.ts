@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, prerequisite } from '../support/env.js';
-import { haveBusybox } from '../support/busyboxImage.js';
+import { haveBusybox } from '../../harness/busyboxImage.js';
 import { openLifecycleBox, until, type LifecycleBox } from '../support/lifecycle.js';
 import { humanSize } from '../../engine/cli/humanUnits.js';
 import { blockBytes } from '../../engine/runtime/lifecycle/containerStats.js';

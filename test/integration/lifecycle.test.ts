@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isRoot, prerequisite } from '../support/env.js';
-import { haveBusybox } from '../support/busyboxImage.js';
+import { haveBusybox } from '../../harness/busyboxImage.js';
 import { leftoverCgroups, leftoverMounts } from '../support/containers.js';
 import { alive, openLifecycleBox, outputOf, until, type LifecycleBox } from '../support/lifecycle.js';
 

@@ -2,7 +2,7 @@
  * Networking as root: every container and RUN step in a network namespace of its own on kiln0,
  * outbound through NAT, published ports, user-defined networks with names, and nothing left
  * behind. Traffic goes only to loopback and to an "outside host" the test makes (a network
- * namespace of its own, test/support/outsideHost.ts). Other kilns (other stores, other test
+ * namespace of its own, harness/outsideHost.ts). Other kilns (other stores, other test
  * runs) use kiln0 at the same time: every check is about this test's own containers.
  */
 import { after, before, describe, test } from 'node:test';
@@ -14,9 +14,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { background, untilStdinEnds, type Background } from '../support/backgroundKiln.js';
-import { fetchFrom, makeOutsideHost, type OutsideHost } from '../support/outsideHost.js';
+import { fetchFrom, makeOutsideHost, type OutsideHost } from '../../harness/outsideHost.js';
 import { endpointsOf, freePort, linkExists, portRuleExists, until, type EndpointOnDisk } from '../support/networkState.js';
 import { Store } from '../../engine/store/store.js';
 

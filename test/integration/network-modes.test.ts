@@ -12,7 +12,7 @@ import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { until } from '../support/networkState.js';
 import { background, untilStdinEnds, type Background } from '../support/backgroundKiln.js';
 import { haveCompiler, netProbe, removeNetProbe } from '../support/netProbe.js';

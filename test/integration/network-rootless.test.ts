@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { hasCommand, prerequisite } from '../support/env.js';
 import { ROOTLESS_USER, rootlessReady, rootlessSession, rootlessWhy, type RootlessSession } from '../support/rootlessUser.js';
-import { fetchFrom, makeOutsideHost, type OutsideHost } from '../support/outsideHost.js';
+import { fetchFrom, makeOutsideHost, type OutsideHost } from '../../harness/outsideHost.js';
 import { freePort, until } from '../support/networkState.js';
 import { background, untilStdinEnds, type Background } from '../support/backgroundKiln.js';
 
@@ -37,7 +37,7 @@ describe('network: rootless containers through slirp4netns', () => {
     session = rootlessSession('kiln-rootless-net-');
     const commit = [
       `import { Store } from ${JSON.stringify(join(session.kilnHome, 'dist/engine/store/store.js'))};`,
-      `import { commitBusyboxImage } from ${JSON.stringify(join(session.kilnHome, 'dist/test/support/busyboxImage.js'))};`,
+      `import { commitBusyboxImage } from ${JSON.stringify(join(session.kilnHome, 'dist/harness/busyboxImage.js'))};`,
       `await commitBusyboxImage(await Store.open(), "${IMAGE}:latest");`,
     ].join('\n');
     session.asUser([process.execPath, '--input-type=module', '-e', commit], { check: true });

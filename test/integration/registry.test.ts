@@ -15,12 +15,12 @@ import { pullImage, pullImageDetailed } from '../../engine/registry/pull.js';
 import { pushImage } from '../../engine/registry/push.js';
 import { exportCache, exportCacheFromIndex, importCache, importCacheIntoIndex, type CacheRecordForExport } from '../../engine/registry/cacheManifest.js';
 import { CacheIndex } from '../../cache/index.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { sha256Digest } from '../../engine/registry/manifest.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_LAYER_ZSTD, OCI_MANIFEST, OCI_CONFIG } from '../../engine/image/mediaTypes.js';
 import type { TransferProgress } from '../../engine/registry/transferProgress.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { registryAvailable, startRegistry, freePort, type TestRegistry } from '../support/registry.js';
+import { registryAvailable, startRegistry, freePort, type TestRegistry } from '../../harness/registry.js';
 import { makeImage, randomContent, layerFromFiles } from '../support/testImage.js';
 
 const available = registryAvailable();

@@ -25,7 +25,7 @@ import { toRecipe } from '../../grammar/instructions.js';
 import { exportBuildCache, importBuildCaches } from '../../engine/registry/buildCacheExchange.js';
 import { parseRegistryCacheSpec } from '../../engine/registry/cacheSpec.js';
 import { prerequisite } from '../support/env.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../support/registry.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../../harness/registry.js';
 
 const expander = shellExpander('\\');
 
@@ -60,7 +60,8 @@ async function machine(context: string): Promise<{ store: Store; runs: string[];
     const text = spec.argv[spec.argv.length - 1] ?? '';
     runs.push(text);
     const [, name] = text.split(' ');
-    await writeFile(join(spec.rootfs.upperDir, name as string), `${text}\n`);
+    spec.beforeStart?.();
+    await writeFile(join(spec.rootfs.kind === 'dir' ? spec.rootfs.dir : spec.rootfs.upperDir, name as string), `${text}\n`);
     return { exitCode: 0 };
   };
   void context;

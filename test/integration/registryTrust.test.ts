@@ -13,7 +13,7 @@ import { Store } from '../../engine/store/store.js';
 import { pushImage } from '../../engine/registry/push.js';
 import { HANDED_OVER_VARIABLE, trustExtraCertificates } from '../../engine/registry/extraCertificates.js';
 import { kilnBin, prerequisite } from '../support/env.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../support/registry.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../../harness/registry.js';
 import { makeImage } from '../support/testImage.js';
 
 const available = registryAvailable();

@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import type { BuildReport } from '../../engine/report/buildReport.js';
 import type { ImageReport } from '../../engine/report/imageReport.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
-import { haveChromium, TestBrowser, type OpenedPage } from '../support/browser.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
+import { haveChromium, TestBrowser, type OpenedPage } from '../../harness/browser.js';
 import { isRoot, prerequisite, repoRoot } from '../support/env.js';
 import { runKiln, succeeds, writeFiles } from '../support/kilnProcess.js';
 

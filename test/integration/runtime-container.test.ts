@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRoot, prerequisite } from '../support/env.js';
-import { haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
+import { haveBusybox, makeBusyboxRootfs } from '../../harness/busyboxImage.js';
 import { leftoverCgroups, leftoverMounts, sandbox, type Sandbox } from '../support/containers.js';
 import { KilnError } from '../../engine/errors.js';
 import { hostCgroupLayout, type CgroupLayout } from '../../engine/runtime/cgroups.js';
@@ -78,13 +78,11 @@ describe('runtime: runContainer', () => {
   test('a signal that kills PID 1 gives 128+signal; aborting kills with 137', async (t) => {
     if (!prerequisite(t, ready, why)) return;
     const ac = new AbortController();
-    const started = box.run(['sleep', '30'], {}, { signal: ac.signal, onStart: () => setTimeout(() => ac.abort(), 100) });
+    const started = box.run(['sleep', '30'], {}, { signal: ac.signal, onStart: () => ac.abort() });
     assert.equal((await started).exitCode, 137);
-    let term: Promise<unknown> | undefined;
     const r = await box.run(['sh', '-c', 'trap "exit 0" USR1; sleep 30 & wait'], { init: true }, {
-      onStart: (c) => { term = new Promise((res) => setTimeout(() => res(c.signal('SIGKILL')), 100)); },
+      onStart: (c) => { c.signal('SIGKILL'); },
     });
-    await term;
     assert.equal(r.exitCode, 137);
     clean();
   });
@@ -102,19 +100,26 @@ describe('runtime: runContainer', () => {
     if (!prerequisite(t, ready, why)) return;
     const layout = hostCgroupLayout();
     if (!prerequisite(t, layout !== undefined, 'needs a cgroup hierarchy')) return;
+    // onStart comes once the process is in its cgroup and before it runs the command: read the
+    // cgroup there, then end the (otherwise endless) container.
     let seen = '';
-    const r = await box.run(['sleep', '0.5'], { limits: { cpus: 0.5 } }, {
+    let procs = '';
+    let pid = 0;
+    const r = await box.run(['sleep', '3600'], { limits: { cpus: 0.5 } }, {
       onStart: (c) => {
-        setTimeout(() => {
+        pid = c.pid;
+        try {
           const dir = controllerDir(layout as CgroupLayout, 'cpu', ownedCgroupName(c.id));
           seen = layout?.version === 'v2' ? readFileSync(join(dir, 'cpu.max'), 'utf8') : readFileSync(join(dir, 'cpu.cfs_quota_us'), 'utf8');
-          const procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim();
-          assert.equal(procs, String(c.pid), 'the container is in its cgroup');
-        }, 100);
+          procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim();
+        } finally {
+          c.signal('SIGKILL');
+        }
       },
     });
-    assert.equal(r.exitCode, 0);
+    assert.equal(r.exitCode, 137, 'ended by the test once the cgroup was read');
     assert.match(seen, /^50000\b/);
+    assert.equal(procs, String(pid), 'the container is in its cgroup');
     clean();
   });
 

@@ -7,8 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { dockerAvailable, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { haveBusybox } from '../support/busyboxImage.js';
-import { busyboxInKilnAndDocker, DOCKER, removeBusyboxFromKilnAndDocker } from '../support/dockerImage.js';
+import { haveBusybox } from '../../harness/busyboxImage.js';
+import { busyboxInKilnAndDocker, DOCKER, removeBusyboxFromKilnAndDocker } from '../../harness/dockerImage.js';
 
 // Named per process: other checkouts' test runs share this docker and remove their own copy.
 const IMAGE = `kiln-parity-${process.pid}/busybox:latest`;

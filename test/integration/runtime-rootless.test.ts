@@ -21,7 +21,7 @@ describe('runtime: rootless kiln run', () => {
     kilnBin = session.kilnBin;
     const commit = [
       `import { Store } from ${JSON.stringify(join(session.kilnHome, 'dist/engine/store/store.js'))};`,
-      `import { commitBusyboxImage } from ${JSON.stringify(join(session.kilnHome, 'dist/test/support/busyboxImage.js'))};`,
+      `import { commitBusyboxImage } from ${JSON.stringify(join(session.kilnHome, 'dist/harness/busyboxImage.js'))};`,
       'await commitBusyboxImage(await Store.open(), "kiln-test/busybox:latest");',
     ].join('\n');
     asUser([process.execPath, '--input-type=module', '-e', commit], true);

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { selfTag } from '../../engine/processIdentity.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, prerequisite } from '../support/env.js';
 import { hostMountsUnder } from '../support/containers.js';
 import { runKiln, type Result } from '../support/kilnProcess.js';
@@ -130,7 +130,11 @@ test('a dead process\'s scratch dir with a mount still under it is unmounted and
 test('temp files of killed writers: beside image records and refs (next prune), beside an archive (next save there)', async (t) => {
   if (!ready(t)) return;
   const dead = '999999999-4242';
-  const records = [join(storeRoot, 'images', `.abc.json.${dead}.0a1b2c.tmp`), join(storeRoot, `.refs.json.${dead}.0a1b2c.tmp`)];
+  mkdirSync(join(storeRoot, 'cache', 'recipes'), { recursive: true });
+  const records = [
+    join(storeRoot, 'images', `.abc.json.${dead}.0a1b2c.tmp`), join(storeRoot, `.refs.json.${dead}.0a1b2c.tmp`),
+    join(storeRoot, 'cache', 'recipes', `0123abcd.json.tmp-${dead}-9171ee64`),
+  ];
   for (const f of records) writeFileSync(f, 'half');
   const live = join(storeRoot, 'images', `.abc.json.${selfTag()}.0a1b2c.tmp`);
   writeFileSync(live, 'being written');

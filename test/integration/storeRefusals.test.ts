@@ -12,10 +12,10 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { commitBusyboxImage, haveBusybox } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { runCommand, runKiln, type Result } from '../support/kilnProcess.js';
-import { registryAvailable, startRegistry, type TestRegistry } from '../support/registry.js';
+import { registryAvailable, startRegistry, type TestRegistry } from '../../harness/registry.js';
 
 const NO_SPACE = 74;
 const READ_ONLY = 73;

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../support/busyboxImage.js';
+import { commitBusyboxImage, haveBusybox, makeBusyboxRootfs } from '../../harness/busyboxImage.js';
 import { dockerAvailable, hasCommand, isRoot, repoRoot } from '../support/env.js';
 import { runCommand, runKiln, type Result } from '../support/kilnProcess.js';
 import { Store } from '../../engine/store/store.js';

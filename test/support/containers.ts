@@ -51,7 +51,7 @@ export async function sandbox(lower: string): Promise<Sandbox> {
         ...overrides,
       };
       const result = await runContainer(spec, { onStdout: (c) => out.push(c), onStderr: (c) => err.push(c), ...io });
-      return { ...result, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), upperDir: spec.rootfs.upperDir };
+      return { ...result, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), upperDir: join(dir, 'upper') };
     },
     async dispose() {
       await rm(base, { recursive: true, force: true });

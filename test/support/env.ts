@@ -2,27 +2,17 @@
  * Where tests find things, and how a test that cannot run says so. In CI (CI=true) a
  * missing prerequisite fails the test loudly; locally the test skips and says why.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { TestContext } from 'node:test';
+import { repoRoot } from '../../harness/kilnBinary.js';
 
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the test files');
-    dir = up;
-  }
-  return dir;
-}
+// Tests reach these through this file, as they always have; they live in harness/ because bench/ uses them too.
+export { kilnBin, repoRoot } from '../../harness/kilnBinary.js';
+export { hasCommand } from '../../harness/hostCommands.js';
 
-export const repoRoot = findRepoRoot();
 /** The shared folder beside the checkout (conformance corpora, references). */
 export const sharedDir = resolve(repoRoot, '..', 'shared');
-/** The CLI as a user runs it. */
-export const kilnBin = join(repoRoot, 'bin', 'kiln');
 export const inCI = process.env.CI === 'true';
 
 /**
@@ -37,15 +27,6 @@ export function prerequisite(t: TestContext, ok: boolean, reason: string): boole
 }
 
 export const isRoot = process.getuid?.() === 0;
-
-export function hasCommand(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** True when a docker daemon answers (Debian's docker CLI, which has the build plugin). */
 export function dockerAvailable(): boolean {

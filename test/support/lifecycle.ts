@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { commitBusyboxImage, makeBusyboxRootfs, type ExtraFiles } from './busyboxImage.js';
+import { commitBusyboxImage, makeBusyboxRootfs, type ExtraFiles } from '../../harness/busyboxImage.js';
 import { dockerAvailable, kilnBin } from './env.js';
 import { runCommand, runKiln, type Result } from './kilnProcess.js';
 import { Store } from '../../engine/store/store.js';

@@ -67,14 +67,5 @@ export async function until(cond: () => boolean): Promise<void> {
   for (let wait = 5; !cond(); wait = Math.min(wait * 2, 200)) await sleep(wait);
 }
 
-/** A TCP port nothing on the host uses right now (the kernel's pick). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '0.0.0.0', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+// bench/ publishes ports too: the one implementation is in harness/.
+export { freePort } from '../../harness/freePort.js';

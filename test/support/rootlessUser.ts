@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasCommand, isRoot, repoRoot } from './env.js';
-import { haveBusybox } from './busyboxImage.js';
+import { haveBusybox } from '../../harness/busyboxImage.js';
 
 export const ROOTLESS_USER = 'kilnrootless';
 

@@ -5,7 +5,6 @@ import { KilnError } from '../../engine/errors.js';
 
 const spec: CommandSpec = {
   name: 'demo',
-  summary: 'demo',
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
   minArgs: 1,
   stopAtFirstPositional: true,

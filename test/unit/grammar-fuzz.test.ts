@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sharedDir } from '../support/env.js';
+import { prerequisite } from '../support/env.js';
+import { corpus } from '../support/corpora.js';
 import { parseDockerfile } from '../../grammar/parser.js';
 import { dumpDockerfile } from '../../grammar/dump.js';
 import { toRecipe } from '../../grammar/instructions.js';
@@ -27,9 +28,10 @@ function prng(seed: number): () => number {
   };
 }
 
-const corpusDir = join(sharedDir, 'conformance', 'buildkit-parser');
+const parserCorpus = corpus('buildkit-parser');
+const corpusDir = parserCorpus.dir;
 const seeds: string[] = [];
-for (const sub of ['testfiles', 'testfiles-negative']) {
+for (const sub of parserCorpus.present ? ['testfiles', 'testfiles-negative'] : []) {
   for (const name of readdirSync(join(corpusDir, sub))) seeds.push(readFileSync(join(corpusDir, sub, name, 'Dockerfile'), 'utf8'));
 }
 seeds.push(
@@ -74,7 +76,8 @@ function mutate(src: string, rand: () => number): string {
 
 const RUNS = 4000;
 
-test(`grammar fuzz: ${RUNS} seeded mutations of the corpus parse or fail with ParseError`, () => {
+test(`grammar fuzz: ${RUNS} seeded mutations of the corpus parse or fail with ParseError`, (t) => {
+  if (!prerequisite(t, parserCorpus.present, parserCorpus.missing)) return;
   const rand = prng(0x6b696c6e);
   let parsed = 0, recipes = 0, rejected = 0;
   for (let n = 0; n < RUNS; n++) {

@@ -115,7 +115,17 @@ test('digest mismatches are refused: a blob not matching its name, a layer not m
   await refused(other, swapped, /digest mismatch for blobs\/sha256\//, 'DIGEST_MISMATCH');
 });
 
-test('a truncated archive or one without a manifest is refused clearly', async (t) => {
+test('a truncated archive is refused clearly, wherever it was cut, and leaves nothing in the store', async (t) => {
+  const archive = await dockerArchive(await goodLayer());
+  // Cut inside a header, inside the layer's content, and where the end-of-archive blocks start.
+  const cuts = [100, 1000, archive.length - 1024 - 1];
+  for (const cut of cuts) {
+    const store = await tempStore(t);
+    await refused(store, archive.subarray(0, cut), /the archive is truncated \(it ends (before its first entry|inside or after "[^"]+")\)/, 'BAD_ARCHIVE');
+  }
+});
+
+test('an archive without a manifest is refused clearly', async (t) => {
   const store = await tempStore(t);
   await refused(store, await makeTar([{ name: 'hello', body: 'x' }]), /does not contain a manifest\.json or an OCI image layout/, 'BAD_ARCHIVE');
 });

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { emptyConfig } from '../../engine/image/config.js';
 import { StageArgs } from '../../engine/plan/args.js';
 import * as meta from '../../engine/steps/meta.js';
-import { goDuration, goQuoteList, goRune } from '../../engine/steps/goFormat.js';
+import { goDuration, goRune } from '../../engine/steps/goFormat.js';
+import { goQuoteList } from '../../grammar/goText.js';
 import type { StageState } from '../../engine/steps/state.js';
 import type { HealthcheckInstruction } from '../../grammar/recipe.js';
 
@@ -65,6 +66,8 @@ test('Go formatting of durations, string lists and runes', () => {
   assert.equal(goDuration(500e6), '500ms');
   assert.equal(goDuration(7200e9), '2h0m0s');
   assert.equal(goQuoteList(['a b', 'c"d']), '["a b" "c\\"d"]');
+  // Go's %q, not JSON's escapes: a bell, a vertical tab, DEL and a non-printable rune as Go spells them.
+  assert.equal(goQuoteList(['\x07\x0b\x7f\u200b']), '["\\a\\v\\x7f\\u200b"]');
   assert.equal(goRune(0), "'\\x00'");
   assert.equal(goRune(65), "'A'");
 });

@@ -5,7 +5,8 @@ import type { Instruction } from '../../grammar/ast.js';
 import { evaluateGlobalArgs, StageArgs } from '../../engine/plan/args.js';
 import type { Lookup, WordExpander } from '../../engine/plan/expander.js';
 import { planStages } from '../../engine/plan/graph.js';
-import { automaticArgs, parsePlatform } from '../../engine/plan/platform.js';
+import { automaticArgs } from '../../engine/plan/automaticArgs.js';
+import { parsePlatform } from '../../engine/image/platform.js';
 
 /** `$X` / `${X}` / `${X:-d}` only: enough to test scoping without the grammar. */
 const expand = (text: string, lookup: Lookup): string =>

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostPlatform, parsePlatform, platformMatches } from '../../engine/registry/platform.js';
+import { hostPlatform, parsePlatform, platformMatches } from '../../engine/image/platform.js';
 import { selectPlatform } from '../../engine/registry/pull.js';
 import { parseManifest } from '../../engine/registry/manifest.js';
 import type { Descriptor } from '../../engine/registry/manifest.js';
@@ -23,6 +23,21 @@ test('platforms normalise as containerd does', () => {
   assert.ok(platformMatches({ os: 'linux', architecture: 'arm64' }, { os: 'linux', architecture: 'arm64', variant: 'v8' }));
   assert.ok(!platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, { os: 'linux', architecture: 'arm', variant: 'v7' }));
   if (process.arch === 'x64') assert.deepEqual(hostPlatform(), { os: 'linux', architecture: 'amd64' });
+});
+
+test('one platform vocabulary for --platform, FROM --platform and pulls: arm64 has no v8 variant, bare words as containerd reads them', () => {
+  assert.deepEqual(parsePlatform('linux/arm64/v8'), { os: 'linux', architecture: 'arm64' });
+  assert.deepEqual(parsePlatform('linux/arm64'), { os: 'linux', architecture: 'arm64' });
+  assert.deepEqual(parsePlatform('linux/arm64/v9.0'), { os: 'linux', architecture: 'arm64', variant: 'v9' });
+  assert.deepEqual(parsePlatform('linux/amd64/v1'), { os: 'linux', architecture: 'amd64' });
+  assert.deepEqual(parsePlatform('linux/amd64/v3'), { os: 'linux', architecture: 'amd64', variant: 'v3' });
+  assert.deepEqual(parsePlatform('Linux/ARMHF'), { os: 'linux', architecture: 'arm', variant: 'v7' });
+  assert.deepEqual(parsePlatform('linux/arm/6'), { os: 'linux', architecture: 'arm', variant: 'v6' });
+  assert.deepEqual(parsePlatform('linux/i386'), { os: 'linux', architecture: '386' });
+  assert.deepEqual(parsePlatform('linux'), hostPlatform(), 'a bare OS takes this machine\'s architecture');
+  assert.deepEqual(parsePlatform('windows'), { ...hostPlatform(), os: 'windows' });
+  assert.deepEqual(parsePlatform('s390x'), { os: 'linux', architecture: 's390x' }, 'a bare architecture is linux');
+  assert.throws(() => parsePlatform('linux/amd64/v2/x'), /invalid platform "linux\/amd64\/v2\/x"/);
 });
 
 test('index selection: host entry, variants, attestations skipped', () => {

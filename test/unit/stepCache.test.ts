@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StepCache, type StepLookup } from '../../cache/stepCache.js';
+import { outsideRacyWindow } from '../support/racyWindow.js';
 
 /** A context whose files are older than the stat cache's racy window (ctime included). */
 async function workspace(): Promise<{ store: string; context: string }> {
@@ -15,7 +16,7 @@ async function workspace(): Promise<{ store: string; context: string }> {
   writeFileSync(join(context, 'README'), 'hi');
   const old = Date.now() / 1000 - 60;
   for (const f of ['src/a.c', 'src/b.c', 'README']) utimesSync(join(context, f), old, old);
-  await new Promise((r) => setTimeout(r, 150));
+  await outsideRacyWindow(context);
   return { store: join(base, 'store'), context };
 }
 
@@ -122,7 +123,7 @@ test('a staged record is invisible until published, and a discarded one leaves n
   assert.equal((await cache.lookup(step)).hit, undefined, 'not visible before it is published');
   for (const f of staged) await f.publish();
   assert.deepEqual((await cache.lookup(step)).hit?.diffIds, ['sha256:layer']);
-  const leftovers = readdirSync(join(ws.store, 'cache'), { recursive: true }).filter((n) => String(n).includes('.tmp-'));
+  const leftovers = readdirSync(join(ws.store, 'cache'), { recursive: true }).filter((n) => String(n).endsWith('.tmp'));
   assert.deepEqual(leftovers, []);
   await cache.close();
   rmSync(join(ws.context, '..'), { recursive: true });

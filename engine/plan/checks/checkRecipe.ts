@@ -7,7 +7,8 @@
 import { ShellWordExpander } from '../../../grammar/expand.js';
 import type { Dockerfile } from '../../../grammar/ast.js';
 import type { Recipe, StageInstruction } from '../../../grammar/recipe.js';
-import { automaticArgs, formatPlatform, parsePlatform, type Platform } from '../platform.js';
+import { automaticArgs } from '../automaticArgs.js';
+import { formatPlatform, parsePlatform, type Platform } from '../../image/platform.js';
 import { CHECK_BUILD_ARG, CheckConfigError, parseCheckConfig, type CheckConfig } from './checkConfig.js';
 import { Findings, type CheckFinding } from './findings.js';
 import { checkDefaultBaseNames, checkFromLines, globalScope } from './fromChecks.js';

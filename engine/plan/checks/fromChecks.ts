@@ -8,7 +8,7 @@ import { ShellWordExpander, type ExpansionResult } from '../../../grammar/expand
 import type { ArgInstruction, Recipe } from '../../../grammar/recipe.js';
 import { suggestLike } from '../../../grammar/suggest.js';
 import { parseReference } from '../../image/reference.js';
-import { parsePlatform } from '../platform.js';
+import { parsePlatform } from '../../image/platform.js';
 import type { Findings } from './findings.js';
 import { linesOf } from './syntaxChecks.js';
 import * as rules from './rules.js';

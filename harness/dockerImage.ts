@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commitBusyboxImage, makeBusyboxRootfs } from './busyboxImage.js';
-import { Store } from '../../engine/store/store.js';
+import { Store } from '../engine/store/store.js';
 
 export const DOCKER = '/usr/bin/docker';
 

@@ -8,9 +8,9 @@ import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeLayer } from '../../engine/layer/tarWriter.js';
-import { emptyConfig } from '../../engine/image/config.js';
-import type { ImageRecord, Store } from '../../engine/store/store.js';
+import { writeLayer } from '../engine/layer/tarWriter.js';
+import { emptyConfig } from '../engine/image/config.js';
+import type { ImageRecord, Store } from '../engine/store/store.js';
 
 export const BUSYBOX = '/bin/busybox';
 export const haveBusybox = existsSync(BUSYBOX);

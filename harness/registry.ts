@@ -13,7 +13,7 @@ import { get as httpsGet } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hasCommand } from './env.js';
+import { hasCommand } from './hostCommands.js';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 

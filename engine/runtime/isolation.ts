@@ -1,0 +1,124 @@
+/**
+ * How RUN steps (and `kiln run`) are isolated, chosen once per command and consulted by the RUN
+ * step executor:
+ *
+ * - 'namespaces': root of the host — new mount, PID, UTS, IPC (and network) namespaces, a
+ *   pivot_root into the step's root, a cgroup, docker's capabilities and seccomp filter.
+ * - 'rootless': an unprivileged user with subordinate ids — the same, nested in kiln's own
+ *   user namespace (see ownUserNamespace.ts).
+ * - 'chroot': where the kernel gives no namespace (an unprivileged CI container: docker's
+ *   default seccomp profile refuses clone with CLONE_NEW*, unshare and mount), as buildah's
+ *   chroot isolation and kaniko run steps: the step's root is a prepared directory
+ *   (copy snapshotter), entered with chroot(2), privileges dropped. What is lost is in the
+ *   README ("Where it runs").
+ *
+ * `auto` (the default; `--isolation` or KILN_ISOLATION say otherwise) takes the strongest the
+ * kernel allows and, when that is not the strongest there is, says once on one line which it
+ * took and why.
+ */
+import { KilnError } from '../errors.js';
+import { privilege } from './privilege.js';
+
+export type Isolation = 'namespaces' | 'rootless' | 'chroot';
+export type IsolationRequest = 'auto' | Isolation;
+
+export const ISOLATION_REQUESTS: readonly IsolationRequest[] = ['auto', 'namespaces', 'rootless', 'chroot'];
+
+/** Exit status of a command the kernel refused an isolation feature (sysexits' EX_OSERR). */
+export const KERNEL_REFUSED_EXIT = 71;
+
+/** The request a flag value (or KILN_ISOLATION) names; a usage error for anything else. */
+export function parseIsolation(text: string | undefined, source: string): IsolationRequest {
+  const value = (text ?? 'auto').trim().toLowerCase();
+  if (value === '' || value === 'default') return 'auto';
+  if ((ISOLATION_REQUESTS as readonly string[]).includes(value)) return value as IsolationRequest;
+  throw new KilnError('USAGE', `invalid ${source} "${text}": expected auto, namespaces, rootless or chroot`, { exitCode: 2 });
+}
+
+let chosen: { isolation: Isolation; reason: string } | undefined;
+
+/** Why the isolation settled is what it is ('' before anything was settled). */
+export function isolationReason(): string {
+  return chosen?.reason ?? '';
+}
+
+let pending: IsolationRequest = 'auto';
+
+/** Root of the host asked for `request` (auto or namespaces): settled at the first RUN step. */
+export function askIsolation(request: IsolationRequest): void {
+  pending = request;
+}
+
+export const CHROOT_FALLBACK = 'RUN steps run chrooted in a copied root, without namespaces or cgroup (see README "Where it runs")';
+
+/**
+ * The isolation RUN steps get: what the CLI settled, else (root of the host) namespaces when the
+ * kernel gives them — asked once, with one clone — and with `auto` chroot when it does not.
+ */
+export async function resolveIsolation(): Promise<Isolation> {
+  if (chosen) return chosen.isolation;
+  if (privilege() !== 'host-root') {
+    settleIsolation(privilege() === 'namespace-root' ? 'rootless' : 'chroot', 'as started', false);
+    return currentIsolation();
+  }
+  const refused = await namespacesRefused();
+  if (refused === undefined) settleIsolation('namespaces', 'the kernel gives them', false);
+  else if (pending === 'namespaces') {
+    throw new KilnError('KERNEL_REFUSED', `the kernel refused new namespaces for RUN steps (${refused}): --isolation chroot works here`, { exitCode: KERNEL_REFUSED_EXIT });
+  } else settleIsolation('chroot', `the kernel refused new namespaces (${refused}); ${CHROOT_FALLBACK}`, true);
+  return currentIsolation();
+}
+
+/** What this command settled on so far; namespaces (or rootless) when nothing was settled yet. */
+export function currentIsolation(): Isolation {
+  if (chosen) return chosen.isolation;
+  return privilege() === 'host-root' ? 'namespaces' : privilege() === 'namespace-root' ? 'rootless' : 'chroot';
+}
+
+/** Records the choice; with `say`, prints it once on one line (auto fell back to something weaker). */
+export function settleIsolation(isolation: Isolation, reason: string, say: boolean): void {
+  chosen = { isolation, reason };
+  if (say) process.stderr.write(`kiln: isolation ${isolation}: ${reason}\n`);
+}
+
+/** Why no namespace can be made here, when the kernel says so at a clone; undefined when one can. */
+export async function namespacesRefused(): Promise<string | undefined> {
+  const { nativeBinding } = await import('../../native/index.js');
+  const native = nativeBinding();
+  let child;
+  try {
+    // A child in the namespaces a RUN step gets; it is never let through its gate (it exits at
+    // once), so this costs one clone.
+    child = native.spawn({
+      namespaces: { user: false, mount: true, pid: true, uts: true, ipc: true, net: false, cgroup: false },
+      rootfs: '', uid: 0, gid: 0, groups: [], setgroups: false, capabilities: '0', lastCap: 0,
+      noNewPrivileges: true, cwd: '', argv: ['/'], env: [], path: '', stdio: 'inherit', stdin: 'null',
+    });
+  } catch (e) {
+    return kernelMessage(e);
+  }
+  const { closeQuietly } = await import('./childHandshake.js');
+  await new Promise<void>((resolve) => {
+    native.watch(child.pidfd, () => resolve());
+    closeQuietly(child.gateFd);
+  });
+  closeQuietly(child.errorFd);
+  return undefined;
+}
+
+/** "clone: Operation not permitted" from an addon error (its message already names the call). */
+export function kernelMessage(e: unknown): string {
+  return (e as Error).message;
+}
+
+/** Whether an addon error is the kernel (or a seccomp profile) refusing, not a bug. */
+export function isKernelRefusal(e: unknown): boolean {
+  const errno = (e as { errno?: unknown }).errno;
+  // EPERM, EACCES: refused (seccomp, no capability); ENOSPC/EUSERS: namespace limits; EINVAL: a flag this kernel lacks.
+  return typeof errno === 'number' && [1, 13, 28, 87, 22, 38].includes(errno);
+}
+
+/** One line for a kernel refusal: what was refused, and which isolation works here. */
+export function kernelRefused(what: string, e: unknown, instead: string): KilnError {
+  return new KilnError('KERNEL_REFUSED', `the kernel refused ${what} (${kernelMessage(e)}): ${instead}`, { exitCode: KERNEL_REFUSED_EXIT, cause: e });
+}

@@ -1,0 +1,130 @@
+/**
+ * kiln inside an unprivileged CI container: `docker run` with docker's default seccomp profile
+ * and capabilities (no CAP_SYS_ADMIN: no namespace, no mount), node and this checkout bound in
+ * read-only. As root there, `kiln build` takes chroot isolation and the copy snapshotter by
+ * itself, says so once, and builds a multi-stage recipe with RUN, COPY --from and a cache mount
+ * to the same image ID as the same build outside with namespaces and overlay; its `kiln save`
+ * loads in docker and runs. As a uid with no passwd entry, kiln finds a store it can write and
+ * says in one line what a build needs that the container does not give.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dockerAvailable, isRoot, prerequisite, repoRoot } from '../support/env.js';
+import { runCommand, runKiln, succeeds, writeFiles } from '../support/kilnProcess.js';
+
+const DOCKER = '/usr/bin/docker';
+const NAME = `kiln-ci-it-${process.pid}`;
+const BASE_TAG = `${NAME}/busybox:local`;
+const OUT_TAG = `${NAME}/greeting:built-inside`;
+const EPOCH = '1700000000';
+let work = '';
+let ready = false;
+const dockerImages: string[] = [];
+
+const RECIPE = `FROM ${BASE_TAG} AS build
+WORKDIR /src
+COPY greet.sh ./
+RUN --mount=type=cache,target=/root/.cache sh greet.sh hello > message.txt && echo ran >> /root/.cache/log
+RUN mkdir -p /out && cp message.txt /out/ && chmod 600 /out/message.txt && rm -rf /tmp && ln -s /out/message.txt /out/latest
+
+FROM ${BASE_TAG}
+COPY --from=build --chown=app:app /out/ /home/app/
+RUN echo done > /done && rm -rf /var && mkdir /var && echo v > /var/v && rm /etc/group && echo "root:x:0:" > /etc/group
+CMD ["cat", "/home/app/message.txt"]
+`;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'kiln-ci-it-'));
+  chmodSync(work, 0o755);
+  ready = isRoot && existsSync('/bin/busybox') && dockerAvailable();
+  if (!ready) return;
+  execFileSync('sh', [join(repoRoot, 'examples/busybox/make-rootfs.sh')], { stdio: 'ignore' });
+  await writeFiles(join(work, 'ctx'), { Dockerfile: RECIPE, 'greet.sh': 'echo "$1 from a CI container"\n' });
+  // The base image, tagged uniquely, as an archive for the store inside and for docker.
+  const store = join(work, 'outside');
+  await succeeds(runKiln(store, ['build', '-q', '-t', BASE_TAG, join(repoRoot, 'examples/busybox')]));
+  execFileSync('mkdir', ['-p', join(work, 'in')]);
+  await succeeds(runKiln(store, ['save', '-o', join(work, 'in', 'base.tar'), BASE_TAG]));
+  await succeeds(runCommand(DOCKER, ['load', '-i', join(work, 'in', 'base.tar')]));
+  dockerImages.push(BASE_TAG);
+  execFileSync('chmod', ['-R', 'a+rX', work]);
+});
+
+after(async () => {
+  for (const name of [`${NAME}-root`, `${NAME}-user`]) await runCommand(DOCKER, ['rm', '-f', name]);
+  for (const img of dockerImages) await runCommand(DOCKER, ['rmi', '-f', img]);
+  if (work !== '') await rm(work, { recursive: true, force: true });
+});
+
+/** The same kiln, node and host libraries inside a container of the busybox image, default profile. */
+function dockerRun(name: string, user: string | undefined, script: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = join(work, `out-${name}`);
+  execFileSync('mkdir', ['-p', out]);
+  chmodSync(out, 0o777);
+  return runCommand(DOCKER, [
+    'run', '--rm', '--name', `${NAME}-${name}`, '--network', 'none', ...(user ? ['--user', user] : []),
+    '-v', '/usr:/usr:ro', '-v', '/usr/lib:/lib:ro', '-v', '/usr/lib64:/lib64:ro',
+    '-v', `${repoRoot}:${repoRoot}:ro`, '-v', `${join(work, 'in')}:/in:ro`, '-v', `${join(work, 'ctx')}:/ctx:ro`, '-v', `${out}:/out`,
+    '-e', `SOURCE_DATE_EPOCH=${EPOCH}`, '-e', `KILN=${join(repoRoot, 'bin', 'kiln')}`,
+    BASE_TAG, 'sh', '-c', script,
+  ]);
+}
+
+test('as root in an unprivileged container: chroot isolation, copy snapshotter, the same image ID as outside', async (t) => {
+  if (!prerequisite(t, ready, 'needs root, /bin/busybox and a docker daemon')) return;
+  const outside = join(work, 'outside');
+  const built = await succeeds(runKiln(outside, ['build', '-q', '--isolation', 'namespaces', '--snapshotter', 'overlay', '-t', OUT_TAG, join(work, 'ctx')], { env: { SOURCE_DATE_EPOCH: EPOCH } }));
+  const outsideId = built.stdout.trim();
+  const r = await dockerRun('root', undefined, [
+    'set -e', 'export KILN_ROOT=/tmp/kiln-store',
+    'node "$KILN" load -i /in/base.tar >/dev/null',
+    `node "$KILN" build -q -t ${OUT_TAG} /ctx > /out/id`,
+    `node "$KILN" save -o /out/image.tar ${OUT_TAG}`,
+    // kiln run has no weaker isolation to fall back to: one line for each thing refused.
+    `node "$KILN" run --rm ${OUT_TAG} true 2> /out/run.err || echo $? > /out/run.code`,
+    `node "$KILN" run --rm --network none ${OUT_TAG} true 2> /out/run-none.err || echo $? > /out/run-none.code`,
+  ].join('\n'));
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  const insideId = readFileSync(join(work, 'out-root', 'id'), 'utf8').trim();
+  assert.equal(insideId, outsideId, `inside: ${insideId}, outside: ${outsideId}\n${r.stderr}`);
+  // auto said once, on one line, what it took and why.
+  const said = r.stderr.split('\n').filter((l) => l.startsWith('kiln: isolation'));
+  assert.equal(said.length, 1, r.stderr);
+  assert.match(said[0] as string, /^kiln: isolation chroot: the kernel refused new namespaces \(clone: Operation not permitted\)/);
+  assert.doesNotMatch(r.stderr, /internal error/);
+  const refused = (name: string): { code: string; lines: string[] } => ({
+    code: readFileSync(join(work, 'out-root', `${name}.code`), 'utf8').trim(),
+    lines: readFileSync(join(work, 'out-root', `${name}.err`), 'utf8').trim().split('\n'),
+  });
+  // (Today the first refusal is the overlay snapshot's trusted.* xattrs, before any clone.)
+  for (const name of ['run', 'run-none']) {
+    const r = refused(name);
+    assert.notEqual(r.code, '0', r.lines.join('\n'));
+    assert.equal(r.lines.length, 1, r.lines.join('\n'));
+    assert.match(r.lines[0] as string, /^kiln: .*(Operation not permitted|refused)/);
+    assert.doesNotMatch(r.lines[0] as string, /internal error/);
+  }
+  // Its archive loads in docker and runs.
+  await succeeds(runCommand(DOCKER, ['load', '-i', join(work, 'out-root', 'image.tar')]));
+  dockerImages.push(OUT_TAG);
+  const ran = await succeeds(runCommand(DOCKER, ['run', '--rm', '--network', 'none', OUT_TAG]));
+  assert.equal(ran.stdout, 'hello from a CI container\n');
+});
+
+test('as a uid without passwd entry in an unprivileged container: a store it can write, and one clear line', async (t) => {
+  if (!prerequisite(t, ready, 'needs root, /bin/busybox and a docker daemon')) return;
+  const r = await dockerRun('user', '4242:4242', [
+    'node "$KILN" images >/dev/null',
+    'node "$KILN" build -q /ctx; echo "exit $?" >&2',
+  ].join('\n'));
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines[0], 'kiln: note: the home directory (/) is not writable: the store is /tmp/kiln-4242 (give --root DIR or set KILN_ROOT to keep images elsewhere)', r.stderr);
+  assert.match(lines[1] as string, /^kiln: kiln build as uid 4242 needs root, or a user namespace of its own/);
+  assert.equal(lines[2], 'exit 71');
+  assert.equal(lines.length, 3, r.stderr);
+});
