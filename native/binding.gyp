@@ -8,6 +8,14 @@
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
       "cflags_cc!": ["-fno-exceptions"],
       "conditions": [["OS!='linux'", {"type": "none"}]]
+    },
+    {
+      "target_name": "kiln-init",
+      "type": "executable",
+      "sources": ["src/init.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "ldflags": ["-static"],
+      "conditions": [["OS!='linux'", {"type": "none"}]]
     }
   ]
 }

@@ -82,6 +82,15 @@ export interface NativeSpawnSpec {
   capabilities: string;
   lastCap: number;
   noNewPrivileges: boolean;
+  /** setrlimit before privileges drop; soft/hard decimal, "-1" unlimited; name is for messages. */
+  rlimits?: { resource: number; soft: string; hard: string; name?: string }[];
+  /** Written to /proc/self/oom_score_adj (reset to 0 unless asked otherwise). */
+  oomScoreAdj?: number;
+  /**
+   * The reset to the default: where the kernel refuses it (a kiln without CAP_SYS_RESOURCE whose
+   * minimum was raised by a privileged ancestor) the container keeps kiln's own adjustment.
+   */
+  oomScoreAdjOptional?: boolean;
   /**
    * A classic BPF seccomp program (struct sock_filter, 8 bytes each, as engine/runtime/seccomp.ts
    * compiles it), installed last before exec — or, without no_new_privileges, before the
@@ -89,8 +98,12 @@ export interface NativeSpawnSpec {
    */
   seccomp?: Buffer;
   cwd: string;
-  /** A small PID 1 that forwards signals and reaps orphans (`--init`). */
-  init?: boolean;
+  /**
+   * `--init`: exec this executable (a path inside the container, e.g. where the caller bound
+   * kiln-init) as `INIT -- ARGV…` instead of argv itself; argv is looked up first so that a
+   * missing command is reported as without it.
+   */
+  initPath?: string;
   argv: string[];
   env: string[];
   /** Search path for argv[0] (the container's PATH). */
@@ -207,6 +220,11 @@ interface NativeBinding {
   reservePort(proto: 'tcp' | 'udp', address: string, port: number): { fd: number; port: number };
   /** An exclusive, non-blocking flock: false when another holder has it. */
   tryLock(fd: number): boolean;
+}
+
+/** The init executable built with the addon (kiln-init, static): bound into containers run with `--init`. */
+export function initExecutable(): string {
+  return join(packageRoot(), 'native', 'build', 'Release', 'kiln-init');
 }
 
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */

@@ -11,7 +11,7 @@ import { openStore } from './openStore.js';
 import { KilnError } from '../errors.js';
 import { containerHostname, NETWORK_FLAGS, networkChoice, networkRequest } from './networkFlags.js';
 import {
-  checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseSecurityOpts, parseTmpfs, parseVolume,
+  checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseOomScoreAdj, parseSecurityOpts, parseTmpfs, parseVolume,
 } from './runOptions.js';
 import { RESOURCE_FLAGS, resourceLimits } from './resourceFlags.js';
 import { LIFECYCLE_FLAGS, lifecycleOptions, startDetached, type LifecycleOptions } from './runDetached.js';
@@ -40,6 +40,8 @@ export const spec: CommandSpec = {
     { name: 'tty', short: 't', kind: 'bool', description: 'Allocate a pseudo-TTY' },
     { name: 'init', kind: 'bool', description: 'Run an init inside the container that forwards signals and reaps processes' },
     { name: 'device', kind: 'list', description: 'Add a host device to the container (HOST[:CONTAINER][:rwm])', valueName: 'list' },
+    { name: 'ulimit', kind: 'list', description: 'Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)', valueName: 'ulimit' },
+    { name: 'oom-score-adj', kind: 'string', description: "Tune host's OOM preferences (-1000 to 1000)", valueName: 'int' },
     ...NETWORK_FLAGS,
     { name: 'security-opt', kind: 'list', description: 'Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]', valueName: 'list' },
     ...RESOURCE_FLAGS,
@@ -80,6 +82,8 @@ export async function run(args: ParsedArgs): Promise<number> {
 
   const devices = await hostDevicesOf(args.lists.get('device') ?? []);
   const security = parseSecurityOpts(args.lists.get('security-opt') ?? []);
+  const ulimits = await ulimitsOf(args.lists.get('ulimit') ?? []);
+  const oomScoreAdj = args.strings.has('oom-score-adj') ? parseOomScoreAdj(args.strings.get('oom-score-adj') as string) : undefined;
   const seccomp = await seccompOf(security.seccomp, args.lists.get('cap-add') ?? [], args.lists.get('cap-drop') ?? []);
 
   const store = await openStore();
@@ -88,7 +92,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   // A supervisor (node) starts while this command finds the image and makes the container.
   const launch = lifecycle.detach ? (await import('../runtime/lifecycle/supervisorLaunch.js')).SupervisorLaunch.begin(store.root) : undefined;
   try {
-    return await runIn(store, launch, args, { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices, security, seccomp });
+    return await runIn(store, launch, args, { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices, security, seccomp, ulimits, oomScoreAdj });
   } finally {
     launch?.abandon();
   }
@@ -108,10 +112,12 @@ interface RunRequest {
   devices: import('../runtime/hostDevices.js').HostDevice[];
   security: import('./runOptions.js').SecurityOptions;
   seccomp: import('../runtime/seccomp.js').SeccompSetting;
+  ulimits: import('../runtime/rlimits.js').Rlimit[];
+  oomScoreAdj: number | undefined;
 }
 
 async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: import('../runtime/lifecycle/supervisorLaunch.js').SupervisorLaunch | undefined, args: ParsedArgs, r: RunRequest): Promise<number> {
-  const { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices, security, seccomp } = r;
+  const { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices, security, seccomp, ulimits, oomScoreAdj } = r;
   let image = await store.resolveImage(imageRef);
   if (!image) image = await pullMissing(store, imageRef);
   const config = image.config.config ?? {};
@@ -161,13 +167,15 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
       limits,
       devices,
       seccomp,
+      ulimits,
+      ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
       ...(security.noNewPrivileges !== undefined ? { noNewPrivileges: security.noNewPrivileges } : {}),
       readonlyRootfs: args.bools.has('read-only'),
       capAdd: args.lists.get('cap-add') ?? [],
       capDrop: args.lists.get('cap-drop') ?? [],
       init: args.bools.has('init'),
-      stdio: tty ? 'pty' : 'inherit',
-      stdin: args.bools.has('interactive') ? 'inherit' : 'null',
+      stdio: tty ? 'pty' : 'pipe',
+      stdin: args.bools.has('interactive') ? 'pipe' : 'null',
       removeMountStubs: false,
       managed: true,
   };
@@ -248,6 +256,13 @@ async function seccompOf(flag: string | undefined, capAdd: string[], capDrop: st
   const setting = flag === undefined ? 'default' : loadSeccompProfile(flag);
   seccompProgram(setting, effectiveCapabilities(capAdd, capDrop));
   return setting;
+}
+
+/** `--ulimit` values (unknown names and bad numbers stop the run before anything is created). */
+async function ulimitsOf(flags: readonly string[]): Promise<import('../runtime/rlimits.js').Rlimit[]> {
+  if (flags.length === 0) return [];
+  const { parseUlimit } = await import('../runtime/rlimits.js');
+  return flags.map(parseUlimit);
 }
 
 /** `--device` values, resolved on the host before anything is created. */

@@ -151,3 +151,10 @@ export function parseSecurityOpts(values: readonly string[]): SecurityOptions {
   }
   return out;
 }
+
+/** `--oom-score-adj`: docker's range and message. */
+export function parseOomScoreAdj(text: string): number {
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text.trim()) || n < -1000 || n > 1000) throw usage(`Invalid value ${text}, range for oom score adj is [-1000, 1000]`);
+  return n;
+}

@@ -6,18 +6,18 @@
  */
 // The few small files of a start are written with sync calls: a thread-pool round trip per
 // tiny operation costs more than the operation itself, and start-up time is what users feel.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomHex } from '../lazyCrypto.js';
 import { constants as osConstants } from 'node:os';
-import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
+import { initExecutable, nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from './capabilities.js';
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';
-import { ALL_DEVICES, DEFAULT_DEVICE_RULES } from './deviceRules.js';
+import { ALL_DEVICES, BUILD_DEVICE_RULES, DEFAULT_DEVICE_RULES } from './deviceRules.js';
 import { deviceRule, type HostDevice } from './hostDevices.js';
 import { overlayOptions, planMounts, removeMountStubs, TTY_GID, type ContainerMount } from './mounts.js';
 import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
@@ -25,6 +25,7 @@ import { prepareNetwork, type NetworkRequest, type PreparedNetwork } from './net
 import type { NetworkMode } from './network/networkMode.js';
 import type { PortBinding } from './network/ports.js';
 import { seccompProgram, type SeccompSetting } from './seccomp.js';
+import { containerRlimits, hardLimits, nativeRlimits, type Rlimit } from './rlimits.js';
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from './privilege.js';
 import { isKernelRefusal, kernelRefused, KERNEL_REFUSED_EXIT } from './isolation.js';
@@ -35,6 +36,7 @@ export type { ContainerMount } from './mounts.js';
 export type { ResourceLimits } from './cgroups.js';
 export type { HostDevice } from './hostDevices.js';
 export type { SeccompSetting } from './seccomp.js';
+export type { Rlimit } from './rlimits.js';
 export { setupFailure } from './childHandshake.js';
 
 export interface ContainerSpec {
@@ -64,15 +66,26 @@ export interface ContainerSpec {
   limits?: ResourceLimits;
   /** Join what `kiln stats` reads and the freezer `kiln pause` uses, limits or not (kiln run's containers). */
   managed?: boolean;
+  /** `--ulimit` values over the default limits (rlimits.ts). */
+  ulimits?: Rlimit[];
+  /** /proc/self/oom_score_adj of the container (default 0 whatever kiln's own is, where the kernel allows). */
+  oomScoreAdj?: number;
+  /** Default 'run': docker run's device allow-list; 'build': BuildKit's for RUN steps (no host console). */
+  deviceDefaults?: 'run' | 'build';
   /** Host device nodes made in the container and added to its device allow-list (`--device`). */
   devices?: HostDevice[];
   readonlyRootfs?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  /** Run kiln-init (bound read-only at /dev/init) as PID 1, which runs argv (`--init`). */
   init?: boolean;
-  stdio: 'inherit' | 'pipe' | 'pty';
-  /** Default: inherited with stdio 'inherit', /dev/null otherwise; 'pipe' relays io.input. */
-  stdin?: 'inherit' | 'null' | 'pipe';
+  /**
+   * 'pipe': descriptors 1 and 2 are pipes kiln reads (to io.onStdout/onStderr, else its own
+   * stdout and stderr) — never kiln's own descriptors; 'pty': a terminal made in the container.
+   */
+  stdio: 'pipe' | 'pty';
+  /** Without a terminal: 'null' (default) is /dev/null, 'pipe' relays io.input (default kiln's stdin). */
+  stdin?: 'null' | 'pipe';
   /** Default true: clear no_new_privs only when a caller really needs setuid binaries to work. */
   noNewPrivileges?: boolean;
   /** Default 'default': kiln's allow-list (seccomp.ts); 'unconfined' installs no filter; or a profile. */
@@ -160,6 +173,9 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const own = ownCapabilities();
   const capabilities = (privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop)).filter((c) => own.has(c));
   const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
+  // Raising a limit above kiln's own takes CAP_SYS_RESOURCE of the host: without it (rootless)
+  // the limits stay within kiln's own.
+  const rlimits = containerRlimits(spec.ulimits ?? [], privilege() === 'host-root' && own.has('SYS_RESOURCE'), hardLimits(readFileSync('/proc/self/limits', 'utf8')));
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
   await earlierTeardowns();
@@ -190,7 +206,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     const etc = network.etc;
     const rootMount = containerRootMount(spec.rootfs, rootless, links);
     const devices = spec.devices ?? [];
-    const deviceRules = privileged ? ALL_DEVICES : [...DEFAULT_DEVICE_RULES, ...devices.map(deviceRule)];
+    const defaults = spec.deviceDefaults === 'build' ? BUILD_DEVICE_RULES : DEFAULT_DEVICE_RULES;
+    const deviceRules = privileged ? ALL_DEVICES : [...defaults, ...devices.map(deviceRule)];
     cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules, managed: spec.managed ?? false });
     const plan = planMounts({
       userNamespace: rootless,
@@ -202,9 +219,10 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       ttyGroupMapped: !rootless || (!newUserNamespace && ownGroupMapped(TTY_GID)),
       devices,
       cgroupViews: cgroup?.views() ?? [],
+      ...(spec.init ? { init: { source: initBinary(), target: INIT_PATH } } : {}),
     });
 
-    const stdin = spec.stdin ?? (spec.stdio === 'inherit' ? 'inherit' : 'null');
+    const stdin = spec.stdin ?? 'null';
     const namespaced: NativeSpawnSpec = {
       namespaces: { user: newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: network.newNamespace, cgroup: true },
       ...(network.native ? { network: network.native } : {}),
@@ -224,9 +242,14 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
       capabilities: capabilityMask(capabilities),
       lastCap: lastCapability(),
       noNewPrivileges: !privileged && (spec.noNewPrivileges ?? true),
+      rlimits: nativeRlimits(rlimits),
+      // The default 0 is a reset the kernel may refuse (below a minimum a privileged ancestor set, for a
+      // kiln without CAP_SYS_RESOURCE): the container then keeps kiln's own, as a rootless daemon's would.
+      oomScoreAdj: spec.oomScoreAdj ?? 0,
+      ...(spec.oomScoreAdj === undefined ? { oomScoreAdjOptional: true } : {}),
       ...(seccomp ? { seccomp } : {}),
       cwd: spec.cwd,
-      init: spec.init ?? false,
+      ...(spec.init ? { initPath: INIT_PATH } : {}),
       argv: spec.argv,
       env: spec.env,
       path: pathOf(spec.env),
@@ -357,7 +380,8 @@ function chrootSpec(namespaced: NativeSpawnSpec, spec: ContainerSpec): NativeSpa
   const wanted = privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop);
   const capabilities = wanted.filter((c) => own.has(c) && c !== 'SYS_CHROOT');
   const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
-  const { rootMount: _root, cgroupFd: _fd, hostname: _host, seccomp: _filter, network: _net, ...rest } = namespaced;
+  // No /proc of its own under chroot: the score stays the one kiln runs with (in a container, that one's).
+  const { rootMount: _root, cgroupFd: _fd, hostname: _host, seccomp: _filter, network: _net, oomScoreAdj: _adj, oomScoreAdjOptional: _optional, ...rest } = namespaced;
   return {
     ...rest,
     namespaces: { user: false, mount: false, pid: false, uts: false, ipc: false, net: false, cgroup: false },
@@ -371,6 +395,14 @@ function chrootSpec(namespaced: NativeSpawnSpec, spec: ContainerSpec): NativeSpa
 }
 
 const STATE_PREFIX = 'kiln-ctr-';
+/** Where `--init` finds its init in the container: the memory-backed /dev, so the image's files are untouched. */
+const INIT_PATH = '/dev/init';
+
+function initBinary(): string {
+  const path = initExecutable();
+  if (!existsSync(path)) throw new KilnError('NO_INIT', `--init needs ${path}, which is built with the native addon: run npm run install in the kiln checkout`, { exitCode: 125 });
+  return path;
+}
 const TMPFS_MAGIC = 0x01021994;
 const SHARED_MEMORY_DIR = '/dev/shm';
 let chosenStateRoot: string | undefined;
@@ -446,16 +478,28 @@ function attachStdio(child: NativeChild, spec: ContainerSpec, io: ContainerIO, c
     const out = which === 'stdout' ? process.stdout : process.stderr;
     return (chunk) => { out.write(chunk); };
   };
-  const readPipe = (fd: number | undefined, onData: (chunk: Buffer) => void): void => {
+  const readPipe = (fd: number | undefined, which: 'stdout' | 'stderr'): void => {
     if (fd === undefined) return;
     const sock = new (builtin('node:net') as typeof import('node:net')).Socket({ fd, readable: true, writable: false });
-    sock.on('data', onData);
+    const cb = which === 'stdout' ? io.onStdout : io.onStderr;
+    // Into kiln's own stream with back-pressure: a slow reader of kiln's output slows the
+    // container's writes instead of filling kiln's memory.
+    if (cb) sock.on('data', cb);
+    else {
+      const out = which === 'stdout' ? process.stdout : process.stderr;
+      // kiln's stream closed (`kiln run … | head -1`): so is the container's, whose next write
+      // fails (EPIPE, SIGPIPE) as it would have written there itself.
+      const broken = (): void => { sock.destroy(); };
+      out.once('error', broken);
+      sock.on('close', () => out.off('error', broken));
+      sock.pipe(out, { end: false });
+    }
     done.push(new Promise((resolve) => { sock.on('close', () => resolve()); sock.on('error', () => resolve()); }));
   };
   let terminal: TerminalRelay | undefined;
   if (spec.stdio === 'pipe') {
-    readPipe(child.stdoutFd, sink('stdout'));
-    readPipe(child.stderrFd, sink('stderr'));
+    readPipe(child.stdoutFd, 'stdout');
+    readPipe(child.stderrFd, 'stderr');
     if (child.stdinFd !== undefined) cleanups.push(relayInput(child.stdinFd, io.input ?? process.stdin));
   } else if (spec.stdio === 'pty' && child.consoleSocketFd !== undefined) {
     const relay = relayTerminal(child.consoleSocketFd, io.terminal, sink('stdout'));

@@ -32,6 +32,13 @@ export const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
   ...CHAR_DEVICES.map(([major, minor]): DeviceRule => ({ type: 'c', major, minor, access: 'rwm' })),
 ];
 
+/**
+ * A build step's allow-list: docker's without the host console (5:1), as BuildKit's runc gives
+ * RUN steps (measured: `docker build` of a step reading its devices.list). A RUN step has no
+ * terminal, so nothing in it has a reason to open the host's console.
+ */
+export const BUILD_DEVICE_RULES: readonly DeviceRule[] = DEFAULT_DEVICE_RULES.filter((r) => !(r.type === 'c' && r.major === 5 && r.minor === 1));
+
 /** Every device, every access: what `RUN --security=insecure` gets, as under BuildKit. */
 export const ALL_DEVICES: readonly DeviceRule[] = [{ type: 'a', major: '*', minor: '*', access: 'rwm' }];
 

@@ -58,6 +58,8 @@ export interface MountPlanOptions {
    * shows them (name '' : the directory is /sys/fs/cgroup itself, v2).
    */
   cgroupViews?: readonly { name: string; dir: string }[];
+  /** `--init`: the host's init executable, bound read-only at `target`. */
+  init?: { source: string; target: string };
 }
 
 /** The group of terminals (Debian's and docker's "tty"): devpts gives each new pts to it. */
@@ -94,6 +96,7 @@ export function planMounts(o: MountPlanOptions): MountPlan {
   for (const [target, source] of [['/etc/hosts', o.etcFiles.hosts], ['/etc/hostname', o.etcFiles.hostname], ['/etc/resolv.conf', o.etcFiles.resolvConf]] as const) {
     mounts.push({ source, target, bind: true, create: 'file' });
   }
+  if (o.init) mounts.push({ source: o.init.source, target: o.init.target, bind: true, readonly: true, create: 'file' });
   for (const m of o.user) {
     const target = cleanTarget(m.target);
     if (m.type === 'bind') {

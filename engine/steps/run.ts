@@ -31,6 +31,8 @@ export interface RunContainerSpec {
   network: 'none' | 'host' | 'bridge';
   mounts: ({ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; size?: number })[];
   stdio: 'pipe';
+  /** A RUN step's device allow-list is BuildKit's: docker run's without the host console. */
+  deviceDefaults: 'build';
   /** Called right before the command starts (the copy snapshotter notes the root's state then). */
   beforeStart?: () => void;
   /** RUN --security=insecure (granted): every capability, device and system call. */
@@ -136,6 +138,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[]; root: Ru
       network: plan.network,
       mounts,
       stdio: 'pipe',
+      deviceDefaults: 'build',
       beforeStart: () => root.watch(),
       ...(plan.insecure ? { privileged: true } : {}),
     }, {

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -213,8 +214,25 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   s.capabilities = strtoull(caps.c_str(), nullptr, 10);
   s.lastCap = (int)Num(js, "lastCap", 40);
   s.noNewPrivileges = Bool(js, "noNewPrivileges", true);
+  Napi::Value rlimits = js.Get("rlimits");
+  if (rlimits.IsArray()) {
+    Napi::Array a = rlimits.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Object l = a.Get(i).As<Napi::Object>();
+      kiln::RlimitOp op;
+      op.resource = (int)Num(l, "resource");
+      std::string soft = Str(l, "soft", "-1"), hard = Str(l, "hard", "-1");
+      op.soft = soft == "-1" ? (unsigned long long)RLIM_INFINITY : strtoull(soft.c_str(), nullptr, 10);
+      op.hard = hard == "-1" ? (unsigned long long)RLIM_INFINITY : strtoull(hard.c_str(), nullptr, 10);
+      op.name = Str(l, "name", std::to_string(op.resource));
+      s.rlimits.push_back(op);
+    }
+  }
+  Napi::Value oom = js.Get("oomScoreAdj");
+  if (oom.IsNumber()) s.setOomScoreAdj = true, s.oomScoreAdj = oom.As<Napi::Number>().Int32Value();
+  s.oomScoreAdjOptional = Bool(js, "oomScoreAdjOptional");
   s.cwd = Str(js, "cwd");
-  s.init = Bool(js, "init");
+  s.initPath = Str(js, "initPath");
   Napi::Value seccomp = js.Get("seccomp");
   if (seccomp.IsBuffer()) {
     Napi::Buffer<uint8_t> prog = seccomp.As<Napi::Buffer<uint8_t>>();
@@ -232,6 +250,12 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   s.argv.push_back(nullptr);
   for (std::string& e : s.envStore) s.envp.push_back(const_cast<char*>(e.c_str()));
   s.envp.push_back(nullptr);
+  if (!s.initPath.empty()) {
+    s.initArgvStore = {s.initPath, "--"};
+    s.initArgvStore.insert(s.initArgvStore.end(), s.argvStore.begin(), s.argvStore.end());
+    for (std::string& a : s.initArgvStore) s.initArgv.push_back(const_cast<char*>(a.c_str()));
+    s.initArgv.push_back(nullptr);
+  }
   s.pathVar = Str(js, "path", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 
   // Pipes: gate (parent writes), error (child writes), stdio as asked.

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -386,13 +387,17 @@ void dropPrivileges() {
   if (S->noNewPrivileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) failSetup("set no_new_privs");
 }
 
-[[noreturn]] void execProgram() {
+// Finds argv[0] as execvp(3) would: the path itself when it has a slash, else each
+// $PATH entry in turn. `attempt` tries one candidate and returns 0 when it will do (exec does
+// not return) or the errno it met. A command that cannot be run fails as docker reports it.
+template <typename Attempt>
+void findCommand(Attempt attempt) {
   const char* file = S->argv[0];
   Buf quoted;
   quoted.add("exec: \"").add(file).add("\"");
   if (strchr(file, '/')) {
-    execve(file, S->argv.data(), S->envp.data());
-    int e = errno;
+    int e = attempt(file);
+    if (e == 0) return;
     fail(e, (e == ENOENT || e == ENOTDIR) ? 127 : 126, quoted.data);
   }
   const char* path = S->pathVar.c_str();
@@ -406,9 +411,10 @@ void dropPrivileges() {
     else for (size_t i = 0; i < n && full.len + 1 < sizeof(full.data); i++) full.data[full.len++] = path[i];
     full.data[full.len] = 0;
     full.add("/").add(file);
-    execve(full.data, S->argv.data(), S->envp.data());
-    if (errno == EACCES) sawAccess = true;
-    else if (errno != ENOENT && errno != ENOTDIR) otherErr = errno;
+    int e = attempt(full.data);
+    if (e == 0) return;
+    if (e == EACCES) sawAccess = true;
+    else if (e != ENOENT && e != ENOTDIR) otherErr = e;
     if (!end) break;
     path = end + 1;
   }
@@ -419,34 +425,49 @@ void dropPrivileges() {
   fail(0, 127, msg.data);
 }
 
-// PID 1 for `--init`: forwards signals to the command and reaps every orphan until the
-// command exits, then exits with its status.
-[[noreturn]] void runInit() {
-  sigset_t all, old;
-  sigfillset(&all);
-  sigprocmask(SIG_BLOCK, &all, &old);
-  long child = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-  if (child < 0) failSetup("fork init child");
-  if (child == 0) {
-    sigprocmask(SIG_SETMASK, &old, nullptr);
-    execProgram();
-  }
-  close(S->errorFd);
-  while (true) {
-    siginfo_t info;
-    int sig = sigwaitinfo(&all, &info);
-    if (sig < 0) continue;
-    if (sig != SIGCHLD) {
-      kill((pid_t)child, sig);
-      continue;
+[[noreturn]] void execProgram() {
+  findCommand([](const char* candidate) {
+    execve(candidate, S->argv.data(), S->envp.data());
+    return errno;
+  });
+  fail(ENOEXEC, 126, "exec", S->argv[0]);  // not reached: an exec that returns reports an errno
+}
+
+// With `--init` the command is not exec'd here: the init executable (bound into the container)
+// is, and it runs the command. So that a missing or unrunnable command is still reported as
+// kiln reports it, look the command up first as the exec would.
+void checkCommand() {
+  findCommand([](const char* candidate) {
+    struct stat st;
+    if (stat(candidate, &st) < 0) return errno;
+    return S_ISREG(st.st_mode) && access(candidate, X_OK) == 0 ? 0 : EACCES;
+  });
+}
+
+[[noreturn]] void execInit() {
+  checkCommand();
+  execve(S->initPath.c_str(), S->initArgv.data(), S->envp.data());
+  fail(errno, 126, "exec init", S->initPath.c_str());
+}
+
+// The container's resource limits and OOM adjustment, while kiln may still raise them.
+void applyLimits() {
+  for (const RlimitOp& l : S->rlimits) {
+    struct rlimit r = {(rlim_t)l.soft, (rlim_t)l.hard};
+    if (setrlimit(l.resource, &r) < 0) {
+      Buf what;
+      what.add("set the ").add(l.name.c_str()).add(" limit");
+      failSetup(what.data);
     }
-    int status;
-    pid_t p;
-    while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (p != child) continue;
-      _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-    }
   }
+  if (!S->setOomScoreAdj) return;
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  Buf value;
+  value.add((long)S->oomScoreAdj);
+  if (fd < 0 || write(fd, value.data, value.len) != (ssize_t)value.len) {
+    if (!(S->oomScoreAdjOptional && errno == EACCES)) failSetup("set oom_score_adj to", value.data);
+  }
+  if (fd >= 0) close(fd);
 }
 
 // chroot isolation: into the prepared root, then the working directory made inside it (the
@@ -580,12 +601,13 @@ int childMain(void* arg) {
 
   // A filter needs no_new_privs or CAP_SYS_ADMIN: without the first it goes in while kiln still
   // has the second, and what follows (setuid, capset, exec) must be allowed by it.
+  applyLimits();
   if (!S->noNewPrivileges) installSeccomp();
   dropPrivileges();
   if (!S->cwd.empty() && chdir(S->cwd.c_str()) < 0) failSetup("chdir to working directory", S->cwd.c_str());
   if (S->noNewPrivileges) installSeccomp();
 
-  if (S->init) runInit();
+  if (!S->initPath.empty()) execInit();
   execProgram();
 }
 

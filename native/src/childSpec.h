@@ -39,6 +39,12 @@ struct DeviceOp {
   std::string hostPath;
 };
 
+struct RlimitOp {
+  int resource = 0;
+  unsigned long long soft = 0, hard = 0;  // RLIM_INFINITY: unlimited
+  std::string name;                       // for messages
+};
+
 struct SymlinkOp {
   std::string linkTarget;  // what the link points to
   std::string path;        // where the link is created inside the container
@@ -104,11 +110,20 @@ struct ChildSpec {
   int lastCap = 40;
   bool noNewPrivileges = true;
 
+  // Resource limits and the OOM killer's adjustment, set before privileges are dropped.
+  std::vector<RlimitOp> rlimits;
+  bool setOomScoreAdj = false;
+  int oomScoreAdj = 0;
+  bool oomScoreAdjOptional = false;  // a refusal (EACCES) keeps the inherited value
+
   // A seccomp filter installed right before exec (after no_new_privs); empty: none.
   std::vector<struct sock_filter> seccomp;
 
   std::string cwd;
-  bool init = false;
+  // Non-empty: exec this init (a path inside the container) with initArgv, which runs argv.
+  std::string initPath;
+  std::vector<std::string> initArgvStore;
+  std::vector<char*> initArgv;
 
   // Program.
   std::vector<std::string> argvStore, envStore;

@@ -3,7 +3,8 @@
  * cgroup of its own (devices, and the unified hierarchy of a hybrid host) named after the kiln
  * process that owns it, and it is gone afterwards. A `kiln run` killed with SIGKILL (with or
  * without `--memory`) leaves its cgroups, and the next kiln that starts a container removes
- * them — but never those of a kiln still running.
+ * them — but never those of a kiln still running. Inside, kiln run and a RUN step each see a
+ * devices cgroup of their own holding docker's rules, compared with docker run and docker build.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kilnBin, prerequisite } from '../support/env.js';
-import { openSandbox, ready, why, type Sandbox } from './fixture.js';
+import { openSandbox, ready, why, withDocker, whyDocker, type Sandbox } from './fixture.js';
 import { hostCgroupLayout } from '../../engine/runtime/cgroupLayout.js';
 import { cgroupsOwnedBy } from '../support/containers.js';
 
@@ -36,7 +37,7 @@ function holdingRun(box: Sandbox, flags: string[]): { child: ChildProcessWithout
 describe('security: a cgroup per container', () => {
   let box: Sandbox;
   before(async () => {
-    if (ready) box = await openSandbox('cg', { docker: false });
+    if (ready) box = await openSandbox('cg');
   });
   after(async () => {
     if (ready) await box.dispose();
@@ -73,6 +74,26 @@ describe('security: a cgroup per container', () => {
       }
     }
     assert.deepEqual(cgroupsOf(run.child.pid as number), [], 'removed when the container ended');
+  });
+
+  test('kiln run and a RUN step each have a devices cgroup of their own with docker\'s rules (docker run\'s; docker build\'s without the console)', async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    const layout = hostCgroupLayout();
+    if (layout?.version !== 'v1') {
+      t.diagnostic('no v1 devices controller on this host: devices.test.ts tries the v2 eBPF program instead');
+      return;
+    }
+    // In its cgroup namespace a container sees its own cgroup as the root of the hierarchy.
+    const script = 'sort /sys/fs/cgroup/devices/devices.list';
+    const run = await box.kilnRun([], ['sh', '-c', script]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stdout, /^a /m, 'not the host\'s root cgroup, which allows every device');
+    assert.match(run.stdout, /^c 1:3 rwm$/m);
+    const step = await box.kilnStep(script);
+    assert.equal(step, run.stdout.replace('c 5:1 rwm\n', ''), 'a RUN step: the same without the host console');
+    if (!prerequisite(t, withDocker, whyDocker)) return;
+    assert.equal(run.stdout, (await box.dockerRun([], ['sh', '-c', script])).stdout);
+    assert.equal(step, await box.dockerStep(script));
   });
 
   for (const flags of [['--memory', '64m'], []]) {

@@ -45,13 +45,15 @@ export interface Sandbox {
 
 /**
  * The Dockerfile of a probe step: the script comes from the context, its output is kept in
- * /result and exported from a scratch stage.
+ * /result and exported from a scratch stage. The redirection is a subshell's: a shell applies
+ * a simple command's redirections in itself before it forks, which would leave PID 1 (the RUN
+ * step's shell) showing /result rather than the descriptors the step was given.
  */
 function stepDockerfile(image: string, runFlags = ''): string {
   return [
     `FROM ${image} AS probe`,
     'COPY step.sh /step.sh',
-    `RUN ${runFlags} sh /step.sh > /result 2>&1; true`,
+    `RUN ${runFlags} (sh /step.sh) > /result 2>&1; true`,
     'FROM scratch',
     'COPY --from=probe /result /result',
     '',

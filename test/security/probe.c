@@ -6,7 +6,7 @@
  *   probe open PATH [r|w]     open a file (a device node) for reading or writing
  *   probe syscalls            each system call of the seccomp table below, with arguments whose
  *                             ordinary error is not EPERM, so EPERM/ENOSYS shows the filter
- *   probe memscan PID TEXT    search the readable memory of PID (/proc/PID/mem) for TEXT
+ *   probe memscan PID TXET    search the readable memory of PID (/proc/PID/mem) for TEXT (given reversed)
  *   probe getfd PID MAX       pidfd_getfd of descriptors 0..MAX of PID; where each leads
  *   probe stdout              where descriptor 1 leads, and what reading it back through /proc gives
  */
@@ -120,7 +120,12 @@ static int cmdSyscalls(void) {
   return 0;
 }
 
-static int cmdMemscan(const char *pid, const char *text) {
+/* TEXT comes reversed, so the searched bytes are nowhere in the container but where they leaked. */
+static int cmdMemscan(const char *pid, const char *reversed) {
+  size_t n = strlen(reversed);
+  char *text = malloc(n + 1);
+  for (size_t i = 0; i < n; i++) text[i] = reversed[n - 1 - i];
+  text[n] = 0;
   char path[64];
   snprintf(path, sizeof path, "/proc/%s/maps", pid);
   FILE *maps = fopen(path, "r");
@@ -158,8 +163,8 @@ static int cmdGetfd(const char *pid, const char *max) {
     int got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
     if (got < 0) {
       if (errno == EBADF) continue;
-      printf("%d %s\n", fd, strerrorname_np(errno));
-      continue;
+      printf("pidfd_getfd %s\n", strerrorname_np(errno));
+      return 0;
     }
     char link[64], target[PATH_MAX];
     snprintf(link, sizeof link, "/proc/self/fd/%d", got);
@@ -192,6 +197,6 @@ int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "memscan") == 0) return cmdMemscan(argv[2], argv[3]);
   if (argc >= 4 && strcmp(argv[1], "getfd") == 0) return cmdGetfd(argv[2], argv[3]);
   if (argc >= 2 && strcmp(argv[1], "stdout") == 0) return cmdStdout();
-  fprintf(stderr, "usage: probe open PATH [r|w] | syscalls | memscan PID TEXT | getfd PID MAX | stdout\n");
+  fprintf(stderr, "usage: probe open PATH [r|w] | syscalls | memscan PID TXET | getfd PID MAX | stdout\n");
   return 2;
 }

@@ -14,6 +14,8 @@ export function runCommand(cmd: string, args: string[], opts: { cwd?: string; en
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
+    // A command may end without reading all its input (as a container that never reads stdin).
+    child.stdin?.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }

@@ -13,6 +13,8 @@ import { KilnError } from '../../errors.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from '../capabilities.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from '../childHandshake.js';
 import type { ContainerSpec } from '../container.js';
+import { privilege } from '../privilege.js';
+import { containerRlimitsHere } from '../rlimits.js';
 import { seccompProgram } from '../seccomp.js';
 import { relayTerminal, terminalSpec, type UserTerminal } from '../terminal.js';
 import { v2DirOf } from './containerCgroupDirs.js';
@@ -87,6 +89,10 @@ export async function execInContainer(pidfd: number, pid: number, cgroupDirs: re
     capabilities: capabilityMask(capabilities),
     lastCap: lastCapability(),
     noNewPrivileges: !privileged && (spec.noNewPrivileges ?? true),
+    // The container's --ulimit and --oom-score-adj hold for what is exec'd in it too, as in docker.
+    rlimits: containerRlimitsHere(spec.ulimits ?? [], privilege() === 'host-root' && own.has('SYS_RESOURCE')),
+    oomScoreAdj: spec.oomScoreAdj ?? 0,
+    ...(spec.oomScoreAdj === undefined ? { oomScoreAdjOptional: true } : {}),
     ...(seccomp ? { seccomp } : {}),
     cwd: req.cwd,
     argv: req.argv,

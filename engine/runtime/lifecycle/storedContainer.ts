@@ -33,6 +33,22 @@ export interface StoredContainer {
 
 export const DEFAULT_STOP_TIMEOUT = 10;
 
+// --ulimit values are bigints (limits beyond 2^53): kept in JSON as {"$bigint": "DIGITS"}.
+function keepBigint(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? { $bigint: value.toString() } : value;
+}
+
+function reviveBigint(_key: string, value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && Object.keys(value).length === 1 && typeof (value as { $bigint?: unknown }).$bigint === 'string') {
+    return BigInt((value as { $bigint: string }).$bigint);
+  }
+  return value;
+}
+
+function parseStored(text: string): StoredContainer {
+  return JSON.parse(text, reviveBigint) as StoredContainer;
+}
+
 function file(containerDir: string): string {
   return join(containerDir, 'config.json');
 }
@@ -40,13 +56,13 @@ function file(containerDir: string): string {
 export function writeStoredContainer(containerDir: string, stored: StoredContainer): void {
   const path = file(containerDir);
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(stored) + '\n');
+  writeFileSync(tmp, JSON.stringify(stored, keepBigint) + '\n');
   renameSync(tmp, path);
 }
 
 export function readStoredContainer(containerDir: string, id: string): StoredContainer {
   try {
-    return JSON.parse(readFileSync(file(containerDir), 'utf8')) as StoredContainer;
+    return parseStored(readFileSync(file(containerDir), 'utf8'));
   } catch (err) {
     throw new KilnError('CONTAINER_CONFIG', `container ${id} has no start settings (made by an older kiln, or damaged): ${(err as Error).message}`);
   }
@@ -55,7 +71,7 @@ export function readStoredContainer(containerDir: string, id: string): StoredCon
 /** The stored settings when there are any (containers of a foreground `kiln run` have them too). */
 export function storedContainerOrUndefined(containerDir: string): StoredContainer | undefined {
   try {
-    return JSON.parse(readFileSync(file(containerDir), 'utf8')) as StoredContainer;
+    return parseStored(readFileSync(file(containerDir), 'utf8'));
   } catch {
     return undefined;
   }
