@@ -53,7 +53,9 @@ export function keyedEnv(env: Record<string, string>, args: Record<string, strin
 }
 
 // v2: records of metadata steps hold no state (v1 records held the whole config).
-const KEY_VERSION = 'kiln-step-key-v2';
+// v3: escape and SOURCE_DATE_EPOCH in the definition, images by ID, and records made by a build
+// that follows BuildKit in more places (empty layers, COPY/ONBUILD/HEALTHCHECK history).
+const KEY_VERSION = 'kiln-step-key-v3';
 
 /** The text a key hashes; exposed so tests and --explain can see what went in. */
 export function stepKeyText(parts: StepKeyParts): string {

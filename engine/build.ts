@@ -13,7 +13,7 @@ import { displayReference } from './image/reference.js';
 import { emptyConfig, type HistoryEntry, type ImageConfig } from './image/config.js';
 import { IgnoreMatcher } from './context/dockerignore.js';
 import { SourceTree } from './context/sourceTree.js';
-import { evaluateGlobalArgs, StageArgs } from './plan/args.js';
+import { ArgExpansionError, evaluateGlobalArgs, StageArgs } from './plan/args.js';
 import type { WordExpander } from './plan/expander.js';
 import { fromValues, planStages, type BuildPlan, type PlannedStage, type SourceRef } from './plan/graph.js';
 import { automaticArgs } from './plan/automaticArgs.js';
@@ -169,7 +169,13 @@ async function prepare(opts: BuildOptions, allStages: boolean, onChecks?: (repor
   const provisional = recipe.stages.length - 1;
   const targetIndex = opts.target === undefined ? provisional : recipe.stages.findIndex((s) => s.name === opts.target?.toLowerCase());
   const targetStage = recipe.stages[targetIndex]?.name ?? 'default';
-  const globals = evaluateGlobalArgs(recipe.metaArgs, opts.buildArgs, automaticArgs(buildPlatform, targetPlatform, targetStage), opts.expander);
+  let globals: Map<string, string | undefined>;
+  try {
+    globals = evaluateGlobalArgs(recipe.metaArgs, opts.buildArgs, automaticArgs(buildPlatform, targetPlatform, targetStage), opts.expander);
+  } catch (e) {
+    if (!(e instanceof ArgExpansionError)) throw e;
+    throw new KilnError('EXPANSION', e.message, { location: { file: opts.dockerfileName, line: e.where.range.start.line, column: e.where.range.start.column } });
+  }
   const planOptions = { globals, target: opts.target, namedContexts: new Set(namedDirs.keys()), expander: opts.expander, dockerfileName: opts.dockerfileName };
 
   const imageStates = new Map<string, Promise<ImageRecord>>();
@@ -391,6 +397,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
           const r = await opts.cache.step({
             instr, before, parentKey: run.key, parentHit: run.parentHit, stageIndex: index, stageLabel: label, position, onbuild: isTrigger, step,
             stages: plan.stages.map((s) => s.stage), context, namedTrees, namedContextNames: new Set(namedDirs.keys()), execute,
+            imageId: async (ref) => (await resolveImage(ref, platform, instr)).id,
           });
           run.state = r.state;
           run.key = r.key;
@@ -420,7 +427,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     switch (base.kind) {
       case 'scratch': {
         const cfg = emptyConfig({ os: platform.os, architecture: platform.architecture, ...(platform.variant ? { variant: platform.variant } : {}) });
-        cfg.config = {};
+        // BuildKit's empty image: WorkingDir "/" (and the default PATH, added below for every stage).
+        cfg.config = { WorkingDir: '/' };
         return { config: cfg, layers: [], args: fresh, platform, cmdSetInStage: false };
       }
       case 'stage': {
@@ -436,7 +444,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         const created = rfc3339(sde ?? await newestMtime(dir));
         const layer = await storage.commitLayer(dir, 'none', sde);
         const cfg = emptyConfig({ os: platform.os, architecture: platform.architecture });
-        cfg.config = {};
+        cfg.config = { WorkingDir: '/' };
         cfg.created = created;
         cfg.rootfs.diff_ids.push(layer.diffId);
         (cfg.history ??= []).push({ created, created_by: `context ${base.name}`, comment: 'buildkit.dockerfile.v0' });

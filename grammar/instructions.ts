@@ -339,7 +339,8 @@ function typed(i: Instruction, escape: string): Typed {
       const r: RunInstruction = {
         kind: 'RUN', ...base,
         command: commandLine(args, i.json),
-        heredocs: i.heredocs,
+        // `<<-` bodies lose their leading tabs here too (what runs and what history shows).
+        heredocs: i.heredocs.map((h) => (h.chomp ? { ...h, content: chompHeredocContent(h.content) } : h)),
         mounts,
         mountSpecs,
         network: network as RunInstruction['network'],

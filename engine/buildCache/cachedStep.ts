@@ -46,6 +46,10 @@ export interface BuildCacheOptions {
   explain?: boolean;
   /** Also told every step's HIT or MISS line, printed or not (kiln build --report). */
   onVerdict?: (step: StepRef, verdict: string) => void;
+  /** The Dockerfile's escape character: the same text means something else under another one. */
+  escape: string;
+  /** SOURCE_DATE_EPOCH: every time a step records (layer mtimes, history) depends on it. */
+  sourceDateEpoch?: number;
 }
 
 /**
@@ -80,6 +84,8 @@ export interface CachedStepInput {
   namedContextNames: ReadonlySet<string>;
   /** Runs the step for real. */
   execute: () => Promise<StageState>;
+  /** The image a name (`COPY --from=image`, `--mount from=image`) stands for now: its ID. */
+  imageId: (ref: string) => Promise<string>;
 }
 
 export interface CachedStepOutput {
@@ -149,6 +155,8 @@ export class BuildCache {
           flags: instr.source.flags,
           heredocs: instr.source.heredocs.map((h) => ({ name: h.name, fd: h.fileDescriptor, expand: h.expand, chomp: h.chomp, content: h.content })),
           onbuild: i.onbuild,
+          escape: this.o.escape,
+          sourceDateEpoch: this.o.sourceDateEpoch ?? null,
           workdir: before.config.config?.WorkingDir ?? '',
           user: before.config.config?.User ?? '',
           shell: before.config.config?.Shell ?? null,
@@ -272,8 +280,8 @@ export class BuildCache {
     const lookup = before.args.lookup(before.config.config?.Env ?? undefined);
     const word = (t: string): string => this.o.expander.word(t, lookup);
     const inputs: string[] = [];
-    const selections: { tree: SourceTree; sources: string[] }[] = [];
-    const fromTree = (from: string): SourceTree | undefined => {
+    const selections: { tree: SourceTree; sources: string[]; parents?: boolean }[] = [];
+    const fromTree = async (from: string): Promise<SourceTree | undefined> => {
       const ref = resolveFromRef(word(from), i.stageIndex, i.stages, i.namedContextNames);
       switch (ref.kind) {
         case 'stage':
@@ -282,7 +290,8 @@ export class BuildCache {
         case 'context':
           return i.namedTrees.get(ref.name);
         case 'image':
-          inputs.push(`image ${ref.ref}`);
+          // What the name stands for now, not the name: a tag moved to another image is another input.
+          inputs.push(`image ${await i.imageId(ref.ref)}`);
           return undefined;
         case 'scratch':
           inputs.push('scratch');
@@ -297,12 +306,12 @@ export class BuildCache {
           inputs.push(...sources.filter(isUrl));
         }
         const local = sources.filter((s) => !isUrl(s));
-        const tree = instr.from === undefined ? i.context : fromTree(instr.from);
-        if (tree && local.length > 0) selections.push({ tree, sources: local });
+        const tree = instr.from === undefined ? i.context : await fromTree(instr.from);
+        if (tree && local.length > 0) selections.push({ tree, sources: local, parents: instr.parents });
       } else if (instr.kind === 'RUN') {
         for (const m of instr.mounts) {
           if (m.type !== 'bind') continue;
-          const tree = m.from === undefined ? i.context : fromTree(m.from);
+          const tree = m.from === undefined ? i.context : await fromTree(m.from);
           if (tree) selections.push({ tree, sources: [m.source === undefined ? '.' : word(m.source)] });
         }
       }
@@ -316,7 +325,7 @@ export class BuildCache {
     for (const sel of selections) {
       const paths: string[] = [];
       for (const s of sel.sources) {
-        const { matches } = await sel.tree.match(s);
+        const { matches } = sel.parents ? await sel.tree.matchParents(s) : await sel.tree.match(s);
         for (const m of matches) paths.push(m.rel);
       }
       const isContext = sel.tree === i.context;

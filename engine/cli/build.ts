@@ -166,6 +166,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const cache = await BuildCache.open({
     store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress, expander,
     noCache: args.bools.has('no-cache'), noCacheFilter: args.lists.get('no-cache-filter') ?? [], explain: args.bools.has('explain'),
+    escape: recipe.escape, ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(report ? { onVerdict: report.recorder.verdict } : {}),
   });
   const interrupt = interruptSignal();

@@ -9,6 +9,7 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { isLive, type ContainerRecords } from '../runtime/containerRecords.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors.js';
+import { topmostFirst } from '../layer/overlayStack.js';
 import { containerHostname, NETWORK_FLAGS, networkChoice, networkRequest } from './networkFlags.js';
 import {
   checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseOomScoreAdj, parseSecurityOpts, parseTmpfs, parseVolume,
@@ -128,7 +129,7 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
     import('../runtime/lifecycle/storedContainer.js'),
   ]);
   const snapshots: string[] = [];
-  for (const diffId of [...image.config.rootfs.diff_ids].reverse()) snapshots.push(await store.snapshotDir(diffId));
+  for (const diffId of topmostFirst(image.config.rootfs.diff_ids)) snapshots.push(await store.snapshotDir(diffId));
 
   const userSpec = args.strings.get('user') ?? config.User ?? '';
   const user = resolveUser(userSpec, await readImageFile(snapshots, '/etc/passwd'), await readImageFile(snapshots, '/etc/group'));

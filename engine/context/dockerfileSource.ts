@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { KilnError } from '../errors.js';
 import { EXIT_CODES } from '../refusal.js';
-import { parseIgnoreFile } from './dockerignore.js';
+import { ignoreFileProblem, parseIgnoreFile } from './dockerignore.js';
 
 export interface DockerfileSource {
   text: string;
@@ -52,12 +52,22 @@ export async function loadDockerfile(opts: { contextDir: string; file?: string; 
       if (path === undefined) throw new KilnError('DOCKERFILE_NOT_FOUND', `failed to read dockerfile: no Dockerfile in ${opts.contextDir}`, { exitCode: EXIT_CODES.missingPath });
     }
     text = await readFile(path, 'utf8');
-    const rel = relative(process.cwd(), path);
-    displayName = rel === '' || rel.startsWith('..') ? path : rel;
+    displayName = shownPath(path);
   }
   const specific = path !== undefined ? `${path}.dockerignore` : undefined;
-  let ignoreText = '';
-  if (specific !== undefined && (await isFile(specific))) ignoreText = await readFile(specific, 'utf8');
-  else if (await isFile(join(contextDir, '.dockerignore'))) ignoreText = await readFile(join(contextDir, '.dockerignore'), 'utf8');
+  let ignoreFile: string | undefined;
+  if (specific !== undefined && (await isFile(specific))) ignoreFile = specific;
+  else if (await isFile(join(contextDir, '.dockerignore'))) ignoreFile = join(contextDir, '.dockerignore');
+  const ignoreText = ignoreFile === undefined ? '' : await readFile(ignoreFile, 'utf8');
+  const problem = ignoreFileProblem(ignoreText);
+  if (problem && ignoreFile !== undefined) {
+    throw new KilnError('DOCKERIGNORE', `failed to parse dockerignore: ${problem.message}`, { location: { file: shownPath(ignoreFile), line: problem.line, column: 1 } });
+  }
   return { text, displayName: displayName || basename(path ?? 'Dockerfile'), ignorePatterns: parseIgnoreFile(ignoreText), ignoreBytes: Buffer.byteLength(ignoreText) };
+}
+
+/** A path as errors show it: relative to the working directory when it is below it. */
+function shownPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === '' || rel.startsWith('..') ? path : rel;
 }

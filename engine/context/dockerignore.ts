@@ -33,7 +33,12 @@ export function cleanPath(p: string): string {
 
 /** Reads an ignore file's text into patterns (`!` kept as a prefix), as ignorefile.ReadAll does. */
 export function parseIgnoreFile(text: string): string[] {
-  const patterns: string[] = [];
+  return ignoreFileLines(text).map((l) => l.pattern);
+}
+
+/** The patterns of an ignore file with the 1-based line each comes from. */
+function ignoreFileLines(text: string): { line: number; pattern: string }[] {
+  const patterns: { line: number; pattern: string }[] = [];
   const lines = text.split(/\r?\n/);
   lines.forEach((raw, i) => {
     let line = i === 0 ? raw.replace(/^\uFEFF/, '') : raw;
@@ -46,9 +51,17 @@ export function parseIgnoreFile(text: string): string[] {
       line = cleanPath(line);
       if (line.length > 1 && line.startsWith('/')) line = line.slice(1);
     }
-    patterns.push(invert ? '!' + line : line);
+    patterns.push({ line: i + 1, pattern: invert ? '!' + line : line });
   });
   return patterns;
+}
+
+/** The first pattern of an ignore file BuildKit refuses (a lone `!`, a bad class or escape), with its line. */
+export function ignoreFileProblem(text: string): { line: number; message: string } | undefined {
+  for (const { line, pattern } of ignoreFileLines(text)) {
+    try { new IgnoreMatcher([pattern]); } catch (e) { return { line, message: (e as Error).message }; }
+  }
+  return undefined;
 }
 
 const REGEX_SPECIAL = new Set(['.', '+', '(', ')', '|', '{', '}', '$', '^']);
@@ -93,6 +106,11 @@ function compile(pattern: string): RegExp {
     }
   }
   return new RegExp(re + '$', 's');
+}
+
+/** The regular expression a single (cleaned) pattern compiles to: `**` spans directories. */
+export function patternRegex(pattern: string): RegExp {
+  return compile(cleanPath(pattern));
 }
 
 export class IgnoreMatcher {

@@ -6,7 +6,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { IgnoreMatcher } from './dockerignore.js';
+import { IgnoreMatcher, patternRegex } from './dockerignore.js';
 import { clampRelative, resolveInRoot } from './scopedPath.js';
 import { hasWildcard, segmentMatcher, unescapeLiteral } from './wildcard.js';
 
@@ -58,6 +58,28 @@ export class SourceTree {
     }
     matches.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
     return { wildcard, matches };
+  }
+
+  /**
+   * A `COPY --parents` source: a pattern below its `/./` pivot (or below the root), matched as
+   * BuildKit's include patterns are — `**` spans directories — against every path under the
+   * pivot. A matched directory stands for everything in it. Without `**` it is a plain match.
+   */
+  async matchParents(source: string): Promise<{ wildcard: boolean; matches: SourceMatch[] }> {
+    if (!source.includes('**')) return this.match(source);
+    const pivot = source.indexOf('/./');
+    const rootRel = pivot < 0 ? '' : clampRelative(source.slice(0, pivot));
+    const re = patternRegex(clampRelative(pivot < 0 ? source : source.slice(pivot + 3)));
+    const matches: SourceMatch[] = [];
+    let covered: string | undefined;
+    const rootAbs = await resolveInRoot(this.root, rootRel, true);
+    for (const e of await this.walk(rootRel, rootAbs)) {
+      if (covered !== undefined && e.rel.startsWith(covered + '/')) continue;
+      if (!re.test(e.rel)) continue;
+      matches.push({ rel: rootRel === '' ? e.rel : `${rootRel}/${e.rel}`, abs: e.abs, stats: e.stats });
+      covered = e.stats.isDirectory() ? e.rel : covered;
+    }
+    return { wildcard: true, matches };
   }
 
   private async expandWildcards(pattern: string): Promise<string[]> {

@@ -241,9 +241,15 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
           const st = lstatOrUndefined(targetAbs);
           if (!st) throw hostile(source, h.name, `hard link to "${h.linkname}", which the archive has not created`);
           if (st.isDirectory()) throw hostile(source, h.name, 'hard link to a directory');
-          if (targetAbs === abs) break;
-          removeExisting(abs, false);
-          linkSync(targetAbs, abs);
+          if (targetAbs !== abs) {
+            removeExisting(abs, false);
+            linkSync(targetAbs, abs);
+          }
+          // The link's own header applies to the file both names share, as docker's and
+          // BuildKit's unpacking does (owner, then mode, then times).
+          if (owners || opts.chown) lchownSync(abs, uid, gid);
+          chmodSync(abs, mode);
+          lutimesSync(abs, mtime, mtime);
           break;
         }
         case 'character-device':

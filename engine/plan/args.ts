@@ -14,6 +14,11 @@ export const PROXY_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'h
 
 export interface DeclaredArg { key: string; value: string | undefined }
 
+/** A global ARG whose default does not expand (`${NAME:?message}` with NAME unset). */
+export class ArgExpansionError extends Error {
+  constructor(message: string, readonly where: ArgInstruction) { super(message); }
+}
+
 /** Global ARG values for FROM lines: the automatic ones, then each meta ARG in order. */
 export function evaluateGlobalArgs(
   metaArgs: readonly ArgInstruction[], buildArgs: ReadonlyMap<string, string>,
@@ -22,7 +27,12 @@ export function evaluateGlobalArgs(
   const globals = new Map<string, string | undefined>(automatic);
   for (const instr of metaArgs) {
     for (const arg of instr.args) {
-      let value = arg.value === undefined ? undefined : expander.word(arg.value, (n) => globals.get(n));
+      let value: string | undefined;
+      try {
+        value = arg.value === undefined ? undefined : expander.word(arg.value, (n) => globals.get(n));
+      } catch (e) {
+        throw new ArgExpansionError((e as Error).message, instr);
+      }
       if (buildArgs.has(arg.key)) value = buildArgs.get(arg.key);
       globals.set(arg.key, value);
     }
@@ -63,9 +73,10 @@ export class StageArgs {
     if (value === undefined && this.globals.has(key)) value = this.globals.get(key);
     if (this.buildArgs.has(key)) value = this.buildArgs.get(key);
     const arg = { key, value };
+    // Declared again: the new value, in the place of the first declaration (RUN's `|N …` history order).
     const at = this.declared.findIndex((a) => a.key === key);
-    if (at >= 0) this.declared.splice(at, 1);
-    this.declared.push(arg);
+    if (at >= 0) this.declared[at] = arg;
+    else this.declared.push(arg);
     return arg;
   }
 
@@ -92,8 +103,15 @@ export class StageArgs {
       out.push(`${a.key}=${a.value}`);
       seen.add(a.key);
     }
+    // A proxy build arg reaches RUN under both spellings (HTTP_PROXY and http_proxy), as
+    // BuildKit's proxy environment sets them; a spelling given itself keeps its own value.
     for (const [k, v] of this.buildArgs) {
-      if (PROXY_ARGS.has(k) && !seen.has(k)) { out.push(`${k}=${v}`); seen.add(k); }
+      if (!PROXY_ARGS.has(k)) continue;
+      for (const name of [k, k === k.toUpperCase() ? k.toLowerCase() : k.toUpperCase()]) {
+        if (seen.has(name)) continue;
+        out.push(`${name}=${this.buildArgs.get(name) ?? v}`);
+        seen.add(name);
+      }
     }
     return out;
   }

@@ -68,7 +68,9 @@ export async function extractArchive(path: string, destDir: string, writer: Copy
   await writer.ensureParents(posix.join(destDir, 'x'));
   if (destDir !== '/') await writer.ensureDir(destDir, undefined);
   const listed = await entryPaths(path, destDir);
-  for (const p of listed) await writer.ensureParents(p);
+  const named = new Set(listed);
+  // Parents the archive only implies are followed through the image's symlinks (var/run -> /run).
+  for (const p of listed) await writer.ensureParents(posix.join(writer.resolvePath(posix.dirname(p), named), posix.basename(p)));
   await extractArchiveFile(path, unpackDir, { whiteouts: 'keep', owners: true, ...(chown ? { chown } : {}) });
-  await writer.takeUnpacked(unpackDir, destDir, new Set(listed));
+  await writer.takeUnpacked(unpackDir, destDir, named);
 }

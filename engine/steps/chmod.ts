@@ -4,16 +4,26 @@
  * execute only to directories and to files that already have an execute bit.
  */
 
-export type ModeChange = (mode: number, isDirectory: boolean) => number;
+/**
+ * A --chmod: the mode an entry gets from its own. `octal` is set for an octal value: BuildKit
+ * (v0.24) also gives it to every directory the copy creates (0755 otherwise).
+ */
+export type ModeChange = ((mode: number, isDirectory: boolean) => number) & { readonly octal?: number };
+
+function octalError(value: string): string {
+  return `invalid chmod parameter: '${value}'. it should be octal string and between 0 and 07777`;
+}
 
 const WHO_BITS: Record<string, number> = { u: 0o4700, g: 0o2070, o: 0o1007 };
 
 export function parseChmod(value: string): ModeChange {
   if (/^[0-7]+$/.test(value)) {
     const n = parseInt(value, 8);
-    if (n > 0o7777) throw new Error(`invalid chmod parameter: ${value}`);
-    return () => n;
+    if (n > 0o7777) throw new Error(octalError(value));
+    return Object.assign(() => n, { octal: n });
   }
+  // A value that starts like a number is judged as one (BuildKit's message for it).
+  if (/^[0-9]/.test(value)) throw new Error(octalError(value));
   const clauses = value.split(',');
   const ops: ((mode: number, isDir: boolean) => number)[] = [];
   for (const clause of clauses) {

@@ -5,7 +5,8 @@
  * basename; a relative destination is under WORKDIR; `--parents` keeps the source path
  * (from a `/./` pivot if there is one); `--exclude` drops matching paths.
  */
-import { posix } from 'node:path';
+import { lstatSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import type { Stats } from 'node:fs';
 import type { Heredoc } from '../../grammar/ast.js';
 import type { DiffTree } from '../layer/diffTree.js';
@@ -61,10 +62,6 @@ export function parentsRelative(source: string, matchRel: string): string {
 
 export async function runCopy(plan: CopyPlan): Promise<void> {
   const { path: destRaw, isDir: destSaysDir } = destinationPath(plan.dest, plan.workdir);
-  const count = plan.sources.length + plan.heredocs.length;
-  if (count > 1 && !destSaysDir) {
-    throw new CopySourceError(`When using ${plan.instruction} with more than one source file, the destination must be a directory and end with a /`);
-  }
   // The destination as the image resolves it (a `/bin` symlink to `usr/bin` is followed).
   let dest = destRaw;
   if (plan.view) {
@@ -73,33 +70,29 @@ export async function runCopy(plan: CopyPlan): Promise<void> {
     if (dest === '/.' || dest === '/') dest = '/';
   }
   const existingDest = plan.view ? await plan.view.statIn(destRaw) : undefined;
-  const destIsDir = destSaysDir || existingDest?.isDirectory() === true;
   const rootOwner = { uid: 0, gid: 0 };
-  const writer = new CopyWriter(plan.layer, plan.view, plan.chown ?? rootOwner, plan.timestamp);
+  const writer = new CopyWriter(plan.layer, plan.view, plan.chown ?? rootOwner, plan.timestamp, plan.chmod?.octal ?? 0o755);
   const attrs: EntryAttrs = { owner: plan.chown ?? (plan.resetOwner ? rootOwner : undefined), chmod: plan.chmod };
   const exclude = new IgnoreMatcher(plan.exclude);
-
-  if (destIsDir && dest !== '/') {
+  // As BuildKit copies each source in turn: a destination without a trailing slash is a
+  // directory only while it is one (in this layer, else in the image); otherwise each source
+  // lands on that name and the last one stays. Nothing is made for a wildcard matching nothing.
+  const intoDir = async (): Promise<boolean> => {
+    if (destSaysDir || dest === '/') return true;
+    const made = plan.layer.get(dest);
+    return made ? made.type === 'directory' : existingDest?.isDirectory() === true;
+  };
+  const ensureDest = async (): Promise<void> => {
+    if (dest === '/') return;
     await writer.ensureParents(dest);
     await writer.ensureDir(dest, undefined);
-  }
-
-  for (const { heredoc, content } of plan.heredocs) {
-    const target = destIsDir ? posix.join(dest, heredoc.name) : dest;
-    await writer.ensureParents(target);
-    const mode = plan.chmod ? plan.chmod(0o644, false) : 0o644;
-    await writer.writeFile(target, Buffer.from(content, 'utf8'), mode, plan.chown ?? rootOwner, plan.timestamp);
-  }
+  };
 
   for (const source of plan.sources) {
-    const { wildcard, matches } = await plan.tree.match(source);
+    const { wildcard, matches } = plan.parents ? await plan.tree.matchParents(source) : await plan.tree.match(source);
     const kept = matches.filter((m) => !(exclude.empty ? false : exclude.excludes(wildcardRelative(source, m.rel))));
     if (!wildcard && kept.length === 0) {
       throw new CopySourceError(`failed to compute cache key: "${source.replace(/^\/+/, '')}": not found`);
-    }
-    const many = wildcard && kept.length > 1;
-    if (many && !destIsDir) {
-      throw new CopySourceError(`When using ${plan.instruction} with more than one source file, the destination must be a directory and end with a /`);
     }
     for (const m of kept) {
       const keepPath = plan.parents ? parentsRelative(source, m.rel) : undefined;
@@ -113,10 +106,21 @@ export async function runCopy(plan: CopyPlan): Promise<void> {
       }
       let target: string;
       if (keepPath !== undefined) target = posix.join(dest, keepPath);
-      else target = destIsDir ? posix.join(dest, posix.basename(m.rel)) : dest;
+      else if (await intoDir()) { await ensureDest(); target = posix.join(dest, posix.basename(m.rel)); }
+      else target = dest;
       await writer.ensureParents(target);
       await writer.copyEntry(m.abs, m.stats, target, attrs);
     }
+  }
+
+  // Heredoc sources come after the others, as BuildKit adds them.
+  for (const { heredoc, content } of plan.heredocs) {
+    const dir = await intoDir();
+    if (dir) await ensureDest();
+    const target = dir ? posix.join(dest, heredoc.name) : dest;
+    await writer.ensureParents(target);
+    const mode = plan.chmod ? plan.chmod(0o644, false) : 0o644;
+    await writer.writeFile(target, Buffer.from(content, 'utf8'), mode, plan.chown ?? rootOwner, plan.timestamp);
   }
 }
 
@@ -133,9 +137,9 @@ function wildcardRelative(source: string, rel: string): string {
 async function copyDirectory(plan: CopyPlan, writer: CopyWriter, m: SourceMatch, targetDir: string, attrs: EntryAttrs, exclude: IgnoreMatcher): Promise<void> {
   if (targetDir !== '/') {
     await writer.ensureParents(targetDir);
-    // An existing destination keeps its own attributes; a new one takes the source dir's.
-    const exists = (await plan.view?.statIn(targetDir))?.isDirectory() === true || (await writer.hasDir(targetDir));
-    await writer.ensureDir(targetDir, exists ? undefined : { stats: m.stats, attrs });
+    // The contents are copied, not the directory: an existing destination keeps its own
+    // attributes, a new one is made like any directory the copy creates (0755, root or --chown).
+    await writer.ensureDir(targetDir, undefined);
   }
   const entries = await plan.tree.walk(m.rel, m.abs, exclude);
   // Directories of the source known to be in the layer (relative to it): their children need nothing more.
@@ -144,7 +148,7 @@ async function copyDirectory(plan: CopyPlan, writer: CopyWriter, m: SourceMatch,
     const target = posix.join(targetDir, e.rel);
     const st: Stats = e.stats;
     const parent = posix.dirname(e.rel);
-    if (!present.has(parent === '.' ? '' : parent)) await ensureSourceParents(writer, targetDir, e.rel, present);
+    if (!present.has(parent === '.' ? '' : parent)) await ensureSourceParents(writer, m, targetDir, e.rel, present, attrs);
     if (st.isDirectory()) {
       await writer.ensureDir(target, { stats: st, attrs });
       present.add(e.rel);
@@ -154,10 +158,10 @@ async function copyDirectory(plan: CopyPlan, writer: CopyWriter, m: SourceMatch,
 
 /**
  * Parents the walk left out — an ignored directory with a `!` exception re-including something
- * below it — are made as new directories (0755, the step's time), as docker makes them; one the
- * layer already has keeps its own attributes.
+ * below it — are copied like the directories they are (their own mode; owner as the copy sets
+ * it), as BuildKit's context transfer sends them; one the layer already has keeps its attributes.
  */
-async function ensureSourceParents(writer: CopyWriter, targetDir: string, rel: string, present: Set<string>): Promise<void> {
+async function ensureSourceParents(writer: CopyWriter, m: SourceMatch, targetDir: string, rel: string, present: Set<string>, attrs: EntryAttrs): Promise<void> {
   const parts = rel.split('/');
   parts.pop();
   let cur = '';
@@ -165,7 +169,7 @@ async function ensureSourceParents(writer: CopyWriter, targetDir: string, rel: s
     cur = cur === '' ? p : `${cur}/${p}`;
     if (present.has(cur)) continue;
     const target = posix.join(targetDir, cur);
-    if (!(await writer.hasDir(target))) await writer.ensureDir(target, undefined);
+    if (!(await writer.hasDir(target))) await writer.ensureDir(target, { stats: lstatSync(join(m.abs, cur)), attrs });
     present.add(cur);
   }
 }

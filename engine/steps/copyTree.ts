@@ -14,6 +14,9 @@ import type { ModeChange } from './chmod.js';
 import type { Owner } from './chown.js';
 import type { StageView } from './snapshotter.js';
 
+/** A destination the copy cannot make: a directory where the image (or this copy) has a file. */
+export class CopyDestinationError extends Error {}
+
 export interface EntryAttrs {
   /** A fixed owner (`--chown`, or 0:0 for context files); undefined keeps the source's. */
   owner: Owner | undefined;
@@ -40,7 +43,41 @@ export class CopyWriter {
     /** Owner and mtime for directories the copy has to create. */
     private readonly newDirOwner: Owner,
     private readonly newDirTime: Date,
+    /** Their mode: 0755, or an octal --chmod's. */
+    private readonly newDirMode = 0o755,
   ) {}
+
+  /**
+   * `imagePath` with every symlink on the way followed inside the image root, as an archive
+   * unpacked in a chroot follows them: this layer's symlinks first, then the image's. Paths in
+   * `keep` are taken as they are (an archive's own directory entry replaces a symlink there).
+   */
+  resolvePath(imagePath: string, keep: ReadonlySet<string> = new Set()): string {
+    let rest = imagePath.split('/').filter((p) => p !== '' && p !== '.');
+    let resolved: string[] = [];
+    for (let hops = 0; rest.length > 0;) {
+      const name = rest.shift() as string;
+      if (name === '..') { resolved.pop(); continue; }
+      const candidate = '/' + [...resolved, name].join('/');
+      const link = keep.has(candidate) ? undefined : this.symlinkAt(candidate);
+      if (link === undefined) { resolved.push(name); continue; }
+      if (++hops > 40) throw new Error(`${imagePath}: too many levels of symbolic links`);
+      if (link.startsWith('/')) resolved = [];
+      rest = [...link.split('/').filter((p) => p !== '' && p !== '.'), ...rest];
+    }
+    return '/' + resolved.join('/');
+  }
+
+  /** The target of a symlink at `imagePath` (whose parents are resolved already), if it is one. */
+  private symlinkAt(imagePath: string): string | undefined {
+    const node = this.tree.get(imagePath);
+    if (node) return node.type === 'symlink' ? node.linkname : undefined;
+    if (!this.view) return undefined;
+    try {
+      const host = join(this.view.root, imagePath);
+      return lstatSync(host).isSymbolicLink() ? readlinkSync(host) : undefined;
+    } catch { return undefined; }
+  }
 
   /** Whether this copy already made `imagePath` a directory. */
   async hasDir(imagePath: string): Promise<boolean> {
@@ -67,12 +104,17 @@ export class CopyWriter {
       if (source) this.applyDirAttrs(existing, source);
       return;
     }
+    const lower = this.view ? await this.view.statIn(imagePath) : undefined;
+    // A file where a directory must go (ADD a.txt b.tar /dest unpacking into the file a.txt
+    // became) fails, as BuildKit's mkdir does; a symlink this copy made is still replaced.
+    if (existing?.type === 'file' || (existing === undefined && lower !== undefined && !lower.isDirectory())) {
+      throw new CopyDestinationError(`mkdir ${imagePath}: not a directory`);
+    }
     const dir = this.tree.put(imagePath, DiffNode.directory({ mode: 0o755, uid: 0, gid: 0, mtimeMs: 0 }));
     this.timed.add(dir);
     if (source) { this.applyDirAttrs(dir, source); return; }
-    const lower = this.view ? await this.view.statIn(imagePath) : undefined;
     if (lower?.isDirectory()) dir.setAttrs(attrsOf(lower, lower.mode & 0o7777, lower));
-    else dir.setAttrs({ mode: 0o755, uid: this.newDirOwner.uid, gid: this.newDirOwner.gid, mtimeMs: this.newDirTime.getTime() });
+    else dir.setAttrs({ mode: this.newDirMode, uid: this.newDirOwner.uid, gid: this.newDirOwner.gid, mtimeMs: this.newDirTime.getTime() });
   }
 
   private applyDirAttrs(dir: DiffNode, source: { stats: Stats; attrs: EntryAttrs }): void {
@@ -90,7 +132,20 @@ export class CopyWriter {
       this.tree.put(imagePath, DiffNode.symlink(attrsOf(stats, 0o777, owner), readlinkSync(srcPath)));
       return;
     }
-    if (!stats.isFile()) return; // devices, fifos and sockets are not copied
+    if (stats.isSocket()) {
+      // BuildKit copies a socket as a stub: an empty regular file with the socket's permissions.
+      const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, false) : stats.mode & 0o7777;
+      this.tree.put(imagePath, DiffNode.file(attrsOf(stats, mode, owner), Buffer.alloc(0), 0));
+      return;
+    }
+    if (stats.isFIFO() || stats.isCharacterDevice() || stats.isBlockDevice()) {
+      const type = stats.isFIFO() ? 'fifo' : stats.isBlockDevice() ? 'block-device' : 'character-device';
+      const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, false) : stats.mode & 0o7777;
+      const { rdev } = lstatSync(srcPath, { bigint: true });
+      this.tree.put(imagePath, DiffNode.special(type, attrsOf(stats, mode, owner), devMajor(rdev), devMinor(rdev)));
+      return;
+    }
+    if (!stats.isFile()) return;
     if (stats.nlink > 1) {
       const key = `${stats.dev}:${stats.ino}`;
       const first = this.inodes.get(key);
@@ -132,21 +187,25 @@ export class CopyWriter {
       const mtimeMs = this.timed.has(dir) ? dir.mtimeMs : st.mtime.getTime();
       dir.setAttrs({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs });
     };
-    const walk = (host: string, image: string): void => {
+    // `named`: the path as the archive names it (for `listed`); `image`: where it lands, a
+    // directory the archive only implies followed through a symlink the image has there.
+    const walk = (host: string, named: string, image: string): void => {
       for (const name of readdirSync(host)) {
         const hostPath = join(host, name);
-        const imagePath = posix.join(image, name);
+        const namedPath = posix.join(named, name);
+        let imagePath = posix.join(image, name);
         const st = lstatSync(hostPath);
         const a: NodeAttrs = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtime.getTime() };
         if (st.isDirectory()) {
+          if (!listed.has(namedPath)) imagePath = this.resolvePath(imagePath, listed);
           const existing = this.tree.get(imagePath);
           if (existing?.type === 'directory') {
-            if (listed.has(imagePath)) adoptDirAttrs(existing, st);
+            if (listed.has(namedPath)) adoptDirAttrs(existing, st);
           } else {
             this.tree.remove(imagePath);
             this.tree.put(imagePath, DiffNode.directory(a));
           }
-          walk(hostPath, imagePath);
+          walk(hostPath, namedPath, imagePath);
           continue;
         }
         if (st.isSocket()) continue;
@@ -166,7 +225,7 @@ export class CopyWriter {
         this.tree.put(imagePath, node);
       }
     };
-    walk(hostDir, destDir);
+    walk(hostDir, destDir, destDir);
     const top = this.tree.get(destDir);
     if (listed.has(destDir) && top?.type === 'directory' && top !== this.tree.root) adoptDirAttrs(top, lstatSync(hostDir));
   }

@@ -22,10 +22,11 @@ import { epochOf, newestMtime, rfc3339 } from './clock.js';
 import { parseChmod, type ModeChange } from './chmod.js';
 import { resolveChown, UnknownOwnerError, type Owner } from './chown.js';
 import { CopySourceError, destinationPath, runCopy } from './copy.js';
-import { CopyWriter } from './copyTree.js';
+import { CopyDestinationError, CopyWriter } from './copyTree.js';
 import { download, DownloadError, isUrl } from './fetchUrl.js';
 import * as meta from './meta.js';
 import { isWhiteout } from './rootfsView.js';
+import { stageSecretFile } from './secretFile.js';
 import type { CapturedLayer, RunRoot, Snapshotter, StageView } from './snapshotter.js';
 import { runStubs } from './runStubs.js';
 import type { Isolation } from '../runtime/isolation.js';
@@ -87,19 +88,16 @@ function addHistory(state: StageState, env: StepEnvironment, createdBy: string, 
 }
 
 /**
- * Adds a diff as a layer, or records an empty layer when nothing changed (as BuildKit's exporter
- * does). The diff is a directory (a RUN's upper dir, adopted as the layer's snapshot) or a tree
- * built in memory (COPY, ADD, WORKDIR: written from its sources, no snapshot until one is
- * needed). `inputs`: the layer holds files brought in (COPY/ADD), whose mtimes are kept and
- * raise the stage's clock; `generated`: files a step made (RUN, WORKDIR), whose mtimes are
- * clamped to the clock.
+ * Adds a diff as a layer — an empty one too: BuildKit gives every RUN, COPY, ADD and WORKDIR
+ * its layer (an empty tar when nothing changed), and history marks none of them empty. The
+ * diff is a directory (a RUN's upper dir, adopted as the layer's snapshot) or a tree built in
+ * memory (COPY, ADD, WORKDIR: written from its sources, no snapshot until one is needed).
+ * `inputs`: the layer holds files brought in (COPY/ADD), whose mtimes are kept and raise the
+ * stage's clock; `generated`: files a step made (RUN, WORKDIR), whose mtimes are clamped to
+ * the clock.
  */
 async function commitDiff(state: StageState, env: StepEnvironment, diff: CapturedLayer | DiffTree, createdBy: string, kind: 'inputs' | 'generated'): Promise<void> {
   const captured = diff instanceof DiffTree ? undefined : diff;
-  if (captured ? captured.empty : (diff as DiffTree).isEmpty()) {
-    addHistory(state, env, createdBy, true);
-    return;
-  }
   let clamp = env.sourceDateEpoch;
   if (clamp === undefined) {
     if (kind === 'generated') clamp = epochOf(state.config);
@@ -195,7 +193,8 @@ export async function executeInstruction(instr: StageInstruction, before: StageS
       addHistory(state, env, meta.setEntrypoint(state, instr.command), true);
       return state;
     case 'ONBUILD':
-      addHistory(state, env, meta.addOnbuild(state, instr.expression), true);
+      // Recorded in the config only: BuildKit adds no history entry for ONBUILD.
+      meta.addOnbuild(state, instr.expression);
       return state;
     case 'MAINTAINER':
       addHistory(state, env, meta.setMaintainer(state, instr.maintainer), true);
@@ -276,7 +275,7 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
   const git = sources.find((s) => isGitSource(s));
   if (git !== undefined) throw located(env, instr, 'ADD_GIT', `${instr.kind} of a git repository (${git}) is not supported by kiln; clone it into the context and COPY it`);
   if (checksum !== undefined && (urls.length !== 1 || sources.length !== 1)) throw located(env, instr, 'ADD_CHECKSUM', 'checksum can\'t be specified for non-HTTP(S) sources');
-  const createdBy = `${instr.kind} ${[...instr.heredocs.map((h) => `<<${h.name}`), ...sources].join(' ')} ${dest} # buildkit`.replace(/\s+# buildkit$/, ' # buildkit');
+  const createdBy = copyHistoryText(instr, sources, dest, chownSpec, chmodSpec);
   const workdirPath = state.config.config?.WorkingDir || '/';
   const layer = new DiffTree();
   // Downloads and unpacked archives stay on disk until the layer has been written from them.
@@ -307,8 +306,11 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
           if (e instanceof DownloadError) throw located(env, instr, 'ADD_DOWNLOAD', e.message);
           throw e;
         }
-        const { path: destPath, isDir } = destinationPath(dest, workdirPath);
-        const writer = new CopyWriter(layer, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env));
+        const { path: destPath, isDir: saysDir } = destinationPath(dest, workdirPath);
+        const writer = new CopyWriter(layer, view, owner ?? { uid: 0, gid: 0 }, stepTime(state, env), chmod?.octal ?? 0o755);
+        // Without a trailing slash the file goes into the destination only if that is a directory already.
+        const made = layer.get(destPath);
+        const isDir = saysDir || (made ? made.type === 'directory' : (await view?.statIn(destPath))?.isDirectory() === true);
         // A download is unpacked only when asked (--unpack), never by default.
         if (instr.unpack === true && await (await archive()).isTarArchive(dl.path)) {
           await (await archive()).extractArchive(dl.path, destPath, writer, owner, await scratch());
@@ -341,12 +343,27 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
     await commitDiff(state, env, layer, createdBy, 'inputs');
   } catch (e) {
     if (e instanceof CopySourceError) throw located(env, instr, 'COPY_SOURCE', e.message);
+    if (e instanceof CopyDestinationError) throw located(env, instr, 'COPY_DESTINATION', e.message);
     throw e;
   } finally {
     await src.close();
     for (const d of temps) await rm(d, { recursive: true, force: true });
   }
   return state;
+}
+
+/**
+ * A COPY/ADD history line as BuildKit writes it: the keyword, `--parents`, `--chown` and
+ * `--chmod` as expanded, the sources, heredoc sources as `<<NAME`, the destination as expanded
+ * (an empty one leaves its space), then ` # buildkit`.
+ */
+function copyHistoryText(instr: CopyInstruction, sources: string[], dest: string, chown: string | undefined, chmod: string | undefined): string {
+  const words: string[] = [instr.kind];
+  if (instr.parents) words.push('--parents');
+  if (chown !== undefined && chown !== '') words.push(`--chown=${chown}`);
+  if (chmod !== undefined && chmod !== '') words.push(`--chmod=${chmod}`);
+  words.push(...sources, ...instr.heredocs.map((h) => `<<${h.name}`), dest);
+  return `${words.join(' ')} # buildkit`;
 }
 
 /** Git sources BuildKit's ADD clones (kiln does not). */
@@ -381,9 +398,19 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
         case 'cache': {
           if (!target) throw located(env, instr, 'MOUNT', 'cache mount needs a target');
           const spec = { ...m, ...(m.id !== undefined ? { id: word(m.id) } : {}) };
+          let seed: { key: string; dir: string } | undefined;
+          if (m.from !== undefined) {
+            const src = await sourceFor(state, env, { ...instr, kind: 'COPY', from: m.from } as unknown as CopyInstruction);
+            closers.push(src.close);
+            const source = m.source === undefined ? '' : word(m.source);
+            const { matches } = await src.tree.match(source === '' ? '.' : source);
+            const hit = matches[0];
+            if (!hit || !hit.stats.isDirectory()) throw located(env, instr, 'MOUNT', `cache mount source "${source}" is not a directory of ${m.from}`);
+            seed = { key: `${m.from}:${source}`, dir: hit.abs };
+          }
           // Without mounts (chroot) the cache's entries move into the root for the step: one step at a time.
           const sharing = isolation === 'chroot' ? 'locked' : m.sharing;
-          const held = await acquireCacheMount(await cacheMountDir(env.store.root, spec, workdirPath), sharing, () => env.storage.scratchDir());
+          const held = await acquireCacheMount(await cacheMountDir(env.store.root, spec, workdirPath, seed), sharing, () => env.storage.scratchDir());
           closers.push(held.release);
           mounts.push({ type: 'bind', source: held.dir, target, readonly: m.readonly, cache: true });
           break;
@@ -403,7 +430,9 @@ async function run(state: StageState, env: StepEnvironment, instr: Extract<Stage
             extraEnv.push(`${m.env}=${(await readFile(file, 'utf8')).replace(/\n$/, '')}`);
             if (target === undefined) break;
           }
-          mounts.push({ type: 'bind', source: file, target: target ?? `/run/secrets/${id}`, readonly: true });
+          const staged = await stageSecretFile(file, { mode: m.mode ?? 0o400, uid: m.uid ?? 0, gid: m.gid ?? 0 }, () => env.storage.scratchDir());
+          closers.push(staged.remove);
+          mounts.push({ type: 'bind', source: staged.path, target: target ?? `/run/secrets/${id}`, readonly: true });
           break;
         }
         case 'bind': {

@@ -1,7 +1,7 @@
 /**
  * The instructions that only change the image config: ENV, LABEL, EXPOSE, VOLUME, USER,
  * STOPSIGNAL, HEALTHCHECK, SHELL, CMD, ENTRYPOINT, ONBUILD, MAINTAINER, ARG. Each returns
- * its history line (`created_by`) as BuildKit writes it; none makes a layer. Values arrive
+ * its history line (`created_by`) as BuildKit writes it (ONBUILD has none); none makes a layer. Values arrive
  * variable-expanded where BuildKit expands them (see plan/expander.ts's callers).
  */
 import type { ContainerConfig } from '../image/config.js';
@@ -102,8 +102,8 @@ export function setHealthcheck(state: StageState, h: HealthcheckInstruction): st
   if (h.retries) hc.Retries = h.retries;
   cfg(state).Healthcheck = hc;
   const d = (n: number | undefined) => `"${goDuration(n ?? 0)}"`;
-  // Go's %q of the struct; builders before StartInterval existed print four durations.
-  const durations = [h.interval, h.timeout, h.startPeriod, ...(h.startInterval ? [h.startInterval] : [])].map(d).join(' ');
+  // Go's %q of BuildKit's HealthcheckConfig: Interval, Timeout, StartPeriod, StartInterval.
+  const durations = [h.interval, h.timeout, h.startPeriod, h.startInterval].map(d).join(' ');
   return `HEALTHCHECK &{${goQuoteList(h.test)} ${durations} ${goRune(h.retries ?? 0)}}`;
 }
 
@@ -128,10 +128,9 @@ export function setEntrypoint(state: StageState, command: CommandLine): string {
   return `ENTRYPOINT ${goQuoteList(argv)}`;
 }
 
-export function addOnbuild(state: StageState, expression: string): string {
+export function addOnbuild(state: StageState, expression: string): void {
   const c = cfg(state);
   c.OnBuild = [...(c.OnBuild ?? []), expression];
-  return `ONBUILD ${expression}`;
 }
 
 export function setMaintainer(state: StageState, maintainer: string): string {
@@ -150,5 +149,6 @@ export function takeOnbuildTriggers(state: StageState): string[] {
 /** A base image without PATH gets the default one (Linux), as BuildKit does. */
 export function ensurePath(state: StageState): void {
   const c = cfg(state);
-  if (!(c.Env ?? []).some((kv) => kv.startsWith('PATH='))) c.Env = [`PATH=${DEFAULT_PATH}`, ...(c.Env ?? [])];
+  // After the image's own variables, as BuildKit adds it.
+  if (!(c.Env ?? []).some((kv) => kv.startsWith('PATH='))) c.Env = [...(c.Env ?? []), `PATH=${DEFAULT_PATH}`];
 }

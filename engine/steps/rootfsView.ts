@@ -14,6 +14,7 @@ import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
 import { inUserNamespace } from '../runtime/privilege.js';
 import { earlierTeardowns } from '../runtime/mountTeardown.js';
+import { topmostFirst } from '../layer/overlayStack.js';
 import { isKernelRefusal, kernelRefused } from '../runtime/isolation.js';
 
 const liveMounts = new Set<string>();
@@ -77,7 +78,7 @@ export class RootfsView {
   static async open(layers: readonly LayerRef[], dirs: ViewDirs): Promise<RootfsView> {
     if (layers.length === 0) return new RootfsView(await dirs.scratchDir(), false, []);
     const lowerDirs: string[] = [];
-    for (const l of [...layers].reverse()) lowerDirs.push(await dirs.snapshotDir(l.diffId));
+    for (const diffId of topmostFirst(layers.map((l) => l.diffId))) lowerDirs.push(await dirs.snapshotDir(diffId));
     if (lowerDirs.length === 1) return new RootfsView(lowerDirs[0] as string, false, lowerDirs);
     const target = join(await dirs.scratchDir(), 'merged');
     await mkdir(target);

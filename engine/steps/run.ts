@@ -7,7 +7,9 @@
  * build with its exit code and the last lines of its output.
  */
 import { chmod, chown, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { join, posix } from 'node:path';
+import { promisify } from 'node:util';
 import type { Heredoc } from '../../grammar/ast.js';
 import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
 import { resolveUser } from '../runtime/users.js';
@@ -17,6 +19,8 @@ import type { RunRoot, RunRootfs, StageRoot } from './snapshotter.js';
 
 export type { StageRoot } from './snapshotter.js';
 import type { StageState } from './state.js';
+
+const execFileAsync = promisify(execFile);
 
 export interface ProcessUser { uid: number; gid: number; additionalGids: number[] }
 
@@ -81,8 +85,8 @@ export interface RunPlan {
 const HEREDOC_ONLY = /^\s*<<-?\s*(["']?)([^\s"']+)\1\s*$/;
 
 /**
- * The argv BuildKit runs for a RUN: a lone heredoc is the script itself (executed directly
- * when it starts with `#!`); other heredocs are handed to the shell together with the line.
+ * The argv BuildKit runs for a RUN: a lone heredoc is the script itself (written to a file the
+ * shell runs when it starts with `#!`); other heredocs are handed to the shell with the line.
  */
 export function runArgv(state: StageState, instr: RunInstruction, scriptPath: (h: Heredoc) => string): { argv: string[]; scripts: { heredoc: Heredoc; path: string }[] } {
   const shell = state.config.config?.Shell ?? DEFAULT_SHELL;
@@ -91,7 +95,8 @@ export function runArgv(state: StageState, instr: RunInstruction, scriptPath: (h
     const only = instr.heredocs.length === 1 ? HEREDOC_ONLY.exec(text.split('\n')[0] ?? '') : null;
     if (only && instr.heredocs[0]) {
       const h = instr.heredocs[0];
-      if (h.content.startsWith('#!')) return { argv: [scriptPath(h)], scripts: [{ heredoc: h, path: scriptPath(h) }] };
+      // A script with a shebang is written to a file the shell runs (history: `/bin/sh -c /dev/pipes/EOF`).
+      if (h.content.startsWith('#!')) return { argv: [...shell, scriptPath(h)], scripts: [{ heredoc: h, path: scriptPath(h) }] };
       return { argv: [...shell, h.content], scripts: [] };
     }
     let full = text.split('\n')[0] ?? text;
@@ -121,7 +126,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[]; root: Ru
   try {
     // The same reading of USER as `kiln run` and docker (supplementary groups included).
     const files = root.files;
-    const { uid, gid, additionalGids } = resolveUser(config.User ?? '', await files.readText('/etc/passwd'), await files.readText('/etc/group'));
+    const { uid, gid, additionalGids, home } = resolveUser(config.User ?? '', await files.readText('/etc/passwd'), await files.readText('/etc/group'));
     const user: ProcessUser = { uid, gid, additionalGids };
     const tail: string[] = [];
     const keep = (chunk: Buffer) => {
@@ -131,7 +136,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[]; root: Ru
     const { exitCode } = await plan.runner({
       rootfs: root.rootfs,
       argv,
-      env: [...state.args.runEnv(config.Env), ...plan.extraEnv],
+      env: withHome([...state.args.runEnv(config.Env), ...plan.extraEnv], home),
       cwd: config.WorkingDir || '/',
       user,
       hostname: 'buildkitsandbox',
@@ -158,6 +163,11 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[]; root: Ru
   return { argv, root };
 }
 
+/** HOME from the user's passwd entry ("/" when unknown) unless the environment sets it, as runc does. */
+function withHome(env: string[], home: string): string[] {
+  return env.some((kv) => kv.startsWith('HOME=')) ? env : [...env, `HOME=${home}`];
+}
+
 /**
  * Mount points the runtime had to create in the upper dir are not the command's output:
  * they go, unless the image already had them.
@@ -179,15 +189,22 @@ async function removeMountStubs(upper: string, view: StageRoot, targets: string[
   }
 }
 
-/** Directory for a cache mount id: persistent across builds, one per id; mode and owner set when it is made. */
-export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir: string): Promise<string> {
+/**
+ * Directory for a cache mount id: persistent across builds, one per id; mode and owner set when
+ * it is made. A cache with `from=` starts as a copy of that directory (`seed.dir`), and is a
+ * cache of its own for each seed (`seed.key` names it: the stage or context and the path).
+ */
+export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir: string, seed?: { key: string; dir: string }): Promise<string> {
   const target = mount.target === undefined ? '' : posix.resolve(workdir || '/', mount.target);
-  const id = mount.id ?? target;
+  const id = (mount.id ?? target) + (seed ? `\0${seed.key}` : '');
   const dir = join(storeRoot, 'cache-mounts', Buffer.from(id).toString('hex').slice(0, 200));
   const made = await mkdir(dir, { recursive: true, mode: 0o755 });
   if (made !== undefined) {
-    await chmod(dir, mount.mode ?? 0o755);
-    await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
+    if (seed) await execFileAsync('cp', ['-a', '--', `${seed.dir}/.`, dir]);
+    else {
+      await chmod(dir, mount.mode ?? 0o755);
+      await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
+    }
   }
   return dir;
 }

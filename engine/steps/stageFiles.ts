@@ -9,6 +9,7 @@ import { readFileSync, type Stats } from 'node:fs';
 import { lookupInLayers } from '../runtime/imageFiles.js';
 import { RootfsView, type ViewDirs } from './rootfsView.js';
 import type { LayerRef } from './state.js';
+import { topmostFirst } from '../layer/overlayStack.js';
 
 export class StageFiles {
   private view: Promise<RootfsView> | undefined;
@@ -22,7 +23,7 @@ export class StageFiles {
 
   static async open(layers: readonly LayerRef[], dirs: ViewDirs): Promise<StageFiles> {
     const lowerDirs: string[] = [];
-    for (const l of [...layers].reverse()) lowerDirs.push(await dirs.snapshotDir(l.diffId));
+    for (const diffId of topmostFirst(layers.map((l) => l.diffId))) lowerDirs.push(await dirs.snapshotDir(diffId));
     return new StageFiles(layers, dirs, lowerDirs);
   }
 

@@ -1,6 +1,7 @@
 /**
  * COPY keeps special mode bits as docker does: setuid on files (also with --chown, since
- * chown clears the bit and the mode must be set after it) and setgid on directories.
+ * chown clears the bit and the mode must be set after it) and setgid on copied directories
+ * (a destination the copy creates is a new 0755 directory, as in BuildKit).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,8 +29,8 @@ test('COPY keeps setuid files (with and without --chown) and setgid directories'
     'FROM kiln-test/busybox',
     'COPY tool /tool',
     'COPY --chown=1000:1000 tool /owned',
-    'COPY shared /shared',
-    'CMD ["sh", "-c", "stat -c \'%a %u %n\' /tool /owned /shared"]',
+    'COPY . /all/',
+    'CMD ["sh", "-c", "stat -c \'%a %u %n\' /tool /owned /all/shared"]',
   ].join('\n') + '\n', { tool: '#!/bin/sh\n', 'shared/keep': 'k\n' }, 1_600_000_000);
   chmodSync(join(ctx, 'tool'), 0o4755);
   chmodSync(join(ctx, 'shared'), 0o2775);
@@ -38,7 +39,7 @@ test('COPY keeps setuid files (with and without --chown) and setgid directories'
   assert.equal(built.status, 0, built.stderr);
   const run = spawnSync(process.execPath, [kilnBin, 'run', '--rm', 'modes'], { encoding: 'utf8', env });
   assert.equal(run.status, 0, run.stderr);
-  assert.equal(run.stdout, '4755 0 /tool\n4755 1000 /owned\n2775 0 /shared\n');
+  assert.equal(run.stdout, '4755 0 /tool\n4755 1000 /owned\n2775 0 /all/shared\n');
 });
 
 test('a source named twice that holds a hardlinked pair copies, and the pair stays linked', (t) => {

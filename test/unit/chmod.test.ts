@@ -23,3 +23,10 @@ test('bad symbolic modes are refused', () => {
   assert.throws(() => parseChmod('u=rwz'), /invalid chmod/);
   assert.throws(() => parseChmod('rw'), /invalid chmod/);
 });
+
+test('an octal --chmod also names the mode of directories the copy creates; a symbolic one does not', () => {
+  assert.equal(parseChmod('0750').octal, 0o750);
+  assert.equal(parseChmod('u+x').octal, undefined);
+  assert.throws(() => parseChmod('64a'), /invalid chmod parameter: '64a'. it should be octal string and between 0 and 07777/);
+  assert.throws(() => parseChmod('10000'), /between 0 and 07777/);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, mkdir, writeFile, symlink, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { destinationPath, parentsRelative, runCopy } from '../../engine/steps/copy.js';
@@ -61,7 +61,7 @@ test('--chown: numbers, names through passwd and group, unknown names refused', 
   assert.throws(() => resolveChown('app:nogroup', passwd, group), /unable to find group nogroup/);
 });
 
-test('a directory re-included under an ignored one (logs, !logs/sub) is copied; its parent is made like a new directory', async () => {
+test('a directory re-included under an ignored one (logs, !logs/sub) is copied; its ignored parent comes with its own mode, as BuildKit sends it', async () => {
   const root = await mkdtemp(join(tmpdir(), 'kiln-ctx-reinclude-'));
   try {
     await mkdir(join(root, 'logs/sub'), { recursive: true });
@@ -77,8 +77,9 @@ test('a directory re-included under an ignored one (logs, !logs/sub) is copied; 
     });
     const logs = layer.get('/all/logs');
     assert.equal(logs?.type, 'directory');
-    assert.equal(logs?.mode, 0o755, 'the implied parent is a new directory, not the ignored one');
-    assert.equal(logs?.mtimeMs, timestamp.getTime());
+    assert.equal(logs?.mode, 0o750, 'the parent keeps the mode it has in the context');
+    assert.equal(logs?.uid, 0, 'and belongs to root like every context file');
+    assert.equal(logs?.mtimeMs, (await stat(join(root, 'logs'))).mtime.getTime());
     assert.equal(layer.get('/all/logs/sub/c.log')?.type, 'file');
     assert.equal(layer.get('/all/logs/a.log'), undefined);
   } finally {

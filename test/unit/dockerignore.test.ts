@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { IgnoreMatcher, parseIgnoreFile } from '../../engine/context/dockerignore.js';
+import { IgnoreMatcher, ignoreFileProblem, parseIgnoreFile } from '../../engine/context/dockerignore.js';
 
 const m = (text: string) => new IgnoreMatcher(parseIgnoreFile(text));
 
@@ -52,4 +52,10 @@ test('? and character classes stay within a segment; escapes are literal', () =>
 
 test('a lone ! is an error', () => {
   assert.throws(() => new IgnoreMatcher(['!']), /illegal exclusion pattern/);
+});
+
+test('the first pattern BuildKit refuses is found with its line (for a located error, not a crash)', () => {
+  assert.deepEqual(ignoreFileProblem('# c\nlogs\n\n!\n'), { line: 4, message: 'illegal exclusion pattern: "!"' });
+  assert.equal(ignoreFileProblem('a\n[b\n')?.line, 2);
+  assert.equal(ignoreFileProblem('a\n!b\n**/*.tmp\n'), undefined);
 });

@@ -47,7 +47,7 @@ test('ENV replaces in place and appends; LABEL merges; history lines', () => {
 test('HEALTHCHECK, STOPSIGNAL, VOLUME, ONBUILD triggers taken once, default PATH', () => {
   const s = state();
   const h = { kind: 'HEALTHCHECK', test: ['CMD-SHELL', 'curl x'], interval: 30e9, retries: 3 } as unknown as HealthcheckInstruction;
-  assert.equal(meta.setHealthcheck(s, h), 'HEALTHCHECK &{["CMD-SHELL" "curl x"] "30s" "0s" "0s" \'\\x03\'}');
+  assert.equal(meta.setHealthcheck(s, h), 'HEALTHCHECK &{["CMD-SHELL" "curl x"] "30s" "0s" "0s" "0s" \'\\x03\'}');
   assert.deepEqual(s.config.config?.Healthcheck, { Test: ['CMD-SHELL', 'curl x'], Interval: 30e9, Retries: 3 });
   assert.equal(meta.setStopSignal(s, 'SIGRTMIN+3'), 'STOPSIGNAL SIGRTMIN+3');
   assert.throws(() => meta.setStopSignal(s, 'SIGNOPE'), /invalid signal/);
@@ -57,6 +57,15 @@ test('HEALTHCHECK, STOPSIGNAL, VOLUME, ONBUILD triggers taken once, default PATH
   assert.deepEqual(meta.takeOnbuildTriggers(s), []);
   meta.ensurePath(s);
   assert.equal(s.config.config?.Env?.[0], `PATH=${meta.DEFAULT_PATH}`);
+});
+
+test('a base without PATH gets the default one after its own variables, as BuildKit appends it', () => {
+  const s = state();
+  s.config.config = { Env: ['A=1', 'B=2'] };
+  meta.ensurePath(s);
+  assert.deepEqual(s.config.config.Env, ['A=1', 'B=2', `PATH=${meta.DEFAULT_PATH}`]);
+  meta.ensurePath(s);
+  assert.equal(s.config.config.Env?.length, 3);
 });
 
 test('Go formatting of durations, string lists and runes', () => {

@@ -55,8 +55,14 @@ test('stage ARGs: visible once declared, build-arg beats default, bare ARG impor
 test('undeclared build-args do nothing, except the proxy variables which reach RUN', () => {
   const args = new StageArgs(new Map(), new Map([['UNUSED', 'x'], ['http_proxy', 'http://p:3128']]));
   assert.equal(args.lookup(undefined)('UNUSED'), undefined);
-  assert.deepEqual(args.runEnv([]), ['http_proxy=http://p:3128']);
+  assert.deepEqual(args.runEnv([]), ['http_proxy=http://p:3128', 'HTTP_PROXY=http://p:3128']);
   assert.equal(args.historyPrefix([]), '');
+});
+
+test('a proxy build arg reaches RUN under both spellings; a spelling given itself keeps its value', () => {
+  const args = new StageArgs(new Map(), new Map([['HTTPS_PROXY', 'http://upper'], ['https_proxy', 'http://lower'], ['NO_PROXY', 'localhost']]));
+  assert.deepEqual(args.runEnv([]), ['HTTPS_PROXY=http://upper', 'https_proxy=http://lower', 'NO_PROXY=localhost', 'no_proxy=localhost']);
+  assert.deepEqual(args.runEnv(['no_proxy=from-env']), ['no_proxy=from-env', 'HTTPS_PROXY=http://upper', 'https_proxy=http://lower', 'NO_PROXY=localhost']);
 });
 
 test('a stage built FROM another inherits its ARGs; a fork does not leak back', () => {
@@ -104,4 +110,13 @@ test('a later stage cannot be named by --from: it is an image reference', () => 
   const r = recipe([stage(0, 'scratch', 'a', [copyFrom('b')]), stage(1, 'scratch', 'b')]);
   const plan = planStages(r, { globals: new Map(), target: 'a', namedContexts: new Set(), expander, dockerfileName: 'Dockerfile' });
   assert.deepEqual(plan.order, [0]);
+});
+
+test('an ARG declared again keeps the place of its first declaration, with the new value (RUN\'s |N history)', () => {
+  const args = new StageArgs(new Map(), new Map());
+  args.declare('foo', 'bar', undefined, expander);
+  args.declare('bar', '123', undefined, expander);
+  args.declare('foo', 'bar2', undefined, expander);
+  assert.equal(args.historyPrefix(undefined), '|2 foo=bar2 bar=123 ');
+  assert.deepEqual(args.runEnv(undefined), ['foo=bar2', 'bar=123']);
 });
