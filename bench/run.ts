@@ -4,10 +4,11 @@
  * each; prints medians and kiln/peer ratios, with the goals against BuildKit.
  *
  *   node dist/bench/run.js [--reps N] [--slow-reps N] [--tools kiln,kiln-copy,docker,buildah,podman]
- *                          [--cases four,runs,files,run,startup,container,ports,parse,report] [--json FILE]
+ *                          [--cases four,runs,files,run,startup,container,lifecycle,ports,parse,report] [--json FILE]
  *
- * `container`, `ports`, `parse` and `report` run the runtime's, the published ports', the parser's
- * and the reports' own benchmarks (bench/run-startup.ts, bench/port-throughput.ts, bench/parse.ts,
+ * `container`, `lifecycle`, `ports`, `parse` and `report` run the runtime's, the container
+ * lifecycle's, the published ports', the parser's and the reports' own benchmarks
+ * (bench/run-startup.ts, bench/lifecycle.ts, bench/port-throughput.ts, bench/parse.ts,
  * bench/report.ts) after the table.
  *
  *   node dist/bench/run.js --scale [options of bench/scale.ts]
@@ -42,7 +43,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'kiln-copy', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup', 'container', 'ports', 'parse', 'report']) };
+  const o: Options = { reps: 3, slowReps: 1, tools: new Set(['kiln', 'kiln-copy', 'docker', 'buildah', 'podman']), cases: new Set(['four', 'runs', 'files', 'run', 'startup', 'container', 'lifecycle', 'ports', 'parse', 'report']) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -226,7 +227,7 @@ async function main(): Promise<void> {
     writeFileSync(o.json, JSON.stringify(data, null, 2));
   }
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const [name, script] of [['container', 'run-startup.js'], ['ports', 'port-throughput.js'], ['parse', 'parse.js'], ['report', 'report.js']] as const) {
+  for (const [name, script] of [['container', 'run-startup.js'], ['lifecycle', 'lifecycle.js'], ['ports', 'port-throughput.js'], ['parse', 'parse.js'], ['report', 'report.js']] as const) {
     if (!o.cases.has(name)) continue;
     process.stdout.write(`\n== ${script.replace('.js', '.ts')}\n`);
     spawnSync(process.execPath, [join(here, script), ...(name !== 'parse' ? ['--reps', String(Math.max(5, o.reps))] : [])], { stdio: 'inherit' });

@@ -116,6 +116,13 @@ export interface NativeSpawnSpec {
    */
   cgroupFd?: number;
   /**
+   * `kiln exec`: instead of starting a container, the child joins the namespaces (`namespaces`,
+   * CLONE_NEW* flags) of the process `pidfd` names after the first gate byte, and forks the
+   * process that goes on (as a child of the caller); `awaitJoined` returns it. Use with no new
+   * namespaces and an empty rootfs.
+   */
+  join?: { pidfd: number; namespaces: number };
+  /**
    * With stdio 'pty' (required then): after pivot_root the child opens `ptmx` (inside the new
    * root), makes the slave its controlling terminal and stdio, binds the slave onto `console`
    * (empty: nowhere), sets the window size when rows/cols are given, and sends the master back
@@ -153,12 +160,25 @@ export interface NativeChild {
   stderrFd?: number;
   /** With stdio 'pty': the socket the terminal's master arrives on (see receiveFd). */
   consoleSocketFd?: number;
+  /** With `join`: where the joining child reports the pid of the process it forked (see awaitJoined). */
+  joinReportFd?: number;
 }
 
 interface NativeBinding {
   spawn(spec: NativeSpawnSpec): NativeChild;
-  /** Calls back once with (exitCode, signal) when the process exits; reaps it and closes the pidfd. */
+  /**
+   * Calls back once with (exitCode, signal) when the process exits; reaps it and closes the
+   * pidfd. A process that is not the caller's child is not reaped: (-1, 0) when it exits.
+   */
   watch(pidfd: number, onExit: (exitCode: number, signal: number) => void): void;
+  /**
+   * After the gate opened, for a child spawned with `join`: the pid and a pidfd of the process it
+   * forked into the container (the caller's child), or null when the child failed first (its
+   * report is on the error pipe). Reaps the joining child; closes both descriptors given.
+   */
+  awaitJoined(reportFd: number, childPidfd: number): { pid: number; pidfd: number } | null;
+  /** A pidfd (close-on-exec) of a running process, or -1 when there is no such process. */
+  pidfdOpen(pid: number): number;
   /** Returns false when the process has already exited. */
   signal(pidfd: number, signo: number): boolean;
   setWindowSize(fd: number, rows: number, cols: number): void;
@@ -226,7 +246,7 @@ function packageRoot(): string {
 }
 
 const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount', 'loadBpfProgram', 'attachBpfProgram', 'unshareMountNamespace', 'enterMountNamespace',
-  'ensureBridge', 'createVeth', 'deleteLink', 'nftTableExists', 'reservePort', 'tryLock'];
+  'ensureBridge', 'createVeth', 'deleteLink', 'nftTableExists', 'reservePort', 'tryLock', 'awaitJoined', 'pidfdOpen'];
 
 let binding: NativeBinding | undefined;
 

@@ -36,6 +36,8 @@ export interface CommandSpec {
 
 export interface ParsedArgs {
   bools: Set<string>;
+  /** Bool flags given as false (`--sig-proxy=false`), for flags that default to true. */
+  negated?: Set<string>;
   strings: Map<string, string>;
   lists: Map<string, string[]>;
   positionals: string[];
@@ -57,6 +59,7 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       const b = BOOL_VALUES.get(value.toLowerCase());
       if (b === undefined) throw usageError(spec.name, `invalid boolean value "${value}" for ${shown}`);
       if (b) parsed.bools.add(flag.name); else parsed.bools.delete(flag.name);
+      if (b) parsed.negated?.delete(flag.name); else (parsed.negated ??= new Set()).add(flag.name);
       return;
     }
     const v = value ?? next();

@@ -6,8 +6,9 @@ import { closestMatch } from '../../grammar/suggest.js';
 const VERSION = '0.1.0';
 
 function mainHelp(): string {
-  const width = Math.max(...Object.keys(VERBS).map((c) => c.length));
-  const rows = Object.entries(VERBS).map(([name, c]) => `  ${name.padEnd(width)}   ${c.summary}`);
+  const shown = Object.entries(VERBS).filter(([, c]) => !c.hidden).sort(([a], [b]) => a.localeCompare(b));
+  const width = Math.max(...shown.map(([name]) => name.length));
+  const rows = shown.map(([name, c]) => `  ${name.padEnd(width)}   ${c.summary}`);
   return [
     'Usage:  kiln [OPTIONS] COMMAND',
     '',
@@ -52,7 +53,7 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
   }
   const entry = VERBS[verb];
   if (!entry) {
-    const hint = closestMatch(verb, Object.keys(VERBS));
+    const hint = closestMatch(verb, Object.keys(VERBS).filter((c) => !VERBS[c]?.hidden));
     const what = verb.startsWith('-') ? `unknown flag: ${verb}` : `unknown command: "${verb}"${hint ? ` (did you mean "${hint}"?)` : ''}`;
     process.stderr.write(`kiln: ${what}\nSee 'kiln --help'.\n`);
     return 2;

@@ -13,6 +13,19 @@ export function humanSize(bytes: number): string {
   return `${Number(size.toPrecision(3))}${SIZE_UNITS[i]}`;
 }
 
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
+
+/** 1.5MiB, 7.63GiB: binary units, four significant digits (go-units BytesSize: docker stats' memory). */
+export function binarySize(bytes: number): string {
+  let size = bytes;
+  let i = 0;
+  while (size >= 1024 && i < BINARY_UNITS.length - 1) {
+    size /= 1024;
+    i++;
+  }
+  return `${Number(size.toPrecision(4))}${BINARY_UNITS[i]}`;
+}
+
 /** "2 hours", "About a minute", "Less than a second". */
 export function humanDuration(ms: number): string {
   const seconds = Math.floor(ms / 1000);

@@ -8,11 +8,11 @@ import type { ImageRecord, Store } from '../store/store.js';
 
 export const spec: CommandSpec = {
   name: 'inspect',
-  usage: '[OPTIONS] IMAGE [IMAGE...]',
+  usage: '[OPTIONS] NAME|ID [NAME|ID...]',
   minArgs: 1,
   flags: [
     { name: 'format', short: 'f', kind: 'string', description: 'Format output using a Go template ({{.Id}}, {{json .Config}}, {{index .Config.Labels "k"}})', valueName: 'string' },
-    { name: 'type', kind: 'string', description: 'Only "image" is known here', valueName: 'string' },
+    { name: 'type', kind: 'string', description: 'Return JSON for specified type: container or image', valueName: 'string' },
   ],
 };
 
@@ -64,12 +64,17 @@ function dockerJson(v: unknown): string {
 
 export async function run(args: ParsedArgs): Promise<number> {
   const type = args.strings.get('type');
-  if (type !== undefined && type !== 'image') throw new KilnError('USAGE', `kiln inspect knows images only, not "${type}"`, { exitCode: 2 });
+  if (type !== undefined && type !== 'image' && type !== 'container') throw new KilnError('USAGE', `"${type}" is not a valid value for --type`, { exitCode: 2 });
   const store = await openStore();
   const found: Record<string, unknown>[] = [];
   const missing: string[] = [];
+  // As docker: a name is looked up as a container first, then as an image.
+  const containers = type === 'image' ? undefined : await import('./containerTargets.js').then((m) => m.containerRecords());
+  const { inspectContainer } = await import('./containerInspect.js');
   for (const name of args.positionals) {
-    const image = await store.resolveImage(name);
+    const container = await containers?.find(name).catch(() => undefined);
+    if (containers && container) { found.push(inspectContainer(containers, container)); continue; }
+    const image = type === 'container' ? undefined : await store.resolveImage(name);
     if (image) found.push(await inspectImage(store, image));
     else missing.push(name);
   }

@@ -1,17 +1,15 @@
-/** `kiln rm CONTAINER...`: removes stopped containers and their writable layers (-f kills running ones first). */
+/**
+ * `kiln rm [-f] CONTAINER...`: removes stopped containers, their writable layers and logs. With
+ * -f a running one is killed first (SIGKILL, no restart), and removed once the process holding
+ * it (its supervisor, or the foreground `kiln run`) has let it go.
+ */
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { openStore } from './openStore.js';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ContainerRecords } from '../runtime/containerRecords.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { containerRecords, forEachContainer } from './containerTargets.js';
+import { KilnError } from '../errors.js';
+import { holderAlive, isLive, type ContainerRecord, type ContainerRecords } from '../runtime/containerRecords.js';
+import { signalContainer } from '../runtime/lifecycle/containerControl.js';
+import { leaveRequest } from '../runtime/lifecycle/holderRequest.js';
+import { untilRecord } from '../runtime/lifecycle/recordWatch.js';
 
 export const spec: CommandSpec = {
   name: 'rm',
@@ -19,36 +17,41 @@ export const spec: CommandSpec = {
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   minArgs: 1,
   flags: [
-    { name: 'force', short: 'f', kind: 'bool', description: 'Force the removal of a running container (stops the kiln process running it)' },
+    { name: 'force', short: 'f', kind: 'bool', description: 'Force the removal of a running container (uses SIGKILL)' },
   ],
 };
 
+
 export async function run(args: ParsedArgs): Promise<number> {
-  const store = await openStore();
-  const records = new ContainerRecords(store.root);
-  let status = 0;
-  for (const wanted of args.positionals) {
-    const c = await records.find(wanted).catch((err: Error) => { process.stderr.write(`Error response from daemon: ${err.message}\n`); return null; });
-    if (c === null) { status = 1; continue; }
-    if (!c) {
-      process.stderr.write(`Error response from daemon: No such container: ${wanted}\n`);
-      status = 1;
-      continue;
-    }
-    if (c.state === 'running') {
+  const records = await containerRecords();
+  return forEachContainer(records, args.positionals, async (rec, name) => {
+    if (isLive(rec)) {
       if (!args.bools.has('force')) {
-        process.stderr.write(`Error response from daemon: cannot remove container "${c.name}": container is running: stop the container before removing or force remove\n`);
-        status = 1;
-        continue;
+        throw new KilnError('RUNNING', `You cannot remove a running container ${rec.id}. Stop the container before attempting removal or force remove`);
       }
-      // Kill the container's PID 1; the kiln process running it then cleans up and exits.
-      if (c.pid) {
-        try { process.kill(c.pid, 'SIGKILL'); } catch { /* already gone */ }
-      }
-      for (let i = 0; i < 500 && c.ownerPid && alive(c.ownerPid); i++) await sleep(20);
+      await killForRemoval(records, rec);
     }
-    await records.remove(c.id);
-    process.stdout.write(`${wanted}\n`);
-  }
-  return status;
+    await records.remove(rec.id);
+    process.stdout.write(`${name}\n`);
+  });
+}
+
+/**
+ * SIGKILL, no restart; then waits until the holder has written the exit, cleaned up and ended,
+ * so nothing writes into the directory being removed. A container between two runs of its
+ * restart policy has no process: the request alone ends its holder's wait.
+ */
+async function killForRemoval(records: ContainerRecords, rec: ContainerRecord): Promise<void> {
+  const dir = records.containerDir(rec.id);
+  const request = { kind: 'kill', canceled: true } as const;
+  if (!(await signalContainer(dir, rec, 'SIGKILL', request))) leaveRequest(dir, request);
+  let signalled = rec.pid;
+  await untilRecord(records, rec.id, (now) => {
+    if (!now || !holderAlive(now)) return true;
+    if (now.state === 'running' && now.pid !== signalled) {
+      signalled = now.pid; // the policy's next run began before the request was seen
+      void signalContainer(dir, now, 'SIGKILL', request);
+    }
+    return undefined;
+  });
 }

@@ -6,15 +6,16 @@
 import { readFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import type { CommandSpec, ParsedArgs } from './args.js';
-import type { ContainerRecords } from '../runtime/containerRecords.js';
+import { isLive, type ContainerRecords } from '../runtime/containerRecords.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors.js';
 import { topmostFirst } from '../layer/overlayStack.js';
 import { containerHostname, NETWORK_FLAGS, networkChoice, networkRequest } from './networkFlags.js';
 import {
-  checkContainerName, composeArgv, mergeEnv, parseCpus, parseEnvFile, parseEnvFlag, parseMemory, parsePidsLimit,
-  parseOomScoreAdj, parseSecurityOpts, parseTmpfs, parseVolume,
+  checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseOomScoreAdj, parseSecurityOpts, parseTmpfs, parseVolume,
 } from './runOptions.js';
+import { RESOURCE_FLAGS, resourceLimits } from './resourceFlags.js';
+import { LIFECYCLE_FLAGS, lifecycleOptions, startDetached, type LifecycleOptions } from './runDetached.js';
 
 export const spec: CommandSpec = {
   name: 'run',
@@ -32,9 +33,6 @@ export const spec: CommandSpec = {
     { name: 'volume', short: 'v', kind: 'list', description: 'Bind mount a host path (SRC:DST[:ro])', valueName: 'list' },
     { name: 'tmpfs', kind: 'list', description: 'Mount a tmpfs directory (DST[:size=64m])', valueName: 'list' },
     { name: 'entrypoint', kind: 'string', description: 'Overwrite the default ENTRYPOINT of the image' },
-    { name: 'memory', short: 'm', kind: 'string', description: 'Memory limit (e.g. 64m, 1g); swap is off', valueName: 'bytes' },
-    { name: 'cpus', kind: 'string', description: 'Number of CPUs (CFS quota)', valueName: 'decimal' },
-    { name: 'pids-limit', kind: 'string', description: 'Tune container pids limit (-1 for unlimited)', valueName: 'int' },
     { name: 'hostname', kind: 'string', description: 'Container host name' },
     { name: 'read-only', kind: 'bool', description: "Mount the container's root filesystem as read only" },
     { name: 'cap-add', kind: 'list', description: 'Add Linux capabilities', valueName: 'list' },
@@ -47,6 +45,8 @@ export const spec: CommandSpec = {
     { name: 'oom-score-adj', kind: 'string', description: "Tune host's OOM preferences (-1000 to 1000)", valueName: 'int' },
     ...NETWORK_FLAGS,
     { name: 'security-opt', kind: 'list', description: 'Security options: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]', valueName: 'list' },
+    ...RESOURCE_FLAGS,
+    ...LIFECYCLE_FLAGS,
   ],
 };
 
@@ -61,12 +61,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (args.bools.has('tty') && args.bools.has('interactive') && !(await import('node:tty')).isatty(0)) {
     throw new KilnError('USAGE', 'the input device is not a TTY', { exitCode: 1 });
   }
-  const limits = {
-    ...(args.strings.has('memory') ? { memoryBytes: parseMemory(args.strings.get('memory') as string) } : {}),
-    ...(args.strings.has('cpus') ? { cpus: parseCpus(args.strings.get('cpus') as string) } : {}),
-    ...(args.strings.has('pids-limit') ? { pids: parsePidsLimit(args.strings.get('pids-limit') as string) } : {}),
-  };
-  if (limits.pids === undefined) delete limits.pids;
+  const lifecycle = lifecycleOptions(args);
+  const limits = await resourceLimits(args);
   const mounts = [...(args.lists.get('volume') ?? []).map(parseVolume), ...(args.lists.get('tmpfs') ?? []).map(parseTmpfs)];
   const name = args.strings.has('name') ? checkContainerName(args.strings.get('name') as string) : undefined;
   const workdirFlag = args.strings.get('workdir');
@@ -92,13 +88,45 @@ export async function run(args: ParsedArgs): Promise<number> {
   const seccomp = await seccompOf(security.seccomp, args.lists.get('cap-add') ?? [], args.lists.get('cap-drop') ?? []);
 
   const store = await openStore();
+  const { checkLimitsOnHost } = await import('../runtime/cgroups.js');
+  checkLimitsOnHost(limits);
+  // A supervisor (node) starts while this command finds the image and makes the container.
+  const launch = lifecycle.detach ? (await import('../runtime/lifecycle/supervisorLaunch.js')).SupervisorLaunch.begin(store.root) : undefined;
+  try {
+    return await runIn(store, launch, args, { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices, security, seccomp, ulimits, oomScoreAdj });
+  } finally {
+    launch?.abandon();
+  }
+}
+
+interface RunRequest {
+  imageRef: string;
+  command: string[];
+  network: ReturnType<typeof networkChoice>;
+  limits: import('../runtime/cgroupLimits.js').ResourceLimits;
+  lifecycle: LifecycleOptions;
+  mounts: import('../runtime/mounts.js').ContainerMount[];
+  name: string | undefined;
+  workdirFlag: string | undefined;
+  fileEnv: string[];
+  flagEnv: string[];
+  devices: import('../runtime/hostDevices.js').HostDevice[];
+  security: import('./runOptions.js').SecurityOptions;
+  seccomp: import('../runtime/seccomp.js').SeccompSetting;
+  ulimits: import('../runtime/rlimits.js').Rlimit[];
+  oomScoreAdj: number | undefined;
+}
+
+async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: import('../runtime/lifecycle/supervisorLaunch.js').SupervisorLaunch | undefined, args: ParsedArgs, r: RunRequest): Promise<number> {
+  const { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices, security, seccomp, ulimits, oomScoreAdj } = r;
   let image = await store.resolveImage(imageRef);
   if (!image) image = await pullMissing(store, imageRef);
   const config = image.config.config ?? {};
   const argv = composeArgv(config, args.strings.get('entrypoint'), command);
 
-  const [{ ContainerRecords }, { runContainer }, { resolveUser }, { readImageFile }] = await Promise.all([
+  const [{ ContainerRecords, thisHolder }, { runContainer }, { resolveUser }, { readImageFile }, { writeStoredContainer }] = await Promise.all([
     import('../runtime/containerRecords.js'), import('../runtime/container.js'), import('../runtime/users.js'), import('../runtime/imageFiles.js'),
+    import('../runtime/lifecycle/storedContainer.js'),
   ]);
   const snapshots: string[] = [];
   for (const diffId of topmostFirst(image.config.rootfs.diff_ids)) snapshots.push(await store.snapshotDir(diffId));
@@ -107,9 +135,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const user = resolveUser(userSpec, await readImageFile(snapshots, '/etc/passwd'), await readImageFile(snapshots, '/etc/group'));
 
   const records = new ContainerRecords(store.root);
+  const holder = lifecycle.detach ? { state: 'created' as const } : thisHolder();
   const joined = await networkToJoin(network, records);
   const autoRemove = args.bools.has('rm');
-  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, autoRemove }));
+  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ...holder, autoRemove }));
   const hostname = args.strings.get('hostname')
     ?? ('mode' in network && network.mode === 'host' ? hostHostname() : joined !== undefined ? containerHostname(joined) : record.id.slice(0, 12));
   const request = networkRequest(args, network, Object.keys(config.ExposedPorts ?? {}), [record.name, record.id.slice(0, 12)], joined);
@@ -122,15 +151,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     flagEnv,
   );
   const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
-  let exitCode = 125;
-  let noted: Promise<void> = Promise.resolve();
-  let started = false;
-  // While the container runs, runContainer forwards these to it. Before it starts and after it
-  // exits, a signal must not kill kiln halfway through writing or removing the container record.
-  const holdSignals = (): void => {};
-  for (const sig of HELD_SIGNALS) process.on(sig, holdSignals);
-  try {
-    const result = await runContainer({
+  const containerSpec: import('../runtime/container.js').ContainerSpec = {
       id: record.id,
       rootfs: {
         lowerDirs: snapshots.length > 0 ? snapshots : [records.emptyLowerDir(record.id)],
@@ -157,11 +178,32 @@ export async function run(args: ParsedArgs): Promise<number> {
       stdio: tty ? 'pty' : 'pipe',
       stdin: args.bools.has('interactive') ? 'pipe' : 'null',
       removeMountStubs: false,
-    }, {
+      managed: true,
+  };
+  writeStoredContainer(records.containerDir(record.id), {
+    spec: containerSpec, tty, openStdin: args.bools.has('interactive'), restartPolicy: lifecycle.restart, autoRemove,
+    stopSignal: lifecycle.stopSignal ?? config.StopSignal ?? 'SIGTERM', stopSignalSet: (lifecycle.stopSignal ?? config.StopSignal) !== undefined,
+    ...(lifecycle.stopTimeout !== undefined ? { stopTimeout: lifecycle.stopTimeout } : {}),
+    holds: [...image.config.rootfs.diff_ids],
+    imageConfig: { Entrypoint: config.Entrypoint ?? null, Cmd: config.Cmd ?? null, Labels: config.Labels ?? null, WorkingDir: config.WorkingDir ?? '', User: config.User ?? '' },
+  });
+  if (launch) return startDetached(record, launch);
+
+  let exitCode = 125;
+  let noted: Promise<void> = Promise.resolve();
+  let started = false;
+  // While the container runs, runContainer forwards these to it. Before it starts and after it
+  // exits, a signal must not kill kiln halfway through writing or removing the container record.
+  const holdSignals = (): void => {};
+  for (const sig of HELD_SIGNALS) process.on(sig, holdSignals);
+  const stopSecondInterrupt = killOnSecondInterrupt();
+  try {
+    const result = await runContainer(containerSpec, {
       forwardSignals: true,
       onStart: (c) => {
         started = true;
-        noted = records.update(record, { pid: c.pid, ports: [...c.ports] }).then((r) => { record = r; }, () => undefined);
+        stopSecondInterrupt.container = c;
+        noted = records.update(record, runningPatch(c)).then((r) => { record = r; }, () => undefined);
       },
       ...(tty ? { terminal: { ...(args.bools.has('interactive') ? { input: process.stdin } : {}), output: process.stdout } } : {}),
     });
@@ -171,12 +213,36 @@ export async function run(args: ParsedArgs): Promise<number> {
     if (err instanceof KilnError) exitCode = err.exitCode;
     throw err;
   } finally {
+    stopSecondInterrupt.off();
     await noted;
     // A container that never started (a port taken, a network refused) leaves nothing behind.
     if (autoRemove || !started) await records.remove(record.id);
-    else await records.update(record, { state: 'exited', exitCode, finished: new Date().toISOString() }).catch(() => undefined); // removed by `rm -f`
+    else await records.update(record, { state: 'exited', exitCode, finished: new Date().toISOString(), pid: undefined, pidStart: undefined, cgroupDirs: undefined }).catch(() => undefined); // removed by `rm -f`
     for (const sig of HELD_SIGNALS) process.off(sig, holdSignals);
   }
+}
+
+/** What the record of a foreground container says once it runs. */
+function runningPatch(c: import('../runtime/container.js').RunningContainer): Partial<import('../runtime/containerRecords.js').ContainerRecord> {
+  return { pid: c.pid, cgroupDirs: [...c.cgroupDirs], ports: [...c.ports], started: new Date().toISOString() };
+}
+
+/**
+ * A second SIGINT or SIGTERM while the container runs kills it (the first was passed on to
+ * it, and it did not end): docker's CLI gives up the same way after repeated interrupts.
+ */
+function killOnSecondInterrupt(): { container?: import('../runtime/container.js').RunningContainer; off: () => void } {
+  let count = 0;
+  const state: { container?: import('../runtime/container.js').RunningContainer; off: () => void } = { off: () => undefined };
+  const onInterrupt = (): void => {
+    if (++count < 2 || !state.container) return;
+    process.stderr.write('kiln: second interrupt: killing the container\n');
+    state.container.signal('SIGKILL');
+  };
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onInterrupt);
+  state.off = () => { process.off('SIGINT', onInterrupt); process.off('SIGTERM', onInterrupt); };
+  return state;
 }
 
 const HELD_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -221,7 +287,7 @@ async function networkToJoin(choice: ReturnType<typeof networkChoice>, records: 
   if (privilege() !== 'host-root') throw new KilnError('ROOTLESS_NETWORK', '--network container: needs root (each rootless kiln has a user namespace of its own)', { exitCode: 125 });
   const other = await records.find(choice.container);
   if (!other) throw new KilnError('NO_SUCH_CONTAINER', `No such container: ${choice.container}`, { exitCode: 125 });
-  if (other.state !== 'running' || other.pid === undefined) throw new KilnError('CONTAINER_NOT_RUNNING', `cannot join network of a non running container: ${other.id}`, { exitCode: 125 });
+  if (!isLive(other) || other.state !== 'running' || other.pid === undefined) throw new KilnError('CONTAINER_NOT_RUNNING', `cannot join network of a non running container: ${other.id}`, { exitCode: 125 });
   return other.pid;
 }
 

@@ -17,11 +17,11 @@
  */
 import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { nativeBinding } from '../../native/index.js';
 import { KilnError } from '../errors.js';
-import { hostCgroupLayout, type CgroupLayout } from './cgroupLayout.js';
-import { controllerDir, hasLimits, limitControllers, limitWrites, type CgroupWrite, type ResourceLimits } from './cgroupLimits.js';
+import { controllerHome, hostCgroupLayout, type CgroupLayout } from './cgroupLayout.js';
+import { controllerDir, hasLimits, limitControllers, limitWrites, missingController, v2ControllersNeeded, type CgroupWrite, type ResourceLimits } from './cgroupLimits.js';
 import { ownedCgroupName } from './cgroupOwner.js';
 import { removeCgroupTree, sweepDeadOwners } from './cgroupRemoval.js';
 import { BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, deviceProgram } from './deviceProgram.js';
@@ -36,11 +36,27 @@ export interface CgroupRequest {
   limits?: ResourceLimits;
   /** The device allow-list (default: deny). */
   devices: readonly DeviceRule[];
+  /**
+   * Also join what `kiln stats` reads and `kiln pause` freezes (memory, cpu, cpuacct, pids,
+   * blkio, freezer), limits or not: `kiln run`'s containers. RUN steps join only what they need.
+   */
+  managed?: boolean;
 }
 
-/** The v1 controllers a container joins: `devices` for its allow-list, and what its limits need. */
-export function joinedControllers(limits?: ResourceLimits): string[] {
-  return ['devices', ...limitControllers(limits)];
+/** What a managed container joins beside its limits' controllers, where the host has them. */
+const MANAGED_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids', 'blkio', 'freezer'];
+/** cgroup v2 controllers a managed container's parents enable, where offered. */
+const MANAGED_V2_CONTROLLERS = ['cpu', 'memory', 'pids', 'io'];
+
+/** The controllers (v1 names) a container joins: `devices` for its allow-list, what its limits need, and (managed) what stats and pause use. */
+export function joinedControllers(limits?: ResourceLimits, managed = false): string[] {
+  return [...new Set(['devices', ...limitControllers(limits), ...(managed ? MANAGED_CONTROLLERS : [])])];
+}
+
+/** The joined controllers that have a v1 hierarchy of their own on this layout. */
+function v1Joined(layout: CgroupLayout, limits: ResourceLimits | undefined, managed: boolean): string[] {
+  if (layout.version === 'v2') return [];
+  return joinedControllers(limits, managed).filter((c) => controllerHome(layout, c)?.version === 'v1');
 }
 
 /**
@@ -48,9 +64,9 @@ export function joinedControllers(limits?: ResourceLimits): string[] {
  * one; a controller this host lacks is left out), then the unified one of a hybrid host; on v2
  * the one directory.
  */
-export function cgroupDirs(layout: CgroupLayout, name: string, limits?: ResourceLimits): string[] {
+export function cgroupDirs(layout: CgroupLayout, name: string, limits?: ResourceLimits, managed = false): string[] {
   if (layout.version === 'v2') return [controllerDir(layout, '', name)];
-  const dirs = joinedControllers(limits).filter((c) => layout.controllers.has(c)).map((c) => controllerDir(layout, c, name));
+  const dirs = v1Joined(layout, limits, managed).map((c) => controllerDir(layout, c, name));
   if (layout.unified !== undefined) dirs.push(join(layout.unified, 'kiln', name));
   return [...new Set(dirs)];
 }
@@ -74,29 +90,49 @@ const devicePrograms = new Map<string, number>();
 const enabledV2Parents = new Set<string>();
 
 function writeCgroupFile(w: CgroupWrite): void {
-  const path = join(w.dir, w.file);
-  if (w.optional && !existsSync(path)) return;
+  let path = join(w.dir, w.file);
+  if (!existsSync(path)) {
+    if (w.optional) return;
+    if (w.fallbackFile !== undefined && existsSync(join(w.dir, w.fallbackFile))) path = join(w.dir, w.fallbackFile);
+    else if (w.fallbackFile !== undefined) {
+      throw new KilnError('CGROUP', `cannot set ${w.file}: this host's I/O controller has no weight file (${w.file} or ${w.fallbackFile}; it needs the BFQ I/O scheduler on the devices)`, { exitCode: 125 });
+    }
+  }
   try {
     writeFileSync(path, w.value);
   } catch (err) {
-    throw new KilnError('CGROUP', `cannot set ${w.file} to ${w.value}: ${(err as Error).message}`, { cause: err });
+    throw new KilnError('CGROUP', `cannot set ${w.file} to ${w.value}: ${(err as Error).message}`, { cause: err, exitCode: 125 });
   }
 }
 
-/** v2: the controllers limits need must be enabled in each parent's subtree_control. */
-function enableV2Controllers(mountPoint: string): void {
+/** v2: the controllers a container uses must be enabled in each parent's subtree_control. */
+function enableV2Controllers(mountPoint: string, controllers: readonly string[]): void {
   const parent = join(mountPoint, 'kiln');
-  if (enabledV2Parents.has(parent)) return;
+  const key = `${parent}:${controllers.join(',')}`;
+  if (controllers.length === 0 || enabledV2Parents.has(key)) return;
   for (const dir of [mountPoint, parent]) {
     const available = readFileSync(join(dir, 'cgroup.controllers'), 'utf8').split(/\s+/);
-    const wanted = ['cpu', 'memory', 'pids'].filter((c) => available.includes(c)).map((c) => `+${c}`);
+    const wanted = controllers.filter((c) => available.includes(c)).map((c) => `+${c}`);
     try {
       if (wanted.length > 0) writeFileSync(join(dir, 'cgroup.subtree_control'), wanted.join(' '));
     } catch {
       // a limit whose controller stays off fails with its own message when written
     }
   }
-  enabledV2Parents.add(parent);
+  enabledV2Parents.add(key);
+}
+
+/**
+ * A new v1 cpuset cgroup has no CPUs and no memory nodes, and takes no task until it has both:
+ * the `kiln` parent gets the root's, a container its parent's (its flags are written after).
+ */
+function inheritCpuset(dir: string): void {
+  for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+    for (const d of [dirname(dir), dir]) {
+      if (readFileSync(join(d, file), 'utf8').trim() !== '') continue;
+      writeFileSync(join(d, file), readFileSync(join(dirname(d), file), 'utf8').trim());
+    }
+  }
 }
 
 /** The device program for a rule set, loaded once per process and attached to many cgroups. */
@@ -114,10 +150,32 @@ function loadedDeviceProgram(rules: readonly DeviceRule[]): number {
   return fd;
 }
 
+const ROOTLESS_LIMITS = 'resource limits (--memory, --cpus, --cpuset-cpus, --pids-limit, …) need a cgroup, and a rootless kiln has none: this host delegates no cgroup to the user (run kiln as root, or drop the limits)';
+const NO_CGROUPS = 'resource limits need cgroups, and none are mounted on this host';
+
+/**
+ * Refuses, before anything is created, limits this host cannot apply: no cgroups, no cgroup for
+ * a rootless kiln (no delegation), a controller the host lacks (named).
+ */
+export function checkLimitsOnHost(limits: ResourceLimits | undefined): void {
+  if (!hasLimits(limits)) return;
+  if (privilege() !== 'host-root') throw new KilnError('CGROUP', ROOTLESS_LIMITS, { exitCode: 125 });
+  const layout = hostCgroupLayout();
+  if (!layout) throw new KilnError('CGROUP', NO_CGROUPS, { exitCode: 125 });
+  for (const c of limitControllers(limits)) if (!controllerHome(layout, c)) throw missingController(layout, c);
+}
+
 function cgroupsUnavailable(request: CgroupRequest, why: string, note: string): undefined {
   if (hasLimits(request.limits)) throw new KilnError('CGROUP', why, { exitCode: 125 });
   noticeOnce('no-cgroup', note);
   return undefined;
+}
+
+/** The cgroup v2 controllers to enable for a container: its limits', and on v2 what stats read. */
+function v2Controllers(layout: CgroupLayout, request: CgroupRequest): string[] {
+  const needed = v2ControllersNeeded(layout, request.limits);
+  if (layout.version === 'v2' && request.managed) needed.push(...MANAGED_V2_CONTROLLERS.filter((c) => layout.offered?.has(c) ?? true));
+  return [...new Set(needed)];
 }
 
 export class ContainerCgroup {
@@ -140,25 +198,26 @@ export class ContainerCgroup {
     const layout = hostCgroupLayout();
     // Without delegation only root of the initial user namespace may write the host's cgroups.
     if (privilege() !== 'host-root') {
-      return cgroupsUnavailable(request, 'resource limits (--memory, --cpus, --pids-limit) need kiln to run as root on this host',
+      return cgroupsUnavailable(request, ROOTLESS_LIMITS,
         'containers get no cgroup of their own when kiln is not root (no delegated cgroup): no device rules or accounting by cgroup; the user namespace still keeps device nodes shut');
     }
-    if (!layout) return cgroupsUnavailable(request, 'resource limits need cgroups, and none are mounted on this host', 'this host mounts no cgroups: containers run without device rules');
+    if (!layout) return cgroupsUnavailable(request, NO_CGROUPS, 'this host mounts no cgroups: containers run without device rules');
     sweep ??= sweepDeadOwners(kilnParents(layout)).catch(() => undefined);
     const name = ownedCgroupName(id);
+    // A limit's controller the host lacks is an error naming it; devices and what stats use are skipped.
+    for (const c of limitControllers(request.limits)) if (!controllerHome(layout, c)) throw missingController(layout, c);
     const v1 = new Map<string, string>();
     if (layout.version === 'v1') {
-      for (const c of joinedControllers(request.limits)) {
-        // A missing limit controller is an error (controllerDir says which); a missing devices one is not.
-        if (c === 'devices' && !layout.controllers.has(c)) continue;
-        v1.set(c, controllerDir(layout, c, name));
-      }
+      for (const c of v1Joined(layout, request.limits, request.managed ?? false)) v1.set(c, controllerDir(layout, c, name));
       if (!layout.controllers.has('devices') && layout.unified === undefined) noticeOnce('no-devices', 'this host has no device cgroup: device nodes containers make are not restricted');
     }
     const cg = new ContainerCgroup(layout, name, v1, v2Dir(layout, name), request);
     try {
-      if (layout.version === 'v2' && hasLimits(request.limits)) enableV2Controllers(layout.mountPoint);
+      const v2Root = layout.version === 'v2' ? layout.mountPoint : layout.unified;
+      if (v2Root !== undefined) enableV2Controllers(v2Root, v2Controllers(layout, request));
       for (const dir of cg.dirs()) mkdirSync(dir, { recursive: true });
+      const cpuset = v1.get('cpuset');
+      if (cpuset !== undefined) inheritCpuset(cpuset);
       if (cg.v2 !== undefined) cg.dirFd = openSync(cg.v2, constants.O_RDONLY | constants.O_DIRECTORY);
     } catch (err) {
       cg.closeDir();

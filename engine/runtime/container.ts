@@ -64,6 +64,8 @@ export interface ContainerSpec {
   network: NetworkMode | NetworkRequest;
   mounts: ContainerMount[];
   limits?: ResourceLimits;
+  /** Join what `kiln stats` reads and the freezer `kiln pause` uses, limits or not (kiln run's containers). */
+  managed?: boolean;
   /** `--ulimit` values over the default limits (rlimits.ts). */
   ulimits?: Rlimit[];
   /** /proc/self/oom_score_adj of the container (default 0 whatever kiln's own is, where the kernel allows). */
@@ -102,6 +104,8 @@ export interface RunningContainer {
   readonly id: string;
   /** Host pid of the container's PID 1. */
   readonly pid: number;
+  /** Its cgroup directories (none where it has no cgroup). */
+  readonly cgroupDirs: readonly string[];
   /** Its address on a bridge network, and the ports published to the host. */
   readonly address?: string;
   readonly ports: readonly PortBinding[];
@@ -120,6 +124,8 @@ export interface ContainerIO {
   onStart?(container: RunningContainer): void;
   /** With stdin 'pipe': what to relay to the container's descriptor 0 (default: kiln's stdin). */
   input?: NodeJS.ReadableStream;
+  /** Called once the container's command was executed (a start that fails never calls it). */
+  onExecuted?(): void;
   /** With stdio 'pty': the user's terminal to connect (raw mode while running); its size is the container terminal's. */
   terminal?: UserTerminal;
 }
@@ -202,7 +208,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     const devices = spec.devices ?? [];
     const defaults = spec.deviceDefaults === 'build' ? BUILD_DEVICE_RULES : DEFAULT_DEVICE_RULES;
     const deviceRules = privileged ? ALL_DEVICES : [...defaults, ...devices.map(deviceRule)];
-    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules });
+    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules, managed: spec.managed ?? false });
     const plan = planMounts({
       userNamespace: rootless,
       ownNetwork: network.newNamespace,
@@ -289,6 +295,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     const running: RunningContainer = {
       id,
       pid: started.pid,
+      cgroupDirs: cgroup?.dirs() ?? [],
       ...(network.address ? { address: network.address } : {}),
       ports: network.ports,
       signal: (sig) => !exited && native.signal(started.pidfd, signalNumber(sig)),
@@ -296,6 +303,9 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     };
     releaseGate(started.gateFd);
     child = { ...started, gateFd: -1 };
+    // The error pipe closes at exec: reading it to its end tells a started command from a failed start.
+    const setupReport = io.onExecuted ? readSetupReport(started.errorFd, io.onExecuted) : undefined;
+    if (setupReport) child = { ...child, errorFd: -1 };
 
     if (io.signal) {
       const onAbort = (): void => { running.signal('SIGKILL'); };
@@ -319,7 +329,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     // Everything else in the PID namespace dies with PID 1; the cgroup sweep makes sure.
     if (cgroup) await cgroup.destroy();
     await streams;
-    const report = drainNonBlocking(started.errorFd);
+    const report = setupReport ? await setupReport : drainNonBlocking(started.errorFd);
     if (report !== '') throw setupFailure(report);
     return { exitCode, oomKilled };
   } finally {
@@ -415,7 +425,7 @@ function stateRoot(): string {
 }
 
 /** Temp dirs of starts whose kiln process was killed outright (SIGKILL skips `finally`). */
-function sweepAbandonedStateDirs(): void {
+export function sweepAbandonedStateDirs(): void {
   let names: string[];
   try {
     names = readdirSync(stateRoot());
@@ -436,6 +446,25 @@ function sweepAbandonedStateDirs(): void {
 
 /** node:net loads only for the stdio that needs it (`kiln run` with its terminal does not). */
 const builtin = createRequire(import.meta.url);
+
+/**
+ * Reads the error pipe as it is written (it then belongs to the stream, which closes it): at its
+ * end, a report means the start failed; none means the command was executed — `onExecuted`.
+ */
+function readSetupReport(errorFd: number, onExecuted: () => void): Promise<string> {
+  const pipe = new (builtin('node:net') as typeof import('node:net')).Socket({ fd: errorFd, readable: true, writable: false });
+  const chunks: Buffer[] = [];
+  pipe.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise((resolve) => {
+    const done = (): void => {
+      const report = Buffer.concat(chunks).toString('utf8');
+      if (report === '') onExecuted();
+      resolve(report);
+    };
+    pipe.once('close', done);
+    pipe.on('error', () => undefined);
+  });
+}
 
 /**
  * Connects the child's pipes or terminal; `done` resolves when its output has been read to the

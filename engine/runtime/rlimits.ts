@@ -111,3 +111,8 @@ export function nativeRlimits(limits: readonly Rlimit[]): { resource: number; so
   const text = (v: bigint | null): string => (v === null ? '-1' : v.toString());
   return limits.map((l) => ({ resource: RLIMIT_NUMBERS[l.name], soft: text(l.soft), hard: text(l.hard), name: l.name }));
 }
+
+/** The native form of a container's limits within kiln's own hard limits (what a process joining it gets too). */
+export function containerRlimitsHere(overrides: readonly Rlimit[], canRaise: boolean): ReturnType<typeof nativeRlimits> {
+  return nativeRlimits(containerRlimits(overrides, canRaise, hardLimits(readFileSync('/proc/self/limits', 'utf8'))));
+}

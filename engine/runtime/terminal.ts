@@ -13,10 +13,14 @@ import { nativeBinding, type NativeSpawnSpec } from '../../native/index.js';
 const PTY_MULTIPLEXER = '/dev/pts/ptmx';
 const CONSOLE = '/dev/console';
 
-/** The user's side: keystrokes from `input` (a terminal, in raw mode while the container runs), screen size from `output`. */
+/**
+ * The user's side: keystrokes from `input` (a terminal, in raw mode while the container runs;
+ * or any stream, relayed as it is: an attached client's, through a supervisor), screen size
+ * from `output`.
+ */
 export interface UserTerminal {
-  input?: NodeJS.ReadStream & { fd: number };
-  output: NodeJS.WriteStream;
+  input?: NodeJS.ReadableStream & { fd?: number; isTTY?: boolean; setRawMode?(mode: boolean): unknown };
+  output?: NodeJS.WriteStream;
 }
 
 /**
@@ -24,8 +28,8 @@ export interface UserTerminal {
  * (set before the program starts, as docker does); without one it stays 0 0.
  */
 export function terminalSpec(user: UserTerminal | undefined): NonNullable<NativeSpawnSpec['pty']> {
-  const rows = user?.output.rows;
-  const cols = user?.output.columns;
+  const rows = user?.output?.rows;
+  const cols = user?.output?.columns;
   return { ptmx: PTY_MULTIPLEXER, console: CONSOLE, ...(rows && cols ? { rows, cols } : {}) };
 }
 
@@ -83,17 +87,22 @@ export function relayTerminal(consoleSocketFd: number, user: UserTerminal | unde
       master.on('error', () => resolve());
       undo.push(() => master.destroy());
       const input = user?.input;
-      if (input?.isTTY) {
+      if (input?.isTTY && input.setRawMode && input.fd !== undefined) {
         // Raw as docker makes it: no output processing either, or the container's "\r\n" (its
         // pty already translates) would reach the screen as "\r\r\n" and a full-screen
         // program's bare "\n" (cursor down) as a carriage return too. Node's setRawMode(false)
         // restores the mode it saved, OPOST included.
-        input.setRawMode(true);
+        const setRaw = input.setRawMode.bind(input);
+        setRaw(true);
         native.clearOutputProcessing(input.fd);
         const forward = (chunk: Buffer): void => { master.write(chunk); };
         input.on('data', forward);
         input.resume();
-        undo.push(() => { input.off('data', forward); input.setRawMode(false); input.pause(); });
+        undo.push(() => { input.off('data', forward); setRaw(false); input.pause(); });
+      } else if (input) {
+        const forward = (chunk: Buffer): void => { master.write(chunk); };
+        input.on('data', forward);
+        undo.push(() => { input.off('data', forward); });
       }
       const output = user?.output;
       if (output) {

@@ -327,6 +327,20 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     }
   }
 
+  Napi::Value join = js.Get("join");
+  if (join.IsObject()) {
+    // kiln exec: the child joins a running container and reports the pid of the process it forks.
+    Napi::Object j = join.As<Napi::Object>();
+    int report[2];
+    if (PipeOrThrow(env, report, "pipe") < 0) { cleanup(closeInParent); cleanup(closeOnFailure); return env.Undefined(); }
+    s.joinPidfd = (int)Num(j, "pidfd", -1);
+    s.joinNamespaces = (int)Num(j, "namespaces");
+    s.joinReportFd = report[1];
+    closeInParent.push_back(report[1]);
+    closeOnFailure.push_back(report[0]);
+    result.Set("joinReportFd", Napi::Number::New(env, report[0]));
+  }
+
   int cgroupFd = (int)Num(js, "cgroupFd", -1);
   bool inCgroup = false;
   pid_t pid = -1;
@@ -371,6 +385,63 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   result.Set("inCgroup", Napi::Boolean::New(env, inCgroup));
   result.Set("errorFd", Napi::Number::New(env, err[0]));
   return result;
+}
+
+// awaitJoined(reportFd, childPidfd) -> { pid, pidfd } | null: after the gate opened, a joining
+// child (spawn with `join`) forks the process that runs in the container and exits. This reads
+// that process's pid (blocking: the child only calls setns and fork meanwhile), reaps the child,
+// and opens a pidfd of the new process — kiln's own child through CLONE_PARENT. Null when the
+// child failed first (its report is on the error pipe). Closes reportFd and childPidfd.
+Napi::Value AwaitJoined(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "awaitJoined(reportFd, childPidfd)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int reportFd = info[0].As<Napi::Number>().Int32Value();
+  int childPidfd = info[1].As<Napi::Number>().Int32Value();
+  int32_t pid = -1;
+  size_t got = 0;
+  while (got < sizeof(pid)) {
+    ssize_t n = read(reportFd, reinterpret_cast<char*>(&pid) + got, sizeof(pid) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(reportFd);
+  siginfo_t si;
+  int r;
+  do { r = waitid((idtype_t)P_PIDFD, (id_t)childPidfd, &si, WEXITED); } while (r < 0 && errno == EINTR);
+  close(childPidfd);
+  if (got < sizeof(pid) || pid <= 0) return env.Null();
+  int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+  if (pidfd < 0) {
+    ThrowErrno(env, "pidfd_open", errno);
+    return env.Undefined();
+  }
+  fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, pid));
+  out.Set("pidfd", Napi::Number::New(env, pidfd));
+  return out;
+}
+
+// pidfdOpen(pid) -> fd (close-on-exec), or -1 when no such process: a handle on a process that
+// stays valid however its pid is reused (signal() and watch() take it).
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "pidfdOpen(pid)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = (int)syscall(SYS_pidfd_open, (pid_t)info[0].As<Napi::Number>().Int32Value(), 0);
+  if (fd < 0) {
+    if (errno == ESRCH) return Napi::Number::New(env, -1);
+    ThrowErrno(env, "pidfd_open", errno);
+    return env.Undefined();
+  }
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return Napi::Number::New(env, fd);
 }
 
 // ---- waiting for exit through libuv ------------------------------------------------------
@@ -725,6 +796,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listXattrs", Napi::Function::New(env, ListXattrs));
   exports.Set("getXattr", Napi::Function::New(env, GetXattr));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("awaitJoined", Napi::Function::New(env, AwaitJoined));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("watch", Napi::Function::New(env, WatchExit));
   exports.Set("signal", Napi::Function::New(env, Signal));
   exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize));

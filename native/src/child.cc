@@ -501,6 +501,24 @@ char awaitGate() {
   return byte;
 }
 
+// `kiln exec`: this child joins the namespaces of a running container through a pidfd of its
+// PID 1, then forks the process that runs the command there (a PID namespace is entered by
+// children only). CLONE_PARENT makes that process a child of kiln itself, which learns its pid
+// from the report pipe; this one exits. Only the new process returns.
+void joinContainer() {
+  if (setns(S->joinPidfd, S->joinNamespaces) < 0) failSetup("join the container's namespaces");
+  long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+  if (pid < 0) failSetup("fork into the container");
+  if (pid > 0) {
+    int32_t reported = (int32_t)pid;
+    ssize_t w = write(S->joinReportFd, &reported, sizeof(reported));
+    _exit(w == (ssize_t)sizeof(reported) ? 0 : 125);
+  }
+  close(S->joinReportFd);
+  close(S->joinPidfd);
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+}
+
 }  // namespace
 
 int childMain(void* arg) {
@@ -521,6 +539,7 @@ int childMain(void* arg) {
   close(S->gateWriteFd);
   char go = awaitGate();
   setgroupsAllowed = S->setgroupsAllowed && go != 'n';
+  if (S->joinPidfd >= 0) joinContainer();
 
   if (S->inUserNamespace) {
     if (syscall(SYS_setresgid, 0, 0, 0) < 0) failSetup("become root in the user namespace (gid)");
@@ -539,7 +558,8 @@ int childMain(void* arg) {
   syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 
   umask(0);
-  if (S->newMountNamespace && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) failSetup("make mounts private");
+  // A joined container's mounts are its own business (they are private already).
+  if (S->joinPidfd < 0 && S->newMountNamespace && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) failSetup("make mounts private");
 
   if (S->mountRoot && S->rootBind) {
     if (mount(S->rootSource.c_str(), S->rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0) failSetup("bind root directory on", S->rootfs.c_str());

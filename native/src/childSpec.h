@@ -59,6 +59,13 @@ struct ChildSpec {
   int gateWriteFd = -1;  // the parent's end, closed first in the child so a closed gate reads as EOF
   int errorFd = -1;   // write end, close-on-exec: a message here means setup failed
 
+  // `kiln exec`: join the namespaces (CLONE_NEW* flags) of the process this pidfd names after
+  // the first gate byte, then fork the process that goes on (see joinContainer in child.cc)
+  // and report its pid, 4 bytes, on joinReportFd. -1: start a container instead.
+  int joinPidfd = -1;
+  int joinNamespaces = 0;
+  int joinReportFd = -1;
+
   // Standard streams (-1: keep what the parent had).
   int stdinFd = -1, stdoutFd = -1, stderrFd = -1;
   // A terminal made inside the container (as runc and crun do): after pivot_root the child

@@ -48,19 +48,31 @@ describe('security: a cgroup per container', () => {
     const layout = hostCgroupLayout();
     if (!prerequisite(t, layout !== undefined, 'needs cgroups')) return;
     const run = holdingRun(box, []);
-    await run.started;
-    const dirs = cgroupsOf(run.child.pid as number);
-    const hierarchies = dirs.map((d) => d.split('/').slice(-3, -2)[0]);
-    if (layout?.version === 'v1') {
-      assert.ok(hierarchies.includes('devices'), `joined the devices hierarchy: ${dirs.join(' ')}`);
-      if (layout.unified !== undefined) assert.ok(dirs.some((d) => d.startsWith(layout.unified as string)), 'and the unified one');
-      assert.ok(!hierarchies.includes('memory'), 'not the memory hierarchy without --memory');
-    } else {
-      assert.equal(dirs.length, 1);
+    try {
+      await run.started;
+      const dirs = cgroupsOf(run.child.pid as number);
+      const hierarchies = dirs.map((d) => d.split('/').slice(-3, -2)[0] ?? '');
+      if (layout?.version === 'v1') {
+        assert.ok(hierarchies.includes('devices'), `joined the devices hierarchy: ${dirs.join(' ')}`);
+        if (layout.unified !== undefined) assert.ok(dirs.some((d) => d.startsWith(layout.unified as string)), 'and the unified one');
+        // As docker's do: the accounting controllers are joined without limits too, so stats and pause work.
+        for (const controller of ['memory', 'cpu', 'cpuacct', 'pids', 'blkio', 'freezer']) {
+          assert.ok(hierarchies.some((h) => h.split(',').includes(controller)), `joined the ${controller} hierarchy without limits: ${dirs.join(' ')}`);
+        }
+      } else {
+        assert.equal(dirs.length, 1);
+      }
+      for (const d of dirs) assert.notEqual(readFileSync(join(d, 'cgroup.procs'), 'utf8').trim(), '', `${d} holds the container`);
+      run.child.stdin.end('done\n');
+      assert.equal(await run.exit, 0);
+    } finally {
+      // A failed assertion must not leave the container waiting on its stdin (the suite would hang).
+      if (run.child.exitCode === null && run.child.signalCode === null) {
+        if (run.child.stdin.writableEnded) run.child.kill('SIGTERM');
+        else run.child.stdin.end('done\n');
+        await run.exit;
+      }
     }
-    for (const d of dirs) assert.notEqual(readFileSync(join(d, 'cgroup.procs'), 'utf8').trim(), '', `${d} holds the container`);
-    run.child.stdin.end('done\n');
-    assert.equal(await run.exit, 0);
     assert.deepEqual(cgroupsOf(run.child.pid as number), [], 'removed when the container ended');
   });
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cgroupDirs, kilnParents } from '../../engine/runtime/cgroups.js';
 import { detectCgroupLayout } from '../../engine/runtime/cgroupLayout.js';
-import { limitWrites } from '../../engine/runtime/cgroupLimits.js';
+import { cpuWeightOfShares, limitWrites, v2ControllersNeeded } from '../../engine/runtime/cgroupLimits.js';
 import { ownedCgroupName, ownerGone, ownerOf, thisProcess } from '../../engine/runtime/cgroupOwner.js';
 import { DEFAULT_DEVICE_RULES, v1RuleLine } from '../../engine/runtime/deviceRules.js';
 import { deviceProgram, deviceProgramInstructions } from '../../engine/runtime/deviceProgram.js';
@@ -65,7 +65,7 @@ test('v2 limits: memory.max with swap 0, cpu.max, pids.max', () => {
 test('a missing v1 controller is a clear error', () => {
   const c = detectCgroupLayout(COMBINED);
   assert.ok(c);
-  assert.throws(() => limitWrites(c, 'x', { pids: 3 }), /pids cgroup controller is not mounted/);
+  assert.throws(() => limitWrites(c, 'x', { pids: 3 }), /the pids cgroup controller is not available on this host: it is not mounted as a cgroup v1 hierarchy/);
 });
 
 test('cgroup names carry their owner (pid, start time, pid namespace); other names are not kiln\'s', () => {
@@ -105,4 +105,62 @@ test('device program: one block per rule, each check skips to the next rule, def
   assert.deepEqual(insns.slice(-2).map((i) => [i.code, i.imm]), [[0xb7, 0], [0x95, 0]]);
   assert.equal(deviceProgram([]).length, (6 + 2) * 8);
   assert.equal(deviceProgramInstructions([{ type: 'a', major: '*', minor: '*', access: 'rwm' }]).length, 6 + 2, 'allow-all ends the program (nothing unreachable)');
+});
+
+const ALL_LIMITS = {
+  memoryBytes: 64 << 20, memorySwapBytes: 128 << 20, memoryReservationBytes: 32 << 20,
+  cpuQuota: 50_000, cpuPeriod: 100_000, cpuShares: 512, cpusetCpus: '0', cpusetMems: '0',
+  blkioWeight: 300, readBps: [{ major: 7, minor: 0, rate: 1 << 20 }], writeBps: [{ major: 7, minor: 0, rate: 2 << 20 }], writeIops: [{ major: 7, minor: 0, rate: 50 }],
+  pids: 20, hugetlb: [{ pageSize: '2MB', bytes: 4 << 20 }],
+};
+
+test('every controller on v1: runc\'s files and values; hugetlb goes to the unified hierarchy of a hybrid host', () => {
+  const base = detectCgroupLayout(`${HYBRID_WITH_DEVICES}\n36 30 0:32 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n37 30 0:33 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio`);
+  assert.ok(base && base.version === 'v1');
+  const l = { ...base, offered: new Set(['hugetlb']) };
+  const w = limitWrites(l, 'c', ALL_LIMITS).map((x) => `${x.dir}/${x.file}=${x.value}${x.fallbackFile ? ` (else ${x.fallbackFile})` : ''}`);
+  assert.deepEqual(w, [
+    '/sys/fs/cgroup/memory/kiln/c/memory.soft_limit_in_bytes=33554432',
+    '/sys/fs/cgroup/memory/kiln/c/memory.limit_in_bytes=67108864',
+    '/sys/fs/cgroup/memory/kiln/c/memory.memsw.limit_in_bytes=134217728',
+    '/sys/fs/cgroup/cpu/kiln/c/cpu.cfs_period_us=100000',
+    '/sys/fs/cgroup/cpu/kiln/c/cpu.cfs_quota_us=50000',
+    '/sys/fs/cgroup/cpu/kiln/c/cpu.shares=512',
+    '/sys/fs/cgroup/cpuset/kiln/c/cpuset.mems=0',
+    '/sys/fs/cgroup/cpuset/kiln/c/cpuset.cpus=0',
+    '/sys/fs/cgroup/blkio/kiln/c/blkio.weight=300 (else blkio.bfq.weight)',
+    '/sys/fs/cgroup/blkio/kiln/c/blkio.throttle.read_bps_device=7:0 1048576',
+    '/sys/fs/cgroup/blkio/kiln/c/blkio.throttle.write_bps_device=7:0 2097152',
+    '/sys/fs/cgroup/blkio/kiln/c/blkio.throttle.write_iops_device=7:0 50',
+    '/sys/fs/cgroup/pids/kiln/c/pids.max=20',
+    '/sys/fs/cgroup/unified/kiln/c/hugetlb.2MB.max=4194304',
+    '/sys/fs/cgroup/unified/kiln/c/hugetlb.2MB.rsvd.max=4194304',
+  ]);
+  assert.deepEqual(v2ControllersNeeded(l, ALL_LIMITS), ['hugetlb'], 'the hybrid host enables hugetlb in its unified hierarchy');
+  assert.throws(() => limitWrites(l, 'c', { netClsClassid: 1 }), /--net-cls-classid needs the cgroup v1 net_cls controller, which this host does not mount/);
+  assert.throws(() => limitWrites({ ...l, offered: new Set() }, 'c', { hugetlb: [{ pageSize: '2MB', bytes: 1 }] }),
+    /the hugetlb cgroup controller is not available on this host: it is not mounted as a cgroup v1 hierarchy and the cgroup v2 hierarchy at \/sys\/fs\/cgroup\/unified does not offer it/);
+  assert.deepEqual(cgroupDirs(l, 'c', {}, true), [
+    '/sys/fs/cgroup/devices/kiln/c', '/sys/fs/cgroup/memory/kiln/c', '/sys/fs/cgroup/cpu/kiln/c', '/sys/fs/cgroup/pids/kiln/c', '/sys/fs/cgroup/blkio/kiln/c', '/sys/fs/cgroup/unified/kiln/c',
+  ], 'a managed container joins what stats read, where the host has it');
+});
+
+test('every controller on v2: one directory, runc\'s fs2 mapping (cpu.weight from shares, one io.max line per device)', () => {
+  const l = { version: 'v2' as const, mountPoint: '/sys/fs/cgroup', offered: new Set(['cpuset', 'cpu', 'io', 'memory', 'hugetlb', 'pids']) };
+  const w = limitWrites(l, 'c', ALL_LIMITS).map((x) => `${x.file}=${x.value}`);
+  assert.deepEqual(w, [
+    'memory.low=33554432', 'memory.max=67108864', 'memory.swap.max=67108864',
+    'cpu.max=50000 100000', 'cpu.weight=20',
+    'cpuset.mems=0', 'cpuset.cpus=0',
+    'io.weight=default 300', 'io.max=7:0 rbps=1048576 wbps=2097152 wiops=50',
+    'pids.max=20',
+    'hugetlb.2MB.max=4194304', 'hugetlb.2MB.rsvd.max=4194304',
+  ]);
+  assert.deepEqual(limitWrites(l, 'c', { memoryBytes: 1 << 20, memorySwapBytes: -1 }).map((x) => `${x.file}=${x.value}`), ['memory.max=1048576', 'memory.swap.max=max']);
+  assert.deepEqual(limitWrites(l, 'c', { cpuPeriod: 50_000 }).map((x) => `${x.file}=${x.value}`), ['cpu.max=max 50000']);
+  assert.equal(cpuWeightOfShares(1024), 39, 'runc ≤1.3 maps the default 1024 shares to 39');
+  assert.equal(cpuWeightOfShares(2), 1);
+  assert.equal(cpuWeightOfShares(262144), 10000);
+  assert.throws(() => limitWrites({ ...l, offered: new Set(['hugetlb']) }, 'c', { memoryBytes: 1 << 20 }),
+    /the memory cgroup controller is not available on this host: its cgroup v2 hierarchy at \/sys\/fs\/cgroup offers only: hugetlb/);
 });

@@ -1,0 +1,40 @@
+/**
+ * `kiln stop [-t SECONDS] [-s SIGNAL] CONTAINER...`: the container's stop signal (the image's
+ * STOPSIGNAL, --stop-signal, else SIGTERM), then SIGKILL when it has not exited after the
+ * timeout (its --stop-timeout, else 10 s; -1 waits for ever). Returns once the exit is recorded;
+ * a container that was not running is left as it is, and its name printed all the same.
+ */
+import type { CommandSpec, ParsedArgs } from './args.js';
+import { containerRecords, forEachContainer } from './containerTargets.js';
+import { KilnError } from '../errors.js';
+import { stopContainer } from '../runtime/lifecycle/containerControl.js';
+import { signalName } from '../runtime/lifecycle/signals.js';
+import { DEFAULT_STOP_TIMEOUT, storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer.js';
+
+export const spec: CommandSpec = {
+  name: 'stop',
+  usage: '[OPTIONS] CONTAINER [CONTAINER...]',
+  minArgs: 1,
+  flags: [
+    { name: 'time', short: 't', kind: 'string', description: 'Seconds to wait before killing the container', valueName: 'int' },
+    { name: 'signal', short: 's', kind: 'string', description: 'Signal to send to the container', valueName: 'string' },
+  ],
+};
+
+/** `-t` as docker reads it: whole seconds, -1 for no deadline. */
+export function timeoutFlag(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^-?\d+$/.test(text)) throw new KilnError('USAGE', `invalid argument "${text}" for "-t, --time" flag: strconv.ParseInt: parsing "${text}": invalid syntax`, { exitCode: 125 });
+  return Number(text);
+}
+
+export async function run(args: ParsedArgs): Promise<number> {
+  const timeout = timeoutFlag(args.strings.get('time'));
+  const signal = args.strings.has('signal') ? signalName(args.strings.get('signal') as string) : undefined;
+  const records = await containerRecords();
+  return forEachContainer(records, args.positionals, async (rec, name) => {
+    const stored = storedContainerOrUndefined(records.containerDir(rec.id));
+    await stopContainer(records, rec, signal ?? stored?.stopSignal ?? 'SIGTERM', timeout ?? stored?.stopTimeout ?? DEFAULT_STOP_TIMEOUT, 'stop');
+    process.stdout.write(`${name}\n`);
+  });
+}
