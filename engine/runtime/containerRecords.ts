@@ -184,7 +184,7 @@ export class ContainerRecords {
       const rec = this.read(id);
       if (!rec) continue;
       // --rm whose holder was killed: removed, as docker's daemon removes an auto-remove container whatever happened to its client.
-      if (rec.autoRemove && LIVE_STATES.includes(rec.state) && rec.ownerPid !== undefined && !holderAlive(rec)) {
+      if (rec.autoRemove && rec.ownerPid !== undefined && !holderAlive(rec)) {
         await this.remove(rec.id);
         continue;
       }
