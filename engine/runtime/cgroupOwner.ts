@@ -9,7 +9,8 @@
  * is swept — other kiln processes, and other programs' cgroups, are left alone — and it is swept
  * by the next kiln that starts a container, not after some age.
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
+import { processStartTime } from '../processIdentity.js';
 
 export interface CgroupOwner {
   pid: number;
@@ -17,19 +18,6 @@ export interface CgroupOwner {
   startTime: string;
   /** The inode of /proc/PID/ns/pid. */
   pidNamespace: string;
-}
-
-/** The start time of a process, or undefined when it does not exist. */
-export function processStartTime(pid: number): string | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is in parentheses and may hold spaces: count after its end.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[19];
 }
 
 function pidNamespaceOf(pid: number | 'self'): string | undefined {
