@@ -47,7 +47,7 @@ describe('security: rootless kiln run and RUN', () => {
     session = rootlessSession('kiln-sec-rootless-');
     const commit = [
       `import { Store } from ${JSON.stringify(join(session.kilnHome, 'dist/engine/store/store.js'))};`,
-      `import { commitBusyboxImage } from ${JSON.stringify(join(session.kilnHome, 'dist/test/support/busyboxImage.js'))};`,
+      `import { commitBusyboxImage } from ${JSON.stringify(join(session.kilnHome, 'dist/harness/busyboxImage.js'))};`,
       'await commitBusyboxImage(await Store.open(), "kiln-test/busybox:latest");',
     ].join('\n');
     session.asUser([process.execPath, '--input-type=module', '-e', commit], { check: true });
