@@ -29,7 +29,7 @@ import type { Store } from '../store/store.js';
 import { recordLeaseName } from '../store/leases.js';
 import type { Stage } from '../../grammar/recipe.js';
 import type { LayerRef, StageState } from '../steps/state.js';
-import { isUrl } from '../steps/urlSource.js';
+import { isUrl } from '../steps/fetchUrl.js';
 
 export interface BuildCacheOptions {
   store: Store;

@@ -8,6 +8,8 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { askIsolation, isKernelRefusal, kernelMessage, kernelRefused, parseIsolation, settleIsolation, type IsolationRequest } from '../runtime/isolation.js';
 import { privilege } from '../runtime/privilege.js';
+import { rerunInOwnUserNamespace } from '../runtime/ownUserNamespace.js';
+import { subordinateIds } from '../runtime/userNamespace.js';
 
 /** The isolation asked for: the verb's --isolation flag, else KILN_ISOLATION, else auto. */
 export function requestedIsolation(args: ParsedArgs): IsolationRequest {
@@ -41,8 +43,6 @@ export async function enterIsolation(verb: string, spec: CommandSpec, args: Pars
     settleIsolation('chroot', 'asked for', false);
     return undefined;
   }
-  const { rerunInOwnUserNamespace } = await import('../runtime/ownUserNamespace.js');
-  const { subordinateIds } = await import('../runtime/userNamespace.js');
   const ids = subordinateIds();
   if ('missing' in ids && request === 'auto' && need === 'required') {
     settleIsolation('chroot', `no user namespace of kiln's own: ${ids.missing}`, false);

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomHex } from '../lazyCrypto.js';
+import { randomHex } from '../lateLoading.js';
 import { constants as osConstants } from 'node:os';
 import { initExecutable, nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors.js';

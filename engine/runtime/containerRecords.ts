@@ -12,7 +12,7 @@
  * The files are small and few: sync calls, since a thread-pool round trip per operation cost
  * more than the operations themselves on `kiln run`'s path.
  */
-import { randomHex } from '../lazyCrypto.js';
+import { randomHex } from '../lateLoading.js';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';

@@ -4,7 +4,6 @@
  * layer came of it). This is the seam a cache wraps: a step is a pure function of its
  * instruction, the stage state before it, and (for COPY/ADD) the selected sources.
  */
-import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
@@ -33,6 +32,7 @@ import type { Isolation } from '../runtime/isolation.js';
 import { acquireCacheMount, cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
 import type { LayerRef, LayerStorage, StageState } from './state.js';
 import { DiffTree } from '../layer/diffTree.js';
+import { nodeChildProcess } from '../lateLoading.js';
 
 export interface StepEnvironment {
   storage: LayerStorage;
@@ -63,7 +63,7 @@ export interface StepEnvironment {
 }
 
 const COMMENT = 'buildkit.dockerfile.v0';
-const execFileAsync = promisify(execFile);
+const execFileAsync = (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => promisify(nodeChildProcess().execFile)(file, args);
 
 function located(env: StepEnvironment, instr: StageInstruction, code: string, message: string, exitCode = 1): KilnError {
   return new KilnError(code, message, { location: { file: env.dockerfileName, line: instr.range.start.line, column: instr.range.start.column }, exitCode });

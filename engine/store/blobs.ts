@@ -8,7 +8,7 @@ import { chmod, lstat, readdir, rename, stat, unlink, utimes } from 'node:fs/pro
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { nodeCrypto, randomHex } from '../lazyCrypto.js';
+import { nodeCrypto, randomHex } from '../lateLoading.js';
 import { KilnError } from '../errors.js';
 import { refusal } from '../refusal.js';
 import { selfTag } from '../processIdentity.js';

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, exist
 import { join } from 'node:path';
 import { nativeBinding } from '../../../native/index.js';
 import { KilnError } from '../../errors.js';
-import { randomHex } from '../../lazyCrypto.js';
+import { randomHex } from '../../lateLoading.js';
 import { NETWORK_STATE_DIR, stateDir } from './hostState.js';
 import { formatAddress, formatSubnet, hostAddress, hostRoutes, macForAddress, overlaps, parseSubnet, type Subnet } from './ipv4.js';
 import { DEFAULT_BRIDGE } from './networkMode.js';

@@ -1,0 +1,101 @@
+/**
+ * What kiln loads on first use rather than at start-up, all in this one file: Node's built-in
+ * modules that are costly to load, and kiln's own heavy modules that a common command can do
+ * without. Besides the verb table (engine/cli/verbs.ts, which loads a verb's modules when it
+ * runs), nothing else loads late: every other module is imported at the top of the file that
+ * uses it, so a file's header says what it uses. Each entry costs milliseconds of a command's
+ * start-up that a cached rebuild, `kiln images` or `kiln run` would otherwise pay (measured
+ * under a CPU profile of a cached rebuild); a test keeps the built-ins out of those commands
+ * (test/unit/lateLoading.test.ts).
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const requireBuiltin = createRequire(import.meta.url);
+
+let crypto: typeof import('node:crypto') | undefined;
+let childProcess: typeof import('node:child_process') | undefined;
+let zlib: typeof import('node:zlib') | undefined;
+let tls: typeof import('node:tls') | undefined;
+
+/** node:crypto: ~13 ms (streams and every cipher); a cached rebuild hashes nothing new. */
+export function nodeCrypto(): typeof import('node:crypto') {
+  return (crypto ??= requireBuiltin('node:crypto') as typeof import('node:crypto'));
+}
+
+/** node:child_process, which brings net and dgram: the few helper programs kiln runs. */
+export function nodeChildProcess(): typeof import('node:child_process') {
+  return (childProcess ??= requireBuiltin('node:child_process') as typeof import('node:child_process'));
+}
+
+/** node:zlib: compressed layers only (a registry's, or a gzipped archive's). */
+export function nodeZlib(): typeof import('node:zlib') {
+  return (zlib ??= requireBuiltin('node:zlib') as typeof import('node:zlib'));
+}
+
+/** node:tls: only to add a user's certificate authorities to the root ones. */
+export function nodeTls(): typeof import('node:tls') {
+  return (tls ??= requireBuiltin('node:tls') as typeof import('node:tls'));
+}
+
+/**
+ * The Dockerfile parser (Chevrotain and lodash: ~20 ms to load) and the instruction layer:
+ * a build whose Dockerfile text this store has parsed before reads the parse cache instead.
+ */
+export async function dockerfileGrammar(): Promise<typeof import('../grammar/parser.js') & typeof import('../grammar/instructions.js')> {
+  const [parser, instructions] = await Promise.all([import('../grammar/parser.js'), import('../grammar/instructions.js')]);
+  return { ...parser, ...instructions };
+}
+
+/** The build checks (BuildKit's Dockerfile rules): their findings are cached like the parse. */
+export function buildChecks(): Promise<typeof import('./plan/checks/checkRecipe.js')> {
+  return import('./plan/checks/checkRecipe.js');
+}
+
+/** Unpacking a layer (tar-stream, decompression, streams): only when a snapshot is missing. */
+export function layerExtraction(): Promise<typeof import('./layer/extract.js')> {
+  return import('./layer/extract.js');
+}
+
+/** The step executor (COPY, ADD, RUN and what they use): only when a step misses the cache. */
+export function stepExecutor(): Promise<typeof import('./steps/executor.js')> {
+  return import('./steps/executor.js');
+}
+
+/** Running a container (namespaces, mounts, cgroups, networks, seccomp): a RUN step that misses. */
+export function containerRuntime(): Promise<typeof import('./runtime/container.js')> {
+  return import('./runtime/container.js');
+}
+
+/** The registry client: a base image to pull, --push, --cache-from and --cache-to. */
+export async function registryTransfer(): Promise<typeof import('./registry/pull.js') & typeof import('./registry/push.js') & typeof import('./registry/buildCacheExchange.js')> {
+  const [pull, push, exchange] = await Promise.all([import('./registry/pull.js'), import('./registry/push.js'), import('./registry/buildCacheExchange.js')]);
+  return { ...pull, ...push, ...exchange };
+}
+
+/** Writing an image out of the store (--output): an archive, or its files in a directory. */
+export async function imageOutput(): Promise<typeof import('./archive/archiveFile.js') & typeof import('./steps/rootfsView.js')> {
+  const [archive, view] = await Promise.all([import('./archive/archiveFile.js'), import('./steps/rootfsView.js')]);
+  return { ...archive, ...view };
+}
+
+/** The build report (--report): its recorder and page writer. */
+export function buildReport(): Promise<typeof import('./report/buildReportSession.js')> {
+  return import('./report/buildReportSession.js');
+}
+
+/** `bytes` random bytes as hex, for unique names: read from the kernel, crypto only if that fails. */
+export function randomHex(bytes: number): string {
+  const buf = Buffer.alloc(bytes);
+  try {
+    const fd = openSync('/dev/urandom', 'r');
+    try {
+      if (readSync(fd, buf, 0, bytes, null) === bytes) return buf.toString('hex');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // no /dev/urandom here
+  }
+  return nodeCrypto().randomBytes(bytes).toString('hex');
+}
