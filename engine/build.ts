@@ -21,9 +21,9 @@ import { hostPlatform, parsePlatform, type Platform } from './image/platform.js'
 import type { Progress, StepRef } from './progress/progress.js';
 import type { CheckInputs, CheckReport } from './plan/checks/checkRecipe.js';
 import { checkBases, reportChecks } from './plan/checks/buildChecks.js';
-import { isHeredocScript, isListed, stageLabels, stepPrefix, stepText, stepTotal } from './plan/stepNames.js';
+import { instructionText, isHeredocScript, isListed, stageLabels, stepPrefix, stepText, stepTotal } from './plan/stepNames.js';
 import { runGraph, type GraphTask } from './schedule/scheduler.js';
-import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
+import type { BuildCache } from './schedule/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
 import { ensurePath, takeOnbuildTriggers } from './steps/meta.js';
 import { epochOf, newestMtime, rfc3339 } from './steps/clock.js';
@@ -35,8 +35,7 @@ import type { Isolation } from './runtime/isolation.js';
 import type { SnapshotterRequest } from './steps/snapshotter.js';
 import { chooseSnapshotter } from './steps/snapshotterChoice.js';
 import { layerXattrs } from './layer/layerXattrs.js';
-import { writeLayer } from './layer/tarWriter.js';
-import { stepExecutor } from './lateLoading.js';
+import { layerWriter, stepExecutor } from './lateLoading.js';
 
 export interface BuildOptions {
   store: Store;
@@ -110,12 +109,12 @@ class StoreLayers implements LayerStorage {
   }
   async commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef> {
     // The blob lands behind the build (fsync, rename): the next step needs only its digest and snapshot.
-    const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
+    const { diffId } = await (await layerWriter()).writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
     await this.store.adoptSnapshot(diffId, dir);
     return { diffId };
   }
   async commitTree(tree: { readonly root: LayerEntry }, clampMtime?: number, whiteouts: 'overlay' | 'none' = 'none'): Promise<LayerRef> {
-    const { diffId } = await writeLayer(this.store, tree.root, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
+    const { diffId } = await (await layerWriter()).writeLayer(this.store, tree.root, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
     return { diffId };
   }
 }

@@ -62,15 +62,31 @@ export function stepExecutor(): Promise<typeof import('./steps/executor.js')> {
   return import('./steps/executor.js');
 }
 
+/** Writing a layer (the tar writer, its headers): only when a step made new files. */
+export function layerWriter(): Promise<typeof import('./layer/tarWriter.js')> {
+  return import('./layer/tarWriter.js');
+}
+
+/** Re-running kiln in a user namespace of its own (rootless): never as root. */
+export async function rootlessReexecution(): Promise<typeof import('./runtime/ownUserNamespace.js') & typeof import('./runtime/userNamespace.js')> {
+  const [own, ids] = await Promise.all([import('./runtime/ownUserNamespace.js'), import('./runtime/userNamespace.js')]);
+  return { ...own, ...ids };
+}
+
 /** Running a container (namespaces, mounts, cgroups, networks, seccomp): a RUN step that misses. */
 export function containerRuntime(): Promise<typeof import('./runtime/container.js')> {
   return import('./runtime/container.js');
 }
 
-/** The registry client: a base image to pull, --push, --cache-from and --cache-to. */
-export async function registryTransfer(): Promise<typeof import('./registry/pull.js') & typeof import('./registry/push.js') & typeof import('./registry/buildCacheExchange.js')> {
-  const [pull, push, exchange] = await Promise.all([import('./registry/pull.js'), import('./registry/push.js'), import('./registry/buildCacheExchange.js')]);
-  return { ...pull, ...push, ...exchange };
+/** The registry client: a build's base image to pull, and --push. */
+export async function registryTransfer(): Promise<typeof import('./registry/pull.js') & typeof import('./registry/push.js')> {
+  const [pull, push] = await Promise.all([import('./registry/pull.js'), import('./registry/push.js')]);
+  return { ...pull, ...push };
+}
+
+/** A build's --cache-from and --cache-to (the registry client with the cache's exchange). */
+export function buildCacheExchange(): Promise<typeof import('./cli/buildCacheExchange.js')> {
+  return import('./cli/buildCacheExchange.js');
 }
 
 /** Writing an image out of the store (--output): an archive, or its files in a directory. */
@@ -82,6 +98,15 @@ export async function imageOutput(): Promise<typeof import('./archive/archiveFil
 /** The build report (--report): its recorder and page writer. */
 export function buildReport(): Promise<typeof import('./report/buildReportSession.js')> {
   return import('./report/buildReportSession.js');
+}
+
+/**
+ * Entering the namespaces a verb's spec asks for (its own mount namespace; rootless, kiln's own
+ * user namespace): the dispatcher loads this for such a verb only, never for --help or --version.
+ */
+export async function verbNamespaces(): Promise<typeof import('./runtime/ownMountNamespace.js') & typeof import('./cli/isolationChoice.js')> {
+  const [mounts, isolation] = await Promise.all([import('./runtime/ownMountNamespace.js'), import('./cli/isolationChoice.js')]);
+  return { ...mounts, ...isolation };
 }
 
 /** `bytes` random bytes as hex, for unique names: read from the kernel, crypto only if that fails. */

@@ -12,11 +12,11 @@ import { formatPlatform } from '../image/platform.js';
 import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
 import { build, checkBuild, type BuildOptions } from '../build.js';
 import { createProgress, PROGRESS_MODES, type Progress } from '../progress/progress.js';
-import { displayReference, normalizeTag } from '../image/reference.js';
+import { fullReference, parseTagReference, type ImageReference } from '../image/reference.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 import type { Dockerfile } from '../../grammar/ast.js';
 import { ParseError } from '../../grammar/parseError.js';
-import { canOwnFiles, privilege } from '../runtime/privilege.js';
+import { canOwnFiles, privilege } from '../host/privilege.js';
 import { isolationReason, KERNEL_REFUSED_EXIT, resolveIsolation } from '../runtime/isolation.js';
 import { parseSnapshotter } from '../steps/snapshotter.js';
 import { parseRegistryCacheSpec } from '../registry/cacheSpec.js';
@@ -25,12 +25,12 @@ import { shellExpander } from '../plan/shellExpander.js';
 import { shortForm } from '../plan/checks/findings.js';
 import { Store, type ImageRecord } from '../store/store.js';
 import { sourceDateEpochFromEnv } from '../layer/sourceDateEpoch.js';
-import { cachedParse } from '../../cache/parsedRecipe.js';
-import { BuildCache } from '../buildCache/cachedStep.js';
+import { cachedParse } from '../plan/parsedRecipe.js';
+import { BuildCache } from '../schedule/cachedStep.js';
 import { interruptSignal } from '../schedule/scheduler.js';
 import { causeInMessage, makeOutputDir, refusal } from '../refusal.js';
 import { checkReportText } from './checkReport.js';
-import { buildChecks, buildReport, containerRuntime, dockerfileGrammar, imageOutput, nodeChildProcess, registryTransfer } from '../lateLoading.js';
+import { buildCacheExchange, buildChecks, buildReport, containerRuntime, dockerfileGrammar, imageOutput, nodeChildProcess, registryTransfer } from '../lateLoading.js';
 
 export const spec: CommandSpec = {
   name: 'build',
@@ -120,7 +120,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   const namedContexts = new Map((args.lists.get('build-context') ?? []).map((t) => keyValue('build', '--build-context', t)));
   const secrets = new Map((args.lists.get('secret') ?? []).map(parseSecret));
   const outputs = (args.lists.get('output') ?? []).map(parseOutput);
-  const tags = args.lists.get('tag') ?? [];
+  // Every -t is checked here, before any work: `-t ok -t 'Bad Tag'` builds nothing.
+  const tagTexts = args.lists.get('tag') ?? [];
+  const tags = tagTexts.map(parseTagReference);
   const push = args.bools.has('push');
   if (push && tags.length === 0) throw usageError('build', '--push needs at least one -t NAME to push to');
   const insecure = insecureRegistries(args);
@@ -128,7 +130,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const cacheFrom = (args.lists.get('cache-from') ?? []).map((t) => parseRegistryCacheSpec('--cache-from', t));
   const cacheTo = (args.lists.get('cache-to') ?? []).map((t) => parseRegistryCacheSpec('--cache-to', t));
 
-  // The parser (Chevrotain) runs only when the Dockerfile's text is new to this store (see cache/parsedRecipe.ts).
+  // The parser (Chevrotain) runs only when the Dockerfile's text is new to this store (see plan/parsedRecipe.ts).
   const fromStdin = contextArg === '-';
   if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');
   // `kiln build -`: the Dockerfile comes on stdin and there is no context (an empty one).
@@ -155,7 +157,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
   const reportFile = args.strings.get('report');
   const report = reportFile === undefined ? undefined : (await buildReport()).startBuildReport(reportFile, progress, {
-    dockerfile: source.displayName, context: contextArg, tags, namedContexts: new Set([...namedContexts].filter(([, v]) => !v.startsWith('docker-image://')).map(([k]) => k)),
+    dockerfile: source.displayName, context: contextArg, tags: tagTexts, namedContexts: new Set([...namedContexts].filter(([, v]) => !v.startsWith('docker-image://')).map(([k]) => k)),
     ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
   });
   const sde = buildArgs.has('SOURCE_DATE_EPOCH') ? Number(buildArgs.get('SOURCE_DATE_EPOCH')) : sourceDateEpochFromEnv();
@@ -163,7 +165,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const jobsText = args.strings.get('jobs');
   const jobs = jobsText === undefined ? undefined : Number(jobsText);
   if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw usageError('build', `invalid --jobs "${jobsText}": expected a whole number of at least 1`);
-  const exchange = cacheFrom.length + cacheTo.length > 0 ? await registryTransfer() : undefined;
+  const exchange = cacheFrom.length + cacheTo.length > 0 ? await buildCacheExchange() : undefined;
   // Records touched from here on are this build's: what --cache-to exports.
   const started = new Date();
   // Imported before the cache opens, so the build's lookups see the imported records.
@@ -187,8 +189,9 @@ export async function run(args: ParsedArgs): Promise<number> {
     runner: async (s, io) => (await containerRuntime()).runContainer((await resolveIsolation()) === 'chroot' ? { ...s, isolation: 'chroot' } : s, io),
     parseTrigger,
     pull: async (ref, platform) => {
+      const { pullImage } = await registryTransfer();
       try {
-        return await (await registryTransfer()).pullImage(store, ref, { platform: formatPlatform(platform), insecureRegistries: insecure });
+        return await pullImage(store, ref, { platform: formatPlatform(platform), insecureRegistries: insecure });
       } catch (e) {
         if (!(e instanceof KilnError)) throw e;
         throw new KilnError('IMAGE_NOT_FOUND', `${ref}: image not found in the store, and pulling it failed: ${e.message}`, { cause: e });
@@ -234,9 +237,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   await report?.write(store, { record: result.record });
   if (exchange) for (const to of cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: insecure });
   if (push) {
-    for (const t of tags) {
-      const pushed = await (await registryTransfer()).pushImage(store, t, { source: result.record.id, insecureRegistries: insecure });
-      if (!quiet) process.stderr.write(`pushed ${t}: digest: ${pushed.digest} size: ${pushed.size}\n`);
+    const { pushImage } = await registryTransfer();
+    for (const [i, t] of tags.entries()) {
+      const pushed = await pushImage(store, fullReference(t), { source: result.record.id, insecureRegistries: insecure });
+      if (!quiet) process.stderr.write(`pushed ${tagTexts[i]}: digest: ${pushed.digest} size: ${pushed.size}\n`);
     }
   }
   if (quiet) printLine(`${result.record.id}\n`);
@@ -250,12 +254,12 @@ async function warnBeforeInvalidLine(df: Dockerfile, line: number, buildArgs: Re
 }
 
 /** BuildKit's `exporting to image` step: the image written and each name it was given. */
-function showExport(progress: Progress, id: string, tags: readonly string[]): void {
+function showExport(progress: Progress, id: string, tags: readonly ImageReference[]): void {
   const step = progress.step('exporting to image', 'internal');
   progress.started(step);
   progress.note(step, 'exporting layers done');
   progress.note(step, `writing image ${id} done`);
-  for (const t of tags) progress.note(step, `naming to ${displayReference(t)} done`);
+  for (const t of tags) progress.note(step, `naming to ${fullReference(t)} done`);
   progress.done(step);
 }
 
@@ -272,7 +276,7 @@ async function reportCheckOnly(options: BuildOptions, file: string, text: string
   return report.findings.length > 0 ? 1 : 0;
 }
 
-async function writeOutput(store: Store, record: ImageRecord, tags: string[], out: OutputSpec): Promise<void> {
+async function writeOutput(store: Store, record: ImageRecord, tags: readonly ImageReference[], out: OutputSpec): Promise<void> {
   const { RootfsView, writeArchiveFile } = await imageOutput();
   if (out.type === 'local') {
     const layers = record.config.rootfs.diff_ids.map((diffId) => ({ diffId }));
@@ -297,7 +301,7 @@ async function writeOutput(store: Store, record: ImageRecord, tags: string[], ou
     return;
   }
   const refreshed = (await store.getImage(record.id)) ?? record;
-  await writeArchiveFile(store, [{ image: refreshed, tags: tags.map(normalizeTag) }], out.dest, out.type);
+  await writeArchiveFile(store, [{ image: refreshed, tags: tags.map(fullReference) }], out.dest, out.type);
 }
 
 /**

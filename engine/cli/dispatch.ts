@@ -2,11 +2,10 @@ import { formatHelp, parseArgs } from './args.js';
 import { VERBS } from './verbs.js';
 import { reportError } from './report.js';
 import { closestMatch } from '../../grammar/suggest.js';
-import { privilege } from '../runtime/privilege.js';
-import { enterOwnMountNamespace } from '../runtime/ownMountNamespace.js';
-import { enterIsolation } from './isolationChoice.js';
+import { privilege } from '../host/privilege.js';
 import { refusalAtTop, refusalCause } from '../refusal.js';
-import { defaultStoreRoot } from '../store/store.js';
+import { defaultStoreRoot } from '../store/storeRoot.js';
+import { verbNamespaces } from '../lateLoading.js';
 
 const VERSION = '0.1.0';
 
@@ -74,11 +73,11 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
   }
   const args = parseArgs(command.spec, rest);
   if (command.spec.ownMountNamespace) {
-    if (privilege() === 'host-root') await enterOwnMountNamespace();
+    if (privilege() === 'host-root') await (await verbNamespaces()).enterOwnMountNamespace();
   }
   if (command.spec.ownUserNamespace) {
     // The isolation (namespaces, rootless: re-run in kiln's own user namespace, chroot): see isolationChoice.ts.
-    const code = await enterIsolation(verb, command.spec, args);
+    const code = await (await verbNamespaces()).enterIsolation(verb, command.spec, args);
     if (code !== undefined) return code;
   }
   return command.run(args);

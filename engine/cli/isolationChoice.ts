@@ -7,9 +7,9 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { askIsolation, isKernelRefusal, kernelMessage, kernelRefused, parseIsolation, settleIsolation, type IsolationRequest } from '../runtime/isolation.js';
-import { privilege } from '../runtime/privilege.js';
-import { rerunInOwnUserNamespace } from '../runtime/ownUserNamespace.js';
-import { subordinateIds } from '../runtime/userNamespace.js';
+import { privilege } from '../host/privilege.js';
+import { defaultStoreRoot } from '../store/storeRoot.js';
+import { rootlessReexecution } from '../lateLoading.js';
 
 /** The isolation asked for: the verb's --isolation flag, else KILN_ISOLATION, else auto. */
 export function requestedIsolation(args: ParsedArgs): IsolationRequest {
@@ -43,13 +43,15 @@ export async function enterIsolation(verb: string, spec: CommandSpec, args: Pars
     settleIsolation('chroot', 'asked for', false);
     return undefined;
   }
+  const { rerunInOwnUserNamespace, subordinateIds } = await rootlessReexecution();
   const ids = subordinateIds();
   if ('missing' in ids && request === 'auto' && need === 'required') {
     settleIsolation('chroot', `no user namespace of kiln's own: ${ids.missing}`, false);
     return undefined;
   }
   try {
-    return await rerunInOwnUserNamespace(verb, need, { KILN_ISOLATION: 'rootless' });
+    // The store is the user's even where uid 0 (inside) would choose /var/lib/kiln.
+    return await rerunInOwnUserNamespace(verb, need, defaultStoreRoot(), { KILN_ISOLATION: 'rootless' });
   } catch (e) {
     const refused = isKernelRefusal(e) && !(e instanceof KilnError);
     const unmapped = e instanceof KilnError && e.code === 'ROOTLESS_ID_MAP';

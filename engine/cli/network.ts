@@ -8,7 +8,7 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { formatTable } from './table.js';
 import { KilnError } from '../errors.js';
-import { privilege } from '../runtime/privilege.js';
+import { privilege } from '../host/privilege.js';
 import { createUserNetwork, networksAfterSweep, removeUserNetwork } from '../runtime/network/networkAdmin.js';
 
 export const spec: CommandSpec = {

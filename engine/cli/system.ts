@@ -7,7 +7,7 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { Store } from '../store/store.js';
 import { diskUsage, humanSize } from '../../cache/prune.js';
-import { privilege } from '../runtime/privilege.js';
+import { privilege } from '../host/privilege.js';
 import { resetNetworks } from '../runtime/network/networkAdmin.js';
 
 export const spec: CommandSpec = {

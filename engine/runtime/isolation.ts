@@ -17,7 +17,7 @@
  * took and why.
  */
 import { KilnError } from '../errors.js';
-import { privilege } from './privilege.js';
+import { privilege } from '../host/privilege.js';
 import { nativeBinding } from '../../native/index.js';
 import { closeQuietly } from './childHandshake.js';
 

@@ -9,11 +9,6 @@ import { pipeline } from 'node:stream/promises';
 import { trustExtraCertificates } from '../registry/extraCertificates.js';
 import { nodeCrypto } from '../lateLoading.js';
 
-/** Whether a COPY/ADD source is an http(s) URL. */
-export function isUrl(source: string): boolean {
-  return /^https?:\/\//i.test(source);
-}
-
 export class DownloadError extends Error {}
 
 export interface Download { path: string; name: string; digest: string; mtime: Date | undefined }
