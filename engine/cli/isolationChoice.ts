@@ -7,7 +7,8 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { askIsolation, isKernelRefusal, kernelMessage, kernelRefused, parseIsolation, settleIsolation, type IsolationRequest } from '../runtime/isolation.js';
-import { privilege } from '../runtime/privilege.js';
+import { privilege } from '../host/privilege.js';
+import { defaultStoreRoot } from '../store/storeRoot.js';
 
 /** The isolation asked for: the verb's --isolation flag, else KILN_ISOLATION, else auto. */
 export function requestedIsolation(args: ParsedArgs): IsolationRequest {
@@ -49,7 +50,8 @@ export async function enterIsolation(verb: string, spec: CommandSpec, args: Pars
     return undefined;
   }
   try {
-    return await rerunInOwnUserNamespace(verb, need, { KILN_ISOLATION: 'rootless' });
+    // The store is the user's even where uid 0 (inside) would choose /var/lib/kiln.
+    return await rerunInOwnUserNamespace(verb, need, defaultStoreRoot(), { KILN_ISOLATION: 'rootless' });
   } catch (e) {
     const refused = isKernelRefusal(e) && !(e instanceof KilnError);
     const unmapped = e instanceof KilnError && e.code === 'ROOTLESS_ID_MAP';
