@@ -8,20 +8,13 @@
  * under a CPU profile of a cached rebuild); a test keeps the built-ins out of those commands
  * (test/unit/lateLoading.test.ts).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const requireBuiltin = createRequire(import.meta.url);
 
-let crypto: typeof import('node:crypto') | undefined;
 let childProcess: typeof import('node:child_process') | undefined;
 let zlib: typeof import('node:zlib') | undefined;
 let tls: typeof import('node:tls') | undefined;
-
-/** node:crypto: ~13 ms (streams and every cipher); a cached rebuild hashes nothing new. */
-export function nodeCrypto(): typeof import('node:crypto') {
-  return (crypto ??= requireBuiltin('node:crypto') as typeof import('node:crypto'));
-}
 
 /** node:child_process, which brings net and dgram: the few helper programs kiln runs. */
 export function nodeChildProcess(): typeof import('node:child_process') {
@@ -107,20 +100,4 @@ export function buildReport(): Promise<typeof import('./report/buildReportSessio
 export async function verbNamespaces(): Promise<typeof import('./runtime/ownMountNamespace.js') & typeof import('./cli/isolationChoice.js')> {
   const [mounts, isolation] = await Promise.all([import('./runtime/ownMountNamespace.js'), import('./cli/isolationChoice.js')]);
   return { ...mounts, ...isolation };
-}
-
-/** `bytes` random bytes as hex, for unique names: read from the kernel, crypto only if that fails. */
-export function randomHex(bytes: number): string {
-  const buf = Buffer.alloc(bytes);
-  try {
-    const fd = openSync('/dev/urandom', 'r');
-    try {
-      if (readSync(fd, buf, 0, bytes, null) === bytes) return buf.toString('hex');
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // no /dev/urandom here
-  }
-  return nodeCrypto().randomBytes(bytes).toString('hex');
 }

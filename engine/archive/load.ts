@@ -13,8 +13,8 @@ import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
-import { KilnError } from '../errors.js';
-import { EXIT_CODES, isSystemRefusal, refusal } from '../refusal.js';
+import { KilnError } from '../errors/kilnError.js';
+import { EXIT_CODES, isSystemRefusal, refusal } from '../errors/refusal.js';
 import { configProblem, goArch, type ImageConfig } from '../image/config.js';
 import { familiarReference, fullReference, normalizeTag, parseReference } from '../image/reference.js';
 import { decompress } from '../layer/compression.js';
@@ -26,7 +26,7 @@ import {
   ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
 } from '../image/mediaTypes.js';
 import type { Descriptor, DockerManifestItem, OciIndex, OciManifest } from './archiveManifest.js';
-import { nodeCrypto } from '../lateLoading.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 interface StagedFile {
   path: string;

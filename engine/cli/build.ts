@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { DockerfileError } from './report.js';
 import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
 import { formatPlatform } from '../image/platform.js';
@@ -28,7 +28,7 @@ import { sourceDateEpochFromEnv } from '../layer/sourceDateEpoch.js';
 import { cachedParse } from '../plan/parsedRecipe.js';
 import { BuildCache } from '../schedule/cachedStep.js';
 import { interruptSignal } from '../schedule/scheduler.js';
-import { causeInMessage, makeOutputDir, refusal } from '../refusal.js';
+import { causeInMessage, makeOutputDir, refusal } from '../errors/refusal.js';
 import { checkReportText } from './checkReport.js';
 import { buildCacheExchange, buildChecks, buildReport, containerRuntime, dockerfileGrammar, imageOutput, nodeChildProcess, registryTransfer } from '../lateLoading.js';
 

@@ -3,7 +3,7 @@ import { VERBS } from './verbs.js';
 import { reportError } from './report.js';
 import { closestMatch } from '../../grammar/suggest.js';
 import { privilege } from '../host/privilege.js';
-import { refusalAtTop, refusalCause } from '../refusal.js';
+import { refusalAtTop, refusalCause } from '../errors/refusal.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
 import { verbNamespaces } from '../lateLoading.js';
 

@@ -1,10 +1,10 @@
 import { readlinkSync } from 'node:fs';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { openStore } from './openStore.js';
 import { archiveBytes, resolveSaveItems, writeArchive } from '../archive/dockerSave.js';
 import { writeArchiveFile } from '../archive/archiveFile.js';
-import { refusal } from '../refusal.js';
+import { refusal } from '../errors/refusal.js';
 
 export const spec: CommandSpec = {
   name: 'save',

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { nodeChildProcess, nodeZlib } from '../lateLoading.js';
 
 export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';

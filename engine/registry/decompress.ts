@@ -4,7 +4,7 @@
  * memory, and its exit status checked. Without the program a zstd layer is a clear error.
  */
 import { Duplex, PassThrough, type Transform } from 'node:stream';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { LayerCompression } from '../image/mediaTypes.js';
 import { nodeChildProcess, nodeZlib } from '../lateLoading.js';
 

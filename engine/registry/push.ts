@@ -10,7 +10,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { gzipLevelFor } from './gzipLevel.js';
 import PQueue from 'p-queue';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { repositoryScope } from './auth.js';
 import { BlobSources, type CompressedVariant } from './blobSources.js';
 import { RegistryClient, type RegistryClientOptions } from './client.js';

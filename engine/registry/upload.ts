@@ -5,11 +5,11 @@
  * and is cut into chunks, so at most one chunk is in memory.
  */
 import type { Readable } from 'node:stream';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { repositoryScope } from './auth.js';
 import type { RegistryClient } from './client.js';
 import type { ImageReference } from '../image/reference.js';
-import { nodeCrypto } from '../lateLoading.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 /** Chunk size of chunked uploads: a bound on memory, big enough to keep round trips few. */
 export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;

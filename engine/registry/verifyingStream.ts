@@ -5,8 +5,8 @@
  */
 import type { Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { KilnError } from '../errors.js';
-import { nodeCrypto } from '../lateLoading.js';
+import { KilnError } from '../errors/kilnError.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 export interface Expectation {
   digest: string;

@@ -15,7 +15,7 @@ import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { resolveInRoot } from '../context/scopedPath.js';
 import { diffTrees, recordIdentities, type Identity } from '../layer/treeDiff.js';
-import { makeNodes } from '../layer/specialFiles.js';
+import { makeNodes } from '../host/specialFiles.js';
 import type { RootfsCopies } from '../store/rootfsCopies.js';
 import { copyTree } from '../store/treeCopy.js';
 import { DirectoryView } from './rootfsView.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { trustExtraCertificates } from '../registry/extraCertificates.js';
-import { nodeCrypto } from '../lateLoading.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 export class DownloadError extends Error {}
 

@@ -5,8 +5,9 @@
 import { writeFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { KilnError } from '../errors.js';
-import { nodeChildProcess, randomHex } from '../lateLoading.js';
+import { KilnError } from '../errors/kilnError.js';
+import { nodeChildProcess } from '../lateLoading.js';
+import { randomHex } from './randomHex.js';
 
 export interface SpecialNode {
   path: string;
