@@ -2,7 +2,8 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { Store } from '../store/store.js';
-import { humanSize, pruneCache } from '../../cache/prune.js';
+import { pruneCache } from '../../cache/prune.js';
+import { humanSize } from './humanUnits.js';
 
 export const spec: CommandSpec = {
   name: 'prune',
