@@ -30,6 +30,7 @@ import { prepare } from './build/prepare.js';
 import { StageRunner } from './build/stageRunner.js';
 import { showStepSources } from './build/stepSources.js';
 import { StoreLayers } from './build/storeLayers.js';
+import type { BuildArgs } from './plan/buildArgs.js';
 
 export interface BuildOptions {
   store: Store;
@@ -38,7 +39,7 @@ export interface BuildOptions {
   dockerfileName: string;
   contextDir: string;
   ignorePatterns: string[];
-  buildArgs: ReadonlyMap<string, string>;
+  buildArgs: BuildArgs;
   target?: string;
   /** `--build-context name=path` (a directory) or `name=docker-image://ref`. */
   namedContexts: ReadonlyMap<string, string>;

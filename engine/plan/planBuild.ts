@@ -12,6 +12,7 @@ import { ArgExpansionError, evaluateGlobalArgs } from './args.js';
 import { automaticArgs } from './automaticArgs.js';
 import type { WordExpander } from './expander.js';
 import { fromValues, planStages, type BuildPlan, type PlannedStage, type PlanOptions } from './graph.js';
+import type { BuildArgs } from './buildArgs.js';
 
 /** `--build-context NAME=DIR` and `NAME=docker-image://REF`, apart. */
 export interface NamedContexts {
@@ -43,7 +44,7 @@ export function stagePlatform(planned: PlannedStage, targetPlatform: Platform): 
 
 export interface GlobalArgInputs {
   recipe: Recipe;
-  buildArgs: ReadonlyMap<string, string>;
+  buildArgs: BuildArgs;
   target?: string | undefined;
   buildPlatform: Platform;
   targetPlatform: Platform;

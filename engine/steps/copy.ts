@@ -8,6 +8,7 @@
 import { rm } from 'node:fs/promises';
 import type { CopyInstruction } from '../../grammar/recipe.js';
 import { DiffTree } from '../layer/diffTree.js';
+import { copyWords, type CopyWords } from '../plan/instructionWords.js';
 import { addUrls, isGitSource, unpackArchives } from './add.js';
 import { parseChmod, type ModeChange } from './chmod.js';
 import { resolveChown, UnknownOwnerError, type Owner } from './chown.js';
@@ -20,24 +21,9 @@ import type { StageState } from './state.js';
 import { commitDiff } from './stepCommit.js';
 import { located, stepTime, stepWords, type StepEnvironment } from './stepEnvironment.js';
 
-/** A COPY/ADD's words after expansion. */
-interface CopyWords {
-  sources: string[];
-  dest: string;
-  chown: string | undefined;
-  chmod: string | undefined;
-  checksum: string | undefined;
-}
-
 export async function copyStep(state: StageState, env: StepEnvironment, instr: CopyInstruction): Promise<StageState> {
   const { word, lookup } = stepWords(state, env, instr);
-  const words: CopyWords = {
-    sources: instr.sources.map(word),
-    dest: word(instr.dest),
-    chown: instr.chown === undefined ? undefined : word(instr.chown),
-    chmod: instr.chmod === undefined ? undefined : word(instr.chmod),
-    checksum: instr.checksum === undefined ? undefined : word(instr.checksum),
-  };
+  const words = copyWords(instr, word);
   let chmod: ModeChange | undefined;
   if (words.chmod !== undefined) {
     try { chmod = parseChmod(words.chmod); } catch (e) { throw located(env, instr, 'INVALID_CHMOD', (e as Error).message); }

@@ -10,6 +10,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
+import { mountWords, type MountWords } from '../plan/instructionWords.js';
 import type { Isolation } from '../runtime/isolation.js';
 import { acquireCacheMount, cacheMountDir } from './cacheMount.js';
 import { openSource } from './fromSource.js';
@@ -29,12 +30,11 @@ export interface ReadyMounts {
   closers: (() => Promise<void>)[];
 }
 
-/** What preparing one mount needs: the step, its stage, its words, and where cleanups go. */
+/** What preparing one mount needs: the step, its stage, and where cleanups go. */
 interface MountContext {
   state: StageState;
   env: StepEnvironment;
   instr: RunInstruction;
-  word: (text: string) => string;
   isolation: Isolation;
   ready: ReadyMounts;
 }
@@ -45,39 +45,40 @@ interface MountContext {
  */
 export async function prepareMounts(state: StageState, env: StepEnvironment, instr: RunInstruction, word: (text: string) => string, isolation: Isolation, ready: ReadyMounts): Promise<void> {
   const workdir = state.config.config?.WorkingDir || '/';
-  const c: MountContext = { state, env, instr, word, isolation, ready };
+  const c: MountContext = { state, env, instr, isolation, ready };
   for (const m of instr.mounts) {
-    const target = m.target === undefined ? undefined : posix.resolve(workdir, word(m.target));
+    const words = mountWords(m, word);
+    const target = words.target === undefined ? undefined : posix.resolve(workdir, words.target);
     switch (m.type) {
-      case 'cache': await cacheMount(c, m, target, workdir); break;
+      case 'cache': await cacheMount(c, m, words, target, workdir); break;
       case 'tmpfs':
         if (!target) throw located(env, instr, 'MOUNT', 'tmpfs mount needs a target');
         ready.mounts.push({ type: 'tmpfs', target, ...(m.size !== undefined ? { size: m.size } : {}) });
         break;
-      case 'secret': await secretMount(c, m, target); break;
-      case 'bind': await bindMount(c, m, target); break;
+      case 'secret': await secretMount(c, m, words, target); break;
+      case 'bind': await bindMount(c, m, words, target); break;
       case 'ssh':
         throw located(env, instr, 'MOUNT', 'ssh mounts are not supported');
     }
   }
 }
 
-/** The directory `from=` (and `source=`) names, for a bind or a cache seed: undefined when nothing matches. */
-async function mountSource(c: MountContext, m: MountSpec): Promise<{ source: string; abs: string | undefined; isDirectory: boolean }> {
+/** The path `source=` names in what `from=` names, for a bind or a cache seed: undefined when nothing matches. */
+async function mountSource(c: MountContext, m: MountSpec, source: string): Promise<{ abs: string | undefined; isDirectory: boolean }> {
   const opened = await openSource(c.state, c.env, m.from, c.instr, '--mount from');
   c.ready.closers.push(opened.close);
-  const source = m.source === undefined ? '' : c.word(m.source);
   const { matches } = await opened.tree.match(source === '' ? '.' : source);
   const hit = matches[0];
-  return { source, abs: hit?.abs, isDirectory: hit?.stats.isDirectory() === true };
+  return { abs: hit?.abs, isDirectory: hit?.stats.isDirectory() === true };
 }
 
-async function cacheMount(c: MountContext, m: MountSpec, target: string | undefined, workdir: string): Promise<void> {
+async function cacheMount(c: MountContext, m: MountSpec, words: MountWords, target: string | undefined, workdir: string): Promise<void> {
   if (!target) throw located(c.env, c.instr, 'MOUNT', 'cache mount needs a target');
-  const spec = { ...m, ...(m.id !== undefined ? { id: c.word(m.id) } : {}) };
+  const spec = { ...m, ...(words.id !== undefined ? { id: words.id } : {}) };
   let seed: { key: string; dir: string } | undefined;
   if (m.from !== undefined) {
-    const { source, abs, isDirectory } = await mountSource(c, m);
+    const source = words.source;
+    const { abs, isDirectory } = await mountSource(c, m, source);
     if (abs === undefined || !isDirectory) throw located(c.env, c.instr, 'MOUNT', `cache mount source "${source}" is not a directory of ${m.from}`);
     seed = { key: `${m.from}:${source}`, dir: abs };
   }
@@ -88,8 +89,8 @@ async function cacheMount(c: MountContext, m: MountSpec, target: string | undefi
   c.ready.mounts.push({ type: 'bind', source: held.dir, target, readonly: m.readonly, cache: true });
 }
 
-async function secretMount(c: MountContext, m: MountSpec, target: string | undefined): Promise<void> {
-  const id = m.id !== undefined ? c.word(m.id) : posix.basename(target ?? '');
+async function secretMount(c: MountContext, m: MountSpec, words: MountWords, target: string | undefined): Promise<void> {
+  const id = words.id ?? posix.basename(target ?? '');
   const file = c.env.secrets.get(id);
   if (file === undefined) {
     if (m.required) throw located(c.env, c.instr, 'SECRET', `secret ${id} not found (pass it with --secret id=${id},src=FILE)`);
@@ -104,9 +105,10 @@ async function secretMount(c: MountContext, m: MountSpec, target: string | undef
   c.ready.mounts.push({ type: 'bind', source: staged.path, target: target ?? `/run/secrets/${id}`, readonly: true });
 }
 
-async function bindMount(c: MountContext, m: MountSpec, target: string | undefined): Promise<void> {
+async function bindMount(c: MountContext, m: MountSpec, words: MountWords, target: string | undefined): Promise<void> {
   if (!target) throw located(c.env, c.instr, 'MOUNT', 'bind mount needs a target');
-  const { source, abs } = await mountSource(c, m);
+  const source = words.source;
+  const { abs } = await mountSource(c, m, source);
   if (abs === undefined) throw located(c.env, c.instr, 'MOUNT', `bind mount source "${source}" not found`);
   if (m.readonly) {
     c.ready.mounts.push({ type: 'bind', source: abs, target, readonly: true });
