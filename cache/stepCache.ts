@@ -9,7 +9,8 @@ import { SourceHasher, type SourceSelection, type SourcesDigest } from './conten
 import { explainMiss, InputsStore, type Explanation, type StepIdentity, type StepInputs } from './explain.js';
 import { stageAll, type StagedFile } from '../engine/store/atomicFile.js';
 import { digestString, loadHasher } from './hasher.js';
-import { CacheIndex, type CacheRecord } from './index.js';
+import { CacheIndex } from './recordIndex.js';
+import type { CacheRecord } from './record.js';
 import { keyedArgs, keyedEnv, stepKey } from './key.js';
 import { StatCache } from './statCache.js';
 

@@ -1,8 +1,9 @@
 /**
  * `kiln build`'s engine, orchestration only: prepares the build (the plan, its base images, the
  * checks: build/prepare.ts and plan/), runs the stages on the scheduler (independent stages side
- * by side: schedule/stageTasks.ts, build/stageRunner.ts), and commits the final image. Parsing, variable expansion, running containers and the cache come in through
- * BuildOptions so each piece stays swappable; progress goes out through Progress events.
+ * by side: schedule/stageTasks.ts, build/stageRunner.ts), and commits the final image. Parsing,
+ * variable expansion, running containers and the cache come in through BuildOptions so each
+ * piece stays swappable; progress goes out through Progress events.
  */
 import { resolve } from 'node:path';
 import type { Recipe, StageInstruction } from '../grammar/recipe.js';
@@ -17,7 +18,7 @@ import type { CheckInputs, CheckReport } from './plan/checks/checkRecipe.js';
 import type { Progress, StepRef } from './progress/progress.js';
 import { runGraph } from './schedule/scheduler.js';
 import { stageTasks } from './schedule/stageTasks.js';
-import type { BuildCache } from './buildCache/cachedStep.js';
+import type { BuildCache } from './schedule/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
 import { epochOf, rfc3339 } from './steps/clock.js';
 import type { ContainerRunner } from './steps/runProcess.js';

@@ -8,13 +8,12 @@
 import { posix } from 'node:path';
 import type { Stage, StageInstruction } from '../../grammar/recipe.js';
 import type { BuildOptions } from '../build.js';
-import { instructionText } from '../buildCache/cachedStep.js';
 import type { SourceTree } from '../context/sourceTree.js';
 import type { Platform } from '../image/platform.js';
 import { displayReference } from '../image/reference.js';
 import { StageArgs } from '../plan/args.js';
 import { fromValues, type PlannedStage } from '../plan/graph.js';
-import { isListed, stageLabels, stepPrefix, stepText, stepTotal } from '../plan/stepNames.js';
+import { instructionText, isListed, stageLabels, stepPrefix, stepText, stepTotal } from '../plan/stepNames.js';
 import type { StepRef } from '../progress/progress.js';
 import type { Isolation } from '../runtime/isolation.js';
 import type { StagePhases } from '../schedule/stageTasks.js';

@@ -116,10 +116,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const cacheTo = (args.lists.get('cache-to') ?? []).map((t) => parseRegistryCacheSpec('--cache-to', t));
 
   // The parser (Chevrotain) is the heaviest module of all: it is loaded only when the
-  // Dockerfile's text is new to this store (see cache/parsedRecipe.ts).
+  // Dockerfile's text is new to this store (see plan/parsedRecipe.ts).
   const [{ loadDockerfile }, { shellExpander }, { build }, { createProgress }, { Store }, { sourceDateEpochFromEnv }, { cachedParse }] = await Promise.all([
     import('../context/dockerfileSource.js'), import('../plan/shellExpander.js'), import('../build.js'),
-    import('../progress/progress.js'), import('../store/store.js'), import('../layer/sourceDateEpoch.js'), import('../../cache/parsedRecipe.js'),
+    import('../progress/progress.js'), import('../store/store.js'), import('../layer/sourceDateEpoch.js'), import('../plan/parsedRecipe.js'),
   ]);
   const fromStdin = contextArg === '-';
   if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');
@@ -158,8 +158,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const jobsText = args.strings.get('jobs');
   const jobs = jobsText === undefined ? undefined : Number(jobsText);
   if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw usageError('build', `invalid --jobs "${jobsText}": expected a whole number of at least 1`);
-  const [{ BuildCache }, { interruptSignal }] = await Promise.all([import('../buildCache/cachedStep.js'), import('../schedule/scheduler.js')]);
-  const exchange = cacheFrom.length + cacheTo.length > 0 ? await import('../registry/buildCacheExchange.js') : undefined;
+  const [{ BuildCache }, { interruptSignal }] = await Promise.all([import('../schedule/cachedStep.js'), import('../schedule/scheduler.js')]);
+  const exchange = cacheFrom.length + cacheTo.length > 0 ? await import('./buildCacheExchange.js') : undefined;
   // Records touched from here on are this build's: what --cache-to exports.
   const started = new Date();
   // Imported before the cache opens, so the build's lookups see the imported records.

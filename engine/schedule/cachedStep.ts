@@ -12,7 +12,8 @@
  * determined by their key (history times come from the stage's clock, not the wall's).
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
-import { StepCache, type CacheLookup, type CacheRecord } from '../../cache/stepCache.js';
+import { StepCache, type CacheLookup } from '../../cache/stepCache.js';
+import type { CacheRecord } from '../../cache/record.js';
 import type { StagedFile } from '../store/atomicFile.js';
 import type { SourcesDigest } from '../../cache/contentHash.js';
 import { canonicalJson } from '../../cache/canonicalJson.js';
@@ -24,12 +25,13 @@ import type { WordExpander } from '../plan/expander.js';
 import { resolveFromRef, type SourceRef } from '../plan/graph.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Progress, StepRef } from '../progress/progress.js';
-import { SingleFlight } from '../schedule/scheduler.js';
+import { SingleFlight } from './scheduler.js';
 import type { Store } from '../store/store.js';
 import { recordLeaseName } from '../store/leases.js';
 import type { Stage } from '../../grammar/recipe.js';
 import type { LayerRef, StageState } from '../steps/state.js';
 import { isUrl } from '../steps/urlSource.js';
+import { instructionText } from '../plan/stepNames.js';
 
 export interface BuildCacheOptions {
   store: Store;
@@ -340,13 +342,6 @@ export class BuildCache {
     }
     return { sources: { digest: digestString(digests.join(' ')), files }, inputs };
   }
-}
-
-/** The instruction as the user wrote it, keyword first (BuildKit's Node.Original is the whole line). */
-export function instructionText(instr: StageInstruction): string {
-  const text = instr.source.original.trim();
-  const keyword = instr.source.keyword;
-  return text.slice(0, keyword.length).toUpperCase() === keyword.toUpperCase() ? `${keyword.toUpperCase()}${text.slice(keyword.length)}` : `${keyword.toUpperCase()} ${text}`;
 }
 
 function recorded(state: StageState): Record<string, unknown> {
