@@ -37,6 +37,12 @@ export interface CacheLookup {
   readonly inputs: StepInputs;
 }
 
+/** Files a step selects under one root (the context's when none), and the label other roots' paths carry. */
+export interface TreeSelection extends SourceSelection {
+  root?: string;
+  label?: string;
+}
+
 export interface StepResult {
   diffIds: string[];
   config: Record<string, unknown>;
@@ -88,6 +94,19 @@ export class StepCache {
       this.otherHashers.set(root, h);
     }
     return h.hash(selection);
+  }
+
+  /** One digest of everything a step selects, in order, and every file's by path (label-prefixed off the context). */
+  async selected(trees: readonly TreeSelection[]): Promise<SourcesDigest> {
+    const files: Record<string, string> = {};
+    const digests: string[] = [];
+    for (const tree of trees) {
+      const d = await this.sources(tree);
+      digests.push(d.digest);
+      const prefix = tree.label === undefined ? '' : `${tree.label}:`;
+      for (const [p, h] of Object.entries(d.files)) files[`${prefix}${p}`] = h;
+    }
+    return { digest: digestString(digests.join(' ')), files };
   }
 
   async lookup(step: StepLookup): Promise<CacheLookup> {

@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import type { Recipe, StageInstruction } from '../grammar/recipe.js';
-import { KilnError } from './errors.js';
+import { KilnError } from './errors/kilnError.js';
 import type { HistoryEntry, ImageConfig } from './image/config.js';
 import type { Platform } from './image/platform.js';
 import { IgnoreMatcher } from './context/dockerignore.js';

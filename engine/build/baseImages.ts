@@ -5,7 +5,7 @@
  * is located at the line that named the image.
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { Platform } from '../image/platform.js';
 import type { PlannedStage } from '../plan/graph.js';
 import type { ImageRecord, Store } from '../store/store.js';

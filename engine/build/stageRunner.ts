@@ -22,6 +22,7 @@ import { ensurePath, takeOnbuildTriggers } from '../steps/meta.js';
 import type { Snapshotter } from '../steps/snapshotter.js';
 import type { LayerStorage, StageState } from '../steps/state.js';
 import type { StepEnvironment } from '../steps/stepEnvironment.js';
+import { stepExecutor } from '../lateLoading.js';
 import type { PreparedBuild } from './prepare.js';
 
 /** What the build hands the stages: its options, what was prepared, and the step machinery. */
@@ -163,7 +164,7 @@ export class StageRunner implements StagePhases<StageState> {
     const { opts, prepared } = this.s;
     const before = run.state;
     // The executor (tar, copy, run) loads only when a step misses the cache.
-    const execute = async (): Promise<StageState> => (await import('../steps/executor.js')).executeInstruction(instr, before, this.environment(index, step, signal, run.platform));
+    const execute = async (): Promise<StageState> => (await stepExecutor()).executeInstruction(instr, before, this.environment(index, step, signal, run.platform));
     if (!opts.cache || run.key === undefined) {
       run.state = await execute();
       return false;

@@ -1,10 +1,12 @@
 /**
  * Where a build's steps put their layers: the store, behind the small LayerStorage port the
  * steps know (steps/state.ts). Blobs land behind the build (fsync, rename): the next step needs
- * only a layer's digest and snapshot.
+ * only a layer's digest and snapshot. The tar writer loads on the first layer (lateLoading.ts):
+ * a build served wholly from the cache writes none.
  */
 import { chmodSync } from 'node:fs';
 import type { LayerEntry } from '../layer/layerEntry.js';
+import { layerWriter } from '../lateLoading.js';
 import type { LayerRef, LayerStorage } from '../steps/state.js';
 import type { Store } from '../store/store.js';
 
@@ -20,15 +22,12 @@ export class StoreLayers implements LayerStorage {
     return this.store.snapshotDir(diffId);
   }
   async commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef> {
-    // Loaded here, not at the top: a build served wholly from the cache writes no layer.
-    const { writeLayer } = await import('../layer/tarWriter.js');
-    const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
+    const { diffId } = await (await layerWriter()).writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
     await this.store.adoptSnapshot(diffId, dir);
     return { diffId };
   }
   async commitTree(tree: { readonly root: LayerEntry }, clampMtime?: number, whiteouts: 'overlay' | 'none' = 'none'): Promise<LayerRef> {
-    const { writeLayer } = await import('../layer/tarWriter.js');
-    const { diffId } = await writeLayer(this.store, tree.root, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
+    const { diffId } = await (await layerWriter()).writeLayer(this.store, tree.root, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
     return { diffId };
   }
 }

@@ -5,10 +5,11 @@
  * `auto` falls back to chroot isolation when they do not, and says so once.
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { askIsolation, isKernelRefusal, kernelMessage, kernelRefused, parseIsolation, settleIsolation, type IsolationRequest } from '../runtime/isolation.js';
 import { privilege } from '../host/privilege.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
+import { rootlessReexecution } from '../lateLoading.js';
 
 /** The isolation asked for: the verb's --isolation flag, else KILN_ISOLATION, else auto. */
 export function requestedIsolation(args: ParsedArgs): IsolationRequest {
@@ -42,8 +43,7 @@ export async function enterIsolation(verb: string, spec: CommandSpec, args: Pars
     settleIsolation('chroot', 'asked for', false);
     return undefined;
   }
-  const { rerunInOwnUserNamespace } = await import('../runtime/ownUserNamespace.js');
-  const { subordinateIds } = await import('../runtime/userNamespace.js');
+  const { rerunInOwnUserNamespace, subordinateIds } = await rootlessReexecution();
   const ids = subordinateIds();
   if ('missing' in ids && request === 'auto' && need === 'required') {
     settleIsolation('chroot', `no user namespace of kiln's own: ${ids.missing}`, false);

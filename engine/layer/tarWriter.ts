@@ -13,12 +13,14 @@
 import { open } from 'node:fs/promises';
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { Store } from '../store/store.js';
-import { devMajor, devMinor, type LayerEntry, type LayerEntryType } from './layerEntry.js';
-import { readXattrsTree } from './specialFiles.js';
+import { devMajor, devMinor } from '../host/deviceNumbers.js';
+import type { LayerEntry, LayerEntryType } from './layerEntry.js';
+import { readXattrsTree } from '../host/specialFiles.js';
 import { paxHeaderBlocks, ustarSafeName } from './paxHeader.js';
 import { END_OF_ARCHIVE, headerBlocks, padding, type TarHeader } from './tarHeader.js';
+import { nativeBinding } from '../../native/index.js';
 
 export interface LayerOptions {
   /** Clamp every mtime to this (seconds since the epoch); SOURCE_DATE_EPOCH. */
@@ -435,7 +437,6 @@ function diskEntry(abs: string, st: BigIntStats, opts: LayerOptions, xattrsOf: X
  */
 async function xattrReader(dir: string, names: readonly string[]): Promise<(abs: string) => Map<string, Buffer> | undefined> {
   try {
-    const { nativeBinding } = await import('../../native/index.js');
     const native = nativeBinding();
     return (abs) => {
       let all: Record<string, Buffer>;

@@ -6,7 +6,7 @@
  * bases are). Base images come in through a function: planning knows no store.
  */
 import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { parsePlatform, type Platform } from '../image/platform.js';
 import { ArgExpansionError, evaluateGlobalArgs } from './args.js';
 import { automaticArgs } from './automaticArgs.js';

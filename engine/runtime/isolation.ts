@@ -16,8 +16,10 @@
  * kernel allows and, when that is not the strongest there is, says once on one line which it
  * took and why.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { privilege } from '../host/privilege.js';
+import { nativeBinding } from '../../native/index.js';
+import { closeQuietly } from './childHandshake.js';
 
 export type Isolation = 'namespaces' | 'rootless' | 'chroot';
 export type IsolationRequest = 'auto' | Isolation;
@@ -83,7 +85,6 @@ export function settleIsolation(isolation: Isolation, reason: string, say: boole
 
 /** Why no namespace can be made here, when the kernel says so at a clone; undefined when one can. */
 export async function namespacesRefused(): Promise<string | undefined> {
-  const { nativeBinding } = await import('../../native/index.js');
   const native = nativeBinding();
   let child;
   try {
@@ -97,7 +98,6 @@ export async function namespacesRefused(): Promise<string | undefined> {
   } catch (e) {
     return kernelMessage(e);
   }
-  const { closeQuietly } = await import('./childHandshake.js');
   await new Promise<void>((resolve) => {
     native.watch(child.pidfd, () => resolve());
     closeQuietly(child.gateFd);

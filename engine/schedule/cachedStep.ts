@@ -16,10 +16,10 @@ import { StepCache, type CacheLookup } from '../../cache/stepCache.js';
 import type { CacheRecord } from '../../cache/record.js';
 import type { StagedFile } from '../store/atomicFile.js';
 import type { SourcesDigest } from '../../cache/contentHash.js';
-import { canonicalJson } from '../../cache/canonicalJson.js';
-import { digestString } from '../../cache/hasher.js';
+import type { TreeSelection } from '../../cache/stepCache.js';
+import { imageBaseKey, scratchBaseKey, uncacheableKey } from '../../cache/key.js';
+import { stepDefinition } from '../../cache/stepDefinition.js';
 import { IgnoreMatcher } from '../context/dockerignore.js';
-import type { SourceTree } from '../context/sourceTree.js';
 import type { ImageConfig } from '../image/config.js';
 import type { WordExpander } from '../plan/expander.js';
 import { resolveFromRef, type SourceRef } from '../plan/graph.js';
@@ -30,7 +30,7 @@ import type { Store } from '../store/store.js';
 import { recordLeaseName } from '../store/leases.js';
 import type { Stage } from '../../grammar/recipe.js';
 import type { LayerRef, StageState } from '../steps/state.js';
-import { isUrl } from '../steps/urlSource.js';
+import { isUrl, type SourceTree } from '../context/sourceTree.js';
 import { instructionText } from '../plan/stepNames.js';
 
 export interface BuildCacheOptions {
@@ -122,7 +122,7 @@ export class BuildCache {
   baseKey(base: SourceRef, state: StageState): string {
     switch (base.kind) {
       case 'scratch':
-        return `scratch ${formatPlatform(state.platform)}`;
+        return scratchBaseKey(formatPlatform(state.platform));
       case 'stage': {
         const k = this.stageKeys.get(base.index);
         if (k === undefined) throw new Error(`stage ${base.index} has no cache key yet`);
@@ -131,7 +131,7 @@ export class BuildCache {
       case 'context':
       case 'image':
         // The config names every layer by digest: the same config is the same base.
-        return `config ${digestString(canonicalJson(state.config))}`;
+        return imageBaseKey(state.config);
     }
   }
 
@@ -151,18 +151,10 @@ export class BuildCache {
         identity: { stage: i.stageLabel, index: i.position, text: instructionText(instr), file: this.o.dockerfileName },
         parent: i.parentKey,
         ...(i.parentHit ? {} : { parentHit: false }),
-        definition: {
-          kind: instr.kind,
-          text: instr.source.original,
-          flags: instr.source.flags,
-          heredocs: instr.source.heredocs.map((h) => ({ name: h.name, fd: h.fileDescriptor, expand: h.expand, chomp: h.chomp, content: h.content })),
-          onbuild: i.onbuild,
-          escape: this.o.escape,
-          sourceDateEpoch: this.o.sourceDateEpoch ?? null,
-          workdir: before.config.config?.WorkingDir ?? '',
-          user: before.config.config?.User ?? '',
-          shell: before.config.config?.Shell ?? null,
-        },
+        definition: stepDefinition({
+          kind: instr.kind, source: instr.source, onbuild: i.onbuild, escape: this.o.escape, sourceDateEpoch: this.o.sourceDateEpoch,
+          workdir: before.config.config?.WorkingDir, user: before.config.config?.User, shell: before.config.config?.Shell ?? undefined,
+        }),
         env,
         args: Object.fromEntries(argsFrom.args.list.map((a) => [a.key, a.value])),
         platform: formatPlatform(before.platform),
@@ -192,7 +184,7 @@ export class BuildCache {
     if (!lookup) {
       this.explain(i.step, 'MISS: ADD from a URL without --checksum always runs');
       const state = await i.execute();
-      return { state, key: digestString(`${i.parentKey} uncacheable ${Math.random()} ${Date.now()}`), hit: false };
+      return { state, key: uncacheableKey(i.parentKey), hit: false };
     }
     if (lookup.hit) {
       const restored = await this.restore(before, lookup.hit);
@@ -322,8 +314,7 @@ export class BuildCache {
       return { inputs: [`unresolved ${Math.random()}`] };
     }
     if (selections.length === 0) return { inputs };
-    const files: Record<string, string> = {};
-    const digests: string[] = [];
+    const trees: TreeSelection[] = [];
     for (const sel of selections) {
       const paths: string[] = [];
       for (const s of sel.sources) {
@@ -331,16 +322,13 @@ export class BuildCache {
         for (const m of matches) paths.push(m.rel);
       }
       const isContext = sel.tree === i.context;
-      const d = await this.cache.sources({
+      trees.push({
         paths,
-        ...(isContext ? {} : { root: sel.tree.root }),
+        ...(isContext ? {} : { root: sel.tree.root, label: sel.tree.label }),
         exclude: (rel, isDir) => sel.tree.excluded(rel) && (!isDir || !isContext || !this.ignore.hasExceptions),
       });
-      digests.push(d.digest);
-      const prefix = isContext ? '' : `${sel.tree.label}:`;
-      for (const [p, h] of Object.entries(d.files)) files[`${prefix}${p}`] = h;
     }
-    return { sources: { digest: digestString(digests.join(' ')), files }, inputs };
+    return { sources: await this.cache.selected(trees), inputs };
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import { posix } from 'node:path';
 import type { DiffTree } from '../layer/diffTree.js';
+import { extractArchive, isTarArchive } from './archive.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './chown.js';
 import { destinationPath, type CopyPlan } from './copyFiles.js';
@@ -13,8 +14,6 @@ import { CopyWriter } from './copyTree.js';
 import { download } from './fetchUrl.js';
 import type { StageView } from './snapshotter.js';
 
-/** The archive code (tar-stream, zlib) loads only for an ADD that may unpack something. */
-const archive = (): Promise<typeof import('./archive.js')> => import('./archive.js');
 
 /** Git sources BuildKit's ADD clones (kiln does not). */
 export function isGitSource(source: string): boolean {
@@ -48,8 +47,8 @@ export async function addUrls(urls: readonly string[], t: UrlTarget): Promise<vo
     // Without a trailing slash the file goes into the destination only if that is a directory already.
     const made = t.layer.get(destPath);
     const isDir = saysDir || (made ? made.type === 'directory' : (await t.view?.statIn(destPath))?.isDirectory() === true);
-    if (t.unpack === true && await (await archive()).isTarArchive(dl.path)) {
-      await (await archive()).extractArchive(dl.path, destPath, writer, t.owner, await t.scratch());
+    if (t.unpack === true && await isTarArchive(dl.path)) {
+      await extractArchive(dl.path, destPath, writer, t.owner, await t.scratch());
       continue;
     }
     const target = isDir ? posix.join(destPath, dl.name) : destPath;
@@ -61,7 +60,6 @@ export async function addUrls(urls: readonly string[], t: UrlTarget): Promise<vo
 /** ADD's unpacking of a local source: a tar archive is extracted into the destination, anything else copied. */
 export function unpackArchives(owner: Owner | undefined, scratch: () => Promise<string>): NonNullable<CopyPlan['unpack']> {
   return async (m, destDir, writer) => {
-    const { isTarArchive, extractArchive } = await archive();
     if (!await isTarArchive(m.abs)) return false;
     await extractArchive(m.abs, destDir, writer, owner, await scratch());
     return true;

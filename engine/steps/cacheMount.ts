@@ -3,14 +3,14 @@
  * builds, made with the mount's mode and owner or seeded from a `from=` directory; and their
  * `sharing` modes (shared, locked across every build using the store, private).
  */
-import { execFile } from 'node:child_process';
 import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { MountSpec } from '../../grammar/recipe.js';
 import { StoreLock } from '../store/lock.js';
+import { nodeChildProcess } from '../lateLoading.js';
 
-const execFileAsync = promisify(execFile);
+const execFileAsync = (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => promisify(nodeChildProcess().execFile)(file, args);
 
 /**
  * Directory for a cache mount id: persistent across builds, one per id; mode and owner set when

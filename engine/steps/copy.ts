@@ -7,6 +7,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { CopyInstruction } from '../../grammar/recipe.js';
+import { isUrl } from '../context/sourceTree.js';
 import { DiffTree } from '../layer/diffTree.js';
 import { copyWords, type CopyWords } from '../plan/instructionWords.js';
 import { addUrls, isGitSource, unpackArchives } from './add.js';
@@ -14,7 +15,7 @@ import { parseChmod, type ModeChange } from './chmod.js';
 import { resolveChown, UnknownOwnerError, type Owner } from './chown.js';
 import { CopySourceError, runCopy } from './copyFiles.js';
 import { CopyDestinationError } from './copyTree.js';
-import { DownloadError, isUrl } from './fetchUrl.js';
+import { DownloadError } from './fetchUrl.js';
 import { openSource } from './fromSource.js';
 import type { StageView } from './snapshotter.js';
 import type { StageState } from './state.js';

@@ -5,7 +5,7 @@
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
 import { SourceTree } from '../context/sourceTree.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { resolveFromRef } from '../plan/graph.js';
 import { isWhiteout } from './rootfsView.js';
 import type { StageState } from './state.js';

@@ -7,7 +7,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { RunInstruction } from '../../grammar/recipe.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { samePlatform } from '../image/platform.js';
 import type { Isolation } from '../runtime/isolation.js';
 import { prepareMounts, type ReadyMounts } from './runMounts.js';

@@ -5,7 +5,6 @@
  * the context, a named context or another stage (read-only, or a throw-away copy with `rw`).
  * Option values are expanded in the step's scope, as BuildKit does (all but `from`).
  */
-import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,8 +17,9 @@ import type { PreparedMount } from './runProcess.js';
 import { stageSecretFile } from './secretFile.js';
 import type { StageState } from './state.js';
 import { located, type StepEnvironment } from './stepEnvironment.js';
+import { nodeChildProcess } from '../lateLoading.js';
 
-const execFileAsync = promisify(execFile);
+const execFileAsync = (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => promisify(nodeChildProcess().execFile)(file, args);
 
 /** The mounts made ready, environment only this step sees, and what to undo when it ends. */
 export interface ReadyMounts {

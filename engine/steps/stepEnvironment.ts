@@ -6,7 +6,7 @@
  */
 import type { Stage, StageInstruction } from '../../grammar/recipe.js';
 import type { SourceTree } from '../context/sourceTree.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { Platform } from '../image/platform.js';
 import type { Lookup, WordExpander } from '../plan/expander.js';
 import type { Isolation } from '../runtime/isolation.js';

@@ -10,12 +10,13 @@
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { nodeCrypto } from '../lazyCrypto.js';
-import { KilnError } from '../errors.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
+import { KilnError } from '../errors/kilnError.js';
 import { hexOf, type BlobStore } from './blobs.js';
 import { tempPrefix } from './scratch.js';
 import { renameDirInto } from './snapshots.js';
 import { copyTree } from './treeCopy.js';
+import { layerExtraction } from '../lateLoading.js';
 
 /** The OCI chain id of a stack of layers (bottom first): the first diff_id, then sha256 of "parent child". */
 export function chainId(diffIds: readonly string[]): string {
@@ -84,8 +85,7 @@ export class RootfsCopies {
     if (!(await this.blobs.has(top))) throw new KilnError('LAYER_MISSING', `layer ${top} is not in the store`);
     const tmp = await this.copyOf(diffIds.slice(0, -1));
     try {
-      const { extractTar } = await import('../layer/extract.js');
-      await extractTar(await this.blobs.open(top), tmp, { whiteouts: 'apply', source: `layer ${top}` });
+      await (await layerExtraction()).extractTar(await this.blobs.open(top), tmp, { whiteouts: 'apply', source: `layer ${top}` });
       return await this.adopt(diffIds, tmp);
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { rm } from 'node:fs/promises';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
+import { nativeBinding } from '../../native/index.js';
 
 const ours = new Set<string>();
 let exitHookInstalled = false;
@@ -76,7 +77,6 @@ export async function removeScratchDir(dir: string): Promise<void> {
 async function unmountLeftovers(dir: string): Promise<void> {
   const mounts = mountsUnder(dir);
   if (mounts.length === 0) return;
-  const { nativeBinding } = await import('../../native/index.js');
   for (const m of mounts) {
     try { nativeBinding().unmount(m, true); } catch { /* gone meanwhile, or not ours to undo: rm says */ }
   }
