@@ -12,11 +12,10 @@
  * determined by their key (history times come from the stage's clock, not the wall's).
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
-import { StepCache, type CacheLookup } from '../../cache/stepCache.js';
+import { StepCache, type CacheLookup, type TreeSelection } from '../../cache/stepCache.js';
 import type { CacheRecord } from '../../cache/record.js';
 import type { StagedFile } from '../store/atomicFile.js';
 import type { SourcesDigest } from '../../cache/contentHash.js';
-import type { TreeSelection } from '../../cache/stepCache.js';
 import { imageBaseKey, scratchBaseKey, uncacheableKey } from '../../cache/key.js';
 import { stepDefinition } from '../../cache/stepDefinition.js';
 import { IgnoreMatcher } from '../context/dockerignore.js';
