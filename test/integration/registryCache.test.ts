@@ -17,7 +17,7 @@ import { BuildCache } from '../../engine/schedule/cachedStep.js';
 import { Progress } from '../../engine/progress/progress.js';
 import type { ProgressEvent } from '../../engine/progress/events.js';
 import { Store } from '../../engine/store/store.js';
-import type { ContainerRunner } from '../../engine/steps/run.js';
+import type { ContainerRunner } from '../../engine/steps/runProcess.js';
 import { CacheIndex } from '../../cache/recordIndex.js';
 import { shellExpander } from '../../engine/plan/shellExpander.js';
 import { parseDockerfile } from '../../grammar/parser.js';

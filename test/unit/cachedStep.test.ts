@@ -15,7 +15,7 @@ import { BuildCache } from '../../engine/schedule/cachedStep.js';
 import { Progress } from '../../engine/progress/progress.js';
 import type { ProgressEvent } from '../../engine/progress/events.js';
 import { Store } from '../../engine/store/store.js';
-import type { ContainerRunner } from '../../engine/steps/run.js';
+import type { ContainerRunner } from '../../engine/steps/runProcess.js';
 import { shellExpander } from '../../engine/plan/shellExpander.js';
 import type { Recipe } from '../../grammar/recipe.js';
 import { outsideRacyWindow } from '../support/racyWindow.js';
