@@ -23,6 +23,7 @@ import type { Snapshotter } from '../steps/snapshotter.js';
 import type { LayerStorage, StageState } from '../steps/state.js';
 import type { StepEnvironment } from '../steps/stepEnvironment.js';
 import { stepExecutor } from '../lateLoading.js';
+import { readsBefore } from '../steps/stepReads.js';
 import type { PreparedBuild } from './prepare.js';
 
 /** What the build hands the stages: its options, what was prepared, and the step machinery. */
@@ -164,14 +165,15 @@ export class StageRunner implements StagePhases<StageState> {
     const { opts, prepared } = this.s;
     const before = run.state;
     // The executor (tar, copy, run) loads only when a step misses the cache.
-    const execute = async (): Promise<StageState> => (await stepExecutor()).executeInstruction(instr, before, this.environment(index, step, signal, run.platform));
+    const env = this.environment(index, step, signal, run.platform);
+    const execute = async (): Promise<StageState> => (await stepExecutor()).executeInstruction(instr, before, env);
     if (!opts.cache || run.key === undefined) {
       run.state = await execute();
       return false;
     }
     const r = await opts.cache.step({
-      instr, before, parentKey: run.key, parentHit: run.parentHit, stageIndex: index, stageLabel: run.label, position: run.next + 1, onbuild: isTrigger, step,
-      stages: this.stages, context: this.s.context, namedTrees: this.s.namedTrees, namedContextNames: this.namedContextNames, execute,
+      instr, before, parentKey: run.key, parentHit: run.parentHit, stageLabel: run.label, position: run.next + 1, onbuild: isTrigger, step,
+      reads: readsBefore(instr, before, opts.expander, env), execute,
       imageId: async (ref) => (await prepared.images.resolve(ref, run.platform, instr)).id,
     });
     run.state = r.state;

@@ -170,7 +170,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   // Imported before the cache opens, so the build's lookups see the imported records.
   if (exchange && cacheFrom.length > 0) await exchange.importBuildCaches(store, cacheFrom, { insecureRegistries: insecure });
   const cache = await BuildCache.open({
-    store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress, expander,
+    store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress,
     noCache: args.bools.has('no-cache'), noCacheFilter: args.lists.get('no-cache-filter') ?? [], explain: args.bools.has('explain'),
     escape: recipe.escape, ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(report ? { onVerdict: report.recorder.verdict } : {}),

@@ -6,9 +6,9 @@
 import type { StageInstruction } from '../../grammar/recipe.js';
 import { SourceTree } from '../context/sourceTree.js';
 import { KilnError } from '../errors/kilnError.js';
-import { resolveFromRef } from '../plan/graph.js';
 import { isWhiteout } from './rootfsView.js';
 import type { StageState } from './state.js';
+import { readSource } from './stepReads.js';
 import { located, type StepEnvironment } from './stepEnvironment.js';
 
 export interface OpenSource {
@@ -23,15 +23,14 @@ export interface OpenSource {
  * `flag` is how the step wrote it (`COPY --from`, `--mount from`), for the error naming it.
  */
 export async function openSource(state: StageState, env: StepEnvironment, from: string | undefined, where: StageInstruction, flag: string): Promise<OpenSource> {
-  if (from === undefined) return { tree: env.context, isContext: true, close: async () => undefined };
-  const ref = resolveFromRef(from, env.stageIndex, env.stages, env.namedContextNames);
-  if (ref.kind === 'context') return { tree: env.namedTrees.get(ref.name) as SourceTree, isContext: true, close: async () => undefined };
+  const read = readSource(from, env);
+  if (read.kind === 'tree') return { tree: read.tree, isContext: true, close: async () => undefined };
   let source: StageState;
-  if (ref.kind === 'stage') source = await env.stageResult(ref.index);
-  else if (ref.kind === 'scratch') source = { ...state, layers: [] };
+  if (read.kind === 'stage') source = await env.stageResult(read.index);
+  else if (read.kind === 'scratch') source = { ...state, layers: [] };
   else {
     try {
-      source = await env.imageState(ref.ref, where);
+      source = await env.imageState(read.ref, where);
     } catch (e) {
       if (e instanceof KilnError && e.code === 'IMAGE_NOT_FOUND') {
         const before = env.stages.slice(0, env.stageIndex).map((s, i) => s.name ?? String(i)).join(', ') || 'none before this one';

@@ -72,7 +72,7 @@ async function cachedBuild(store: Store, context: string, runner: ContainerRunne
   const events: ProgressEvent[] = [];
   const progress = new Progress(undefined);
   progress.onEvent((e) => events.push(e));
-  const cache = await BuildCache.open({ store, contextDir: context, ignorePatterns: [], dockerfileName: 'Dockerfile', progress, expander, explain: true, escape: '\\' });
+  const cache = await BuildCache.open({ store, contextDir: context, ignorePatterns: [], dockerfileName: 'Dockerfile', progress, explain: true, escape: '\\' });
   try {
     const result = await build({
       store, recipe: toRecipe(parseDockerfile(RECIPE)), dockerfileName: 'Dockerfile', contextDir: context, ignorePatterns: [],

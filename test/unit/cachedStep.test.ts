@@ -77,7 +77,7 @@ async function kilnBuild(h: Harness, r: Recipe, options: { buildArgs?: Record<st
   const progress = new Progress(undefined);
   progress.onEvent((e) => events.push(e));
   const cache = await BuildCache.open({
-    store: h.store, contextDir: h.context, ignorePatterns: [], dockerfileName: 'Dockerfile', progress, expander, escape: r.escape,
+    store: h.store, contextDir: h.context, ignorePatterns: [], dockerfileName: 'Dockerfile', progress, escape: r.escape,
     explain: options.explain ?? true, ...(options.noCache ? { noCache: true } : {}),
   });
   try {
