@@ -23,6 +23,8 @@ const BASE_TAG = `${NAME}/busybox:local`;
 const OUT_TAG = `${NAME}/greeting:built-inside`;
 const EPOCH = '1700000000';
 let work = '';
+const RUN_REFUSAL = (why: string, asRoot: string): string => `kiln: kiln run needs new namespaces for a container and the kernel refused them here (${why}): kiln run has no weaker isolation to fall back to; run it where the job's container allows namespaces, while kiln build works here${asRoot} (--isolation chroot, which auto picks)`;
+const RUN_REFUSED_AS_ROOT = RUN_REFUSAL('kiln holds no CAP_SYS_ADMIN, which every new namespace needs', '');
 let ready = false;
 const dockerImages: string[] = [];
 
@@ -88,6 +90,8 @@ test('as root in an unprivileged container: chroot isolation, copy snapshotter, 
     // kiln run has no weaker isolation to fall back to: one line for each thing refused.
     `node "$KILN" run --rm ${OUT_TAG} true 2> /out/run.err || echo $? > /out/run.code`,
     `node "$KILN" run --rm --network none ${OUT_TAG} true 2> /out/run-none.err || echo $? > /out/run-none.code`,
+    `node "$KILN" run -d ${OUT_TAG} true 2> /out/run-d.err || echo $? > /out/run-d.code`,
+    'node "$KILN" ps -aq > /out/ps',
   ].join('\n'));
   assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
   const insideId = readFileSync(join(work, 'out-root', 'id'), 'utf8').trim();
@@ -101,14 +105,13 @@ test('as root in an unprivileged container: chroot isolation, copy snapshotter, 
     code: readFileSync(join(work, 'out-root', `${name}.code`), 'utf8').trim(),
     lines: readFileSync(join(work, 'out-root', `${name}.err`), 'utf8').trim().split('\n'),
   });
-  // (Today the first refusal is the overlay snapshot's trusted.* xattrs, before any clone.)
-  for (const name of ['run', 'run-none']) {
+  // Decided before anything is made (no bridge, no cgroup note, no record): one line, exit 71.
+  for (const name of ['run', 'run-none', 'run-d']) {
     const r = refused(name);
-    assert.notEqual(r.code, '0', r.lines.join('\n'));
-    assert.equal(r.lines.length, 1, r.lines.join('\n'));
-    assert.match(r.lines[0] as string, /^kiln: .*(Operation not permitted|refused)/);
-    assert.doesNotMatch(r.lines[0] as string, /internal error/);
+    assert.equal(r.code, '71', r.lines.join('\n'));
+    assert.deepEqual(r.lines, [RUN_REFUSED_AS_ROOT]);
   }
+  assert.equal(readFileSync(join(work, 'out-root', 'ps'), 'utf8'), '', 'a refused run leaves no container record');
   // Its archive loads in docker and runs.
   await succeeds(runCommand(DOCKER, ['load', '-i', join(work, 'out-root', 'image.tar')]));
   dockerImages.push(OUT_TAG);
@@ -121,7 +124,12 @@ test('as a uid without passwd entry in an unprivileged container: a store it can
   const r = await dockerRun('user', '4242:4242', [
     'node "$KILN" images >/dev/null',
     'node "$KILN" build -q /ctx; echo "exit $?" >&2',
+    'node "$KILN" load -q -i /in/base.tar 2>/dev/null',
+    `node "$KILN" run --rm ${BASE_TAG} true 2> /out/run.err; echo $? > /out/run.code`,
   ].join('\n'));
+  // kiln run: decided before anything is made, one line (the clone of a user namespace refused).
+  assert.equal(readFileSync(join(work, 'out-user', 'run.code'), 'utf8').trim(), '71');
+  assert.equal(readFileSync(join(work, 'out-user', 'run.err'), 'utf8'), `${RUN_REFUSAL('clone: Operation not permitted', ' as root')}\n`);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines[0], 'kiln: note: the home directory (/) is not writable: the store is /tmp/kiln-4242 (give --root DIR or set KILN_ROOT to keep images elsewhere)', r.stderr);
   assert.match(lines[1] as string, /^kiln: kiln build as uid 4242 needs root, or a user namespace of its own/);
