@@ -89,9 +89,11 @@ export async function run(args: ParsedArgs): Promise<number> {
   // kiln's own user namespace (the CLI re-runs an unprivileged user's build there, see spec).
   const { canOwnFiles } = await import('../runtime/privilege.js');
   const { resolveIsolation, isolationReason, KERNEL_REFUSED_EXIT } = await import('../runtime/isolation.js');
-  if (!canOwnFiles()) {
+  // Without either, the layers' owners are kept in ledgers beside copied roots and RUN steps
+  // are given the image's root by proot (runtime/tracedRoot.ts), which must be there.
+  if (!canOwnFiles() && (await import('../runtime/tracedRoot.js')).findProot() === undefined) {
     const uid = process.getuid?.() ?? 0;
-    throw new KilnError('NEEDS_ROOT', `kiln build as uid ${uid} needs root, or a user namespace of its own, to give the layers' files their owners${isolationReason() !== '' ? `, and here there is ${isolationReason()}` : ''}: run the job as root in its container (RUN steps then use chroot isolation), or give uid ${uid} an /etc/subuid and /etc/subgid range where the kernel allows user namespaces`, { exitCode: KERNEL_REFUSED_EXIT });
+    throw new KilnError('NEEDS_ROOT', `kiln build as uid ${uid} needs root, or a user namespace of its own, to give the layers' files their owners${isolationReason() !== '' ? `, and here there is ${isolationReason()}` : ''}, or else proot (Debian package proot) on PATH: run the job as root in its container (RUN steps then use chroot isolation), install proot, or give uid ${uid} an /etc/subuid and /etc/subgid range where the kernel allows user namespaces`, { exitCode: KERNEL_REFUSED_EXIT });
   }
   const { parseSnapshotter } = await import('../steps/snapshotter.js');
   const snapshotterFlag = args.strings.get('snapshotter');

@@ -27,6 +27,8 @@ export interface ExtractOptions {
   owners?: boolean;
   /** Give every entry this owner instead (ADD --chown). */
   chown?: { uid: number; gid: number };
+  /** Where the disk cannot hold owners (no chown allowed): told each entry's owner instead. */
+  recordOwner?: (rel: string, uid: number, gid: number) => void;
   /** Apply SCHILY.xattr.* records (default: when running as root). */
   xattrs?: boolean;
   /** Which xattr name prefix overlay whiteouts use: trusted (root) or user (userxattr mounts). */
@@ -274,6 +276,7 @@ export async function extractTar(input: AsyncIterable<Uint8Array>, dest: string,
           entry.resume();
       }
       if (parts.length > 0) created.add(rel);
+      if (parts.length > 0 && opts.recordOwner && lstatOrUndefined(abs) !== undefined) opts.recordOwner(rel, uid, gid);
     }
   } finally {
     await feeding;

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import type { Heredoc } from '../../grammar/ast.js';
 import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
 import { resolveUser } from '../runtime/users.js';
+import { canOwnFiles } from '../runtime/privilege.js';
 import { StoreLock } from '../store/lock.js';
 import { commandArgv, DEFAULT_SHELL } from './meta.js';
 import type { RunRoot, RunRootfs, StageRoot } from './snapshotter.js';
@@ -144,7 +145,7 @@ export async function runStep(plan: RunPlan): Promise<{ argv: string[]; root: Ru
       mounts,
       stdio: 'pipe',
       deviceDefaults: 'build',
-      beforeStart: () => root.watch(),
+      beforeStart: () => root.watch({ uid, gid }),
       ...(plan.insecure ? { privileged: true } : {}),
     }, {
       onStdout: (c) => { keep(c); plan.onOutput('stdout', c); },
@@ -203,7 +204,8 @@ export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir
     if (seed) await execFileAsync('cp', ['-a', '--', `${seed.dir}/.`, dir]);
     else {
       await chmod(dir, mount.mode ?? 0o755);
-      await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
+      // A kiln that may not chown (owners kept in ledgers) leaves it its own: a cache is no layer.
+      if (canOwnFiles()) await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
     }
   }
   return dir;
