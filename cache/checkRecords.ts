@@ -5,7 +5,8 @@
  */
 import type { Finding } from '../engine/store/check.js';
 import type { Store } from '../engine/store/store.js';
-import { CacheIndex, recordLayers } from './index.js';
+import { CacheIndex } from './recordIndex.js';
+import { recordLayers } from './record.js';
 
 export async function checkRecords(store: Store, badBlobs: ReadonlySet<string>): Promise<{ findings: Finding[]; records: number }> {
   const index = new CacheIndex(store.root);

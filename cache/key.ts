@@ -76,3 +76,21 @@ export async function stepKey(parts: StepKeyParts): Promise<string> {
   await loadHasher();
   return digestString(stepKeyText(parts));
 }
+
+/** The key a stage on scratch chains from. */
+export function scratchBaseKey(platform: string): string {
+  return `scratch ${platform}`;
+}
+
+/**
+ * The key a stage on an image (or a named context's image) chains from: its config, which
+ * names every layer by digest, so the same config is the same base. The hasher must be loaded.
+ */
+export function imageBaseKey(config: unknown): string {
+  return `config ${digestString(canonicalJson(config))}`;
+}
+
+/** A key no other step has (ADD from a URL without --checksum): what follows it misses too. */
+export function uncacheableKey(parent: string): string {
+  return digestString(`${parent} uncacheable ${Math.random()} ${Date.now()}`);
+}

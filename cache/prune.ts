@@ -7,7 +7,7 @@
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../engine/store/store.js';
-import { CacheIndex } from './index.js';
+import { CacheIndex } from './recordIndex.js';
 import { recordLeaseName } from '../engine/store/leases.js';
 import { liveWritersTemp, sweepDeadTemps } from '../engine/store/atomicFile.js';
 

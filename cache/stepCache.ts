@@ -9,7 +9,8 @@ import { SourceHasher, type SourceSelection, type SourcesDigest } from './conten
 import { explainMiss, InputsStore, type Explanation, type StepIdentity, type StepInputs } from './explain.js';
 import { stageAll, type StagedFile } from '../engine/store/atomicFile.js';
 import { digestString, loadHasher } from './hasher.js';
-import { CacheIndex, type CacheRecord } from './index.js';
+import { CacheIndex } from './recordIndex.js';
+import type { CacheRecord } from './record.js';
 import { keyedArgs, keyedEnv, stepKey } from './key.js';
 import { StatCache } from './statCache.js';
 
@@ -34,6 +35,12 @@ export interface CacheLookup {
   explanation: Explanation;
   /** What store() records for the next build's --explain. */
   readonly inputs: StepInputs;
+}
+
+/** Files a step selects under one root (the context's when none), and the label other roots' paths carry. */
+export interface TreeSelection extends SourceSelection {
+  root?: string;
+  label?: string;
 }
 
 export interface StepResult {
@@ -87,6 +94,19 @@ export class StepCache {
       this.otherHashers.set(root, h);
     }
     return h.hash(selection);
+  }
+
+  /** One digest of everything a step selects, in order, and every file's by path (label-prefixed off the context). */
+  async selected(trees: readonly TreeSelection[]): Promise<SourcesDigest> {
+    const files: Record<string, string> = {};
+    const digests: string[] = [];
+    for (const tree of trees) {
+      const d = await this.sources(tree);
+      digests.push(d.digest);
+      const prefix = tree.label === undefined ? '' : `${tree.label}:`;
+      for (const [p, h] of Object.entries(d.files)) files[`${prefix}${p}`] = h;
+    }
+    return { digest: digestString(digests.join(' ')), files };
   }
 
   async lookup(step: StepLookup): Promise<CacheLookup> {

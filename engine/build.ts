@@ -21,9 +21,9 @@ import { hostPlatform, parsePlatform, type Platform } from './image/platform.js'
 import type { Progress, StepRef } from './progress/progress.js';
 import type { CheckInputs, CheckReport } from './plan/checks/checkRecipe.js';
 import { checkBases, reportChecks } from './plan/checks/buildChecks.js';
-import { isHeredocScript, isListed, stageLabels, stepPrefix, stepText, stepTotal } from './plan/stepNames.js';
+import { instructionText, isHeredocScript, isListed, stageLabels, stepPrefix, stepText, stepTotal } from './plan/stepNames.js';
 import { runGraph, type GraphTask } from './schedule/scheduler.js';
-import { instructionText, type BuildCache } from './buildCache/cachedStep.js';
+import type { BuildCache } from './schedule/cachedStep.js';
 import type { Store, ImageRecord } from './store/store.js';
 import { ensurePath, takeOnbuildTriggers } from './steps/meta.js';
 import { epochOf, newestMtime, rfc3339 } from './steps/clock.js';

@@ -11,7 +11,7 @@ import { formatPlatform } from '../image/platform.js';
 import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
 import type { BuildOptions } from '../build.js';
 import type { Progress } from '../progress/progress.js';
-import { displayReference } from '../image/reference.js';
+import { fullReference, parseTagReference, type ImageReference } from '../image/reference.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 
 export const spec: CommandSpec = {
@@ -87,7 +87,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const contextArg = args.positionals[0] as string;
   // Layers keep file owners (lchown) and stage views are overlay mounts: root of the host, or of
   // kiln's own user namespace (the CLI re-runs an unprivileged user's build there, see spec).
-  const { canOwnFiles } = await import('../runtime/privilege.js');
+  const { canOwnFiles } = await import('../host/privilege.js');
   const { resolveIsolation, isolationReason, KERNEL_REFUSED_EXIT } = await import('../runtime/isolation.js');
   // Without either, the layers' owners are kept in ledgers beside copied roots and RUN steps
   // are given the image's root by proot (runtime/tracedRoot.ts), which must be there.
@@ -107,7 +107,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   const namedContexts = new Map((args.lists.get('build-context') ?? []).map((t) => keyValue('build', '--build-context', t)));
   const secrets = new Map((args.lists.get('secret') ?? []).map(parseSecret));
   const outputs = (args.lists.get('output') ?? []).map(parseOutput);
-  const tags = args.lists.get('tag') ?? [];
+  // Every -t is checked here, before any work: `-t ok -t 'Bad Tag'` builds nothing.
+  const tagTexts = args.lists.get('tag') ?? [];
+  const tags = tagTexts.map(parseTagReference);
   const push = args.bools.has('push');
   if (push && tags.length === 0) throw usageError('build', '--push needs at least one -t NAME to push to');
   const insecure = insecureRegistries(args);
@@ -117,10 +119,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const cacheTo = (args.lists.get('cache-to') ?? []).map((t) => parseRegistryCacheSpec('--cache-to', t));
 
   // The parser (Chevrotain) is the heaviest module of all: it is loaded only when the
-  // Dockerfile's text is new to this store (see cache/parsedRecipe.ts).
+  // Dockerfile's text is new to this store (see plan/parsedRecipe.ts).
   const [{ loadDockerfile }, { shellExpander }, { build }, { createProgress }, { Store }, { sourceDateEpochFromEnv }, { cachedParse }] = await Promise.all([
     import('../context/dockerfileSource.js'), import('../plan/shellExpander.js'), import('../build.js'),
-    import('../progress/progress.js'), import('../store/store.js'), import('../layer/sourceDateEpoch.js'), import('../../cache/parsedRecipe.js'),
+    import('../progress/progress.js'), import('../store/store.js'), import('../layer/sourceDateEpoch.js'), import('../plan/parsedRecipe.js'),
   ]);
   const fromStdin = contextArg === '-';
   if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');
@@ -151,7 +153,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
   const reportFile = args.strings.get('report');
   const report = reportFile === undefined ? undefined : (await import('../report/buildReportSession.js')).startBuildReport(reportFile, progress, {
-    dockerfile: source.displayName, context: contextArg, tags, namedContexts: new Set([...namedContexts].filter(([, v]) => !v.startsWith('docker-image://')).map(([k]) => k)),
+    dockerfile: source.displayName, context: contextArg, tags: tagTexts, namedContexts: new Set([...namedContexts].filter(([, v]) => !v.startsWith('docker-image://')).map(([k]) => k)),
     ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
   });
   const sde = buildArgs.has('SOURCE_DATE_EPOCH') ? Number(buildArgs.get('SOURCE_DATE_EPOCH')) : sourceDateEpochFromEnv();
@@ -159,8 +161,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const jobsText = args.strings.get('jobs');
   const jobs = jobsText === undefined ? undefined : Number(jobsText);
   if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw usageError('build', `invalid --jobs "${jobsText}": expected a whole number of at least 1`);
-  const [{ BuildCache }, { interruptSignal }] = await Promise.all([import('../buildCache/cachedStep.js'), import('../schedule/scheduler.js')]);
-  const exchange = cacheFrom.length + cacheTo.length > 0 ? await import('../registry/buildCacheExchange.js') : undefined;
+  const [{ BuildCache }, { interruptSignal }] = await Promise.all([import('../schedule/cachedStep.js'), import('../schedule/scheduler.js')]);
+  const exchange = cacheFrom.length + cacheTo.length > 0 ? await import('./buildCacheExchange.js') : undefined;
   // Records touched from here on are this build's: what --cache-to exports.
   const started = new Date();
   // Imported before the cache opens, so the build's lookups see the imported records.
@@ -233,9 +235,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (exchange) for (const to of cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: insecure });
   if (push) {
     const { pushImage } = await import('../registry/push.js');
-    for (const t of tags) {
-      const pushed = await pushImage(store, t, { source: result.record.id, insecureRegistries: insecure });
-      if (!quiet) process.stderr.write(`pushed ${t}: digest: ${pushed.digest} size: ${pushed.size}\n`);
+    for (const [i, t] of tags.entries()) {
+      const pushed = await pushImage(store, fullReference(t), { source: result.record.id, insecureRegistries: insecure });
+      if (!quiet) process.stderr.write(`pushed ${tagTexts[i]}: digest: ${pushed.digest} size: ${pushed.size}\n`);
     }
   }
   if (quiet) printLine(`${result.record.id}\n`);
@@ -249,12 +251,12 @@ async function warnBeforeInvalidLine(df: import('../../grammar/ast.js').Dockerfi
 }
 
 /** BuildKit's `exporting to image` step: the image written and each name it was given. */
-function showExport(progress: Progress, id: string, tags: readonly string[]): void {
+function showExport(progress: Progress, id: string, tags: readonly ImageReference[]): void {
   const step = progress.step('exporting to image', 'internal');
   progress.started(step);
   progress.note(step, 'exporting layers done');
   progress.note(step, `writing image ${id} done`);
-  for (const t of tags) progress.note(step, `naming to ${displayReference(t)} done`);
+  for (const t of tags) progress.note(step, `naming to ${fullReference(t)} done`);
   progress.done(step);
 }
 
@@ -272,7 +274,7 @@ async function reportCheckOnly(options: BuildOptions, file: string, text: string
   return report.findings.length > 0 ? 1 : 0;
 }
 
-async function writeOutput(store: import('../store/store.js').Store, record: import('../store/store.js').ImageRecord, tags: string[], out: OutputSpec): Promise<void> {
+async function writeOutput(store: import('../store/store.js').Store, record: import('../store/store.js').ImageRecord, tags: readonly ImageReference[], out: OutputSpec): Promise<void> {
   if (out.type === 'local') {
     const { RootfsView } = await import('../steps/rootfsView.js');
     const layers = record.config.rootfs.diff_ids.map((diffId) => ({ diffId }));
@@ -285,7 +287,7 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
       // A rootless build's output belongs to the user who asked for it (as docker's client writes
       // it): in kiln's user namespace, in-image owners would be subordinate ids the user cannot
       // remove. Root keeps the image's owners.
-      const { privilege } = await import('../runtime/privilege.js');
+      const { privilege } = await import('../host/privilege.js');
       const owners = privilege() === 'namespace-root' ? ['--no-preserve=ownership'] : [];
       try {
         await promisify(execFile)('cp', ['-a', ...owners, '--', `${view.root}/.`, out.dest]);
@@ -300,9 +302,9 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
     }
     return;
   }
-  const [{ writeArchiveFile }, { normalizeTag }] = await Promise.all([import('../archive/archiveFile.js'), import('../image/reference.js')]);
+  const { writeArchiveFile } = await import('../archive/archiveFile.js');
   const refreshed = (await store.getImage(record.id)) ?? record;
-  await writeArchiveFile(store, [{ image: refreshed, tags: tags.map(normalizeTag) }], out.dest, out.type);
+  await writeArchiveFile(store, [{ image: refreshed, tags: tags.map(fullReference) }], out.dest, out.type);
 }
 
 /**

@@ -69,7 +69,7 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
   }
   const args = parseArgs(command.spec, rest);
   if (command.spec.ownMountNamespace) {
-    const { privilege } = await import('../runtime/privilege.js');
+    const { privilege } = await import('../host/privilege.js');
     if (privilege() === 'host-root') await (await import('../runtime/ownMountNamespace.js')).enterOwnMountNamespace();
   }
   if (command.spec.ownUserNamespace) {

@@ -7,7 +7,8 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { KilnError } from '../errors.js';
 import { askIsolation, isKernelRefusal, kernelMessage, kernelRefused, parseIsolation, settleIsolation, type IsolationRequest } from '../runtime/isolation.js';
-import { privilege } from '../runtime/privilege.js';
+import { privilege } from '../host/privilege.js';
+import { defaultStoreRoot } from '../store/storeRoot.js';
 
 /** What chroot isolation is for a uid that may not chroot (see runtime/tracedRoot.ts). */
 const TRACED_FALLBACK = 'RUN steps run under proot in a copied root, owners kept beside it, without namespaces or cgroup (see README "Where it runs")';
@@ -61,7 +62,8 @@ export async function enterIsolation(verb: string, spec: CommandSpec, args: Pars
     return undefined;
   }
   try {
-    return await rerunInOwnUserNamespace(verb, need, { KILN_ISOLATION: 'rootless' });
+    // The store is the user's even where uid 0 (inside) would choose /var/lib/kiln.
+    return await rerunInOwnUserNamespace(verb, need, defaultStoreRoot(), { KILN_ISOLATION: 'rootless' });
   } catch (e) {
     const refused = isKernelRefusal(e) && !(e instanceof KilnError);
     const unmapped = e instanceof KilnError && e.code === 'ROOTLESS_ID_MAP';

@@ -28,12 +28,12 @@ function predefinedId(name: string): string {
 }
 
 async function needRoot(verb: string): Promise<void> {
-  const { privilege } = await import('../runtime/privilege.js');
+  const { privilege } = await import('../host/privilege.js');
   if (privilege() !== 'host-root') throw new KilnError('ROOTLESS_NETWORK', `kiln network ${verb}: user-defined networks need root (rootless containers use slirp4netns)`);
 }
 
 async function list(args: ParsedArgs): Promise<number> {
-  const { privilege } = await import('../runtime/privilege.js');
+  const { privilege } = await import('../host/privilege.js');
   let records: { id: string; name: string; driver: string }[] = [];
   if (privilege() === 'host-root') {
     const { networksAfterSweep } = await import('../runtime/network/networkAdmin.js');

@@ -287,7 +287,7 @@ async function networkToJoin(choice: ReturnType<typeof networkChoice>, records: 
     if (!networkExists(choice.network)) throw new KilnError('NETWORK_NOT_FOUND', `network ${choice.network} not found`, { exitCode: 125 });
   }
   if (!('container' in choice)) return undefined;
-  const { privilege } = await import('../runtime/privilege.js');
+  const { privilege } = await import('../host/privilege.js');
   if (privilege() !== 'host-root') throw new KilnError('ROOTLESS_NETWORK', '--network container: needs root (each rootless kiln has a user namespace of its own)', { exitCode: 125 });
   const other = await records.find(choice.container);
   if (!other) throw new KilnError('NO_SUCH_CONTAINER', `No such container: ${choice.container}`, { exitCode: 125 });

@@ -39,7 +39,7 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 async function reset(): Promise<number> {
-  const { privilege } = await import('../runtime/privilege.js');
+  const { privilege } = await import('../host/privilege.js');
   if (privilege() !== 'host-root') {
     process.stdout.write('Nothing to reset: rootless kiln adds no bridge or firewall rule to the host.\n');
     return 0;

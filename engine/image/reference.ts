@@ -126,11 +126,19 @@ function suffix(ref: ImageReference): string {
   return `${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
 }
 
-/** A tag as the store keys it: the full reference with a tag (`docker.io/library/busybox:latest`). */
-export function normalizeTag(text: string): string {
+/**
+ * A name an image is given (`-t`, `kiln tag`): a reference with a tag (`latest` by default),
+ * never a digest. Parsed once where the user gave it; the store keys it by its fullReference.
+ */
+export function parseTagReference(text: string): ImageReference {
   const ref = parseReference(text);
   if (ref.digest !== undefined) throw new KilnError('INVALID_REFERENCE', `"${text}": a digest reference cannot be used as a tag`, { location: { file: text } });
-  return fullReference(ref);
+  return ref;
+}
+
+/** A tag as the store keys it: the full reference with a tag (`docker.io/library/busybox:latest`). */
+export function normalizeTag(text: string): string {
+  return fullReference(parseTagReference(text));
 }
 
 /** `docker.io/library/busybox:latest` as BuildKit prints a name in its progress; the text itself when it is no reference. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { decompress, type Compression } from './compression.js';
 import { feedTar } from './feedTar.js';
-import { canOwnFiles, privilege } from '../runtime/privilege.js';
+import { canOwnFiles, privilege } from '../host/privilege.js';
 import { entryComponents, hostile, linkComponents } from './entryPath.js';
 import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from './specialFiles.js';
 

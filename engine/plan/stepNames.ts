@@ -85,3 +85,10 @@ function heredocSummary(doc: string): string {
   const lines = doc.trim().replace(/\r\n/g, '\n').split('\n');
   return `${lines[0] ?? ''}${lines.length > 1 ? '...' : ''}`;
 }
+
+/** The instruction as the user wrote it, keyword first (BuildKit's Node.Original is the whole line). */
+export function instructionText(instr: StageInstruction): string {
+  const text = instr.source.original.trim();
+  const keyword = instr.source.keyword;
+  return text.slice(0, keyword.length).toUpperCase() === keyword.toUpperCase() ? `${keyword.toUpperCase()}${text.slice(keyword.length)}` : `${keyword.toUpperCase()} ${text}`;
+}

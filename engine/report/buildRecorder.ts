@@ -5,7 +5,7 @@
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
 import type { BuildObserver } from '../build.js';
-import { instructionText } from '../buildCache/cachedStep.js';
+import { instructionText } from '../plan/stepNames.js';
 import { fromValues, resolveFromRef, type BuildPlan, type PlannedStage } from '../plan/graph.js';
 import type { ProgressEvent, StepRef } from '../progress/progress.js';
 import { markCriticalPath } from './criticalPath.js';

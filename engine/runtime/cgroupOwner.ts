@@ -10,7 +10,7 @@
  * by the next kiln that starts a container, not after some age.
  */
 import { readlinkSync } from 'node:fs';
-import { processStartTime } from '../processIdentity.js';
+import { processStartTime } from '../host/processIdentity.js';
 
 export interface CgroupOwner {
   pid: number;

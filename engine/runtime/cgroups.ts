@@ -27,7 +27,7 @@ import { removeCgroupTree, sweepDeadOwners } from './cgroupRemoval.js';
 import { BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, deviceProgram } from './deviceProgram.js';
 import { v1RuleLine, type DeviceRule } from './deviceRules.js';
 import { noticeOnce } from './onceNotice.js';
-import { privilege } from './privilege.js';
+import { privilege } from '../host/privilege.js';
 
 export type { ResourceLimits } from './cgroupLimits.js';
 export { hostCgroupLayout, type CgroupLayout } from './cgroupLayout.js';

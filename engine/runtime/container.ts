@@ -27,11 +27,11 @@ import type { PortBinding } from './network/ports.js';
 import { seccompProgram, type SeccompSetting } from './seccomp.js';
 import { containerRlimits, hardLimits, nativeRlimits, type Rlimit } from './rlimits.js';
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
-import { inUserNamespace, privilege } from './privilege.js';
+import { inUserNamespace, privilege } from '../host/privilege.js';
 import { isKernelRefusal, kernelRefused, KERNEL_REFUSED_EXIT } from './isolation.js';
 import { findProot, noTracedRoot, tracedArgv } from './tracedRoot.js';
 import { relayTerminal, terminalSpec, type TerminalRelay, type UserTerminal } from './terminal.js';
-import { processAlive } from '../processAlive.js';
+import { processAlive } from '../host/processAlive.js';
 
 export type { ContainerMount } from './mounts.js';
 export type { ResourceLimits } from './cgroups.js';

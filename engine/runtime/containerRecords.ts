@@ -16,7 +16,7 @@ import { randomHex } from '../lazyCrypto.js';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors.js';
-import { parseTag, processStartTime, selfTag, tagAlive } from '../processIdentity.js';
+import { parseTag, processStartTime, selfTag, tagAlive } from '../host/processIdentity.js';
 
 /** What a record stores; `paused` is read from the freezer, never stored. */
 export type StoredState = 'created' | 'running' | 'restarting' | 'exited';

@@ -17,7 +17,7 @@
  * took and why.
  */
 import { KilnError } from '../errors.js';
-import { privilege } from './privilege.js';
+import { privilege } from '../host/privilege.js';
 
 export type Isolation = 'namespaces' | 'rootless' | 'chroot';
 export type IsolationRequest = 'auto' | Isolation;

@@ -17,7 +17,6 @@ import { KilnError } from '../errors.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { lastCapability } from './capabilities.js';
 import { currentUserName, subordinateIds, writeFullIdMaps } from './userNamespace.js';
-import { defaultStoreRoot } from '../store/store.js';
 
 /** Everything a terminal or a supervisor may send; SIGWINCH keeps a container's tty size right. */
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -26,9 +25,10 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
  * Runs this same kiln command again inside the user's own user namespace and resolves with its
  * exit status. Without a subordinate range: undefined when `need` is 'if-mapped' (the caller
  * runs the verb as is), else a KilnError naming /etc/subuid — a single-id map (only the user as
- * root) cannot hold the other owners an image's files have.
+ * root) cannot hold the other owners an image's files have. `storeRoot` is the store this user's
+ * kiln uses, passed on as KILN_ROOT: inside, uid 0 would choose /var/lib/kiln.
  */
-export async function rerunInOwnUserNamespace(verb: string, need: 'required' | 'if-mapped', extraEnv: Record<string, string> = {}): Promise<number | undefined> {
+export async function rerunInOwnUserNamespace(verb: string, need: 'required' | 'if-mapped', storeRoot: string, extraEnv: Record<string, string> = {}): Promise<number | undefined> {
   const ids = subordinateIds();
   if ('missing' in ids) {
     if (need === 'if-mapped') return undefined;
@@ -42,9 +42,8 @@ export async function rerunInOwnUserNamespace(verb: string, need: 'required' | '
   const script = process.argv[1];
   if (script === undefined) throw new Error('cannot re-execute kiln: process.argv[1] (the CLI script) is unknown');
   const native = nativeBinding();
-  // The store is the user's even where uid 0 would choose /var/lib/kiln.
   // The marker only names the inner process's code cache (bin/kiln); privilege() asks the kernel.
-  const env = { ...process.env, ...extraEnv, KILN_ROOT: defaultStoreRoot(), KILN_REEXECUTED_IN_USER_NAMESPACE: '1' };
+  const env = { ...process.env, ...extraEnv, KILN_ROOT: storeRoot, KILN_REEXECUTED_IN_USER_NAMESPACE: '1' };
   const child = native.spawn({
     namespaces: { user: true, mount: true, pid: false, uts: false, ipc: false, net: false, cgroup: false },
     rootfs: '',

@@ -22,7 +22,7 @@ import { copyTree } from '../store/treeCopy.js';
 import { DirectoryView } from './rootfsView.js';
 import type { CapturedLayer, RootStub, RunRoot, Snapshotter, StageView } from './snapshotter.js';
 import type { LayerRef } from './state.js';
-import { canOwnFiles } from '../runtime/privilege.js';
+import { canOwnFiles } from '../host/privilege.js';
 
 /** A directory as a read-only stage view (nothing to unmount). */
 export class DirView extends DirectoryView implements StageView {}

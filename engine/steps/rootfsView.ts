@@ -12,7 +12,7 @@ import { MOUNT_DATA_LIMIT } from '../runtime/mounts.js';
 import { nativeBinding } from '../../native/index.js';
 import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
-import { inUserNamespace } from '../runtime/privilege.js';
+import { inUserNamespace } from '../host/privilege.js';
 import { earlierTeardowns } from '../runtime/mountTeardown.js';
 import { topmostFirst } from '../layer/overlayStack.js';
 import { isKernelRefusal, kernelRefused } from '../runtime/isolation.js';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { nativeBinding } from '../../native/index.js';
 import type { Isolation } from '../runtime/isolation.js';
-import { inUserNamespace } from '../runtime/privilege.js';
+import { inUserNamespace } from '../host/privilege.js';
 import { CopySnapshotter, type CopyDirs } from './copySnapshotter.js';
 import { OverlaySnapshotter } from './overlaySnapshotter.js';
 import type { ViewDirs } from './rootfsView.js';

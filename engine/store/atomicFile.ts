@@ -9,7 +9,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSyn
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomHex } from '../lazyCrypto.js';
-import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
+import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
 
 export async function fsyncDir(dir: string): Promise<void> {
   const fd = await open(dir, 'r');

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { nodeCrypto, randomHex } from '../lazyCrypto.js';
 import { KilnError } from '../errors.js';
 import { refusal } from '../refusal.js';
-import { selfTag } from '../processIdentity.js';
+import { selfTag } from '../host/processIdentity.js';
 import { fsyncDir, fsyncFile, writeTempFile } from './atomicFile.js';
 import type { WriteBehind } from './writeBehind.js';
 

@@ -17,7 +17,7 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomHex } from '../lazyCrypto.js';
-import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
+import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
 
 const MARKER = '.collecting';
 /** Errors that leave a lease unrecorded instead of failing the operation holding it. */

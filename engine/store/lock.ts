@@ -11,7 +11,7 @@
  */
 import { readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { randomHex } from '../lazyCrypto.js';
-import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
+import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
 
 /** What the lock names: a link's target, or (an older kiln's lock file) the file's text. */
 function readOrUndefined(path: string): string | undefined {

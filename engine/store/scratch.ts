@@ -9,7 +9,7 @@
 import { rm } from 'node:fs/promises';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseTag, selfTag, tagAlive } from '../processIdentity.js';
+import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
 
 const ours = new Set<string>();
 let exitHookInstalled = false;

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { KilnError } from '../errors.js';
 import { refusal } from '../refusal.js';
 import { hexOf, type BlobStore } from './blobs.js';
-import { canOwnFiles, privilege } from '../runtime/privilege.js';
+import { canOwnFiles, privilege } from '../host/privilege.js';
 import { tempPrefix } from './scratch.js';
 
 /** Renames a dir into place unless the target already exists (then the source is discarded). */

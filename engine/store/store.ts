@@ -20,7 +20,7 @@ import { KilnError } from '../errors.js';
 import { refusal } from '../refusal.js';
 import { defaultStoreRoot } from './storeRoot.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
-import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference } from '../image/reference.js';
+import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference, type ImageReference } from '../image/reference.js';
 import { writeFileAtomic } from './atomicFile.js';
 import { BlobStore, hexOf, isDigest, type BlobInfo, type IngestOptions } from './blobs.js';
 import { StoreLock } from './lock.js';
@@ -244,8 +244,8 @@ export class Store {
   }
 
   /** The image ID a tag names, if any. */
-  async taggedId(name: string): Promise<string | undefined> {
-    return (await this.refs.read()).tags[normalizeTag(name)];
+  async taggedId(name: string | ImageReference): Promise<string | undefined> {
+    return (await this.refs.read()).tags[tagKey(name)];
   }
 
   /** Stores config bytes exactly as given (a loaded or pulled image keeps its ID). */
@@ -381,8 +381,8 @@ export class Store {
   }
 
   /** Points a tag at an image; returns the image ID the tag pointed at before, if another. */
-  async tag(id: string, name: string): Promise<string | undefined> {
-    const key = normalizeTag(name);
+  async tag(id: string, name: string | ImageReference): Promise<string | undefined> {
+    const key = tagKey(name);
     // Re-tagging with the tag it already has (every cached rebuild does) changes nothing.
     if ((await this.refs.read()).tags[key] === id) return undefined;
     return this.lock.withLock(async () => {
@@ -510,4 +510,9 @@ export class Store {
     }
     return result;
   }
+}
+
+/** The key of a tag in the refs: a name parsed where the user gave it is not parsed again. */
+function tagKey(name: string | ImageReference): string {
+  return typeof name === 'string' ? normalizeTag(name) : fullReference(name);
 }

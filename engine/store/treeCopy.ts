@@ -8,7 +8,7 @@
  */
 import { chmodSync, constants, copyFileSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, linkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { canOwnFiles } from '../runtime/privilege.js';
+import { canOwnFiles } from '../host/privilege.js';
 import { devMajor, devMinor } from '../layer/layerEntry.js';
 import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from '../layer/specialFiles.js';
 

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { selfTag } from '../../engine/processIdentity.js';
+import { selfTag } from '../../engine/host/processIdentity.js';
 import { hostCgroupLayout } from '../../engine/runtime/cgroupLayout.js';
 import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, kilnBin, prerequisite } from '../support/env.js';

@@ -13,8 +13,10 @@ import { Store } from '../../engine/store/store.js';
 import { KilnError } from '../../engine/errors.js';
 import { pullImage, pullImageDetailed } from '../../engine/registry/pull.js';
 import { pushImage } from '../../engine/registry/push.js';
-import { exportCache, exportCacheFromIndex, importCache, importCacheIntoIndex, type CacheRecordForExport } from '../../engine/registry/cacheManifest.js';
-import { CacheIndex } from '../../cache/index.js';
+import { registryCacheCarrier } from '../../engine/registry/cacheArtifact.js';
+import { exportRecords, importRecords, receiveRecords, sendRecords } from '../../cache/exchange.js';
+import type { CacheRecord } from '../../cache/record.js';
+import { CacheIndex } from '../../cache/recordIndex.js';
 import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { sha256Digest } from '../../engine/registry/manifest.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_LAYER_ZSTD, OCI_MANIFEST, OCI_CONFIG } from '../../engine/image/mediaTypes.js';
@@ -259,32 +261,32 @@ describe('plain registry', () => {
     const src = await tempStore();
     const a = await layerFromFiles(src, { 'step1': 'one\n' });
     const b = await layerFromFiles(src, { 'step2': randomContent(50_000) });
-    const records: CacheRecordForExport[] = [
+    const records: CacheRecord[] = [
       { key: 'a'.repeat(32), diffIds: [a], config: { env: ['A=1'] }, createdAt: '2026-01-01T00:00:00.000Z' },
       { key: 'b'.repeat(32), diffIds: [b], config: { env: ['B=2'] }, history: { created_by: 'RUN b' }, createdAt: '2026-01-01T00:00:00.000Z' },
       { key: 'c'.repeat(32), diffIds: [], config: { workdir: '/x' }, createdAt: '2026-01-01T00:00:00.000Z' },
     ];
     const ref = `${reg.host}/cache/app:buildcache`;
-    await exportCache(src, records, ref);
+    await sendRecords(records, registryCacheCarrier(src, ref));
     const dst = await tempStore();
-    const imported = await importCache(dst, ref);
+    const imported = await receiveRecords(registryCacheCarrier(dst, ref));
     assert.deepEqual([...imported].sort((x, y) => x.key.localeCompare(y.key)), records);
     assert.ok((await dst.hasBlob(a)) && (await dst.hasBlob(b)));
-    assert.deepEqual(await importCache(dst, `${reg.host}/cache/none:buildcache`), [], 'a cache that does not exist yet is empty, not an error');
+    assert.deepEqual(await receiveRecords(registryCacheCarrier(dst, `${reg.host}/cache/none:buildcache`)), [], 'a cache that does not exist yet is empty, not an error');
 
     // Through the cache index, as the build's --cache-to/--cache-from use it.
     const srcIndex = new CacheIndex(src.root);
     for (const r of records) await srcIndex.put(r);
     const viaIndex = `${reg.host}/cache/app:viaindex`;
-    const { exported } = await exportCacheFromIndex(src, srcIndex, [...records.map((r) => r.key), 'f'.repeat(32)], viaIndex);
+    const exported = await exportRecords(src, srcIndex, [...records.map((r) => r.key), 'f'.repeat(32)], registryCacheCarrier(src, viaIndex));
     assert.equal(exported, 3, 'keys the index does not have are skipped');
     const fresh = await tempStore();
     const freshIndex = new CacheIndex(fresh.root);
-    assert.equal(await importCacheIntoIndex(fresh, freshIndex, viaIndex), 3);
+    assert.equal(await importRecords(freshIndex, registryCacheCarrier(fresh, viaIndex)), 3);
     for (const r of records) assert.deepEqual(await freshIndex.get(r.key), r);
     assert.ok(await fresh.hasBlob(b));
 
-    await assert.rejects(importCache(dst, `${reg.host}/kiln/base:1`).catch(async (e) => {
+    await assert.rejects(receiveRecords(registryCacheCarrier(dst, `${reg.host}/kiln/base:1`)).catch(async (e) => {
       // the base image exists only if the first test ran; otherwise it is simply absent
       if (e instanceof KilnError && e.code === 'IMAGE_NOT_FOUND') throw new KilnError('NOT_A_CACHE', 'absent');
       throw e;

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { selfTag } from '../../engine/processIdentity.js';
+import { selfTag } from '../../engine/host/processIdentity.js';
 import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, prerequisite } from '../support/env.js';
 import { hostMountsUnder } from '../support/containers.js';

@@ -56,3 +56,16 @@ test('proxy build args never change the key, ENV-set proxies do', async () => {
   );
   assert.notEqual(await stepKey({ ...base, env: { ...base.env, HTTP_PROXY: 'http://set-by-ENV' } }), k);
 });
+
+test('a step definition is what keys made before it had its own file covered (pinned text)', async () => {
+  const { parseDockerfile } = await import('../../grammar/parser.js');
+  const { toRecipe } = await import('../../grammar/instructions.js');
+  const { canonicalJson } = await import('../../cache/canonicalJson.js');
+  const { stepDefinition } = await import('../../cache/stepDefinition.js');
+  const instr = toRecipe(parseDockerfile('FROM scratch\nCOPY --chmod=644 <<EOF a /dst/\nhi\nEOF\n')).stages[0]?.instructions[0];
+  assert.ok(instr);
+  const definition = stepDefinition({ kind: instr.kind, source: instr.source, onbuild: false, escape: '\\', sourceDateEpoch: undefined, workdir: '/w', user: undefined, shell: undefined });
+  assert.equal(canonicalJson(definition), '{"escape":"\\\\","flags":["--chmod=644"],"heredocs":[{"chomp":false,"content":"hi\\n","expand":true,"fd":0,"name":"EOF"}],"kind":"COPY","onbuild":false,"shell":null,"sourceDateEpoch":null,"text":"COPY --chmod=644 <<EOF a /dst/","user":"","workdir":"/w"}');
+  const shell = stepDefinition({ kind: 'RUN', source: instr.source, onbuild: true, escape: '`', sourceDateEpoch: 5, workdir: undefined, user: 'app', shell: ['/bin/bash', '-c'] });
+  assert.deepEqual([(shell as Record<string, unknown>).shell, (shell as Record<string, unknown>).sourceDateEpoch, (shell as Record<string, unknown>).workdir], [['/bin/bash', '-c'], 5, '']);
+});

@@ -1,16 +1,17 @@
 /**
  * bin/kiln's code cache: written by a verb's first run, replaced once by its second, then
- * only read; a damaged cache or a rebuilt bundle never changes what kiln does, and the cache
- * is written again. Runs a copy of the launcher and bundle in a temp dir so the checkout's
+ * only read; a damaged cache or a rebuilt bundle (even one of the same length and mtime) never
+ * changes what kiln does, and the cache is written again. Runs a copy of the launcher and bundle in a temp dir so the checkout's
  * own caches are left alone.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../support/env.js';
+import { STAMP_PATTERN, stamped } from '../../build/stampBundle.js';
 
 function install(): { root: string; bundle: string; kiln: (...args: string[]) => ReturnType<typeof spawnSync> } {
   const root = mkdtempSync(join(tmpdir(), 'kiln-code-cache-'));
@@ -59,12 +60,47 @@ test('a damaged cache or a rebuilt bundle is ignored and written again', () => {
     writeFileSync(cache, Buffer.concat([good.subarray(0, stampLength), Buffer.alloc(good.length - stampLength, 0x5a)]));
     assert.equal(kiln('version').stdout, out);
     assert.match(stampOf(cache), / 1$/, 'a rejected cache is replaced');
-    // A rebuilt bundle (new mtime) makes every cache stale.
-    kiln('version');
-    const later = new Date(Date.now() + 5000);
-    utimesSync(bundle, later, later);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('the build stamps the bundle with the sha256 of its content', () => {
+  const text = readFileSync(join(repoRoot, 'dist', 'bundle', 'kiln.cjs'), 'latin1');
+  assert.match(text, STAMP_PATTERN);
+  assert.equal(stamped(text), text, 'the stamp is the hash of what precedes it');
+});
+
+test('a rebuilt bundle of the same length and mtime is never run from the old bundle\'s cache', () => {
+  // V8 checks a cache only against the source's length: a stamp of size and mtime let the old
+  // code run after a same-length rebuild within one timestamp tick (an old verb list in --help).
+  const { root, bundle, kiln } = install();
+  try {
+    const before = kiln('--help').stdout as string;
+    kiln('--help');
+    assert.match(stampOf(`${bundle}.other.cache`), / 2$/, 'a final cache is in place');
+    const { mtime } = statSync(bundle);
+    const rebuilt = stamped(readFileSync(bundle, 'latin1').replace('List images', 'LIST IMAGES'));
+    assert.equal(rebuilt.length, statSync(bundle).size, 'the same length');
+    writeFileSync(bundle, rebuilt, 'latin1');
+    utimesSync(bundle, mtime, mtime);
+    const after = kiln('--help').stdout as string;
+    assert.match(after, /LIST IMAGES/);
+    assert.equal(after, before.replace('List images', 'LIST IMAGES'));
+    assert.match(stampOf(`${bundle}.other.cache`), / 1$/, 'the old cache is replaced');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a bundle without a stamp runs without a code cache', () => {
+  const { root, bundle, kiln } = install();
+  try {
+    writeFileSync(bundle, readFileSync(bundle, 'latin1').replace(STAMP_PATTERN, '\n'), 'latin1');
+    const out = kiln('version').stdout;
+    assert.match(out as string, /^kiln version /);
     assert.equal(kiln('version').stdout, out);
-    assert.match(stampOf(cache), / 1$/);
+    assert.deepEqual(readdirSync(join(root, 'dist', 'bundle')).filter((n) => n.endsWith('.cache')), []);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

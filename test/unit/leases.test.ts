@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beginCollection, Lease, releaseDeadLeases } from '../../engine/store/leases.js';
-import { parseTag, processStartTime, selfTag, tagAlive } from '../../engine/processIdentity.js';
+import { parseTag, processStartTime, selfTag, tagAlive } from '../../engine/host/processIdentity.js';
 
 const digest = (c: string): string => `sha256:${c.repeat(64)}`;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachedParse } from '../../cache/parsedRecipe.js';
+import { cachedParse } from '../../engine/plan/parsedRecipe.js';
 
 test('the same text is parsed once; other text, and failures, are parsed every time', async () => {
   const root = mkdtempSync(join(tmpdir(), 'kiln-recipe-'));

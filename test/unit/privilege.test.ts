@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { isIdentityMap, privilege } from '../../engine/runtime/privilege.js';
+import { isIdentityMap, privilege } from '../../engine/host/privilege.js';
 import { isRoot } from '../support/env.js';
 
 test('only the initial user namespace has the identity map', () => {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { CacheIndex } from '../../cache/index.js';
+import { CacheIndex } from '../../cache/recordIndex.js';
 import { diskUsage, humanSize, pruneCache } from '../../cache/prune.js';
 import { parseDuration } from '../../engine/cli/prune.js';
 

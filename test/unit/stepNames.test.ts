@@ -10,7 +10,7 @@ import { toRecipe } from '../../grammar/instructions.js';
 import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
 import { planStages } from '../../engine/plan/graph.js';
 import { shellExpander } from '../../engine/plan/shellExpander.js';
-import { instructionText } from '../../engine/buildCache/cachedStep.js';
+import { instructionText } from '../../engine/plan/stepNames.js';
 import { isListed, stageLabels, stepPrefix, stepText, stepTotal } from '../../engine/plan/stepNames.js';
 
 const recipe = (text: string): Recipe => toRecipe(parseDockerfile(text));

@@ -10,7 +10,7 @@ import { closeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nativeBinding } from '../../../native/index.js';
 import { KilnError } from '../../errors.js';
-import { processStartTime } from '../../processIdentity.js';
+import { processStartTime } from '../../host/processIdentity.js';
 import { holderAlive, isLive, type ContainerRecord, type ContainerRecords } from '../containerRecords.js';
 import { freezerOf, isFrozen, setFrozen } from './freezer.js';
 import { leaveRequest, takeRequest, type HolderRequest } from './holderRequest.js';

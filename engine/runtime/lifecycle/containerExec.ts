@@ -13,7 +13,7 @@ import { KilnError } from '../../errors.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from '../capabilities.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from '../childHandshake.js';
 import type { ContainerSpec } from '../container.js';
-import { privilege } from '../privilege.js';
+import { privilege } from '../../host/privilege.js';
 import { containerRlimitsHere } from '../rlimits.js';
 import { seccompProgram } from '../seccomp.js';
 import { relayTerminal, terminalSpec, type UserTerminal } from '../terminal.js';

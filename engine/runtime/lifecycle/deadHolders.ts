@@ -10,7 +10,7 @@ import { hostCgroupLayout } from '../cgroupLayout.js';
 import { kilnParents } from '../cgroups.js';
 import { sweepDeadOwners } from '../cgroupRemoval.js';
 import type { ContainerRecords } from '../containerRecords.js';
-import { privilege } from '../privilege.js';
+import { privilege } from '../../host/privilege.js';
 
 export async function sweepDeadHolders(records: ContainerRecords): Promise<void> {
   const swept = await records.sweepDeadHolders();

@@ -1,7 +1,7 @@
 /** Pausing and unpausing one container, with docker's refusals (not running, already paused, not paused). */
 import { KilnError } from '../../errors.js';
 import { isLive, type ContainerRecord } from '../containerRecords.js';
-import { privilege } from '../privilege.js';
+import { privilege } from '../../host/privilege.js';
 import { freezerOf, isFrozen, setFrozen } from './freezer.js';
 
 export async function pauseContainer(rec: ContainerRecord, pause: boolean): Promise<void> {

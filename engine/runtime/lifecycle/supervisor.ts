@@ -12,8 +12,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError } from '../../errors.js';
-import { parseTag, processStartTime, selfTag, tagAlive } from '../../processIdentity.js';
-import { Lease } from '../../store/leases.js';
+import { parseTag, processStartTime, selfTag, tagAlive } from '../../host/processIdentity.js';
 import { runContainer, type RunningContainer } from '../container.js';
 import { ContainerRecords, thisHolder, type ContainerRecord } from '../containerRecords.js';
 import { AttachHub } from './attachHub.js';
@@ -22,6 +21,12 @@ import { JsonLogWriter } from './jsonLog.js';
 import { nowNanos, rfc3339Nano } from './logClock.js';
 import { RestartManager } from './restartPolicy.js';
 import { DEFAULT_STOP_TIMEOUT, readStoredContainer, type StoredContainer } from './storedContainer.js';
+
+/**
+ * Holds content the container uses (its image, its volumes' sources) from before it starts until
+ * the returned release is called: the store's lease, handed in so the runtime knows no store.
+ */
+export type HoldContent = (names: readonly string[]) => Promise<() => void>;
 
 /** How the first start went, for the command that launched the supervisor. */
 export type StartReport = { ok: true; pid: number } | { ok: false; code: string; message: string; exitCode: number };
@@ -45,7 +50,7 @@ class RecordKeeper {
  * Holds container `id` until it is down for good. `report` is called once, when the first start
  * has executed the container's command or failed.
  */
-export async function superviseContainer(storeRoot: string, id: string, report: (r: StartReport) => void): Promise<void> {
+export async function superviseContainer(storeRoot: string, id: string, report: (r: StartReport) => void, holdContent: HoldContent): Promise<void> {
   const records = new ContainerRecords(storeRoot);
   const dir = records.containerDir(id);
   const initial = records.read(id);
@@ -53,8 +58,7 @@ export async function superviseContainer(storeRoot: string, id: string, report: 
   const stored = readStoredContainer(dir, id);
   const releaseClaim = claimContainer(dir, id);
   const keeper = new RecordKeeper(records, initial);
-  const lease = new Lease(join(storeRoot, 'leases'));
-  await lease.hold([initial.imageId, ...stored.holds]);
+  const releaseContent = await holdContent([initial.imageId, ...stored.holds]);
   const logFd = openSync(records.logPath(id), 'a', 0o640);
   const log = new JsonLogWriter(logFd);
   let running: RunningContainer | undefined;
@@ -113,7 +117,7 @@ export async function superviseContainer(storeRoot: string, id: string, report: 
     releaseClaim();
     hub.close();
     closeSync(logFd);
-    lease.release();
+    releaseContent();
     if (stored.autoRemove) await records.remove(id);
   }
 }

@@ -6,7 +6,7 @@
  * The holder becomes the owner of what is allocated; if it is killed, the next kiln sweeps it.
  */
 import { KilnError } from '../../errors.js';
-import { privilege } from '../privilege.js';
+import { privilege } from '../../host/privilege.js';
 import { attachToBridge } from './bridgeAttachment.js';
 import { joinContainer } from './containerJoin.js';
 import { DEFAULT_BRIDGE, type NetworkMode } from './networkMode.js';

@@ -12,7 +12,7 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBinding } from '../../../native/index.js';
-import { processStartTime } from '../../processIdentity.js';
+import { processStartTime } from '../../host/processIdentity.js';
 
 export const NETWORK_STATE_DIR = '/run/kiln/network';
 

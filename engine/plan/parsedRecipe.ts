@@ -7,8 +7,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileAtomic } from '../engine/store/atomicFile.js';
-import { digestString, loadHasher } from './hasher.js';
+import { writeFileAtomic } from '../store/atomicFile.js';
+import { digestString, loadHasher } from '../../cache/hasher.js';
 
 /** Changes whenever this kiln is rebuilt or reinstalled: every output file is rewritten. */
 function kilnBuildIdentity(): string {

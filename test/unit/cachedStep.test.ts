@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { build } from '../../engine/build.js';
-import { BuildCache } from '../../engine/buildCache/cachedStep.js';
+import { BuildCache } from '../../engine/schedule/cachedStep.js';
 import { Progress } from '../../engine/progress/progress.js';
 import type { ProgressEvent } from '../../engine/progress/events.js';
 import { Store } from '../../engine/store/store.js';

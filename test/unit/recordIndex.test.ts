@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CacheIndex } from '../../cache/index.js';
+import { CacheIndex } from '../../cache/recordIndex.js';
 
-const indexModule = pathToFileURL(join(fileURLToPath(import.meta.url), '..', '..', '..', 'cache', 'index.js')).href;
+const indexModule = pathToFileURL(join(fileURLToPath(import.meta.url), '..', '..', '..', 'cache', 'recordIndex.js')).href;
 
 function key(i: number): string {
   return i.toString(16).padStart(32, '0');

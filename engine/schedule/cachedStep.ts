@@ -12,11 +12,13 @@
  * determined by their key (history times come from the stage's clock, not the wall's).
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
-import { StepCache, type CacheLookup, type CacheRecord } from '../../cache/stepCache.js';
+import { StepCache, type CacheLookup } from '../../cache/stepCache.js';
+import type { CacheRecord } from '../../cache/record.js';
 import type { StagedFile } from '../store/atomicFile.js';
 import type { SourcesDigest } from '../../cache/contentHash.js';
-import { canonicalJson } from '../../cache/canonicalJson.js';
-import { digestString } from '../../cache/hasher.js';
+import type { TreeSelection } from '../../cache/stepCache.js';
+import { imageBaseKey, scratchBaseKey, uncacheableKey } from '../../cache/key.js';
+import { stepDefinition } from '../../cache/stepDefinition.js';
 import { IgnoreMatcher } from '../context/dockerignore.js';
 import type { SourceTree } from '../context/sourceTree.js';
 import type { ImageConfig } from '../image/config.js';
@@ -24,12 +26,13 @@ import type { WordExpander } from '../plan/expander.js';
 import { resolveFromRef, type SourceRef } from '../plan/graph.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Progress, StepRef } from '../progress/progress.js';
-import { SingleFlight } from '../schedule/scheduler.js';
+import { SingleFlight } from './scheduler.js';
 import type { Store } from '../store/store.js';
 import { recordLeaseName } from '../store/leases.js';
 import type { Stage } from '../../grammar/recipe.js';
 import type { LayerRef, StageState } from '../steps/state.js';
 import { isUrl } from '../steps/urlSource.js';
+import { instructionText } from '../plan/stepNames.js';
 
 export interface BuildCacheOptions {
   store: Store;
@@ -120,7 +123,7 @@ export class BuildCache {
   baseKey(base: SourceRef, state: StageState): string {
     switch (base.kind) {
       case 'scratch':
-        return `scratch ${formatPlatform(state.platform)}`;
+        return scratchBaseKey(formatPlatform(state.platform));
       case 'stage': {
         const k = this.stageKeys.get(base.index);
         if (k === undefined) throw new Error(`stage ${base.index} has no cache key yet`);
@@ -129,7 +132,7 @@ export class BuildCache {
       case 'context':
       case 'image':
         // The config names every layer by digest: the same config is the same base.
-        return `config ${digestString(canonicalJson(state.config))}`;
+        return imageBaseKey(state.config);
     }
   }
 
@@ -149,18 +152,10 @@ export class BuildCache {
         identity: { stage: i.stageLabel, index: i.position, text: instructionText(instr), file: this.o.dockerfileName },
         parent: i.parentKey,
         ...(i.parentHit ? {} : { parentHit: false }),
-        definition: {
-          kind: instr.kind,
-          text: instr.source.original,
-          flags: instr.source.flags,
-          heredocs: instr.source.heredocs.map((h) => ({ name: h.name, fd: h.fileDescriptor, expand: h.expand, chomp: h.chomp, content: h.content })),
-          onbuild: i.onbuild,
-          escape: this.o.escape,
-          sourceDateEpoch: this.o.sourceDateEpoch ?? null,
-          workdir: before.config.config?.WorkingDir ?? '',
-          user: before.config.config?.User ?? '',
-          shell: before.config.config?.Shell ?? null,
-        },
+        definition: stepDefinition({
+          kind: instr.kind, source: instr.source, onbuild: i.onbuild, escape: this.o.escape, sourceDateEpoch: this.o.sourceDateEpoch,
+          workdir: before.config.config?.WorkingDir, user: before.config.config?.User, shell: before.config.config?.Shell ?? undefined,
+        }),
         env,
         args: Object.fromEntries(argsFrom.args.list.map((a) => [a.key, a.value])),
         platform: formatPlatform(before.platform),
@@ -190,7 +185,7 @@ export class BuildCache {
     if (!lookup) {
       this.explain(i.step, 'MISS: ADD from a URL without --checksum always runs');
       const state = await i.execute();
-      return { state, key: digestString(`${i.parentKey} uncacheable ${Math.random()} ${Date.now()}`), hit: false };
+      return { state, key: uncacheableKey(i.parentKey), hit: false };
     }
     if (lookup.hit) {
       const restored = await this.restore(before, lookup.hit);
@@ -320,8 +315,7 @@ export class BuildCache {
       return { inputs: [`unresolved ${Math.random()}`] };
     }
     if (selections.length === 0) return { inputs };
-    const files: Record<string, string> = {};
-    const digests: string[] = [];
+    const trees: TreeSelection[] = [];
     for (const sel of selections) {
       const paths: string[] = [];
       for (const s of sel.sources) {
@@ -329,24 +323,14 @@ export class BuildCache {
         for (const m of matches) paths.push(m.rel);
       }
       const isContext = sel.tree === i.context;
-      const d = await this.cache.sources({
+      trees.push({
         paths,
-        ...(isContext ? {} : { root: sel.tree.root }),
+        ...(isContext ? {} : { root: sel.tree.root, label: sel.tree.label }),
         exclude: (rel, isDir) => sel.tree.excluded(rel) && (!isDir || !isContext || !this.ignore.hasExceptions),
       });
-      digests.push(d.digest);
-      const prefix = isContext ? '' : `${sel.tree.label}:`;
-      for (const [p, h] of Object.entries(d.files)) files[`${prefix}${p}`] = h;
     }
-    return { sources: { digest: digestString(digests.join(' ')), files }, inputs };
+    return { sources: await this.cache.selected(trees), inputs };
   }
-}
-
-/** The instruction as the user wrote it, keyword first (BuildKit's Node.Original is the whole line). */
-export function instructionText(instr: StageInstruction): string {
-  const text = instr.source.original.trim();
-  const keyword = instr.source.keyword;
-  return text.slice(0, keyword.length).toUpperCase() === keyword.toUpperCase() ? `${keyword.toUpperCase()}${text.slice(keyword.length)}` : `${keyword.toUpperCase()} ${text}`;
 }
 
 function recorded(state: StageState): Record<string, unknown> {

@@ -11,18 +11,7 @@ import { readFileSync, statSync, utimesSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stageFileAtomic, writeFileAtomic, type StagedFile } from '../engine/store/atomicFile.js';
-
-export interface CacheRecord {
-  key: string;
-  /** Layers the step added, in order (usually zero or one). */
-  diffIds: string[];
-  /** Opaque to the cache: what the build needs to continue from this step. */
-  config: Record<string, unknown>;
-  /** The image history entry the step contributed, if any. */
-  history?: Record<string, unknown>;
-  /** ISO time the record was made. */
-  createdAt: string;
-}
+import { isCacheKey, recordLayers, type CacheRecord } from './record.js';
 
 export interface CacheRecordInfo {
   key: string;
@@ -35,18 +24,6 @@ export interface CacheRecordInfo {
   lastUsed: Date;
 }
 
-const KEY_SHAPE = /^[0-9a-f]{32}$/;
-
-/**
- * The layers a record needs: those it added and, for a layer step, its stage's whole stack
- * (`config.layers`, what a hit restores; `config.rootfs.diff_ids` in records of an image config).
- */
-export function recordLayers(record: CacheRecord): string[] {
-  const config = record.config as { layers?: unknown; rootfs?: { diff_ids?: unknown } };
-  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((d): d is string => typeof d === 'string') : []);
-  return [...new Set([...record.diffIds, ...strings(config.layers), ...strings(config.rootfs?.diff_ids)])];
-}
-
 export class CacheIndex {
   readonly dir: string;
 
@@ -55,7 +32,7 @@ export class CacheIndex {
   }
 
   private file(key: string): string {
-    if (!KEY_SHAPE.test(key)) throw new Error(`not a cache key: ${key}`);
+    if (!isCacheKey(key)) throw new Error(`not a cache key: ${key}`);
     return join(this.dir, key.slice(0, 2), `${key}.json`);
   }
 
@@ -109,7 +86,7 @@ export class CacheIndex {
     const out: string[] = [];
     for (const shard of await readdir(this.dir).catch(() => [] as string[])) {
       for (const name of await readdir(join(this.dir, shard)).catch(() => [] as string[])) {
-        if (name.endsWith('.json') && KEY_SHAPE.test(name.slice(0, -5))) out.push(name.slice(0, -5));
+        if (name.endsWith('.json') && isCacheKey(name.slice(0, -5))) out.push(name.slice(0, -5));
       }
     }
     return out;
@@ -134,7 +111,7 @@ export class CacheIndex {
       for (const name of names) {
         if (!name.endsWith('.json')) continue;
         const key = name.slice(0, -5);
-        if (!KEY_SHAPE.test(key)) continue;
+        if (!isCacheKey(key)) continue;
         const file = join(this.dir, shard, name);
         try {
           // Synchronously, as peek: thousands of tiny files, each an fstat and a read.
