@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type { Heredoc } from '../../grammar/ast.js';
 import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
 import { resolveUser } from '../runtime/users.js';
-import { canOwnFiles } from '../runtime/privilege.js';
+import { canOwnFiles } from '../host/privilege.js';
 import { StoreLock } from '../store/lock.js';
 import { commandArgv, DEFAULT_SHELL } from './meta.js';
 import type { RunRoot, RunRootfs, StageRoot } from './snapshotter.js';

@@ -5,7 +5,7 @@
  * when there is one (a secret is never written to the store's disk), in a 0700 directory of its
  * own, and goes when the step ends.
  */
-import { canOwnFiles } from '../runtime/privilege.js';
+import { canOwnFiles } from '../host/privilege.js';
 import { statfsSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -15,7 +15,7 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomicFile.js';
-import { canOwnFiles } from '../runtime/privilege.js';
+import { canOwnFiles } from '../host/privilege.js';
 
 export interface OwnerPair { uid: number; gid: number }
 
