@@ -89,7 +89,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   // Where the kernel gives no namespace (an unprivileged CI container), one line before anything is made.
   const { containerNamespacesRefused, containerRefused } = await import('../runtime/isolation.js');
   const refused = await containerNamespacesRefused();
-  if (refused !== undefined) throw containerRefused(refused);
+  if (refused !== undefined) throw await containerRefused(refused);
 
   const store = await openStore();
   const { checkLimitsOnHost } = await import('../runtime/cgroups.js');

@@ -98,8 +98,9 @@ export async function containerNamespacesRefused(): Promise<string | undefined> 
 }
 
 /** One line for `kiln run` where no container can be made: what was refused, and what works here. */
-export function containerRefused(refused: string): KilnError {
-  const build = privilege() === 'host-root' ? 'kiln build works here (--isolation chroot, which auto picks)' : 'kiln build works here as root (--isolation chroot, which auto picks)';
+export async function containerRefused(refused: string): Promise<KilnError> {
+  const traced = privilege() === 'host-root' || (await import('./tracedRoot.js')).findProot() !== undefined;
+  const build = traced ? 'kiln build works here (--isolation chroot, which auto picks)' : 'kiln build works here as root, or with proot installed (--isolation chroot, which auto picks)';
   return new KilnError('KERNEL_REFUSED', `kiln run needs new namespaces for a container and the kernel refused them here (${refused}): kiln run has no weaker isolation to fall back to; run it where the job's container allows namespaces, while ${build}`, { exitCode: KERNEL_REFUSED_EXIT });
 }
 

@@ -25,8 +25,8 @@ const BASE_TAG = `${NAME}/busybox:local`;
 const OUT_TAG = `${NAME}/greeting:built-inside`;
 const EPOCH = '1700000000';
 let work = '';
-const RUN_REFUSAL = (why: string, asRoot: string): string => `kiln: kiln run needs new namespaces for a container and the kernel refused them here (${why}): kiln run has no weaker isolation to fall back to; run it where the job's container allows namespaces, while kiln build works here${asRoot} (--isolation chroot, which auto picks)`;
-const RUN_REFUSED_AS_ROOT = RUN_REFUSAL('kiln holds no CAP_SYS_ADMIN, which every new namespace needs', '');
+const RUN_REFUSAL = (why: string): string => `kiln: kiln run needs new namespaces for a container and the kernel refused them here (${why}): kiln run has no weaker isolation to fall back to; run it where the job's container allows namespaces, while kiln build works here (--isolation chroot, which auto picks)`;
+const RUN_REFUSED_AS_ROOT = RUN_REFUSAL('kiln holds no CAP_SYS_ADMIN, which every new namespace needs');
 let ready = false;
 const dockerImages: string[] = [];
 
@@ -151,7 +151,7 @@ test('as a uid without passwd entry in an unprivileged container: a store it can
   assert.equal(insideId, outsideId, `inside: ${insideId}, outside: ${outsideId}`);
   // kiln run: decided before anything is made, one line (the clone of a user namespace refused).
   assert.equal(readFileSync(join(work, 'out-user', 'run.code'), 'utf8').trim(), '71');
-  assert.equal(readFileSync(join(work, 'out-user', 'run.err'), 'utf8'), `${RUN_REFUSAL('clone: Operation not permitted', ' as root')}\n`);
+  assert.equal(readFileSync(join(work, 'out-user', 'run.err'), 'utf8'), `${NOTE}\n${RUN_REFUSAL('clone: Operation not permitted')}\n`);
   assert.equal(readFileSync(join(work, 'out-user', 'no-proot.code'), 'utf8').trim(), '71');
   assert.match(readFileSync(join(work, 'out-user', 'no-proot.err'), 'utf8'), /^kiln: kiln build as uid 4242 needs root, or a user namespace of its own, .*or else proot \(Debian package proot\) on PATH[^\n]*\n$/);
   // Its archive loads in docker and runs.
