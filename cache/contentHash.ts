@@ -7,7 +7,7 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync, createReadStream } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../engine/errors/kilnError.js';
 import { digestBytes, digestString, loadHasher, StreamDigest } from './hasher.js';
 import type { StatCache } from './statCache.js';
 

@@ -9,7 +9,7 @@
  * the build started are this build's. That is mode=max; kiln has no per-step record of which
  * steps end in the final image, so mode=min exports the same set.
  */
-import { KilnError } from '../engine/errors.js';
+import { KilnError } from '../engine/errors/kilnError.js';
 import type { Store } from '../engine/store/store.js';
 import { isCacheRecord, isLayerDigest, type CacheRecord } from './record.js';
 import type { CacheIndex } from './recordIndex.js';

@@ -8,7 +8,7 @@ import { chmodSync } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
 import { basename, posix, resolve } from 'node:path';
 import type { Recipe, StageInstruction } from '../grammar/recipe.js';
-import { KilnError } from './errors.js';
+import { KilnError } from './errors/kilnError.js';
 import { displayReference } from './image/reference.js';
 import { emptyConfig, type HistoryEntry, type ImageConfig } from './image/config.js';
 import { IgnoreMatcher } from './context/dockerignore.js';

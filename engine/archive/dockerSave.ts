@@ -8,7 +8,7 @@
 import { createReadStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { pack as tarPack, type Header, type Pack } from 'tar-stream';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { sha256Digest } from '../image/config.js';
 import { familiarName, familiarReference, fullReference, parseReference } from '../image/reference.js';
 import { hexOf } from '../store/blobs.js';

@@ -1,4 +1,4 @@
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { closestMatch } from '../../grammar/suggest.js';
 
 /** One flag a command accepts, in docker's spelling (`--tag`, `-t`). */

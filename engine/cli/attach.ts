@@ -8,7 +8,7 @@ import { closeSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords } from './containerTargets.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { isLive } from '../runtime/containerRecords.js';
 import { FrameKind, FrameReader, frame, socketPath } from '../runtime/lifecycle/attachFrames.js';
 import { signalContainer } from '../runtime/lifecycle/containerControl.js';

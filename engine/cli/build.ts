@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { DockerfileError } from './report.js';
 import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
 import { formatPlatform } from '../image/platform.js';
@@ -280,7 +280,7 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
     const layers = record.config.rootfs.diff_ids.map((diffId) => ({ diffId }));
     const view = await RootfsView.open(layers, { snapshotDir: (d) => store.snapshotDir(d), scratchDir: () => store.scratchDir('output') });
     try {
-      await (await import('../refusal.js')).makeOutputDir(out.dest);
+      await (await import('../errors/refusal.js')).makeOutputDir(out.dest);
       // cp -a keeps owners, modes, times, links and special files (fs.cp drops owners).
       const { execFile } = await import('node:child_process');
       const { promisify } = await import('node:util');
@@ -292,7 +292,7 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
       try {
         await promisify(execFile)('cp', ['-a', ...owners, '--', `${view.root}/.`, out.dest]);
       } catch (err) {
-        const { refusal, causeInMessage } = await import('../refusal.js');
+        const { refusal, causeInMessage } = await import('../errors/refusal.js');
         const stderr = String((err as { stderr?: unknown }).stderr ?? '');
         const named = refusal(causeInMessage(stderr), { place: { kind: 'output', path: out.dest }, what: "the image's files" });
         throw named instanceof KilnError ? named : new KilnError('OUTPUT_FAILED', `copying the image's files failed: ${stderr.trim().split('\n')[0] ?? ''}`, { location: { file: out.dest } });

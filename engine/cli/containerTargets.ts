@@ -5,7 +5,7 @@
  * command names — each one's error on its own line, the rest still done, exit 1 if any failed.
  */
 import { openStore } from './openStore.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { ContainerRecords, type ContainerRecord } from '../runtime/containerRecords.js';
 import { sweepDeadHolders } from '../runtime/lifecycle/deadHolders.js';
 

@@ -89,7 +89,7 @@ export function runCli(argv: readonly string[]): Promise<void> {
  * an error that reached the top unnamed becomes one line with its exit code (see refusal.ts).
  */
 async function named(err: unknown): Promise<unknown> {
-  const { refusalAtTop, refusalCause } = await import('../refusal.js');
+  const { refusalAtTop, refusalCause } = await import('../errors/refusal.js');
   if (refusalCause(err) === undefined) return err;
   const { defaultStoreRoot } = await import('../store/store.js');
   return refusalAtTop(err, defaultStoreRoot());

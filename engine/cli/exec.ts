@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords } from './containerTargets.js';
 import { mergeEnv, parseEnvFile, parseEnvFlag } from './runOptions.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { isLive } from '../runtime/containerRecords.js';
 import { readImageFile } from '../runtime/imageFiles.js';
 import { openContainerProcess } from '../runtime/lifecycle/containerControl.js';

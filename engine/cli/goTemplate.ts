@@ -3,7 +3,7 @@
  * `{{json .Field}}`, `{{index .Map "key"}}`, literal text, `\n`/`\t` escapes. Anything else is
  * refused with a clear message rather than printed wrong.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 function lookup(value: unknown, path: string): unknown {
   if (path === '.') return value;

@@ -1,7 +1,7 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { renderTemplate } from './goTemplate.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { familiarTag } from '../image/reference.js';
 import type { ContainerConfig } from '../image/config.js';
 import type { ImageRecord, Store } from '../store/store.js';

@@ -5,7 +5,7 @@
  * `auto` falls back to chroot isolation when they do not, and says so once.
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { askIsolation, isKernelRefusal, kernelMessage, kernelRefused, parseIsolation, settleIsolation, type IsolationRequest } from '../runtime/isolation.js';
 import { privilege } from '../host/privilege.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';

@@ -1,5 +1,5 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { openStore } from './openStore.js';
 
 export const spec: CommandSpec = {

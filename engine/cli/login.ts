@@ -1,4 +1,4 @@
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';

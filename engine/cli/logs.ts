@@ -7,7 +7,7 @@
 import { existsSync, writeSync } from 'node:fs';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords } from './containerTargets.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { isLive, type ContainerRecords } from '../runtime/containerRecords.js';
 import { nowNanos, parseRfc3339, rfc3339NanoFixed, type NanoTime } from '../runtime/lifecycle/logClock.js';
 import { followEntries, readEntriesFrom, tailOffset, type LogEntry } from '../runtime/lifecycle/logReader.js';

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { formatTable } from './table.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 export const spec: CommandSpec = {
   name: 'network',

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FlagSpec, ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { NetworkRequest } from '../runtime/network/containerNetwork.js';
 import type { HostEntry } from '../runtime/network/etcFiles.js';
 import { parseAddress } from '../runtime/network/ipv4.js';

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { DockerfileError } from './report.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { ParseError } from '../../grammar/parseError.js';
 
 export const spec: CommandSpec = {

@@ -4,7 +4,7 @@
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { ContainerRecords, isLive } from '../runtime/containerRecords.js';
 
 export const spec: CommandSpec = {

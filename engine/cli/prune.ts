@@ -36,7 +36,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     if (ms === undefined) throw usageError('prune', `invalid filter "${f}" (supported: until=DURATION, e.g. until=24h)`);
     unusedForMs = ms;
   }
-  const [{ Store }, { pruneCache, humanSize }] = await Promise.all([import('../store/store.js'), import('../../cache/prune.js')]);
+  const [{ Store }, { pruneCache }, { humanSize }] = await Promise.all([import('../store/store.js'), import('../../cache/prune.js'), import('./humanUnits.js')]);
   const store = await Store.open();
   const r = await pruneCache(store, { all: args.bools.has('all'), ...(unusedForMs !== undefined ? { unusedForMs } : {}) });
   const out: string[] = [];

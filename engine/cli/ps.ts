@@ -9,7 +9,7 @@ import { containerRecords } from './containerTargets.js';
 import { formatTable } from './table.js';
 import { humanAgo } from './humanUnits.js';
 import { renderTemplate } from './goTemplate.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { isLive, type ContainerRecord, type ContainerRecords } from '../runtime/containerRecords.js';
 import { freezerOf, isFrozen } from '../runtime/lifecycle/freezer.js';
 import { storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer.js';

@@ -1,4 +1,4 @@
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { ParseError } from '../../grammar/parseError.js';
 
 /** A Dockerfile error with its file name attached on its way to the user. */

@@ -7,7 +7,7 @@
  * refuses it.
  */
 import type { FlagSpec, ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { parseBytes, parseCpus, parseMemory, parsePidsLimit } from './runOptions.js';
 import type { ResourceLimits, ThrottleDevice } from '../runtime/cgroupLimits.js';
 

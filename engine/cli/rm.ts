@@ -5,7 +5,7 @@
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords, forEachContainer } from './containerTargets.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { holderAlive, isLive, type ContainerRecord, type ContainerRecords } from '../runtime/containerRecords.js';
 import { signalContainer } from '../runtime/lifecycle/containerControl.js';
 import { leaveRequest } from '../runtime/lifecycle/holderRequest.js';

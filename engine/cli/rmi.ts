@@ -1,7 +1,7 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { reportError } from './report.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { familiarTag, fullReference, parseReference, withDefaultTag } from '../image/reference.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { ContainerRecords, isLive } from '../runtime/containerRecords.js';

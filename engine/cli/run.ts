@@ -8,7 +8,7 @@ import { hostname as hostHostname } from 'node:os';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { isLive, type ContainerRecords } from '../runtime/containerRecords.js';
 import { openStore } from './openStore.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { topmostFirst } from '../layer/overlayStack.js';
 import { containerHostname, NETWORK_FLAGS, networkChoice, networkRequest } from './networkFlags.js';
 import {

@@ -4,7 +4,7 @@
  * detached start itself.
  */
 import type { FlagSpec, ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { ContainerRecord } from '../runtime/containerRecords.js';
 import { NO_RESTART, parseRestartPolicy, type RestartPolicy } from '../runtime/lifecycle/restartPolicy.js';
 import type { SupervisorLaunch } from '../runtime/lifecycle/supervisorLaunch.js';

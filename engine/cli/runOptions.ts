@@ -4,7 +4,7 @@
  * the rules are testable without starting anything.
  */
 import { isAbsolute } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { ContainerMount } from '../runtime/mounts.js';
 
 function usage(message: string): KilnError {

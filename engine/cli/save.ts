@@ -1,6 +1,6 @@
 import { readlinkSync } from 'node:fs';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { openStore } from './openStore.js';
 
 export const spec: CommandSpec = {
@@ -27,7 +27,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     try {
       await writeArchive(store, items, process.stdout, format);
     } catch (err) {
-      const [{ refusal }, { archiveBytes }] = await Promise.all([import('../refusal.js'), import('../archive/dockerSave.js')]);
+      const [{ refusal }, { archiveBytes }] = await Promise.all([import('../errors/refusal.js'), import('../archive/dockerSave.js')]);
       throw refusal(err, { place: { kind: 'output', path: standardOutput() }, what: 'the archive', neededBytes: await archiveBytes(store, items) });
     }
     return 0;

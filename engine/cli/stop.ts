@@ -6,7 +6,7 @@
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords, forEachContainer } from './containerTargets.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { stopContainer } from '../runtime/lifecycle/containerControl.js';
 import { signalName } from '../runtime/lifecycle/signals.js';
 import { DEFAULT_STOP_TIMEOUT, storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer.js';

@@ -20,7 +20,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (args.positionals[0] !== 'df') throw usageError('system', `unknown subcommand "${args.positionals[0]}" (available: df, reset)`);
   const format = args.strings.get('format') ?? 'table';
   if (format !== 'table' && format !== 'json') throw usageError('system', `unknown format "${format}" (table or json)`);
-  const [{ Store }, { diskUsage, humanSize }] = await Promise.all([import('../store/store.js'), import('../../cache/prune.js')]);
+  const [{ Store }, { diskUsage }, { humanSize }] = await Promise.all([import('../store/store.js'), import('../../cache/diskUsage.js'), import('./humanUnits.js')]);
   const rows = await diskUsage(await Store.open());
   if (format === 'json') {
     process.stdout.write(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');

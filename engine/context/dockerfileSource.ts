@@ -5,8 +5,8 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
-import { KilnError } from '../errors.js';
-import { EXIT_CODES } from '../refusal.js';
+import { KilnError } from '../errors/kilnError.js';
+import { EXIT_CODES } from '../errors/refusal.js';
 import { ignoreFileProblem, parseIgnoreFile } from './dockerignore.js';
 
 export interface DockerfileSource {

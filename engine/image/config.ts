@@ -4,7 +4,7 @@
  * one canonical form (fixed key order, maps sorted, compact JSON, as Go's encoder writes them) and
  * never re-serialised once written.
  */
-import { nodeCrypto } from '../lazyCrypto.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 export interface Healthcheck {
   /** [] inherit, ["NONE"], ["CMD", arg…] or ["CMD-SHELL", command]. */

@@ -10,7 +10,7 @@
  *   OS (`linux`: this machine's architecture).
  */
 import { arch } from 'node:process';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 export interface Platform {
   os: string;

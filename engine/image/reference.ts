@@ -4,7 +4,7 @@
  * `host:5000/a/b@sha256:…` pins a digest, and the familiar forms are the short ones docker
  * prints. The one parser for the store's tags, the archives and the registry.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 export const DOCKER_HUB_DOMAIN = 'docker.io';
 /** The old name of Docker Hub, still accepted in references and logins. */

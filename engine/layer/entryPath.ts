@@ -3,7 +3,7 @@
  * A hostile name is a KilnError naming the archive, so nothing outside the destination is ever
  * written or linked.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 export function hostile(source: string, name: string, why: string): KilnError {
   return new KilnError('HOSTILE_ARCHIVE', `${source}: refusing archive entry "${name}": ${why}`, { location: { file: source } });

@@ -15,7 +15,7 @@ import { decompress, type Compression } from './compression.js';
 import { feedTar } from './feedTar.js';
 import { canOwnFiles, privilege } from '../host/privilege.js';
 import { entryComponents, hostile, linkComponents } from './entryPath.js';
-import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from './specialFiles.js';
+import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from '../host/specialFiles.js';
 
 export type WhiteoutMode = 'overlay' | 'apply' | 'keep';
 

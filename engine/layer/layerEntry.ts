@@ -33,13 +33,3 @@ export interface LayerEntry {
   /** Extended attributes of the entry (only the ones the writer may record or consult). */
   xattrs(): ReadonlyMap<string, Buffer> | undefined;
 }
-
-/** The major number of a device id (Linux's dev_t encoding, as glibc's major()). */
-export function devMajor(rdev: bigint): number {
-  return Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-}
-
-/** The minor number of a device id (as glibc's minor()). */
-export function devMinor(rdev: bigint): number {
-  return Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-}

@@ -4,8 +4,8 @@
  * archive, before anything reaches the store.
  */
 import { extract as tarExtract } from 'tar-stream';
-import { KilnError } from '../errors.js';
-import { isSystemRefusal } from '../refusal.js';
+import { KilnError } from '../errors/kilnError.js';
+import { isSystemRefusal } from '../errors/refusal.js';
 import { feedTar } from './feedTar.js';
 import { entryComponents, hostile, linkComponents } from './entryPath.js';
 

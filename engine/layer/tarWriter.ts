@@ -13,10 +13,11 @@
 import { open } from 'node:fs/promises';
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { Store } from '../store/store.js';
-import { devMajor, devMinor, type LayerEntry, type LayerEntryType } from './layerEntry.js';
-import { readXattrsTree } from './specialFiles.js';
+import { devMajor, devMinor } from '../host/deviceNumbers.js';
+import type { LayerEntry, LayerEntryType } from './layerEntry.js';
+import { readXattrsTree } from '../host/specialFiles.js';
 import { paxHeaderBlocks, ustarSafeName } from './paxHeader.js';
 import { END_OF_ARCHIVE, headerBlocks, padding, type TarHeader } from './tarHeader.js';
 

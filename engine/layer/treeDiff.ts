@@ -18,7 +18,8 @@
  */
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { devMajor, devMinor, type LayerEntry, type LayerEntryType } from './layerEntry.js';
+import { devMajor, devMinor } from '../host/deviceNumbers.js';
+import type { LayerEntry, LayerEntryType } from './layerEntry.js';
 
 /**
  * What identifies an entry across a step: its inode (with its birth time, where the filesystem

@@ -5,7 +5,7 @@
  * Stages the target does not reach are not built.
  */
 import type { Recipe, Stage, StageInstruction } from '../../grammar/recipe.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { WordExpander } from './expander.js';
 
 export type SourceRef =

@@ -3,7 +3,7 @@
  * `WWW-Authenticate` challenge names (distribution's token spec). A token is asked for per
  * set of repository scopes (`repository:team/app:pull,push`) and reused until it expires.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { parseChallenges, type Challenge } from './challenge.js';
 import type { Credentials } from './dockerConfig.js';
 import { fetchFollowingRedirects, type FetchFunction } from './redirects.js';

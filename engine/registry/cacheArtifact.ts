@@ -7,7 +7,7 @@
  * (cache/exchange.ts).
  */
 import type { CacheCarrier } from '../../cache/exchange.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { RegistryClient } from './client.js';
 import { fetchLayers, fetchManifest, fetchSmallBlob, type PullOptions, type ResolvedImage } from './pull.js';
 import { pushManifest, type PushOptions } from './push.js';

@@ -3,7 +3,7 @@
  * `type=registry,ref=REF[,mode=min|max]` (a bare `REF` is `type=registry,ref=REF` for
  * --cache-from, as docker buildx accepts).
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { parseReference, fullReference } from '../image/reference.js';
 
 export interface RegistryCacheSpec {

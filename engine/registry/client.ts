@@ -7,7 +7,7 @@
  */
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { RegistryAuth, describeNetworkError, unauthorized, type CredentialSource } from './auth.js';
 import { trustExtraCertificates } from './extraCertificates.js';
 import { readCredentials } from './dockerConfig.js';

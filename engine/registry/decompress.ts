@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, type Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { LayerCompression } from '../image/mediaTypes.js';
 
 function zstdDecoder(subject: string): Duplex {

@@ -8,7 +8,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { writeFileAtomic } from '../store/atomicFile.js';
 import { DOCKER_HUB_DOMAIN, normaliseRegistryHost } from './registryHost.js';
 

@@ -3,7 +3,7 @@
  * way docker login does (a Basic registry must accept them on /v2/; a Bearer registry's token
  * server must issue a token for them).
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { RegistryClient } from './client.js';
 import type { Credentials } from './dockerConfig.js';
 import { DOCKER_HUB_DOMAIN, normaliseRegistryHost } from './registryHost.js';

@@ -3,7 +3,7 @@
  * the pull can trust the shape, and kept with their exact bytes (the digest is of those bytes).
  */
 import { createHash } from 'node:crypto';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST } from '../image/mediaTypes.js';
 import type { Platform } from '../image/platform.js';
 

@@ -7,7 +7,7 @@
  */
 import { pipeline } from 'node:stream/promises';
 import PQueue from 'p-queue';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { repositoryScope } from './auth.js';
 import { BlobSources } from './blobSources.js';
 import { RegistryClient, bodyStream, type RegistryClientOptions } from './client.js';

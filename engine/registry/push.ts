@@ -11,7 +11,7 @@ import { stat } from 'node:fs/promises';
 import { createGzip } from 'node:zlib';
 import { gzipLevelFor } from './gzipLevel.js';
 import PQueue from 'p-queue';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { repositoryScope } from './auth.js';
 import { BlobSources, type CompressedVariant } from './blobSources.js';
 import { RegistryClient, type RegistryClientOptions } from './client.js';

@@ -3,7 +3,7 @@
  * `--insecure-registry` key credentials and settings by. References themselves are parsed by
  * engine/image/reference.ts.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { DOCKER_HUB_DOMAIN, LEGACY_HUB_DOMAIN } from '../image/reference.js';
 
 export { DOCKER_HUB_DOMAIN };

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { repositoryScope } from './auth.js';
 import type { RegistryClient } from './client.js';
 import type { ImageReference } from '../image/reference.js';

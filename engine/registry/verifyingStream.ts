@@ -5,7 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 export interface Expectation {
   digest: string;

@@ -4,7 +4,7 @@
  * ParseBytes) and a lowest efficiency (a ratio from 0 to 1). A failed rule makes the command
  * exit 1, as dive does.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { ImageReport, RuleResult } from './imageReport.js';
 
 const UNITS: Record<string, number> = {

@@ -4,7 +4,7 @@
  * removes a path and what is under it, an opaque marker empties a directory), the bytes later
  * layers waste of each layer, and dive's efficiency figures over the same layers.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { diveEfficiency, LayerTree } from './diveEfficiency.js';
 import { layerEntries, type TarEntryHeader } from './layerEntries.js';

@@ -6,7 +6,7 @@
  * uid, gid) and GNU long names; global PAX headers carry nothing a report needs.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 export interface TarEntryHeader {
   /** Cleaned, relative, no trailing slash. */

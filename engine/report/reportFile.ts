@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { writeFileAtomic } from '../store/atomicFile.js';
 
 export type ReportFormat = 'html' | 'json';

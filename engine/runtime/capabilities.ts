@@ -3,7 +3,7 @@
  * (moby daemon/pkg/oci/caps/defaults.go), with `--cap-add` / `--cap-drop` applied.
  */
 import { readFileSync } from 'node:fs';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 export const CAPABILITY_NUMBERS: Readonly<Record<string, number>> = {
   CHOWN: 0, DAC_OVERRIDE: 1, DAC_READ_SEARCH: 2, FOWNER: 3, FSETID: 4, KILL: 5, SETGID: 6, SETUID: 7,

@@ -9,7 +9,7 @@
  * limit ends in the OOM killer (exit 137); --memory-swap sets memory + swap (-1: unlimited).
  */
 import { join } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { controllerHome, type CgroupLayout } from './cgroupLayout.js';
 
 /** A per-device throttle: `--device-read-bps /dev/sda:1mb` resolved to the device's numbers. */

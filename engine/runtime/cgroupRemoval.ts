@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { ownerGone, ownerOf } from './cgroupOwner.js';
 
 function killAll(dir: string): void {

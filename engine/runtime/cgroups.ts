@@ -19,7 +19,7 @@ import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, wr
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { nativeBinding } from '../../native/index.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { controllerHome, hostCgroupLayout, type CgroupLayout } from './cgroupLayout.js';
 import { controllerDir, hasLimits, limitControllers, limitWrites, missingController, v2ControllersNeeded, type CgroupWrite, type ResourceLimits } from './cgroupLimits.js';
 import { ownedCgroupName } from './cgroupOwner.js';

@@ -6,7 +6,7 @@
  */
 import { closeSync, readSync, writeSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 /** Turns the child's "ERRNO\tEXIT\tmessage" report into a KilnError. */
 export function setupFailure(report: string): KilnError {

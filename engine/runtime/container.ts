@@ -10,10 +10,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomHex } from '../lazyCrypto.js';
+import { randomHex } from '../host/randomHex.js';
 import { constants as osConstants } from 'node:os';
 import { initExecutable, nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from './capabilities.js';
 import { ContainerCgroup, type ResourceLimits } from './cgroups.js';

@@ -12,10 +12,10 @@
  * The files are small and few: sync calls, since a thread-pool round trip per operation cost
  * more than the operations themselves on `kiln run`'s path.
  */
-import { randomHex } from '../lazyCrypto.js';
+import { randomHex } from '../host/randomHex.js';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { parseTag, processStartTime, selfTag, tagAlive } from '../host/processIdentity.js';
 
 /** What a record stores; `paused` is read from the freezer, never stored. */

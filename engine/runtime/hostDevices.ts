@@ -7,7 +7,7 @@
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Stats } from 'node:fs';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { normaliseAccess, type DeviceRule, type DeviceType } from './deviceRules.js';
 
 export interface HostDevice {

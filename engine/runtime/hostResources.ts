@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { splitDeviceNumber } from './hostDevices.js';
 
 function usage(message: string): KilnError {

@@ -16,7 +16,7 @@
  * kernel allows and, when that is not the strongest there is, says once on one line which it
  * took and why.
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { privilege } from '../host/privilege.js';
 
 export type Isolation = 'namespaces' | 'rootless' | 'chroot';

@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { join, posix, relative } from 'node:path';
 import type { Stats } from 'node:fs';
 import { nativeBinding, type NativeDevice, type NativeMount } from '../../native/index.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { HostDevice } from './hostDevices.js';
 
 export type ContainerMount =

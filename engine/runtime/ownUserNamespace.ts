@@ -13,7 +13,7 @@
  */
 import { nativeBinding } from '../../native/index.js';
 import { constants as osConstants } from 'node:os';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { lastCapability } from './capabilities.js';
 import { currentUserName, subordinateIds, writeFullIdMaps } from './userNamespace.js';

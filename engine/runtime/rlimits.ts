@@ -10,7 +10,7 @@
  * to what kiln has, and an explicit --ulimit that asks for more is an error.
  */
 import { readFileSync } from 'node:fs';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 /** RLIMIT_* numbers (the same on every architecture kiln runs on). */
 export const RLIMIT_NUMBERS = {

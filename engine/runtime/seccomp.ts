@@ -8,7 +8,7 @@
  * compiled ahead (seccomp/precompiled.ts), so `kiln run` does not compile at all.
  */
 import { readFileSync } from 'node:fs';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { hostAbis } from './seccomp/abi.js';
 import { compileFilter } from './seccomp/compile.js';
 import { DEFAULT_PROFILE } from './seccomp/defaultProfile.js';

@@ -10,7 +10,7 @@
  */
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { KERNEL_REFUSED_EXIT } from './isolation.js';
 
 /** The device nodes a step's /dev needs, bound from the container kiln runs in. */

@@ -3,7 +3,7 @@
  * number, optionally `:group`; names are looked up in the image's /etc/passwd and /etc/group.
  * Pure: callers read the files (or pass undefined when the image has none).
  */
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 export interface ResolvedUser {
   uid: number;

@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import PQueue from 'p-queue';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 
 export interface GraphTask<R> {
   id: string;

@@ -16,7 +16,7 @@ import { join, posix } from 'node:path';
 import { resolveInRoot } from '../context/scopedPath.js';
 import { diffTrees, recordIdentities, type Identity, type OwnerOf } from '../layer/treeDiff.js';
 import { imageOwner, noteLedger, noted, OwnerLedger, type OwnerPair } from '../store/ownerLedger.js';
-import { makeNodes } from '../layer/specialFiles.js';
+import { makeNodes } from '../host/specialFiles.js';
 import type { RootfsCopies } from '../store/rootfsCopies.js';
 import { copyTree } from '../store/treeCopy.js';
 import { DirectoryView } from './rootfsView.js';

@@ -9,7 +9,7 @@
 import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { DiffNode, type DiffTree, type NodeAttrs } from '../layer/diffTree.js';
-import { devMajor, devMinor } from '../layer/layerEntry.js';
+import { devMajor, devMinor } from '../host/deviceNumbers.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './chown.js';
 import type { StageView } from './snapshotter.js';

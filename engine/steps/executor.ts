@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import type { CopyInstruction, Stage, StageInstruction } from '../../grammar/recipe.js';
 import type { SourceTree } from '../context/sourceTree.js';
 import { SourceTree as Tree } from '../context/sourceTree.js';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { Store } from '../store/store.js';
 import type { Lookup, WordExpander } from '../plan/expander.js';
 import { resolveFromRef } from '../plan/graph.js';

@@ -7,7 +7,7 @@
 import { mkdir, readFile, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { closeSync, constants, openSync, type Stats } from 'node:fs';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { MOUNT_DATA_LIMIT } from '../runtime/mounts.js';
 import { nativeBinding } from '../../native/index.js';
 import { resolveInRoot } from '../context/scopedPath.js';

@@ -13,7 +13,7 @@
  * Both produce the same layer bytes for the same step, so image IDs do not depend on which ran.
  */
 import type { Stats } from 'node:fs';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import type { LayerEntry } from '../layer/layerEntry.js';
 import type { LayerRef } from './state.js';
 

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { nativeBinding } from '../../native/index.js';
 import type { Isolation } from '../runtime/isolation.js';
 import { inUserNamespace } from '../host/privilege.js';

@@ -8,7 +8,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { randomHex } from '../lazyCrypto.js';
+import { randomHex } from '../host/randomHex.js';
 import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
 
 export async function fsyncDir(dir: string): Promise<void> {

@@ -8,9 +8,10 @@ import { chmod, lstat, readdir, rename, stat, unlink, utimes } from 'node:fs/pro
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { nodeCrypto, randomHex } from '../lazyCrypto.js';
-import { KilnError } from '../errors.js';
-import { refusal } from '../refusal.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
+import { randomHex } from '../host/randomHex.js';
+import { KilnError } from '../errors/kilnError.js';
+import { refusal } from '../errors/refusal.js';
 import { selfTag } from '../host/processIdentity.js';
 import { fsyncDir, fsyncFile, writeTempFile } from './atomicFile.js';
 import type { WriteBehind } from './writeBehind.js';

@@ -11,7 +11,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configProblem, imageIdOf, type ImageConfig } from '../image/config.js';
-import { nodeCrypto } from '../lazyCrypto.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 import { deadWritersTemp } from './atomicFile.js';
 import { hexOf } from './blobs.js';
 import type { Store } from './store.js';

@@ -16,7 +16,7 @@
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomHex } from '../lazyCrypto.js';
+import { randomHex } from '../host/randomHex.js';
 import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
 
 const MARKER = '.collecting';

@@ -10,7 +10,7 @@
  * takes microseconds, a thread-pool round trip per call cost more.
  */
 import { readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
-import { randomHex } from '../lazyCrypto.js';
+import { randomHex } from '../host/randomHex.js';
 import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
 
 /** What the lock names: a link's target, or (an older kiln's lock file) the file's text. */

@@ -11,8 +11,8 @@
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { nodeCrypto } from '../lazyCrypto.js';
-import { KilnError } from '../errors.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
+import { KilnError } from '../errors/kilnError.js';
 import { hexOf, type BlobStore } from './blobs.js';
 import { tempPrefix } from './scratch.js';
 import { renameDirInto } from './snapshots.js';

@@ -7,8 +7,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { KilnError } from '../errors.js';
-import { refusal } from '../refusal.js';
+import { KilnError } from '../errors/kilnError.js';
+import { refusal } from '../errors/refusal.js';
 import { hexOf, type BlobStore } from './blobs.js';
 import { canOwnFiles, privilege } from '../host/privilege.js';
 import { tempPrefix } from './scratch.js';

@@ -16,8 +16,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { KilnError } from '../errors.js';
-import { refusal } from '../refusal.js';
+import { KilnError } from '../errors/kilnError.js';
+import { refusal } from '../errors/refusal.js';
 import { defaultStoreRoot } from './storeRoot.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
 import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference, type ImageReference } from '../image/reference.js';

@@ -8,7 +8,7 @@
 import { accessSync, constants, lstatSync, mkdirSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { KilnError } from '../errors.js';
+import { KilnError } from '../errors/kilnError.js';
 import { privilege } from '../host/privilege.js';
 
 let chosen: string | undefined;

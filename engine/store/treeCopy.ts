@@ -9,8 +9,8 @@
 import { chmodSync, constants, copyFileSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, linkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { canOwnFiles } from '../host/privilege.js';
-import { devMajor, devMinor } from '../layer/layerEntry.js';
-import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from '../layer/specialFiles.js';
+import { devMajor, devMinor } from '../host/deviceNumbers.js';
+import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from '../host/specialFiles.js';
 
 /** Extended attributes a copy keeps (the ones a layer records, and the user's own). */
 function keptXattr(name: string): boolean {

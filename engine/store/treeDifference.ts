@@ -7,7 +7,7 @@
  */
 import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { nodeCrypto } from '../lazyCrypto.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 import { nativeBinding } from '../../native/index.js';
 
 export interface CompareOptions {

@@ -10,7 +10,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 import { pullImage, pullImageDetailed } from '../../engine/registry/pull.js';
 import { pushImage } from '../../engine/registry/push.js';
 import { registryCacheCarrier } from '../../engine/registry/cacheArtifact.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { isRoot, prerequisite } from '../support/env.js';
 import { haveBusybox, makeBusyboxRootfs } from '../../harness/busyboxImage.js';
 import { leftoverCgroups, leftoverMounts, sandbox, type Sandbox } from '../support/containers.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 import { hostCgroupLayout, type CgroupLayout } from '../../engine/runtime/cgroups.js';
 import { controllerDir } from '../../engine/runtime/cgroupLimits.js';
 import { ownedCgroupName } from '../../engine/runtime/cgroupOwner.js';

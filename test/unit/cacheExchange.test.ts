@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { exportRecords, importRecords, keysUsedSince, receiveRecords, sendRecords, type CacheCarrier } from '../../cache/exchange.js';
 import type { CacheRecord } from '../../cache/record.js';
 import { CacheIndex } from '../../cache/recordIndex.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 import { Store } from '../../engine/store/store.js';
 
 /** A carrier that keeps what is sent in memory, and says which layers were asked for. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { extractArchive, extractArchiveFile } from '../../engine/layer/extract.js';
 import { detectCompression } from '../../engine/layer/compression.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 import { hasCommand, prerequisite } from '../support/env.js';
 import { makeTar as packTar, type TarItem } from '../support/tarFixture.js';
 

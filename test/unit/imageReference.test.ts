@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { familiarReference, fullReference, normalizeTag, parseReference, withDefaultTag } from '../../engine/image/reference.js';
 import { chainId, emptyConfig, imageIdOf, serializeConfig, configProblem } from '../../engine/image/config.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 
 test('references normalise the way docker does', () => {
   const cases: [string, string, string][] = [

@@ -12,7 +12,7 @@ import { emptyConfig, serializeConfig } from '../../engine/image/config.js';
 import { writeLayer } from '../../engine/layer/tarWriter.js';
 import { writeDockerArchive, writeOciArchive, resolveSaveItems } from '../../engine/archive/dockerSave.js';
 import { loadArchive } from '../../engine/archive/load.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 import { makeTar, type TarItem } from '../support/tarFixture.js';
 
 

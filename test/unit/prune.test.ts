@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { CacheIndex } from '../../cache/recordIndex.js';
-import { diskUsage, humanSize, pruneCache } from '../../cache/prune.js';
+import { pruneCache } from '../../cache/prune.js';
+import { diskUsage } from '../../cache/diskUsage.js';
+import { humanSize } from '../../engine/cli/humanUnits.js';
 import { parseDuration } from '../../engine/cli/prune.js';
 
 async function* bytes(text: string): AsyncIterable<Uint8Array> {

@@ -7,7 +7,7 @@ import { parseChallenges } from '../../engine/registry/challenge.js';
 import { RegistryAuth, repositoryScope } from '../../engine/registry/auth.js';
 import { readCredentials, removeCredentials, storeCredentials, configKey } from '../../engine/registry/dockerConfig.js';
 import { fetchFollowingRedirects, headersForRedirect } from '../../engine/registry/redirects.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 
 test('WWW-Authenticate: Bearer with quoted params, Basic, several challenges, escapes', () => {
   assert.deepEqual(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull"'), [

@@ -4,7 +4,7 @@ import { hostPlatform, parsePlatform, platformMatches } from '../../engine/image
 import { selectPlatform } from '../../engine/registry/pull.js';
 import { parseManifest } from '../../engine/registry/manifest.js';
 import type { Descriptor } from '../../engine/registry/manifest.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 
 const d = (n: string, platform?: Descriptor['platform'], annotations?: Record<string, string>): Descriptor => ({
   mediaType: 'application/vnd.oci.image.manifest.v1+json',

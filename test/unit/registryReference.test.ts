@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { familiarReference as familiarName, fullReference as formatReference, parseReference } from '../../engine/image/reference.js';
 import { apiHost, normaliseRegistryHost } from '../../engine/registry/registryHost.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 
 const HEX = 'a'.repeat(64);
 

@@ -17,7 +17,7 @@ import { resolveProfile, RET_ALLOW, RET_ERRNO } from '../../engine/runtime/secco
 import { seccompProgram } from '../../engine/runtime/seccomp.js';
 import { compileDefault, PRECOMPILED_DEFAULT } from '../../engine/runtime/seccomp/precompiled.js';
 import { effectiveCapabilities } from '../../engine/runtime/capabilities.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 import { runSeccomp } from '../support/seccompRunner.js';
 
 const EPERM = (RET_ERRNO | 1) >>> 0;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Store } from '../../engine/store/store.js';
 import { emptyConfig, serializeConfig } from '../../engine/image/config.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 
 const storeModule = pathToFileURL(join(import.meta.dirname, '..', '..', 'engine', 'store', 'store.js')).href;
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
 import { WriteBehind, type BehindWrite } from '../../engine/store/writeBehind.js';
 import { emptyConfig } from '../../engine/image/config.js';
-import { KilnError } from '../../engine/errors.js';
+import { KilnError } from '../../engine/errors/kilnError.js';
 
 async function tempStore(t: { after(fn: () => Promise<void>): void }): Promise<{ store: Store; root: string }> {
   const root = await mkdtemp(join(tmpdir(), 'kiln-behind-'));

@@ -4,7 +4,7 @@
  * the step that loads the Dockerfile. A bad check configuration is the user's error.
  */
 import type { ImageRecord } from '../../store/store.js';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import type { Progress, StepRef } from '../../progress/progress.js';
 import type { BuildPlan, PlannedStage } from '../graph.js';
 import { CheckConfigError } from './checkConfig.js';

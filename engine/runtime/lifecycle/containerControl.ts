@@ -9,7 +9,7 @@
 import { closeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nativeBinding } from '../../../native/index.js';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { processStartTime } from '../../host/processIdentity.js';
 import { holderAlive, isLive, type ContainerRecord, type ContainerRecords } from '../containerRecords.js';
 import { freezerOf, isFrozen, setFrozen } from './freezer.js';

@@ -9,7 +9,7 @@
 import { closeSync, constants, openSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../../native/index.js';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from '../capabilities.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from '../childHandshake.js';
 import type { ContainerSpec } from '../container.js';

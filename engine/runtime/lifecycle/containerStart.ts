@@ -2,7 +2,7 @@
  * Starting a container that is not running — `kiln start`, `kiln restart` of a stopped one —
  * under a new supervisor, and waiting for a container to be down for good (`kiln wait`).
  */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { isLive, withHolderChecked, type ContainerRecord, type ContainerRecords } from '../containerRecords.js';
 import { untilRecord } from './recordWatch.js';
 import { readStoredContainer } from './storedContainer.js';

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { v1DirOf, v2DirOf } from './containerCgroupDirs.js';
 
 export type Freezer = { kind: 'v1'; dir: string } | { kind: 'v2'; dir: string };

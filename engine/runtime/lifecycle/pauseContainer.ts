@@ -1,5 +1,5 @@
 /** Pausing and unpausing one container, with docker's refusals (not running, already paused, not paused). */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { isLive, type ContainerRecord } from '../containerRecords.js';
 import { privilege } from '../../host/privilege.js';
 import { freezerOf, isFrozen, setFrozen } from './freezer.js';

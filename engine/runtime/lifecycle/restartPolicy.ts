@@ -7,7 +7,7 @@
  * Without a daemon there is no daemon restart: `always` and `unless-stopped` differ in docker
  * only in what happens when dockerd starts again, so here they act the same.
  */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 
 export interface RestartPolicy {
   name: 'no' | 'on-failure' | 'always' | 'unless-stopped';

@@ -3,7 +3,7 @@
  * 15 — all the same signal, named SIGTERM.
  */
 import { constants } from 'node:os';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 
 const BY_NAME = constants.signals as Record<string, number>;
 

@@ -11,7 +11,7 @@ import { closeSync, openSync, readlinkSync, symlinkSync, unlinkSync } from 'node
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { parseTag, processStartTime, selfTag, tagAlive } from '../../host/processIdentity.js';
 import { runContainer, type RunningContainer } from '../container.js';
 import { ContainerRecords, thisHolder, type ContainerRecord } from '../containerRecords.js';

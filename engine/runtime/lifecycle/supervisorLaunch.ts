@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import type { StartReport } from './supervisor.js';
 
 /** The kiln entry point to run again: the one this process runs, else the checkout's bin/kiln. */

@@ -6,7 +6,7 @@
  * end, all of it undone but the veth pair, which the kernel removes with the namespace.
  */
 import { nativeBinding } from '../../../native/index.js';
-import { randomHex } from '../../lazyCrypto.js';
+import { randomHex } from '../../host/randomHex.js';
 import { allocateEndpoint, listEndpoints, removeEndpointRecord, type EndpointRecord } from './endpoints.js';
 import { portRules, sweepDeadEndpoints, teardownEndpoint } from './endpointTeardown.js';
 import { addPorts } from './firewall.js';

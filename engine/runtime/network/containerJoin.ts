@@ -4,7 +4,7 @@
  * shares the other container's files).
  */
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { nothingToDo, type EtcPaths, type PreparedNetwork } from './networkRequest.js';
 
 const MAX_COPIED = 64 * 1024;

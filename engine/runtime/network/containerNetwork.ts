@@ -5,7 +5,7 @@
  * (the veth pair into its namespace, the port rules, slirp4netns), `release()` when it has ended.
  * The holder becomes the owner of what is allocated; if it is killed, the next kiln sweeps it.
  */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { privilege } from '../../host/privilege.js';
 import { attachToBridge } from './bridgeAttachment.js';
 import { joinContainer } from './containerJoin.js';

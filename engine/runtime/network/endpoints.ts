@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { stateDir, type Owner } from './hostState.js';
 import { formatAddress, hostAddress, hostCount, parseSubnet, type Subnet } from './ipv4.js';
 import type { NetworkRecord } from './networks.js';

@@ -15,7 +15,7 @@
  * The table is checked with one netlink query per container start and rebuilt from the host
  * state when missing (a reboot clears both; `nft flush ruleset` only the table).
  */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { nativeBinding } from '../../../native/index.js';
 
 export const TABLE = 'kiln';

@@ -4,7 +4,7 @@
  * live container is on it; a reset only when none is on any.
  */
 import { rmSync } from 'node:fs';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { listEndpoints } from './endpoints.js';
 import { deleteLinkQuietly, sweepDeadEndpoints } from './endpointTeardown.js';
 import { deleteTable, removeNetwork } from './firewall.js';

@@ -3,7 +3,7 @@
  * (only `lo`), `host` (the engine's own), `container:NAME` (another container's namespace) or
  * the name of a network made with `kiln network create`.
  */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 
 export type NetworkMode =
   | 'bridge'

@@ -3,7 +3,7 @@
  * is made on first use), its bridge link, and kiln's nftables table with the network in it.
  * Callers hold the host lock.
  */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { listEndpoints } from './endpoints.js';
 import { deleteLinkQuietly, portRules } from './endpointTeardown.js';
 import { addNetwork, rebuildTable, tableExists, type FirewallNetwork } from './firewall.js';

@@ -9,8 +9,8 @@
 import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBinding } from '../../../native/index.js';
-import { KilnError } from '../../errors.js';
-import { randomHex } from '../../lazyCrypto.js';
+import { KilnError } from '../../errors/kilnError.js';
+import { randomHex } from '../../host/randomHex.js';
 import { NETWORK_STATE_DIR, stateDir } from './hostState.js';
 import { formatAddress, formatSubnet, hostAddress, hostRoutes, macForAddress, overlaps, parseSubnet, type Subnet } from './ipv4.js';
 import { DEFAULT_BRIDGE } from './networkMode.js';

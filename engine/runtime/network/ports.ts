@@ -7,7 +7,7 @@
  */
 import { closeSync } from 'node:fs';
 import { nativeBinding } from '../../../native/index.js';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { parseAddress } from './ipv4.js';
 
 export type PortProtocol = 'tcp' | 'udp';

@@ -11,7 +11,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import type { PortBinding } from './ports.js';
 
 export const SLIRP_ADDRESS = '10.0.2.100';

@@ -11,7 +11,7 @@
  * again until every jump fits. Every jump goes forward, as the kernel requires.
  */
 import { endianness } from 'node:os';
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 import { X32_BIT } from './abi.js';
 import type { ArgCheck } from './profile.js';
 import type { AbiFilter, ResolvedFilter, SyscallDecision } from './resolve.js';

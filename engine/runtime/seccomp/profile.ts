@@ -5,7 +5,7 @@
  * capability, architecture and kernel version. kiln's own default profile is written in the
  * same shape (defaultProfile.ts), so one resolver and compiler serve both.
  */
-import { KilnError } from '../../errors.js';
+import { KilnError } from '../../errors/kilnError.js';
 
 export const ACTIONS = ['SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG'] as const;
 export type Action = (typeof ACTIONS)[number];

@@ -9,7 +9,7 @@
 import { readFileSync, realpathSync, statfsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { KilnError } from './errors.js';
+import { KilnError } from './kilnError.js';
 
 /** Exit codes by cause (sysexits.h's where one fits); 1 stays a user's mistake, 70 a bug. */
 export const EXIT_CODES = {
