@@ -2,17 +2,14 @@
  * The one xxhash-wasm instance of the process. The wasm module is compiled on first use
  * only, so commands that never hash (kiln images, kiln --help) never pay for it.
  */
-import type { XXHashAPI } from 'xxhash-wasm';
+import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 
 let loading: Promise<XXHashAPI> | undefined;
 let loaded: XXHashAPI | undefined;
 
 export async function loadHasher(): Promise<XXHashAPI> {
   if (loaded) return loaded;
-  loading ??= import('xxhash-wasm').then(async (m) => {
-    loaded = await m.default();
-    return loaded;
-  });
+  loading ??= xxhash().then((api) => (loaded = api));
   return loading;
 }
 

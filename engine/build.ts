@@ -35,6 +35,7 @@ import type { Isolation } from './runtime/isolation.js';
 import type { SnapshotterRequest } from './steps/snapshotter.js';
 import { chooseSnapshotter } from './steps/snapshotterChoice.js';
 import { layerXattrs } from './layer/layerXattrs.js';
+import { layerWriter, stepExecutor } from './lateLoading.js';
 
 export interface BuildOptions {
   store: Store;
@@ -107,16 +108,13 @@ class StoreLayers implements LayerStorage {
     return this.store.snapshotDir(diffId);
   }
   async commitLayer(dir: string, whiteouts: 'overlay' | 'none', clampMtime?: number): Promise<LayerRef> {
-    // Loaded here, not at the top: a build served wholly from the cache writes no layer.
-    const { writeLayer } = await import('./layer/tarWriter.js');
     // The blob lands behind the build (fsync, rename): the next step needs only its digest and snapshot.
-    const { diffId } = await writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
+    const { diffId } = await (await layerWriter()).writeLayer(this.store, dir, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
     await this.store.adoptSnapshot(diffId, dir);
     return { diffId };
   }
   async commitTree(tree: { readonly root: LayerEntry }, clampMtime?: number, whiteouts: 'overlay' | 'none' = 'none'): Promise<LayerRef> {
-    const { writeLayer } = await import('./layer/tarWriter.js');
-    const { diffId } = await writeLayer(this.store, tree.root, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
+    const { diffId } = await (await layerWriter()).writeLayer(this.store, tree.root, { whiteouts, ...(clampMtime !== undefined ? { sourceDateEpoch: clampMtime } : {}) }, 'behind');
     return { diffId };
   }
 }
@@ -391,8 +389,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       let hit = false;
       try {
         const before = run.state;
-        // The executor (tar, copy, run) loads only when a step misses the cache.
-        const execute = async (): Promise<StageState> => (await import('./steps/executor.js')).executeInstruction(instr, before, env(index, step, signal, platform));
+        const execute = async (): Promise<StageState> => (await stepExecutor()).executeInstruction(instr, before, env(index, step, signal, platform));
         if (opts.cache && run.key !== undefined) {
           const r = await opts.cache.step({
             instr, before, parentKey: run.key, parentHit: run.parentHit, stageIndex: index, stageLabel: label, position, onbuild: isTrigger, step,

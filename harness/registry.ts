@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
@@ -169,7 +169,6 @@ export async function startRegistry(auth: RegistryAuthMode = { kind: 'none' }, o
   const configFile = join(dir, 'config.yml');
   writeFileSync(configFile, config);
   const logFile = join(dir, 'registry.log');
-  const { openSync } = await import('node:fs');
   const log = openSync(logFile, 'w');
   const child = spawn(REGISTRY_BIN, ['serve', configFile], { stdio: ['ignore', log, log] });
   try {

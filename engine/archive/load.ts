@@ -9,7 +9,6 @@
  * out) and its diff_id compared with the config; only then are layers, configs and tags committed.
  * A hostile or broken archive leaves the store as it was.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -27,6 +26,7 @@ import {
   ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
 } from '../image/mediaTypes.js';
 import type { Descriptor, DockerManifestItem, OciIndex, OciManifest } from './archiveManifest.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 interface StagedFile {
   path: string;
@@ -89,7 +89,7 @@ async function stage(input: AsyncIterable<Uint8Array>, dir: string, source: stri
         staging.links.set(name, resolved);
       } else if (h.type === 'file' || h.type === 'contiguous-file') {
         const path = join(dir, `f${n++}`);
-        const hash = createHash('sha256');
+        const hash = nodeCrypto().createHash('sha256');
         let size = 0;
         const fd = await open(path, 'wx', 0o600);
         try {
@@ -256,7 +256,7 @@ async function planOci(staging: Staging, index: OciIndex, source: string): Promi
 
 /** Decompresses, hashes and scans one layer; the uncompressed tar is left ready to adopt. */
 async function verifyLayer(layer: PlannedLayer, dir: string, source: string, what: string): Promise<void> {
-  const hash = createHash('sha256');
+  const hash = nodeCrypto().createHash('sha256');
   const { compression, stream } = await decompress(createReadStream(layer.staged.path), { what: `${source}: ${what}` });
   let out: import('node:fs/promises').FileHandle | undefined;
   if (compression !== 'none') {

@@ -3,16 +3,35 @@ import { writeSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors/kilnError.js';
 import { DockerfileError } from './report.js';
 import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
 import { formatPlatform } from '../image/platform.js';
 import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
-import type { BuildOptions } from '../build.js';
-import type { Progress } from '../progress/progress.js';
+import { build, checkBuild, type BuildOptions } from '../build.js';
+import { createProgress, PROGRESS_MODES, type Progress } from '../progress/progress.js';
 import { fullReference, parseTagReference, type ImageReference } from '../image/reference.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
+import type { Dockerfile } from '../../grammar/ast.js';
+import { ParseError } from '../../grammar/parseError.js';
+import { canOwnFiles, privilege } from '../host/privilege.js';
+import { isolationReason, KERNEL_REFUSED_EXIT, resolveIsolation } from '../runtime/isolation.js';
+import { parseSnapshotter } from '../steps/snapshotter.js';
+import { findProot } from '../runtime/tracedRoot.js';
+import { parseRegistryCacheSpec } from '../registry/cacheSpec.js';
+import { loadDockerfile } from '../context/dockerfileSource.js';
+import { shellExpander } from '../plan/shellExpander.js';
+import { shortForm } from '../plan/checks/findings.js';
+import { Store, type ImageRecord } from '../store/store.js';
+import { sourceDateEpochFromEnv } from '../layer/sourceDateEpoch.js';
+import { cachedParse } from '../plan/parsedRecipe.js';
+import { BuildCache } from '../schedule/cachedStep.js';
+import { interruptSignal } from '../schedule/scheduler.js';
+import { causeInMessage, makeOutputDir, refusal } from '../errors/refusal.js';
+import { checkReportText } from './checkReport.js';
+import { buildCacheExchange, buildChecks, buildReport, containerRuntime, dockerfileGrammar, imageOutput, nodeChildProcess, registryTransfer } from '../lateLoading.js';
 
 export const spec: CommandSpec = {
   name: 'build',
@@ -87,15 +106,12 @@ export async function run(args: ParsedArgs): Promise<number> {
   const contextArg = args.positionals[0] as string;
   // Layers keep file owners (lchown) and stage views are overlay mounts: root of the host, or of
   // kiln's own user namespace (the CLI re-runs an unprivileged user's build there, see spec).
-  const { canOwnFiles } = await import('../host/privilege.js');
-  const { resolveIsolation, isolationReason, KERNEL_REFUSED_EXIT } = await import('../runtime/isolation.js');
   // Without either, the layers' owners are kept in ledgers beside copied roots and RUN steps
   // are given the image's root by proot (runtime/tracedRoot.ts), which must be there.
-  if (!canOwnFiles() && (await import('../runtime/tracedRoot.js')).findProot() === undefined) {
+  if (!canOwnFiles() && findProot() === undefined) {
     const uid = process.getuid?.() ?? 0;
     throw new KilnError('NEEDS_ROOT', `kiln build as uid ${uid} needs root, or a user namespace of its own, to give the layers' files their owners${isolationReason() !== '' ? `, and here there is ${isolationReason()}` : ''}, or else proot (Debian package proot) on PATH: run the job as root in its container (RUN steps then use chroot isolation), install proot, or give uid ${uid} an /etc/subuid and /etc/subgid range where the kernel allows user namespaces`, { exitCode: KERNEL_REFUSED_EXIT });
   }
-  const { parseSnapshotter } = await import('../steps/snapshotter.js');
   const snapshotterFlag = args.strings.get('snapshotter');
   const snapshotter = snapshotterFlag !== undefined ? parseSnapshotter(snapshotterFlag, '--snapshotter') : parseSnapshotter(process.env.KILN_SNAPSHOTTER, 'KILN_SNAPSHOTTER');
   const quiet = args.bools.has('quiet');
@@ -114,25 +130,17 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (push && tags.length === 0) throw usageError('build', '--push needs at least one -t NAME to push to');
   const insecure = insecureRegistries(args);
   // Flag values are checked before anything runs, so a typo costs no build.
-  const { parseRegistryCacheSpec } = await import('../registry/cacheSpec.js');
   const cacheFrom = (args.lists.get('cache-from') ?? []).map((t) => parseRegistryCacheSpec('--cache-from', t));
   const cacheTo = (args.lists.get('cache-to') ?? []).map((t) => parseRegistryCacheSpec('--cache-to', t));
 
-  // The parser (Chevrotain) is the heaviest module of all: it is loaded only when the
-  // Dockerfile's text is new to this store (see plan/parsedRecipe.ts).
-  const [{ loadDockerfile }, { shellExpander }, { build }, { createProgress }, { Store }, { sourceDateEpochFromEnv }, { cachedParse }] = await Promise.all([
-    import('../context/dockerfileSource.js'), import('../plan/shellExpander.js'), import('../build.js'),
-    import('../progress/progress.js'), import('../store/store.js'), import('../layer/sourceDateEpoch.js'), import('../plan/parsedRecipe.js'),
-  ]);
+  // The parser (Chevrotain) runs only when the Dockerfile's text is new to this store (see plan/parsedRecipe.ts).
   const fromStdin = contextArg === '-';
   if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');
   // `kiln build -`: the Dockerfile comes on stdin and there is no context (an empty one).
   const contextDir = fromStdin ? await mkdtemp(join(tmpdir(), 'kiln-empty-context-')) : contextArg;
   const source = await loadDockerfile({ contextDir, file: fromStdin ? '-' : args.strings.get('file') });
   const parse = async (text: string): Promise<Recipe> => {
-    const [{ parseDockerfile }, { toRecipe }, { ParseError }] = await Promise.all([
-      import('../../grammar/parser.js'), import('../../grammar/instructions.js'), import('../../grammar/parseError.js'),
-    ]);
+    const { parseDockerfile, toRecipe } = await dockerfileGrammar();
     let df;
     try {
       df = parseDockerfile(text);
@@ -148,11 +156,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const expander = shellExpander(recipe.escape);
   // --check prints its report only (a progress view of a build that builds nothing would be noise).
   const mode = quiet || checkOnly ? 'quiet' : (args.strings.get('progress') ?? 'auto');
-  const { PROGRESS_MODES } = await import('../progress/progress.js');
   if (!(PROGRESS_MODES as readonly string[]).includes(mode)) throw usageError('build', `invalid --progress "${mode}"`);
   const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
   const reportFile = args.strings.get('report');
-  const report = reportFile === undefined ? undefined : (await import('../report/buildReportSession.js')).startBuildReport(reportFile, progress, {
+  const report = reportFile === undefined ? undefined : (await buildReport()).startBuildReport(reportFile, progress, {
     dockerfile: source.displayName, context: contextArg, tags: tagTexts, namedContexts: new Set([...namedContexts].filter(([, v]) => !v.startsWith('docker-image://')).map(([k]) => k)),
     ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
   });
@@ -161,8 +168,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const jobsText = args.strings.get('jobs');
   const jobs = jobsText === undefined ? undefined : Number(jobsText);
   if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw usageError('build', `invalid --jobs "${jobsText}": expected a whole number of at least 1`);
-  const [{ BuildCache }, { interruptSignal }] = await Promise.all([import('../schedule/cachedStep.js'), import('../schedule/scheduler.js')]);
-  const exchange = cacheFrom.length + cacheTo.length > 0 ? await import('./buildCacheExchange.js') : undefined;
+  const exchange = cacheFrom.length + cacheTo.length > 0 ? await buildCacheExchange() : undefined;
   // Records touched from here on are this build's: what --cache-to exports.
   const started = new Date();
   // Imported before the cache opens, so the build's lookups see the imported records.
@@ -183,10 +189,10 @@ export async function run(args: ParsedArgs): Promise<number> {
     ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
     progress, expander, ...(report ? { observer: report.recorder } : {}), snapshotter, isolation: resolveIsolation,
-    runner: async (s, io) => (await import('../runtime/container.js')).runContainer((await resolveIsolation()) === 'chroot' ? { ...s, isolation: 'chroot' } : s, io),
+    runner: async (s, io) => (await containerRuntime()).runContainer((await resolveIsolation()) === 'chroot' ? { ...s, isolation: 'chroot' } : s, io),
     parseTrigger,
     pull: async (ref, platform) => {
-      const { pullImage } = await import('../registry/pull.js');
+      const { pullImage } = await registryTransfer();
       try {
         return await pullImage(store, ref, { platform: formatPlatform(platform), insecureRegistries: insecure });
       } catch (e) {
@@ -196,7 +202,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     },
     // The checks' findings are remembered like the parse: a rebuild with the same inputs only reads them.
     checks: (inputs) => cachedParse(store.root, `${source.text}\0checks\0${checkInputsKey(inputs)}`, async () => {
-      const { checkRecipe, inheritedTriggers } = await import('../plan/checks/checkRecipe.js');
+      const { checkRecipe, inheritedTriggers } = await buildChecks();
       // A trigger that does not parse is left to the step that runs it, which reports it.
       const texts = [...new Set([...inheritedTriggers(recipe, inputs).values()].flat())];
       const parsed = new Map(await Promise.all(texts.map(async (t) => [t, await parseTrigger(t).catch(() => [])] as const)));
@@ -234,7 +240,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   await report?.write(store, { record: result.record });
   if (exchange) for (const to of cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: insecure });
   if (push) {
-    const { pushImage } = await import('../registry/push.js');
+    const { pushImage } = await registryTransfer();
     for (const [i, t] of tags.entries()) {
       const pushed = await pushImage(store, fullReference(t), { source: result.record.id, insecureRegistries: insecure });
       if (!quiet) process.stderr.write(`pushed ${tagTexts[i]}: digest: ${pushed.digest} size: ${pushed.size}\n`);
@@ -245,8 +251,8 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 /** An invalid instruction stops the build before it starts; the checks of the lines before it are still shown, as BuildKit shows them. */
-async function warnBeforeInvalidLine(df: import('../../grammar/ast.js').Dockerfile, line: number, buildArgs: ReadonlyMap<string, string>): Promise<void> {
-  const [{ checkBeforeInvalidLine }, { shortForm }] = await Promise.all([import('../plan/checks/checkRecipe.js'), import('../plan/checks/findings.js')]);
+async function warnBeforeInvalidLine(df: Dockerfile, line: number, buildArgs: ReadonlyMap<string, string>): Promise<void> {
+  const { checkBeforeInvalidLine } = await buildChecks();
   for (const f of checkBeforeInvalidLine(df, line, buildArgs)) process.stderr.write(`WARN: ${shortForm(f)}\n`);
 }
 
@@ -265,7 +271,6 @@ function showExport(progress: Progress, id: string, tags: readonly ImageReferenc
  * exit status 1 when it found something; with `error=true` the build's error follows.
  */
 async function reportCheckOnly(options: BuildOptions, file: string, text: string): Promise<number> {
-  const [{ checkBuild }, { checkReportText }] = await Promise.all([import('../build.js'), import('./checkReport.js')]);
   const { report, failure } = await checkBuild(options);
   // As buildx: the findings, then what stopped the check (a failed build, error=true).
   if (report.findings.length > 0 || (failure === undefined && report.error === undefined)) process.stdout.write(checkReportText(report.findings, file, text));
@@ -274,25 +279,21 @@ async function reportCheckOnly(options: BuildOptions, file: string, text: string
   return report.findings.length > 0 ? 1 : 0;
 }
 
-async function writeOutput(store: import('../store/store.js').Store, record: import('../store/store.js').ImageRecord, tags: readonly ImageReference[], out: OutputSpec): Promise<void> {
+async function writeOutput(store: Store, record: ImageRecord, tags: readonly ImageReference[], out: OutputSpec): Promise<void> {
+  const { RootfsView, writeArchiveFile } = await imageOutput();
   if (out.type === 'local') {
-    const { RootfsView } = await import('../steps/rootfsView.js');
     const layers = record.config.rootfs.diff_ids.map((diffId) => ({ diffId }));
     const view = await RootfsView.open(layers, { snapshotDir: (d) => store.snapshotDir(d), scratchDir: () => store.scratchDir('output') });
     try {
-      await (await import('../errors/refusal.js')).makeOutputDir(out.dest);
+      await makeOutputDir(out.dest);
       // cp -a keeps owners, modes, times, links and special files (fs.cp drops owners).
-      const { execFile } = await import('node:child_process');
-      const { promisify } = await import('node:util');
       // A rootless build's output belongs to the user who asked for it (as docker's client writes
       // it): in kiln's user namespace, in-image owners would be subordinate ids the user cannot
       // remove. Root keeps the image's owners.
-      const { privilege } = await import('../host/privilege.js');
       const owners = privilege() === 'namespace-root' ? ['--no-preserve=ownership'] : [];
       try {
-        await promisify(execFile)('cp', ['-a', ...owners, '--', `${view.root}/.`, out.dest]);
+        await promisify(nodeChildProcess().execFile)('cp', ['-a', ...owners, '--', `${view.root}/.`, out.dest]);
       } catch (err) {
-        const { refusal, causeInMessage } = await import('../errors/refusal.js');
         const stderr = String((err as { stderr?: unknown }).stderr ?? '');
         const named = refusal(causeInMessage(stderr), { place: { kind: 'output', path: out.dest }, what: "the image's files" });
         throw named instanceof KilnError ? named : new KilnError('OUTPUT_FAILED', `copying the image's files failed: ${stderr.trim().split('\n')[0] ?? ''}`, { location: { file: out.dest } });
@@ -302,7 +303,6 @@ async function writeOutput(store: import('../store/store.js').Store, record: imp
     }
     return;
   }
-  const { writeArchiveFile } = await import('../archive/archiveFile.js');
   const refreshed = (await store.getImage(record.id)) ?? record;
   await writeArchiveFile(store, [{ image: refreshed, tags: tags.map(fullReference) }], out.dest, out.type);
 }

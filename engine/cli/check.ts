@@ -7,6 +7,9 @@
  * snapshots again, saying what it did, and exits 0 when everything could be repaired.
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
+import { Store } from '../store/store.js';
+import { checkStore } from '../store/check.js';
+import { checkRecords } from '../../cache/checkRecords.js';
 
 export const spec: CommandSpec = {
   name: 'check',
@@ -20,9 +23,6 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ Store }, { checkStore }, { checkRecords }] = await Promise.all([
-    import('../store/store.js'), import('../store/check.js'), import('../../cache/checkRecords.js'),
-  ]);
   const store = await Store.open();
   const full = args.bools.has('full');
   const checked = await checkStore(store, { full });

@@ -2,6 +2,10 @@ import { formatHelp, parseArgs } from './args.js';
 import { VERBS } from './verbs.js';
 import { reportError } from './report.js';
 import { closestMatch } from '../../grammar/suggest.js';
+import { privilege } from '../host/privilege.js';
+import { refusalAtTop, refusalCause } from '../errors/refusal.js';
+import { defaultStoreRoot } from '../store/storeRoot.js';
+import { verbNamespaces } from '../lateLoading.js';
 
 const VERSION = '0.1.0';
 
@@ -69,12 +73,11 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
   }
   const args = parseArgs(command.spec, rest);
   if (command.spec.ownMountNamespace) {
-    const { privilege } = await import('../host/privilege.js');
-    if (privilege() === 'host-root') await (await import('../runtime/ownMountNamespace.js')).enterOwnMountNamespace();
+    if (privilege() === 'host-root') await (await verbNamespaces()).enterOwnMountNamespace();
   }
   if (command.spec.ownUserNamespace) {
     // The isolation (namespaces, rootless: re-run in kiln's own user namespace, chroot): see isolationChoice.ts.
-    const code = await (await import('./isolationChoice.js')).enterIsolation(verb, command.spec, args);
+    const code = await (await verbNamespaces()).enterIsolation(verb, command.spec, args);
     if (code !== undefined) return code;
   }
   return command.run(args);
@@ -89,9 +92,7 @@ export function runCli(argv: readonly string[]): Promise<void> {
  * an error that reached the top unnamed becomes one line with its exit code (see refusal.ts).
  */
 async function named(err: unknown): Promise<unknown> {
-  const { refusalAtTop, refusalCause } = await import('../errors/refusal.js');
   if (refusalCause(err) === undefined) return err;
-  const { defaultStoreRoot } = await import('../store/store.js');
   return refusalAtTop(err, defaultStoreRoot());
 }
 

@@ -5,6 +5,11 @@
  */
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { humanSize } from './humanUnits.js';
+import { checkRules, parseRatio, parseSize } from '../report/ciRules.js';
+import * as reportFile from '../report/reportFile.js';
+import { openStore } from './openStore.js';
+import { analyzeImage } from '../report/imageAnalysis.js';
+import type { ImageReport } from '../report/imageReport.js';
 
 export const spec: CommandSpec = {
   name: 'image',
@@ -21,9 +26,6 @@ export const spec: CommandSpec = {
 export async function run(args: ParsedArgs): Promise<number> {
   const [sub, ref] = args.positionals as [string, string];
   if (sub !== 'report') throw usageError('image', `unknown subcommand "${sub}" (available: report)`);
-  const [{ parseRatio, parseSize, checkRules }, reportFile, { openStore }, { analyzeImage }] = await Promise.all([
-    import('../report/ciRules.js'), import('../report/reportFile.js'), import('./openStore.js'), import('../report/imageAnalysis.js'),
-  ]);
   const wastedText = args.strings.get('max-wasted');
   const efficiencyText = args.strings.get('min-efficiency');
   const thresholds = {
@@ -42,7 +44,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   return report.rules.some((r) => r.result === 'fail') ? 1 : 0;
 }
 
-function summary(r: import('../report/imageReport.js').ImageReport): string {
+function summary(r: ImageReport): string {
   const lines = [
     `image: ${r.image.tags[0] ?? r.image.id} (${r.layers.length} layers, ${r.files} files)`,
     `  efficiency: ${(r.efficiency * 100).toFixed(4)} %`,

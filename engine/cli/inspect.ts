@@ -5,6 +5,8 @@ import { KilnError } from '../errors/kilnError.js';
 import { familiarTag } from '../image/reference.js';
 import type { ContainerConfig } from '../image/config.js';
 import type { ImageRecord, Store } from '../store/store.js';
+import { containerRecords } from './containerTargets.js';
+import { inspectContainer } from './containerInspect.js';
 
 export const spec: CommandSpec = {
   name: 'inspect',
@@ -69,8 +71,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const found: Record<string, unknown>[] = [];
   const missing: string[] = [];
   // As docker: a name is looked up as a container first, then as an image.
-  const containers = type === 'image' ? undefined : await import('./containerTargets.js').then((m) => m.containerRecords());
-  const { inspectContainer } = await import('./containerInspect.js');
+  const containers = type === 'image' ? undefined : await containerRecords();
   for (const name of args.positionals) {
     const container = await containers?.find(name).catch(() => undefined);
     if (containers && container) { found.push(inspectContainer(containers, container)); continue; }

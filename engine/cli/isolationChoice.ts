@@ -9,6 +9,8 @@ import { KilnError } from '../errors/kilnError.js';
 import { askIsolation, isKernelRefusal, kernelMessage, kernelRefused, parseIsolation, settleIsolation, type IsolationRequest } from '../runtime/isolation.js';
 import { privilege } from '../host/privilege.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
+import { rootlessReexecution } from '../lateLoading.js';
+import { findProot } from '../runtime/tracedRoot.js';
 
 /** What chroot isolation is for a uid that may not chroot (see runtime/tracedRoot.ts). */
 const TRACED_FALLBACK = 'RUN steps run under proot in a copied root, owners kept beside it, without namespaces or cgroup (see README "Where it runs")';
@@ -17,9 +19,9 @@ const TRACED_FALLBACK = 'RUN steps run under proot in a copied root, owners kept
  * chroot isolation for a uid that may not chroot, settled by auto: said once when proot is there
  * to give it (without, kiln build refuses in one line of its own).
  */
-async function settleTraced(reason: string): Promise<void> {
+function settleTraced(reason: string): void {
   settleIsolation('chroot', reason, false);
-  if ((await import('../runtime/tracedRoot.js')).findProot() !== undefined) process.stderr.write(`kiln: isolation chroot: ${reason}; ${TRACED_FALLBACK}\n`);
+  if (findProot() !== undefined) process.stderr.write(`kiln: isolation chroot: ${reason}; ${TRACED_FALLBACK}\n`);
 }
 
 /** The isolation asked for: the verb's --isolation flag, else KILN_ISOLATION, else auto. */
@@ -54,11 +56,10 @@ export async function enterIsolation(verb: string, spec: CommandSpec, args: Pars
     settleIsolation('chroot', 'asked for', false);
     return undefined;
   }
-  const { rerunInOwnUserNamespace } = await import('../runtime/ownUserNamespace.js');
-  const { subordinateIds } = await import('../runtime/userNamespace.js');
+  const { rerunInOwnUserNamespace, subordinateIds } = await rootlessReexecution();
   const ids = subordinateIds();
   if ('missing' in ids && request === 'auto' && need === 'required') {
-    await settleTraced(`no user namespace of kiln's own (${ids.missing})`);
+    settleTraced(`no user namespace of kiln's own (${ids.missing})`);
     return undefined;
   }
   try {
@@ -69,7 +70,7 @@ export async function enterIsolation(verb: string, spec: CommandSpec, args: Pars
     const unmapped = e instanceof KilnError && e.code === 'ROOTLESS_ID_MAP';
     if (!refused && !unmapped) throw e;
     if (request === 'auto' && need === 'required') {
-      await settleTraced(`the kernel refused kiln a user namespace (${unmapped ? e.message : kernelMessage(e)})`);
+      settleTraced(`the kernel refused kiln a user namespace (${unmapped ? e.message : kernelMessage(e)})`);
       return undefined;
     }
     if (unmapped) throw e;

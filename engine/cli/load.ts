@@ -1,6 +1,7 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { KilnError } from '../errors/kilnError.js';
 import { openStore } from './openStore.js';
+import { describeLoaded, loadArchive } from '../archive/load.js';
 
 export const spec: CommandSpec = {
   name: 'load',
@@ -17,7 +18,6 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (input === undefined && process.stdin.isTTY) {
     throw new KilnError('USAGE', 'requested load from stdin, but stdin is empty (use -i FILE or redirect)');
   }
-  const { loadArchive, describeLoaded } = await import('../archive/load.js');
   const store = await openStore();
   const loaded = input === undefined
     ? await loadArchive(store, process.stdin, { source: 'standard input' })

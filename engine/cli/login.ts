@@ -2,6 +2,9 @@ import { KilnError } from '../errors/kilnError.js';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
+import { storeCredentials } from '../registry/dockerConfig.js';
+import { verifyCredentials } from '../registry/login.js';
+import { normaliseRegistryHost } from '../registry/registryHost.js';
 
 export const spec: CommandSpec = {
   name: 'login',
@@ -22,11 +25,6 @@ async function readStdin(): Promise<string> {
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ storeCredentials }, { verifyCredentials }, { normaliseRegistryHost }] = await Promise.all([
-    import('../registry/dockerConfig.js'),
-    import('../registry/login.js'),
-    import('../registry/registryHost.js'),
-  ]);
   const server = args.positionals[0] ?? 'docker.io';
   const username = args.strings.get('username');
   let password = args.strings.get('password');

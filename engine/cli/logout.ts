@@ -1,4 +1,6 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
+import { removeCredentials } from '../registry/dockerConfig.js';
+import { normaliseRegistryHost } from '../registry/registryHost.js';
 
 export const spec: CommandSpec = {
   name: 'logout',
@@ -8,7 +10,6 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ removeCredentials }, { normaliseRegistryHost }] = await Promise.all([import('../registry/dockerConfig.js'), import('../registry/registryHost.js')]);
   const host = normaliseRegistryHost(args.positionals[0] ?? 'docker.io');
   if (await removeCredentials(host)) process.stdout.write(`Removing login credentials for ${host}\n`);
   else process.stdout.write(`Not logged in to ${host}\n`);

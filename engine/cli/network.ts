@@ -8,6 +8,8 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { formatTable } from './table.js';
 import { KilnError } from '../errors/kilnError.js';
+import { privilege } from '../host/privilege.js';
+import { createUserNetwork, networksAfterSweep, removeUserNetwork } from '../runtime/network/networkAdmin.js';
 
 export const spec: CommandSpec = {
   name: 'network',
@@ -27,16 +29,13 @@ function predefinedId(name: string): string {
   return createHash('sha256').update(`kiln network ${name}`).digest('hex');
 }
 
-async function needRoot(verb: string): Promise<void> {
-  const { privilege } = await import('../host/privilege.js');
+function needRoot(verb: string): void {
   if (privilege() !== 'host-root') throw new KilnError('ROOTLESS_NETWORK', `kiln network ${verb}: user-defined networks need root (rootless containers use slirp4netns)`);
 }
 
 async function list(args: ParsedArgs): Promise<number> {
-  const { privilege } = await import('../host/privilege.js');
   let records: { id: string; name: string; driver: string }[] = [];
   if (privilege() === 'host-root') {
-    const { networksAfterSweep } = await import('../runtime/network/networkAdmin.js');
     records = (await networksAfterSweep()).map((n) => ({ id: n.id, name: n.name, driver: 'bridge' }));
   }
   if (!records.some((r) => r.name === 'bridge')) records.unshift({ id: predefinedId('bridge'), name: 'bridge', driver: privilege() === 'host-root' ? 'bridge' : 'slirp4netns' });
@@ -59,8 +58,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       if (names.length !== 1) throw usageError('network', '"kiln network create" requires exactly 1 argument (the network name)');
       const driver = args.strings.get('driver') ?? 'bridge';
       if (driver !== 'bridge') throw new KilnError('USAGE', `plugin "${driver}" not found: kiln networks use the bridge driver`);
-      await needRoot('create');
-      const { createUserNetwork } = await import('../runtime/network/networkAdmin.js');
+      needRoot('create');
       const net = await createUserNetwork(names[0] as string, args.strings.get('subnet'));
       process.stdout.write(net.id + '\n');
       return 0;
@@ -68,8 +66,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     case 'rm':
     case 'remove': {
       if (names.length === 0) throw usageError('network', '"kiln network rm" requires at least 1 argument');
-      await needRoot('rm');
-      const { removeUserNetwork } = await import('../runtime/network/networkAdmin.js');
+      needRoot('rm');
       let status = 0;
       for (const name of names) {
         try {

@@ -4,6 +4,9 @@ import { usageError } from './args.js';
 import { DockerfileError } from './report.js';
 import { KilnError } from '../errors/kilnError.js';
 import { ParseError } from '../../grammar/parseError.js';
+import { parseDockerfile } from '../../grammar/parser.js';
+import { dumpDockerfile } from '../../grammar/dump.js';
+import { toRecipe } from '../../grammar/instructions.js';
 
 export const spec: CommandSpec = {
   name: 'parse',
@@ -35,13 +38,9 @@ export async function run(args: ParsedArgs): Promise<number> {
     throw new KilnError('NOT_FOUND', `cannot read ${file}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
   }
   const shown = file === '-' ? '<stdin>' : file;
-  const [{ parseDockerfile }, { dumpDockerfile }] = await Promise.all([import('../../grammar/parser.js'), import('../../grammar/dump.js')]);
   try {
     const df = parseDockerfile(text);
-    if (args.bools.has('check')) {
-      const { toRecipe } = await import('../../grammar/instructions.js');
-      toRecipe(df);
-    }
+    if (args.bools.has('check')) toRecipe(df);
     for (const w of df.warnings) process.stderr.write(`${shown}:${w.range.start.line}: warning: ${w.message}\n`);
     process.stdout.write(asJson ? JSON.stringify(df, null, 2) + '\n' : dumpDockerfile(df));
     return 0;

@@ -1,6 +1,9 @@
 /** `kiln prune`: remove build cache records and the blobs and snapshots only they kept. */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
+import { Store } from '../store/store.js';
+import { pruneCache } from '../../cache/prune.js';
+import { humanSize } from './humanUnits.js';
 
 export const spec: CommandSpec = {
   name: 'prune',
@@ -36,7 +39,6 @@ export async function run(args: ParsedArgs): Promise<number> {
     if (ms === undefined) throw usageError('prune', `invalid filter "${f}" (supported: until=DURATION, e.g. until=24h)`);
     unusedForMs = ms;
   }
-  const [{ Store }, { pruneCache }, { humanSize }] = await Promise.all([import('../store/store.js'), import('../../cache/prune.js'), import('./humanUnits.js')]);
   const store = await Store.open();
   const r = await pruneCache(store, { all: args.bools.has('all'), ...(unusedForMs !== undefined ? { unusedForMs } : {}) });
   const out: string[] = [];

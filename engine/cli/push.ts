@@ -1,5 +1,9 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
+import { openStore } from './openStore.js';
+import { pushImage } from '../registry/push.js';
+import { fullName, parseReference } from '../image/reference.js';
+import { TransferDisplay } from './transferDisplay.js';
 
 export const spec: CommandSpec = {
   name: 'push',
@@ -10,12 +14,6 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [{ openStore }, { pushImage }, { parseReference, fullName }, { TransferDisplay }] = await Promise.all([
-    import('./openStore.js'),
-    import('../registry/push.js'),
-    import('../image/reference.js'),
-    import('./transferDisplay.js'),
-  ]);
   const text = args.positionals[0] as string;
   const ref = parseReference(text);
   const quiet = args.bools.has('quiet');

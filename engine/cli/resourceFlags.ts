@@ -10,6 +10,7 @@ import type { FlagSpec, ParsedArgs } from './args.js';
 import { KilnError } from '../errors/kilnError.js';
 import { parseBytes, parseCpus, parseMemory, parsePidsLimit } from './runOptions.js';
 import type { ResourceLimits, ThrottleDevice } from '../runtime/cgroupLimits.js';
+import { blockDeviceNumbers, checkCpuset, hostCpuCount, hugePageSizes, pageSizeName } from '../runtime/hostResources.js';
 
 export const RESOURCE_FLAGS: FlagSpec[] = [
   { name: 'memory', short: 'm', kind: 'string', description: 'Memory limit (e.g. 64m, 1g); swap is off unless --memory-swap says', valueName: 'bytes' },
@@ -47,7 +48,6 @@ function integer(text: string, flag: string): number {
 async function throttles(args: ParsedArgs, flag: string, bytes: boolean): Promise<ThrottleDevice[] | undefined> {
   const values = args.lists.get(flag);
   if (!values || values.length === 0) return undefined;
-  const { blockDeviceNumbers } = await import('../runtime/hostResources.js');
   return values.map((v) => {
     const colon = v.lastIndexOf(':');
     const path = v.slice(0, colon);
@@ -70,7 +70,6 @@ export function parseClassid(text: string): number {
 async function hugetlbLimits(args: ParsedArgs): Promise<ResourceLimits['hugetlb']> {
   const values = args.lists.get('hugetlb');
   if (!values || values.length === 0) return undefined;
-  const { hugePageSizes, pageSizeName } = await import('../runtime/hostResources.js');
   const sizes = hugePageSizes();
   return values.map((v) => {
     const [size, limit, ...rest] = v.split(':');
@@ -114,7 +113,6 @@ async function cpuLimits(args: ParsedArgs): Promise<Partial<ResourceLimits>> {
     if (period !== undefined) throw usage('Conflicting options: Nano CPUs and CPU Period cannot both be set');
     if (quota !== undefined) throw usage('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
     out.cpus = parseCpus(cpus);
-    const { hostCpuCount } = await import('../runtime/hostResources.js');
     const n = hostCpuCount();
     if (out.cpus < 0.01 || out.cpus > n) throw usage(`range of CPUs is from 0.01 to ${n}.00, as there are only ${n} CPUs available`);
   }
@@ -137,7 +135,6 @@ async function cpuLimits(args: ParsedArgs): Promise<Partial<ResourceLimits>> {
   const cpusetCpus = args.strings.get('cpuset-cpus');
   const cpusetMems = args.strings.get('cpuset-mems');
   if (cpusetCpus !== undefined || cpusetMems !== undefined) {
-    const { checkCpuset } = await import('../runtime/hostResources.js');
     if (cpusetCpus !== undefined) out.cpusetCpus = checkCpuset('cpus', cpusetCpus);
     if (cpusetMems !== undefined) out.cpusetMems = checkCpuset('mems', cpusetMems);
   }

@@ -2,6 +2,9 @@ import { readlinkSync } from 'node:fs';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors/kilnError.js';
 import { openStore } from './openStore.js';
+import { archiveBytes, resolveSaveItems, writeArchive } from '../archive/dockerSave.js';
+import { writeArchiveFile } from '../archive/archiveFile.js';
+import { refusal } from '../errors/refusal.js';
 
 export const spec: CommandSpec = {
   name: 'save',
@@ -20,19 +23,16 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (output === undefined && process.stdout.isTTY) {
     throw new KilnError('USAGE', 'cowardly refusing to save to a terminal. Use the -o flag or redirect');
   }
-  const { resolveSaveItems, writeArchive } = await import('../archive/dockerSave.js');
   const store = await openStore();
   const items = await resolveSaveItems(store, args.positionals);
   if (output === undefined) {
     try {
       await writeArchive(store, items, process.stdout, format);
     } catch (err) {
-      const [{ refusal }, { archiveBytes }] = await Promise.all([import('../errors/refusal.js'), import('../archive/dockerSave.js')]);
       throw refusal(err, { place: { kind: 'output', path: standardOutput() }, what: 'the archive', neededBytes: await archiveBytes(store, items) });
     }
     return 0;
   }
-  const { writeArchiveFile } = await import('../archive/archiveFile.js');
   await writeArchiveFile(store, items, output, format);
   return 0;
 }

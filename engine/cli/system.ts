@@ -5,6 +5,11 @@
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
+import { Store } from '../store/store.js';
+import { diskUsage } from '../../cache/diskUsage.js';
+import { humanSize } from './humanUnits.js';
+import { privilege } from '../host/privilege.js';
+import { resetNetworks } from '../runtime/network/networkAdmin.js';
 
 export const spec: CommandSpec = {
   name: 'system',
@@ -20,7 +25,6 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (args.positionals[0] !== 'df') throw usageError('system', `unknown subcommand "${args.positionals[0]}" (available: df, reset)`);
   const format = args.strings.get('format') ?? 'table';
   if (format !== 'table' && format !== 'json') throw usageError('system', `unknown format "${format}" (table or json)`);
-  const [{ Store }, { diskUsage }, { humanSize }] = await Promise.all([import('../store/store.js'), import('../../cache/diskUsage.js'), import('./humanUnits.js')]);
   const rows = await diskUsage(await Store.open());
   if (format === 'json') {
     process.stdout.write(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
@@ -39,12 +43,10 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 async function reset(): Promise<number> {
-  const { privilege } = await import('../host/privilege.js');
   if (privilege() !== 'host-root') {
     process.stdout.write('Nothing to reset: rootless kiln adds no bridge or firewall rule to the host.\n');
     return 0;
   }
-  const { resetNetworks } = await import('../runtime/network/networkAdmin.js');
   const { networks } = await resetNetworks();
   process.stdout.write(`Removed kiln's nftables table and ${networks} network(s) with their bridges.\n`);
   return 0;

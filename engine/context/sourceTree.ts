@@ -132,6 +132,11 @@ export class SourceTree {
   }
 }
 
+/** Whether a COPY/ADD source is an http(s) URL: a download, no path in any tree. */
+export function isUrl(source: string): boolean {
+  return /^https?:\/\//i.test(source);
+}
+
 /** Lstat that answers undefined for a missing path. */
 export async function lstatOrUndefined(p: string): Promise<Stats | undefined> {
   try { return await lstat(p); } catch { return undefined; }

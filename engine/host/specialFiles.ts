@@ -2,12 +2,12 @@
  * The few file operations Node has no API for: device nodes and FIFOs (mknod), and extended
  * attributes (setfattr/getfattr from the attr package). Each runs once per batch, not per file.
  */
-import { execFile } from 'node:child_process';
 import { writeFile, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { KilnError } from '../errors/kilnError.js';
+import { nodeChildProcess } from '../lateLoading.js';
+import { randomHex } from './randomHex.js';
 
 export interface SpecialNode {
   path: string;
@@ -18,7 +18,7 @@ export interface SpecialNode {
 
 function run(cmd: string, args: string[], what: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { maxBuffer: 1 << 30, encoding: 'utf8' }, (err, stdout, stderr) => {
+    nodeChildProcess().execFile(cmd, args, { maxBuffer: 1 << 30, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOENT') return reject(new KilnError('TOOL_MISSING', `${what} needs the ${cmd} program (Debian package ${cmd === 'mknod' ? 'coreutils' : 'attr'})`));
@@ -78,7 +78,7 @@ export async function setXattrs(items: readonly XattrSet[]): Promise<void> {
     for (const x of list) dump += `${x.name}=0x${x.value.toString('hex')}\n`;
     dump += '\n';
   }
-  const file = join(tmpdir(), `kiln-xattrs-${process.pid}-${randomBytes(6).toString('hex')}`);
+  const file = join(tmpdir(), `kiln-xattrs-${process.pid}-${randomHex(6)}`);
   await writeFile(file, dump, { mode: 0o600 });
   try {
     await run('setfattr', ['-h', `--restore=${file}`], 'setting extended attributes');

@@ -3,11 +3,10 @@
  * zstd or plain. Node decompresses gzip itself; the others go through the system's bzip2, xz
  * and zstd tools, streaming, so nothing is held whole in memory.
  */
-import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { KilnError } from '../errors/kilnError.js';
+import { nodeChildProcess, nodeZlib } from '../lateLoading.js';
 
 export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
 
@@ -59,7 +58,7 @@ export async function decompress(source: AsyncIterable<Uint8Array | string>, opt
   const src = fromIterator(head, it);
   if (compression === 'none') return { compression, stream: raw() };
   if (compression === 'gzip') {
-    const gunzip = createGunzip();
+    const gunzip = nodeZlib().createGunzip();
     const done = pipeline(Readable.from(raw()), gunzip).catch((err: unknown) => { gunzip.destroy(err as Error); });
     void done;
     return { compression, stream: gunzip };
@@ -69,7 +68,7 @@ export async function decompress(source: AsyncIterable<Uint8Array | string>, opt
 }
 
 async function* throughTool(tool: string, input: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
-  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = nodeChildProcess().spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const spawned = new Promise<void>((resolve, reject) => {

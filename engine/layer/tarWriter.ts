@@ -20,6 +20,7 @@ import type { LayerEntry, LayerEntryType } from './layerEntry.js';
 import { readXattrsTree } from '../host/specialFiles.js';
 import { paxHeaderBlocks, ustarSafeName } from './paxHeader.js';
 import { END_OF_ARCHIVE, headerBlocks, padding, type TarHeader } from './tarHeader.js';
+import { nativeBinding } from '../../native/index.js';
 
 export interface LayerOptions {
   /** Clamp every mtime to this (seconds since the epoch); SOURCE_DATE_EPOCH. */
@@ -436,7 +437,6 @@ function diskEntry(abs: string, st: BigIntStats, opts: LayerOptions, xattrsOf: X
  */
 async function xattrReader(dir: string, names: readonly string[]): Promise<(abs: string) => Map<string, Buffer> | undefined> {
   try {
-    const { nativeBinding } = await import('../../native/index.js');
     const native = nativeBinding();
     return (abs) => {
       let all: Record<string, Buffer>;

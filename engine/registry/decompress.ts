@@ -3,14 +3,13 @@
  * goes through the reference `zstd` program, a Debian package, as a pipe: streamed, bounded
  * memory, and its exit status checked. Without the program a zstd layer is a clear error.
  */
-import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, type Transform } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { KilnError } from '../errors/kilnError.js';
 import type { LayerCompression } from '../image/mediaTypes.js';
+import { nodeChildProcess, nodeZlib } from '../lateLoading.js';
 
 function zstdDecoder(subject: string): Duplex {
-  const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = nodeChildProcess().spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 2000) stderr += d;
@@ -50,7 +49,7 @@ export function decompressor(compression: LayerCompression, subject: string): Tr
       return new PassThrough();
     case 'gzip':
       // Big output chunks: a 16 KiB default means thousands of tiny writes and much GC per layer.
-      return createGunzip({ chunkSize: 512 * 1024 });
+      return nodeZlib().createGunzip({ chunkSize: 512 * 1024 });
     case 'zstd':
       return zstdDecoder(subject);
   }

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { rootCertificates } from 'node:tls';
+import { nodeTls } from '../lateLoading.js';
 
 /**
  * undici is left out of the CLI bundle and loaded from node_modules only here, when a user's
@@ -35,5 +35,5 @@ export function trustExtraCertificates(env: NodeJS.ProcessEnv = process.env): vo
   }
   // fetch (undici inside node) has no other way to take more roots than a dispatcher of its own.
   const { Agent, setGlobalDispatcher } = loadUndici();
-  setGlobalDispatcher(new Agent({ connect: { ca: [...rootCertificates, pem] } }));
+  setGlobalDispatcher(new Agent({ connect: { ca: [...nodeTls().rootCertificates, pem] } }));
 }

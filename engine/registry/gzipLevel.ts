@@ -6,15 +6,15 @@
  * and therefore the pushed digest, is a function of the layer alone.
  */
 import { open } from 'node:fs/promises';
-import { deflateRawSync, constants as zlibConstants } from 'node:zlib';
+import { nodeZlib } from '../lateLoading.js';
 
 const SAMPLES = 4;
 const SAMPLE_BYTES = 256 * 1024;
 /** Above this compressed/raw ratio, compressing is not worth the CPU. */
 const INCOMPRESSIBLE_RATIO = 0.9;
 
-export const FAST_GZIP_LEVEL = zlibConstants.Z_BEST_SPEED;
-export const STORED_GZIP_LEVEL = zlibConstants.Z_NO_COMPRESSION;
+export const FAST_GZIP_LEVEL = 1; // zlib's Z_BEST_SPEED
+export const STORED_GZIP_LEVEL = 0; // zlib's Z_NO_COMPRESSION
 
 export async function gzipLevelFor(path: string, size: number): Promise<number> {
   if (size < SAMPLES * SAMPLE_BYTES) return FAST_GZIP_LEVEL;
@@ -27,7 +27,7 @@ export async function gzipLevelFor(path: string, size: number): Promise<number> 
       const offset = Math.floor(((size - SAMPLE_BYTES) * i) / (SAMPLES - 1));
       const { bytesRead } = await fh.read(buf, 0, SAMPLE_BYTES, offset);
       raw += bytesRead;
-      packed += deflateRawSync(buf.subarray(0, bytesRead), { level: FAST_GZIP_LEVEL }).length;
+      packed += nodeZlib().deflateRawSync(buf.subarray(0, bytesRead), { level: FAST_GZIP_LEVEL }).length;
     }
     return packed / raw > INCOMPRESSIBLE_RATIO ? STORED_GZIP_LEVEL : FAST_GZIP_LEVEL;
   } finally {

@@ -2,10 +2,10 @@
  * Manifests and indexes as they come off the wire: typed, validated enough that the rest of
  * the pull can trust the shape, and kept with their exact bytes (the digest is of those bytes).
  */
-import { createHash } from 'node:crypto';
 import { KilnError } from '../errors/kilnError.js';
 import { DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_MANIFEST } from '../image/mediaTypes.js';
 import type { Platform } from '../image/platform.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 export interface Descriptor {
   mediaType: string;
@@ -41,7 +41,7 @@ export type FetchedManifest =
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 export function sha256Digest(bytes: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  return `sha256:${nodeCrypto().createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 function bad(subject: string, why: string): KilnError {

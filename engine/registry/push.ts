@@ -8,7 +8,6 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createGzip } from 'node:zlib';
 import { gzipLevelFor } from './gzipLevel.js';
 import PQueue from 'p-queue';
 import { KilnError } from '../errors/kilnError.js';
@@ -21,6 +20,7 @@ import { familiarReference, parseReference, fullName, type ImageReference } from
 import type { Store } from '../store/store.js';
 import { shortDigest, type ProgressCallback } from './transferProgress.js';
 import { blobExists, mountBlob, uploadBytes, uploadStream } from './upload.js';
+import { nodeZlib } from '../lateLoading.js';
 
 /** docker's default --max-concurrent-uploads. */
 const DEFAULT_CONCURRENCY = 5;
@@ -81,7 +81,7 @@ async function pushLayer(store: Store, client: RegistryClient, ref: ImageReferen
   const source = createReadStream(path, { highWaterMark: 1 << 20 });
   // Level 1 compresses text nearly as well as the default 6 at several times the speed (a push
   // is CPU-bound on small machines); incompressible layers are stored (see gzipLevel.ts).
-  const gzip = createGzip({ level: await gzipLevelFor(path, rawSize) });
+  const gzip = nodeZlib().createGzip({ level: await gzipLevelFor(path, rawSize) });
   source.on('error', (e) => gzip.destroy(e));
   let read = 0;
   let lastReport = 0;

@@ -4,12 +4,12 @@
  * upload (PATCH with Content-Range, then PUT ?digest=) for the rest. Content arrives as a stream
  * and is cut into chunks, so at most one chunk is in memory.
  */
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { KilnError } from '../errors/kilnError.js';
 import { repositoryScope } from './auth.js';
 import type { RegistryClient } from './client.js';
 import type { ImageReference } from '../image/reference.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 /** Chunk size of chunked uploads: a bound on memory, big enough to keep round trips few. */
 export const UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -95,7 +95,7 @@ export interface StreamUploadResult {
  */
 export async function uploadStream(client: RegistryClient, ref: ImageReference, content: Readable, opts: { session?: string; chunkBytes?: number; onBytes?: (n: number) => void } = {}): Promise<StreamUploadResult> {
   const chunkBytes = opts.chunkBytes ?? UPLOAD_CHUNK_BYTES;
-  const hash = createHash('sha256');
+  const hash = nodeCrypto().createHash('sha256');
   let location = opts.session ?? (await startUpload(client, ref));
   let pending: Buffer[] = [];
   let pendingBytes = 0;

@@ -3,9 +3,10 @@
  * (errors instead of ending) unless its sha256 and length are the expected ones. Placed before
  * a consumer, a tampered or truncated blob never looks complete to it.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { KilnError } from '../errors/kilnError.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 export interface Expectation {
   digest: string;
@@ -23,7 +24,7 @@ export function digestMismatch(exp: Expectation, actual: string, detail = ''): K
 }
 
 export class VerifyingStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash = nodeCrypto().createHash('sha256');
   private count = 0;
 
   constructor(private readonly exp: Expectation) {

@@ -6,7 +6,6 @@
 import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError } from '../errors/kilnError.js';
 import { ownerGone, ownerOf } from './cgroupOwner.js';
 
@@ -55,7 +54,7 @@ export async function removeCgroupTree(dir: string, attempts = 200): Promise<boo
         if (code === 'EBUSY') return false;
         throw new KilnError('CGROUP', `cannot remove cgroup ${dir}: ${(err as Error).message}`);
       }
-      await sleep(attempt < 20 ? 2 : 20);
+      await new Promise((resolve) => setTimeout(resolve, attempt < 20 ? 2 : 20));
     }
   }
 }

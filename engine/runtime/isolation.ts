@@ -18,6 +18,10 @@
  */
 import { KilnError } from '../errors/kilnError.js';
 import { privilege } from '../host/privilege.js';
+import { nativeBinding } from '../../native/index.js';
+import { closeQuietly } from './childHandshake.js';
+import { ownCapabilities } from './capabilities.js';
+import { findProot } from './tracedRoot.js';
 
 export type Isolation = 'namespaces' | 'rootless' | 'chroot';
 export type IsolationRequest = 'auto' | Isolation;
@@ -91,22 +95,20 @@ export async function containerNamespacesRefused(): Promise<string | undefined> 
   const who = privilege();
   if (who === 'namespace-root') return undefined;
   if (who === 'host-root') {
-    const { ownCapabilities } = await import('./capabilities.js');
     return ownCapabilities().has('SYS_ADMIN') ? undefined : 'kiln holds no CAP_SYS_ADMIN, which every new namespace needs';
   }
   return namespacesRefused(true);
 }
 
 /** One line for `kiln run` where no container can be made: what was refused, and what works here. */
-export async function containerRefused(refused: string): Promise<KilnError> {
-  const traced = privilege() === 'host-root' || (await import('./tracedRoot.js')).findProot() !== undefined;
+export function containerRefused(refused: string): KilnError {
+  const traced = privilege() === 'host-root' || findProot() !== undefined;
   const build = traced ? 'kiln build works here (--isolation chroot, which auto picks)' : 'kiln build works here as root, or with proot installed (--isolation chroot, which auto picks)';
   return new KilnError('KERNEL_REFUSED', `kiln run needs new namespaces for a container and the kernel refused them here (${refused}): kiln run has no weaker isolation to fall back to; run it where the job's container allows namespaces, while ${build}`, { exitCode: KERNEL_REFUSED_EXIT });
 }
 
 /** Why no namespace can be made here, when the kernel says so at a clone; undefined when one can. */
 export async function namespacesRefused(user = false): Promise<string | undefined> {
-  const { nativeBinding } = await import('../../native/index.js');
   const native = nativeBinding();
   let child;
   try {
@@ -120,7 +122,6 @@ export async function namespacesRefused(user = false): Promise<string | undefine
   } catch (e) {
     return kernelMessage(e);
   }
-  const { closeQuietly } = await import('./childHandshake.js');
   await new Promise<void>((resolve) => {
     native.watch(child.pidfd, () => resolve());
     closeQuietly(child.gateFd);

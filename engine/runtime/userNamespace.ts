@@ -8,11 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { promisify } from 'node:util';
+import { nodeChildProcess } from '../lateLoading.js';
 
 /** The id-map helpers run only rootless: child_process (and net with it) loads then, not on every kiln run. */
 async function run(file: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-  const { execFile } = await import('node:child_process');
-  return promisify(execFile)(file, args);
+  return promisify(nodeChildProcess().execFile)(file, args);
 }
 
 export interface SubIdRange { start: number; count: number }

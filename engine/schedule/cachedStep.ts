@@ -20,7 +20,6 @@ import type { TreeSelection } from '../../cache/stepCache.js';
 import { imageBaseKey, scratchBaseKey, uncacheableKey } from '../../cache/key.js';
 import { stepDefinition } from '../../cache/stepDefinition.js';
 import { IgnoreMatcher } from '../context/dockerignore.js';
-import type { SourceTree } from '../context/sourceTree.js';
 import type { ImageConfig } from '../image/config.js';
 import type { WordExpander } from '../plan/expander.js';
 import { resolveFromRef, type SourceRef } from '../plan/graph.js';
@@ -31,7 +30,7 @@ import type { Store } from '../store/store.js';
 import { recordLeaseName } from '../store/leases.js';
 import type { Stage } from '../../grammar/recipe.js';
 import type { LayerRef, StageState } from '../steps/state.js';
-import { isUrl } from '../steps/urlSource.js';
+import { isUrl, type SourceTree } from '../context/sourceTree.js';
 import { instructionText } from '../plan/stepNames.js';
 
 export interface BuildCacheOptions {

@@ -10,7 +10,7 @@
  * are noted, left out of the layer, and taken out again afterwards, with the times of the
  * directories they were made in put back as they were.
  */
-import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lstatSync, lutimesSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { resolveInRoot } from '../context/scopedPath.js';
@@ -102,7 +102,7 @@ export class CopySnapshotter implements Snapshotter {
               const p = join(dir, rel);
               const st = lstatSync(p);
               if (st.mtimeMs > seconds * 1000) {
-                if (st.isSymbolicLink()) (await import('node:fs')).lutimesSync(p, limit, limit);
+                if (st.isSymbolicLink()) lutimesSync(p, limit, limit);
                 else utimesSync(p, limit, limit);
               }
             }

@@ -4,26 +4,23 @@
  * layer came of it). This is the seam a cache wraps: a step is a pure function of its
  * instruction, the stage state before it, and (for COPY/ADD) the selected sources.
  */
-import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { CopyInstruction, Stage, StageInstruction } from '../../grammar/recipe.js';
 import type { SourceTree } from '../context/sourceTree.js';
-import { SourceTree as Tree } from '../context/sourceTree.js';
+import { isUrl, SourceTree as Tree } from '../context/sourceTree.js';
 import { KilnError } from '../errors/kilnError.js';
 import type { Store } from '../store/store.js';
 import type { Lookup, WordExpander } from '../plan/expander.js';
 import { resolveFromRef } from '../plan/graph.js';
 import { samePlatform, type Platform } from '../image/platform.js';
-/** The archive code (tar-stream, zlib) loads only for an ADD that may unpack something. */
-const archive = (): Promise<typeof import('./archive.js')> => import('./archive.js');
 import { epochOf, newestMtime, rfc3339 } from './clock.js';
 import { parseChmod, type ModeChange } from './chmod.js';
 import { resolveChown, UnknownOwnerError, type Owner } from './chown.js';
 import { CopySourceError, destinationPath, runCopy } from './copy.js';
 import { CopyDestinationError, CopyWriter } from './copyTree.js';
-import { download, DownloadError, isUrl } from './fetchUrl.js';
+import { download, DownloadError } from './fetchUrl.js';
 import * as meta from './meta.js';
 import { isWhiteout } from './rootfsView.js';
 import { stageSecretFile } from './secretFile.js';
@@ -33,6 +30,8 @@ import type { Isolation } from '../runtime/isolation.js';
 import { acquireCacheMount, cacheMountDir, RunFailedError, runHistoryText, runStep, type ContainerRunner, type PreparedMount } from './run.js';
 import type { LayerRef, LayerStorage, StageState } from './state.js';
 import { DiffTree } from '../layer/diffTree.js';
+import { nodeChildProcess } from '../lateLoading.js';
+import { extractArchive, isTarArchive } from './archive.js';
 
 export interface StepEnvironment {
   storage: LayerStorage;
@@ -63,7 +62,7 @@ export interface StepEnvironment {
 }
 
 const COMMENT = 'buildkit.dockerfile.v0';
-const execFileAsync = promisify(execFile);
+const execFileAsync = (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => promisify(nodeChildProcess().execFile)(file, args);
 
 function located(env: StepEnvironment, instr: StageInstruction, code: string, message: string, exitCode = 1): KilnError {
   return new KilnError(code, message, { location: { file: env.dockerfileName, line: instr.range.start.line, column: instr.range.start.column }, exitCode });
@@ -312,8 +311,8 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
         const made = layer.get(destPath);
         const isDir = saysDir || (made ? made.type === 'directory' : (await view?.statIn(destPath))?.isDirectory() === true);
         // A download is unpacked only when asked (--unpack), never by default.
-        if (instr.unpack === true && await (await archive()).isTarArchive(dl.path)) {
-          await (await archive()).extractArchive(dl.path, destPath, writer, owner, await scratch());
+        if (instr.unpack === true && await isTarArchive(dl.path)) {
+          await extractArchive(dl.path, destPath, writer, owner, await scratch());
         } else {
           const target = isDir ? posix.join(destPath, dl.name) : destPath;
           await writer.ensureParents(target);
@@ -328,7 +327,6 @@ async function copyOrAdd(state: StageState, env: StepEnvironment, instr: CopyIns
           timestamp: stepTime(state, env), instruction: instr.kind,
           ...(instr.kind === 'ADD' && instr.unpack !== false ? {
             unpack: async (m, destDir, writer) => {
-              const { isTarArchive, extractArchive } = await archive();
               if (!await isTarArchive(m.abs)) return false;
               await extractArchive(m.abs, destDir, writer, owner, await scratch());
               return true;

@@ -2,18 +2,16 @@
  * ADD's http(s) sources: downloaded once into the build's scratch space, hashed while
  * streaming, checked against `--checksum`. The file is named by the URL's last path segment.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { trustExtraCertificates } from '../registry/extraCertificates.js';
+import { nodeCrypto } from '../host/nodeCrypto.js';
 
 export class DownloadError extends Error {}
 
 export interface Download { path: string; name: string; digest: string; mtime: Date | undefined }
-
-export { isUrl } from './urlSource.js';
 
 export function urlFileName(url: string): string {
   try {
@@ -35,7 +33,7 @@ export async function download(url: string, dir: string, checksum: string | unde
     throw new DownloadError(`failed to fetch ${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`);
   }
   if (!res.ok || res.body === null) throw new DownloadError(`failed to fetch ${url}: invalid response status ${res.status}`);
-  const hash = createHash('sha256');
+  const hash = nodeCrypto().createHash('sha256');
   const path = join(dir, 'download');
   const tee = new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); } });
   await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), tee, createWriteStream(path, { mode: 0o600 }));

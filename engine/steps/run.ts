@@ -7,7 +7,6 @@
  * build with its exit code and the last lines of its output.
  */
 import { chmod, chown, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
 import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { Heredoc } from '../../grammar/ast.js';
@@ -20,8 +19,9 @@ import type { RunRoot, RunRootfs, StageRoot } from './snapshotter.js';
 
 export type { StageRoot } from './snapshotter.js';
 import type { StageState } from './state.js';
+import { nodeChildProcess } from '../lateLoading.js';
 
-const execFileAsync = promisify(execFile);
+const execFileAsync = (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => promisify(nodeChildProcess().execFile)(file, args);
 
 export interface ProcessUser { uid: number; gid: number; additionalGids: number[] }
 

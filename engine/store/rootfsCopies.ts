@@ -18,6 +18,7 @@ import { tempPrefix } from './scratch.js';
 import { renameDirInto } from './snapshots.js';
 import { copyTree } from './treeCopy.js';
 import { OwnerLedger, ledgerFileOf, ownersInLedgers } from './ownerLedger.js';
+import { layerExtraction } from '../lateLoading.js';
 
 /** The OCI chain id of a stack of layers (bottom first): the first diff_id, then sha256 of "parent child". */
 export function chainId(diffIds: readonly string[]): string {
@@ -95,9 +96,8 @@ export class RootfsCopies {
     const parent = diffIds.slice(0, -1);
     const tmp = await this.copyOf(parent);
     try {
-      const { extractTar } = await import('../layer/extract.js');
       const owners = this.ownersOf(await this.get(parent))?.copy();
-      await extractTar(await this.blobs.open(top), tmp, {
+      await (await layerExtraction()).extractTar(await this.blobs.open(top), tmp, {
         whiteouts: 'apply', source: `layer ${top}`,
         ...(owners ? { recordOwner: (rel: string, uid: number, gid: number) => owners.set(rel, { uid, gid }) } : {}),
       });

@@ -10,6 +10,8 @@ import { rm } from 'node:fs/promises';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
+import { nativeBinding } from '../../native/index.js';
+import { killProcessesRootedUnder } from './chrootedLeftovers.js';
 
 const ours = new Set<string>();
 let exitHookInstalled = false;
@@ -77,7 +79,6 @@ export async function removeScratchDir(dir: string): Promise<void> {
 async function unmountLeftovers(dir: string): Promise<void> {
   const mounts = mountsUnder(dir);
   if (mounts.length === 0) return;
-  const { nativeBinding } = await import('../../native/index.js');
   for (const m of mounts) {
     try { nativeBinding().unmount(m, true); } catch { /* gone meanwhile, or not ours to undo: rm says */ }
   }
@@ -95,7 +96,7 @@ export async function sweepStaleTemps(tmpDir: string): Promise<void> {
     const owner = tempOwner(name);
     if (!owner || tagAlive(owner)) continue;
     const path = join(tmpDir, name);
-    await (await import('./chrootedLeftovers.js')).killProcessesRootedUnder(path);
+    await killProcessesRootedUnder(path);
     await unmountLeftovers(path);
     await rm(path, { recursive: true, force: true }).catch(() => undefined);
   }

@@ -12,6 +12,7 @@ import { refusal } from '../errors/refusal.js';
 import { hexOf, type BlobStore } from './blobs.js';
 import { canOwnFiles, privilege } from '../host/privilege.js';
 import { tempPrefix } from './scratch.js';
+import { layerExtraction } from '../lateLoading.js';
 
 /** Renames a dir into place unless the target already exists (then the source is discarded). */
 export async function renameDirInto(source: string, target: string): Promise<boolean> {
@@ -102,9 +103,7 @@ export class SnapshotStore {
     }
     try {
       await chmod(tmp, 0o755); // the layer root; a root entry in the tar may set it otherwise
-      // Loaded on first use: listing images or tagging must not pay for the tar machinery.
-      const { extractTar } = await import('../layer/extract.js');
-      await extractTar(await this.blobs.open(diffId), tmp, { whiteouts: 'overlay', source: `layer ${diffId}` });
+      await (await layerExtraction()).extractTar(await this.blobs.open(diffId), tmp, { whiteouts: 'overlay', source: `layer ${diffId}` });
       return tmp;
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { canOwnFiles } from '../host/privilege.js';
 import { devMajor, devMinor } from '../host/deviceNumbers.js';
 import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from '../host/specialFiles.js';
+import { nativeBinding } from '../../native/index.js';
 
 /** Extended attributes a copy keeps (the ones a layer records, and the user's own). */
 function keptXattr(name: string): boolean {
@@ -29,7 +30,7 @@ export async function copyTree(source: string, dest: string): Promise<void> {
   const dirTimes: PendingTimes[] = [];
   let native: { listXattrs(path: string): Record<string, Buffer> } | undefined;
   try {
-    native = (await import('../../native/index.js')).nativeBinding();
+    native = nativeBinding();
   } catch {
     native = undefined; // no addon: extended attributes are not copied
   }

@@ -17,6 +17,7 @@
  */
 import { KilnError } from '../../errors/kilnError.js';
 import { nativeBinding } from '../../../native/index.js';
+import { nodeChildProcess } from '../../lateLoading.js';
 
 export const TABLE = 'kiln';
 const NFPROTO_IPV4 = 2;
@@ -109,9 +110,8 @@ export function tableScript(networks: readonly FirewallNetwork[], ports: readonl
 }
 
 async function nft(script: string): Promise<void> {
-  const { spawn } = await import('node:child_process');
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('nft', ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = nodeChildProcess().spawn('nft', ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
     child.on('error', (err: NodeJS.ErrnoException) => {
