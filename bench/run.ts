@@ -166,7 +166,7 @@ async function main(): Promise<void> {
     }
     if (o.cases.has('four')) {
       process.stderr.write('bench: 4 stages of sleep 2 …\n');
-      const cold = row('four-stage cold (4× sleep 2 + COPY --from)', 0.95);
+      const cold = row('four-stage cold (4× sleep 2 + COPY --from)', 0.7);
       const noop = row('four-stage no-op rebuild', 1.0);
       await buildBench(tools, o, makeContext(join(fixtures, 'four'), rootfs), 'kiln-bench-four', fourStages, cold, noop);
       rows.push(cold, noop);
@@ -174,7 +174,7 @@ async function main(): Promise<void> {
     if (o.cases.has('runs')) {
       process.stderr.write('bench: 10 RUN steps …\n');
       const cold = row('ten-RUN cold', 0.5);
-      const noop = row('ten-RUN no-op rebuild', 1.0);
+      const noop = row('ten-RUN no-op rebuild', 0.6);
       await buildBench(tools, o, makeContext(join(fixtures, 'runs'), rootfs), 'kiln-bench-runs', tenRuns, cold, noop);
       rows.push(cold, noop);
     }
@@ -182,15 +182,15 @@ async function main(): Promise<void> {
       process.stderr.write('bench: 20,000-file context …\n');
       const ctx = makeContext(join(fixtures, 'files'), rootfs);
       writeManyFiles(ctx);
-      const cold = row('20k-file COPY cold', 0.5);
-      const noop = row('20k-file COPY no-op rebuild', 1.0);
+      const cold = row('20k-file COPY cold', 0.3);
+      const noop = row('20k-file COPY no-op rebuild', 0.35);
       // The slowest case: at most two repetitions, so the bench stays within minutes.
       await buildBench(tools, { ...o, reps: Math.min(o.reps, 2) }, ctx, 'kiln-bench-files', manyFilesCopy, cold, noop);
       rows.push(cold, noop);
     }
     if (o.cases.has('run')) {
       process.stderr.write('bench: run --rm IMAGE true …\n');
-      const r = row('run --rm IMAGE true (default bridge network)', 0.3);
+      const r = row('run --rm IMAGE true (default bridge network)', 0.25);
       const runners = tools.filter((t) => t.run);
       for (let rep = 0; rep < Math.max(5, o.reps); rep++) for (const t of rotation(runners, rep)) await timed(r, t, (t.run as (tag: string) => string[])('kiln-bench-base'));
       rows.push(r);

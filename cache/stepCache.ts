@@ -14,7 +14,7 @@ import type { CacheRecord } from './record.js';
 import { keyedArgs, keyedEnv, stepKey } from './key.js';
 import { StatCache } from './statCache.js';
 
-export type { Explanation, StepIdentity, SourcesDigest, CacheRecord };
+export type { Explanation, StepIdentity, SourcesDigest };
 
 export interface StepLookup {
   identity: StepIdentity;

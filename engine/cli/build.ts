@@ -11,6 +11,7 @@ import type { Recipe, StageInstruction } from '../../grammar/recipe.js';
 import { formatPlatform } from '../image/platform.js';
 import { checkInputsKey } from '../plan/checks/checkInputsKey.js';
 import { build, checkBuild, type BuildOptions } from '../build.js';
+import { BuildArgError, buildArgEpoch, parseBuildArgs, type BuildArgs } from '../plan/buildArgs.js';
 import { createProgress, PROGRESS_MODES, type Progress } from '../progress/progress.js';
 import { fullReference, parseTagReference, type ImageReference } from '../image/reference.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
@@ -116,10 +117,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const snapshotter = snapshotterFlag !== undefined ? parseSnapshotter(snapshotterFlag, '--snapshotter') : parseSnapshotter(process.env.KILN_SNAPSHOTTER, 'KILN_SNAPSHOTTER');
   const quiet = args.bools.has('quiet');
   const checkOnly = args.bools.has('check');
-  const buildArgs = new Map((args.lists.get('build-arg') ?? []).map((t) => {
-    if (!t.includes('=')) return [t, process.env[t] ?? ''] as [string, string];
-    return keyValue('build', '--build-arg', t);
-  }));
+  let buildArgs: BuildArgs;
+  try { buildArgs = parseBuildArgs(args.lists.get('build-arg') ?? []); } catch (e) { throw e instanceof BuildArgError ? usageError('build', e.message) : e; }
   const namedContexts = new Map((args.lists.get('build-context') ?? []).map((t) => keyValue('build', '--build-context', t)));
   const secrets = new Map((args.lists.get('secret') ?? []).map(parseSecret));
   const outputs = (args.lists.get('output') ?? []).map(parseOutput);
@@ -163,7 +162,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     dockerfile: source.displayName, context: contextArg, tags: tagTexts, namedContexts: new Set([...namedContexts].filter(([, v]) => !v.startsWith('docker-image://')).map(([k]) => k)),
     ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
   });
-  const sde = buildArgs.has('SOURCE_DATE_EPOCH') ? Number(buildArgs.get('SOURCE_DATE_EPOCH')) : sourceDateEpochFromEnv();
+  const sde = buildArgEpoch(buildArgs) ?? sourceDateEpochFromEnv();
   if (sde !== undefined && !Number.isInteger(sde)) throw usageError('build', 'SOURCE_DATE_EPOCH must be a whole number of seconds');
   const jobsText = args.strings.get('jobs');
   const jobs = jobsText === undefined ? undefined : Number(jobsText);
@@ -174,7 +173,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   // Imported before the cache opens, so the build's lookups see the imported records.
   if (exchange && cacheFrom.length > 0) await exchange.importBuildCaches(store, cacheFrom, { insecureRegistries: insecure });
   const cache = await BuildCache.open({
-    store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress, expander,
+    store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress,
     noCache: args.bools.has('no-cache'), noCacheFilter: args.lists.get('no-cache-filter') ?? [], explain: args.bools.has('explain'),
     escape: recipe.escape, ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(report ? { onVerdict: report.recorder.verdict } : {}),
@@ -251,7 +250,7 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 /** An invalid instruction stops the build before it starts; the checks of the lines before it are still shown, as BuildKit shows them. */
-async function warnBeforeInvalidLine(df: Dockerfile, line: number, buildArgs: ReadonlyMap<string, string>): Promise<void> {
+async function warnBeforeInvalidLine(df: Dockerfile, line: number, buildArgs: BuildArgs): Promise<void> {
   const { checkBeforeInvalidLine } = await buildChecks();
   for (const f of checkBeforeInvalidLine(df, line, buildArgs)) process.stderr.write(`WARN: ${shortForm(f)}\n`);
 }

@@ -9,6 +9,7 @@
  */
 import type { ArgInstruction } from '../../grammar/recipe.js';
 import type { Lookup, WordExpander } from './expander.js';
+import type { BuildArgs } from './buildArgs.js';
 
 export const PROXY_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 
@@ -21,7 +22,7 @@ export class ArgExpansionError extends Error {
 
 /** Global ARG values for FROM lines: the automatic ones, then each meta ARG in order. */
 export function evaluateGlobalArgs(
-  metaArgs: readonly ArgInstruction[], buildArgs: ReadonlyMap<string, string>,
+  metaArgs: readonly ArgInstruction[], buildArgs: BuildArgs,
   automatic: ReadonlyMap<string, string>, expander: WordExpander,
 ): Map<string, string | undefined> {
   const globals = new Map<string, string | undefined>(automatic);
@@ -57,7 +58,7 @@ export class StageArgs {
 
   constructor(
     private readonly globals: ReadonlyMap<string, string | undefined>,
-    private readonly buildArgs: ReadonlyMap<string, string>,
+    private readonly buildArgs: BuildArgs,
     inherited: readonly DeclaredArg[] = [],
   ) {
     this.declared = [...inherited];

@@ -12,25 +12,23 @@
  * determined by their key (history times come from the stage's clock, not the wall's).
  */
 import type { StageInstruction } from '../../grammar/recipe.js';
-import { StepCache, type CacheLookup } from '../../cache/stepCache.js';
+import { StepCache, type CacheLookup, type TreeSelection } from '../../cache/stepCache.js';
 import type { CacheRecord } from '../../cache/record.js';
 import type { StagedFile } from '../store/atomicFile.js';
 import type { SourcesDigest } from '../../cache/contentHash.js';
-import type { TreeSelection } from '../../cache/stepCache.js';
 import { imageBaseKey, scratchBaseKey, uncacheableKey } from '../../cache/key.js';
 import { stepDefinition } from '../../cache/stepDefinition.js';
 import { IgnoreMatcher } from '../context/dockerignore.js';
 import type { ImageConfig } from '../image/config.js';
-import type { WordExpander } from '../plan/expander.js';
-import { resolveFromRef, type SourceRef } from '../plan/graph.js';
+import type { SourceRef } from '../plan/graph.js';
 import { formatPlatform } from '../image/platform.js';
 import type { Progress, StepRef } from '../progress/progress.js';
 import { SingleFlight } from './scheduler.js';
 import type { Store } from '../store/store.js';
 import { recordLeaseName } from '../store/leases.js';
-import type { Stage } from '../../grammar/recipe.js';
 import type { LayerRef, StageState } from '../steps/state.js';
-import { isUrl, type SourceTree } from '../context/sourceTree.js';
+import type { SourceTree } from '../context/sourceTree.js';
+import type { StepReads } from '../steps/stepReads.js';
 import { instructionText } from '../plan/stepNames.js';
 
 export interface BuildCacheOptions {
@@ -39,7 +37,6 @@ export interface BuildCacheOptions {
   ignorePatterns: readonly string[];
   dockerfileName: string;
   progress: Progress;
-  expander: WordExpander;
   /** --no-cache */
   noCache?: boolean;
   /** --no-cache-filter: stage names (or indices) whose steps always run. */
@@ -74,16 +71,17 @@ export interface CachedStepInput {
   parentKey: string;
   /** Whether the step before was a hit (sharpens --explain). */
   parentHit: boolean;
-  stageIndex: number;
   stageLabel: string;
   /** Position of the instruction in the stage, 1-based (the FROM is 0). */
   position: number;
   onbuild: boolean;
   step: StepRef;
-  stages: readonly Stage[];
-  context: SourceTree;
-  namedTrees: ReadonlyMap<string, SourceTree>;
-  namedContextNames: ReadonlySet<string>;
+  /**
+   * What the step reads from outside its stage, its paths expanded with the step's scope by the
+   * caller (the cache expands nothing); undefined when they could not be worked out (a bad
+   * expansion or --from, which the step reports when it runs).
+   */
+  reads: StepReads | undefined;
   /** Runs the step for real. */
   execute: () => Promise<StageState>;
   /** The image a name (`COPY --from=image`, `--mount from=image`) stands for now: its ID. */
@@ -267,50 +265,37 @@ export class BuildCache {
     return { ...before, ...structuredClone(rec.rest ?? {}), config: structuredClone(rec.image), layers, args: before.args, platform: before.platform, cmdSetInStage: rec.cmdSetInStage };
   }
 
-  /** What the step reads from outside its stage: context files, other stages. */
+  /** What the step reads from outside its stage, as the cache keys it: context files, other stages, images. */
   private async reads(i: CachedStepInput): Promise<{ sources?: SourcesDigest; inputs: string[] } | 'uncacheable'> {
-    const { instr, before } = i;
+    const { instr } = i;
     if (instr.kind !== 'COPY' && instr.kind !== 'ADD' && instr.kind !== 'RUN') return { inputs: [] };
-    const lookup = before.args.lookup(before.config.config?.Env ?? undefined);
-    const word = (t: string): string => this.o.expander.word(t, lookup);
+    // A bad --from or expansion: let the step run and report it with its location.
+    if (!i.reads) return { inputs: [`unresolved ${Math.random()}`] };
     const inputs: string[] = [];
-    const selections: { tree: SourceTree; sources: string[]; parents?: boolean }[] = [];
-    const fromTree = async (from: string): Promise<SourceTree | undefined> => {
-      const ref = resolveFromRef(word(from), i.stageIndex, i.stages, i.namedContextNames);
-      switch (ref.kind) {
-        case 'stage':
-          inputs.push(`stage ${this.stageKeys.get(ref.index) ?? `unbuilt ${ref.index}`}`);
-          return undefined;
-        case 'context':
-          return i.namedTrees.get(ref.name);
-        case 'image':
-          // What the name stands for now, not the name: a tag moved to another image is another input.
-          inputs.push(`image ${await i.imageId(ref.ref)}`);
-          return undefined;
-        case 'scratch':
-          inputs.push('scratch');
-          return undefined;
-      }
-    };
+    if (i.reads.urls.length > 0) {
+      if (instr.kind !== 'RUN' && instr.checksum === undefined) return 'uncacheable';
+      inputs.push(...i.reads.urls);
+    }
+    const selections: { tree: SourceTree; isContext: boolean; sources: string[]; parents: boolean }[] = [];
     try {
-      if (instr.kind === 'COPY' || instr.kind === 'ADD') {
-        const sources = instr.sources.map(word);
-        if (sources.some(isUrl)) {
-          if (instr.checksum === undefined) return 'uncacheable';
-          inputs.push(...sources.filter(isUrl));
-        }
-        const local = sources.filter((s) => !isUrl(s));
-        const tree = instr.from === undefined ? i.context : await fromTree(instr.from);
-        if (tree && local.length > 0) selections.push({ tree, sources: local, parents: instr.parents });
-      } else if (instr.kind === 'RUN') {
-        for (const m of instr.mounts) {
-          if (m.type !== 'bind') continue;
-          const tree = m.from === undefined ? i.context : await fromTree(m.from);
-          if (tree) selections.push({ tree, sources: [m.source === undefined ? '.' : word(m.source)] });
+      for (const { source, paths, parents } of i.reads.selections) {
+        switch (source.kind) {
+          case 'tree':
+            if (paths.length > 0) selections.push({ tree: source.tree, isContext: !source.named, sources: paths, parents });
+            break;
+          case 'stage':
+            inputs.push(`stage ${this.stageKeys.get(source.index) ?? `unbuilt ${source.index}`}`);
+            break;
+          case 'image':
+            // What the name stands for now, not the name: a tag moved to another image is another input.
+            inputs.push(`image ${await i.imageId(source.ref)}`);
+            break;
+          case 'scratch':
+            inputs.push('scratch');
+            break;
         }
       }
     } catch {
-      // A bad --from or expansion: let the step run and report it with its location.
       return { inputs: [`unresolved ${Math.random()}`] };
     }
     if (selections.length === 0) return { inputs };
@@ -321,7 +306,7 @@ export class BuildCache {
         const { matches } = sel.parents ? await sel.tree.matchParents(s) : await sel.tree.match(s);
         for (const m of matches) paths.push(m.rel);
       }
-      const isContext = sel.tree === i.context;
+      const { isContext } = sel;
       trees.push({
         paths,
         ...(isContext ? {} : { root: sel.tree.root, label: sel.tree.label }),

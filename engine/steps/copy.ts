@@ -1,175 +1,109 @@
 /**
- * COPY (and the local part of ADD): sources matched in a source tree, written straight into
- * a layer built in memory with BuildKit's path rules — a directory's contents are copied, not the
- * directory; a destination ending in `/` (or an existing directory) receives sources by
- * basename; a relative destination is under WORKDIR; `--parents` keeps the source path
- * (from a `/./` pivot if there is one); `--exclude` drops matching paths.
+ * COPY and ADD as steps: their words expanded in the stage's scope, their sources opened (the
+ * build context, a named context, another stage or an image: fromSource.ts), `--chown` names
+ * resolved in the destination image, the files written into a layer built in memory
+ * (copyFiles.ts; ADD's URLs and archives: add.ts), and the layer committed with BuildKit's
+ * history line. `--link` copies onto nothing: an independent layer.
  */
-import { lstatSync } from 'node:fs';
-import { join, posix } from 'node:path';
-import type { Stats } from 'node:fs';
-import type { Heredoc } from '../../grammar/ast.js';
-import type { DiffTree } from '../layer/diffTree.js';
-import { IgnoreMatcher } from '../context/dockerignore.js';
-import type { SourceMatch, SourceTree } from '../context/sourceTree.js';
-import { hasWildcard } from '../context/wildcard.js';
-import type { ModeChange } from './chmod.js';
-import type { Owner } from './chown.js';
-import { CopyWriter, type EntryAttrs } from './copyTree.js';
+import { rm } from 'node:fs/promises';
+import type { CopyInstruction } from '../../grammar/recipe.js';
+import { isUrl } from '../context/sourceTree.js';
+import { DiffTree } from '../layer/diffTree.js';
+import { copyWords, type CopyWords } from '../plan/instructionWords.js';
+import { addUrls, isGitSource, unpackArchives } from './add.js';
+import { parseChmod, type ModeChange } from './chmod.js';
+import { resolveChown, UnknownOwnerError, type Owner } from './chown.js';
+import { CopySourceError, runCopy } from './copyFiles.js';
+import { CopyDestinationError } from './copyTree.js';
+import { DownloadError } from './fetchUrl.js';
+import { openSource } from './fromSource.js';
 import type { StageView } from './snapshotter.js';
+import type { StageState } from './state.js';
+import { commitDiff } from './stepCommit.js';
+import { located, stepTime, stepWords, type StepEnvironment } from './stepEnvironment.js';
 
-export class CopySourceError extends Error {}
-
-export interface CopyPlan {
-  /** Sources as written after expansion (not heredocs). */
-  sources: string[];
-  heredocs: { heredoc: Heredoc; content: string }[];
-  /** Destination after expansion, as written. */
-  dest: string;
-  workdir: string;
-  tree: SourceTree;
-  /** Files from the build context belong to root unless `--chown` says otherwise. */
-  resetOwner: boolean;
-  chown: Owner | undefined;
-  chmod: ModeChange | undefined;
-  parents: boolean;
-  exclude: string[];
-  /** The destination image, undefined with `--link`. */
-  view: StageView | undefined;
-  /** The layer being written. */
-  layer: DiffTree;
-  /** mtime for directories and heredoc files the copy creates. */
-  timestamp: Date;
-  /** ADD: a local regular file that is an archive is unpacked instead of copied. */
-  unpack?: (match: SourceMatch, destDir: string, writer: CopyWriter) => Promise<boolean>;
-  instruction: 'COPY' | 'ADD';
-}
-
-/** The absolute image path a COPY writes to, keeping whether it names a directory. */
-export function destinationPath(dest: string, workdir: string): { path: string; isDir: boolean } {
-  const isDir = dest.endsWith('/') || dest === '.' || dest.endsWith('/.') || dest === '';
-  const abs = posix.isAbsolute(dest) ? dest : posix.join(workdir || '/', dest);
-  return { path: posix.normalize(abs).replace(/\/+$/, '') || '/', isDir };
-}
-
-/** The path `--parents` keeps for a match: after a `/./` pivot in the source, else all of it. */
-export function parentsRelative(source: string, matchRel: string): string {
-  const pivot = source.indexOf('/./');
-  if (pivot < 0) return matchRel;
-  const prefix = posix.normalize(source.slice(0, pivot)).replace(/^\/+/, '').replace(/^\.$/, '');
-  return prefix !== '' && matchRel.startsWith(prefix + '/') ? matchRel.slice(prefix.length + 1) : matchRel;
-}
-
-export async function runCopy(plan: CopyPlan): Promise<void> {
-  const { path: destRaw, isDir: destSaysDir } = destinationPath(plan.dest, plan.workdir);
-  // The destination as the image resolves it (a `/bin` symlink to `usr/bin` is followed).
-  let dest = destRaw;
-  if (plan.view) {
-    const resolved = await plan.view.resolve(destRaw);
-    dest = '/' + posix.relative(plan.view.root, resolved.split('\\').join('/'));
-    if (dest === '/.' || dest === '/') dest = '/';
+export async function copyStep(state: StageState, env: StepEnvironment, instr: CopyInstruction): Promise<StageState> {
+  const { word, lookup } = stepWords(state, env, instr);
+  const words = copyWords(instr, word);
+  let chmod: ModeChange | undefined;
+  if (words.chmod !== undefined) {
+    try { chmod = parseChmod(words.chmod); } catch (e) { throw located(env, instr, 'INVALID_CHMOD', (e as Error).message); }
   }
-  const existingDest = plan.view ? await plan.view.statIn(destRaw) : undefined;
-  const rootOwner = { uid: 0, gid: 0 };
-  const writer = new CopyWriter(plan.layer, plan.view, plan.chown ?? rootOwner, plan.timestamp, plan.chmod?.octal ?? 0o755);
-  const attrs: EntryAttrs = { owner: plan.chown ?? (plan.resetOwner ? rootOwner : undefined), chmod: plan.chmod };
-  const exclude = new IgnoreMatcher(plan.exclude);
-  // As BuildKit copies each source in turn: a destination without a trailing slash is a
-  // directory only while it is one (in this layer, else in the image); otherwise each source
-  // lands on that name and the last one stays. Nothing is made for a wildcard matching nothing.
-  const intoDir = async (): Promise<boolean> => {
-    if (destSaysDir || dest === '/') return true;
-    const made = plan.layer.get(dest);
-    return made ? made.type === 'directory' : existingDest?.isDirectory() === true;
+  const heredocs = instr.heredocs.map((h) => ({ heredoc: h, content: h.expand ? env.expander.raw(h.content, lookup) : h.content }));
+  refuseSources(env, instr, words);
+  const layer = new DiffTree();
+  // Downloads and unpacked archives stay on disk until the layer has been written from them.
+  const temps: string[] = [];
+  const scratch = async (): Promise<string> => {
+    const d = await env.storage.scratchDir();
+    temps.push(d);
+    return d;
   };
-  const ensureDest = async (): Promise<void> => {
-    if (dest === '/') return;
-    await writer.ensureParents(dest);
-    await writer.ensureDir(dest, undefined);
-  };
-
-  for (const source of plan.sources) {
-    const { wildcard, matches } = plan.parents ? await plan.tree.matchParents(source) : await plan.tree.match(source);
-    const kept = matches.filter((m) => !(exclude.empty ? false : exclude.excludes(wildcardRelative(source, m.rel))));
-    if (!wildcard && kept.length === 0) {
-      throw new CopySourceError(`failed to compute cache key: "${source.replace(/^\/+/, '')}": not found`);
-    }
-    for (const m of kept) {
-      const keepPath = plan.parents ? parentsRelative(source, m.rel) : undefined;
-      if (m.stats.isDirectory()) {
-        const targetDir = keepPath !== undefined ? posix.join(dest, keepPath) : dest;
-        await copyDirectory(plan, writer, m, targetDir, attrs, exclude);
-        continue;
+  const src = await openSource(state, env, instr.from, instr, 'COPY --from');
+  try {
+    // --link copies onto nothing (an independent layer), but --chown names still come from the image.
+    const image = await (await env.snapshotter()).openView(state.layers);
+    const view = instr.link ? undefined : image;
+    try {
+      const owner = await chownOwner(env, instr, image, words.chown);
+      const workdir = state.config.config?.WorkingDir || '/';
+      const timestamp = stepTime(state, env);
+      await addUrls(words.sources.filter(isUrl), { dest: words.dest, workdir, layer, view, owner, chmod, checksum: words.checksum, unpack: instr.unpack, timestamp, scratch });
+      const local = words.sources.filter((s) => !isUrl(s));
+      if (local.length > 0 || heredocs.length > 0) {
+        await runCopy({
+          sources: local, heredocs, dest: words.dest, workdir, tree: src.tree, resetOwner: src.isContext,
+          chown: owner, chmod, parents: instr.parents, exclude: instr.exclude, view, layer, timestamp, instruction: instr.kind,
+          ...(instr.kind === 'ADD' && instr.unpack !== false ? { unpack: unpackArchives(owner, scratch) } : {}),
+        });
       }
-      if (plan.unpack && m.stats.isFile()) {
-        if (await plan.unpack(m, dest, writer)) continue;
-      }
-      let target: string;
-      if (keepPath !== undefined) target = posix.join(dest, keepPath);
-      else if (await intoDir()) { await ensureDest(); target = posix.join(dest, posix.basename(m.rel)); }
-      else target = dest;
-      await writer.ensureParents(target);
-      await writer.copyEntry(m.abs, m.stats, target, attrs);
+    } finally {
+      await image.close();
     }
+    // Written while the sources are still there (a COPY --from view is still mounted).
+    await commitDiff(state, env, layer, copyHistoryText(instr, words), 'inputs');
+  } catch (e) {
+    if (e instanceof CopySourceError) throw located(env, instr, 'COPY_SOURCE', e.message);
+    if (e instanceof CopyDestinationError) throw located(env, instr, 'COPY_DESTINATION', e.message);
+    if (e instanceof DownloadError) throw located(env, instr, 'ADD_DOWNLOAD', e.message);
+    throw e;
+  } finally {
+    await src.close();
+    for (const d of temps) await rm(d, { recursive: true, force: true });
   }
-
-  // Heredoc sources come after the others, as BuildKit adds them.
-  for (const { heredoc, content } of plan.heredocs) {
-    const dir = await intoDir();
-    if (dir) await ensureDest();
-    const target = dir ? posix.join(dest, heredoc.name) : dest;
-    await writer.ensureParents(target);
-    const mode = plan.chmod ? plan.chmod(0o644, false) : 0o644;
-    await writer.writeFile(target, Buffer.from(content, 'utf8'), mode, plan.chown ?? rootOwner, plan.timestamp);
-  }
+  return state;
 }
 
-/** For `--exclude`: a wildcard match is judged by its path below the pattern's fixed prefix. */
-function wildcardRelative(source: string, rel: string): string {
-  const segs = source.replace(/^\/+/, '').split('/');
-  const fixed: string[] = [];
-  for (const s of segs) { if (hasWildcard(s)) break; fixed.push(s); }
-  if (fixed.length === segs.length) return posix.basename(rel);
-  const prefix = fixed.join('/');
-  return prefix !== '' && rel.startsWith(prefix + '/') ? rel.slice(prefix.length + 1) : rel;
+/** Sources BuildKit refuses before it reads anything: a URL in COPY, a git repository, a checksum of a non-URL. */
+function refuseSources(env: StepEnvironment, instr: CopyInstruction, words: CopyWords): void {
+  const urls = words.sources.filter(isUrl);
+  if (instr.kind === 'COPY' && urls.length > 0) throw located(env, instr, 'COPY_URL', 'source can\'t be a URL for COPY');
+  const git = words.sources.find((s) => isGitSource(s));
+  if (git !== undefined) throw located(env, instr, 'ADD_GIT', `${instr.kind} of a git repository (${git}) is not supported by kiln; clone it into the context and COPY it`);
+  if (words.checksum !== undefined && (urls.length !== 1 || words.sources.length !== 1)) throw located(env, instr, 'ADD_CHECKSUM', 'checksum can\'t be specified for non-HTTP(S) sources');
 }
 
-async function copyDirectory(plan: CopyPlan, writer: CopyWriter, m: SourceMatch, targetDir: string, attrs: EntryAttrs, exclude: IgnoreMatcher): Promise<void> {
-  if (targetDir !== '/') {
-    await writer.ensureParents(targetDir);
-    // The contents are copied, not the directory: an existing destination keeps its own
-    // attributes, a new one is made like any directory the copy creates (0755, root or --chown).
-    await writer.ensureDir(targetDir, undefined);
-  }
-  const entries = await plan.tree.walk(m.rel, m.abs, exclude);
-  // Directories of the source known to be in the layer (relative to it): their children need nothing more.
-  const present = new Set<string>(['']);
-  for (const e of entries) {
-    const target = posix.join(targetDir, e.rel);
-    const st: Stats = e.stats;
-    const parent = posix.dirname(e.rel);
-    if (!present.has(parent === '.' ? '' : parent)) await ensureSourceParents(writer, m, targetDir, e.rel, present, attrs);
-    if (st.isDirectory()) {
-      await writer.ensureDir(target, { stats: st, attrs });
-      present.add(e.rel);
-    } else await writer.copyEntry(e.abs, st, target, attrs);
+/** `--chown` resolved in the destination image's /etc/passwd and /etc/group. */
+async function chownOwner(env: StepEnvironment, instr: CopyInstruction, image: StageView, spec: string | undefined): Promise<Owner | undefined> {
+  if (spec === undefined) return undefined;
+  try {
+    return resolveChown(spec, await image.readText('/etc/passwd'), await image.readText('/etc/group'));
+  } catch (e) {
+    if (e instanceof UnknownOwnerError) throw located(env, instr, 'UNKNOWN_USER', e.message);
+    throw e;
   }
 }
 
 /**
- * Parents the walk left out — an ignored directory with a `!` exception re-including something
- * below it — are copied like the directories they are (their own mode; owner as the copy sets
- * it), as BuildKit's context transfer sends them; one the layer already has keeps its attributes.
+ * A COPY/ADD history line as BuildKit writes it: the keyword, `--parents`, `--chown` and
+ * `--chmod` as expanded, the sources, heredoc sources as `<<NAME`, the destination as expanded
+ * (an empty one leaves its space), then ` # buildkit`.
  */
-async function ensureSourceParents(writer: CopyWriter, m: SourceMatch, targetDir: string, rel: string, present: Set<string>, attrs: EntryAttrs): Promise<void> {
-  const parts = rel.split('/');
-  parts.pop();
-  let cur = '';
-  for (const p of parts) {
-    cur = cur === '' ? p : `${cur}/${p}`;
-    if (present.has(cur)) continue;
-    const target = posix.join(targetDir, cur);
-    if (!(await writer.hasDir(target))) await writer.ensureDir(target, { stats: lstatSync(join(m.abs, cur)), attrs });
-    present.add(cur);
-  }
+function copyHistoryText(instr: CopyInstruction, w: CopyWords): string {
+  const words: string[] = [instr.kind];
+  if (instr.parents) words.push('--parents');
+  if (w.chown !== undefined && w.chown !== '') words.push(`--chown=${w.chown}`);
+  if (w.chmod !== undefined && w.chmod !== '') words.push(`--chmod=${w.chmod}`);
+  words.push(...w.sources, ...instr.heredocs.map((h) => `<<${h.name}`), w.dest);
+  return `${words.join(' ')} # buildkit`;
 }

@@ -2,13 +2,16 @@
  * The instructions that only change the image config: ENV, LABEL, EXPOSE, VOLUME, USER,
  * STOPSIGNAL, HEALTHCHECK, SHELL, CMD, ENTRYPOINT, ONBUILD, MAINTAINER, ARG. Each returns
  * its history line (`created_by`) as BuildKit writes it (ONBUILD has none); none makes a layer. Values arrive
- * variable-expanded where BuildKit expands them (see plan/expander.ts's callers).
+ * variable-expanded where BuildKit expands them (metadataStep, at the end, expands them and adds
+ * the history entry).
  */
 import type { ContainerConfig } from '../image/config.js';
-import type { CommandLine, HealthcheckInstruction } from '../../grammar/recipe.js';
+import type { CommandLine, HealthcheckInstruction, StageInstruction } from '../../grammar/recipe.js';
 import { goDuration, goList, goRune } from './goFormat.js';
 import { goQuoteList } from '../../grammar/goText.js';
 import type { StageState } from './state.js';
+import { addHistory } from './stepCommit.js';
+import { located, stepWords, type StepEnvironment } from './stepEnvironment.js';
 
 export const DEFAULT_SHELL = ['/bin/sh', '-c'];
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -151,4 +154,53 @@ export function ensurePath(state: StageState): void {
   const c = cfg(state);
   // After the image's own variables, as BuildKit adds it.
   if (!(c.Env ?? []).some((kv) => kv.startsWith('PATH='))) c.Env = [...(c.Env ?? []), `PATH=${DEFAULT_PATH}`];
+}
+
+/** The instructions metadataStep executes: every kind that makes no layer. */
+export type MetadataInstruction = Exclude<StageInstruction, { kind: 'COPY' | 'ADD' | 'RUN' | 'WORKDIR' }>;
+
+/**
+ * A metadata instruction as a step: its values expanded where BuildKit expands them (ENV and
+ * LABEL pairs, EXPOSE ports, VOLUME paths, USER, STOPSIGNAL; not CMD, ENTRYPOINT, SHELL or
+ * HEALTHCHECK), the config changed, a history entry marked `empty_layer` (none for ONBUILD).
+ */
+export function metadataStep(state: StageState, env: StepEnvironment, instr: MetadataInstruction): StageState {
+  const { lookup, word, checked } = stepWords(state, env, instr);
+  const history = (createdBy: string): StageState => {
+    addHistory(state, env, createdBy, true);
+    return state;
+  };
+  switch (instr.kind) {
+    case 'ENV': return history(setEnv(state, instr.pairs.map((p) => ({ key: word(p.key), value: word(p.value) }))));
+    case 'LABEL': return history(setLabels(state, instr.pairs.map((p) => ({ key: word(p.key), value: word(p.value) }))));
+    case 'ARG': return history(declareArgs(state, env, instr));
+    case 'EXPOSE': {
+      const ports = instr.ports.flatMap((p) => { try { return env.expander.words(p, lookup); } catch (e) { throw located(env, instr, 'EXPANSION', (e as Error).message); } });
+      return history(checked(() => expose(state, ports)));
+    }
+    case 'VOLUME': return history(checked(() => addVolumes(state, instr.paths.map(word))));
+    case 'USER': return history(setUser(state, word(instr.user)));
+    case 'STOPSIGNAL': return history(checked(() => setStopSignal(state, word(instr.signal))));
+    case 'HEALTHCHECK': return history(setHealthcheck(state, instr));
+    case 'SHELL': return history(setShell(state, instr.shell));
+    case 'CMD': return history(setCmd(state, instr.command));
+    case 'ENTRYPOINT': return history(setEntrypoint(state, instr.command));
+    case 'MAINTAINER': return history(setMaintainer(state, instr.maintainer));
+    case 'ONBUILD':
+      // Recorded in the config only: BuildKit adds no history entry for ONBUILD.
+      addOnbuild(state, instr.expression);
+      return state;
+  }
+}
+
+/** ARG: each name declared in a scope of the stage's own (defaults expanded in the scope before); its history line. */
+function declareArgs(state: StageState, env: StepEnvironment, instr: Extract<StageInstruction, { kind: 'ARG' }>): string {
+  state.args = state.args.fork();
+  const parts: string[] = [];
+  for (const a of instr.args) {
+    let declared;
+    try { declared = state.args.declare(a.key, a.value, state.config.config?.Env ?? undefined, env.expander); } catch (e) { throw located(env, instr, 'EXPANSION', (e as Error).message); }
+    parts.push(declared.value === undefined ? a.key : `${a.key}=${declared.value}`);
+  }
+  return `ARG ${parts.join(' ')}`;
 }

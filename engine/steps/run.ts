@@ -1,238 +1,85 @@
 /**
- * RUN: the command runs in a build container whose root is an overlay of the stage's layers
- * with a fresh upper dir; afterwards that upper dir is the new layer. Shell form goes
- * through SHELL, exec form as is, heredocs the way BuildKit runs them. The environment is the
- * stage ENV plus declared ARGs; USER is resolved in the image's /etc/passwd; WORKDIR is the cwd.
- * Mounts (cache, bind, tmpfs, secret) are never part of the layer. A failing command stops the
- * build with its exit code and the last lines of its output.
+ * RUN as a step: refused where it cannot run here (no runtime, another architecture, an
+ * insecure step not granted, `--network=none` without a network namespace), its mounts made
+ * ready (runMounts.ts), its command run in a build container on the stage's files
+ * (runProcess.ts), and what it changed committed as the new layer with BuildKit's history line
+ * (`|N ARG=… ` first when the stage declared ARGs).
  */
-import { chmod, chown, mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
-import { promisify } from 'node:util';
-import type { Heredoc } from '../../grammar/ast.js';
-import type { MountSpec, RunInstruction } from '../../grammar/recipe.js';
-import { resolveUser } from '../runtime/users.js';
-import { canOwnFiles } from '../host/privilege.js';
-import { StoreLock } from '../store/lock.js';
-import { commandArgv, DEFAULT_SHELL } from './meta.js';
-import type { RunRoot, RunRootfs, StageRoot } from './snapshotter.js';
-
-export type { StageRoot } from './snapshotter.js';
+import { rm } from 'node:fs/promises';
+import type { RunInstruction } from '../../grammar/recipe.js';
+import { KilnError } from '../errors/kilnError.js';
+import { samePlatform } from '../image/platform.js';
+import type { Isolation } from '../runtime/isolation.js';
+import { prepareMounts, type ReadyMounts } from './runMounts.js';
+import { RunFailedError, runCommand, runHistoryText, type ContainerRunner, type PreparedMount } from './runProcess.js';
+import { runStubs } from './runStubs.js';
+import type { RunRoot } from './snapshotter.js';
 import type { StageState } from './state.js';
-import { nodeChildProcess } from '../lateLoading.js';
+import { commitDiff } from './stepCommit.js';
+import { located, stepWords, type StepEnvironment } from './stepEnvironment.js';
 
-const execFileAsync = (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => promisify(nodeChildProcess().execFile)(file, args);
-
-export interface ProcessUser { uid: number; gid: number; additionalGids: number[] }
-
-/** The container the runtime starts (the runtime's ContainerSpec, as much of it as RUN uses). */
-export interface RunContainerSpec {
-  rootfs: RunRootfs;
-  argv: string[];
-  env: string[];
-  cwd: string;
-  user: ProcessUser;
-  hostname: string;
-  network: 'none' | 'host' | 'bridge';
-  mounts: ({ type: 'bind'; source: string; target: string; readonly: boolean } | { type: 'tmpfs'; target: string; size?: number })[];
-  stdio: 'pipe';
-  /** A RUN step's device allow-list is BuildKit's: docker run's without the host console. */
-  deviceDefaults: 'build';
-  /** Called right before the command starts (the copy snapshotter notes the root's state then). */
-  beforeStart?: () => void;
-  /** RUN --security=insecure (granted): every capability, device and system call. */
-  privileged?: boolean;
-}
-
-export interface RunContainerIo {
-  onStdout?(chunk: Buffer): void;
-  onStderr?(chunk: Buffer): void;
-  signal?: AbortSignal;
-}
-
-export type ContainerRunner = (spec: RunContainerSpec, io?: RunContainerIo) => Promise<{ exitCode: number }>;
-
-export class RunFailedError extends Error {
-  constructor(message: string, readonly exitCode: number, readonly tail: string[]) { super(message); }
-}
-
-/** A mount the step asked for, resolved to host paths by the caller. */
-export type PreparedMount =
-  | { type: 'bind'; source: string; target: string; readonly: boolean; /** A cache mount: what the step writes there outlives it. */ cache?: boolean }
-  | { type: 'tmpfs'; target: string; size?: number };
-
-export interface RunPlan {
-  instr: RunInstruction;
-  state: StageState;
-  /**
-   * Prepares the step's root (the snapshotter's) for these mounts; returns it and the mounts the
-   * runtime is to make (none where the root already holds their content: chroot isolation).
-   * The caller captures or discards the root afterwards.
-   */
-  prepareRoot: (mounts: PreparedMount[]) => Promise<{ root: RunRoot; mounts: PreparedMount[] }>;
-  /** A dir for heredoc scripts the command executes; made when asked for. */
-  scriptDir: () => Promise<string>;
-  mounts: PreparedMount[];
-  network: 'none' | 'host' | 'bridge';
-  runner: ContainerRunner;
-  /** Environment only this step sees (secrets with env=): not in the image, not in history. */
-  extraEnv: string[];
-  onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
-  signal: AbortSignal;
-  /** RUN --security=insecure, granted by the build. */
-  insecure?: boolean;
-}
-
-const HEREDOC_ONLY = /^\s*<<-?\s*(["']?)([^\s"']+)\1\s*$/;
-
-/**
- * The argv BuildKit runs for a RUN: a lone heredoc is the script itself (written to a file the
- * shell runs when it starts with `#!`); other heredocs are handed to the shell with the line.
- */
-export function runArgv(state: StageState, instr: RunInstruction, scriptPath: (h: Heredoc) => string): { argv: string[]; scripts: { heredoc: Heredoc; path: string }[] } {
-  const shell = state.config.config?.Shell ?? DEFAULT_SHELL;
-  if (instr.command.form === 'shell' && instr.heredocs.length > 0) {
-    const text = instr.command.text;
-    const only = instr.heredocs.length === 1 ? HEREDOC_ONLY.exec(text.split('\n')[0] ?? '') : null;
-    if (only && instr.heredocs[0]) {
-      const h = instr.heredocs[0];
-      // A script with a shebang is written to a file the shell runs (history: `/bin/sh -c /dev/pipes/EOF`).
-      if (h.content.startsWith('#!')) return { argv: [...shell, scriptPath(h)], scripts: [{ heredoc: h, path: scriptPath(h) }] };
-      return { argv: [...shell, h.content], scripts: [] };
-    }
-    let full = text.split('\n')[0] ?? text;
-    for (const h of instr.heredocs) full += '\n' + h.content + h.name;
-    return { argv: [...shell, full], scripts: [] };
-  }
-  return { argv: commandArgv(state, instr.command), scripts: [] };
-}
-
-/** The text of a RUN's history line (without `RUN ` and the args prefix). */
-export function runHistoryText(argv: string[]): string {
-  return argv.join(' ');
-}
-
-export async function runStep(plan: RunPlan): Promise<{ argv: string[]; root: RunRoot }> {
-  const { state, instr } = plan;
-  const config = state.config.config ?? {};
-  const { argv, scripts } = runArgv(state, instr, (h) => `/dev/pipes/${h.name}`);
-  const wanted = [...plan.mounts];
-  for (const s of scripts) {
-    const host = join(await plan.scriptDir(), s.heredoc.name);
-    await writeFile(host, s.heredoc.content, { mode: 0o755 });
-    await chmod(host, 0o755);
-    wanted.push({ type: 'bind', source: host, target: s.path, readonly: true });
-  }
-  const { root, mounts } = await plan.prepareRoot(wanted);
+export async function runStep(state: StageState, env: StepEnvironment, instr: RunInstruction): Promise<StageState> {
+  const { word } = stepWords(state, env, instr);
+  refuseHere(state, env, instr);
+  const ready: ReadyMounts = { mounts: [], extraEnv: [], closers: [] };
+  // Most steps need no script dir: made on first use, removed only if made.
+  const made: string[] = [];
+  let scriptDirMade: Promise<string> | undefined;
+  const scriptDir = (): Promise<string> => (scriptDirMade ??= env.storage.scratchDir().then((d) => { made.push(d); return d; }));
+  const isolation = await env.isolation();
   try {
-    // The same reading of USER as `kiln run` and docker (supplementary groups included).
-    const files = root.files;
-    const { uid, gid, additionalGids, home } = resolveUser(config.User ?? '', await files.readText('/etc/passwd'), await files.readText('/etc/group'));
-    const user: ProcessUser = { uid, gid, additionalGids };
-    const tail: string[] = [];
-    const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') tail.push(line);
-      if (tail.length > 20) tail.splice(0, tail.length - 20);
-    };
-    const { exitCode } = await plan.runner({
-      rootfs: root.rootfs,
-      argv,
-      env: withHome([...state.args.runEnv(config.Env), ...plan.extraEnv], home),
-      cwd: config.WorkingDir || '/',
-      user,
-      hostname: 'buildkitsandbox',
-      network: plan.network,
-      mounts,
-      stdio: 'pipe',
-      deviceDefaults: 'build',
-      beforeStart: () => root.watch({ uid, gid }),
-      ...(plan.insecure ? { privileged: true } : {}),
-    }, {
-      onStdout: (c) => { keep(c); plan.onOutput('stdout', c); },
-      onStderr: (c) => { keep(c); plan.onOutput('stderr', c); },
-      signal: plan.signal,
-    });
-    if (exitCode !== 0) {
-      const shown = instr.command.form === 'exec' ? JSON.stringify(argv) : argv.map((a) => a).join(' ');
-      throw new RunFailedError(`process "${shown}" did not complete successfully: exit code: ${exitCode}`, exitCode, tail.slice(-10));
+    await prepareMounts(state, env, instr, word, isolation, ready);
+    // BuildKit's default for RUN is a network namespace of its own with outbound access.
+    const network = instr.network === 'none' || instr.network === 'host' ? instr.network : 'bridge';
+    if (network === 'none' && isolation === 'chroot') {
+      throw located(env, instr, 'RUN_NETWORK', 'RUN --network=none needs a network namespace, which chroot isolation does not have (the kernel refused namespaces here)');
     }
-    if (root.rootfs.kind === 'overlay') await removeMountStubs(root.rootfs.upperDir, files, mounts.map((m) => m.target));
+    const { argv, root } = await runInContainer(state, env, instr, { scriptDir, ready, network, isolation });
+    try {
+      const createdBy = `RUN ${state.args.historyPrefix(state.config.config?.Env ?? undefined)}${runHistoryText(argv)} # buildkit`;
+      await commitDiff(state, env, await root.capture(), createdBy, 'generated');
+    } finally {
+      await root.discard();
+    }
+    return state;
+  } finally {
+    for (const c of ready.closers) await c();
+    for (const d of made) await rm(d, { recursive: true, force: true });
+  }
+}
+
+/** What stops a RUN before anything is prepared for it. */
+function refuseHere(state: StageState, env: StepEnvironment, instr: RunInstruction): void {
+  if (instr.security === 'insecure' && !env.entitlements.has('security.insecure')) {
+    throw located(env, instr, 'RUN_INSECURE', 'RUN --security=insecure needs the security.insecure entitlement: build with --allow security.insecure');
+  }
+  if (!env.runner) throw located(env, instr, 'NO_RUNTIME', 'RUN needs the container runtime, which is not available in this build of kiln');
+  if (!samePlatform(state.platform, env.buildPlatform) && state.platform.architecture !== env.buildPlatform.architecture) {
+    throw located(env, instr, 'PLATFORM', `cannot RUN for ${state.platform.os}/${state.platform.architecture} on a ${env.buildPlatform.architecture} machine (no emulation)`);
+  }
+}
+
+/** Runs the command on a root the snapshotter prepares; a failure becomes a located error with the output's last lines. */
+async function runInContainer(
+  state: StageState, env: StepEnvironment, instr: RunInstruction,
+  how: { scriptDir: () => Promise<string>; ready: ReadyMounts; network: 'none' | 'host' | 'bridge'; isolation: Isolation },
+): Promise<{ argv: string[]; root: RunRoot }> {
+  try {
+    return await runCommand({
+      instr, state, scriptDir: how.scriptDir, mounts: how.ready.mounts, network: how.network,
+      prepareRoot: async (wanted: PreparedMount[]) => {
+        const snapshotter = await env.snapshotter();
+        const { stubs, mounts: remaining } = runStubs(how.isolation, snapshotter.kind, wanted);
+        return { root: await snapshotter.prepareRun(state.layers, stubs), mounts: remaining };
+      },
+      runner: env.runner as ContainerRunner, extraEnv: how.ready.extraEnv, onOutput: env.output, signal: env.signal, insecure: instr.security === 'insecure',
+    });
   } catch (e) {
-    await root.discard();
+    if (e instanceof RunFailedError) {
+      const tail = e.tail.length ? `\n${e.tail.map((l) => `  > ${l}`).join('\n')}` : '';
+      throw located(env, instr, 'RUN_FAILED', `${e.message}${tail}`, e.exitCode);
+    }
+    if (e instanceof KilnError && e.location === undefined) throw located(env, instr, e.code, e.message, e.exitCode);
     throw e;
   }
-  return { argv, root };
-}
-
-/** HOME from the user's passwd entry ("/" when unknown) unless the environment sets it, as runc does. */
-function withHome(env: string[], home: string): string[] {
-  return env.some((kv) => kv.startsWith('HOME=')) ? env : [...env, `HOME=${home}`];
-}
-
-/**
- * Mount points the runtime had to create in the upper dir are not the command's output:
- * they go, unless the image already had them.
- */
-async function removeMountStubs(upper: string, view: StageRoot, targets: string[]): Promise<void> {
-  for (const target of targets) {
-    let p = posix.normalize(target);
-    while (p !== '/' && p !== '.') {
-      if (await view.statIn(p)) break;
-      const host = join(upper, p);
-      try {
-        const entries = await readdir(host).catch(() => undefined);
-        if (entries === undefined) await rm(host, { force: true });
-        else if (entries.length === 0) await rmdir(host);
-        else break;
-      } catch { break; }
-      p = posix.dirname(p);
-    }
-  }
-}
-
-/**
- * Directory for a cache mount id: persistent across builds, one per id; mode and owner set when
- * it is made. A cache with `from=` starts as a copy of that directory (`seed.dir`), and is a
- * cache of its own for each seed (`seed.key` names it: the stage or context and the path).
- */
-export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir: string, seed?: { key: string; dir: string }): Promise<string> {
-  const target = mount.target === undefined ? '' : posix.resolve(workdir || '/', mount.target);
-  const id = (mount.id ?? target) + (seed ? `\0${seed.key}` : '');
-  const dir = join(storeRoot, 'cache-mounts', Buffer.from(id).toString('hex').slice(0, 200));
-  const made = await mkdir(dir, { recursive: true, mode: 0o755 });
-  if (made !== undefined) {
-    if (seed) await execFileAsync('cp', ['-a', '--', `${seed.dir}/.`, dir]);
-    else {
-      await chmod(dir, mount.mode ?? 0o755);
-      // A kiln that may not chown (owners kept in ledgers) leaves it its own: a cache is no layer.
-      if (canOwnFiles()) await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
-    }
-  }
-  return dir;
-}
-
-const cacheLocks = new Map<string, StoreLock>();
-const privateInUse = new Set<string>();
-
-/**
- * The `sharing` mode of a cache mount: `shared` lets every step use the dir at once; `locked`
- * makes steps take turns — those of every build using the store, as BuildKit's daemon-wide lock
- * does, through a lock file beside the dir; `private` gives a step a fresh empty dir when
- * another step of this build holds the cache.
- */
-export async function acquireCacheMount(dir: string, sharing: MountSpec['sharing'], scratch: () => Promise<string>): Promise<{ dir: string; release: () => Promise<void> }> {
-  if (sharing === 'locked') {
-    let lock = cacheLocks.get(dir);
-    if (!lock) cacheLocks.set(dir, (lock = new StoreLock(`${dir}.lock`)));
-    return { dir, release: await lock.hold() };
-  }
-  if (sharing === 'private') {
-    if (privateInUse.has(dir)) {
-      const fresh = await scratch();
-      return { dir: fresh, release: () => rm(fresh, { recursive: true, force: true }) };
-    }
-    privateInUse.add(dir);
-    return { dir, release: async () => { privateInUse.delete(dir); } };
-  }
-  return { dir, release: async () => undefined };
 }

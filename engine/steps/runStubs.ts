@@ -10,7 +10,7 @@
  */
 import { statSync } from 'node:fs';
 import type { Isolation } from '../runtime/isolation.js';
-import type { PreparedMount } from './run.js';
+import type { PreparedMount } from './runProcess.js';
 import type { RootStub, SnapshotterKind } from './snapshotter.js';
 
 /** The mount points the runtime makes in every container root (runtime/mounts.ts). */

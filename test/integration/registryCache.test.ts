@@ -17,7 +17,7 @@ import { BuildCache } from '../../engine/schedule/cachedStep.js';
 import { Progress } from '../../engine/progress/progress.js';
 import type { ProgressEvent } from '../../engine/progress/events.js';
 import { Store } from '../../engine/store/store.js';
-import type { ContainerRunner } from '../../engine/steps/run.js';
+import type { ContainerRunner } from '../../engine/steps/runProcess.js';
 import { CacheIndex } from '../../cache/recordIndex.js';
 import { shellExpander } from '../../engine/plan/shellExpander.js';
 import { parseDockerfile } from '../../grammar/parser.js';
@@ -72,7 +72,7 @@ async function cachedBuild(store: Store, context: string, runner: ContainerRunne
   const events: ProgressEvent[] = [];
   const progress = new Progress(undefined);
   progress.onEvent((e) => events.push(e));
-  const cache = await BuildCache.open({ store, contextDir: context, ignorePatterns: [], dockerfileName: 'Dockerfile', progress, expander, explain: true, escape: '\\' });
+  const cache = await BuildCache.open({ store, contextDir: context, ignorePatterns: [], dockerfileName: 'Dockerfile', progress, explain: true, escape: '\\' });
   try {
     const result = await build({
       store, recipe: toRecipe(parseDockerfile(RECIPE)), dockerfileName: 'Dockerfile', contextDir: context, ignorePatterns: [],

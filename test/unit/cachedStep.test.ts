@@ -15,7 +15,7 @@ import { BuildCache } from '../../engine/schedule/cachedStep.js';
 import { Progress } from '../../engine/progress/progress.js';
 import type { ProgressEvent } from '../../engine/progress/events.js';
 import { Store } from '../../engine/store/store.js';
-import type { ContainerRunner } from '../../engine/steps/run.js';
+import type { ContainerRunner } from '../../engine/steps/runProcess.js';
 import { shellExpander } from '../../engine/plan/shellExpander.js';
 import type { Recipe } from '../../grammar/recipe.js';
 import { outsideRacyWindow } from '../support/racyWindow.js';
@@ -77,7 +77,7 @@ async function kilnBuild(h: Harness, r: Recipe, options: { buildArgs?: Record<st
   const progress = new Progress(undefined);
   progress.onEvent((e) => events.push(e));
   const cache = await BuildCache.open({
-    store: h.store, contextDir: h.context, ignorePatterns: [], dockerfileName: 'Dockerfile', progress, expander, escape: r.escape,
+    store: h.store, contextDir: h.context, ignorePatterns: [], dockerfileName: 'Dockerfile', progress, escape: r.escape,
     explain: options.explain ?? true, ...(options.noCache ? { noCache: true } : {}),
   });
   try {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { destinationPath, parentsRelative, runCopy } from '../../engine/steps/copy.js';
+import { destinationPath, parentsRelative, runCopy } from '../../engine/steps/copyFiles.js';
 import { DiffTree } from '../../engine/layer/diffTree.js';
 import { SourceTree } from '../../engine/context/sourceTree.js';
 import { IgnoreMatcher } from '../../engine/context/dockerignore.js';

@@ -15,6 +15,7 @@ import { checkDefaultBaseNames, checkFromLines, globalScope } from './fromChecks
 import { checkStage, cloneScope, type StageScope } from './stageChecks.js';
 import { instructionChecks, linesOf, syntaxChecks } from './syntaxChecks.js';
 import * as rules from './rules.js';
+import type { BuildArgs } from '../buildArgs.js';
 
 /** What a stage starts from, as far as the checks care. */
 export type StageBase =
@@ -28,7 +29,7 @@ export type StageBase =
 export type TriggerParser = (text: string) => readonly StageInstruction[];
 
 export interface CheckInputs {
-  buildArgs: ReadonlyMap<string, string>;
+  buildArgs: BuildArgs;
   target: string | undefined;
   buildPlatform: Platform;
   targetPlatform: Platform;
@@ -53,7 +54,7 @@ export interface CheckReport {
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The check configuration: BUILDKIT_DOCKERFILE_CHECK when given, else the `# check=` directive. */
-export function checkConfigOf(recipe: Pick<Recipe, 'directives'>, buildArgs: ReadonlyMap<string, string>): CheckConfig {
+export function checkConfigOf(recipe: Pick<Recipe, 'directives'>, buildArgs: BuildArgs): CheckConfig {
   const override = buildArgs.get(CHECK_BUILD_ARG);
   const [text, where] = override !== undefined
     ? [override, `failed to parse build-arg:${CHECK_BUILD_ARG}`]
@@ -132,7 +133,7 @@ export function inheritedTriggers(recipe: Recipe, inputs: CheckInputs): Map<numb
  * there (the parser's and those of each instruction read before that line). Nothing when the
  * configuration itself is bad.
  */
-export function checkBeforeInvalidLine(df: Dockerfile, line: number, buildArgs: ReadonlyMap<string, string>): CheckFinding[] {
+export function checkBeforeInvalidLine(df: Dockerfile, line: number, buildArgs: BuildArgs): CheckFinding[] {
   let findings: Findings;
   try {
     findings = new Findings(checkConfigOf({ directives: df.directives }, buildArgs));

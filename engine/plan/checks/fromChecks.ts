@@ -12,6 +12,7 @@ import { parsePlatform } from '../../image/platform.js';
 import type { Findings } from './findings.js';
 import { linesOf } from './syntaxChecks.js';
 import * as rules from './rules.js';
+import type { BuildArgs } from '../buildArgs.js';
 
 export interface GlobalScope {
   /** Every global ARG with a value, by name. */
@@ -21,7 +22,7 @@ export interface GlobalScope {
 }
 
 /** BuildKit's buildMetaArgs: the meta ARGs evaluated over `start`; undefined when one cannot be expanded. */
-export function globalScope(start: ReadonlyMap<string, string>, metaArgs: readonly ArgInstruction[], buildArgs: ReadonlyMap<string, string>, lex: ShellWordExpander): GlobalScope | undefined {
+export function globalScope(start: ReadonlyMap<string, string>, metaArgs: readonly ArgInstruction[], buildArgs: BuildArgs, lex: ShellWordExpander): GlobalScope | undefined {
   const values = new Map(start);
   const declared: string[] = [];
   for (const instr of metaArgs) {

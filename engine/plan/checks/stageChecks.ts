@@ -13,6 +13,7 @@ import type { Findings, LineRange } from './findings.js';
 import { linesOf } from './syntaxChecks.js';
 import * as rules from './rules.js';
 import { suggestLike } from '../../../grammar/suggest.js';
+import type { BuildArgs } from '../buildArgs.js';
 
 /** A stage's scope while its instructions are checked. */
 export interface StageScope {
@@ -30,7 +31,7 @@ export interface StageCheckContext {
   findings: Findings;
   /** The Dockerfile's escape character. */
   escape: string;
-  buildArgs: ReadonlyMap<string, string>;
+  buildArgs: BuildArgs;
   /** Global ARG values (automatic ones and the meta ARGs), which a bare `ARG NAME` imports. */
   globals: ReadonlyMap<string, string>;
   /** `.dockerignore` patterns (CopyIgnoredFile). */
