@@ -20,6 +20,7 @@ import { ParseError } from '../../grammar/parseError.js';
 import { canOwnFiles, privilege } from '../host/privilege.js';
 import { isolationReason, KERNEL_REFUSED_EXIT, resolveIsolation } from '../runtime/isolation.js';
 import { parseSnapshotter } from '../steps/snapshotter.js';
+import { findProot } from '../runtime/tracedRoot.js';
 import { parseRegistryCacheSpec } from '../registry/cacheSpec.js';
 import { loadDockerfile } from '../context/dockerfileSource.js';
 import { shellExpander } from '../plan/shellExpander.js';
@@ -106,9 +107,11 @@ export async function run(args: ParsedArgs): Promise<number> {
   const contextArg = args.positionals[0] as string;
   // Layers keep file owners (lchown) and stage views are overlay mounts: root of the host, or of
   // kiln's own user namespace (the CLI re-runs an unprivileged user's build there, see spec).
-  if (!canOwnFiles()) {
+  // Without either, the layers' owners are kept in ledgers beside copied roots and RUN steps
+  // are given the image's root by proot (runtime/tracedRoot.ts), which must be there.
+  if (!canOwnFiles() && findProot() === undefined) {
     const uid = process.getuid?.() ?? 0;
-    throw new KilnError('NEEDS_ROOT', `kiln build as uid ${uid} needs root, or a user namespace of its own, to give the layers' files their owners${isolationReason() !== '' ? `, and here there is ${isolationReason()}` : ''}: run the job as root in its container (RUN steps then use chroot isolation), or give uid ${uid} an /etc/subuid and /etc/subgid range where the kernel allows user namespaces`, { exitCode: KERNEL_REFUSED_EXIT });
+    throw new KilnError('NEEDS_ROOT', `kiln build as uid ${uid} needs root, or a user namespace of its own, to give the layers' files their owners${isolationReason() !== '' ? `, and here there is ${isolationReason()}` : ''}, or else proot (Debian package proot) on PATH: run the job as root in its container (RUN steps then use chroot isolation), install proot, or give uid ${uid} an /etc/subuid and /etc/subgid range where the kernel allows user namespaces`, { exitCode: KERNEL_REFUSED_EXIT });
   }
   const flags = parseBuildFlags(args);
   const { quiet, checkOnly, buildArgs, namedContexts, tags, insecure, cacheFrom, cacheTo, sde, jobs } = flags;

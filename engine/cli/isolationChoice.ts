@@ -10,6 +10,19 @@ import { askIsolation, isKernelRefusal, kernelMessage, kernelRefused, parseIsola
 import { privilege } from '../host/privilege.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
 import { rootlessReexecution } from '../lateLoading.js';
+import { findProot } from '../runtime/tracedRoot.js';
+
+/** What chroot isolation is for a uid that may not chroot (see runtime/tracedRoot.ts). */
+const TRACED_FALLBACK = 'RUN steps run under proot in a copied root, owners kept beside it, without namespaces or cgroup (see README "Where it runs")';
+
+/**
+ * chroot isolation for a uid that may not chroot, settled by auto: said once when proot is there
+ * to give it (without, kiln build refuses in one line of its own).
+ */
+function settleTraced(reason: string): void {
+  settleIsolation('chroot', reason, false);
+  if (findProot() !== undefined) process.stderr.write(`kiln: isolation chroot: ${reason}; ${TRACED_FALLBACK}\n`);
+}
 
 /** The isolation asked for: the verb's --isolation flag, else KILN_ISOLATION, else auto. */
 export function requestedIsolation(args: ParsedArgs): IsolationRequest {
@@ -46,7 +59,7 @@ export async function enterIsolation(verb: string, spec: CommandSpec, args: Pars
   const { rerunInOwnUserNamespace, subordinateIds } = await rootlessReexecution();
   const ids = subordinateIds();
   if ('missing' in ids && request === 'auto' && need === 'required') {
-    settleIsolation('chroot', `no user namespace of kiln's own: ${ids.missing}`, false);
+    settleTraced(`no user namespace of kiln's own (${ids.missing})`);
     return undefined;
   }
   try {
@@ -57,7 +70,7 @@ export async function enterIsolation(verb: string, spec: CommandSpec, args: Pars
     const unmapped = e instanceof KilnError && e.code === 'ROOTLESS_ID_MAP';
     if (!refused && !unmapped) throw e;
     if (request === 'auto' && need === 'required') {
-      settleIsolation('chroot', `the kernel refused kiln a user namespace (${unmapped ? e.message : kernelMessage(e)})`, false);
+      settleTraced(`the kernel refused kiln a user namespace (${unmapped ? e.message : kernelMessage(e)})`);
       return undefined;
     }
     if (unmapped) throw e;

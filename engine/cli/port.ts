@@ -5,7 +5,7 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors/kilnError.js';
-import { ContainerRecords } from '../runtime/containerRecords.js';
+import { ContainerRecords, isLive } from '../runtime/containerRecords.js';
 
 export const spec: CommandSpec = {
   name: 'port',
@@ -20,7 +20,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const store = await openStore();
   const c = await new ContainerRecords(store.root).find(wanted);
   if (!c) throw new KilnError('NO_SUCH_CONTAINER', `No such container: ${wanted}`);
-  const bindings = c.state === 'running' ? c.ports ?? [] : [];
+  // Only while its holder lives (a killed supervisor's record may still say running: its ports are gone).
+  const bindings = c.state === 'running' && isLive(c) ? c.ports ?? [] : [];
   const host = (b: (typeof bindings)[number]): string => `${b.hostIp === '' ? '0.0.0.0' : b.hostIp}:${b.hostPort}`;
   if (privatePort === undefined) {
     const sorted = [...bindings].sort((a, b) => a.containerPort - b.containerPort || a.proto.localeCompare(b.proto));

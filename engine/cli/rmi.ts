@@ -4,7 +4,7 @@ import { reportError } from './report.js';
 import { KilnError } from '../errors/kilnError.js';
 import { familiarTag, fullReference, parseReference, withDefaultTag } from '../image/reference.js';
 import type { ImageRecord, Store } from '../store/store.js';
-import { ContainerRecords } from '../runtime/containerRecords.js';
+import { ContainerRecords, isLive } from '../runtime/containerRecords.js';
 
 export const spec: CommandSpec = {
   name: 'rmi',
@@ -34,9 +34,10 @@ async function removeOne(store: Store, arg: string, force: boolean): Promise<voi
   const tag = namedTag(arg, image);
   const lastReference = tag === undefined || image.tags.length === 1;
   // Containers keep their image: a running one always, a stopped one unless forced (then the
-  // image is only untagged, as docker leaves it dangling for the container).
+  // image is only untagged, as docker leaves it dangling for the container). Running means its
+  // holder lives: a record a killed supervisor left saying "running" holds it like a stopped one.
   const users = lastReference ? (await new ContainerRecords(store.root).list()).filter((c) => c.imageId === image.id) : [];
-  const running = users.find((c) => c.state === 'running');
+  const running = users.find(isLive);
   if (running) {
     throw new KilnError('CONFLICT', `conflict: unable to ${tag !== undefined ? `remove repository reference "${arg}"` : `delete ${short}`} (cannot be forced) - image is being used by running container ${running.id.slice(0, 12)}`, { location: { file: arg } });
   }

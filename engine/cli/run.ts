@@ -16,6 +16,7 @@ import {
 } from './runOptions.js';
 import { RESOURCE_FLAGS, resourceLimits } from './resourceFlags.js';
 import { LIFECYCLE_FLAGS, lifecycleOptions, startDetached, type LifecycleOptions } from './runDetached.js';
+import { containerNamespacesRefused, containerRefused } from '../runtime/isolation.js';
 
 export const spec: CommandSpec = {
   name: 'run',
@@ -86,6 +87,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   const ulimits = await ulimitsOf(args.lists.get('ulimit') ?? []);
   const oomScoreAdj = args.strings.has('oom-score-adj') ? parseOomScoreAdj(args.strings.get('oom-score-adj') as string) : undefined;
   const seccomp = await seccompOf(security.seccomp, args.lists.get('cap-add') ?? [], args.lists.get('cap-drop') ?? []);
+  // Where the kernel gives no namespace (an unprivileged CI container), one line before anything is made.
+  const refused = await containerNamespacesRefused();
+  if (refused !== undefined) throw containerRefused(refused);
 
   const store = await openStore();
   const { checkLimitsOnHost } = await import('../runtime/cgroups.js');

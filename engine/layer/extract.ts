@@ -27,6 +27,8 @@ export interface ExtractOptions {
   owners?: boolean;
   /** Give every entry this owner instead (ADD --chown). */
   chown?: { uid: number; gid: number };
+  /** Where the disk cannot hold owners (no chown allowed): told each entry's owner instead. */
+  recordOwner?: (rel: string, uid: number, gid: number) => void;
   /** Apply SCHILY.xattr.* records (default: when running as root). */
   xattrs?: boolean;
   /** Which xattr name prefix overlay whiteouts use: trusted (root) or user (userxattr mounts). */
@@ -160,6 +162,7 @@ class TarExtraction {
         entry.resume();
     }
     if (parts.length > 0) this.created.add(rel);
+    if (parts.length > 0 && this.opts.recordOwner && lstatOrUndefined(t.abs) !== undefined) this.opts.recordOwner(rel, t.uid, t.gid);
   }
 
   /** Makes sure every parent of the entry exists as a real directory (never a symlink). */

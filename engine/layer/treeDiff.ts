@@ -65,6 +65,9 @@ export function recordIdentities(root: string): Map<string, Identity> {
 }
 
 type XattrReader = (abs: string) => ReadonlyMap<string, Buffer> | undefined;
+/** The owner the layer records for an entry (the disk's, unless kiln keeps owners elsewhere). */
+export type OwnerOf = (st: BigIntStats) => { uid: number; gid: number };
+const diskOwner: OwnerOf = (st) => ({ uid: Number(st.uid), gid: Number(st.gid) });
 
 /** A node of the layer: an entry of the step's root, or a whiteout. */
 class DiffEntry implements LayerEntry {
@@ -75,6 +78,7 @@ class DiffEntry implements LayerEntry {
     private readonly st: BigIntStats | undefined,
     private readonly opaque: boolean,
     private readonly readXattrs: XattrReader,
+    private readonly ownerOf: OwnerOf = diskOwner,
   ) {}
 
   get type(): LayerEntryType {
@@ -84,8 +88,8 @@ class DiffEntry implements LayerEntry {
       : st.isCharacterDevice() ? 'character-device' : st.isBlockDevice() ? 'block-device' : st.isFIFO() ? 'fifo' : 'socket';
   }
   get mode(): number { return Number(this.st?.mode ?? 0n) & 0o7777; }
-  get uid(): number { return Number(this.st?.uid ?? 0n); }
-  get gid(): number { return Number(this.st?.gid ?? 0n); }
+  get uid(): number { return this.st ? this.ownerOf(this.st).uid : 0; }
+  get gid(): number { return this.st ? this.ownerOf(this.st).gid : 0; }
   get mtimeMs(): number { return Number(this.st?.mtimeMs ?? 0n); }
   get size(): number { return Number(this.st?.size ?? 0n); }
   get linkname(): string { return this.st?.isSymbolicLink() ? readlinkSync(this.abs) : ''; }
@@ -116,6 +120,8 @@ export interface TreeDiffInput {
   stubs: ReadonlySet<string>;
   /** The extended attributes a layer records, of an entry of `after`. */
   xattrs: XattrReader;
+  /** Owners, where the disk does not hold them (default: the disk's). */
+  ownerOf?: OwnerOf;
 }
 
 export interface TreeDiff {
@@ -131,7 +137,7 @@ export function diffTrees(input: TreeDiffInput): TreeDiff {
   const node = (rel: string, opaque: boolean): DiffEntry => {
     const abs = join(input.after, rel);
     included.push(rel);
-    return new DiffEntry(abs, lstatSync(abs, { bigint: true }), opaque, input.xattrs);
+    return new DiffEntry(abs, lstatSync(abs, { bigint: true }), opaque, input.xattrs, input.ownerOf);
   };
   /** Everything under a new directory is new. */
   const whole = (entry: DiffEntry, rel: string): void => {
@@ -165,7 +171,7 @@ export function diffTrees(input: TreeDiffInput): TreeDiff {
       }
       const touched = touchedBy(id, st);
       if (st.isDirectory() && before.isDirectory()) {
-        const sub = new DiffEntry(join(afterAbs, name), st, false, input.xattrs);
+        const sub = new DiffEntry(join(afterAbs, name), st, false, input.xattrs, input.ownerOf);
         const at = included.length;
         included.push(childRel);
         if (compare(sub, childRel) || touched) {
@@ -189,7 +195,7 @@ export function diffTrees(input: TreeDiffInput): TreeDiff {
     }
     return changed;
   };
-  const root = new DiffEntry(input.after, lstatSync(input.after, { bigint: true }), false, input.xattrs);
+  const root = new DiffEntry(input.after, lstatSync(input.after, { bigint: true }), false, input.xattrs, input.ownerOf);
   const empty = !compare(root, '');
   return { root, empty, included };
 }

@@ -29,6 +29,7 @@ import { containerRlimits, hardLimits, nativeRlimits, type Rlimit } from './rlim
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from '../host/privilege.js';
 import { isKernelRefusal, kernelRefused, KERNEL_REFUSED_EXIT } from './isolation.js';
+import { findProot, noTracedRoot, tracedArgv } from './tracedRoot.js';
 import { relayTerminal, terminalSpec, type TerminalRelay, type UserTerminal } from './terminal.js';
 import { processAlive } from '../host/processAlive.js';
 
@@ -167,7 +168,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   // An unprivileged kiln gives each container a user namespace of its own; root of kiln's own
   // user namespace (rootless build) nests the container's other namespaces in that one. Either
   // way the kernel's user-namespace rules apply: userxattr overlays, host device nodes bound.
-  const newUserNamespace = privilege() === 'unprivileged';
+  const newUserNamespace = privilege() === 'unprivileged' && spec.isolation !== 'chroot';
   const rootless = inUserNamespace();
   const privileged = spec.privileged ?? false;
   const own = ownCapabilities();
@@ -208,7 +209,8 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     const devices = spec.devices ?? [];
     const defaults = spec.deviceDefaults === 'build' ? BUILD_DEVICE_RULES : DEFAULT_DEVICE_RULES;
     const deviceRules = privileged ? ALL_DEVICES : [...defaults, ...devices.map(deviceRule)];
-    cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules, managed: spec.managed ?? false });
+    // A uid kiln without delegation has no cgroup to give a chroot-isolated step (and says so in the README, not per step).
+    if (spec.isolation !== 'chroot' || privilege() !== 'unprivileged') cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules, managed: spec.managed ?? false });
     const plan = planMounts({
       userNamespace: rootless,
       ownNetwork: network.newNamespace,
@@ -372,9 +374,7 @@ function containerRootMount(root: ContainerSpec['rootfs'], rootless: boolean, li
  */
 function chrootSpec(namespaced: NativeSpawnSpec, spec: ContainerSpec): NativeSpawnSpec {
   if (spec.rootfs.kind !== 'dir') throw new KilnError('BAD_ROOTFS', 'chroot isolation needs a prepared root directory (the copy snapshotter)');
-  if (privilege() === 'unprivileged') {
-    throw new KilnError('KERNEL_REFUSED', `a RUN step in chroot isolation needs root in its container (chroot, mknod, chown), and kiln runs as uid ${process.getuid?.() ?? '?'} with no user namespace: run the job as root in its container (as kaniko requires), or let kiln have a user namespace (an /etc/subuid range, and a kernel and seccomp profile that allow one)`, { exitCode: KERNEL_REFUSED_EXIT });
-  }
+  if (privilege() === 'unprivileged') return tracedSpec(namespaced, spec, spec.rootfs.dir);
   const privileged = spec.privileged ?? false;
   const own = ownCapabilities();
   const wanted = privileged ? effectiveCapabilities(['ALL']) : effectiveCapabilities(spec.capAdd, spec.capDrop);
@@ -390,6 +390,33 @@ function chrootSpec(namespaced: NativeSpawnSpec, spec: ContainerSpec): NativeSpa
     mounts: [], devices: [], symlinks: [], maskedPaths: [], readonlyPaths: [],
     readonlyRootfs: false,
     capabilities: capabilityMask(capabilities),
+    ...(seccomp ? { seccomp } : {}),
+  };
+}
+
+/**
+ * chroot isolation for a kiln that may not chroot (no capability, no user namespace): the step
+ * runs under proot (tracedRoot.ts) as kiln's own uid, no namespace, no capability, kiln's
+ * seccomp filter on top of the container's.
+ */
+function tracedSpec(namespaced: NativeSpawnSpec, spec: ContainerSpec, root: string): NativeSpawnSpec {
+  const proot = findProot();
+  const uid = process.getuid?.() ?? 0;
+  if (proot === undefined) throw noTracedRoot(uid);
+  const seccomp = seccompProgram(spec.seccomp ?? 'default', []);
+  const { rootMount: _root, cgroupFd: _fd, hostname: _host, seccomp: _filter, network: _net, oomScoreAdj: _adj, oomScoreAdjOptional: _optional, initPath: _init, ...rest } = namespaced;
+  return {
+    ...rest,
+    namespaces: { user: false, mount: false, pid: false, uts: false, ipc: false, net: false, cgroup: false },
+    rootfs: '',
+    mounts: [], devices: [], symlinks: [], maskedPaths: [], readonlyPaths: [],
+    readonlyRootfs: false,
+    uid, gid: process.getgid?.() ?? 0, groups: [], setgroups: false,
+    // Nothing to drop: the uid holds no capability, and may not shrink its bounding set (CAP_SETPCAP).
+    capabilities: capabilityMask(effectiveCapabilities(['ALL'])),
+    noNewPrivileges: true,
+    cwd: '',
+    argv: tracedArgv(proot, root, spec.cwd, spec.user, spec.argv),
     ...(seccomp ? { seccomp } : {}),
   };
 }

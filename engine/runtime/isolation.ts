@@ -20,6 +20,8 @@ import { KilnError } from '../errors/kilnError.js';
 import { privilege } from '../host/privilege.js';
 import { nativeBinding } from '../../native/index.js';
 import { closeQuietly } from './childHandshake.js';
+import { ownCapabilities } from './capabilities.js';
+import { findProot } from './tracedRoot.js';
 
 export type Isolation = 'namespaces' | 'rootless' | 'chroot';
 export type IsolationRequest = 'auto' | Isolation;
@@ -83,15 +85,37 @@ export function settleIsolation(isolation: Isolation, reason: string, say: boole
   if (say) process.stderr.write(`kiln: isolation ${isolation}: ${reason}\n`);
 }
 
+/**
+ * Why `kiln run` can make no container here, decided before anything is made (network, cgroup,
+ * record); undefined when it can. Root needs CAP_SYS_ADMIN for any namespace (docker's default
+ * capabilities withhold it), read from its own status; any other uid asks the kernel with one
+ * clone of a user namespace, as a container start would.
+ */
+export async function containerNamespacesRefused(): Promise<string | undefined> {
+  const who = privilege();
+  if (who === 'namespace-root') return undefined;
+  if (who === 'host-root') {
+    return ownCapabilities().has('SYS_ADMIN') ? undefined : 'kiln holds no CAP_SYS_ADMIN, which every new namespace needs';
+  }
+  return namespacesRefused(true);
+}
+
+/** One line for `kiln run` where no container can be made: what was refused, and what works here. */
+export function containerRefused(refused: string): KilnError {
+  const traced = privilege() === 'host-root' || findProot() !== undefined;
+  const build = traced ? 'kiln build works here (--isolation chroot, which auto picks)' : 'kiln build works here as root, or with proot installed (--isolation chroot, which auto picks)';
+  return new KilnError('KERNEL_REFUSED', `kiln run needs new namespaces for a container and the kernel refused them here (${refused}): kiln run has no weaker isolation to fall back to; run it where the job's container allows namespaces, while ${build}`, { exitCode: KERNEL_REFUSED_EXIT });
+}
+
 /** Why no namespace can be made here, when the kernel says so at a clone; undefined when one can. */
-export async function namespacesRefused(): Promise<string | undefined> {
+export async function namespacesRefused(user = false): Promise<string | undefined> {
   const native = nativeBinding();
   let child;
   try {
     // A child in the namespaces a RUN step gets; it is never let through its gate (it exits at
     // once), so this costs one clone.
     child = native.spawn({
-      namespaces: { user: false, mount: true, pid: true, uts: true, ipc: true, net: false, cgroup: false },
+      namespaces: { user, mount: true, pid: true, uts: true, ipc: true, net: false, cgroup: false },
       rootfs: '', uid: 0, gid: 0, groups: [], setgroups: false, capabilities: '0', lastCap: 0,
       noNewPrivileges: true, cwd: '', argv: ['/'], env: [], path: '', stdio: 'inherit', stdin: 'null',
     });

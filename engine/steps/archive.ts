@@ -11,6 +11,7 @@ import * as tar from 'tar-stream';
 import { clampRelative } from '../context/scopedPath.js';
 import { decompress } from '../layer/compression.js';
 import { extractArchiveFile } from '../layer/extract.js';
+import { noteOwner, ownersInLedgers } from '../store/ownerLedger.js';
 import { feedTar } from '../layer/feedTar.js';
 import type { Owner } from './chown.js';
 import type { CopyWriter } from './copyTree.js';
@@ -71,6 +72,11 @@ export async function extractArchive(path: string, destDir: string, writer: Copy
   const named = new Set(listed);
   // Parents the archive only implies are followed through the image's symlinks (var/run -> /run).
   for (const p of listed) await writer.ensureParents(posix.join(writer.resolvePath(posix.dirname(p), named), posix.basename(p)));
-  await extractArchiveFile(path, unpackDir, { whiteouts: 'keep', owners: true, ...(chown ? { chown } : {}) });
+  // Where kiln may not chown, the archive's owners are noted by inode for the layer instead.
+  const ledgered = ownersInLedgers();
+  await extractArchiveFile(path, unpackDir, {
+    whiteouts: 'keep', owners: !ledgered, ...(chown && !ledgered ? { chown } : {}),
+    ...(ledgered ? { recordOwner: (rel: string, uid: number, gid: number) => noteOwner(posix.join(unpackDir, rel), chown ?? { uid, gid }) } : {}),
+  });
   await writer.takeUnpacked(unpackDir, destDir, named);
 }

@@ -8,6 +8,7 @@ import { join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import type { MountSpec } from '../../grammar/recipe.js';
 import { StoreLock } from '../store/lock.js';
+import { canOwnFiles } from '../host/privilege.js';
 import { nodeChildProcess } from '../lateLoading.js';
 
 const execFileAsync = (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => promisify(nodeChildProcess().execFile)(file, args);
@@ -26,7 +27,8 @@ export async function cacheMountDir(storeRoot: string, mount: MountSpec, workdir
     if (seed) await execFileAsync('cp', ['-a', '--', `${seed.dir}/.`, dir]);
     else {
       await chmod(dir, mount.mode ?? 0o755);
-      await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
+      // A kiln that may not chown (owners kept in ledgers) leaves it its own: a cache is no layer.
+      if (canOwnFiles()) await chown(dir, mount.uid ?? 0, mount.gid ?? 0);
     }
   }
   return dir;

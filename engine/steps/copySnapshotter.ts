@@ -14,7 +14,8 @@ import { chmodSync, chownSync, copyFileSync, lstatSync, lutimesSync, mkdirSync, 
 import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { resolveInRoot } from '../context/scopedPath.js';
-import { diffTrees, recordIdentities, type Identity } from '../layer/treeDiff.js';
+import { diffTrees, recordIdentities, type Identity, type OwnerOf } from '../layer/treeDiff.js';
+import { imageOwner, noteLedger, noted, OwnerLedger, type OwnerPair } from '../store/ownerLedger.js';
 import { makeNodes } from '../host/specialFiles.js';
 import type { RootfsCopies } from '../store/rootfsCopies.js';
 import { copyTree } from '../store/treeCopy.js';
@@ -43,7 +44,21 @@ export class CopySnapshotter implements Snapshotter {
   constructor(private readonly dirs: CopyDirs) {}
 
   async openView(layers: readonly LayerRef[]): Promise<StageView> {
-    return new DirView(await this.dirs.copies.get(layers.map((l) => l.diffId)));
+    const dir = await this.dirs.copies.get(layers.map((l) => l.diffId));
+    this.noteOwners(dir, dir);
+    return new DirView(dir);
+  }
+
+  private readonly notedRoots = new Set<string>();
+
+  /** Where owners live in ledgers: the owners of `stackDir`'s ledger, noted for the tree at `tree`. */
+  private noteOwners(stackDir: string, tree: string): OwnerLedger | undefined {
+    const ledger = this.dirs.copies.ownersOf(stackDir);
+    if (ledger && !this.notedRoots.has(tree)) {
+      noteLedger(tree, ledger);
+      this.notedRoots.add(tree);
+    }
+    return ledger;
   }
 
   async prepareRun(layers: readonly LayerRef[], stubs: readonly RootStub[]): Promise<RunRoot> {
@@ -58,7 +73,9 @@ export class CopySnapshotter implements Snapshotter {
       await rm(dir, { recursive: true, force: true });
       throw e;
     }
+    const ledger = this.noteOwners(before, dir);
     let identities: Map<string, Identity> | undefined;
+    let stepOwner: OwnerPair = { uid: 0, gid: 0 };
     let undone = false;
     const undo = async (): Promise<void> => {
       if (undone) return;
@@ -68,9 +85,14 @@ export class CopySnapshotter implements Snapshotter {
     return {
       rootfs: { kind: 'dir', dir },
       files: new DirView(dir),
-      watch: () => { identities = recordIdentities(dir); },
+      watch: (owner) => {
+        identities = recordIdentities(dir);
+        if (owner) stepOwner = owner;
+      },
       capture: async (): Promise<CapturedLayer> => {
-        const diff = diffTrees({ before, after: dir, identities: identities ?? recordIdentities(dir), stubs: new Set(made.map((m) => m.rel)), xattrs: this.dirs.xattrs });
+        const ids = identities ?? recordIdentities(dir);
+        const ownerOf = ledger ? ledgerOwners(ids, stepOwner) : undefined;
+        const diff = diffTrees({ before, after: dir, identities: ids, stubs: new Set(made.map((m) => m.rel)), xattrs: this.dirs.xattrs, ...(ownerOf ? { ownerOf } : {}) });
         return {
           diff: diff.root,
           empty: diff.empty,
@@ -87,7 +109,7 @@ export class CopySnapshotter implements Snapshotter {
           },
           keep: async (stack) => {
             await undo();
-            await this.dirs.copies.adopt(stack.map((l) => l.diffId), dir);
+            await this.dirs.copies.adopt(stack.map((l) => l.diffId), dir, ownerOf ? ledgerOfTree(dir, ownerOf) : undefined);
           },
         };
       },
@@ -97,6 +119,36 @@ export class CopySnapshotter implements Snapshotter {
       },
     };
   }
+}
+
+/**
+ * Owners of a step's root where the disk holds none (every file is kiln's): what the ledger
+ * noted for an entry that was there before, root's for the rest of those, and the step's user's
+ * for what the step made — as the files a step makes belong to its user.
+ */
+function ledgerOwners(identities: ReadonlyMap<string, Identity>, stepOwner: OwnerPair): OwnerOf {
+  const before = new Set<string>();
+  for (const id of identities.values()) before.add(`${id.ino}:${id.birthNs}`);
+  return (st) => {
+    if (noted(st) || Number(st.uid) !== process.getuid?.()) return imageOwner(st);
+    return before.has(`${st.ino}:${st.birthtimeNs}`) ? { uid: 0, gid: 0 } : stepOwner;
+  };
+}
+
+/** The ledger of a step's finished root: every entry's owner, as `ownerOf` gives it. */
+function ledgerOfTree(root: string, ownerOf: OwnerOf): OwnerLedger {
+  const ledger = OwnerLedger.empty();
+  const walk = (abs: string, rel: string): void => {
+    for (const name of readdirSync(abs)) {
+      const childAbs = join(abs, name);
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const st = lstatSync(childAbs, { bigint: true });
+      ledger.set(childRel, ownerOf(st));
+      if (st.isDirectory()) walk(childAbs, childRel);
+    }
+  };
+  walk(root, '');
+  return ledger;
 }
 
 /** Makes the stubs (parents first), keeping the times of the directories they go into. */
@@ -157,7 +209,9 @@ async function placeStubs(root: string, stubs: readonly RootStub[], scratch: () 
       await makeNodes(devices.map((d) => ({ path: d.path, kind: 'c' as const, major: d.stub.device?.major ?? 0, minor: d.stub.device?.minor ?? 0 })));
       for (const d of devices) chmodSync(d.path, d.stub.mode ?? 0o666);
     } catch {
-      // no mknod here (not root): the step runs without these device nodes
+      // No mknod here (not root): empty files hold the places, so what gives the step its
+      // devices (proot's binds, see runtime/tracedRoot.ts) finds them and changes no directory.
+      for (const d of devices) if (lstatSync(d.path, { throwIfNoEntry: false }) === undefined) writeFileSync(d.path, '', { mode: 0o666 });
     }
   }
   for (const [abs, t] of parentTimes) if (lstatSync(abs, { throwIfNoEntry: false })) utimesSync(abs, t.atime, t.mtime);

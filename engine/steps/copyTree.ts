@@ -13,6 +13,7 @@ import { devMajor, devMinor } from '../host/deviceNumbers.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './chown.js';
 import type { StageView } from './snapshotter.js';
+import { imageOwner } from '../store/ownerLedger.js';
 
 /** A destination the copy cannot make: a directory where the image (or this copy) has a file. */
 export class CopyDestinationError extends Error {}
@@ -113,21 +114,21 @@ export class CopyWriter {
     const dir = this.tree.put(imagePath, DiffNode.directory({ mode: 0o755, uid: 0, gid: 0, mtimeMs: 0 }));
     this.timed.add(dir);
     if (source) { this.applyDirAttrs(dir, source); return; }
-    if (lower?.isDirectory()) dir.setAttrs(attrsOf(lower, lower.mode & 0o7777, lower));
+    if (lower?.isDirectory()) dir.setAttrs(attrsOf(lower, lower.mode & 0o7777, imageOwner(lower)));
     else dir.setAttrs({ mode: this.newDirMode, uid: this.newDirOwner.uid, gid: this.newDirOwner.gid, mtimeMs: this.newDirTime.getTime() });
   }
 
   private applyDirAttrs(dir: DiffNode, source: { stats: Stats; attrs: EntryAttrs }): void {
     const { stats, attrs } = source;
     const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, true) : stats.mode & 0o7777;
-    dir.setAttrs(attrsOf(stats, mode, attrs.owner ?? stats));
+    dir.setAttrs(attrsOf(stats, mode, attrs.owner ?? imageOwner(stats)));
     this.timed.add(dir);
   }
 
   /** Copies one non-directory entry (file or symlink) from `srcPath` to `imagePath`. */
   async copyEntry(srcPath: string, stats: Stats, imagePath: string, attrs: EntryAttrs): Promise<void> {
     this.tree.remove(imagePath);
-    const owner = attrs.owner ?? stats;
+    const owner = attrs.owner ?? imageOwner(stats);
     if (stats.isSymbolicLink()) {
       this.tree.put(imagePath, DiffNode.symlink(attrsOf(stats, 0o777, owner), readlinkSync(srcPath)));
       return;
@@ -185,7 +186,7 @@ export class CopyWriter {
     const inodes = new Map<string, DiffNode>();
     const adoptDirAttrs = (dir: DiffNode, st: Stats): void => {
       const mtimeMs = this.timed.has(dir) ? dir.mtimeMs : st.mtime.getTime();
-      dir.setAttrs({ mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs });
+      dir.setAttrs({ mode: st.mode & 0o7777, ...imageOwner(st), mtimeMs });
     };
     // `named`: the path as the archive names it (for `listed`); `image`: where it lands, a
     // directory the archive only implies followed through a symlink the image has there.
@@ -195,7 +196,7 @@ export class CopyWriter {
         const namedPath = posix.join(named, name);
         let imagePath = posix.join(image, name);
         const st = lstatSync(hostPath);
-        const a: NodeAttrs = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtime.getTime() };
+        const a: NodeAttrs = { mode: st.mode & 0o7777, ...imageOwner(st), mtimeMs: st.mtime.getTime() };
         if (st.isDirectory()) {
           if (!listed.has(namedPath)) imagePath = this.resolvePath(imagePath, listed);
           const existing = this.tree.get(imagePath);

@@ -140,7 +140,7 @@ export async function runCommand(plan: RunPlan): Promise<{ argv: string[]; root:
       mounts,
       stdio: 'pipe',
       deviceDefaults: 'build',
-      beforeStart: () => root.watch(),
+      beforeStart: () => root.watch({ uid, gid }),
       ...(plan.insecure ? { privileged: true } : {}),
     }, {
       onStdout: (c) => { keep(c); plan.onOutput('stdout', c); },

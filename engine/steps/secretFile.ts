@@ -5,6 +5,7 @@
  * when there is one (a secret is never written to the store's disk), in a 0700 directory of its
  * own, and goes when the step ends.
  */
+import { canOwnFiles } from '../host/privilege.js';
 import { statfsSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ export async function stageSecretFile(source: string, opts: SecretFileOptions, f
     await chmod(dir, 0o700);
     const path = join(dir, 'secret');
     await copyFile(source, path);
-    await chown(path, opts.uid, opts.gid);
+    if (canOwnFiles()) await chown(path, opts.uid, opts.gid);
     await chmod(path, opts.mode);
     return { path, remove };
   } catch (e) {

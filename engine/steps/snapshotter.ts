@@ -71,8 +71,11 @@ export interface CapturedLayer {
 export interface RunRoot {
   readonly rootfs: RunRootfs;
   readonly files: StageRoot;
-  /** Called right before the command starts: changes from here on are the step's. */
-  watch(): void;
+  /**
+   * Called right before the command starts: changes from here on are the step's, and what it
+   * makes belongs to `owner` (its user; where the disk cannot hold owners, see ownerLedger.ts).
+   */
+  watch(owner?: { uid: number; gid: number }): void;
   capture(): Promise<CapturedLayer>;
   /** Gives the root up (the step failed, or its layer was kept); undoes the stubs. */
   discard(): Promise<void>;

@@ -5,7 +5,8 @@
  * layer's tar applied (whiteouts delete, opaque dirs empty); a RUN step's finished root is adopted
  * as its new stack's directory instead. Nothing is mounted: this is what runs where overlayfs
  * cannot (an unprivileged container, a filesystem overlay refuses). Made in tmp/ and renamed into
- * place, so a reader sees a whole one or none.
+ * place, so a reader sees a whole one or none. Where kiln may not chown, each directory has an
+ * owner ledger beside it (ownerLedger.ts), written before the directory is renamed into place.
  */
 import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { mkdtemp, readdir, rename, rm } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { hexOf, type BlobStore } from './blobs.js';
 import { tempPrefix } from './scratch.js';
 import { renameDirInto } from './snapshots.js';
 import { copyTree } from './treeCopy.js';
+import { OwnerLedger, ledgerFileOf, ownersInLedgers } from './ownerLedger.js';
 import { layerExtraction } from '../lateLoading.js';
 
 /** The OCI chain id of a stack of layers (bottom first): the first diff_id, then sha256 of "parent child". */
@@ -67,6 +69,14 @@ export class RootfsCopies {
     return pending;
   }
 
+  /** Where the disk cannot hold owners: each root's owners in a ledger beside it. */
+  readonly ledgered = ownersInLedgers();
+
+  /** The owners of a stack's root, when they are kept in a ledger (undefined: on disk). */
+  ownersOf(rootDir: string): OwnerLedger | undefined {
+    return this.ledgered ? OwnerLedger.of(rootDir) : undefined;
+  }
+
   /** A new directory in tmp/ holding a copy of the stack's root, for a RUN step to change. */
   async copyOf(diffIds: readonly string[]): Promise<string> {
     const source = await this.get(diffIds);
@@ -83,10 +93,16 @@ export class RootfsCopies {
   private async create(diffIds: readonly string[]): Promise<string> {
     const top = diffIds[diffIds.length - 1] as string;
     if (!(await this.blobs.has(top))) throw new KilnError('LAYER_MISSING', `layer ${top} is not in the store`);
-    const tmp = await this.copyOf(diffIds.slice(0, -1));
+    const parent = diffIds.slice(0, -1);
+    const tmp = await this.copyOf(parent);
     try {
-      await (await layerExtraction()).extractTar(await this.blobs.open(top), tmp, { whiteouts: 'apply', source: `layer ${top}` });
-      return await this.adopt(diffIds, tmp);
+      const owners = this.ownersOf(await this.get(parent))?.copy();
+      await (await layerExtraction()).extractTar(await this.blobs.open(top), tmp, {
+        whiteouts: 'apply', source: `layer ${top}`,
+        ...(owners ? { recordOwner: (rel: string, uid: number, gid: number) => owners.set(rel, { uid, gid }) } : {}),
+      });
+      owners?.prune(tmp);
+      return await this.adopt(diffIds, tmp, owners);
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
       throw e;
@@ -94,9 +110,10 @@ export class RootfsCopies {
   }
 
   /** Moves a finished root (on the store's filesystem) in as the stack's directory. */
-  async adopt(diffIds: readonly string[], dir: string): Promise<string> {
+  async adopt(diffIds: readonly string[], dir: string, owners?: OwnerLedger): Promise<string> {
     await this.hold([chainLeaseName(diffIds)]);
     const target = this.path(diffIds);
+    if (owners) await owners.save(target);
     await renameDirInto(dir, target);
     return target;
   }
@@ -117,5 +134,6 @@ export class RootfsCopies {
       throw err;
     }
     await rm(aside, { recursive: true, force: true });
+    await rm(ledgerFileOf(join(this.dir, hexOf(chain))), { force: true });
   }
 }

@@ -2,7 +2,8 @@
  * Temporary directories inside the store (same filesystem, so results can be renamed into
  * place). Each name carries the creating process's tag (pid and start time, see
  * processIdentity.ts): dirs of this process are removed when it exits, and dirs of processes
- * that died — with whatever was still mounted beneath them — are removed the next time a store
+ * that died — with whatever was still mounted beneath them, and whatever still runs chrooted in
+ * them (chrootedLeftovers.ts) — are removed the next time a store
  * is opened, however young they are. A live process's dirs are never touched.
  */
 import { rm } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTag, selfTag, tagAlive } from '../host/processIdentity.js';
 import { nativeBinding } from '../../native/index.js';
+import { killProcessesRootedUnder } from './chrootedLeftovers.js';
 
 const ours = new Set<string>();
 let exitHookInstalled = false;
@@ -94,6 +96,7 @@ export async function sweepStaleTemps(tmpDir: string): Promise<void> {
     const owner = tempOwner(name);
     if (!owner || tagAlive(owner)) continue;
     const path = join(tmpDir, name);
+    await killProcessesRootedUnder(path);
     await unmountLeftovers(path);
     await rm(path, { recursive: true, force: true }).catch(() => undefined);
   }

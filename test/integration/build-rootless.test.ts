@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { execFileSync } from 'node:child_process';
@@ -231,9 +231,20 @@ describe('build: rootless kiln build', () => {
   });
 
 
-  test('a user without a subordinate range is refused with a message naming /etc/subuid', (t) => {
+  /** A PATH with node and setpriv only (no proot). */
+  function pathWithoutProot(): string {
+    const dir = join(session.root, 'bin-without-proot');
+    if (!existsSync(dir)) {
+      mkdirSync(dir);
+      symlinkSync(process.execPath, join(dir, 'node'));
+      symlinkSync('/usr/bin/setpriv', join(dir, 'setpriv'));
+    }
+    return dir;
+  }
+
+  test('a user without a subordinate range (and no proot) is refused with a message naming /etc/subuid', (t) => {
     if (!prerequisite(t, rootlessReady && noSubidsUserExists, `${rootlessWhy}, and the ${NO_SUBIDS_USER} user (no /etc/subuid range) from .ci/setup`)) return;
-    const r = session.asUser([session.kilnBin, 'build', '-'], { user: NO_SUBIDS_USER, input: 'FROM scratch\n', env: { KILN_ROOT: '/nonexistent/kiln', TMPDIR: '/tmp' } });
+    const r = session.asUser([session.kilnBin, 'build', '-'], { user: NO_SUBIDS_USER, input: 'FROM scratch\n', env: { KILN_ROOT: '/nonexistent/kiln', TMPDIR: '/tmp', PATH: pathWithoutProot() } });
     assert.equal(r.status, 71, r.stderr);
     assert.match(r.stderr, new RegExp(`no range for ${NO_SUBIDS_USER} in /etc/subuid`));
     assert.match(r.stderr, /needs root, or a user namespace of its own, to give the layers' files their owners/);

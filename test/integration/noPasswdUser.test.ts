@@ -75,13 +75,13 @@ test('a private temp store someone else made first is not used', async (t) => {
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });
 
-test('kiln build with no user namespace to keep owners in: one line naming what is needed, exit 71', async (t) => {
+test('kiln build with no user namespace to keep owners in and no proot: one line naming what is needed, exit 71', async (t) => {
   if (!prerequisite(t, isRoot, 'needs root to run kiln as another uid')) return;
   mkdirSync(join(work, 'ctx'));
-  const r = await kilnAs(['build', join(work, 'ctx')], { HOME: '/', TMPDIR: work });
+  const r = await kilnAs(['build', join(work, 'ctx')], { HOME: '/', TMPDIR: work, PATH: '/nonexistent' });
   assert.equal(r.code, 71, r.stderr);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0] as string, new RegExp(`^kiln: kiln build as uid ${uid} needs root, or a user namespace of its own, .*no range for ${uid} in /etc/subuid.*run the job as root in its container`));
+  assert.match(lines[0] as string, new RegExp(`^kiln: kiln build as uid ${uid} needs root, or a user namespace of its own, .*no range for ${uid} in /etc/subuid.*or else proot \\(Debian package proot\\) on PATH: run the job as root in its container`));
   assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
 });

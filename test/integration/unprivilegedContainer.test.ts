@@ -4,8 +4,10 @@
  * read-only. As root there, `kiln build` takes chroot isolation and the copy snapshotter by
  * itself, says so once, and builds a multi-stage recipe with RUN, COPY --from and a cache mount
  * to the same image ID as the same build outside with namespaces and overlay; its `kiln save`
- * loads in docker and runs. As a uid with no passwd entry, kiln finds a store it can write and
- * says in one line what a build needs that the container does not give.
+ * loads in docker and runs. As a uid with no passwd entry (no capability, no user namespace),
+ * kiln finds a store it can write, keeps the layers' owners beside its copied roots and gives
+ * RUN steps the image's root with proot: the same image ID again; without proot, one line.
+ * `kiln run` there stops in one line before it makes anything, for both users.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +25,8 @@ const BASE_TAG = `${NAME}/busybox:local`;
 const OUT_TAG = `${NAME}/greeting:built-inside`;
 const EPOCH = '1700000000';
 let work = '';
+const RUN_REFUSAL = (why: string): string => `kiln: kiln run needs new namespaces for a container and the kernel refused them here (${why}): kiln run has no weaker isolation to fall back to; run it where the job's container allows namespaces, while kiln build works here (--isolation chroot, which auto picks)`;
+const RUN_REFUSED_AS_ROOT = RUN_REFUSAL('kiln holds no CAP_SYS_ADMIN, which every new namespace needs');
 let ready = false;
 const dockerImages: string[] = [];
 
@@ -75,11 +79,17 @@ function dockerRun(name: string, user: string | undefined, script: string): Prom
   ]);
 }
 
+let outside: Promise<string> | undefined;
+/** The image ID of the recipe built on the host, as root, with namespaces and overlay. */
+function outsideImageId(): Promise<string> {
+  outside ??= succeeds(runKiln(join(work, 'outside'), ['build', '-q', '--isolation', 'namespaces', '--snapshotter', 'overlay', '-t', OUT_TAG, join(work, 'ctx')], { env: { SOURCE_DATE_EPOCH: EPOCH } }))
+    .then((r) => r.stdout.trim());
+  return outside;
+}
+
 test('as root in an unprivileged container: chroot isolation, copy snapshotter, the same image ID as outside', async (t) => {
   if (!prerequisite(t, ready, 'needs root, /bin/busybox and a docker daemon')) return;
-  const outside = join(work, 'outside');
-  const built = await succeeds(runKiln(outside, ['build', '-q', '--isolation', 'namespaces', '--snapshotter', 'overlay', '-t', OUT_TAG, join(work, 'ctx')], { env: { SOURCE_DATE_EPOCH: EPOCH } }));
-  const outsideId = built.stdout.trim();
+  const outsideId = await outsideImageId();
   const r = await dockerRun('root', undefined, [
     'set -e', 'export KILN_ROOT=/tmp/kiln-store',
     'node "$KILN" load -i /in/base.tar >/dev/null',
@@ -88,6 +98,8 @@ test('as root in an unprivileged container: chroot isolation, copy snapshotter, 
     // kiln run has no weaker isolation to fall back to: one line for each thing refused.
     `node "$KILN" run --rm ${OUT_TAG} true 2> /out/run.err || echo $? > /out/run.code`,
     `node "$KILN" run --rm --network none ${OUT_TAG} true 2> /out/run-none.err || echo $? > /out/run-none.code`,
+    `node "$KILN" run -d ${OUT_TAG} true 2> /out/run-d.err || echo $? > /out/run-d.code`,
+    'node "$KILN" ps -aq > /out/ps',
   ].join('\n'));
   assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
   const insideId = readFileSync(join(work, 'out-root', 'id'), 'utf8').trim();
@@ -101,14 +113,13 @@ test('as root in an unprivileged container: chroot isolation, copy snapshotter, 
     code: readFileSync(join(work, 'out-root', `${name}.code`), 'utf8').trim(),
     lines: readFileSync(join(work, 'out-root', `${name}.err`), 'utf8').trim().split('\n'),
   });
-  // (Today the first refusal is the overlay snapshot's trusted.* xattrs, before any clone.)
-  for (const name of ['run', 'run-none']) {
+  // Decided before anything is made (no bridge, no cgroup note, no record): one line, exit 71.
+  for (const name of ['run', 'run-none', 'run-d']) {
     const r = refused(name);
-    assert.notEqual(r.code, '0', r.lines.join('\n'));
-    assert.equal(r.lines.length, 1, r.lines.join('\n'));
-    assert.match(r.lines[0] as string, /^kiln: .*(Operation not permitted|refused)/);
-    assert.doesNotMatch(r.lines[0] as string, /internal error/);
+    assert.equal(r.code, '71', r.lines.join('\n'));
+    assert.deepEqual(r.lines, [RUN_REFUSED_AS_ROOT]);
   }
+  assert.equal(readFileSync(join(work, 'out-root', 'ps'), 'utf8'), '', 'a refused run leaves no container record');
   // Its archive loads in docker and runs.
   await succeeds(runCommand(DOCKER, ['load', '-i', join(work, 'out-root', 'image.tar')]));
   dockerImages.push(OUT_TAG);
@@ -116,15 +127,36 @@ test('as root in an unprivileged container: chroot isolation, copy snapshotter, 
   assert.equal(ran.stdout, 'hello from a CI container\n');
 });
 
-test('as a uid without passwd entry in an unprivileged container: a store it can write, and one clear line', async (t) => {
+test('as a uid without passwd entry in an unprivileged container: a store it can write, proot for RUN, the same image ID as outside', async (t) => {
   if (!prerequisite(t, ready, 'needs root, /bin/busybox and a docker daemon')) return;
+  if (!prerequisite(t, existsSync('/usr/bin/proot'), 'needs proot (Debian package proot, from .ci/setup)')) return;
+  const outsideId = await outsideImageId();
   const r = await dockerRun('user', '4242:4242', [
-    'node "$KILN" images >/dev/null',
-    'node "$KILN" build -q /ctx; echo "exit $?" >&2',
+    'set -e',
+    'node "$KILN" load -q -i /in/base.tar',
+    `node "$KILN" build -q -t ${OUT_TAG} /ctx > /out/id`,
+    `node "$KILN" save -o /out/image.tar ${OUT_TAG}`,
+    `node "$KILN" run --rm ${BASE_TAG} true 2> /out/run.err || echo $? > /out/run.code`,
+    // Without proot: one line saying what is missing, before anything is built.
+    'node=$(command -v node); PATH=/nonexistent "$node" "$KILN" build -q /ctx 2> /out/no-proot.err || echo $? > /out/no-proot.code',
   ].join('\n'));
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines[0], 'kiln: note: the home directory (/) is not writable: the store is /tmp/kiln-4242 (give --root DIR or set KILN_ROOT to keep images elsewhere)', r.stderr);
-  assert.match(lines[1] as string, /^kiln: kiln build as uid 4242 needs root, or a user namespace of its own/);
-  assert.equal(lines[2], 'exit 71');
-  assert.equal(lines.length, 3, r.stderr);
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  // Each command says once where its store is; the build says once which isolation it took.
+  const NOTE = 'kiln: note: the home directory (/) is not writable: the store is /tmp/kiln-4242 (give --root DIR or set KILN_ROOT to keep images elsewhere)';
+  const lines = r.stderr.trim().split('\n').filter((l) => l !== NOTE);
+  assert.ok(r.stderr.startsWith(`${NOTE}\n`), r.stderr);
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0] as string, /^kiln: isolation chroot: no user namespace of kiln's own \(.*4242.*\); RUN steps run under proot in a copied root/);
+  const insideId = readFileSync(join(work, 'out-user', 'id'), 'utf8').trim();
+  assert.equal(insideId, outsideId, `inside: ${insideId}, outside: ${outsideId}`);
+  // kiln run: decided before anything is made, one line (the clone of a user namespace refused).
+  assert.equal(readFileSync(join(work, 'out-user', 'run.code'), 'utf8').trim(), '71');
+  assert.equal(readFileSync(join(work, 'out-user', 'run.err'), 'utf8'), `${NOTE}\n${RUN_REFUSAL('clone: Operation not permitted')}\n`);
+  assert.equal(readFileSync(join(work, 'out-user', 'no-proot.code'), 'utf8').trim(), '71');
+  assert.match(readFileSync(join(work, 'out-user', 'no-proot.err'), 'utf8'), /^kiln: kiln build as uid 4242 needs root, or a user namespace of its own, .*or else proot \(Debian package proot\) on PATH[^\n]*\n$/);
+  // Its archive loads in docker and runs.
+  await succeeds(runCommand(DOCKER, ['load', '-i', join(work, 'out-user', 'image.tar')]));
+  dockerImages.push(OUT_TAG);
+  const ran = await succeeds(runCommand(DOCKER, ['run', '--rm', '--network', 'none', OUT_TAG]));
+  assert.equal(ran.stdout, 'hello from a CI container\n');
 });

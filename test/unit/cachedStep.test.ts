@@ -182,6 +182,19 @@ test('--explain names a changed ARG', async () => {
   rmSync(join(h.context, '..'), { recursive: true });
 });
 
+test('a COPY is keyed by the files its sources select as the step expands them (a build arg), and a word that does not expand fails the step, not the cache', async () => {
+  const h = await harness();
+  const r = dockerfile('FROM scratch\nARG SRC\nCOPY src/${SRC} /in/\n');
+  await kilnBuild(h, r, { buildArgs: { SRC: 'a.c' } });
+  writeFileSync(join(h.context, 'src', 'b.c'), 'int c;');
+  assert.deepEqual(verdicts(await kilnBuild(h, r, { buildArgs: { SRC: 'a.c' } })).at(-1), 'COPY src/a.c /in/: HIT', 'b.c is not what it copies');
+  const other = verdicts(await kilnBuild(h, r, { buildArgs: { SRC: 'b.c' } }));
+  assert.match(other.at(-1) ?? '', /^COPY src\/b\.c \/in\/: MISS: .*ARG SRC changed: "a\.c" → "b\.c".*file added: src\/b\.c/);
+  const unset = dockerfile('FROM scratch\nARG SRC\nCOPY src/${SRC:?unset} /in/\n');
+  await assert.rejects(kilnBuild(h, unset), (e: Error) => /SRC: unset|unset/.test(e.message) && !/cache/i.test(e.message));
+  rmSync(join(h.context, '..'), { recursive: true });
+});
+
 test('identical steps in two stages run once', async () => {
   const h = await harness();
   await kilnBuild(h, dockerfile('FROM scratch AS x\nRUN work same 200\nFROM scratch AS y\nRUN work same 200\nFROM scratch\nCOPY --from=x /same /\nCOPY --from=y /same /y\n'));

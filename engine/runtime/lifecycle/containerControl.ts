@@ -13,7 +13,7 @@ import { KilnError } from '../../errors/kilnError.js';
 import { processStartTime } from '../../host/processIdentity.js';
 import { holderAlive, isLive, type ContainerRecord, type ContainerRecords } from '../containerRecords.js';
 import { freezerOf, isFrozen, setFrozen } from './freezer.js';
-import { leaveRequest, type HolderRequest } from './holderRequest.js';
+import { leaveRequest, takeRequest, type HolderRequest } from './holderRequest.js';
 import { untilRecord } from './recordWatch.js';
 import { signalNumber } from './signals.js';
 
@@ -73,7 +73,11 @@ export async function signalContainer(containerDir: string, rec: ContainerRecord
 export async function stopContainer(records: ContainerRecords, rec: ContainerRecord, signal: string, timeoutSec: number, kind: 'stop' | 'restart'): Promise<boolean> {
   const fd = openContainerProcess(rec);
   const dir = records.containerDir(rec.id);
-  if (fd === undefined) return rec.state === 'restarting' && isLive(rec) ? stopRestarting(records, rec, signal, timeoutSec, kind) : false;
+  if (fd === undefined) {
+    if (rec.state === 'restarting' && isLive(rec)) return stopRestarting(records, rec, signal, timeoutSec, kind);
+    if (kind === 'stop' && rec.state === 'exited' && holderAlive(rec)) return stopBeforeRestart(records, rec, signal, timeoutSec);
+    return false;
+  }
   const native = nativeBinding();
   leaveRequest(dir, { kind, canceled: kind === 'stop' });
   const exited = watchExit(fd);
@@ -96,6 +100,21 @@ async function stopRestarting(records: ContainerRecords, rec: ContainerRecord, s
   leaveRequest(records.containerDir(rec.id), { kind, canceled: kind === 'stop' });
   const now = await untilRecord(records, rec.id, (r) => (!r || !isLive(r) ? null : r.state === 'running' ? r : undefined));
   return now ? stopContainer(records, now, signal, timeoutSec, kind) : true;
+}
+
+/**
+ * A run that has just ended while its holder still lives: it may yet restart it (docker's daemon
+ * decides a stop and a restart under one lock; here the request decides). The request makes the
+ * holder's decision "stopped by hand"; should it have begun the next run first, that run is
+ * stopped as any other. A request no holder is left to read is taken back.
+ */
+async function stopBeforeRestart(records: ContainerRecords, rec: ContainerRecord, signal: string, timeoutSec: number): Promise<boolean> {
+  const dir = records.containerDir(rec.id);
+  leaveRequest(dir, { kind: 'stop', canceled: true });
+  const now = await untilRecord(records, rec.id, (r) => (!r || !holderAlive(r) ? null : r.state === 'running' ? r : undefined));
+  if (now) return stopContainer(records, now, signal, timeoutSec, 'stop');
+  takeRequest(dir);
+  return false;
 }
 
 /**
