@@ -4,7 +4,7 @@
  * PaxHeader when a name or link is not ASCII or too long or PAX records are given), so layers
  * keep the diff_ids they had when tar-stream wrote them. Writing the blocks directly spares a
  * stream object per entry, which dominated the cost of a layer of many small files.
- * test/unit/tarHeader.test.ts checks the bytes against tar-stream's.
+ * test/unit/engine/layer/tarHeader.test.ts checks the bytes against tar-stream's.
  */
 export type TarEntryType = 'file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo';
 

@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Store } from '../../../engine/store/store.js';
+import { CacheIndex } from '../../../cache/recordIndex.js';
+import { pruneCache } from '../../../cache/prune.js';
+import { diskUsage } from '../../../cache/diskUsage.js';
+import { humanSize } from '../../../engine/cli/humanUnits.js';
+import { parseDuration } from '../../../engine/cli/prune.js';
+
+async function* bytes(text: string): AsyncIterable<Uint8Array> {
+  yield Buffer.from(text);
+}
+
+function key(i: number): string {
+  return i.toString(16).padStart(32, '0');
+}
+
+test('prune drops stale and dangling records, keeps fresh ones and their layers; --all drops everything unreferenced', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'kiln-prune-'));
+  const store = await Store.open({ root });
+  const index = new CacheIndex(root);
+  const fresh = await store.ingestBlob(bytes('fresh layer'));
+  const old = await store.ingestBlob(bytes('old layer'));
+  await index.put({ key: key(1), diffIds: [fresh.digest], config: {}, createdAt: '' });
+  await index.put({ key: key(2), diffIds: [old.digest], config: {}, createdAt: '' });
+  await index.put({ key: key(3), diffIds: ['sha256:' + 'f'.repeat(64)], config: {}, createdAt: '' }); // its layer is gone
+  const longAgo = Date.now() / 1000 - 7 * 24 * 3600;
+  utimesSync(join(index.dir, key(2).slice(0, 2), `${key(2)}.json`), longAgo, longAgo);
+
+  const before = await diskUsage(store);
+  assert.deepEqual(before.map((r) => [r.type, r.total]), [['Images', 0], ['Build Cache', 3], ['Snapshots', 0], ['Unreferenced blobs', 0]]);
+
+  const r = await pruneCache(store);
+  assert.equal(r.removedRecords, 2);
+  assert.deepEqual((await index.list()).map((i) => i.key), [key(1)]);
+  assert.ok(await store.hasBlob(fresh.digest));
+  assert.deepEqual(r.removedBlobs, [], 'the old layer is younger than the grace period: kept for concurrent builds');
+
+  const all = await pruneCache(store, { all: true });
+  assert.equal(all.removedRecords, 1);
+  assert.deepEqual(all.removedBlobs.sort(), [fresh.digest, old.digest].sort());
+  assert.ok(all.reclaimedBytes >= 'fresh layer'.length + 'old layer'.length);
+  assert.equal(await store.hasBlob(fresh.digest), false);
+  rmSync(root, { recursive: true });
+});
+
+test('sizes and durations read and print as docker does', () => {
+  assert.equal(humanSize(0), '0B');
+  assert.equal(humanSize(999), '999B');
+  assert.equal(humanSize(12_345_678), '12.3MB');
+  assert.equal(parseDuration('24h'), 86_400_000);
+  assert.equal(parseDuration('1h30m'), 5_400_000);
+  assert.equal(parseDuration('10x'), undefined);
+  assert.equal(parseDuration(''), undefined);
+});

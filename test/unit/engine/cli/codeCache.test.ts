@@ -1,0 +1,141 @@
+/**
+ * bin/kiln's code cache: written by a verb's first run, replaced once by its second, then
+ * only read; a damaged cache or a rebuilt bundle (even one of the same length and mtime) never
+ * changes what kiln does, and the cache is written again. Runs a copy of the launcher and bundle in a temp dir so the checkout's
+ * own caches are left alone.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../../../support/env.js';
+import { STAMP_PATTERN, stamped } from '../../../../build/stampBundle.js';
+
+function install(): { root: string; bundle: string; kiln: (...args: string[]) => ReturnType<typeof spawnSync> } {
+  const root = mkdtempSync(join(tmpdir(), 'kiln-code-cache-'));
+  mkdirSync(join(root, 'bin'));
+  mkdirSync(join(root, 'dist', 'bundle'), { recursive: true });
+  for (const f of ['kiln', 'package.json']) copyFileSync(join(repoRoot, 'bin', f), join(root, 'bin', f));
+  const bundle = join(root, 'dist', 'bundle', 'kiln.cjs');
+  copyFileSync(join(repoRoot, 'dist', 'bundle', 'kiln.cjs'), bundle);
+  const kiln = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'kiln'), ...args], { encoding: 'utf8' });
+  return { root, bundle, kiln };
+}
+
+function stampOf(file: string): string {
+  return readFileSync(file).subarray(0, 200).toString('latin1').split('\n')[0] as string;
+}
+
+test('the code cache: first run writes it, the second replaces it once, later runs only read it', () => {
+  const { root, bundle, kiln } = install();
+  try {
+    const cache = `${bundle}.version.cache`;
+    const out = (kiln('version').stdout as string);
+    assert.match(out, /^kiln version /);
+    assert.match(stampOf(cache), / 1$/);
+    assert.equal(kiln('version').stdout, out);
+    assert.match(stampOf(cache), / 2$/);
+    const final = readFileSync(cache);
+    assert.equal(kiln('version').stdout, out);
+    assert.deepEqual(readFileSync(cache), final, 'a final cache is not rewritten');
+    // Each verb has its own cache, after the global options.
+    kiln('--root', join(root, 'store'), 'images');
+    assert.ok(readdirSync(join(root, 'dist', 'bundle')).includes('kiln.cjs.images.cache'));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a damaged cache or a rebuilt bundle is ignored and written again', () => {
+  const { root, bundle, kiln } = install();
+  try {
+    const cache = `${bundle}.version.cache`;
+    const out = kiln('version').stdout;
+    kiln('version');
+    const good = readFileSync(cache);
+    // Same stamp, garbage after it: V8 rejects the data; the output must not change.
+    const stampLength = good.indexOf(10) + 1;
+    writeFileSync(cache, Buffer.concat([good.subarray(0, stampLength), Buffer.alloc(good.length - stampLength, 0x5a)]));
+    assert.equal(kiln('version').stdout, out);
+    assert.match(stampOf(cache), / 1$/, 'a rejected cache is replaced');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('the build stamps the bundle with the sha256 of its content', () => {
+  const text = readFileSync(join(repoRoot, 'dist', 'bundle', 'kiln.cjs'), 'latin1');
+  assert.match(text, STAMP_PATTERN);
+  assert.equal(stamped(text), text, 'the stamp is the hash of what precedes it');
+});
+
+test('a rebuilt bundle of the same length and mtime is never run from the old bundle\'s cache', () => {
+  // V8 checks a cache only against the source's length: a stamp of size and mtime let the old
+  // code run after a same-length rebuild within one timestamp tick (an old verb list in --help).
+  const { root, bundle, kiln } = install();
+  try {
+    const before = kiln('--help').stdout as string;
+    kiln('--help');
+    assert.match(stampOf(`${bundle}.other.cache`), / 2$/, 'a final cache is in place');
+    const { mtime } = statSync(bundle);
+    const rebuilt = stamped(readFileSync(bundle, 'latin1').replace('List images', 'LIST IMAGES'));
+    assert.equal(rebuilt.length, statSync(bundle).size, 'the same length');
+    writeFileSync(bundle, rebuilt, 'latin1');
+    utimesSync(bundle, mtime, mtime);
+    const after = kiln('--help').stdout as string;
+    assert.match(after, /LIST IMAGES/);
+    assert.equal(after, before.replace('List images', 'LIST IMAGES'));
+    assert.match(stampOf(`${bundle}.other.cache`), / 1$/, 'the old cache is replaced');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a bundle without a stamp runs without a code cache', () => {
+  const { root, bundle, kiln } = install();
+  try {
+    writeFileSync(bundle, readFileSync(bundle, 'latin1').replace(STAMP_PATTERN, '\n'), 'latin1');
+    const out = kiln('version').stdout;
+    assert.match(out as string, /^kiln version /);
+    assert.equal(kiln('version').stdout, out);
+    assert.deepEqual(readdirSync(join(root, 'dist', 'bundle')).filter((n) => n.endsWith('.cache')), []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a launcher that cannot write its cache still runs', () => {
+  const { root, bundle, kiln } = install();
+  try {
+    // A directory where the cache file should go: writing it fails; kiln must not care.
+    mkdirSync(`${bundle}.version.cache`);
+    const r = kiln('version');
+    assert.equal(r.status, 0, r.stderr as string);
+    assert.match(r.stdout as string, /^kiln version /);
+    assert.equal(readdirSync(join(root, 'dist', 'bundle')).filter((n) => n.endsWith('.tmp')).length, 0, 'no temp file left');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('the bundle has no import() left: code loaded from a cache cannot run one', () => {
+  // A function deserialized from V8's code cache loses the host options import() needs
+  // (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING); the bundle turns every import() into require().
+  const text = readFileSync(join(repoRoot, 'dist', 'bundle', 'kiln.cjs'), 'latin1');
+  assert.equal(/\bimport\("/.test(text), false);
+});
+
+test('a launcher without its bundle says kiln is not built, without a stack trace', () => {
+  const { root, bundle, kiln } = install();
+  try {
+    rmSync(bundle);
+    const r = kiln('version');
+    assert.equal(r.status, 70);
+    assert.match(r.stderr as string, /kiln is not built here \(run npm run build in /);
+    assert.doesNotMatch(r.stderr as string, /\n\s+at /);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
