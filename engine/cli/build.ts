@@ -113,24 +113,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     const uid = process.getuid?.() ?? 0;
     throw new KilnError('NEEDS_ROOT', `kiln build as uid ${uid} needs root, or a user namespace of its own, to give the layers' files their owners${isolationReason() !== '' ? `, and here there is ${isolationReason()}` : ''}, or else proot (Debian package proot) on PATH: run the job as root in its container (RUN steps then use chroot isolation), install proot, or give uid ${uid} an /etc/subuid and /etc/subgid range where the kernel allows user namespaces`, { exitCode: KERNEL_REFUSED_EXIT });
   }
-  const snapshotterFlag = args.strings.get('snapshotter');
-  const snapshotter = snapshotterFlag !== undefined ? parseSnapshotter(snapshotterFlag, '--snapshotter') : parseSnapshotter(process.env.KILN_SNAPSHOTTER, 'KILN_SNAPSHOTTER');
-  const quiet = args.bools.has('quiet');
-  const checkOnly = args.bools.has('check');
-  let buildArgs: BuildArgs;
-  try { buildArgs = parseBuildArgs(args.lists.get('build-arg') ?? []); } catch (e) { throw e instanceof BuildArgError ? usageError('build', e.message) : e; }
-  const namedContexts = new Map((args.lists.get('build-context') ?? []).map((t) => keyValue('build', '--build-context', t)));
-  const secrets = new Map((args.lists.get('secret') ?? []).map(parseSecret));
-  const outputs = (args.lists.get('output') ?? []).map(parseOutput);
-  // Every -t is checked here, before any work: `-t ok -t 'Bad Tag'` builds nothing.
-  const tagTexts = args.lists.get('tag') ?? [];
-  const tags = tagTexts.map(parseTagReference);
-  const push = args.bools.has('push');
-  if (push && tags.length === 0) throw usageError('build', '--push needs at least one -t NAME to push to');
-  const insecure = insecureRegistries(args);
-  // Flag values are checked before anything runs, so a typo costs no build.
-  const cacheFrom = (args.lists.get('cache-from') ?? []).map((t) => parseRegistryCacheSpec('--cache-from', t));
-  const cacheTo = (args.lists.get('cache-to') ?? []).map((t) => parseRegistryCacheSpec('--cache-to', t));
+  const flags = parseBuildFlags(args);
+  const { quiet, checkOnly, buildArgs, namedContexts, tags, insecure, cacheFrom, cacheTo, sde, jobs } = flags;
 
   // The parser (Chevrotain) runs only when the Dockerfile's text is new to this store (see plan/parsedRecipe.ts).
   const fromStdin = contextArg === '-';
@@ -138,35 +122,12 @@ export async function run(args: ParsedArgs): Promise<number> {
   // `kiln build -`: the Dockerfile comes on stdin and there is no context (an empty one).
   const contextDir = fromStdin ? await mkdtemp(join(tmpdir(), 'kiln-empty-context-')) : contextArg;
   const source = await loadDockerfile({ contextDir, file: fromStdin ? '-' : args.strings.get('file') });
-  const parse = async (text: string): Promise<Recipe> => {
-    const { parseDockerfile, toRecipe } = await dockerfileGrammar();
-    let df;
-    try {
-      df = parseDockerfile(text);
-      return toRecipe(df);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      if (df && text === source.text && !quiet && !checkOnly && args.strings.get('progress') !== 'json') await warnBeforeInvalidLine(df, e.line, buildArgs);
-      throw new DockerfileError(source.displayName, e);
-    }
-  };
+  const warnBefore = !quiet && !checkOnly && args.strings.get('progress') !== 'json';
+  const parse = (text: string): Promise<Recipe> => parseRecipe(text, source, warnBefore ? buildArgs : undefined);
   const store = await Store.open();
   const recipe = await cachedParse(store.root, source.text, () => parse(source.text));
   const expander = shellExpander(recipe.escape);
-  // --check prints its report only (a progress view of a build that builds nothing would be noise).
-  const mode = quiet || checkOnly ? 'quiet' : (args.strings.get('progress') ?? 'auto');
-  if (!(PROGRESS_MODES as readonly string[]).includes(mode)) throw usageError('build', `invalid --progress "${mode}"`);
-  const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
-  const reportFile = args.strings.get('report');
-  const report = reportFile === undefined ? undefined : (await buildReport()).startBuildReport(reportFile, progress, {
-    dockerfile: source.displayName, context: contextArg, tags: tagTexts, namedContexts: new Set([...namedContexts].filter(([, v]) => !v.startsWith('docker-image://')).map(([k]) => k)),
-    ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
-  });
-  const sde = buildArgEpoch(buildArgs) ?? sourceDateEpochFromEnv();
-  if (sde !== undefined && !Number.isInteger(sde)) throw usageError('build', 'SOURCE_DATE_EPOCH must be a whole number of seconds');
-  const jobsText = args.strings.get('jobs');
-  const jobs = jobsText === undefined ? undefined : Number(jobsText);
-  if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw usageError('build', `invalid --jobs "${jobsText}": expected a whole number of at least 1`);
+  const { progress, report } = await startProgress(args, flags, source.displayName, contextArg);
   const exchange = cacheFrom.length + cacheTo.length > 0 ? await buildCacheExchange() : undefined;
   // Records touched from here on are this build's: what --cache-to exports.
   const started = new Date();
@@ -184,39 +145,25 @@ export async function run(args: ParsedArgs): Promise<number> {
     cache, signal: interrupt.signal, ...(jobs !== undefined ? { jobs } : {}),
     store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
     buildArgs, ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
-    namedContexts, secrets, entitlements: entitlementsOf(args.lists.get('allow') ?? []), ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
+    namedContexts, secrets: flags.secrets, entitlements: entitlementsOf(args.lists.get('allow') ?? []), ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
     ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
-    progress, expander, ...(report ? { observer: report.recorder } : {}), snapshotter, isolation: resolveIsolation,
+    progress, expander, ...(report ? { observer: report.recorder } : {}), snapshotter: flags.snapshotter, isolation: resolveIsolation,
     runner: async (s, io) => (await containerRuntime()).runContainer((await resolveIsolation()) === 'chroot' ? { ...s, isolation: 'chroot' } : s, io),
-    parseTrigger,
-    pull: async (ref, platform) => {
-      const { pullImage } = await registryTransfer();
-      try {
-        return await pullImage(store, ref, { platform: formatPlatform(platform), insecureRegistries: insecure });
-      } catch (e) {
-        if (!(e instanceof KilnError)) throw e;
-        throw new KilnError('IMAGE_NOT_FOUND', `${ref}: image not found in the store, and pulling it failed: ${e.message}`, { cause: e });
-      }
-    },
-    // The checks' findings are remembered like the parse: a rebuild with the same inputs only reads them.
-    checks: (inputs) => cachedParse(store.root, `${source.text}\0checks\0${checkInputsKey(inputs)}`, async () => {
-      const { checkRecipe, inheritedTriggers } = await buildChecks();
-      // A trigger that does not parse is left to the step that runs it, which reports it.
-      const texts = [...new Set([...inheritedTriggers(recipe, inputs).values()].flat())];
-      const parsed = new Map(await Promise.all(texts.map(async (t) => [t, await parseTrigger(t).catch(() => [])] as const)));
-      return checkRecipe(recipe, inputs, (t) => parsed.get(t) ?? []);
-    }),
+    parseTrigger, pull: pullFor(store, insecure), checks: checksFor(store, source.text, recipe, parseTrigger),
     sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },
+  };
+  const close = async (): Promise<void> => {
+    interrupt.dispose();
+    await cache.close();
+    await progress.close();
+    if (fromStdin) await rm(contextDir, { recursive: true, force: true });
   };
   if (checkOnly) {
     try {
       return await reportCheckOnly(buildOptions, args.strings.get('file') ?? basename(source.displayName), source.text);
     } finally {
-      interrupt.dispose();
-      await cache.close();
-      await progress.close();
-      if (fromStdin) await rm(contextDir, { recursive: true, force: true });
+      await close();
     }
   }
   let result;
@@ -229,24 +176,129 @@ export async function run(args: ParsedArgs): Promise<number> {
     failure = { error };
     throw error;
   } finally {
-    interrupt.dispose();
-    await cache.close();
-    await progress.close();
-    if (fromStdin) await rm(contextDir, { recursive: true, force: true });
+    await close();
     if (failure) await report?.write(store, failure);
   }
-  for (const out of outputs) await writeOutput(store, result.record, tags, out);
+  for (const out of flags.outputs) await writeOutput(store, result.record, tags, out);
   await report?.write(store, { record: result.record });
   if (exchange) for (const to of cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: insecure });
-  if (push) {
-    const { pushImage } = await registryTransfer();
-    for (const [i, t] of tags.entries()) {
-      const pushed = await pushImage(store, fullReference(t), { source: result.record.id, insecureRegistries: insecure });
-      if (!quiet) process.stderr.write(`pushed ${tagTexts[i]}: digest: ${pushed.digest} size: ${pushed.size}\n`);
-    }
-  }
+  if (flags.push) await pushTags(store, result.record.id, flags);
   if (quiet) printLine(`${result.record.id}\n`);
   return 0;
+}
+
+/**
+ * The build's progress view (`--progress`; quiet with -q, and with --check, which prints its
+ * report only: a progress view of a build that builds nothing would be noise), and its --report.
+ */
+async function startProgress(args: ParsedArgs, flags: BuildFlags, dockerfile: string, context: string) {
+  const mode = flags.quiet || flags.checkOnly ? 'quiet' : (args.strings.get('progress') ?? 'auto');
+  if (!(PROGRESS_MODES as readonly string[]).includes(mode)) throw usageError('build', `invalid --progress "${mode}"`);
+  const progress = createProgress(mode as Parameters<typeof createProgress>[0]);
+  const reportFile = args.strings.get('report');
+  const report = reportFile === undefined ? undefined : (await buildReport()).startBuildReport(reportFile, progress, {
+    dockerfile, context, tags: flags.tagTexts, namedContexts: new Set([...flags.namedContexts].filter(([, v]) => !v.startsWith('docker-image://')).map(([k]) => k)),
+    ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
+  });
+  return { progress, report };
+}
+
+/** The flags of `kiln build`, parsed and checked before anything runs: a typo costs no build. */
+interface BuildFlags {
+  quiet: boolean;
+  checkOnly: boolean;
+  snapshotter: ReturnType<typeof parseSnapshotter>;
+  buildArgs: BuildArgs;
+  namedContexts: Map<string, string>;
+  secrets: Map<string, string>;
+  outputs: OutputSpec[];
+  /** Every -t as given, and parsed: `-t ok -t 'Bad Tag'` builds nothing. */
+  tagTexts: string[];
+  tags: ImageReference[];
+  push: boolean;
+  insecure: ReturnType<typeof insecureRegistries>;
+  cacheFrom: ReturnType<typeof parseRegistryCacheSpec>[];
+  cacheTo: ReturnType<typeof parseRegistryCacheSpec>[];
+  /** SOURCE_DATE_EPOCH: a build arg, else the environment's. */
+  sde: number | undefined;
+  jobs: number | undefined;
+}
+
+function parseBuildFlags(args: ParsedArgs): BuildFlags {
+  const snapshotterFlag = args.strings.get('snapshotter');
+  const snapshotter = snapshotterFlag !== undefined ? parseSnapshotter(snapshotterFlag, '--snapshotter') : parseSnapshotter(process.env.KILN_SNAPSHOTTER, 'KILN_SNAPSHOTTER');
+  let buildArgs: BuildArgs;
+  try { buildArgs = parseBuildArgs(args.lists.get('build-arg') ?? []); } catch (e) { throw e instanceof BuildArgError ? usageError('build', e.message) : e; }
+  const namedContexts = new Map((args.lists.get('build-context') ?? []).map((t) => keyValue('build', '--build-context', t)));
+  const secrets = new Map((args.lists.get('secret') ?? []).map(parseSecret));
+  const outputs = (args.lists.get('output') ?? []).map(parseOutput);
+  const tagTexts = args.lists.get('tag') ?? [];
+  const tags = tagTexts.map(parseTagReference);
+  const push = args.bools.has('push');
+  if (push && tags.length === 0) throw usageError('build', '--push needs at least one -t NAME to push to');
+  const insecure = insecureRegistries(args);
+  const cacheFrom = (args.lists.get('cache-from') ?? []).map((t) => parseRegistryCacheSpec('--cache-from', t));
+  const cacheTo = (args.lists.get('cache-to') ?? []).map((t) => parseRegistryCacheSpec('--cache-to', t));
+  const sde = buildArgEpoch(buildArgs) ?? sourceDateEpochFromEnv();
+  if (sde !== undefined && !Number.isInteger(sde)) throw usageError('build', 'SOURCE_DATE_EPOCH must be a whole number of seconds');
+  const jobs = parseJobs(args.strings.get('jobs'));
+  return { quiet: args.bools.has('quiet'), checkOnly: args.bools.has('check'), snapshotter, buildArgs, namedContexts, secrets, outputs, tagTexts, tags, push, insecure, cacheFrom, cacheTo, sde, jobs };
+}
+
+function parseJobs(text: string | undefined): number | undefined {
+  const jobs = text === undefined ? undefined : Number(text);
+  if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw usageError('build', `invalid --jobs "${text}": expected a whole number of at least 1`);
+  return jobs;
+}
+
+/**
+ * Parses Dockerfile text (the recipe's, or `FROM scratch` and an ONBUILD trigger). A syntax error
+ * is located in the Dockerfile; with `warnWith`, the checks of the lines before it are shown first.
+ */
+async function parseRecipe(text: string, source: { text: string; displayName: string }, warnWith: BuildArgs | undefined): Promise<Recipe> {
+  const { parseDockerfile, toRecipe } = await dockerfileGrammar();
+  let df;
+  try {
+    df = parseDockerfile(text);
+    return toRecipe(df);
+  } catch (e) {
+    if (!(e instanceof ParseError)) throw e;
+    if (df && text === source.text && warnWith !== undefined) await warnBeforeInvalidLine(df, e.line, warnWith);
+    throw new DockerfileError(source.displayName, e);
+  }
+}
+
+/** A base image missing from the store is pulled (on the stage's platform). */
+function pullFor(store: Store, insecure: ReturnType<typeof insecureRegistries>): NonNullable<BuildOptions['pull']> {
+  return async (ref, platform) => {
+    const { pullImage } = await registryTransfer();
+    try {
+      return await pullImage(store, ref, { platform: formatPlatform(platform), insecureRegistries: insecure });
+    } catch (e) {
+      if (!(e instanceof KilnError)) throw e;
+      throw new KilnError('IMAGE_NOT_FOUND', `${ref}: image not found in the store, and pulling it failed: ${e.message}`, { cause: e });
+    }
+  };
+}
+
+/** The build checks, their findings remembered like the parse: a rebuild with the same inputs only reads them. */
+function checksFor(store: Store, text: string, recipe: Recipe, parseTrigger: (text: string) => Promise<StageInstruction[]>): NonNullable<BuildOptions['checks']> {
+  return (inputs) => cachedParse(store.root, `${text}\0checks\0${checkInputsKey(inputs)}`, async () => {
+    const { checkRecipe, inheritedTriggers } = await buildChecks();
+    // A trigger that does not parse is left to the step that runs it, which reports it.
+    const texts = [...new Set([...inheritedTriggers(recipe, inputs).values()].flat())];
+    const parsed = new Map(await Promise.all(texts.map(async (t) => [t, await parseTrigger(t).catch(() => [])] as const)));
+    return checkRecipe(recipe, inputs, (t) => parsed.get(t) ?? []);
+  });
+}
+
+/** `--push`: every -t name to its registry. */
+async function pushTags(store: Store, id: string, flags: BuildFlags): Promise<void> {
+  const { pushImage } = await registryTransfer();
+  for (const [i, t] of flags.tags.entries()) {
+    const pushed = await pushImage(store, fullReference(t), { source: id, insecureRegistries: flags.insecure });
+    if (!flags.quiet) process.stderr.write(`pushed ${flags.tagTexts[i]}: digest: ${pushed.digest} size: ${pushed.size}\n`);
+  }
 }
 
 /** An invalid instruction stops the build before it starts; the checks of the lines before it are still shown, as BuildKit shows them. */
