@@ -5,7 +5,6 @@
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
 import { IgnoreMatcher, patternRegex } from './dockerignore.js';
 import { clampRelative, resolveInRoot } from './scopedPath.js';
 import { hasWildcard, segmentMatcher, unescapeLiteral } from './wildcard.js';
@@ -118,7 +117,8 @@ export class SourceTree {
     const visit = (abs: string, rel: string): void => {
       for (const name of readdirSync(abs)) {
         const entryRel = rel === '' ? name : `${rel}/${name}`;
-        const entryAbs = join(abs, name);
+        // Not path.join: abs is clean (below), and join's normalizing cost about a seventh of a 20,000-file walk's CPU.
+        const entryAbs = abs === '/' ? `/${name}` : `${abs}/${name}`;
         const stats = lstatSync(entryAbs);
         const ignored = this.excluded(dirRel === '' ? entryRel : `${dirRel}/${entryRel}`);
         const dropped = excluding && (exclude as IgnoreMatcher).excludes(entryRel);
@@ -126,7 +126,7 @@ export class SourceTree {
         if (stats.isDirectory() && !(ignored && pruneIgnored) && !(dropped && pruneExcluded)) visit(entryAbs, entryRel);
       }
     };
-    visit(dirAbs, '');
+    visit(dirAbs.replace(/(.)\/+$/, '$1'), ''); // no trailing slash: entries are `${abs}/${name}`
     out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
     return out;
   }
