@@ -125,7 +125,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const warnBefore = !quiet && !checkOnly && args.strings.get('progress') !== 'json';
   const parse = (text: string): Promise<Recipe> => parseRecipe(text, source, warnBefore ? buildArgs : undefined);
   const store = await Store.open();
-  const recipe = await cachedParse(store.root, source.text, () => parse(source.text));
+  const recipe = await cachedParse(store.root, source.text, () => parse(source.text)).catch(async (error: unknown) => {
+    await reportParseFailure(args, flags, source.displayName, contextArg, store, error);
+    throw error;
+  });
   const expander = shellExpander(recipe.escape);
   const { progress, report } = await startProgress(args, flags, source.displayName, contextArg);
   const exchange = cacheFrom.length + cacheTo.length > 0 ? await buildCacheExchange() : undefined;
@@ -185,6 +188,23 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (flags.push) await pushTags(store, result.record.id, flags);
   if (quiet) printLine(`${result.record.id}\n`);
   return 0;
+}
+
+/**
+ * A Dockerfile that does not parse still gets the --report CI asked for: no stages, the parse
+ * error. A report that cannot be written leaves the parse error the one that counts.
+ */
+async function reportParseFailure(args: ParsedArgs, flags: BuildFlags, dockerfile: string, context: string, store: Store, error: unknown): Promise<void> {
+  if (!args.strings.has('report')) return;
+  try {
+    const { progress, report } = await startProgress(args, { ...flags, quiet: true }, dockerfile, context);
+    await progress.close();
+    // The page shows the error as the terminal does: where in the Dockerfile, then what.
+    const shown = error instanceof DockerfileError ? new Error(`${dockerfile}:${error.parse.line}:${error.parse.column}: ${error.message}`) : error;
+    await report?.write(store, { error: shown });
+  } catch {
+    // The report's own name was refused: the parse error is still what the user sees.
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * `kiln build --report FILE.json` end to end: four stages side by side and one that copies from
  * each (the bench's recipe, shorter), a rebuild served from the cache, a build that fails with
- * its report written up to the failure, report names kiln refuses before building, and a
+ * its report written up to the failure (a Dockerfile that does not parse too), report names kiln refuses before building, and a
  * build without --report running none of the report's code (V8's coverage of the CLI bundle).
  */
 import { test, before, after } from 'node:test';
@@ -108,6 +108,23 @@ test('a failed build writes its report up to the failure; steps never reached ar
   assert.equal(never?.line, 5);
   // The last stage began (its first COPY reads a stage that was done) but never copied from the broken one.
   assert.equal(r.steps.find((s) => s.instruction === 'COPY --from=broken /etc/group /g')?.status, 'skipped');
+  assert.equal(r.totals.imageId, undefined);
+});
+
+test('a Dockerfile that does not parse still writes its report: no steps, the parse error with its line', async (t) => {
+  if (!prerequisite(t, canRun, 'needs root and /bin/busybox (busybox-static)')) return;
+  const ctx = join(work, 'unparsable');
+  await writeFiles(ctx, { Dockerfile: `FROM ${BASE}\nRUN echo fine\nCOPY onlyone\n` });
+  const file = join(work, 'unparsable.json');
+  const res = await runKiln(store, ['build', '--progress', 'plain', '--report', file, ctx]);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /Dockerfile:3/);
+  assert.doesNotMatch(res.stderr, /internal error|\n\s+at /);
+  const r = await readReport(file);
+  assert.equal(r.outcome, 'failed');
+  assert.match(r.error ?? '', /Dockerfile:3:1: COPY requires at least two arguments/);
+  assert.equal(r.steps.length, 0);
+  assert.equal(r.stages.length, 0);
   assert.equal(r.totals.imageId, undefined);
 });
 
