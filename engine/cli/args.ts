@@ -47,6 +47,20 @@ export function usageError(command: string, message: string): KilnError {
   return new KilnError('USAGE', `${message}\nSee 'kiln ${command} --help'.`, { exitCode: 2 });
 }
 
+/**
+ * A flag value docker's daemon refuses (`docker run --memory 1x`, `-t abc`): docker exits 125
+ * for those, and prints no usage hint.
+ */
+export function flagValueError(message: string): KilnError {
+  return new KilnError('USAGE', message, { exitCode: 125 });
+}
+
+/** A whole-number flag as docker's Go CLI reads it (strconv.ParseInt: no spaces, no fractions). */
+export function integerFlag(text: string, flag: string): number {
+  if (!/^-?\d+$/.test(text)) throw flagValueError(`invalid argument "${text}" for "${flag}" flag: strconv.ParseInt: parsing "${text}": invalid syntax`);
+  return Number(text);
+}
+
 const BOOL_VALUES = new Map([['true', true], ['1', true], ['false', false], ['0', false]]);
 
 export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArgs {

@@ -4,8 +4,7 @@
  * `container:` network shares with the other container (so may not be given).
  */
 import { readFileSync } from 'node:fs';
-import type { FlagSpec, ParsedArgs } from './args.js';
-import { KilnError } from '../errors/kilnError.js';
+import { flagValueError, type FlagSpec, type ParsedArgs } from './args.js';
 import type { NetworkRequest } from '../runtime/network/containerNetwork.js';
 import type { HostEntry } from '../runtime/network/etcFiles.js';
 import { parseAddress } from '../runtime/network/ipv4.js';
@@ -24,10 +23,6 @@ export const NETWORK_FLAGS: FlagSpec[] = [
   { name: 'add-host', kind: 'list', description: 'Add a custom host-to-IP mapping (host:ip, ip may be host-gateway)', valueName: 'list' },
 ];
 
-function usage(message: string): KilnError {
-  return new KilnError('USAGE', message, { exitCode: 125 });
-}
-
 export function networkChoice(args: ParsedArgs): NetworkChoice {
   return parseNetworkChoice(args.strings.get('network') ?? args.strings.get('net') ?? 'bridge');
 }
@@ -37,8 +32,8 @@ export function parseAddHost(text: string): HostEntry {
   const sep = text.search(/[:=]/);
   const name = sep < 0 ? '' : text.slice(0, sep);
   const address = sep < 0 ? '' : text.slice(sep + 1);
-  if (name === '' || address === '') throw usage(`invalid argument "${text}" for "--add-host" flag: bad format for add-host: "${text}"`);
-  if (address !== 'host-gateway' && parseAddress(address) === undefined) throw usage(`invalid argument "${text}" for "--add-host" flag: invalid IP address in add-host: "${address}"`);
+  if (name === '' || address === '') throw flagValueError(`invalid argument "${text}" for "--add-host" flag: bad format for add-host: "${text}"`);
+  if (address !== 'host-gateway' && parseAddress(address) === undefined) throw flagValueError(`invalid argument "${text}" for "--add-host" flag: invalid IP address in add-host: "${address}"`);
   return { name, address };
 }
 
@@ -56,11 +51,11 @@ function publishedPorts(args: ParsedArgs, exposed: readonly string[]): PortReque
 
 /** docker's refusals for `--network container:NAME`, whose namespace and files are the other container's. */
 function refuseWithContainerNetwork(args: ParsedArgs): void {
-  if (args.strings.has('hostname')) throw usage('conflicting options: hostname and the network mode');
-  if (['dns', 'dns-search', 'dns-option'].some((f) => args.lists.has(f))) throw usage('conflicting options: dns and the network mode');
-  if (args.lists.has('add-host')) throw usage('conflicting options: custom host-to-IP mapping and the network mode');
-  if (args.lists.has('publish') || args.bools.has('publish-all')) throw usage('conflicting options: port publishing and the container type network mode');
-  if (args.lists.has('expose')) throw usage('conflicting options: port exposing and the container type network mode');
+  if (args.strings.has('hostname')) throw flagValueError('conflicting options: hostname and the network mode');
+  if (['dns', 'dns-search', 'dns-option'].some((f) => args.lists.has(f))) throw flagValueError('conflicting options: dns and the network mode');
+  if (args.lists.has('add-host')) throw flagValueError('conflicting options: custom host-to-IP mapping and the network mode');
+  if (args.lists.has('publish') || args.bools.has('publish-all')) throw flagValueError('conflicting options: port publishing and the container type network mode');
+  if (args.lists.has('expose')) throw flagValueError('conflicting options: port exposing and the container type network mode');
 }
 
 /**

@@ -6,8 +6,7 @@
  * what this host has, before anything is created. --kernel-memory is refused, as current docker
  * refuses it.
  */
-import type { FlagSpec, ParsedArgs } from './args.js';
-import { KilnError } from '../errors/kilnError.js';
+import { flagValueError, integerFlag, type FlagSpec, type ParsedArgs } from './args.js';
 import { parseBytes, parseCpus, parseMemory, parsePidsLimit } from './runOptions.js';
 import type { ResourceLimits, ThrottleDevice } from '../runtime/cgroupLimits.js';
 import { blockDeviceNumbers, checkCpuset, hostCpuCount, hugePageSizes, pageSizeName } from '../runtime/hostResources.js';
@@ -33,16 +32,7 @@ export const RESOURCE_FLAGS: FlagSpec[] = [
   { name: 'net-cls-classid', kind: 'string', description: 'net_cls class id of the container\'s packets (cgroup v1 net_cls only): 0x10001 or 1:1', valueName: 'classid' },
 ];
 
-function usage(message: string): KilnError {
-  return new KilnError('USAGE', message, { exitCode: 125 });
-}
-
 const MIN_MEMORY = 6 * 1024 * 1024;
-
-function integer(text: string, flag: string): number {
-  if (!/^-?\d+$/.test(text.trim())) throw usage(`invalid argument "${text}" for "${flag}" flag: strconv.ParseInt: parsing "${text}": invalid syntax`);
-  return Number(text);
-}
 
 /** `/dev/sda:1mb` (bytes, docker's units) or `/dev/sda:100` (IO per second). */
 async function throttles(args: ParsedArgs, flag: string, bytes: boolean): Promise<ThrottleDevice[] | undefined> {
@@ -52,9 +42,9 @@ async function throttles(args: ParsedArgs, flag: string, bytes: boolean): Promis
     const colon = v.lastIndexOf(':');
     const path = v.slice(0, colon);
     const rateText = v.slice(colon + 1);
-    if (colon <= 0 || !path.startsWith('/dev/')) throw usage(`invalid argument "${v}" for "--${flag}" flag: bad format: ${v} (expected <device-path>:<number>${bytes ? '[<unit>]' : ''}; the device must be under /dev/)`);
-    const rate = bytes ? parseBytes(rateText, `--${flag}`) : integer(rateText, `--${flag}`);
-    if (rate <= 0) throw usage(`invalid argument "${v}" for "--${flag}" flag: the rate must be a positive number`);
+    if (colon <= 0 || !path.startsWith('/dev/')) throw flagValueError(`invalid argument "${v}" for "--${flag}" flag: bad format: ${v} (expected <device-path>:<number>${bytes ? '[<unit>]' : ''}; the device must be under /dev/)`);
+    const rate = bytes ? parseBytes(rateText, `--${flag}`) : integerFlag(rateText, `--${flag}`);
+    if (rate <= 0) throw flagValueError(`invalid argument "${v}" for "--${flag}" flag: the rate must be a positive number`);
     return { ...blockDeviceNumbers(path, `--${flag}`), rate };
   });
 }
@@ -63,7 +53,7 @@ async function throttles(args: ParsedArgs, flag: string, bytes: boolean): Promis
 export function parseClassid(text: string): number {
   const tc = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(text);
   const n = tc ? parseInt(tc[1] as string, 16) * 0x10000 + parseInt(tc[2] as string, 16) : /^0x[0-9a-f]+$/i.test(text) ? parseInt(text.slice(2), 16) : /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff) throw usage(`invalid argument "${text}" for "--net-cls-classid" flag: expected a class id such as 0x10001 or 1:1`);
+  if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff) throw flagValueError(`invalid argument "${text}" for "--net-cls-classid" flag: expected a class id such as 0x10001 or 1:1`);
   return n;
 }
 
@@ -73,9 +63,9 @@ async function hugetlbLimits(args: ParsedArgs): Promise<ResourceLimits['hugetlb'
   const sizes = hugePageSizes();
   return values.map((v) => {
     const [size, limit, ...rest] = v.split(':');
-    if (size === undefined || limit === undefined || rest.length > 0) throw usage(`invalid argument "${v}" for "--hugetlb" flag: expected PAGESIZE:LIMIT, e.g. 2MB:64m`);
+    if (size === undefined || limit === undefined || rest.length > 0) throw flagValueError(`invalid argument "${v}" for "--hugetlb" flag: expected PAGESIZE:LIMIT, e.g. 2MB:64m`);
     const pageSize = pageSizeName(parseBytes(size.replace(/b$/i, ''), '--hugetlb page size'));
-    if (!sizes.includes(pageSize)) throw usage(`invalid argument "${v}" for "--hugetlb" flag: this host has no ${pageSize} huge pages (it has: ${sizes.join(', ') || 'none'})`);
+    if (!sizes.includes(pageSize)) throw flagValueError(`invalid argument "${v}" for "--hugetlb" flag: this host has no ${pageSize} huge pages (it has: ${sizes.join(', ') || 'none'})`);
     return { pageSize, bytes: parseBytes(limit, '--hugetlb') };
   });
 }
@@ -83,22 +73,22 @@ async function hugetlbLimits(args: ParsedArgs): Promise<ResourceLimits['hugetlb'
 function memoryLimits(args: ParsedArgs): Partial<ResourceLimits> {
   const out: Partial<ResourceLimits> = {};
   if (args.strings.has('kernel-memory')) {
-    throw usage('--kernel-memory is no longer supported: the kernel deprecated kmem.limit_in_bytes (Linux 5.4) and docker removed the flag (CLI v29); limit the container with --memory');
+    throw flagValueError('--kernel-memory is no longer supported: the kernel deprecated kmem.limit_in_bytes (Linux 5.4) and docker removed the flag (CLI v29); limit the container with --memory');
   }
   const memory = args.strings.get('memory');
   if (memory !== undefined) out.memoryBytes = parseMemory(memory);
   const swap = args.strings.get('memory-swap');
   if (swap !== undefined) {
     const bytes = swap.trim() === '-1' ? -1 : parseBytes(swap, '--memory-swap');
-    if (out.memoryBytes === undefined) throw usage('You should always set the Memory limit when using Memoryswap limit, see usage');
-    if (bytes > 0 && bytes < out.memoryBytes) throw usage('Minimum memoryswap limit should be larger than memory limit, see usage');
+    if (out.memoryBytes === undefined) throw flagValueError('You should always set the Memory limit when using Memoryswap limit, see usage');
+    if (bytes > 0 && bytes < out.memoryBytes) throw flagValueError('Minimum memoryswap limit should be larger than memory limit, see usage');
     out.memorySwapBytes = bytes;
   }
   const reservation = args.strings.get('memory-reservation');
   if (reservation !== undefined) {
     const bytes = parseBytes(reservation, '--memory-reservation');
-    if (bytes < MIN_MEMORY) throw usage('Minimum memory reservation allowed is 6MB');
-    if (out.memoryBytes !== undefined && out.memoryBytes < bytes) throw usage('Minimum memory limit can not be less than memory reservation limit, see usage');
+    if (bytes < MIN_MEMORY) throw flagValueError('Minimum memory reservation allowed is 6MB');
+    if (out.memoryBytes !== undefined && out.memoryBytes < bytes) throw flagValueError('Minimum memory limit can not be less than memory reservation limit, see usage');
     out.memoryReservationBytes = bytes;
   }
   return out;
@@ -110,26 +100,26 @@ async function cpuLimits(args: ParsedArgs): Promise<Partial<ResourceLimits>> {
   const quota = args.strings.get('cpu-quota');
   const period = args.strings.get('cpu-period');
   if (cpus !== undefined) {
-    if (period !== undefined) throw usage('Conflicting options: Nano CPUs and CPU Period cannot both be set');
-    if (quota !== undefined) throw usage('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
+    if (period !== undefined) throw flagValueError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+    if (quota !== undefined) throw flagValueError('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
     out.cpus = parseCpus(cpus);
     const n = hostCpuCount();
-    if (out.cpus < 0.01 || out.cpus > n) throw usage(`range of CPUs is from 0.01 to ${n}.00, as there are only ${n} CPUs available`);
+    if (out.cpus < 0.01 || out.cpus > n) throw flagValueError(`range of CPUs is from 0.01 to ${n}.00, as there are only ${n} CPUs available`);
   }
   if (period !== undefined) {
-    out.cpuPeriod = integer(period, '--cpu-period');
-    if (out.cpuPeriod !== 0 && (out.cpuPeriod < 1000 || out.cpuPeriod > 1_000_000)) throw usage('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+    out.cpuPeriod = integerFlag(period, '--cpu-period');
+    if (out.cpuPeriod !== 0 && (out.cpuPeriod < 1000 || out.cpuPeriod > 1_000_000)) throw flagValueError('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
     if (out.cpuPeriod === 0) delete out.cpuPeriod;
   }
   if (quota !== undefined) {
-    out.cpuQuota = integer(quota, '--cpu-quota');
-    if (out.cpuQuota > 0 && out.cpuQuota < 1000) throw usage('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+    out.cpuQuota = integerFlag(quota, '--cpu-quota');
+    if (out.cpuQuota > 0 && out.cpuQuota < 1000) throw flagValueError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
     if (out.cpuQuota <= 0) delete out.cpuQuota;
   }
   const shares = args.strings.get('cpu-shares');
   if (shares !== undefined) {
-    const n = integer(shares, '--cpu-shares');
-    if (n < 0) throw usage(`invalid argument "${shares}" for "--cpu-shares" flag: must not be negative`);
+    const n = integerFlag(shares, '--cpu-shares');
+    if (n < 0) throw flagValueError(`invalid argument "${shares}" for "--cpu-shares" flag: must not be negative`);
     if (n > 0) out.cpuShares = Math.min(262144, Math.max(2, n));
   }
   const cpusetCpus = args.strings.get('cpuset-cpus');
@@ -145,8 +135,8 @@ async function ioLimits(args: ParsedArgs): Promise<Partial<ResourceLimits>> {
   const out: Partial<ResourceLimits> = {};
   const weight = args.strings.get('blkio-weight');
   if (weight !== undefined) {
-    const n = integer(weight, '--blkio-weight');
-    if (n !== 0 && (n < 10 || n > 1000)) throw usage('Range of blkio weight is from 10 to 1000');
+    const n = integerFlag(weight, '--blkio-weight');
+    if (n !== 0 && (n < 10 || n > 1000)) throw flagValueError('Range of blkio weight is from 10 to 1000');
     if (n !== 0) out.blkioWeight = n;
   }
   const [readBps, writeBps, readIops, writeIops] = await Promise.all([

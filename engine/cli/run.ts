@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
-import type { CommandSpec, ParsedArgs } from './args.js';
+import { flagValueError, type CommandSpec, type ParsedArgs } from './args.js';
 import { isLive, type ContainerRecords } from '../runtime/containerRecords.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors/kilnError.js';
@@ -68,7 +68,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const name = args.strings.has('name') ? checkContainerName(args.strings.get('name') as string) : undefined;
   const workdirFlag = args.strings.get('workdir');
   if (workdirFlag !== undefined && !workdirFlag.startsWith('/')) {
-    throw new KilnError('USAGE', `the working directory '${workdirFlag}' is invalid, it needs to be an absolute path`, { exitCode: 125 });
+    throw flagValueError(`the working directory '${workdirFlag}' is invalid, it needs to be an absolute path`);
   }
   const fileEnv: string[] = [];
   for (const file of args.lists.get('env-file') ?? []) {
@@ -76,7 +76,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new KilnError('USAGE', `open ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, { exitCode: 125 });
+      throw flagValueError(`open ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`);
     }
     fileEnv.push(...parseEnvFile(text, process.env));
   }

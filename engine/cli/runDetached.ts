@@ -3,8 +3,7 @@
  * with its ID, as `docker run -d`), `--restart`, `--stop-signal`, `--stop-timeout` — and the
  * detached start itself.
  */
-import type { FlagSpec, ParsedArgs } from './args.js';
-import { KilnError } from '../errors/kilnError.js';
+import { flagValueError, integerFlag, type FlagSpec, type ParsedArgs } from './args.js';
 import type { ContainerRecord } from '../runtime/containerRecords.js';
 import { NO_RESTART, parseRestartPolicy, type RestartPolicy } from '../runtime/lifecycle/restartPolicy.js';
 import type { SupervisorLaunch } from '../runtime/lifecycle/supervisorLaunch.js';
@@ -26,15 +25,12 @@ export interface LifecycleOptions {
 
 export function lifecycleOptions(args: ParsedArgs): LifecycleOptions {
   const restart = args.strings.has('restart') ? parseRestartPolicy(args.strings.get('restart') as string) : NO_RESTART;
-  if (restart.name !== 'no' && args.bools.has('rm')) throw new KilnError('USAGE', 'Conflicting options: --restart and --rm', { exitCode: 125 });
+  if (restart.name !== 'no' && args.bools.has('rm')) throw flagValueError('Conflicting options: --restart and --rm');
   const out: LifecycleOptions = { detach: args.bools.has('detach'), restart };
   const sig = args.strings.get('stop-signal');
   if (sig !== undefined) out.stopSignal = signalName(sig);
   const timeout = args.strings.get('stop-timeout');
-  if (timeout !== undefined) {
-    if (!/^-?\d+$/.test(timeout)) throw new KilnError('USAGE', `invalid argument "${timeout}" for "--stop-timeout" flag: strconv.ParseInt: parsing "${timeout}": invalid syntax`, { exitCode: 125 });
-    out.stopTimeout = Number(timeout);
-  }
+  if (timeout !== undefined) out.stopTimeout = integerFlag(timeout, '--stop-timeout');
   return out;
 }
 

@@ -4,9 +4,8 @@
  * timeout (its --stop-timeout, else 10 s; -1 waits for ever). Returns once the exit is recorded;
  * a container that was not running is left as it is, and its name printed all the same.
  */
-import type { CommandSpec, ParsedArgs } from './args.js';
+import { integerFlag, type CommandSpec, type ParsedArgs } from './args.js';
 import { containerRecords, forEachContainer } from './containerTargets.js';
-import { KilnError } from '../errors/kilnError.js';
 import { stopContainer } from '../runtime/lifecycle/containerControl.js';
 import { signalName } from '../runtime/lifecycle/signals.js';
 import { DEFAULT_STOP_TIMEOUT, storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer.js';
@@ -24,8 +23,7 @@ export const spec: CommandSpec = {
 /** `-t` as docker reads it: whole seconds, -1 for no deadline. */
 export function timeoutFlag(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^-?\d+$/.test(text)) throw new KilnError('USAGE', `invalid argument "${text}" for "-t, --time" flag: strconv.ParseInt: parsing "${text}": invalid syntax`, { exitCode: 125 });
-  return Number(text);
+  return integerFlag(text, '-t, --time');
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
