@@ -6,7 +6,7 @@
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords, forEachContainer } from './containerTargets.js';
-import { timeoutFlag } from './stop.js';
+import { spec as stopSpec, stopFlags } from './stop.js';
 import { isLive } from '../runtime/containerRecords.js';
 import { recordedRestart, stopContainer } from '../runtime/lifecycle/containerControl.js';
 import { startUnderSupervisor } from '../runtime/lifecycle/containerStart.js';
@@ -17,18 +17,16 @@ export const spec: CommandSpec = {
   name: 'restart',
   usage: '[OPTIONS] CONTAINER [CONTAINER...]',
   minArgs: 1,
-  flags: [
-    { name: 'time', short: 't', kind: 'string', description: 'Seconds to wait before killing the container', valueName: 'int' },
-    { name: 'signal', short: 's', kind: 'string', description: 'Signal to send to the container', valueName: 'string' },
-  ],
+  flags: stopSpec.flags,
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const timeout = timeoutFlag(args.strings.get('time'));
+  // A bad -s is refused here, as `kiln stop` refuses it, not half-way through a stop.
+  const { timeout, signal: signalFlag } = stopFlags(args);
   const records = await containerRecords();
   return forEachContainer(records, args.positionals, async (rec, name) => {
     const stored = storedContainerOrUndefined(records.containerDir(rec.id));
-    const signal = args.strings.get('signal') ?? stored?.stopSignal ?? 'SIGTERM';
+    const signal = signalFlag ?? stored?.stopSignal ?? 'SIGTERM';
     const deadline = timeout ?? stored?.stopTimeout ?? DEFAULT_STOP_TIMEOUT;
     if (isLive(rec) && rec.detached) {
       await stopContainer(records, rec, signal, deadline, 'restart');

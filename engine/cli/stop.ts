@@ -20,6 +20,13 @@ export const spec: CommandSpec = {
   ],
 };
 
+/** -t and -s of `kiln stop` and `kiln restart`, checked before any container is touched. */
+export function stopFlags(args: ParsedArgs): { timeout?: number; signal?: string } {
+  const timeout = timeoutFlag(args.strings.get('time'));
+  const signal = args.strings.has('signal') ? signalName(args.strings.get('signal') as string) : undefined;
+  return { ...(timeout !== undefined ? { timeout } : {}), ...(signal !== undefined ? { signal } : {}) };
+}
+
 /** `-t` as docker reads it: whole seconds, -1 for no deadline. */
 export function timeoutFlag(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -27,8 +34,7 @@ export function timeoutFlag(text: string | undefined): number | undefined {
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const timeout = timeoutFlag(args.strings.get('time'));
-  const signal = args.strings.has('signal') ? signalName(args.strings.get('signal') as string) : undefined;
+  const { timeout, signal } = stopFlags(args);
   const records = await containerRecords();
   return forEachContainer(records, args.positionals, async (rec, name) => {
     const stored = storedContainerOrUndefined(records.containerDir(rec.id));

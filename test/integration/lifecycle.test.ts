@@ -122,6 +122,13 @@ describe('container lifecycle', () => {
     // PID 1 of a namespace gets only the signals it handles (sleep would ignore USR1): with --init it is the init's to pass on.
     assert.equal((await box.kiln(['run', '-d', '--init', '--name', 'victim', box.image, 'sleep', '1000'])).code, 0);
     const before = box.record('victim');
+    // A signal that does not exist is refused before anything is asked of the container, as by stop.
+    for (const verb of ['stop', 'restart']) {
+      const bad = await box.kiln([verb, '-s', 'BOGUS', 'victim']);
+      assert.equal(bad.code, 125, `${verb}: ${bad.stderr}`);
+      assert.match(bad.stderr, /Invalid signal: BOGUS/, verb);
+      assert.ok(box.record('victim')?.pid === before?.pid && alive(before?.pid as number), `${verb}: the container runs on, untouched`);
+    }
     assert.equal((await box.kiln(['restart', '-t', '0', 'victim'])).stdout, 'victim\n');
     const restarted = box.record('victim');
     assert.ok(restarted?.pid && restarted.pid !== before?.pid && alive(restarted.pid), 'a new PID 1 runs');
