@@ -364,7 +364,7 @@ function checksFor(store: Store, text: string, recipe: Recipe, parseTrigger: (te
 async function pushTags(store: Store, id: string, flags: BuildFlags): Promise<void> {
   const { pushImage } = await registryTransfer();
   for (const [i, t] of flags.tags.entries()) {
-    const pushed = await pushImage(store, fullReference(t), { source: id, insecureRegistries: flags.insecure });
+    const pushed = await pushImage(store, t, { source: id, insecureRegistries: flags.insecure });
     if (!flags.quiet) process.stderr.write(`pushed ${flags.tagTexts[i]}: digest: ${pushed.digest} size: ${pushed.size}\n`);
   }
 }

@@ -10,6 +10,8 @@ import { isLive, type ContainerRecords } from '../runtime/containerRecords.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors/kilnError.js';
 import { topmostFirst } from '../layer/overlayStack.js';
+import { parseImageArgument, type ImageArgument } from '../image/imageArgument.js';
+import { withDefaultTag } from '../image/reference.js';
 import { containerHostname, NETWORK_FLAGS, networkChoice, networkRequest } from './networkFlags.js';
 import {
   checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseOomScoreAdj, parseSecurityOpts, parseTmpfs, parseVolume,
@@ -54,7 +56,14 @@ export const spec: CommandSpec = {
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [imageRef, ...command] = args.positionals as [string, ...string[]];
+  const [imageText, ...command] = args.positionals as [string, ...string[]];
+  // The image's name is parsed before anything is made: a bad one is refused in one line.
+  let imageRef: ImageArgument;
+  try {
+    imageRef = parseImageArgument(imageText);
+  } catch (err) {
+    throw beforeCommand(err);
+  }
   const network = networkChoice(args);
   // Malformed flags fail before anything is made (the image's exposed ports join them later).
   networkRequest(args, network, [], []);
@@ -104,7 +113,7 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 interface RunRequest {
-  imageRef: string;
+  imageRef: ImageArgument;
   command: string[];
   network: ReturnType<typeof networkChoice>;
   limits: import('../runtime/cgroupLimits.js').ResourceLimits;
@@ -143,7 +152,7 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
   const holder = lifecycle.detach ? { state: 'created' as const } : thisHolder();
   const joined = await networkToJoin(network, records);
   const autoRemove = args.bools.has('rm');
-  const record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ...holder, autoRemove }));
+  const record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef.text, imageId: image.id, command: argv, ...holder, autoRemove }));
   const containerSpec = containerSpecOf(args, r, { record, records, config, argv, snapshots, user, joined });
   writeStoredContainer(records.containerDir(record.id), {
     spec: containerSpec, tty: args.bools.has('tty'), openStdin: args.bools.has('interactive'), restartPolicy: lifecycle.restart, autoRemove,
@@ -324,13 +333,19 @@ async function networkToJoin(choice: ReturnType<typeof networkChoice>, records: 
 }
 
 /** docker run pulls an image it does not have. */
-async function pullMissing(store: Awaited<ReturnType<typeof openStore>>, ref: string): Promise<NonNullable<Awaited<ReturnType<typeof store.resolveImage>>>> {
+async function pullMissing(store: Awaited<ReturnType<typeof openStore>>, name: ImageArgument): Promise<NonNullable<Awaited<ReturnType<typeof store.resolveImage>>>> {
   const { pullImage } = await import('../registry/pull.js');
-  process.stderr.write(`Unable to find image '${ref}' locally\n`);
+  process.stderr.write(`Unable to find image '${name.text}' locally\n`);
+  // 64 hex digits name an image ID, which no registry has.
+  if (name.reference === undefined) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${name.text}`, { exitCode: 125, location: { file: name.text } });
   try {
-    return await pullImage(store, ref);
+    return await pullImage(store, withDefaultTag(name.reference));
   } catch (err) {
-    if (err instanceof KilnError) throw new KilnError(err.code, err.message, { exitCode: 125, cause: err });
-    throw err;
+    throw beforeCommand(err);
   }
+}
+
+/** docker run exits 125 for what fails before the container's command runs: a user's error keeps its message, with that status. */
+function beforeCommand(err: unknown): unknown {
+  return err instanceof KilnError ? new KilnError(err.code, err.message, { exitCode: 125, cause: err }) : err;
 }
