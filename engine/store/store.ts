@@ -60,8 +60,6 @@ export interface GcOptions {
   graceMs?: number;
   /** Blobs the caller still needs (e.g. layers a build cache points at). */
   keepBlobs?: Iterable<string>;
-  /** Report what would go, remove nothing. */
-  dryRun?: boolean;
 }
 
 /** What a collection may not take: names held by the leases of running operations. */
@@ -91,6 +89,7 @@ export class Store {
   private readonly imagesDir: string;
   private readonly tmpDir: string;
   private readonly behind = new WriteBehind();
+  private readonly layerSizes = new Map<string, number>();
   private readonly leasesDir: string;
   private readonly lease: Lease;
 
@@ -446,7 +445,16 @@ export class Store {
   /** Sum of the image's layer blob sizes (what docker shows as SIZE). */
   async imageSize(rec: ImageRecord): Promise<number> {
     let total = 0;
-    for (const d of new Set(rec.config.rootfs.diff_ids)) total += await this.blobs.size(d).catch(() => 0);
+    for (const d of new Set(rec.config.rootfs.diff_ids)) {
+      // A blob's size never changes (its name is its content): images sharing layers, as most
+      // of a store's do, ask once per layer (`kiln images` over 1,000 images asked 1,000 times).
+      let size = this.layerSizes.get(d);
+      if (size === undefined) {
+        size = await this.blobs.size(d).catch(() => undefined);
+        if (size !== undefined) this.layerSizes.set(d, size);
+      }
+      total += size ?? 0;
+    }
     return total;
   }
 
@@ -460,16 +468,34 @@ export class Store {
 
   /** gc's work, inside withCollection. */
   async collect(collection: Collection, opts: GcOptions = {}): Promise<GcResult> {
+    return this.removeCollected(await this.planCollection(collection, opts));
+  }
+
+  /**
+   * What a collection would take, removing nothing: blobs and snapshots no image, lease nor
+   * keepBlobs refers to, and copied roots of stacks no image has, each older than the grace
+   * period. Every image's config is read once (a store of 1,000 images spends its prune there).
+   */
+  async planCollection(collection: Collection, opts: GcOptions = {}): Promise<GcResult> {
     const grace = opts.graceMs ?? 10 * 60_000;
     const live = new Set<string>(opts.keepBlobs ?? []);
-    for (const name of collection.held) live.add(name);
+    const liveChains = new Set<string>();
+    for (const name of collection.held) {
+      live.add(name);
+      if (name.startsWith('rootfs:')) liveChains.add(name.slice('rootfs:'.length));
+    }
     for (const id of await this.listImageIds()) {
       live.add(id);
+      let diffIds: string[];
       try {
-        const cfg = JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig;
-        for (const d of cfg.rootfs.diff_ids) live.add(d);
+        diffIds = (JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig).rootfs.diff_ids;
       } catch {
-        // a record whose config is gone protects nothing
+        continue; // a record whose config is gone protects nothing
+      }
+      // A stack's whole root stays while an image has that stack or a prefix of it.
+      for (let n = 1; n <= diffIds.length; n++) {
+        live.add(diffIds[n - 1] as string);
+        liveChains.add(chainId(diffIds.slice(0, n)));
       }
     }
     const now = Date.now();
@@ -480,34 +506,28 @@ export class Store {
       if (!st || now - Math.max(st.mtimeMs, st.ctimeMs) < grace) continue;
       result.removedBlobs.push(digest);
       result.reclaimedBytes += st.size;
-      if (!opts.dryRun) await this.blobs.remove(digest);
     }
     for (const diffId of await this.snapshots.list()) {
       if (live.has(diffId)) continue;
       const st = await stat(this.snapshots.path(diffId)).catch(() => undefined);
       if (!st || now - st.ctimeMs < grace) continue;
       result.removedSnapshots.push(diffId);
-      if (!opts.dryRun) await this.snapshots.remove(diffId);
-    }
-    // A stack's whole root stays while an image has that stack (or a prefix of it) or a lease holds it.
-    const liveChains = new Set<string>();
-    for (const name of collection.held) if (name.startsWith('rootfs:')) liveChains.add(name.slice('rootfs:'.length));
-    for (const id of await this.listImageIds()) {
-      try {
-        const ids = (JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig).rootfs.diff_ids;
-        for (let n = 1; n <= ids.length; n++) liveChains.add(chainId(ids.slice(0, n)));
-      } catch {
-        // a record whose config is gone protects nothing
-      }
     }
     for (const chain of await this.rootfsCopies.list()) {
       if (liveChains.has(chain)) continue;
       const st = await stat(join(this.rootfsCopies.dir, chain.slice(7))).catch(() => undefined);
       if (!st || now - st.ctimeMs < grace) continue;
       result.removedRootfs.push(chain);
-      if (!opts.dryRun) await this.rootfsCopies.remove(chain);
     }
     return result;
+  }
+
+  /** Removes what planCollection found, inside the same collection; returns it as done. */
+  async removeCollected(plan: GcResult): Promise<GcResult> {
+    for (const digest of plan.removedBlobs) await this.blobs.remove(digest);
+    for (const diffId of plan.removedSnapshots) await this.snapshots.remove(diffId);
+    for (const chain of plan.removedRootfs) await this.rootfsCopies.remove(chain);
+    return plan;
   }
 }
 
