@@ -1,7 +1,7 @@
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { formatTable } from './table.js';
-import { humanAgo, humanSize } from './humanUnits.js';
+import { humanAgo, humanSize } from '../units/humanUnits.js';
 import { familiarName, parseReference, withDefaultTag, fullName } from '../image/reference.js';
 import { renderTemplate } from './goTemplate.js';
 import { writeStdout } from '../host/standardStreams.js';

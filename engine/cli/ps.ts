@@ -7,7 +7,7 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords } from './containerTargets.js';
 import { formatTable } from './table.js';
-import { humanAgo } from './humanUnits.js';
+import { humanAgo } from '../units/humanUnits.js';
 import { renderTemplate } from './goTemplate.js';
 import { KilnError } from '../errors/kilnError.js';
 import { isLive, type ContainerRecord, type ContainerRecords } from '../runtime/containerRecords.js';

@@ -20,9 +20,10 @@ import { KilnError } from '../errors/kilnError.js';
 import { refusal } from '../errors/refusal.js';
 import { defaultStoreRoot } from './storeRoot.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
-import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference, type ImageReference } from '../image/reference.js';
+import { fullName, normalizeTag, fullReference, withDefaultTag, type ImageReference } from '../image/reference.js';
+import { imageArgumentOrUndefined, type ImageArgument } from '../image/imageArgument.js';
 import { writeFileAtomic } from './atomicFile.js';
-import { BlobStore, hexOf, isDigest, type BlobInfo, type IngestOptions } from './blobs.js';
+import { BlobStore, hexOf, type BlobInfo, type IngestOptions } from './blobs.js';
 import { StoreLock } from './lock.js';
 import { RefsFile } from './refs.js';
 import { beginCollection, Lease, releaseDeadLeases } from './leases.js';
@@ -77,7 +78,6 @@ export interface GcResult {
 
 export { defaultStoreRoot } from './storeRoot.js';
 
-const SHORT_ID = /^(?:sha256:)?([0-9a-f]{4,64})$/;
 
 export class Store {
   readonly root: string;
@@ -341,17 +341,15 @@ export class Store {
 
   /**
    * Finds an image the way docker does: a tag (`busybox` ≡ `docker.io/library/busybox:latest`),
-   * a `name@sha256:` repo digest, a full ID, or an unambiguous ID prefix (4+ hex digits).
+   * a `name@sha256:` repo digest, a full ID, or an unambiguous ID prefix (4+ hex digits). Text
+   * (a name that may also be a container's) is read as an argument; text that names no image finds none.
    */
-  async resolveImage(ref: string): Promise<ImageRecord | undefined> {
+  async resolveImage(name: string | ImageArgument): Promise<ImageRecord | undefined> {
+    const arg = typeof name === 'string' ? imageArgumentOrUndefined(name) : name;
+    if (arg === undefined) return undefined;
     const refs = await this.refs.read();
-    if (isDigest(ref)) return this.getImage(ref, refs);
-    let parsed;
-    try {
-      parsed = withDefaultTag(parseReference(ref));
-    } catch {
-      parsed = undefined;
-    }
+    if (arg.id !== undefined) return this.getImage(arg.id, refs);
+    const parsed = arg.reference && withDefaultTag(arg.reference);
     if (parsed) {
       if (parsed.digest !== undefined) {
         const id = refs.digests[`${fullName(parsed)}@${parsed.digest}`];
@@ -361,20 +359,20 @@ export class Store {
         if (id) return this.getImage(id, refs);
       }
     }
-    const m = SHORT_ID.exec(ref);
-    if (m) {
-      const prefix = m[1] as string;
+    if (arg.idPrefix !== undefined) {
+      const prefix = arg.idPrefix;
       const matches = (await this.listImageIds()).filter((id) => id.slice(7).startsWith(prefix));
-      if (matches.length > 1) throw new KilnError('AMBIGUOUS_ID', `image ID prefix "${ref}" is ambiguous (${matches.length} images match)`, { location: { file: ref } });
+      if (matches.length > 1) throw new KilnError('AMBIGUOUS_ID', `image ID prefix "${arg.text}" is ambiguous (${matches.length} images match)`, { location: { file: arg.text } });
       if (matches.length === 1) return this.getImage(matches[0] as string, refs);
     }
     return undefined;
   }
 
   /** resolveImage, or a KilnError saying the image is not in the store. */
-  async requireImage(ref: string): Promise<ImageRecord> {
-    const rec = await this.resolveImage(ref);
-    if (!rec) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${ref}`, { location: { file: ref } });
+  async requireImage(name: string | ImageArgument): Promise<ImageRecord> {
+    const rec = await this.resolveImage(name);
+    const text = typeof name === 'string' ? name : name.text;
+    if (!rec) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${text}`, { location: { file: text } });
     return rec;
   }
 
@@ -422,10 +420,9 @@ export class Store {
     }));
   }
 
-  async addRepoDigest(id: string, nameAtDigest: string): Promise<void> {
-    const parsed = parseReference(nameAtDigest, { defaultTag: false });
-    if (parsed.digest === undefined) throw new KilnError('INVALID_REFERENCE', `"${nameAtDigest}" is not a name@digest reference`);
-    const key = `${fullName(parsed)}@${parsed.digest}`;
+  /** Records that `ref`'s repository holds the image at `digest` (a push's or a pull's manifest). */
+  async addRepoDigest(id: string, ref: ImageReference, digest: string): Promise<void> {
+    const key = `${fullName(ref)}@${digest}`;
     await this.lock.withLock(() => this.refs.update((r) => { r.digests[key] = id; }));
   }
 

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isRoot, prerequisite } from '../support/env.js';
 import { haveBusybox } from '../../harness/busyboxImage.js';
 import { openLifecycleBox, until, type LifecycleBox } from '../support/lifecycle.js';
-import { humanSize } from '../../engine/cli/humanUnits.js';
+import { humanSize } from '../../engine/units/humanUnits.js';
 import { blockBytes } from '../../engine/runtime/lifecycle/containerStats.js';
 import { hostCgroupLayout } from '../../engine/runtime/cgroupLayout.js';
 import { v1DirOf, v2DirOf } from '../../engine/runtime/lifecycle/containerCgroupDirs.js';
