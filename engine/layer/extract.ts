@@ -15,6 +15,7 @@ import { decompress, type Compression } from './compression.js';
 import { feedTar } from './feedTar.js';
 import { canOwnFiles, privilege } from '../host/privilege.js';
 import { entryComponents, hostile, linkComponents } from './entryPath.js';
+import { writeNewFileSync } from '../store/atomicFile.js';
 import { makeNodes, setXattrs, type SpecialNode, type XattrSet } from '../host/specialFiles.js';
 
 export type WhiteoutMode = 'overlay' | 'apply' | 'keep';
@@ -323,14 +324,7 @@ function removeExisting(abs: string, keepDir: boolean): void {
 async function writeSmallFile(abs: string, entry: Entry): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const chunk of entry) chunks.push(chunk as Buffer);
-  const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-  const fd = openSync(abs, 'wx', 0o600);
-  try {
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-  } finally {
-    closeSync(fd);
-  }
+  writeNewFileSync(abs, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks), 0o600);
 }
 
 async function writeLargeFile(abs: string, entry: Entry): Promise<void> {

@@ -122,6 +122,21 @@ export async function stageAll(stagings: Promise<StagedFile | StagedFile[]>[]): 
   throw failed.reason;
 }
 
+/**
+ * Creates `path` (which must not exist) holding `data`, with sync calls and no fsync: for small
+ * files, where a thread-pool round trip costs more than the write. A failed write leaves the
+ * file for the caller to remove.
+ */
+export function writeNewFileSync(path: string, data: Uint8Array, mode: number): void {
+  const fd = openSync(path, 'wx', mode);
+  try {
+    let off = 0;
+    while (off < data.byteLength) off += writeSync(fd, data, off, data.byteLength - off);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The same, synchronously: for writes on the way out of a process. */
 export function writeFileAtomicSync(target: string, data: Uint8Array, mode = 0o644): void {
   mkdirSync(dirname(target), { recursive: true });

@@ -5,7 +5,7 @@
  * identical bytes.
  */
 import { chmod, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
-import { closeSync, createReadStream, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { createReadStream, lstatSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { nodeCrypto } from '../host/nodeCrypto.js';
@@ -13,7 +13,7 @@ import { randomHex } from '../host/randomHex.js';
 import { KilnError } from '../errors/kilnError.js';
 import { refusal } from '../errors/refusal.js';
 import { selfTag } from '../host/processIdentity.js';
-import { fsyncDir, fsyncFile, writeTempFile } from './atomicFile.js';
+import { fsyncDir, fsyncFile, writeNewFileSync, writeTempFile } from './atomicFile.js';
 import type { WriteBehind } from './writeBehind.js';
 
 export interface BlobInfo {
@@ -176,13 +176,7 @@ export class BlobStore {
   private receiveSmall(bytes: Uint8Array, opts: IngestOptions): { tmp: string; info: BlobInfo } {
     const tmp = join(this.tmpDir, `blob-${selfTag()}-${randomHex(8)}`);
     try {
-      const fd = openSync(tmp, 'wx', 0o644);
-      try {
-        let off = 0;
-        while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
-      } finally {
-        closeSync(fd);
-      }
+      writeNewFileSync(tmp, bytes, 0o644);
     } catch (err) {
       try { unlinkSync(tmp); } catch { /* never made */ }
       throw refusal(err, { place: { kind: 'store', root: this.root }, what: `${opts.what ?? 'a blob'}${opts.source ? ` from ${opts.source}` : ''}`, writtenBytes: bytes.byteLength });
