@@ -29,6 +29,7 @@ import { RefsFile } from './refs.js';
 import { beginCollection, Lease, releaseDeadLeases } from './leases.js';
 import { makeScratchDir, releaseScratchDir, removeScratchDir, sweepStaleTemps } from './scratch.js';
 import { SnapshotStore } from './snapshots.js';
+import { NO_UNPACKER, type LayerUnpacker } from './layerUnpacker.js';
 import { chainId, RootfsCopies } from './rootfsCopies.js';
 import { WriteBehind, type BehindWrite } from './writeBehind.js';
 
@@ -54,6 +55,8 @@ interface StoredRecord {
 
 export interface StoreOptions {
   root?: string;
+  /** Makes snapshots and root copies from layer blobs (layer/extract.ts's extractTar): without it, a store makes none. */
+  unpackLayer?: LayerUnpacker;
 }
 
 export interface GcOptions {
@@ -93,15 +96,15 @@ export class Store {
   private readonly leasesDir: string;
   private readonly lease: Lease;
 
-  private constructor(root: string) {
+  private constructor(root: string, unpack: LayerUnpacker) {
     this.root = root;
     this.tmpDir = join(root, 'tmp');
     this.leasesDir = join(root, 'leases');
     this.lease = new Lease(this.leasesDir);
     const hold = (names: string[]): Promise<void> => this.lease.hold(names);
     this.blobs = new BlobStore(root, this.tmpDir, this.behind, hold);
-    this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs, hold);
-    this.rootfsCopies = new RootfsCopies(join(root, 'rootfs'), this.tmpDir, this.blobs, hold);
+    this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs, unpack, hold);
+    this.rootfsCopies = new RootfsCopies(join(root, 'rootfs'), this.tmpDir, this.blobs, unpack, hold);
     this.lock = new StoreLock(join(root, 'lock'));
     this.refs = new RefsFile(join(root, 'refs.json'));
     this.imagesDir = join(root, 'images');
@@ -120,7 +123,7 @@ export class Store {
     }
     await sweepStaleTemps(join(root, 'tmp'));
     releaseDeadLeases(join(root, 'leases'));
-    return new Store(root);
+    return new Store(root, opts.unpackLayer ?? NO_UNPACKER);
   }
 
   // ---- leases
