@@ -56,6 +56,11 @@ function normalise(rel: string): string {
   return parts.join('/');
 }
 
+function inOrder(paths: readonly string[]): boolean {
+  for (let i = 1; i < paths.length; i++) if ((paths[i - 1] as string) > (paths[i] as string)) return false;
+  return true;
+}
+
 /** A file too big to read at once: hashed as a stream once the walk is done. */
 interface BigFile {
   rel: string;
@@ -107,9 +112,16 @@ export class SourceHasher {
       this.visit(rel, abs, st, selection.exclude, files, big);
     }
     for (const b of big) files.set(b.rel, await this.bigFileDigest(b));
-    const paths = [...files.keys()].sort();
+    // The walk visits each directory's entries in name order, which is path order unless a name
+    // has a character below '/' ('a.txt' sorts before 'a/b'): sorted only then.
+    const paths = [...files.keys()];
+    if (!inOrder(paths)) paths.sort();
     const lines = paths.map((p) => `${p}\0${files.get(p) as string}\n`);
-    return lazySourcesDigest(digestString(lines.join('')), () => Object.fromEntries(paths.map((p) => [p, files.get(p) as string])));
+    return lazySourcesDigest(digestString(lines.join('')), () => {
+      const record: Record<string, string> = {};
+      for (const p of paths) record[p] = files.get(p) as string;
+      return record;
+    });
   }
 
   /**

@@ -30,6 +30,8 @@ const HEADER = 16;
 const NUMBERS = 5;
 /** Wider than any kernel timestamp tick (4 ms at HZ=250, 10 ms at HZ=100). */
 export const RACY_WINDOW_MS = 100;
+/** How many entries past the expected one a lookup tries before it asks the index. */
+const LOOK_AHEAD = 8;
 
 /** The metadata an entry is checked against. */
 type CheckedStats = Pick<EntryStats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino' | 'mode'>;
@@ -132,14 +134,16 @@ export class StatCache {
     this.dirty = true;
   }
 
-  /** The loaded entry for `path` (-1: none): the one at the cursor when it is that path, else by the index. */
+  /** The loaded entry for `path` (-1: none): one at or just past the cursor when it is there, else by the index. */
   private position(path: string): number {
     const l = this.loaded;
     if (!l) return -1;
-    const c = this.cursor;
-    if (c < l.count && l.lengths[c] === path.length && l.text.startsWith(path, l.starts[c])) {
-      this.cursor = c + 1;
-      return c;
+    // The next entry, or one a few further on (a file removed since, another step's entries in between).
+    for (let c = this.cursor, end = Math.min(l.count, c + LOOK_AHEAD); c < end; c++) {
+      if (l.lengths[c] === path.length && l.text.startsWith(path, l.starts[c])) {
+        this.cursor = c + 1;
+        return c;
+      }
     }
     this.index ??= indexPaths(l);
     const at = this.index.get(path);

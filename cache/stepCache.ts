@@ -100,7 +100,10 @@ export class StepCache {
   async selected(trees: readonly TreeSelection[]): Promise<SourcesDigest> {
     const digests: SourcesDigest[] = [];
     for (const tree of trees) digests.push(await this.sources(tree));
-    return lazySourcesDigest(digestString(digests.map((d) => d.digest).join(' ')), () => {
+    const digest = digestString(digests.map((d) => d.digest).join(' '));
+    // One tree under its own names (a COPY from the context): its record as it is, not a copy.
+    if (trees.length === 1 && trees[0]?.label === undefined) return lazySourcesDigest(digest, () => (digests[0] as SourcesDigest).files);
+    return lazySourcesDigest(digest, () => {
       const files: Record<string, string> = {};
       trees.forEach((tree, i) => {
         const prefix = tree.label === undefined ? '' : `${tree.label}:`;
