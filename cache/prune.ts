@@ -36,11 +36,18 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
     let removedRecords = 0;
     let recordBytes = 0;
     const keep: string[] = [];
+    // Records share layers: each blob's presence is asked once (10,000 records, a few hundred layers).
+    const present = new Map<string, Promise<boolean>>();
+    const has = (d: string): Promise<boolean> => {
+      let known = present.get(d);
+      if (known === undefined) present.set(d, (known = store.hasBlob(d)));
+      return known;
+    };
     for (const info of await index.list()) {
       const leased = collection.held.has(recordLeaseName(info.key));
-      const missing = await Promise.all(info.diffIds.map(async (d) => !(await store.hasBlob(d))));
       const stale = now - info.lastUsed.getTime() > unusedFor;
-      if (!leased && (options.all || stale || missing.some(Boolean))) {
+      const missing = !stale && !options.all && (await Promise.all(info.diffIds.map(has))).includes(false);
+      if (!leased && (options.all || stale || missing)) {
         await index.remove(info.key);
         removedRecords++;
         recordBytes += info.size;
@@ -59,14 +66,11 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
     for (const dir of [store.root, join(store.root, 'images')]) await sweepDeadTemps(dir);
     // Snapshot sizes are measured before gc removes them, so the report can include them.
     const gcOptions = { keepBlobs: keep, ...(options.all ? { graceMs: 0 } : {}) };
-    const planned = await store.collect(collection, { ...gcOptions, dryRun: true });
-    const snapshotBytes = new Map<string, number>();
-    for (const s of planned.removedSnapshots) snapshotBytes.set(s, await treeSize(store.snapshots.path(s)));
-    for (const c of planned.removedRootfs) snapshotBytes.set(`rootfs:${c}`, await treeSize(join(store.rootfsCopies.dir, c.slice(7))));
-    const done = await store.collect(collection, gcOptions);
-    let reclaimed = done.reclaimedBytes + recordBytes;
-    for (const s of done.removedSnapshots) reclaimed += snapshotBytes.get(s) ?? 0;
-    for (const c of done.removedRootfs) reclaimed += snapshotBytes.get(`rootfs:${c}`) ?? 0;
+    const planned = await store.planCollection(collection, gcOptions);
+    let reclaimed = planned.reclaimedBytes + recordBytes;
+    for (const s of planned.removedSnapshots) reclaimed += await treeSize(store.snapshots.path(s));
+    for (const c of planned.removedRootfs) reclaimed += await treeSize(join(store.rootfsCopies.dir, c.slice(7)));
+    const done = await store.removeCollected(planned);
     // The copy snapshotter's whole roots are snapshots too, to whoever reads the report.
     return { removedRecords, removedBlobs: done.removedBlobs, removedSnapshots: [...done.removedSnapshots, ...done.removedRootfs], reclaimedBytes: reclaimed };
   });

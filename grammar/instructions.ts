@@ -249,186 +249,216 @@ function parseDevice(value: string): { name: string; required: boolean } {
 
 type Typed = FromInstruction | StageInstruction;
 
+/** What each instruction's parse is handed: the node, its words, its flags (declared and parsed by the parse), the base of its typed form. */
+interface Parsing {
+  readonly i: Instruction;
+  readonly base: { range: Instruction['range']; source: Instruction };
+  readonly args: string[];
+  readonly flags: Flags;
+  readonly escape: string;
+}
+
+/** One parse per instruction, as BuildKit's instructions/parse.go has one per command. */
+const PARSERS = new Map<string, (p: Parsing) => Typed>([
+  ['env', ({ base, args, flags }) => {
+    flags.parse();
+    return { kind: 'ENV', ...base, pairs: keyValues(args, 'ENV') };
+  }],
+  ['label', ({ base, args, flags }) => {
+    flags.parse();
+    return { kind: 'LABEL', ...base, pairs: keyValues(args, 'LABEL') };
+  }],
+  ['maintainer', ({ base, args, flags }) => {
+    if (args.length !== 1) throw exactlyOne('MAINTAINER');
+    flags.parse();
+    return { kind: 'MAINTAINER', ...base, maintainer: args[0] as string };
+  }],
+  ['add', (p) => parseCopy(p, 'ADD')],
+  ['copy', (p) => parseCopy(p, 'COPY')],
+  ['from', parseFrom],
+  ['onbuild', parseOnbuild],
+  ['workdir', ({ base, args, flags }) => {
+    if (args.length !== 1) throw exactlyOne('WORKDIR');
+    flags.parse();
+    return { kind: 'WORKDIR', ...base, path: args[0] as string };
+  }],
+  ['run', parseRun],
+  ['cmd', ({ i, base, args, flags }) => {
+    flags.parse();
+    return { kind: 'CMD', ...base, command: commandLine(args, i.json) };
+  }],
+  ['entrypoint', ({ i, base, args, flags }) => {
+    flags.parse();
+    return { kind: 'ENTRYPOINT', ...base, command: commandLine(args, i.json) };
+  }],
+  ['healthcheck', parseHealthcheck],
+  ['expose', ({ base, args, flags, escape }) => {
+    if (args.length === 0) throw atLeastOne('EXPOSE');
+    flags.parse();
+    for (const spec of args) if (!spec.includes('$')) checkPorts(spec, escape);
+    return { kind: 'EXPOSE', ...base, ports: [...args].sort() };
+  }],
+  ['user', ({ base, args, flags }) => {
+    if (args.length !== 1) throw exactlyOne('USER');
+    flags.parse();
+    return { kind: 'USER', ...base, user: args[0] as string };
+  }],
+  ['volume', ({ base, args, flags }) => {
+    if (args.length === 0) throw atLeastOne('VOLUME');
+    flags.parse();
+    const paths = args.map((v) => goTrimSpace(v));
+    if (paths.some((p) => p === '')) throw new InstructionError('VOLUME specified can not be an empty string');
+    return { kind: 'VOLUME', ...base, paths };
+  }],
+  ['stopsignal', ({ base, args }) => {
+    if (args.length !== 1) throw exactlyOne('STOPSIGNAL');
+    const signal = args[0] as string;
+    if (!signal.includes('$')) checkSignal(signal);
+    return { kind: 'STOPSIGNAL', ...base, signal };
+  }],
+  ['arg', parseArg],
+  ['shell', ({ i, base, args, flags }) => {
+    flags.parse();
+    if (args.length === 0) throw atLeastOne('SHELL');
+    if (!i.json) throw new InstructionError('SHELL requires the arguments to be in JSON form');
+    return { kind: 'SHELL', ...base, shell: args };
+  }],
+]);
+
 function typed(i: Instruction, escape: string): Typed {
-  const base = { range: i.range, source: i };
-  const args = nodeArgs(i);
-  const flags = new Flags(i.flags);
-  const name = i.keyword.toLowerCase();
-  switch (name) {
-    case 'env':
-      flags.parse();
-      return { kind: 'ENV', ...base, pairs: keyValues(args, 'ENV') };
-    case 'label':
-      flags.parse();
-      return { kind: 'LABEL', ...base, pairs: keyValues(args, 'LABEL') };
-    case 'maintainer':
-      if (args.length !== 1) throw exactlyOne('MAINTAINER');
-      flags.parse();
-      return { kind: 'MAINTAINER', ...base, maintainer: args[0] as string };
-    case 'add':
-    case 'copy': {
-      const kind = name === 'add' ? 'ADD' : 'COPY';
-      if (args.length < 2) throw new InstructionError(`${kind} requires at least two arguments, but only one was provided. Destination could not be determined`);
-      flags.string('chown').string('chmod').bool('link').strings('exclude');
-      if (kind === 'ADD') flags.bool('keep-git-dir').string('checksum').bool('unpack');
-      else flags.string('from').bool('parents');
-      flags.parse();
-      const sd = heredocSources(i, kind);
-      const from = flags.get('from');
-      if (from !== undefined && from !== '') {
-        checkNoVariables(from, escape, 'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround');
-      }
-      const c: CopyInstruction = {
-        kind, ...base, ...sd,
-        link: flags.isTrue('link'),
-        parents: flags.isTrue('parents'),
-        exclude: flags.list('exclude'),
-      };
-      if (from !== undefined && from !== '') c.from = from;
-      for (const k of ['chown', 'chmod', 'checksum'] as const) {
-        const v = flags.get(k);
-        if (v !== undefined && v !== '') c[k] = v;
-      }
-      if (flags.used.has('keep-git-dir')) c.keepGitDir = flags.isTrue('keep-git-dir');
-      if (flags.used.has('unpack')) c.unpack = flags.isTrue('unpack');
-      return c;
-    }
-    case 'from': {
-      let stageName: string | undefined;
-      if (args.length === 3 && (args[1] as string).toLowerCase() === 'as') {
-        stageName = (args[2] as string).toLowerCase();
-        if (!VALID_STAGE_NAME.test(stageName)) {
-          throw new InstructionError(`invalid name for build stage: ${goQuote(args[2] as string)}, name can't start with a number or contain symbols`);
-        }
-      } else if (args.length !== 1) {
-        throw new InstructionError('FROM requires either one or three arguments');
-      }
-      flags.string('platform').parse();
-      const f: FromInstruction = { kind: 'FROM', ...base, image: args[0] as string };
-      if (stageName !== undefined) f.stageName = stageName;
-      const platform = flags.get('platform');
-      if (platform !== undefined && platform !== '') f.platform = platform;
-      return f;
-    }
-    case 'onbuild': {
-      if (args.length === 0) throw atLeastOne('ONBUILD');
-      flags.parse();
-      const trigger = goTrimSpace(args[0] as string).toUpperCase();
-      if (trigger === 'ONBUILD') throw new InstructionError('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
-      if (trigger === 'MAINTAINER' || trigger === 'FROM') throw new InstructionError(`${trigger} isn't allowed as an ONBUILD trigger`);
-      let expression = i.original.replace(/^[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*/i, '');
-      for (const h of i.heredocs) expression += '\n' + h.content + h.name;
-      return { kind: 'ONBUILD', ...base, expression };
-    }
-    case 'workdir':
-      if (args.length !== 1) throw exactlyOne('WORKDIR');
-      flags.parse();
-      return { kind: 'WORKDIR', ...base, path: args[0] as string };
-    case 'run': {
-      flags.strings('device').strings('mount').string('network').string('security').parse();
-      const devices = flags.list('device').map(parseDevice);
-      // Stock BuildKit parses --device but refuses it outside its -labs frontend; kiln has no CDI devices.
-      if (devices.length > 0) throw new InstructionError('device feature is only supported in Dockerfile frontend 1.14.0-labs or later');
-      const mountSpecs = flags.list('mount');
-      const mounts = mountsOf(mountSpecs, escape);
-      const network = flags.get('network') ?? 'default';
-      if (!['default', 'none', 'host'].includes(network)) throw new InstructionError(`invalid network mode ${goQuote(network)}`);
-      const security = flags.get('security') ?? 'sandbox';
-      if (!['sandbox', 'insecure'].includes(security)) throw new InstructionError(`security ${goQuote(security)} is not valid`);
-      if (args.length === 0) throw atLeastOne('RUN');
-      const r: RunInstruction = {
-        kind: 'RUN', ...base,
-        command: commandLine(args, i.json),
-        // `<<-` bodies lose their leading tabs here too (what runs and what history shows).
-        heredocs: i.heredocs.map((h) => (h.chomp ? { ...h, content: chompHeredocContent(h.content) } : h)),
-        mounts,
-        mountSpecs,
-        network: network as RunInstruction['network'],
-        security: security as RunInstruction['security'],
-        devices,
-      };
-      return r;
-    }
-    case 'cmd':
-      flags.parse();
-      return { kind: 'CMD', ...base, command: commandLine(args, i.json) };
-    case 'entrypoint':
-      flags.parse();
-      return { kind: 'ENTRYPOINT', ...base, command: commandLine(args, i.json) };
-    case 'healthcheck': {
-      if (args.length === 0) throw atLeastOne('HEALTHCHECK');
-      const typ = (args[0] as string).toUpperCase();
-      const rest = args.slice(1);
-      if (typ === 'NONE') {
-        if (rest.length !== 0) throw new InstructionError('HEALTHCHECK NONE takes no arguments');
-        return { kind: 'HEALTHCHECK', ...base, test: ['NONE'] };
-      }
-      flags.string('interval').string('timeout').string('start-period').string('start-interval').string('retries').parse();
-      if (typ !== 'CMD') throw new InstructionError(`Unknown type ${goQuote(typ)} in HEALTHCHECK (try CMD)`);
-      const cmd = rest.length === 0 ? [] : i.json ? rest : [rest.join(' ')];
-      if (cmd.length === 0) throw new InstructionError('Missing command after HEALTHCHECK CMD');
-      const h: HealthcheckInstruction = { kind: 'HEALTHCHECK', ...base, test: [i.json ? 'CMD' : 'CMD-SHELL', ...cmd] };
-      const interval = duration(flags, 'interval');
-      const timeout = duration(flags, 'timeout');
-      const startPeriod = duration(flags, 'start-period');
-      const startInterval = duration(flags, 'start-interval');
-      if (interval !== undefined) h.interval = interval;
-      if (timeout !== undefined) h.timeout = timeout;
-      if (startPeriod !== undefined) h.startPeriod = startPeriod;
-      if (startInterval !== undefined) h.startInterval = startInterval;
-      const retries = flags.get('retries');
-      if (retries !== undefined && retries !== '') {
-        if (!/^[+-]?[0-9]+$/.test(retries)) throw new InstructionError(`strconv.ParseInt: parsing ${goQuote(retries)}: invalid syntax`);
-        const n = Number(retries);
-        if (n > 2147483647 || n < -2147483648) throw new InstructionError(`strconv.ParseInt: parsing ${goQuote(retries)}: value out of range`);
-        if (n < 0) throw new InstructionError(`--retries cannot be negative (${n})`);
-        h.retries = n;
-      }
-      return h;
-    }
-    case 'expose':
-      if (args.length === 0) throw atLeastOne('EXPOSE');
-      flags.parse();
-      for (const spec of args) if (!spec.includes('$')) checkPorts(spec, escape);
-      return { kind: 'EXPOSE', ...base, ports: [...args].sort() };
-    case 'user':
-      if (args.length !== 1) throw exactlyOne('USER');
-      flags.parse();
-      return { kind: 'USER', ...base, user: args[0] as string };
-    case 'volume': {
-      if (args.length === 0) throw atLeastOne('VOLUME');
-      flags.parse();
-      const paths = args.map((v) => goTrimSpace(v));
-      if (paths.some((p) => p === '')) throw new InstructionError('VOLUME specified can not be an empty string');
-      return { kind: 'VOLUME', ...base, paths };
-    }
-    case 'stopsignal': {
-      if (args.length !== 1) throw exactlyOne('STOPSIGNAL');
-      const signal = args[0] as string;
-      if (!signal.includes('$')) checkSignal(signal);
-      return { kind: 'STOPSIGNAL', ...base, signal };
-    }
-    case 'arg': {
-      if (args.length < 1) throw atLeastOne('ARG');
-      const list: ArgInstruction['args'] = args.map((a) => {
-        const eq = a.indexOf('=');
-        if (eq < 0) return { key: a };
-        if (eq === 0) throw new InstructionError('ARG names can not be blank');
-        return { key: a.slice(0, eq), value: a.slice(eq + 1) };
-      });
-      return { kind: 'ARG', ...base, args: list };
-    }
-    case 'shell': {
-      flags.parse();
-      if (args.length === 0) throw atLeastOne('SHELL');
-      if (!i.json) throw new InstructionError('SHELL requires the arguments to be in JSON form');
-      return { kind: 'SHELL', ...base, shell: args };
-    }
-    default: {
-      const hint = suggestLike(i.keyword, INSTRUCTION_NAMES, false);
-      throw new InstructionError(`unknown instruction: ${i.keyword}${hint !== undefined ? ` (did you mean ${hint}?)` : ''}`);
-    }
+  const parse = PARSERS.get(i.keyword.toLowerCase());
+  if (parse === undefined) {
+    const hint = suggestLike(i.keyword, INSTRUCTION_NAMES, false);
+    throw new InstructionError(`unknown instruction: ${i.keyword}${hint !== undefined ? ` (did you mean ${hint}?)` : ''}`);
   }
+  return parse({ i, base: { range: i.range, source: i }, args: nodeArgs(i), flags: new Flags(i.flags), escape });
+}
+
+function parseCopy({ i, base, args, flags, escape }: Parsing, kind: 'ADD' | 'COPY'): CopyInstruction {
+  if (args.length < 2) throw new InstructionError(`${kind} requires at least two arguments, but only one was provided. Destination could not be determined`);
+  flags.string('chown').string('chmod').bool('link').strings('exclude');
+  if (kind === 'ADD') flags.bool('keep-git-dir').string('checksum').bool('unpack');
+  else flags.string('from').bool('parents');
+  flags.parse();
+  const sd = heredocSources(i, kind);
+  const from = flags.get('from');
+  if (from !== undefined && from !== '') {
+    checkNoVariables(from, escape, 'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround');
+  }
+  const c: CopyInstruction = {
+    kind, ...base, ...sd,
+    link: flags.isTrue('link'),
+    parents: flags.isTrue('parents'),
+    exclude: flags.list('exclude'),
+  };
+  if (from !== undefined && from !== '') c.from = from;
+  for (const k of ['chown', 'chmod', 'checksum'] as const) {
+    const v = flags.get(k);
+    if (v !== undefined && v !== '') c[k] = v;
+  }
+  if (flags.used.has('keep-git-dir')) c.keepGitDir = flags.isTrue('keep-git-dir');
+  if (flags.used.has('unpack')) c.unpack = flags.isTrue('unpack');
+  return c;
+}
+
+function parseFrom({ base, args, flags }: Parsing): FromInstruction {
+  let stageName: string | undefined;
+  if (args.length === 3 && (args[1] as string).toLowerCase() === 'as') {
+    stageName = (args[2] as string).toLowerCase();
+    if (!VALID_STAGE_NAME.test(stageName)) {
+      throw new InstructionError(`invalid name for build stage: ${goQuote(args[2] as string)}, name can't start with a number or contain symbols`);
+    }
+  } else if (args.length !== 1) {
+    throw new InstructionError('FROM requires either one or three arguments');
+  }
+  flags.string('platform').parse();
+  const f: FromInstruction = { kind: 'FROM', ...base, image: args[0] as string };
+  if (stageName !== undefined) f.stageName = stageName;
+  const platform = flags.get('platform');
+  if (platform !== undefined && platform !== '') f.platform = platform;
+  return f;
+}
+
+function parseOnbuild({ i, base, args, flags }: Parsing): Typed {
+  if (args.length === 0) throw atLeastOne('ONBUILD');
+  flags.parse();
+  const trigger = goTrimSpace(args[0] as string).toUpperCase();
+  if (trigger === 'ONBUILD') throw new InstructionError('Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed');
+  if (trigger === 'MAINTAINER' || trigger === 'FROM') throw new InstructionError(`${trigger} isn't allowed as an ONBUILD trigger`);
+  let expression = i.original.replace(/^[\t\n\f\r ]*ONBUILD[\t\n\f\r ]*/i, '');
+  for (const h of i.heredocs) expression += '\n' + h.content + h.name;
+  return { kind: 'ONBUILD', ...base, expression };
+}
+
+function parseRun({ i, base, args, flags, escape }: Parsing): RunInstruction {
+  flags.strings('device').strings('mount').string('network').string('security').parse();
+  const devices = flags.list('device').map(parseDevice);
+  // Stock BuildKit parses --device but refuses it outside its -labs frontend; kiln has no CDI devices.
+  if (devices.length > 0) throw new InstructionError('device feature is only supported in Dockerfile frontend 1.14.0-labs or later');
+  const mountSpecs = flags.list('mount');
+  const mounts = mountsOf(mountSpecs, escape);
+  const network = flags.get('network') ?? 'default';
+  if (!['default', 'none', 'host'].includes(network)) throw new InstructionError(`invalid network mode ${goQuote(network)}`);
+  const security = flags.get('security') ?? 'sandbox';
+  if (!['sandbox', 'insecure'].includes(security)) throw new InstructionError(`security ${goQuote(security)} is not valid`);
+  if (args.length === 0) throw atLeastOne('RUN');
+  return {
+    kind: 'RUN', ...base,
+    command: commandLine(args, i.json),
+    // `<<-` bodies lose their leading tabs here too (what runs and what history shows).
+    heredocs: i.heredocs.map((h) => (h.chomp ? { ...h, content: chompHeredocContent(h.content) } : h)),
+    mounts,
+    mountSpecs,
+    network: network as RunInstruction['network'],
+    security: security as RunInstruction['security'],
+    devices,
+  };
+}
+
+function parseHealthcheck({ i, base, args, flags }: Parsing): HealthcheckInstruction {
+  if (args.length === 0) throw atLeastOne('HEALTHCHECK');
+  const typ = (args[0] as string).toUpperCase();
+  const rest = args.slice(1);
+  if (typ === 'NONE') {
+    if (rest.length !== 0) throw new InstructionError('HEALTHCHECK NONE takes no arguments');
+    return { kind: 'HEALTHCHECK', ...base, test: ['NONE'] };
+  }
+  flags.string('interval').string('timeout').string('start-period').string('start-interval').string('retries').parse();
+  if (typ !== 'CMD') throw new InstructionError(`Unknown type ${goQuote(typ)} in HEALTHCHECK (try CMD)`);
+  const cmd = rest.length === 0 ? [] : i.json ? rest : [rest.join(' ')];
+  if (cmd.length === 0) throw new InstructionError('Missing command after HEALTHCHECK CMD');
+  const h: HealthcheckInstruction = { kind: 'HEALTHCHECK', ...base, test: [i.json ? 'CMD' : 'CMD-SHELL', ...cmd] };
+  const interval = duration(flags, 'interval');
+  const timeout = duration(flags, 'timeout');
+  const startPeriod = duration(flags, 'start-period');
+  const startInterval = duration(flags, 'start-interval');
+  if (interval !== undefined) h.interval = interval;
+  if (timeout !== undefined) h.timeout = timeout;
+  if (startPeriod !== undefined) h.startPeriod = startPeriod;
+  if (startInterval !== undefined) h.startInterval = startInterval;
+  const retries = flags.get('retries');
+  if (retries !== undefined && retries !== '') h.retries = healthcheckRetries(retries);
+  return h;
+}
+
+/** --retries as Go's strconv.ParseInt reads a 32-bit int, and not negative. */
+function healthcheckRetries(retries: string): number {
+  if (!/^[+-]?[0-9]+$/.test(retries)) throw new InstructionError(`strconv.ParseInt: parsing ${goQuote(retries)}: invalid syntax`);
+  const n = Number(retries);
+  if (n > 2147483647 || n < -2147483648) throw new InstructionError(`strconv.ParseInt: parsing ${goQuote(retries)}: value out of range`);
+  if (n < 0) throw new InstructionError(`--retries cannot be negative (${n})`);
+  return n;
+}
+
+function parseArg({ base, args }: Parsing): ArgInstruction {
+  if (args.length < 1) throw atLeastOne('ARG');
+  const list: ArgInstruction['args'] = args.map((a) => {
+    const eq = a.indexOf('=');
+    if (eq < 0) return { key: a };
+    if (eq === 0) throw new InstructionError('ARG names can not be blank');
+    return { key: a.slice(0, eq), value: a.slice(eq + 1) };
+  });
+  return { kind: 'ARG', ...base, args: list };
 }
 
 function located(i: Instruction, message: string): ParseError {

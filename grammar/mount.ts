@@ -83,103 +83,132 @@ export function parseMount(raw: string, expand: (value: string) => string = (v) 
   } catch (e) {
     throw new MountError(`failed to parse csv mounts: ${(e as Error).message}`);
   }
-  const m: MountSpec = { type: 'bind', readonly: true };
-  let roAuto = true;
-  let sharing: string | undefined;
-  const badKeyForType = (key: string): MountError => new MountError(`unexpected key '${key}' for mount type '${m.type}'`);
+  const r: MountReading = { m: { type: 'bind', readonly: true }, roAuto: true, sharing: undefined };
   for (const field of fields) {
     const eq = field.indexOf('=');
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase();
     if (eq < 0) {
-      switch (key) {
-        case 'readonly': case 'ro': m.readonly = true; roAuto = false; continue;
-        case 'readwrite': case 'rw': m.readonly = false; roAuto = false; continue;
-        case 'required':
-          if (m.type === 'secret' || m.type === 'ssh') { m.required = true; continue; }
-          throw badKeyForType(key);
-        default:
-          throw new MountError(`invalid field '${field}' must be a key=value pair`);
-      }
+      bareField(r, key, field);
+      continue;
     }
-    let value = field.slice(eq + 1);
+    const value = field.slice(eq + 1);
     if (options.deferVariables && key !== 'from' && value.includes('$')) {
-      // Unknown until the build expands it: keep text values as written, check nothing else.
-      if (key === 'source' || key === 'src') m.source = value;
-      else if (key === 'target' || key === 'dst' || key === 'destination') m.target = value;
-      else if (key === 'id') m.id = value;
-      else if (key === 'env') m.env = value;
-      else if (!KEYS.includes(key)) throw new MountError(withHint(`unexpected key '${key}' in '${field}'`, key, KEYS));
+      deferredField(r.m, key, field, value);
       continue;
     }
     if (key === 'from') {
       const d = value.indexOf('$');
       if (d !== -1 && d !== value.length - 1) throw new MountError(`'${key}' doesn't support variable expansion, define alias stage instead`);
+      keyValueField(r, key, field, value);
     } else {
-      value = expand(value);
-    }
-    switch (key) {
-      case 'type': {
-        const t = value.toLowerCase();
-        if (!(TYPES as readonly string[]).includes(t)) throw new MountError(withHint(`unsupported mount type ${JSON.stringify(value)}`, value, TYPES));
-        m.type = t as MountSpec['type'];
-        break;
-      }
-      case 'from': m.from = value; break;
-      case 'source': case 'src': m.source = value; break;
-      case 'target': case 'dst': case 'destination': m.target = value; break;
-      case 'readonly': case 'ro': case 'readwrite': case 'rw': {
-        const b = parseBool(value);
-        if (b === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
-        m.readonly = key === 'readonly' || key === 'ro' ? b : !b;
-        roAuto = false;
-        break;
-      }
-      case 'required': {
-        if (m.type !== 'secret' && m.type !== 'ssh') throw badKeyForType(key);
-        const b = parseBool(value);
-        if (b === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
-        m.required = b;
-        break;
-      }
-      case 'size': {
-        if (m.type !== 'tmpfs') throw badKeyForType(key);
-        const n = ramInBytes(value);
-        if (n === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
-        m.size = n;
-        break;
-      }
-      case 'id': m.id = value; break;
-      case 'sharing': {
-        const s = value.toLowerCase();
-        if (!(SHARING as readonly string[]).includes(s)) throw new MountError(withHint(`unsupported sharing value ${JSON.stringify(value)}`, value, SHARING));
-        sharing = s;
-        m.sharing = s as MountSpec['sharing'];
-        break;
-      }
-      case 'mode': {
-        const n = parseUint(value, 8);
-        if (n === undefined) throw new MountError(`invalid value ${value} for mode`);
-        m.mode = n;
-        break;
-      }
-      case 'uid': case 'gid': {
-        const n = parseUint(value, 10);
-        if (n === undefined) throw new MountError(`invalid value ${value} for ${key}`);
-        m[key] = n;
-        break;
-      }
-      case 'env': m.env = value; break;
-      default:
-        throw new MountError(withHint(`unexpected key '${key}' in '${field}'`, key, KEYS));
+      keyValueField(r, key, field, expand(value));
     }
   }
+  return checkedMount(r);
+}
+
+/** A mount being read: the spec so far, whether ro/rw was said (else the type's default), and the sharing named. */
+interface MountReading {
+  m: MountSpec;
+  roAuto: boolean;
+  sharing: string | undefined;
+}
+
+function badKeyForType(m: MountSpec, key: string): MountError {
+  return new MountError(`unexpected key '${key}' for mount type '${m.type}'`);
+}
+
+/** A field without `=`: ro, rw, or `required` of a secret or ssh mount. */
+function bareField(r: MountReading, key: string, field: string): void {
+  switch (key) {
+    case 'readonly': case 'ro': r.m.readonly = true; r.roAuto = false; return;
+    case 'readwrite': case 'rw': r.m.readonly = false; r.roAuto = false; return;
+    case 'required':
+      if (r.m.type === 'secret' || r.m.type === 'ssh') { r.m.required = true; return; }
+      throw badKeyForType(r.m, key);
+    default:
+      throw new MountError(`invalid field '${field}' must be a key=value pair`);
+  }
+}
+
+/** A value unknown until the build expands it: text values kept as written, nothing else checked. */
+function deferredField(m: MountSpec, key: string, field: string, value: string): void {
+  if (key === 'source' || key === 'src') m.source = value;
+  else if (key === 'target' || key === 'dst' || key === 'destination') m.target = value;
+  else if (key === 'id') m.id = value;
+  else if (key === 'env') m.env = value;
+  else if (!KEYS.includes(key)) throw new MountError(withHint(`unexpected key '${key}' in '${field}'`, key, KEYS));
+}
+
+function keyValueField(r: MountReading, key: string, field: string, value: string): void {
+  const m = r.m;
+  switch (key) {
+    case 'type': {
+      const t = value.toLowerCase();
+      if (!(TYPES as readonly string[]).includes(t)) throw new MountError(withHint(`unsupported mount type ${JSON.stringify(value)}`, value, TYPES));
+      m.type = t as MountSpec['type'];
+      break;
+    }
+    case 'from': m.from = value; break;
+    case 'source': case 'src': m.source = value; break;
+    case 'target': case 'dst': case 'destination': m.target = value; break;
+    case 'readonly': case 'ro': case 'readwrite': case 'rw': {
+      const b = parseBool(value);
+      if (b === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
+      m.readonly = key === 'readonly' || key === 'ro' ? b : !b;
+      r.roAuto = false;
+      break;
+    }
+    case 'required': {
+      if (m.type !== 'secret' && m.type !== 'ssh') throw badKeyForType(m, key);
+      const b = parseBool(value);
+      if (b === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
+      m.required = b;
+      break;
+    }
+    case 'size': {
+      if (m.type !== 'tmpfs') throw badKeyForType(m, key);
+      const n = ramInBytes(value);
+      if (n === undefined) throw new MountError(`invalid value for ${key}: ${value}`);
+      m.size = n;
+      break;
+    }
+    case 'id': m.id = value; break;
+    case 'sharing': {
+      const s = value.toLowerCase();
+      if (!(SHARING as readonly string[]).includes(s)) throw new MountError(withHint(`unsupported sharing value ${JSON.stringify(value)}`, value, SHARING));
+      r.sharing = s;
+      m.sharing = s as MountSpec['sharing'];
+      break;
+    }
+    case 'mode': {
+      const n = parseUint(value, 8);
+      if (n === undefined) throw new MountError(`invalid value ${value} for mode`);
+      m.mode = n;
+      break;
+    }
+    case 'uid': case 'gid': {
+      const n = parseUint(value, 10);
+      if (n === undefined) throw new MountError(`invalid value ${value} for ${key}`);
+      m[key] = n;
+      break;
+    }
+    case 'env': m.env = value; break;
+    default:
+      throw new MountError(withHint(`unexpected key '${key}' in '${field}'`, key, KEYS));
+  }
+}
+
+/** What BuildKit checks of the whole mount once its fields are read, and the ro default of its type. */
+function checkedMount(r: MountReading): MountSpec {
+  const { m, sharing } = r;
   const fileInfoAllowed = m.type === 'secret' || m.type === 'ssh' || m.type === 'cache';
   if (!fileInfoAllowed) {
     for (const k of ['mode', 'uid', 'gid'] as const) {
       if (m[k] !== undefined) throw new MountError(`${k} not allowed for ${JSON.stringify(m.type)} type mounts`);
     }
   }
-  if (roAuto) m.readonly = !(m.type === 'cache' || m.type === 'tmpfs');
+  if (r.roAuto) m.readonly = !(m.type === 'cache' || m.type === 'tmpfs');
   if (m.type === 'secret') {
     if (m.from !== undefined && m.from !== '') throw new MountError('secret mount should not have a from');
     if (sharing !== undefined) throw new MountError('secret mount should not define sharing');

@@ -188,20 +188,7 @@ export function parseDockerfile(input: string): Dockerfile {
   const scan = scanDirectives(text);
   if (scan.error) fail(map, scan.error.message, scan.error.line, scan.error.column);
   const directiveLines = scan.directives.length;
-
-  const lexed = tokenize(text, scan.escape);
-  if (lexed.errorOffset !== undefined) {
-    const p = map.position(lexed.errorOffset);
-    fail(map, 'unexpected character', p.line, p.column);
-  }
-  grammar ??= new DockerfileGrammar();
-  grammar.input = lexed.tokens;
-  const items = grammar.file();
-  const syntaxError = grammar.errors[0];
-  if (syntaxError !== undefined) {
-    const p = map.position(Number.isNaN(syntaxError.token.startOffset) ? text.length : syntaxError.token.startOffset);
-    fail(map, syntaxError.message, p.line, p.column);
-  }
+  const items = parseItems(text, map, scan.escape);
 
   const instructions: Instruction[] = [];
   const warnings: Dockerfile['warnings'] = [];
@@ -214,61 +201,7 @@ export function parseDockerfile(input: string): Dockerfile {
       else comments.push(comment);
       continue;
     }
-    const raw = item.raw;
-    const startLine = map.lineOf(raw.first.startOffset);
-    const firstContent = raw.texts[0] !== undefined && map.lineOf(raw.texts[0].startOffset) === startLine ? raw.texts[0] : undefined;
-    const startColumn = map.position(firstContent?.startOffset ?? raw.first.startOffset + (raw.first.tokenType === Indent ? raw.first.image.length : 0)).column;
-    let endLine = map.lineOf(raw.last.startOffset);
-
-    const logical = new LogicalLine();
-    for (const t of raw.texts) logical.add(t);
-    if (raw.emptyContinuation) {
-      warnings.push({
-        message: `Empty continuation line found in: ${logical.text}`,
-        range: { start: { line: endLine, column: 1 }, end: map.lineEnd(endLine) },
-      });
-    }
-
-    let node: LineNode;
-    try {
-      node = parseLine(logical.text, scan.escape);
-    } catch (e) {
-      if (e instanceof LineParseError) fail(map, e.message, startLine, startColumn);
-      throw e;
-    }
-
-    const heredocs: Heredoc[] = [];
-    if (canContainHeredoc(node) && logical.text.includes('<<')) {
-      let markers;
-      try {
-        markers = heredocsFromLine(logical.text);
-      } catch (e) {
-        if (e instanceof ExpansionError) fail(map, e.message, startLine, startColumn);
-        throw e;
-      }
-      if (markers.length > 0) {
-        const payload = raw.heredocBodies?.payload as HeredocBodyPayload | undefined;
-        let bodyStart = raw.heredocBodies?.startOffset ?? text.length;
-        for (let i = 0; i < markers.length; i++) {
-          const body = payload?.bodies[i];
-          if (body === undefined || !body.terminated) {
-            fail(map, 'unterminated heredoc', startLine, startColumn);
-          }
-          const marker = markers[i] as (typeof markers)[number];
-          const termLine = map.lineOf(Math.max(bodyStart, body.endOffset - 1));
-          heredocs.push({
-            ...marker,
-            content: body.content,
-            range: { start: map.position(Math.min(bodyStart, text.length - 1)), end: map.lineEnd(termLine) },
-          });
-          bodyStart = body.endOffset;
-          endLine = termLine;
-        }
-      }
-    }
-
-    const range: SourceRange = { start: { line: startLine, column: startColumn }, end: map.lineEnd(endLine) };
-    instructions.push(buildInstruction(node, logical, map, range, comments, heredocs));
+    instructions.push(instructionOf(item.raw, { text, map, escape: scan.escape, warnings }, comments));
     comments = [];
   }
 
@@ -285,4 +218,95 @@ export function parseDockerfile(input: string): Dockerfile {
     warnings,
     range: { start: firstInstr.range.start, end: lastInstr.range.end },
   };
+}
+
+/** The text lexed and read by the grammar into comments and raw instructions; a lexing or syntax error fails at its place. */
+function parseItems(text: string, map: SourceMap, escape: string): Item[] {
+  const lexed = tokenize(text, escape);
+  if (lexed.errorOffset !== undefined) {
+    const p = map.position(lexed.errorOffset);
+    fail(map, 'unexpected character', p.line, p.column);
+  }
+  grammar ??= new DockerfileGrammar();
+  grammar.input = lexed.tokens;
+  const items = grammar.file();
+  const syntaxError = grammar.errors[0];
+  if (syntaxError !== undefined) {
+    const p = map.position(Number.isNaN(syntaxError.token.startOffset) ? text.length : syntaxError.token.startOffset);
+    fail(map, syntaxError.message, p.line, p.column);
+  }
+  return items;
+}
+
+/** The whole file's text and places, its escape character, and the warnings gathered. */
+interface FileReading {
+  readonly text: string;
+  readonly map: SourceMap;
+  readonly escape: string;
+  readonly warnings: Dockerfile['warnings'];
+}
+
+/** One raw instruction as BuildKit's parser reads it: its logical line, its node, its heredocs, its range. */
+function instructionOf(raw: RawInstruction, file: FileReading, comments: string[]): Instruction {
+  const { map } = file;
+  const startLine = map.lineOf(raw.first.startOffset);
+  const firstContent = raw.texts[0] !== undefined && map.lineOf(raw.texts[0].startOffset) === startLine ? raw.texts[0] : undefined;
+  const startColumn = map.position(firstContent?.startOffset ?? raw.first.startOffset + (raw.first.tokenType === Indent ? raw.first.image.length : 0)).column;
+  let endLine = map.lineOf(raw.last.startOffset);
+
+  const logical = new LogicalLine();
+  for (const t of raw.texts) logical.add(t);
+  if (raw.emptyContinuation) {
+    file.warnings.push({
+      message: `Empty continuation line found in: ${logical.text}`,
+      range: { start: { line: endLine, column: 1 }, end: map.lineEnd(endLine) },
+    });
+  }
+
+  let node: LineNode;
+  try {
+    node = parseLine(logical.text, file.escape);
+  } catch (e) {
+    if (e instanceof LineParseError) fail(map, e.message, startLine, startColumn);
+    throw e;
+  }
+
+  const heredocs: Heredoc[] = [];
+  if (canContainHeredoc(node) && logical.text.includes('<<')) {
+    endLine = readHeredocs(raw, logical.text, file, { line: startLine, column: startColumn }, heredocs) ?? endLine;
+  }
+  const range: SourceRange = { start: { line: startLine, column: startColumn }, end: map.lineEnd(endLine) };
+  return buildInstruction(node, logical, map, range, comments, heredocs);
+}
+
+/** The heredocs a line names, with their bodies, into `heredocs`; returns the line the last one ends on (none: undefined). */
+function readHeredocs(raw: RawInstruction, line: string, file: FileReading, start: Position, heredocs: Heredoc[]): number | undefined {
+  const { text, map } = file;
+  let markers;
+  try {
+    markers = heredocsFromLine(line);
+  } catch (e) {
+    if (e instanceof ExpansionError) fail(map, e.message, start.line, start.column);
+    throw e;
+  }
+  if (markers.length === 0) return undefined;
+  const payload = raw.heredocBodies?.payload as HeredocBodyPayload | undefined;
+  let bodyStart = raw.heredocBodies?.startOffset ?? text.length;
+  let endLine: number | undefined;
+  for (let i = 0; i < markers.length; i++) {
+    const body = payload?.bodies[i];
+    if (body === undefined || !body.terminated) {
+      fail(map, 'unterminated heredoc', start.line, start.column);
+    }
+    const marker = markers[i] as (typeof markers)[number];
+    const termLine = map.lineOf(Math.max(bodyStart, body.endOffset - 1));
+    heredocs.push({
+      ...marker,
+      content: body.content,
+      range: { start: map.position(Math.min(bodyStart, text.length - 1)), end: map.lineEnd(termLine) },
+    });
+    bodyStart = body.endOffset;
+    endLine = termLine;
+  }
+  return endLine;
 }

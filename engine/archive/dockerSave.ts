@@ -11,6 +11,7 @@ import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 import { KilnError } from '../errors/kilnError.js';
 import { sha256Digest } from '../image/config.js';
 import { familiarName, familiarReference, fullReference, parseReference } from '../image/reference.js';
+import type { ImageArgument } from '../image/imageArgument.js';
 import { hexOf } from '../store/blobs.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST } from '../image/mediaTypes.js';
@@ -185,7 +186,7 @@ export function writeOciArchive(store: Store, items: readonly SaveItem[], out: W
  * every tag of that repository; an ID saves the image with no tags. The same image named twice
  * is written once, with all the tags asked for.
  */
-export async function resolveSaveItems(store: Store, names: readonly string[]): Promise<SaveItem[]> {
+export async function resolveSaveItems(store: Store, names: readonly ImageArgument[]): Promise<SaveItem[]> {
   const byId = new Map<string, SaveItem>();
   const add = (image: ImageRecord, tags: string[]): void => {
     const item = byId.get(image.id) ?? { image, tags: [] };
@@ -194,8 +195,7 @@ export async function resolveSaveItems(store: Store, names: readonly string[]): 
   };
   const all = await store.listImages();
   for (const name of names) {
-    let ref;
-    try { ref = parseReference(name, { defaultTag: false }); } catch { ref = undefined; }
+    const ref = name.reference;
     if (ref && ref.tag === undefined && ref.digest === undefined) {
       const repo = `${ref.domain}/${ref.path}:`;
       const matches = all.flatMap((img) => img.tags.filter((t) => t.startsWith(repo)).map((t) => [img, t] as const));
@@ -205,7 +205,7 @@ export async function resolveSaveItems(store: Store, names: readonly string[]): 
       }
     }
     const image = await store.requireImage(name);
-    const tagged = ref && ref.digest === undefined && !image.id.slice(7).startsWith(name.replace(/^sha256:/, '')) ? [fullReference({ ...ref, tag: ref.tag ?? 'latest' })] : [];
+    const tagged = ref && ref.digest === undefined && !image.id.slice(7).startsWith(name.text.replace(/^sha256:/, '')) ? [fullReference({ ...ref, tag: ref.tag ?? 'latest' })] : [];
     add(image, tagged.filter((t) => image.tags.includes(t)));
   }
   const items = [...byId.values()];

@@ -16,7 +16,7 @@ import { extract as tarExtract } from 'tar-stream';
 import { KilnError } from '../errors/kilnError.js';
 import { EXIT_CODES, isSystemRefusal, refusal } from '../errors/refusal.js';
 import { configProblem, goArch, type ImageConfig } from '../image/config.js';
-import { familiarReference, fullReference, normalizeTag, parseReference } from '../image/reference.js';
+import { familiarReference, fullReference, parseReference } from '../image/reference.js';
 import { decompress } from '../layer/compression.js';
 import { entryComponents, hostile } from '../layer/entryPath.js';
 import { feedTar } from '../layer/feedTar.js';
@@ -368,7 +368,7 @@ async function loadStaged(store: Store, stream: AsyncIterable<Uint8Array>, dir: 
     const image = await store.commitImageBytes(img.configBytes, { source });
     const replaced = new Map<string, string>();
     for (const t of img.tags) {
-      const previous = await store.tag(image.id, normalizeTag(t));
+      const previous = await store.tag(image.id, t); // a full reference already (tagsOf, nameFromAnnotations)
       if (previous) replaced.set(t, previous);
     }
     loaded.push({ image: (await store.getImage(image.id)) ?? image, tags: img.tags, replaced });

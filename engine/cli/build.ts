@@ -103,91 +103,139 @@ export function parseSecret(text: string): [string, string] {
   return [id, resolve(src)];
 }
 
+/**
+ * The flags checked, the recipe read, the progress view and the cache opened; then the build,
+ * its tags, and what else it was asked for (outputs, report, cache export, push).
+ */
 export async function run(args: ParsedArgs): Promise<number> {
   const contextArg = args.positionals[0] as string;
-  // Layers keep file owners (lchown) and stage views are overlay mounts: root of the host, or of
-  // kiln's own user namespace (the CLI re-runs an unprivileged user's build there, see spec).
-  // Without either, the layers' owners are kept in ledgers beside copied roots and RUN steps
-  // are given the image's root by proot (runtime/tracedRoot.ts), which must be there.
-  if (!canOwnFiles() && findProot() === undefined) {
-    const uid = process.getuid?.() ?? 0;
-    throw new KilnError('NEEDS_ROOT', `kiln build as uid ${uid} needs root, or a user namespace of its own, to give the layers' files their owners${isolationReason() !== '' ? `, and here there is ${isolationReason()}` : ''}, or else proot (Debian package proot) on PATH: run the job as root in its container (RUN steps then use chroot isolation), install proot, or give uid ${uid} an /etc/subuid and /etc/subgid range where the kernel allows user namespaces`, { exitCode: KERNEL_REFUSED_EXIT });
-  }
+  refuseWithoutFileOwners();
   const flags = parseBuildFlags(args);
-  const { quiet, checkOnly, buildArgs, namedContexts, tags, insecure, cacheFrom, cacheTo, sde, jobs } = flags;
-
-  // The parser (Chevrotain) runs only when the Dockerfile's text is new to this store (see plan/parsedRecipe.ts).
-  const fromStdin = contextArg === '-';
-  if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');
-  // `kiln build -`: the Dockerfile comes on stdin and there is no context (an empty one).
-  const contextDir = fromStdin ? await mkdtemp(join(tmpdir(), 'kiln-empty-context-')) : contextArg;
-  const source = await loadDockerfile({ contextDir, file: fromStdin ? '-' : args.strings.get('file') });
-  const warnBefore = !quiet && !checkOnly && args.strings.get('progress') !== 'json';
-  const parse = (text: string): Promise<Recipe> => parseRecipe(text, source, warnBefore ? buildArgs : undefined);
-  const store = await Store.open();
-  const recipe = await cachedParse(store.root, source.text, () => parse(source.text)).catch(async (error: unknown) => {
-    await reportParseFailure(args, flags, source.displayName, contextArg, store, error);
-    throw error;
-  });
-  const expander = shellExpander(recipe.escape);
-  const { progress, report } = await startProgress(args, flags, source.displayName, contextArg);
-  const exchange = cacheFrom.length + cacheTo.length > 0 ? await buildCacheExchange() : undefined;
+  const input = await readRecipe(args, flags, contextArg);
+  const { store, source } = input;
+  const view = await startProgress(args, flags, source.displayName, contextArg);
+  const exchange = flags.cacheFrom.length + flags.cacheTo.length > 0 ? await buildCacheExchange() : undefined;
   // Records touched from here on are this build's: what --cache-to exports.
   const started = new Date();
   // Imported before the cache opens, so the build's lookups see the imported records.
-  if (exchange && cacheFrom.length > 0) await exchange.importBuildCaches(store, cacheFrom, { insecureRegistries: insecure });
-  const cache = await BuildCache.open({
-    store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress,
-    noCache: args.bools.has('no-cache'), noCacheFilter: args.lists.get('no-cache-filter') ?? [], explain: args.bools.has('explain'),
-    escape: recipe.escape, ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
-    ...(report ? { onVerdict: report.recorder.verdict } : {}),
-  });
+  if (exchange && flags.cacheFrom.length > 0) await exchange.importBuildCaches(store, flags.cacheFrom, { insecureRegistries: flags.insecure });
+  const cache = await openCache(args, flags, input, view);
   const interrupt = interruptSignal();
-  const parseTrigger = async (text: string): Promise<StageInstruction[]> => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [];
-  const buildOptions: BuildOptions = {
-    cache, signal: interrupt.signal, ...(jobs !== undefined ? { jobs } : {}),
-    store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
-    buildArgs, ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
-    namedContexts, secrets: flags.secrets, entitlements: entitlementsOf(args.lists.get('allow') ?? []), ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
-    ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
-    ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
-    progress, expander, ...(report ? { observer: report.recorder } : {}), snapshotter: flags.snapshotter, isolation: resolveIsolation,
-    runner: async (s, io) => (await containerRuntime()).runContainer((await resolveIsolation()) === 'chroot' ? { ...s, isolation: 'chroot' } : s, io),
-    parseTrigger, pull: pullFor(store, insecure), checks: checksFor(store, source.text, recipe, parseTrigger),
-    sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },
-  };
+  const buildOptions = await buildOptionsFor(args, flags, input, { cache, signal: interrupt.signal, view });
   const close = async (): Promise<void> => {
     interrupt.dispose();
     await cache.close();
-    await progress.close();
-    if (fromStdin) await rm(contextDir, { recursive: true, force: true });
+    await view.progress.close();
+    if (input.fromStdin) await rm(input.contextDir, { recursive: true, force: true });
   };
-  if (checkOnly) {
+  if (flags.checkOnly) {
     try {
       return await reportCheckOnly(buildOptions, args.strings.get('file') ?? basename(source.displayName), source.text);
     } finally {
       await close();
     }
   }
-  let result;
+  const record = await buildAndTag(buildOptions, flags.tags, view, close);
+  await deliver(store, record, flags, view, exchange, started);
+  return 0;
+}
+
+/**
+ * Layers keep file owners (lchown) and stage views are overlay mounts: root of the host, or of
+ * kiln's own user namespace (the CLI re-runs an unprivileged user's build there, see spec).
+ * Without either, the layers' owners are kept in ledgers beside copied roots and RUN steps
+ * are given the image's root by proot (runtime/tracedRoot.ts), which must be there.
+ */
+function refuseWithoutFileOwners(): void {
+  if (canOwnFiles() || findProot() !== undefined) return;
+  const uid = process.getuid?.() ?? 0;
+  throw new KilnError('NEEDS_ROOT', `kiln build as uid ${uid} needs root, or a user namespace of its own, to give the layers' files their owners${isolationReason() !== '' ? `, and here there is ${isolationReason()}` : ''}, or else proot (Debian package proot) on PATH: run the job as root in its container (RUN steps then use chroot isolation), install proot, or give uid ${uid} an /etc/subuid and /etc/subgid range where the kernel allows user namespaces`, { exitCode: KERNEL_REFUSED_EXIT });
+}
+
+/** The recipe a build reads, the context it reads it from, and the store it builds into. */
+interface RecipeInput {
+  /** `kiln build -`: the Dockerfile comes on stdin and there is no context (an empty one). */
+  fromStdin: boolean;
+  contextDir: string;
+  source: Awaited<ReturnType<typeof loadDockerfile>>;
+  /** Parses Dockerfile text (the recipe's, or an ONBUILD trigger's) with the build's warnings. */
+  parse: (text: string) => Promise<Recipe>;
+  store: Store;
+  recipe: Recipe;
+}
+
+/** The Dockerfile loaded and parsed: the parser (Chevrotain) runs only when its text is new to this store (see plan/parsedRecipe.ts). */
+async function readRecipe(args: ParsedArgs, flags: BuildFlags, contextArg: string): Promise<RecipeInput> {
+  const fromStdin = contextArg === '-';
+  if (fromStdin && args.strings.get('file') === '-') throw usageError('build', 'cannot read both the context and the Dockerfile from standard input');
+  const contextDir = fromStdin ? await mkdtemp(join(tmpdir(), 'kiln-empty-context-')) : contextArg;
+  const source = await loadDockerfile({ contextDir, file: fromStdin ? '-' : args.strings.get('file') });
+  const warnBefore = !flags.quiet && !flags.checkOnly && args.strings.get('progress') !== 'json';
+  const parse = (text: string): Promise<Recipe> => parseRecipe(text, source, warnBefore ? flags.buildArgs : undefined);
+  const store = await Store.open();
+  const recipe = await cachedParse(store.root, source.text, () => parse(source.text)).catch(async (error: unknown) => {
+    await reportParseFailure(args, flags, source.displayName, contextArg, store, error);
+    throw error;
+  });
+  return { fromStdin, contextDir, source, parse, store, recipe };
+}
+
+type BuildView = Awaited<ReturnType<typeof startProgress>>;
+
+function openCache(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, view: BuildView): Promise<BuildCache> {
+  const { store, contextDir, source, recipe } = input;
+  return BuildCache.open({
+    store, contextDir, ignorePatterns: source.ignorePatterns, dockerfileName: source.displayName, progress: view.progress,
+    noCache: args.bools.has('no-cache'), noCacheFilter: args.lists.get('no-cache-filter') ?? [], explain: args.bools.has('explain'),
+    escape: recipe.escape, ...(flags.sde !== undefined ? { sourceDateEpoch: flags.sde } : {}),
+    ...(view.report ? { onVerdict: view.report.recorder.verdict } : {}),
+  });
+}
+
+/** What the build is handed: the recipe, the flags' values, the cache, and how it pulls, runs, checks and shows progress. */
+async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, run: { cache: BuildCache; signal: AbortSignal; view: BuildView }): Promise<BuildOptions> {
+  const { store, recipe, source, contextDir, parse } = input;
+  const { sde, jobs, tags, buildArgs } = flags;
+  const { progress, report } = run.view;
+  const parseTrigger = async (text: string): Promise<StageInstruction[]> => (await parse(`FROM scratch\n${text}`)).stages[0]?.instructions ?? [];
+  return {
+    cache: run.cache, signal: run.signal, ...(jobs !== undefined ? { jobs } : {}),
+    store, recipe, dockerfileName: source.displayName, contextDir, ignorePatterns: source.ignorePatterns,
+    buildArgs, ...(args.strings.has('target') ? { target: args.strings.get('target') as string } : {}),
+    namedContexts: flags.namedContexts, secrets: flags.secrets, entitlements: entitlementsOf(args.lists.get('allow') ?? []), ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
+    ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
+    ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
+    progress, expander: shellExpander(recipe.escape), ...(report ? { observer: report.recorder } : {}), snapshotter: flags.snapshotter, isolation: resolveIsolation,
+    runner: async (s, io) => (await containerRuntime()).runContainer((await resolveIsolation()) === 'chroot' ? { ...s, isolation: 'chroot' } : s, io),
+    parseTrigger, pull: pullFor(store, flags.insecure), checks: checksFor(store, source.text, recipe, parseTrigger),
+    sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },
+  };
+}
+
+/** Builds the image and gives it every -t; a build that fails still writes the --report asked for. */
+async function buildAndTag(options: BuildOptions, tags: readonly ImageReference[], view: BuildView, close: () => Promise<void>): Promise<ImageRecord> {
   let failure: { error: unknown } | undefined;
   try {
-    result = await build(buildOptions);
-    for (const t of tags) await store.tag(result.record.id, t);
-    showExport(progress, result.record.id, tags);
+    const result = await build(options);
+    for (const t of tags) await options.store.tag(result.record.id, t);
+    showExport(view.progress, result.record.id, tags);
+    return result.record;
   } catch (error) {
     failure = { error };
     throw error;
   } finally {
     await close();
-    if (failure) await report?.write(store, failure);
+    if (failure) await view.report?.write(options.store, failure);
   }
-  for (const out of flags.outputs) await writeOutput(store, result.record, tags, out);
-  await report?.write(store, { record: result.record });
-  if (exchange) for (const to of cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: insecure });
-  if (flags.push) await pushTags(store, result.record.id, flags);
-  if (quiet) printLine(`${result.record.id}\n`);
-  return 0;
+}
+
+/** What the build was asked for besides the image in the store: outputs, the report, the cache export, the push, the ID (-q). */
+async function deliver(store: Store, record: ImageRecord, flags: BuildFlags, view: BuildView, exchange: Awaited<ReturnType<typeof buildCacheExchange>> | undefined, started: Date): Promise<void> {
+  for (const out of flags.outputs) await writeOutput(store, record, flags.tags, out);
+  await view.report?.write(store, { record });
+  if (exchange) for (const to of flags.cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: flags.insecure });
+  if (flags.push) await pushTags(store, record.id, flags);
+  if (flags.quiet) printLine(`${record.id}\n`);
 }
 
 /**
@@ -316,7 +364,7 @@ function checksFor(store: Store, text: string, recipe: Recipe, parseTrigger: (te
 async function pushTags(store: Store, id: string, flags: BuildFlags): Promise<void> {
   const { pushImage } = await registryTransfer();
   for (const [i, t] of flags.tags.entries()) {
-    const pushed = await pushImage(store, fullReference(t), { source: id, insecureRegistries: flags.insecure });
+    const pushed = await pushImage(store, t, { source: id, insecureRegistries: flags.insecure });
     if (!flags.quiet) process.stderr.write(`pushed ${flags.tagTexts[i]}: digest: ${pushed.digest} size: ${pushed.size}\n`);
   }
 }

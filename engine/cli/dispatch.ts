@@ -6,6 +6,7 @@ import { privilege } from '../host/privilege.js';
 import { refusalAtTop, refusalCause } from '../errors/refusal.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
 import { verbNamespaces } from '../lateLoading.js';
+import { writeStderr, writeStdout } from '../host/standardStreams.js';
 
 const VERSION = '0.1.0';
 
@@ -48,18 +49,18 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
   const [verb, ...rest] = argv;
   if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
     if (verb === 'help' && rest[0] !== undefined) return main([rest[0], '--help']);
-    process.stdout.write(mainHelp());
+    writeStdout(mainHelp());
     return verb === undefined ? 2 : 0;
   }
   if (verb === '--version' || verb === '-v' || verb === 'version') {
-    process.stdout.write(`kiln version ${VERSION}\n`);
+    writeStdout(`kiln version ${VERSION}\n`);
     return 0;
   }
   const entry = VERBS[verb];
   if (!entry) {
     const hint = closestMatch(verb, Object.keys(VERBS).filter((c) => !VERBS[c]?.hidden));
     const what = verb.startsWith('-') ? `unknown flag: ${verb}` : `unknown command: "${verb}"${hint ? ` (did you mean "${hint}"?)` : ''}`;
-    process.stderr.write(`kiln: ${what}\nSee 'kiln --help'.\n`);
+    writeStderr(`kiln: ${what}\nSee 'kiln --help'.\n`);
     return 2;
   }
   const command = await entry.load();
@@ -67,7 +68,7 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
     const beforeStop = command.spec.stopAtFirstPositional ? rest.findIndex((w) => !w.startsWith('-')) : -1;
     const helpAt = rest.findIndex((w) => w === '--help' || w === '-h');
     if (beforeStop < 0 || helpAt < beforeStop) {
-      process.stdout.write(formatHelp(command.spec, entry.summary));
+      writeStdout(formatHelp(command.spec, entry.summary));
       return 0;
     }
   }

@@ -1,7 +1,7 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { formatTable } from './table.js';
-import { humanAgo, humanSize } from './humanUnits.js';
+import { humanAgo, humanSize } from '../units/humanUnits.js';
 import { renderTemplate } from './goTemplate.js';
 
 export const spec: CommandSpec = {

@@ -4,7 +4,7 @@
  * the command (exit 1) as `dive --ci` does. A summary goes to standard output either way.
  */
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
-import { humanSize } from './humanUnits.js';
+import { humanSize } from '../units/humanUnits.js';
 import { checkRules, parseRatio, parseSize } from '../report/ciRules.js';
 import * as reportFile from '../report/reportFile.js';
 import { openStore } from './openStore.js';

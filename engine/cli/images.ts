@@ -1,9 +1,10 @@
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { formatTable } from './table.js';
-import { humanAgo, humanSize } from './humanUnits.js';
+import { humanAgo, humanSize } from '../units/humanUnits.js';
 import { familiarName, parseReference, withDefaultTag, fullName } from '../image/reference.js';
 import { renderTemplate } from './goTemplate.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'images',
@@ -72,16 +73,16 @@ export async function run(args: ParsedArgs): Promise<number> {
   const format = args.strings.get('format');
   if (args.bools.has('quiet')) {
     const seen = new Set<string>();
-    for (const r of rows) if (!seen.has(r.ID)) { seen.add(r.ID); process.stdout.write(`${r.ID}\n`); }
+    for (const r of rows) if (!seen.has(r.ID)) { seen.add(r.ID); writeStdout(`${r.ID}\n`); }
     return 0;
   }
   if (format !== undefined && format !== 'table') {
-    for (const r of rows) process.stdout.write(`${renderTemplate(format, r)}\n`);
+    for (const r of rows) writeStdout(`${renderTemplate(format, r)}\n`);
     return 0;
   }
   const digests = args.bools.has('digests');
   const header = digests ? ['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE'] : ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'];
-  process.stdout.write(formatTable(header, rows.map((r) => (digests ? [r.Repository, r.Tag, r.Digest, r.ID, r.CreatedSince, r.Size] : [r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size]))));
+  writeStdout(formatTable(header, rows.map((r) => (digests ? [r.Repository, r.Tag, r.Digest, r.ID, r.CreatedSince, r.Size] : [r.Repository, r.Tag, r.ID, r.CreatedSince, r.Size]))));
   return 0;
 }
 

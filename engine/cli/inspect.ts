@@ -7,6 +7,7 @@ import type { ContainerConfig } from '../image/config.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { containerRecords } from './containerTargets.js';
 import { inspectContainer } from './containerInspect.js';
+import { writeStderr, writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'inspect',
@@ -80,8 +81,8 @@ export async function run(args: ParsedArgs): Promise<number> {
     else missing.push(name);
   }
   const format = args.strings.get('format');
-  if (format !== undefined) for (const f of found) process.stdout.write(`${renderTemplate(format, f)}\n`);
-  else process.stdout.write(`${dockerJson(found)}\n`);
-  for (const m of missing) process.stderr.write(`Error: No such object: ${m}\n`);
+  if (format !== undefined) for (const f of found) writeStdout(`${renderTemplate(format, f)}\n`);
+  else writeStdout(`${dockerJson(found)}\n`);
+  for (const m of missing) writeStderr(`Error: No such object: ${m}\n`);
   return missing.length > 0 ? 1 : 0;
 }

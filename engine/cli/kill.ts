@@ -10,6 +10,7 @@ import { KilnError } from '../errors/kilnError.js';
 import { signalContainer } from '../runtime/lifecycle/containerControl.js';
 import { signalName } from '../runtime/lifecycle/signals.js';
 import { storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'kill',
@@ -27,6 +28,6 @@ export async function run(args: ParsedArgs): Promise<number> {
     if (!(await signalContainer(records.containerDir(rec.id), rec, signal, { kind: 'kill', canceled }))) {
       throw new KilnError('NOT_RUNNING', `Cannot kill container: ${name}: Container ${rec.id} is not running`);
     }
-    process.stdout.write(`${name}\n`);
+    writeStdout(`${name}\n`);
   });
 }

@@ -4,10 +4,11 @@
  * them, with -t the entry's time first (RFC 3339, nine digits) — read as a stream, never the
  * whole file at once; -f goes on until the container is down for good.
  */
-import { existsSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords } from './containerTargets.js';
 import { KilnError } from '../errors/kilnError.js';
+import { writeAll } from '../host/standardStreams.js';
 import { isLive, type ContainerRecords } from '../runtime/containerRecords.js';
 import { nowNanos, parseRfc3339, rfc3339NanoFixed, type NanoTime } from '../runtime/lifecycle/logClock.js';
 import { followEntries, readEntriesFrom, tailOffset, type LogEntry } from '../runtime/lifecycle/logReader.js';
@@ -43,19 +44,6 @@ export function parseTimeFlag(text: string, flag: string, now: NanoTime = nowNan
   const local = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$/.test(t) ? Date.parse(t.includes('T') ? t : `${t}T00:00:00`) : NaN;
   if (!Number.isNaN(local)) return BigInt(local) * 1_000_000n;
   throw new KilnError('USAGE', `invalid value for "${flag}": failed to parse value as time or duration: "${text}"`, { exitCode: 1 });
-}
-
-/** Writes to a standard stream synchronously (a slow reader holds kiln back, never fills its memory). */
-function writeAll(fd: number, data: Buffer): void {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += writeSync(fd, data, off, data.length - off);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-    }
-  }
 }
 
 interface Shown { timestamps: boolean; since?: NanoTime; until?: NanoTime }

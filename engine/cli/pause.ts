@@ -5,6 +5,7 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords, forEachContainer } from './containerTargets.js';
 import { pauseContainer } from '../runtime/lifecycle/pauseContainer.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'pause',
@@ -17,6 +18,6 @@ export async function run(args: ParsedArgs): Promise<number> {
   const records = await containerRecords();
   return forEachContainer(records, args.positionals, async (rec, name) => {
     await pauseContainer(rec, true);
-    process.stdout.write(`${name}\n`);
+    writeStdout(`${name}\n`);
   });
 }

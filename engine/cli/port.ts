@@ -6,6 +6,7 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors/kilnError.js';
 import { ContainerRecords, isLive } from '../runtime/containerRecords.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'port',
@@ -25,7 +26,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const host = (b: (typeof bindings)[number]): string => `${b.hostIp === '' ? '0.0.0.0' : b.hostIp}:${b.hostPort}`;
   if (privatePort === undefined) {
     const sorted = [...bindings].sort((a, b) => a.containerPort - b.containerPort || a.proto.localeCompare(b.proto));
-    process.stdout.write(sorted.map((b) => `${b.containerPort}/${b.proto} -> ${host(b)}\n`).join(''));
+    writeStdout(sorted.map((b) => `${b.containerPort}/${b.proto} -> ${host(b)}\n`).join(''));
     return 0;
   }
   const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/.exec(privatePort);
@@ -33,6 +34,6 @@ export async function run(args: ParsedArgs): Promise<number> {
   const proto = m[2] ?? 'tcp';
   const matching = bindings.filter((b) => b.containerPort === Number(m[1]) && b.proto === proto);
   if (matching.length === 0) throw new KilnError('NO_SUCH_PORT', `Error: No public port '${m[1]}/${proto}' published for ${wanted}`);
-  process.stdout.write(matching.map((b) => host(b) + '\n').join(''));
+  writeStdout(matching.map((b) => host(b) + '\n').join(''));
   return 0;
 }

@@ -3,7 +3,7 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { Store } from '../store/store.js';
 import { pruneCache } from '../../cache/prune.js';
-import { humanSize } from './humanUnits.js';
+import { humanSize } from '../units/humanUnits.js';
 
 export const spec: CommandSpec = {
   name: 'prune',

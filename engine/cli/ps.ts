@@ -7,12 +7,13 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords } from './containerTargets.js';
 import { formatTable } from './table.js';
-import { humanAgo } from './humanUnits.js';
+import { humanAgo } from '../units/humanUnits.js';
 import { renderTemplate } from './goTemplate.js';
 import { KilnError } from '../errors/kilnError.js';
 import { isLive, type ContainerRecord, type ContainerRecords } from '../runtime/containerRecords.js';
 import { freezerOf, isFrozen } from '../runtime/lifecycle/freezer.js';
 import { storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'ps',
@@ -104,7 +105,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const noTrunc = args.bools.has('no-trunc');
   const id = (c: ContainerRecord): string => (noTrunc ? c.id : c.id.slice(0, 12));
   if (args.bools.has('quiet')) {
-    process.stdout.write(shown.map((c) => id(c) + '\n').join(''));
+    writeStdout(shown.map((c) => id(c) + '\n').join(''));
     return 0;
   }
   const command = (c: ContainerRecord): string => {
@@ -115,14 +116,14 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (format !== undefined) {
     for (const c of shown) {
       const state = containerState(c);
-      process.stdout.write(`${renderTemplate(format, {
+      writeStdout(`${renderTemplate(format, {
         ID: id(c), Image: c.image, Command: command(c), CreatedAt: c.created, RunningFor: humanAgo(c.created), Ports: ports(c),
         State: state, Status: containerStatus(c, state), Names: c.name, Labels: '', Mounts: '', Networks: '', Size: '',
       })}\n`);
     }
     return 0;
   }
-  process.stdout.write(formatTable(
+  writeStdout(formatTable(
     ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
     shown.map((c) => [id(c), c.image, command(c), humanAgo(c.created), containerStatus(c), ports(c), c.name]),
   ));

@@ -1,8 +1,9 @@
+/** `kiln pull NAME[:TAG|@DIGEST]`: an image from its registry into the store, with docker pull's output. */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 import { openStore } from './openStore.js';
 import { pullImageDetailed } from '../registry/pull.js';
-import { familiarReference, parseReference } from '../image/reference.js';
+import { familiarReference, parseReference, withDefaultTag } from '../image/reference.js';
 import { TransferDisplay } from './transferDisplay.js';
 
 export const spec: CommandSpec = {
@@ -18,18 +19,17 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const text = args.positionals[0] as string;
-  const ref = parseReference(text);
+  const given = parseReference(args.positionals[0] as string, { defaultTag: false });
+  const ref = withDefaultTag(given);
   const quiet = args.bools.has('quiet');
   const out = (line: string): void => {
     if (!quiet) process.stdout.write(`${line}\n`);
   };
-  const given = parseReference(text, { defaultTag: false });
   if (given.tag === undefined && given.digest === undefined) out('Using default tag: latest');
   out(`${ref.digest ?? ref.tag}: Pulling from ${ref.path}`);
   const store = await openStore();
   const display = quiet ? undefined : new TransferDisplay(process.stdout, { waiting: 'Waiting', exists: 'Already exists', done: 'Pull complete' });
-  const result = await pullImageDetailed(store, text, {
+  const result = await pullImageDetailed(store, ref, {
     insecureRegistries: insecureRegistries(args),
     ...(args.strings.has('platform') ? { platform: args.strings.get('platform') as string } : {}),
     onProgress: (e) => display?.event(e),

@@ -1,3 +1,4 @@
+/** `kiln push NAME[:TAG]`: an image of the store to the registry its name points at, with docker push's output. */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { INSECURE_REGISTRY_FLAG, insecureRegistries } from './registryFlags.js';
 import { openStore } from './openStore.js';
@@ -23,7 +24,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   const store = await openStore();
   const display = quiet ? undefined : new TransferDisplay(process.stdout, { exists: 'Layer already exists', done: 'Pushed' });
   out(`The push refers to repository [${fullName(ref)}]`);
-  const result = await pushImage(store, text, {
+  const result = await pushImage(store, ref, {
+    source: { text, reference: ref },
     insecureRegistries: insecureRegistries(args),
     onProgress: (e) => display?.event(e),
   });

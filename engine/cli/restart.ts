@@ -12,6 +12,7 @@ import { recordedRestart, stopContainer } from '../runtime/lifecycle/containerCo
 import { startUnderSupervisor } from '../runtime/lifecycle/containerStart.js';
 import { DEFAULT_STOP_TIMEOUT, storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer.js';
 import { defaultStoreRoot } from '../store/store.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'restart',
@@ -35,6 +36,6 @@ export async function run(args: ParsedArgs): Promise<number> {
       if (isLive(rec)) await stopContainer(records, rec, signal, deadline, 'stop');
       await startUnderSupervisor(records, defaultStoreRoot(), (await records.get(rec.id)));
     }
-    process.stdout.write(`${name}\n`);
+    writeStdout(`${name}\n`);
   });
 }

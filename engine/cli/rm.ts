@@ -10,6 +10,7 @@ import { holderAlive, isLive, type ContainerRecord, type ContainerRecords } from
 import { signalContainer } from '../runtime/lifecycle/containerControl.js';
 import { leaveRequest } from '../runtime/lifecycle/holderRequest.js';
 import { untilRecord } from '../runtime/lifecycle/recordWatch.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'rm',
@@ -32,7 +33,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       await killForRemoval(records, rec);
     }
     await records.remove(rec.id);
-    process.stdout.write(`${name}\n`);
+    writeStdout(`${name}\n`);
   });
 }
 

@@ -1,8 +1,10 @@
+/** `kiln rmi IMAGE...`: untags and removes images as docker rmi does, keeping those a container still uses. */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { reportError } from './report.js';
 import { KilnError } from '../errors/kilnError.js';
-import { familiarTag, fullReference, parseReference, withDefaultTag } from '../image/reference.js';
+import { familiarTag, fullReference, withDefaultTag } from '../image/reference.js';
+import { parseImageArgument, type ImageArgument } from '../image/imageArgument.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { ContainerRecords, isLive } from '../runtime/containerRecords.js';
 
@@ -17,21 +19,17 @@ export const spec: CommandSpec = {
 };
 
 /** The tag this argument names when it names one of the image's tags, docker-style. */
-function namedTag(arg: string, image: ImageRecord): string | undefined {
-  try {
-    const ref = withDefaultTag(parseReference(arg));
-    if (ref.digest !== undefined) return undefined;
-    const full = fullReference(ref);
-    return image.tags.includes(full) ? full : undefined;
-  } catch {
-    return undefined;
-  }
+function namedTag(arg: ImageArgument, image: ImageRecord): string | undefined {
+  if (arg.reference === undefined || arg.reference.digest !== undefined) return undefined;
+  const full = fullReference(withDefaultTag(arg.reference));
+  return image.tags.includes(full) ? full : undefined;
 }
 
-async function removeOne(store: Store, arg: string, force: boolean): Promise<void> {
-  const image = await store.requireImage(arg);
+async function removeOne(store: Store, name: ImageArgument, force: boolean): Promise<void> {
+  const arg = name.text;
+  const image = await store.requireImage(name);
   const short = image.id.slice(7, 19);
-  const tag = namedTag(arg, image);
+  const tag = namedTag(name, image);
   const lastReference = tag === undefined || image.tags.length === 1;
   // Containers keep their image: a running one always, a stopped one unless forced (then the
   // image is only untagged, as docker leaves it dangling for the container). Running means its
@@ -64,9 +62,11 @@ async function removeOne(store: Store, arg: string, force: boolean): Promise<voi
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
+  // Every name is parsed before any image is removed: a typo removes nothing.
+  const names = args.positionals.map(parseImageArgument);
   const store = await openStore();
   let status = 0;
-  for (const arg of args.positionals) {
+  for (const arg of names) {
     try {
       await removeOne(store, arg, args.bools.has('force'));
     } catch (err) {

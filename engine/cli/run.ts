@@ -10,6 +10,8 @@ import { isLive, type ContainerRecords } from '../runtime/containerRecords.js';
 import { openStore } from './openStore.js';
 import { KilnError } from '../errors/kilnError.js';
 import { topmostFirst } from '../layer/overlayStack.js';
+import { parseImageArgument, type ImageArgument } from '../image/imageArgument.js';
+import { withDefaultTag } from '../image/reference.js';
 import { containerHostname, NETWORK_FLAGS, networkChoice, networkRequest } from './networkFlags.js';
 import {
   checkContainerName, composeArgv, mergeEnv, parseEnvFile, parseEnvFlag, parseOomScoreAdj, parseSecurityOpts, parseTmpfs, parseVolume,
@@ -54,7 +56,14 @@ export const spec: CommandSpec = {
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [imageRef, ...command] = args.positionals as [string, ...string[]];
+  const [imageText, ...command] = args.positionals as [string, ...string[]];
+  // The image's name is parsed before anything is made: a bad one is refused in one line.
+  let imageRef: ImageArgument;
+  try {
+    imageRef = parseImageArgument(imageText);
+  } catch (err) {
+    throw beforeCommand(err);
+  }
   const network = networkChoice(args);
   // Malformed flags fail before anything is made (the image's exposed ports join them later).
   networkRequest(args, network, [], []);
@@ -104,7 +113,7 @@ export async function run(args: ParsedArgs): Promise<number> {
 }
 
 interface RunRequest {
-  imageRef: string;
+  imageRef: ImageArgument;
   command: string[];
   network: ReturnType<typeof networkChoice>;
   limits: import('../runtime/cgroupLimits.js').ResourceLimits;
@@ -121,15 +130,16 @@ interface RunRequest {
   oomScoreAdj: number | undefined;
 }
 
+/** The image found (or pulled), its container recorded and described; then started detached or run in the foreground. */
 async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: import('../runtime/lifecycle/supervisorLaunch.js').SupervisorLaunch | undefined, args: ParsedArgs, r: RunRequest): Promise<number> {
-  const { imageRef, command, network, limits, lifecycle, mounts, name, workdirFlag, fileEnv, flagEnv, devices, security, seccomp, ulimits, oomScoreAdj } = r;
+  const { imageRef, command, network, lifecycle, name } = r;
   let image = await store.resolveImage(imageRef);
   if (!image) image = await pullMissing(store, imageRef);
   const config = image.config.config ?? {};
   const argv = composeArgv(config, args.strings.get('entrypoint'), command);
 
-  const [{ ContainerRecords, thisHolder }, { runContainer }, { resolveUser }, { readImageFile }, { writeStoredContainer }] = await Promise.all([
-    import('../runtime/containerRecords.js'), import('../runtime/container.js'), import('../runtime/users.js'), import('../runtime/imageFiles.js'),
+  const [{ ContainerRecords, thisHolder }, { resolveUser }, { readImageFile }, { writeStoredContainer }] = await Promise.all([
+    import('../runtime/containerRecords.js'), import('../runtime/users.js'), import('../runtime/imageFiles.js'),
     import('../runtime/lifecycle/storedContainer.js'),
   ]);
   const snapshots: string[] = [];
@@ -142,7 +152,32 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
   const holder = lifecycle.detach ? { state: 'created' as const } : thisHolder();
   const joined = await networkToJoin(network, records);
   const autoRemove = args.bools.has('rm');
-  let record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef, imageId: image.id, command: argv, ...holder, autoRemove }));
+  const record = await store.withLock(() => records.create({ ...(name !== undefined ? { name } : {}), image: imageRef.text, imageId: image.id, command: argv, ...holder, autoRemove }));
+  const containerSpec = containerSpecOf(args, r, { record, records, config, argv, snapshots, user, joined });
+  writeStoredContainer(records.containerDir(record.id), {
+    spec: containerSpec, tty: args.bools.has('tty'), openStdin: args.bools.has('interactive'), restartPolicy: lifecycle.restart, autoRemove,
+    stopSignal: lifecycle.stopSignal ?? config.StopSignal ?? 'SIGTERM', stopSignalSet: (lifecycle.stopSignal ?? config.StopSignal) !== undefined,
+    ...(lifecycle.stopTimeout !== undefined ? { stopTimeout: lifecycle.stopTimeout } : {}),
+    holds: [...image.config.rootfs.diff_ids],
+    imageConfig: { Entrypoint: config.Entrypoint ?? null, Cmd: config.Cmd ?? null, Labels: config.Labels ?? null, WorkingDir: config.WorkingDir ?? '', User: config.User ?? '' },
+  });
+  if (launch) return startDetached(record, launch);
+  return runInForeground(containerSpec, records, record, args);
+}
+
+type ContainerRecordOf = import('../runtime/containerRecords.js').ContainerRecord;
+
+/** What the container is, from the image's config, the flags and its record: the spec a start (or a restart) runs. */
+function containerSpecOf(
+  args: ParsedArgs,
+  r: RunRequest,
+  found: {
+    record: ContainerRecordOf; records: ContainerRecords; config: NonNullable<import('../image/config.js').ImageConfig['config']>; argv: string[]; snapshots: string[];
+    user: ReturnType<typeof import('../runtime/users.js').resolveUser>; joined: number | undefined;
+  },
+): import('../runtime/container.js').ContainerSpec {
+  const { network, limits, mounts, workdirFlag, fileEnv, flagEnv, devices, security, seccomp, ulimits, oomScoreAdj } = r;
+  const { record, records, config, argv, snapshots, user, joined } = found;
   const hostname = args.strings.get('hostname')
     ?? ('mode' in network && network.mode === 'host' ? hostHostname() : joined !== undefined ? containerHostname(joined) : record.id.slice(0, 12));
   const request = networkRequest(args, network, Object.keys(config.ExposedPorts ?? {}), [record.name, record.id.slice(0, 12)], joined);
@@ -155,44 +190,46 @@ async function runIn(store: Awaited<ReturnType<typeof openStore>>, launch: impor
     flagEnv,
   );
   const withHome = env.some((e) => e.startsWith('HOME=')) ? env : [...env, `HOME=${user.home}`];
-  const containerSpec: import('../runtime/container.js').ContainerSpec = {
-      id: record.id,
-      rootfs: {
-        lowerDirs: snapshots.length > 0 ? snapshots : [records.emptyLowerDir(record.id)],
-        upperDir: records.upperDir(record.id),
-        workDir: records.workDir(record.id),
-      },
-      argv,
-      env: withHome,
-      cwd: workdirFlag ?? (config.WorkingDir || '/'),
-      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
-      hostname,
-      network: request,
-      mounts,
-      limits,
-      devices,
-      seccomp,
-      ulimits,
-      ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
-      ...(security.noNewPrivileges !== undefined ? { noNewPrivileges: security.noNewPrivileges } : {}),
-      readonlyRootfs: args.bools.has('read-only'),
-      capAdd: args.lists.get('cap-add') ?? [],
-      capDrop: args.lists.get('cap-drop') ?? [],
-      init: args.bools.has('init'),
-      stdio: tty ? 'pty' : 'pipe',
-      stdin: args.bools.has('interactive') ? 'pipe' : 'null',
-      removeMountStubs: false,
-      managed: true,
+  return {
+    id: record.id,
+    rootfs: {
+      lowerDirs: snapshots.length > 0 ? snapshots : [records.emptyLowerDir(record.id)],
+      upperDir: records.upperDir(record.id),
+      workDir: records.workDir(record.id),
+    },
+    argv,
+    env: withHome,
+    cwd: workdirFlag ?? (config.WorkingDir || '/'),
+    user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+    hostname,
+    network: request,
+    mounts,
+    limits,
+    devices,
+    seccomp,
+    ulimits,
+    ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
+    ...(security.noNewPrivileges !== undefined ? { noNewPrivileges: security.noNewPrivileges } : {}),
+    readonlyRootfs: args.bools.has('read-only'),
+    capAdd: args.lists.get('cap-add') ?? [],
+    capDrop: args.lists.get('cap-drop') ?? [],
+    init: args.bools.has('init'),
+    stdio: tty ? 'pty' : 'pipe',
+    stdin: args.bools.has('interactive') ? 'pipe' : 'null',
+    removeMountStubs: false,
+    managed: true,
   };
-  writeStoredContainer(records.containerDir(record.id), {
-    spec: containerSpec, tty, openStdin: args.bools.has('interactive'), restartPolicy: lifecycle.restart, autoRemove,
-    stopSignal: lifecycle.stopSignal ?? config.StopSignal ?? 'SIGTERM', stopSignalSet: (lifecycle.stopSignal ?? config.StopSignal) !== undefined,
-    ...(lifecycle.stopTimeout !== undefined ? { stopTimeout: lifecycle.stopTimeout } : {}),
-    holds: [...image.config.rootfs.diff_ids],
-    imageConfig: { Entrypoint: config.Entrypoint ?? null, Cmd: config.Cmd ?? null, Labels: config.Labels ?? null, WorkingDir: config.WorkingDir ?? '', User: config.User ?? '' },
-  });
-  if (launch) return startDetached(record, launch);
+}
 
+/**
+ * Runs the container attached to this command and returns its exit code; its record says it
+ * runs while it does, and afterwards that it exited (or is gone, with --rm or a failed start).
+ */
+async function runInForeground(containerSpec: import('../runtime/container.js').ContainerSpec, records: ContainerRecords, created: ContainerRecordOf, args: ParsedArgs): Promise<number> {
+  const { runContainer } = await import('../runtime/container.js');
+  const tty = args.bools.has('tty');
+  const autoRemove = args.bools.has('rm');
+  let record = created;
   let exitCode = 125;
   let noted: Promise<void> = Promise.resolve();
   let started = false;
@@ -296,13 +333,19 @@ async function networkToJoin(choice: ReturnType<typeof networkChoice>, records: 
 }
 
 /** docker run pulls an image it does not have. */
-async function pullMissing(store: Awaited<ReturnType<typeof openStore>>, ref: string): Promise<NonNullable<Awaited<ReturnType<typeof store.resolveImage>>>> {
+async function pullMissing(store: Awaited<ReturnType<typeof openStore>>, name: ImageArgument): Promise<NonNullable<Awaited<ReturnType<typeof store.resolveImage>>>> {
   const { pullImage } = await import('../registry/pull.js');
-  process.stderr.write(`Unable to find image '${ref}' locally\n`);
+  process.stderr.write(`Unable to find image '${name.text}' locally\n`);
+  // 64 hex digits name an image ID, which no registry has.
+  if (name.reference === undefined) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${name.text}`, { exitCode: 125, location: { file: name.text } });
   try {
-    return await pullImage(store, ref);
+    return await pullImage(store, withDefaultTag(name.reference));
   } catch (err) {
-    if (err instanceof KilnError) throw new KilnError(err.code, err.message, { exitCode: 125, cause: err });
-    throw err;
+    throw beforeCommand(err);
   }
+}
+
+/** docker run exits 125 for what fails before the container's command runs: a user's error keeps its message, with that status. */
+function beforeCommand(err: unknown): unknown {
+  return err instanceof KilnError ? new KilnError(err.code, err.message, { exitCode: 125, cause: err }) : err;
 }

@@ -8,6 +8,7 @@ import type { ContainerRecord } from '../runtime/containerRecords.js';
 import { NO_RESTART, parseRestartPolicy, type RestartPolicy } from '../runtime/lifecycle/restartPolicy.js';
 import type { SupervisorLaunch } from '../runtime/lifecycle/supervisorLaunch.js';
 import { signalName } from '../runtime/lifecycle/signals.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const LIFECYCLE_FLAGS: FlagSpec[] = [
   { name: 'detach', short: 'd', kind: 'bool', description: 'Run container in background and print container ID' },
@@ -37,6 +38,6 @@ export function lifecycleOptions(args: ParsedArgs): LifecycleOptions {
 /** Hands the created container to its supervisor, waits for its command to run, prints its ID. */
 export async function startDetached(record: ContainerRecord, launch: SupervisorLaunch): Promise<number> {
   await launch.start(record.id);
-  process.stdout.write(`${record.id}\n`);
+  writeStdout(`${record.id}\n`);
   return 0;
 }

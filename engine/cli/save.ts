@@ -1,3 +1,4 @@
+/** `kiln save IMAGE...`: images from the store into one docker-save archive (docker's layout with an OCI layout inside), to a file or standard output. */
 import { readlinkSync } from 'node:fs';
 import { usageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { KilnError } from '../errors/kilnError.js';
@@ -5,6 +6,7 @@ import { openStore } from './openStore.js';
 import { archiveBytes, resolveSaveItems, writeArchive } from '../archive/dockerSave.js';
 import { writeArchiveFile } from '../archive/archiveFile.js';
 import { refusal } from '../errors/refusal.js';
+import { parseImageArgument } from '../image/imageArgument.js';
 
 export const spec: CommandSpec = {
   name: 'save',
@@ -23,8 +25,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (output === undefined && process.stdout.isTTY) {
     throw new KilnError('USAGE', 'cowardly refusing to save to a terminal. Use the -o flag or redirect');
   }
+  const names = args.positionals.map(parseImageArgument);
   const store = await openStore();
-  const items = await resolveSaveItems(store, args.positionals);
+  const items = await resolveSaveItems(store, names);
   if (output === undefined) {
     try {
       await writeArchive(store, items, process.stdout, format);

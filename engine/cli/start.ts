@@ -10,6 +10,7 @@ import { usageError } from './args.js';
 import { isLive } from '../runtime/containerRecords.js';
 import { startUnderSupervisor } from '../runtime/lifecycle/containerStart.js';
 import { defaultStoreRoot } from '../store/store.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'start',
@@ -31,6 +32,6 @@ export async function run(args: ParsedArgs): Promise<number> {
   }
   return forEachContainer(records, args.positionals, async (rec, name) => {
     if (!isLive(rec)) await startUnderSupervisor(records, defaultStoreRoot(), rec);
-    process.stdout.write(`${name}\n`);
+    writeStdout(`${name}\n`);
   });
 }

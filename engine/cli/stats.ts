@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords } from './containerTargets.js';
 import { renderTemplate } from './goTemplate.js';
-import { binarySize, humanSize } from './humanUnits.js';
+import { binarySize, humanSize } from '../units/humanUnits.js';
 import { formatTable } from './table.js';
 import { isLive, type ContainerRecord, type ContainerRecords } from '../runtime/containerRecords.js';
 import { cpuPercent, sampleStats, type StatsSample } from '../runtime/lifecycle/containerStats.js';

@@ -9,6 +9,7 @@ import { containerRecords, forEachContainer } from './containerTargets.js';
 import { stopContainer } from '../runtime/lifecycle/containerControl.js';
 import { signalName } from '../runtime/lifecycle/signals.js';
 import { DEFAULT_STOP_TIMEOUT, storedContainerOrUndefined } from '../runtime/lifecycle/storedContainer.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'stop',
@@ -39,6 +40,6 @@ export async function run(args: ParsedArgs): Promise<number> {
   return forEachContainer(records, args.positionals, async (rec, name) => {
     const stored = storedContainerOrUndefined(records.containerDir(rec.id));
     await stopContainer(records, rec, signal ?? stored?.stopSignal ?? 'SIGTERM', timeout ?? stored?.stopTimeout ?? DEFAULT_STOP_TIMEOUT, 'stop');
-    process.stdout.write(`${name}\n`);
+    writeStdout(`${name}\n`);
   });
 }

@@ -7,7 +7,7 @@ import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
 import { Store } from '../store/store.js';
 import { diskUsage } from '../../cache/diskUsage.js';
-import { humanSize } from './humanUnits.js';
+import { humanSize } from '../units/humanUnits.js';
 import { privilege } from '../host/privilege.js';
 import { resetNetworks } from '../runtime/network/networkAdmin.js';
 

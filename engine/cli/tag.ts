@@ -1,6 +1,8 @@
+/** `kiln tag SOURCE TARGET`: gives an image in the store another name, as docker tag does. */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
-import { normalizeTag } from '../image/reference.js';
+import { parseTagReference } from '../image/reference.js';
+import { parseImageArgument } from '../image/imageArgument.js';
 
 export const spec: CommandSpec = {
   name: 'tag',
@@ -11,8 +13,10 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const [source, target] = args.positionals as [string, string];
-  const name = normalizeTag(target); // a bad target is refused before anything is looked up
+  const [sourceText, targetText] = args.positionals as [string, string];
+  // Both names are parsed before anything is looked up: a bad one is refused in one line.
+  const source = parseImageArgument(sourceText);
+  const name = parseTagReference(targetText);
   const store = await openStore();
   const image = await store.requireImage(source);
   await store.tag(image.id, name);

@@ -5,6 +5,7 @@
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { containerRecords, forEachContainer } from './containerTargets.js';
 import { downForGood } from '../runtime/lifecycle/containerStart.js';
+import { writeStdout } from '../host/standardStreams.js';
 
 export const spec: CommandSpec = {
   name: 'wait',
@@ -17,6 +18,6 @@ export async function run(args: ParsedArgs): Promise<number> {
   const records = await containerRecords();
   return forEachContainer(records, args.positionals, async (rec) => {
     const done = await downForGood(records, rec.id);
-    process.stdout.write(`${done.exitCode ?? 0}\n`);
+    writeStdout(`${done.exitCode ?? 0}\n`);
   });
 }

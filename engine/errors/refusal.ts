@@ -10,6 +10,7 @@ import { readFileSync, realpathSync, statfsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { KilnError } from './kilnError.js';
+import { humanSize as size } from '../units/humanUnits.js';
 
 /** Exit codes by cause (sysexits.h's where one fits); 1 stays a user's mistake, 70 a bug. */
 export const EXIT_CODES = {
@@ -65,18 +66,6 @@ export function causeInMessage(text: string): NodeJS.ErrnoException {
   const known: [RegExp, string][] = [[/No space left on device/, 'ENOSPC'], [/Disk quota exceeded/, 'EDQUOT'], [/Read-only file system/, 'EROFS'], [/Permission denied/, 'EACCES']];
   const hit = known.find(([re]) => re.test(text));
   return Object.assign(new Error(text.trim()), hit ? { code: hit[1], syscall: 'write' } : {});
-}
-
-/** Decimal units as docker prints sizes (4.26MB). */
-function size(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(3))}${units[i]}`;
 }
 
 /** The nearest existing ancestor of `path` (itself when it exists), resolved. */

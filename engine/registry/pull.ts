@@ -15,7 +15,7 @@ import { decompressor } from './decompress.js';
 import { parseManifest, sha256Digest, type Descriptor, type FetchedManifest, type ImageManifest } from './manifest.js';
 import { MANIFEST_ACCEPT, layerCompression } from '../image/mediaTypes.js';
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches, type Platform } from '../image/platform.js';
-import { familiarReference, fullReference, parseReference, fullName, withDigest, type ImageReference } from '../image/reference.js';
+import { familiarReference, fullReference, parseReference, withDigest, type ImageReference } from '../image/reference.js';
 import type { ImageRecord, Store } from '../store/store.js';
 import { shortDigest, type ProgressCallback } from './transferProgress.js';
 import { VerifyingStream, digestMismatch } from './verifyingStream.js';
@@ -281,12 +281,13 @@ export interface PullResult {
  * Pulls `refText` into the store and tags it (docker's behaviour: a digest reference gets a
  * repo digest but no tag). Returns the stored image.
  */
-export async function pullImage(store: Store, refText: string, opts: PullOptions = {}): Promise<ImageRecord> {
-  return (await pullImageDetailed(store, refText, opts)).record;
+export async function pullImage(store: Store, name: string | ImageReference, opts: PullOptions = {}): Promise<ImageRecord> {
+  return (await pullImageDetailed(store, name, opts)).record;
 }
 
-export async function pullImageDetailed(store: Store, refText: string, opts: PullOptions = {}): Promise<PullResult> {
-  const ref = parseReference(refText);
+/** Pulls an image by reference: text is parsed here, a reference parsed at the CLI is not parsed again. */
+export async function pullImageDetailed(store: Store, name: string | ImageReference, opts: PullOptions = {}): Promise<PullResult> {
+  const ref = typeof name === 'string' ? parseReference(name) : name;
   const subject = familiarReference(ref);
   const client = new RegistryClient(ref.domain, subject, opts);
   const image = await resolveImage(client, ref, opts);
@@ -297,8 +298,8 @@ export async function pullImageDetailed(store: Store, refText: string, opts: Pul
   };
   await fetchLayers(store, client, image, { ...opts, onProgress });
   let record = await store.commitImageBytes(image.configBytes, { source: subject });
-  await store.addRepoDigest(record.id, `${fullName(ref)}@${image.topDigest}`);
-  if (ref.tag !== undefined) await store.tag(record.id, `${fullName(ref)}:${ref.tag}`);
+  await store.addRepoDigest(record.id, ref, image.topDigest);
+  if (ref.tag !== undefined) await store.tag(record.id, { domain: ref.domain, path: ref.path, tag: ref.tag });
   record = (await store.getImage(record.id)) ?? record;
   return { record, reference: fullReference(ref), digest: image.topDigest, manifestDigest: image.manifestDigest, downloaded };
 }

@@ -16,7 +16,8 @@ import { BlobSources, type CompressedVariant } from './blobSources.js';
 import { RegistryClient, type RegistryClientOptions } from './client.js';
 import { sha256Digest, type Descriptor } from './manifest.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_MANIFEST, layerCompression } from '../image/mediaTypes.js';
-import { familiarReference, parseReference, fullName, type ImageReference } from '../image/reference.js';
+import { familiarReference, fullReference, parseReference, type ImageReference } from '../image/reference.js';
+import type { ImageArgument } from '../image/imageArgument.js';
 import type { Store } from '../store/store.js';
 import { shortDigest, type ProgressCallback } from './transferProgress.js';
 import { blobExists, mountBlob, uploadBytes, uploadStream } from './upload.js';
@@ -186,13 +187,13 @@ export async function pushManifest(store: Store, ref: ImageReference, content: M
  * `kiln push REF`: the image the store has under REF (a tag, or an ID with REF naming the
  * destination) goes to the registry REF names. Returns the manifest digest.
  */
-export async function pushImage(store: Store, refText: string, opts: PushOptions & { source?: string } = {}): Promise<PushResult> {
-  const ref = parseReference(refText);
-  const record = await store.requireImage(opts.source ?? refText);
+export async function pushImage(store: Store, name: string | ImageReference, opts: PushOptions & { source?: string | ImageArgument } = {}): Promise<PushResult> {
+  const ref = typeof name === 'string' ? parseReference(name) : name;
+  const record = await store.requireImage(opts.source ?? (typeof name === 'string' ? name : { text: fullReference(ref), reference: ref }));
   await store.holdImage(record);
   const configBytes = await store.readConfigBytes(record.id);
   opts.onProgress?.({ status: 'resolving', message: `pushing ${familiarReference(ref)} (image ${shortDigest(record.id)})` });
   const result = await pushImageContent(store, ref, configBytes, opts);
-  await store.addRepoDigest(record.id, `${fullName(ref)}@${result.digest}`);
+  await store.addRepoDigest(record.id, ref, result.digest);
   return result;
 }

@@ -6,7 +6,7 @@
  */
 // The few small files of a start are written with sync calls: a thread-pool round trip per
 // tiny operation costs more than the operation itself, and start-up time is what users feel.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,7 @@ import { prepareNetwork, type NetworkRequest, type PreparedNetwork } from './net
 import type { NetworkMode } from './network/networkMode.js';
 import type { PortBinding } from './network/ports.js';
 import { seccompProgram, type SeccompSetting } from './seccomp.js';
-import { containerRlimits, hardLimits, nativeRlimits, type Rlimit } from './rlimits.js';
+import { containerRlimitsHere, type Rlimit } from './rlimits.js';
 import { ownGroupMapped, writeIdMaps } from './userNamespace.js';
 import { inUserNamespace, privilege } from '../host/privilege.js';
 import { isKernelRefusal, kernelRefused, KERNEL_REFUSED_EXIT } from './isolation.js';
@@ -161,10 +161,62 @@ function pathOf(env: readonly string[]): string {
   return DEFAULT_PATH;
 }
 
+/**
+ * The start sequence: what the container may do, a private state dir, the network, the cgroup
+ * and the mounts prepared; the child spawned and admitted (id maps, cgroup, interface), its
+ * stdio connected; its command let run; its exit awaited. Whatever was taken is given back.
+ */
 export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): Promise<ContainerResult> {
   validate(spec);
   const native = nativeBinding();
   const id = spec.id ?? randomHex(16);
+  const security = containerSecurity(spec);
+  if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
+
+  await earlierTeardowns();
+  sweepAbandonedStateDirs();
+  const hold: StartHold = { state: mkdtempSync(join(stateRoot(), `${STATE_PREFIX}${process.pid}-`)), mountNamespace: -1, unclaimedConsoleSocket: -1, cleanups: [] };
+  try {
+    const { nativeSpec, network } = await prepareStart(spec, io, id, security, hold);
+    spec.beforeStart?.();
+    const started = spawnChild(native, nativeSpec, hold);
+    await admitChild(started, spec, security, hold.cgroup, network);
+    const exit = watchExit(native, started);
+    const { done: streams, terminal } = attachStdio(started, spec, io, hold.cleanups);
+    hold.unclaimedConsoleSocket = -1;
+    const running: RunningContainer = {
+      id,
+      pid: started.pid,
+      cgroupDirs: hold.cgroup?.dirs() ?? [],
+      ...(network.address ? { address: network.address } : {}),
+      ports: network.ports,
+      signal: (sig) => !exit.exited() && native.signal(started.pidfd, signalNumber(sig)),
+      resize: (rows, cols) => { terminal?.resize(rows, cols); },
+    };
+    const setupReport = letCommandRun(started, io, hold);
+    relaySignals(io, running, hold.cleanups);
+    io.onStart?.(running);
+    return await containerOutcome(exit.code, started, hold.cgroup, streams, setupReport);
+  } finally {
+    await releaseStart(hold, spec);
+  }
+}
+
+type Native = ReturnType<typeof nativeBinding>;
+
+/** What the container may do, from its spec and what kiln itself holds. */
+interface ContainerSecurity {
+  /** A user namespace of the container's own. */
+  newUserNamespace: boolean;
+  /** kiln runs in a user namespace of its own (a rootless build). */
+  rootless: boolean;
+  privileged: boolean;
+  capabilities: string[];
+  seccomp: Buffer | undefined;
+  rlimits: ReturnType<typeof containerRlimitsHere>;
+}
+
+function containerSecurity(spec: ContainerSpec): ContainerSecurity {
   // An unprivileged kiln gives each container a user namespace of its own; root of kiln's own
   // user namespace (rootless build) nests the container's other namespaces in that one. Either
   // way the kernel's user-namespace rules apply: userxattr overlays, host device nodes bound.
@@ -176,184 +228,219 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const seccomp = seccompProgram(privileged ? 'unconfined' : spec.seccomp ?? 'default', capabilities);
   // Raising a limit above kiln's own takes CAP_SYS_RESOURCE of the host: without it (rootless)
   // the limits stay within kiln's own.
-  const rlimits = containerRlimits(spec.ulimits ?? [], privilege() === 'host-root' && own.has('SYS_RESOURCE'), hardLimits(readFileSync('/proc/self/limits', 'utf8')));
-  if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
+  const rlimits = containerRlimitsHere(spec.ulimits ?? [], privilege() === 'host-root' && own.has('SYS_RESOURCE'));
+  return { newUserNamespace, rootless, privileged, capabilities, seccomp, rlimits };
+}
 
-  await earlierTeardowns();
-  sweepAbandonedStateDirs();
-  const state = mkdtempSync(join(stateRoot(), `${STATE_PREFIX}${process.pid}-`));
-  let cgroup: ContainerCgroup | undefined;
-  let child: NativeChild | undefined;
-  let mountNamespace = -1;
-  let unclaimedConsoleSocket = -1; // the terminal's socket until the relay takes it over
-  let network: PreparedNetwork | undefined;
-  const cleanups: (() => void)[] = [];
-  try {
-    const rootfs = join(state, 'rootfs');
-    const links = join(state, 'lowers');
-    mkdirSync(rootfs);
-    for (const m of spec.mounts) {
-      if (m.type === 'bind' && !existsSync(m.source)) {
-        throw new KilnError('BAD_MOUNT', `bind source path does not exist: ${m.source}`);
-      }
-    }
-    // chroot isolation has no network namespace to make: the step uses the container's own network.
-    try {
-      network = await prepareNetwork(spec.isolation === 'chroot' ? 'host' : spec.network, { containerId: id, hostname: spec.hostname, etcDir: state });
-    } catch (e) {
-      if (isKernelRefusal(e)) throw kernelRefused('the container\'s network (a bridge and its interfaces)', e, '--network host or --network none needs none');
-      throw e;
-    }
-    const etc = network.etc;
-    const rootMount = containerRootMount(spec.rootfs, rootless, links);
-    const devices = spec.devices ?? [];
-    const defaults = spec.deviceDefaults === 'build' ? BUILD_DEVICE_RULES : DEFAULT_DEVICE_RULES;
-    const deviceRules = privileged ? ALL_DEVICES : [...defaults, ...devices.map(deviceRule)];
-    // A uid kiln without delegation has no cgroup to give a chroot-isolated step (and says so in the README, not per step).
-    if (spec.isolation !== 'chroot' || privilege() !== 'unprivileged') cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules, managed: spec.managed ?? false });
-    const plan = planMounts({
-      userNamespace: rootless,
-      ownNetwork: network.newNamespace,
-      etcFiles: etc,
-      user: spec.mounts,
-      sourceIsDir: (s) => statSync(s).isDirectory(),
-      // A container in kiln's own user namespace shares its map; a fresh one maps a single id.
-      ttyGroupMapped: !rootless || (!newUserNamespace && ownGroupMapped(TTY_GID)),
-      devices,
-      cgroupViews: cgroup?.views() ?? [],
-      ...(spec.init ? { init: { source: initBinary(), target: INIT_PATH } } : {}),
-    });
+/** What a start has taken so far: `releaseStart` gives all of it back, whatever happened. */
+interface StartHold {
+  /** The start's private dir: the root's mount point, the lower dirs' links, /etc files. */
+  readonly state: string;
+  cgroup?: ContainerCgroup;
+  child?: NativeChild;
+  mountNamespace: number;
+  /** The terminal's socket until the relay takes it over. */
+  unclaimedConsoleSocket: number;
+  network?: PreparedNetwork;
+  readonly cleanups: (() => void)[];
+}
 
-    const stdin = spec.stdin ?? 'null';
-    const namespaced: NativeSpawnSpec = {
-      namespaces: { user: newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: network.newNamespace, cgroup: true },
-      ...(network.native ? { network: network.native } : {}),
-      rootfs,
-      rootMount,
-      mounts: plan.mounts,
-      devices: plan.devices,
-      symlinks: plan.symlinks,
-      maskedPaths: privileged ? [] : plan.maskedPaths,
-      readonlyPaths: privileged ? [] : plan.readonlyPaths,
-      readonlyRootfs: spec.readonlyRootfs ?? false,
-      hostname: spec.hostname,
-      uid: spec.user.uid,
-      gid: spec.user.gid,
-      groups: spec.user.additionalGids,
-      setgroups: true,
-      capabilities: capabilityMask(capabilities),
-      lastCap: lastCapability(),
-      noNewPrivileges: !privileged && (spec.noNewPrivileges ?? true),
-      rlimits: nativeRlimits(rlimits),
-      // The default 0 is a reset the kernel may refuse (below a minimum a privileged ancestor set, for a
-      // kiln without CAP_SYS_RESOURCE): the container then keeps kiln's own, as a rootless daemon's would.
-      oomScoreAdj: spec.oomScoreAdj ?? 0,
-      ...(spec.oomScoreAdj === undefined ? { oomScoreAdjOptional: true } : {}),
-      ...(seccomp ? { seccomp } : {}),
-      cwd: spec.cwd,
-      ...(spec.init ? { initPath: INIT_PATH } : {}),
-      argv: spec.argv,
-      env: spec.env,
-      path: pathOf(spec.env),
-      stdio: spec.stdio,
-      stdin,
-      ...(spec.stdio === 'pty' ? { pty: terminalSpec(io.terminal) } : {}),
-      ...(cgroup && cgroup.cloneFd >= 0 ? { cgroupFd: cgroup.cloneFd } : {}),
-    };
-    const nativeSpec = spec.isolation === 'chroot' ? chrootSpec(namespaced, spec) : namespaced;
-    spec.beforeStart?.();
-    try {
-      child = native.spawn(nativeSpec);
-    } catch (e) {
-      if (isKernelRefusal(e)) throw kernelRefused('new namespaces for a container', e, 'inside an unprivileged container, kiln build --isolation chroot (or auto) runs RUN steps without them; kiln run has no weaker isolation to fall back to');
-      throw e;
+/** The network, the root, the cgroup and the mounts: everything the child is spawned with. */
+async function prepareStart(spec: ContainerSpec, io: ContainerIO, id: string, security: ContainerSecurity, hold: StartHold): Promise<{ nativeSpec: NativeSpawnSpec; network: PreparedNetwork }> {
+  const rootfs = join(hold.state, 'rootfs');
+  mkdirSync(rootfs);
+  for (const m of spec.mounts) {
+    if (m.type === 'bind' && !existsSync(m.source)) {
+      throw new KilnError('BAD_MOUNT', `bind source path does not exist: ${m.source}`);
     }
-    const started = child;
-    unclaimedConsoleSocket = started.consoleSocketFd ?? -1;
-    mountNamespace = holdMountNamespace(started.pid);
-
-    // The child waits at the gate twice: for the id maps before it sets up its root, and for
-    // its cgroup before it runs anything of the container's — placed while it mounts.
-    let setgroups = true;
-    if (newUserNamespace) setgroups = (await writeIdMaps(started.pid)).setgroups;
-    // The primary group is always listed (docker semantics); only other groups need setgroups().
-    if (!setgroups && spec.user.additionalGids.some((g) => g !== spec.user.gid)) {
-      throw new KilnError('ROOTLESS', 'supplementary groups need a subordinate gid range (/etc/subgid and newgidmap) when kiln is not root');
-    }
-    openGate(started.gateFd, setgroups);
-    cgroup?.admit(started.pid, started.inCgroup);
-    // While the child sets up its root: its interface, which it configures after the last gate.
-    await network.attach(started.pid);
-
-    let exited = false;
-    const exit = new Promise<number>((resolve) => {
-      native.watch(started.pidfd, (code, sig) => {
-        exited = true;
-        resolve(sig > 0 ? 128 + sig : code);
-      });
-    });
-    const { done: streams, terminal } = attachStdio(started, spec, io, cleanups);
-    unclaimedConsoleSocket = -1;
-    const running: RunningContainer = {
-      id,
-      pid: started.pid,
-      cgroupDirs: cgroup?.dirs() ?? [],
-      ...(network.address ? { address: network.address } : {}),
-      ports: network.ports,
-      signal: (sig) => !exited && native.signal(started.pidfd, signalNumber(sig)),
-      resize: (rows, cols) => { terminal?.resize(rows, cols); },
-    };
-    releaseGate(started.gateFd);
-    child = { ...started, gateFd: -1 };
-    // The error pipe closes at exec: reading it to its end tells a started command from a failed start.
-    const setupReport = io.onExecuted ? readSetupReport(started.errorFd, io.onExecuted) : undefined;
-    if (setupReport) child = { ...child, errorFd: -1 };
-
-    if (io.signal) {
-      const onAbort = (): void => { running.signal('SIGKILL'); };
-      if (io.signal.aborted) onAbort(); // aborted while the start was being prepared
-      else {
-        io.signal.addEventListener('abort', onAbort, { once: true });
-        cleanups.push(() => io.signal?.removeEventListener('abort', onAbort));
-      }
-    }
-    if (io.forwardSignals) {
-      for (const sig of FORWARDED_SIGNALS) {
-        const handler = (): void => { running.signal(sig); };
-        process.on(sig, handler);
-        cleanups.push(() => process.off(sig, handler));
-      }
-    }
-    io.onStart?.(running);
-
-    const exitCode = await exit;
-    const oomKilled = exitCode === 137 && cgroup !== undefined && (await cgroup.oomKilled());
-    // Everything else in the PID namespace dies with PID 1; the cgroup sweep makes sure.
-    if (cgroup) await cgroup.destroy();
-    await streams;
-    const report = setupReport ? await setupReport : drainNonBlocking(started.errorFd);
-    if (report !== '') throw setupFailure(report);
-    return { exitCode, oomKilled };
-  } finally {
-    if (mountNamespace >= 0) releaseMountNamespace(mountNamespace);
-    for (const c of cleanups.reverse()) c();
-    if (child) {
-      if (child.gateFd >= 0) closeQuietly(child.gateFd); // the child gives up at a closed gate
-      closeQuietly(child.errorFd);
-    }
-    if (unclaimedConsoleSocket >= 0) closeQuietly(unclaimedConsoleSocket);
-    if (cgroup) await cgroup.destroy().catch(() => undefined);
-    await network?.release().catch(() => undefined); // what is left, the next kiln sweeps
-    if ((spec.removeMountStubs ?? true) && spec.rootfs.kind !== 'dir') {
-      const targets = ['/proc', '/dev', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...spec.mounts.map((m) => m.target)];
-      try {
-        removeMountStubs(spec.rootfs.upperDir, spec.rootfs.lowerDirs, targets);
-      } catch {
-        // best effort: a stub left behind is an empty file or directory in the layer
-      }
-    }
-    rmSync(state, { recursive: true, force: true });
   }
+  const network = await containerNetwork(spec, id, hold.state);
+  hold.network = network;
+  const rootMount = containerRootMount(spec.rootfs, security.rootless, join(hold.state, 'lowers'));
+  const devices = spec.devices ?? [];
+  const defaults = spec.deviceDefaults === 'build' ? BUILD_DEVICE_RULES : DEFAULT_DEVICE_RULES;
+  const deviceRules = security.privileged ? ALL_DEVICES : [...defaults, ...devices.map(deviceRule)];
+  // A uid kiln without delegation has no cgroup to give a chroot-isolated step (and says so in the README, not per step).
+  if (spec.isolation !== 'chroot' || privilege() !== 'unprivileged') hold.cgroup = ContainerCgroup.create(id, { ...(spec.limits ? { limits: spec.limits } : {}), devices: deviceRules, managed: spec.managed ?? false });
+  const plan = planMounts({
+    userNamespace: security.rootless,
+    ownNetwork: network.newNamespace,
+    etcFiles: network.etc,
+    user: spec.mounts,
+    sourceIsDir: (s) => statSync(s).isDirectory(),
+    // A container in kiln's own user namespace shares its map; a fresh one maps a single id.
+    ttyGroupMapped: !security.rootless || (!security.newUserNamespace && ownGroupMapped(TTY_GID)),
+    devices,
+    cgroupViews: hold.cgroup?.views() ?? [],
+    ...(spec.init ? { init: { source: initBinary(), target: INIT_PATH } } : {}),
+  });
+  const namespaced = namespacedSpec(spec, io, security, { rootfs, rootMount, network, plan, ...(hold.cgroup ? { cgroup: hold.cgroup } : {}) });
+  return { nativeSpec: spec.isolation === 'chroot' ? chrootSpec(namespaced, spec) : namespaced, network };
+}
+
+/** The container's network; chroot isolation has no network namespace to make: the step uses the container's own network. */
+async function containerNetwork(spec: ContainerSpec, id: string, etcDir: string): Promise<PreparedNetwork> {
+  try {
+    return await prepareNetwork(spec.isolation === 'chroot' ? 'host' : spec.network, { containerId: id, hostname: spec.hostname, etcDir });
+  } catch (e) {
+    if (isKernelRefusal(e)) throw kernelRefused('the container\'s network (a bridge and its interfaces)', e, '--network host or --network none needs none');
+    throw e;
+  }
+}
+
+/** The native start of a container in new namespaces, from its spec and what was prepared for it. */
+function namespacedSpec(
+  spec: ContainerSpec,
+  io: ContainerIO,
+  security: ContainerSecurity,
+  prepared: { rootfs: string; rootMount: NonNullable<NativeSpawnSpec['rootMount']>; network: PreparedNetwork; plan: ReturnType<typeof planMounts>; cgroup?: ContainerCgroup },
+): NativeSpawnSpec {
+  const { rootfs, rootMount, network, plan, cgroup } = prepared;
+  const privileged = security.privileged;
+  return {
+    namespaces: { user: security.newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: network.newNamespace, cgroup: true },
+    ...(network.native ? { network: network.native } : {}),
+    rootfs,
+    rootMount,
+    mounts: plan.mounts,
+    devices: plan.devices,
+    symlinks: plan.symlinks,
+    maskedPaths: privileged ? [] : plan.maskedPaths,
+    readonlyPaths: privileged ? [] : plan.readonlyPaths,
+    readonlyRootfs: spec.readonlyRootfs ?? false,
+    hostname: spec.hostname,
+    uid: spec.user.uid,
+    gid: spec.user.gid,
+    groups: spec.user.additionalGids,
+    setgroups: true,
+    capabilities: capabilityMask(security.capabilities),
+    lastCap: lastCapability(),
+    noNewPrivileges: !privileged && (spec.noNewPrivileges ?? true),
+    rlimits: security.rlimits,
+    // The default 0 is a reset the kernel may refuse (below a minimum a privileged ancestor set, for a
+    // kiln without CAP_SYS_RESOURCE): the container then keeps kiln's own, as a rootless daemon's would.
+    oomScoreAdj: spec.oomScoreAdj ?? 0,
+    ...(spec.oomScoreAdj === undefined ? { oomScoreAdjOptional: true } : {}),
+    ...(security.seccomp ? { seccomp: security.seccomp } : {}),
+    cwd: spec.cwd,
+    ...(spec.init ? { initPath: INIT_PATH } : {}),
+    argv: spec.argv,
+    env: spec.env,
+    path: pathOf(spec.env),
+    stdio: spec.stdio,
+    stdin: spec.stdin ?? 'null',
+    ...(spec.stdio === 'pty' ? { pty: terminalSpec(io.terminal) } : {}),
+    ...(cgroup && cgroup.cloneFd >= 0 ? { cgroupFd: cgroup.cloneFd } : {}),
+  };
+}
+
+/** Spawns the child, which waits at its gate; the hold takes its descriptors and mount namespace. */
+function spawnChild(native: Native, nativeSpec: NativeSpawnSpec, hold: StartHold): NativeChild {
+  let child: NativeChild;
+  try {
+    child = native.spawn(nativeSpec);
+  } catch (e) {
+    if (isKernelRefusal(e)) throw kernelRefused('new namespaces for a container', e, 'inside an unprivileged container, kiln build --isolation chroot (or auto) runs RUN steps without them; kiln run has no weaker isolation to fall back to');
+    throw e;
+  }
+  hold.child = child;
+  hold.unclaimedConsoleSocket = child.consoleSocketFd ?? -1;
+  hold.mountNamespace = holdMountNamespace(child.pid);
+  return child;
+}
+
+/**
+ * The child waits at the gate twice: for the id maps before it sets up its root, and for its
+ * cgroup before it runs anything of the container's — placed while it mounts. Its interface is
+ * attached while it sets up its root (it configures it after the last gate).
+ */
+async function admitChild(child: NativeChild, spec: ContainerSpec, security: ContainerSecurity, cgroup: ContainerCgroup | undefined, network: PreparedNetwork): Promise<void> {
+  let setgroups = true;
+  if (security.newUserNamespace) setgroups = (await writeIdMaps(child.pid)).setgroups;
+  // The primary group is always listed (docker semantics); only other groups need setgroups().
+  if (!setgroups && spec.user.additionalGids.some((g) => g !== spec.user.gid)) {
+    throw new KilnError('ROOTLESS', 'supplementary groups need a subordinate gid range (/etc/subgid and newgidmap) when kiln is not root');
+  }
+  openGate(child.gateFd, setgroups);
+  cgroup?.admit(child.pid, child.inCgroup);
+  await network.attach(child.pid);
+}
+
+/** The exit status of PID 1 (128+signal when killed), and whether it has come. */
+function watchExit(native: Native, child: NativeChild): { code: Promise<number>; exited(): boolean } {
+  let exited = false;
+  const code = new Promise<number>((resolve) => {
+    native.watch(child.pidfd, (status, sig) => {
+      exited = true;
+      resolve(sig > 0 ? 128 + sig : status);
+    });
+  });
+  return { code, exited: () => exited };
+}
+
+/**
+ * Opens the last gate: the child runs the command. The error pipe closes at exec: reading it to
+ * its end (with `onExecuted`) tells a started command from a failed start.
+ */
+function letCommandRun(child: NativeChild, io: ContainerIO, hold: StartHold): Promise<string> | undefined {
+  releaseGate(child.gateFd);
+  hold.child = { ...child, gateFd: -1 };
+  const setupReport = io.onExecuted ? readSetupReport(child.errorFd, io.onExecuted) : undefined;
+  if (setupReport) hold.child = { ...hold.child, errorFd: -1 };
+  return setupReport;
+}
+
+/** An abort kills the container; with `forwardSignals`, kiln's own signals go to it. */
+function relaySignals(io: ContainerIO, running: RunningContainer, cleanups: (() => void)[]): void {
+  if (io.signal) {
+    const onAbort = (): void => { running.signal('SIGKILL'); };
+    if (io.signal.aborted) onAbort(); // aborted while the start was being prepared
+    else {
+      io.signal.addEventListener('abort', onAbort, { once: true });
+      cleanups.push(() => io.signal?.removeEventListener('abort', onAbort));
+    }
+  }
+  if (io.forwardSignals) {
+    for (const sig of FORWARDED_SIGNALS) {
+      const handler = (): void => { running.signal(sig); };
+      process.on(sig, handler);
+      cleanups.push(() => process.off(sig, handler));
+    }
+  }
+}
+
+/** The exit code once PID 1 exits and its output is read, or the failed start's report as an error. */
+async function containerOutcome(exit: Promise<number>, child: NativeChild, cgroup: ContainerCgroup | undefined, streams: Promise<void>, setupReport: Promise<string> | undefined): Promise<ContainerResult> {
+  const exitCode = await exit;
+  const oomKilled = exitCode === 137 && cgroup !== undefined && (await cgroup.oomKilled());
+  // Everything else in the PID namespace dies with PID 1; the cgroup sweep makes sure.
+  if (cgroup) await cgroup.destroy();
+  await streams;
+  const report = setupReport ? await setupReport : drainNonBlocking(child.errorFd);
+  if (report !== '') throw setupFailure(report);
+  return { exitCode, oomKilled };
+}
+
+/** Gives back what the start took, whether the container ran or the start failed half-way. */
+async function releaseStart(hold: StartHold, spec: ContainerSpec): Promise<void> {
+  if (hold.mountNamespace >= 0) releaseMountNamespace(hold.mountNamespace);
+  for (const c of hold.cleanups.reverse()) c();
+  if (hold.child) {
+    if (hold.child.gateFd >= 0) closeQuietly(hold.child.gateFd); // the child gives up at a closed gate
+    closeQuietly(hold.child.errorFd);
+  }
+  if (hold.unclaimedConsoleSocket >= 0) closeQuietly(hold.unclaimedConsoleSocket);
+  if (hold.cgroup) await hold.cgroup.destroy().catch(() => undefined);
+  await hold.network?.release().catch(() => undefined); // what is left, the next kiln sweeps
+  if ((spec.removeMountStubs ?? true) && spec.rootfs.kind !== 'dir') {
+    const targets = ['/proc', '/dev', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...spec.mounts.map((m) => m.target)];
+    try {
+      removeMountStubs(spec.rootfs.upperDir, spec.rootfs.lowerDirs, targets);
+    } catch {
+      // best effort: a stub left behind is an empty file or directory in the layer
+    }
+  }
+  rmSync(hold.state, { recursive: true, force: true });
 }
 
 /** The root's mount: an overlay of the layers, or a bind of a prepared directory. */

@@ -20,9 +20,10 @@ import { KilnError } from '../errors/kilnError.js';
 import { refusal } from '../errors/refusal.js';
 import { defaultStoreRoot } from './storeRoot.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
-import { fullName, normalizeTag, parseReference, withDefaultTag, fullReference, type ImageReference } from '../image/reference.js';
+import { fullName, normalizeTag, fullReference, withDefaultTag, type ImageReference } from '../image/reference.js';
+import { imageArgumentOrUndefined, type ImageArgument } from '../image/imageArgument.js';
 import { writeFileAtomic } from './atomicFile.js';
-import { BlobStore, hexOf, isDigest, type BlobInfo, type IngestOptions } from './blobs.js';
+import { BlobStore, hexOf, type BlobInfo, type IngestOptions } from './blobs.js';
 import { StoreLock } from './lock.js';
 import { RefsFile } from './refs.js';
 import { beginCollection, Lease, releaseDeadLeases } from './leases.js';
@@ -60,8 +61,6 @@ export interface GcOptions {
   graceMs?: number;
   /** Blobs the caller still needs (e.g. layers a build cache points at). */
   keepBlobs?: Iterable<string>;
-  /** Report what would go, remove nothing. */
-  dryRun?: boolean;
 }
 
 /** What a collection may not take: names held by the leases of running operations. */
@@ -79,7 +78,6 @@ export interface GcResult {
 
 export { defaultStoreRoot } from './storeRoot.js';
 
-const SHORT_ID = /^(?:sha256:)?([0-9a-f]{4,64})$/;
 
 export class Store {
   readonly root: string;
@@ -91,6 +89,7 @@ export class Store {
   private readonly imagesDir: string;
   private readonly tmpDir: string;
   private readonly behind = new WriteBehind();
+  private readonly layerSizes = new Map<string, number>();
   private readonly leasesDir: string;
   private readonly lease: Lease;
 
@@ -342,17 +341,15 @@ export class Store {
 
   /**
    * Finds an image the way docker does: a tag (`busybox` ≡ `docker.io/library/busybox:latest`),
-   * a `name@sha256:` repo digest, a full ID, or an unambiguous ID prefix (4+ hex digits).
+   * a `name@sha256:` repo digest, a full ID, or an unambiguous ID prefix (4+ hex digits). Text
+   * (a name that may also be a container's) is read as an argument; text that names no image finds none.
    */
-  async resolveImage(ref: string): Promise<ImageRecord | undefined> {
+  async resolveImage(name: string | ImageArgument): Promise<ImageRecord | undefined> {
+    const arg = typeof name === 'string' ? imageArgumentOrUndefined(name) : name;
+    if (arg === undefined) return undefined;
     const refs = await this.refs.read();
-    if (isDigest(ref)) return this.getImage(ref, refs);
-    let parsed;
-    try {
-      parsed = withDefaultTag(parseReference(ref));
-    } catch {
-      parsed = undefined;
-    }
+    if (arg.id !== undefined) return this.getImage(arg.id, refs);
+    const parsed = arg.reference && withDefaultTag(arg.reference);
     if (parsed) {
       if (parsed.digest !== undefined) {
         const id = refs.digests[`${fullName(parsed)}@${parsed.digest}`];
@@ -362,20 +359,20 @@ export class Store {
         if (id) return this.getImage(id, refs);
       }
     }
-    const m = SHORT_ID.exec(ref);
-    if (m) {
-      const prefix = m[1] as string;
+    if (arg.idPrefix !== undefined) {
+      const prefix = arg.idPrefix;
       const matches = (await this.listImageIds()).filter((id) => id.slice(7).startsWith(prefix));
-      if (matches.length > 1) throw new KilnError('AMBIGUOUS_ID', `image ID prefix "${ref}" is ambiguous (${matches.length} images match)`, { location: { file: ref } });
+      if (matches.length > 1) throw new KilnError('AMBIGUOUS_ID', `image ID prefix "${arg.text}" is ambiguous (${matches.length} images match)`, { location: { file: arg.text } });
       if (matches.length === 1) return this.getImage(matches[0] as string, refs);
     }
     return undefined;
   }
 
   /** resolveImage, or a KilnError saying the image is not in the store. */
-  async requireImage(ref: string): Promise<ImageRecord> {
-    const rec = await this.resolveImage(ref);
-    if (!rec) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${ref}`, { location: { file: ref } });
+  async requireImage(name: string | ImageArgument): Promise<ImageRecord> {
+    const rec = await this.resolveImage(name);
+    const text = typeof name === 'string' ? name : name.text;
+    if (!rec) throw new KilnError('IMAGE_NOT_FOUND', `No such image: ${text}`, { location: { file: text } });
     return rec;
   }
 
@@ -423,10 +420,9 @@ export class Store {
     }));
   }
 
-  async addRepoDigest(id: string, nameAtDigest: string): Promise<void> {
-    const parsed = parseReference(nameAtDigest, { defaultTag: false });
-    if (parsed.digest === undefined) throw new KilnError('INVALID_REFERENCE', `"${nameAtDigest}" is not a name@digest reference`);
-    const key = `${fullName(parsed)}@${parsed.digest}`;
+  /** Records that `ref`'s repository holds the image at `digest` (a push's or a pull's manifest). */
+  async addRepoDigest(id: string, ref: ImageReference, digest: string): Promise<void> {
+    const key = `${fullName(ref)}@${digest}`;
     await this.lock.withLock(() => this.refs.update((r) => { r.digests[key] = id; }));
   }
 
@@ -446,7 +442,16 @@ export class Store {
   /** Sum of the image's layer blob sizes (what docker shows as SIZE). */
   async imageSize(rec: ImageRecord): Promise<number> {
     let total = 0;
-    for (const d of new Set(rec.config.rootfs.diff_ids)) total += await this.blobs.size(d).catch(() => 0);
+    for (const d of new Set(rec.config.rootfs.diff_ids)) {
+      // A blob's size never changes (its name is its content): images sharing layers, as most
+      // of a store's do, ask once per layer (`kiln images` over 1,000 images asked 1,000 times).
+      let size = this.layerSizes.get(d);
+      if (size === undefined) {
+        size = await this.blobs.size(d).catch(() => undefined);
+        if (size !== undefined) this.layerSizes.set(d, size);
+      }
+      total += size ?? 0;
+    }
     return total;
   }
 
@@ -460,16 +465,34 @@ export class Store {
 
   /** gc's work, inside withCollection. */
   async collect(collection: Collection, opts: GcOptions = {}): Promise<GcResult> {
+    return this.removeCollected(await this.planCollection(collection, opts));
+  }
+
+  /**
+   * What a collection would take, removing nothing: blobs and snapshots no image, lease nor
+   * keepBlobs refers to, and copied roots of stacks no image has, each older than the grace
+   * period. Every image's config is read once (a store of 1,000 images spends its prune there).
+   */
+  async planCollection(collection: Collection, opts: GcOptions = {}): Promise<GcResult> {
     const grace = opts.graceMs ?? 10 * 60_000;
     const live = new Set<string>(opts.keepBlobs ?? []);
-    for (const name of collection.held) live.add(name);
+    const liveChains = new Set<string>();
+    for (const name of collection.held) {
+      live.add(name);
+      if (name.startsWith('rootfs:')) liveChains.add(name.slice('rootfs:'.length));
+    }
     for (const id of await this.listImageIds()) {
       live.add(id);
+      let diffIds: string[];
       try {
-        const cfg = JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig;
-        for (const d of cfg.rootfs.diff_ids) live.add(d);
+        diffIds = (JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig).rootfs.diff_ids;
       } catch {
-        // a record whose config is gone protects nothing
+        continue; // a record whose config is gone protects nothing
+      }
+      // A stack's whole root stays while an image has that stack or a prefix of it.
+      for (let n = 1; n <= diffIds.length; n++) {
+        live.add(diffIds[n - 1] as string);
+        liveChains.add(chainId(diffIds.slice(0, n)));
       }
     }
     const now = Date.now();
@@ -480,34 +503,28 @@ export class Store {
       if (!st || now - Math.max(st.mtimeMs, st.ctimeMs) < grace) continue;
       result.removedBlobs.push(digest);
       result.reclaimedBytes += st.size;
-      if (!opts.dryRun) await this.blobs.remove(digest);
     }
     for (const diffId of await this.snapshots.list()) {
       if (live.has(diffId)) continue;
       const st = await stat(this.snapshots.path(diffId)).catch(() => undefined);
       if (!st || now - st.ctimeMs < grace) continue;
       result.removedSnapshots.push(diffId);
-      if (!opts.dryRun) await this.snapshots.remove(diffId);
-    }
-    // A stack's whole root stays while an image has that stack (or a prefix of it) or a lease holds it.
-    const liveChains = new Set<string>();
-    for (const name of collection.held) if (name.startsWith('rootfs:')) liveChains.add(name.slice('rootfs:'.length));
-    for (const id of await this.listImageIds()) {
-      try {
-        const ids = (JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig).rootfs.diff_ids;
-        for (let n = 1; n <= ids.length; n++) liveChains.add(chainId(ids.slice(0, n)));
-      } catch {
-        // a record whose config is gone protects nothing
-      }
     }
     for (const chain of await this.rootfsCopies.list()) {
       if (liveChains.has(chain)) continue;
       const st = await stat(join(this.rootfsCopies.dir, chain.slice(7))).catch(() => undefined);
       if (!st || now - st.ctimeMs < grace) continue;
       result.removedRootfs.push(chain);
-      if (!opts.dryRun) await this.rootfsCopies.remove(chain);
     }
     return result;
+  }
+
+  /** Removes what planCollection found, inside the same collection; returns it as done. */
+  async removeCollected(plan: GcResult): Promise<GcResult> {
+    for (const digest of plan.removedBlobs) await this.blobs.remove(digest);
+    for (const diffId of plan.removedSnapshots) await this.snapshots.remove(diffId);
+    for (const chain of plan.removedRootfs) await this.rootfsCopies.remove(chain);
+    return plan;
   }
 }
 

@@ -22,83 +22,118 @@ interface PendingTimes { path: string; atime: Date; mtime: Date }
 
 /** Copies the contents of `source` into the existing empty directory `dest` (and `dest`'s own attributes). */
 export async function copyTree(source: string, dest: string): Promise<void> {
-  const owners = canOwnFiles();
-  const links = new Map<string, string>();
-  const nodes: SpecialNode[] = [];
-  const nodeAttrs: { path: string; st: BigIntStats }[] = [];
-  const xattrs: XattrSet[] = [];
-  const dirTimes: PendingTimes[] = [];
-  let native: { listXattrs(path: string): Record<string, Buffer> } | undefined;
-  try {
-    native = nativeBinding();
-  } catch {
-    native = undefined; // no addon: extended attributes are not copied
-  }
-  const keepXattrs = (from: string, to: string): void => {
-    if (!native) return;
-    let all: Record<string, Buffer>;
-    try { all = native.listXattrs(from); } catch { return; }
-    for (const [name, value] of Object.entries(all)) if (keptXattr(name)) xattrs.push({ path: to, name, value });
-  };
-  const attrs = (path: string, st: BigIntStats, isLink: boolean): void => {
-    if (owners) lchownSync(path, Number(st.uid), Number(st.gid));
-    if (!isLink) chmodSync(path, Number(st.mode) & 0o7777);
-  };
-  const times = (st: BigIntStats): { atime: Date; mtime: Date } => ({ atime: new Date(Number(st.atimeMs)), mtime: new Date(Number(st.mtimeNs / 1_000_000n)) });
+  const copy = new TreeCopy();
+  copy.walk(source, dest);
+  await copy.finish(source, dest);
+}
 
-  const walk = (from: string, to: string): void => {
-    for (const name of readdirSync(from)) {
-      const src = join(from, name);
-      const dst = join(to, name);
-      const st = lstatSync(src, { bigint: true });
-      if (st.isDirectory()) {
-        mkdirSync(dst, { mode: 0o700 });
-        walk(src, dst);
-        attrs(dst, st, false);
-        keepXattrs(src, dst);
-        dirTimes.push({ path: dst, ...times(st) });
-        continue;
-      }
-      const key = `${st.dev}:${st.ino}`;
-      if (st.nlink > 1n) {
-        const first = links.get(key);
-        if (first !== undefined) { linkSync(first, dst); continue; }
-        links.set(key, dst);
-      }
-      if (st.isSymbolicLink()) {
-        symlinkSync(readlinkSync(src), dst);
-        if (owners) lchownSync(dst, Number(st.uid), Number(st.gid));
-        const t = times(st);
-        lutimesSync(dst, t.atime, t.mtime);
-        continue;
-      }
-      if (st.isFile()) {
-        copyFileSync(src, dst, constants.COPYFILE_FICLONE);
-      } else if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO()) {
-        nodes.push({ path: dst, kind: st.isFIFO() ? 'p' : st.isCharacterDevice() ? 'c' : 'b', major: devMajor(st.rdev), minor: devMinor(st.rdev) });
-        nodeAttrs.push({ path: dst, st });
-        continue;
-      } else {
-        continue; // a socket is not part of a filesystem image
-      }
-      attrs(dst, st, false);
-      keepXattrs(src, dst);
-      const t = times(st);
-      lutimesSync(dst, t.atime, t.mtime);
+/**
+ * One copy under way: the hard links it has seen, and what waits for the walk's end (device
+ * nodes, made in one batch; extended attributes; directory times, which every entry made
+ * inside a directory would change).
+ */
+class TreeCopy {
+  private readonly owners = canOwnFiles();
+  private readonly links = new Map<string, string>();
+  private readonly nodes: SpecialNode[] = [];
+  private readonly nodeAttrs: { path: string; st: BigIntStats }[] = [];
+  private readonly xattrs: XattrSet[] = [];
+  private readonly dirTimes: PendingTimes[] = [];
+  private readonly native = xattrReader();
+
+  walk(from: string, to: string): void {
+    for (const name of readdirSync(from)) this.entry(join(from, name), join(to, name));
+  }
+
+  /** Device nodes, their attributes, extended attributes, then directory times, deepest first and `dest`'s last. */
+  async finish(source: string, dest: string): Promise<void> {
+    if (this.nodes.length > 0) await makeNodes(this.nodes);
+    for (const { path, st } of this.nodeAttrs) {
+      this.attrs(path, st);
+      this.setTimes(path, st);
     }
-  };
-  walk(source, dest);
-  if (nodes.length > 0) await makeNodes(nodes);
-  for (const { path, st } of nodeAttrs) {
-    attrs(path, st, false);
+    // Attributes last: setting security.capability needs the owner final, and file times are
+    // changed by nothing after this (directory times last of all, deepest first).
+    await setXattrs(this.xattrs);
+    const root = lstatSync(source, { bigint: true });
+    this.attrs(dest, root);
+    this.dirTimes.push({ path: dest, ...times(root) });
+    for (const d of this.dirTimes) lutimesSync(d.path, d.atime, d.mtime);
+  }
+
+  private entry(src: string, dst: string): void {
+    const st = lstatSync(src, { bigint: true });
+    if (st.isDirectory()) this.directory(src, dst, st);
+    else if (this.linkedToEarlier(dst, st)) return;
+    else if (st.isSymbolicLink()) this.symlink(src, dst, st);
+    else if (st.isFile()) this.file(src, dst, st);
+    else if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO()) this.deferNode(dst, st);
+    // else a socket: not part of a filesystem image
+  }
+
+  private directory(src: string, dst: string, st: BigIntStats): void {
+    mkdirSync(dst, { mode: 0o700 });
+    this.walk(src, dst);
+    this.attrs(dst, st);
+    this.keepXattrs(src, dst);
+    this.dirTimes.push({ path: dst, ...times(st) });
+  }
+
+  /** A second name of a file already copied becomes a hard link to the copy. */
+  private linkedToEarlier(dst: string, st: BigIntStats): boolean {
+    if (st.nlink <= 1n) return false;
+    const key = `${st.dev}:${st.ino}`;
+    const first = this.links.get(key);
+    if (first !== undefined) { linkSync(first, dst); return true; }
+    this.links.set(key, dst);
+    return false;
+  }
+
+  private symlink(src: string, dst: string, st: BigIntStats): void {
+    symlinkSync(readlinkSync(src), dst);
+    if (this.owners) lchownSync(dst, Number(st.uid), Number(st.gid));
+    this.setTimes(dst, st);
+  }
+
+  private file(src: string, dst: string, st: BigIntStats): void {
+    copyFileSync(src, dst, constants.COPYFILE_FICLONE);
+    this.attrs(dst, st);
+    this.keepXattrs(src, dst);
+    this.setTimes(dst, st);
+  }
+
+  private deferNode(dst: string, st: BigIntStats): void {
+    this.nodes.push({ path: dst, kind: st.isFIFO() ? 'p' : st.isCharacterDevice() ? 'c' : 'b', major: devMajor(st.rdev), minor: devMinor(st.rdev) });
+    this.nodeAttrs.push({ path: dst, st });
+  }
+
+  private attrs(path: string, st: BigIntStats): void {
+    if (this.owners) lchownSync(path, Number(st.uid), Number(st.gid));
+    chmodSync(path, Number(st.mode) & 0o7777);
+  }
+
+  private setTimes(path: string, st: BigIntStats): void {
     const t = times(st);
     lutimesSync(path, t.atime, t.mtime);
   }
-  // Attributes last: setting security.capability needs the owner final, and file times are
-  // changed by nothing after this (directory times last of all, deepest first).
-  await setXattrs(xattrs);
-  const root = lstatSync(source, { bigint: true });
-  attrs(dest, root, false);
-  dirTimes.push({ path: dest, ...times(root) });
-  for (const d of dirTimes) lutimesSync(d.path, d.atime, d.mtime);
+
+  private keepXattrs(from: string, to: string): void {
+    if (!this.native) return;
+    let all: Record<string, Buffer>;
+    try { all = this.native.listXattrs(from); } catch { return; }
+    for (const [name, value] of Object.entries(all)) if (keptXattr(name)) this.xattrs.push({ path: to, name, value });
+  }
+}
+
+function times(st: BigIntStats): { atime: Date; mtime: Date } {
+  return { atime: new Date(Number(st.atimeMs)), mtime: new Date(Number(st.mtimeNs / 1_000_000n)) };
+}
+
+/** The addon's xattr listing; without the addon, extended attributes are not copied. */
+function xattrReader(): { listXattrs(path: string): Record<string, Buffer> } | undefined {
+  try {
+    return nativeBinding();
+  } catch {
+    return undefined;
+  }
 }

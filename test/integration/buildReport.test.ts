@@ -150,7 +150,7 @@ async function modulesRun(args: string[]): Promise<string[]> {
   for (const f of await readdir(coverage)) {
     const data = JSON.parse(await readFile(join(coverage, f), 'utf8')) as { result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[] };
     for (const script of data.result) {
-      if (!script.url.endsWith('/dist/bundle/kiln.cjs')) continue;
+      if (!/\/dist\/bundle\/kiln(-[a-z]+)?\.cjs$/.test(script.url)) continue; // the whole bundle or build's own
       for (const fn of script.functions) if ((fn.ranges[0]?.count ?? 0) > 0 && /^(engine|cache|grammar)\/.*\.ts$/.test(fn.functionName)) names.add(fn.functionName);
     }
   }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { isRoot, prerequisite } from '../support/env.js';
 import { haveBusybox } from '../../harness/busyboxImage.js';
 import { alive, openLifecycleBox, until, type LifecycleBox } from '../support/lifecycle.js';
-import { humanSize } from '../../engine/cli/humanUnits.js';
+import { humanSize } from '../../engine/units/humanUnits.js';
 import { networkBytes } from '../../engine/runtime/lifecycle/containerStats.js';
 
 const ready = isRoot && haveBusybox;

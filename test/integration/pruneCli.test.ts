@@ -12,7 +12,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utime
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../engine/store/store.js';
-import { humanSize } from '../../engine/cli/humanUnits.js';
+import { humanSize } from '../../engine/units/humanUnits.js';
 import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { isRoot, prerequisite } from '../support/env.js';
 import { runKiln } from '../support/kilnProcess.js';

@@ -19,6 +19,7 @@ import { seccompProgram } from '../seccomp.js';
 import { relayTerminal, terminalSpec, type UserTerminal } from '../terminal.js';
 import { v2DirOf } from './containerCgroupDirs.js';
 import { relayPipes } from './stdioRelay.js';
+import { writeStderr, writeStdout } from '../../host/standardStreams.js';
 
 const NAMESPACES: [string, number][] = [
   ['user', 0x10000000], ['mnt', 0x00020000], ['pid', 0x20000000], ['uts', 0x04000000], ['ipc', 0x08000000], ['net', 0x40000000], ['cgroup', 0x02000000],
@@ -146,5 +147,5 @@ function attach(child: NativeChild, req: ExecRequest, io: ExecIO): { done: Promi
     const relay = relayTerminal(child.consoleSocketFd, io.terminal, (chunk) => { process.stdout.write(chunk); });
     return { done: relay.done, close: () => relay.close() };
   }
-  return relayPipes(child, (chunk) => { process.stdout.write(chunk); }, (chunk) => { process.stderr.write(chunk); }, req.interactive ? io.input ?? process.stdin : undefined);
+  return relayPipes(child, (chunk) => { writeStdout(chunk); }, (chunk) => { writeStderr(chunk); }, req.interactive ? io.input ?? process.stdin : undefined);
 }

@@ -7,7 +7,7 @@ import { Store } from '../../../engine/store/store.js';
 import { CacheIndex } from '../../../cache/recordIndex.js';
 import { pruneCache } from '../../../cache/prune.js';
 import { diskUsage } from '../../../cache/diskUsage.js';
-import { humanSize } from '../../../engine/cli/humanUnits.js';
+import { humanSize } from '../../../engine/units/humanUnits.js';
 import { parseDuration } from '../../../engine/cli/prune.js';
 
 async function* bytes(text: string): AsyncIterable<Uint8Array> {

@@ -11,6 +11,7 @@ import { Store } from '../../../../engine/store/store.js';
 import { emptyConfig, serializeConfig } from '../../../../engine/image/config.js';
 import { writeLayer } from '../../../../engine/layer/tarWriter.js';
 import { writeDockerArchive, writeOciArchive, resolveSaveItems } from '../../../../engine/archive/dockerSave.js';
+import { parseImageArgument } from '../../../../engine/image/imageArgument.js';
 import { loadArchive } from '../../../../engine/archive/load.js';
 import { KilnError } from '../../../../engine/errors/kilnError.js';
 import { makeTar, type TarItem } from '../../../support/tarFixture.js';
@@ -150,7 +151,7 @@ test('kiln save output loads into another store with the same ID; gzip layers in
     out.end();
     return Buffer.concat(parts);
   };
-  const items = await resolveSaveItems(src, ['me/app']);
+  const items = await resolveSaveItems(src, [parseImageArgument('me/app')]);
   const docker = await collect((o) => writeDockerArchive(src, items, o));
   const again = await collect((o) => writeDockerArchive(src, items, o));
   assert.ok(docker.equals(again), 'save is deterministic');

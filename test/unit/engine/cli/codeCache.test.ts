@@ -1,27 +1,22 @@
 /**
  * bin/kiln's code cache: written by a verb's first run, replaced once by its second, then
  * only read; a damaged cache or a rebuilt bundle (even one of the same length and mtime) never
- * changes what kiln does, and the cache is written again. Runs a copy of the launcher and bundle in a temp dir so the checkout's
- * own caches are left alone.
+ * changes what kiln does, and the cache is written again. Runs a copy of the launcher and the
+ * whole bundle in a temp dir so the checkout's own caches are left alone (every verb then runs
+ * from the whole bundle; how a verb's own bundle is picked: verbBundles.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../../support/env.js';
-import { STAMP_PATTERN, stamped } from '../../../../build/stampBundle.js';
+import { launcherCopy } from '../../../support/launcherCopy.js';
+import { STAMP_PATTERN, stamped } from '../../../../engine/cli/bundling/stampBundle.js';
 
 function install(): { root: string; bundle: string; kiln: (...args: string[]) => ReturnType<typeof spawnSync> } {
-  const root = mkdtempSync(join(tmpdir(), 'kiln-code-cache-'));
-  mkdirSync(join(root, 'bin'));
-  mkdirSync(join(root, 'dist', 'bundle'), { recursive: true });
-  for (const f of ['kiln', 'package.json']) copyFileSync(join(repoRoot, 'bin', f), join(root, 'bin', f));
-  const bundle = join(root, 'dist', 'bundle', 'kiln.cjs');
-  copyFileSync(join(repoRoot, 'dist', 'bundle', 'kiln.cjs'), bundle);
-  const kiln = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'kiln'), ...args], { encoding: 'utf8' });
-  return { root, bundle, kiln };
+  const { root, bundles, kiln } = launcherCopy('whole');
+  return { root, bundle: join(bundles, 'kiln.cjs'), kiln };
 }
 
 function stampOf(file: string): string {
@@ -120,11 +115,13 @@ test('a launcher that cannot write its cache still runs', () => {
   }
 });
 
-test('the bundle has no import() left: code loaded from a cache cannot run one', () => {
+test('no bundle has an import() left: code loaded from a cache cannot run one', () => {
   // A function deserialized from V8's code cache loses the host options import() needs
-  // (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING); the bundle turns every import() into require().
-  const text = readFileSync(join(repoRoot, 'dist', 'bundle', 'kiln.cjs'), 'latin1');
-  assert.equal(/\bimport\("/.test(text), false);
+  // (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING); the bundles turn every import() into require().
+  const dir = join(repoRoot, 'dist', 'bundle');
+  const names = readdirSync(dir).filter((n) => n.endsWith('.cjs'));
+  assert.ok(names.length > 1, names.join(' '));
+  for (const n of names) assert.equal(/\bimport\("/.test(readFileSync(join(dir, n), 'latin1')), false, n);
 });
 
 test('a launcher without its bundle says kiln is not built, without a stack trace', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { binarySize, humanSize } from '../../../../engine/cli/humanUnits.js';
+import { binarySize, humanSize } from '../../../../engine/units/humanUnits.js';
 import { blockBytes, cpuPercent, hostCpuNs, keyedValues, networkBytes, type StatsSample } from '../../../../engine/runtime/lifecycle/containerStats.js';
 
 test('block IO: blkio service bytes (v1) and io.stat (v2), every device summed', () => {

@@ -1,29 +1,31 @@
-/** Sizes and ages the way docker prints them (docker/go-units HumanSize and HumanDuration). */
+/**
+ * Sizes and ages the way docker prints them (docker/go-units HumanSize, BytesSize and
+ * HumanDuration): for the CLI's tables and for the errors that say how much space a write
+ * needed. A room under both, as errors/ and host/ are under everything, so neither reaches
+ * into the other for it.
+ */
 
 const SIZE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
 
 /** 4.26MB, 832B: decimal units, three significant digits. */
 export function humanSize(bytes: number): string {
-  let size = bytes;
-  let i = 0;
-  while (size >= 1000 && i < SIZE_UNITS.length - 1) {
-    size /= 1000;
-    i++;
-  }
-  return `${Number(size.toPrecision(3))}${SIZE_UNITS[i]}`;
+  return scaled(bytes, 1000, SIZE_UNITS, 3);
 }
-
-const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
 
 /** 1.5MiB, 7.63GiB: binary units, four significant digits (go-units BytesSize: docker stats' memory). */
 export function binarySize(bytes: number): string {
+  return scaled(bytes, 1024, BINARY_UNITS, 4);
+}
+
+function scaled(bytes: number, base: number, units: readonly string[], digits: number): string {
   let size = bytes;
   let i = 0;
-  while (size >= 1024 && i < BINARY_UNITS.length - 1) {
-    size /= 1024;
+  while (size >= base && i < units.length - 1) {
+    size /= base;
     i++;
   }
-  return `${Number(size.toPrecision(4))}${BINARY_UNITS[i]}`;
+  return `${Number(size.toPrecision(digits))}${units[i]}`;
 }
 
 /** "2 hours", "About a minute", "Less than a second". */
