@@ -190,7 +190,8 @@ export class ContainerRecords {
       }
       out.push(withHolderChecked(rec));
     }
-    return out.sort((a, b) => b.created.localeCompare(a.created));
+    // Newest first. RFC 3339 times of one shape order as strings; localeCompare's first call loads ICU's collator (~10 ms of every kiln stop or rm).
+    return out.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
   }
 
   /**

@@ -52,7 +52,8 @@ export function listNetworks(): NetworkRecord[] {
     const rec = readNetwork(file.slice(0, -'.json'.length));
     if (rec) out.push(rec);
   }
-  return out.sort((a, b) => a.created.localeCompare(b.created));
+  // RFC 3339 times of one shape order as strings (localeCompare's first call loads ICU's collator).
+  return out.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
 }
 
 function writeNetwork(rec: NetworkRecord): void {
