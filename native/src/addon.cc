@@ -30,6 +30,7 @@
 #include <string>
 
 #include "childSpec.h"
+#include "directory.h"
 #include "network.h"
 
 namespace {
@@ -804,6 +805,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd));
   exports.Set("clearOutputProcessing", Napi::Function::New(env, ClearOutputProcessing));
   kiln::RegisterNetworkFunctions(env, exports);
+  kiln::RegisterDirectoryFunctions(env, exports);
   return exports;
 }
 
