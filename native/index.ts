@@ -1,7 +1,8 @@
 /**
  * The typed face of the native process starter (native/src/*.cc). It starts one process in
  * new namespaces exactly as the spec says; which mounts, devices, capabilities and limits a
- * container gets is decided by engine/runtime, not here.
+ * container gets is decided by engine/runtime, not here. Beside it, small host mechanisms node
+ * lacks or does slowly (xattrs, mounts, netlink, a directory listed with its lstat in one call).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
