@@ -12,7 +12,7 @@ import type { SourceTree } from '../context/sourceTree.js';
 import type { Platform } from '../image/platform.js';
 import { displayReference } from '../image/reference.js';
 import { StageArgs } from '../plan/args.js';
-import { fromValues, type PlannedStage } from '../plan/graph.js';
+import { fromValues, resolveFromRef, type PlannedStage } from '../plan/graph.js';
 import { instructionText, isListed, stageLabels, stepPrefix, stepText, stepTotal } from '../plan/stepNames.js';
 import type { StepRef } from '../progress/progress.js';
 import type { Isolation } from '../runtime/isolation.js';
@@ -68,20 +68,26 @@ export class StageRunner implements StagePhases<StageState> {
 
   async whole(index: number, signal: AbortSignal): Promise<StageState> {
     const run = await this.start(index);
-    await this.runSteps(index, run, signal, false);
+    await this.runSteps(index, run, signal);
     return this.finish(index, run);
   }
 
   async beforeReads(index: number, signal: AbortSignal): Promise<StageState> {
     const run = await this.start(index);
     this.runs.set(index, run);
-    await this.runSteps(index, run, signal, true);
+    await this.runSteps(index, run, signal, new Set());
+    return run.state;
+  }
+
+  async readsFrom(index: number, ready: ReadonlySet<number>, signal: AbortSignal): Promise<StageState> {
+    const run = this.runs.get(index) as StageRun;
+    await this.runSteps(index, run, signal, ready);
     return run.state;
   }
 
   async afterReads(index: number, signal: AbortSignal): Promise<StageState> {
     const run = this.runs.get(index) as StageRun;
-    await this.runSteps(index, run, signal, false);
+    await this.runSteps(index, run, signal);
     return this.finish(index, run);
   }
 
@@ -134,13 +140,16 @@ export class StageRunner implements StagePhases<StageState> {
     return { state, instructions, next: 0, key: opts.cache?.baseKey(planned.base, state), parentHit: true, label, platform, total, shown: imageBase ? 1 : 0 };
   }
 
-  /** Runs the stage's steps from where it stands; `untilFrom` stops before the first step reading another stage. */
-  private async runSteps(index: number, run: StageRun, signal: AbortSignal, untilFrom: boolean): Promise<void> {
+  /**
+   * Runs the stage's steps from where it stands: to its end, or (`ready` given) up to the first
+   * step that reads a stage not in `ready`.
+   */
+  private async runSteps(index: number, run: StageRun, signal: AbortSignal, ready?: ReadonlySet<number>): Promise<void> {
     const { opts } = this.s;
     const own = this.stages[index]?.instructions ?? [];
     for (; run.next < run.instructions.length; run.next++) {
       const instr = run.instructions[run.next] as StageInstruction;
-      if (untilFrom && fromValues(instr).length > 0) return;
+      if (ready && this.readsUnready(index, instr, ready)) return;
       if (signal.aborted) throw signal.reason;
       const isTrigger = !own.includes(instr);
       const step = this.stepOf(index, run, instr, isTrigger);
@@ -158,6 +167,19 @@ export class StageRunner implements StagePhases<StageState> {
       if (hit) opts.progress.cached(step);
       else opts.progress.done(step);
     }
+  }
+
+  /** Whether the step reads a stage (COPY --from, a mount's from=) that is not in `ready`. */
+  private readsUnready(index: number, instr: StageInstruction, ready: ReadonlySet<number>): boolean {
+    return fromValues(instr).some((value) => {
+      const ref = resolveFromRef(value, index, this.stages, this.namedContextNames);
+      return ref.kind === 'stage' && !ready.has(ref.index) && ref.index !== this.baseIndex(index);
+    });
+  }
+
+  private baseIndex(index: number): number | undefined {
+    const base = this.s.prepared.plan.stages[index]?.base;
+    return base?.kind === 'stage' ? base.index : undefined;
   }
 
   /** One step: served by the build cache when it has it, else executed; whether it was a hit. */

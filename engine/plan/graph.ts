@@ -23,6 +23,12 @@ export interface PlannedStage {
   platform: string | undefined;
   /** Indices of stages this one needs finished first. */
   deps: Set<number>;
+  /**
+   * The stages it reads besides its base (COPY --from, RUN --mount from=, inherited ONBUILD
+   * triggers), in the order its steps first read them (triggers run first): a step waits only
+   * for what it reads, not for every stage the stage reads.
+   */
+  reads: number[];
 }
 
 export interface BuildPlan {
@@ -91,20 +97,23 @@ export function planStages(recipe: Recipe, opts: PlanOptions): BuildPlan {
     else if (lower === 'scratch') base = { kind: 'scratch' };
     else base = { kind: 'image', ref: baseName };
     if (base.kind === 'stage') deps.add(base.index);
+    const reads: number[] = [];
+    const read = (value: string): void => {
+      const ref = resolveFromRef(value, index, stages, opts.namedContexts);
+      if (ref.kind !== 'stage') return;
+      deps.add(ref.index);
+      if (!(base.kind === 'stage' && base.index === ref.index) && !reads.includes(ref.index)) reads.push(ref.index);
+    };
+    for (const value of opts.triggerFroms?.get(index) ?? []) read(value);
     for (const instr of stage.instructions) {
       for (const value of fromValues(instr)) {
         if (value.includes('$')) {
           throw new KilnError('FROM_EXPANSION', `variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround`, { location: at(opts.dockerfileName, instr) });
         }
-        const ref = resolveFromRef(value, index, stages, opts.namedContexts);
-        if (ref.kind === 'stage') deps.add(ref.index);
+        read(value);
       }
     }
-    for (const value of opts.triggerFroms?.get(index) ?? []) {
-      const ref = resolveFromRef(value, index, stages, opts.namedContexts);
-      if (ref.kind === 'stage') deps.add(ref.index);
-    }
-    return { stage, baseName, base, platform, deps };
+    return { stage, baseName, base, platform, deps, reads };
   });
 
   let target = stages.length - 1;

@@ -16,7 +16,7 @@
  * asked for.
  */
 import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { nativeBinding } from '../../native/index.js';
 import { KilnError } from '../errors/kilnError.js';
@@ -243,7 +243,7 @@ export class ContainerCgroup {
    * Writes the device rules and limits and moves the (gated) child in: into every v1
    * hierarchy, and into the v2 one unless it was cloned there.
    */
-  admit(pid: number, inV2: boolean): void {
+  async admit(pid: number, inV2: boolean): Promise<void> {
     const devices = this.v1.get('devices');
     if (devices !== undefined) {
       writeCgroupFile({ dir: devices, file: 'devices.deny', value: 'a' });
@@ -260,12 +260,13 @@ export class ContainerCgroup {
     }
     const joins = [...new Set(this.v1.values())];
     if (this.v2 !== undefined && !inV2) joins.push(this.v2);
-    // Synchronous and back to back: the first move waits for an RCU grace period and the next
-    // ones ride on it, where thread-pool writes would each wait for a free thread (and, with
-    // time between them, for a grace period of their own).
+    // Back to back, on the thread pool: the first move waits for an RCU grace period (several
+    // ms, tens on a loaded host) and the next ones ride on it. The main thread meanwhile makes
+    // the container's interface, or starts the next stage's container, whose move then shares
+    // the grace period instead of waiting for one of its own after this one.
     for (const dir of joins) {
       try {
-        writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+        await writeFile(join(dir, 'cgroup.procs'), String(pid));
       } catch (err) {
         // ESRCH: the child already gave up (its error report says why).
         if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw new KilnError('CGROUP', `cannot move the container into ${dir}: ${(err as Error).message}`, { cause: err });

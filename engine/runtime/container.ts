@@ -362,8 +362,11 @@ async function admitChild(child: NativeChild, spec: ContainerSpec, security: Con
     throw new KilnError('ROOTLESS', 'supplementary groups need a subordinate gid range (/etc/subgid and newgidmap) when kiln is not root');
   }
   openGate(child.gateFd, setgroups);
-  cgroup?.admit(child.pid, child.inCgroup);
+  // Its v1 moves wait off the main thread while the interface is made (see admit).
+  const admitted = cgroup?.admit(child.pid, child.inCgroup);
+  admitted?.catch(() => undefined); // awaited below: a failed attach must not leave it unhandled
   await network.attach(child.pid);
+  await admitted;
 }
 
 /** The exit status of PID 1 (128+signal when killed), and whether it has come. */

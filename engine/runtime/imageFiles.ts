@@ -28,7 +28,8 @@ function isOpaque(path: string): boolean {
 
 function statOrUndefined(path: string): Stats | undefined {
   try {
-    return lstatSync(path);
+    // Most lookups miss in most layers: a miss is answered without an exception.
+    return lstatSync(path, { throwIfNoEntry: false });
   } catch {
     return undefined;
   }

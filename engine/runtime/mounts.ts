@@ -190,7 +190,9 @@ function commonParent(dirs: readonly string[]): string {
 function lowerStat(dirs: readonly string[], rel: string): Stats | undefined {
   for (const d of dirs) {
     try {
-      return lstatSync(join(d, rel));
+      // A mount point is usually in no layer at all: each miss answered without an exception.
+      const st = lstatSync(join(d, rel), { throwIfNoEntry: false });
+      if (st) return st;
     } catch {
       // not in this layer
     }

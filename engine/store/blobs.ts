@@ -4,8 +4,8 @@
  * into place. Two processes ingesting the same content both succeed; the second rename lands
  * identical bytes.
  */
-import { chmod, lstat, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import { chmod, readdir, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { closeSync, createReadStream, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { nodeCrypto } from '../host/nodeCrypto.js';
@@ -44,6 +44,47 @@ export function isDigest(s: string): boolean {
   return DIGEST_RE.test(s);
 }
 
+/** Refuses content whose digest or size is not what the caller expected. */
+function checkExpected(info: BlobInfo, opts: IngestOptions): void {
+  const from = opts.source ? ` from ${opts.source}` : '';
+  if (opts.expectedDigest !== undefined && opts.expectedDigest !== info.digest) {
+    throw new KilnError('DIGEST_MISMATCH', `digest mismatch${from}: expected ${opts.expectedDigest}, got ${info.digest}`);
+  }
+  if (opts.expectedSize !== undefined && opts.expectedSize !== info.size) {
+    throw new KilnError('SIZE_MISMATCH', `size mismatch${from} for ${info.digest}: expected ${opts.expectedSize} bytes, got ${info.size}`);
+  }
+}
+
+/** What counts as a small blob: one of the tar writer's chunks. */
+const SMALL_BLOB = 1 << 20;
+
+/**
+ * Reads ahead: a source that ends within its first chunk, up to SMALL_BLOB bytes, comes back
+ * whole; any other as a stream that replays what was read and goes on with the rest. What the
+ * source throws while read ahead is its own failure, as when streamed.
+ */
+async function smallOrStream(source: AsyncIterable<Uint8Array | string>): Promise<{ small: Uint8Array; stream?: undefined } | { small?: undefined; stream: AsyncIterable<Uint8Array | string> }> {
+  const chunks = source[Symbol.asyncIterator]();
+  const first = await chunks.next();
+  if (first.done) return { small: new Uint8Array(0) };
+  const firstBytes = typeof first.value === 'string' ? Buffer.from(first.value) : first.value;
+  const second = firstBytes.byteLength <= SMALL_BLOB ? await chunks.next() : undefined;
+  if (second?.done) return { small: firstBytes };
+  return {
+    stream: (async function* () {
+      let finished = false;
+      try {
+        yield firstBytes;
+        if (second) yield second.value;
+        for (let r = await chunks.next(); !r.done; r = await chunks.next()) yield r.value;
+        finished = true;
+      } finally {
+        if (!finished) await chunks.return?.();
+      }
+    })(),
+  };
+}
+
 export class BlobStore {
   readonly dir: string;
   private readonly tmpDir: string;
@@ -75,14 +116,12 @@ export class BlobStore {
     return this.inPlace(digest);
   }
 
-  /** Whether the blob's file is there now (not waiting for one this process is landing). */
+  /**
+   * Whether the blob's file is there now (not waiting for one this process is landing). One sync
+   * lstat that reports a missing file without an exception: a new blob is the common case here.
+   */
   private async inPlace(digest: string): Promise<boolean> {
-    try {
-      await lstat(this.path(digest));
-      return true;
-    } catch {
-      return false;
-    }
+    return lstatSync(this.path(digest), { throwIfNoEntry: false }) !== undefined;
   }
 
   async size(digest: string): Promise<number> {
@@ -116,7 +155,8 @@ export class BlobStore {
   async ingestBehind(source: AsyncIterable<Uint8Array | string>, opts: IngestOptions = {}): Promise<BlobInfo> {
     const behind = this.behind;
     if (!behind) return this.ingest(source, opts);
-    const { tmp, info } = await this.receive(source, opts, false);
+    const read = await smallOrStream(source);
+    const { tmp, info } = read.small ? this.receiveSmall(read.small, opts) : await this.receive(read.stream, opts, false);
     const landing = behind.add({
       prepare: () => fsyncFile(tmp),
       publish: () => this.adopt(tmp, info.digest),
@@ -125,6 +165,36 @@ export class BlobStore {
     this.landing.set(info.digest, landing);
     void landing.then(() => { if (this.landing.get(info.digest) === landing) this.landing.delete(info.digest); });
     return info;
+  }
+
+  /**
+   * A small blob already whole in memory (a RUN step's few files, a COPY of a config file):
+   * written to its temp file with sync calls. At the end of a step the thread pool is busy with
+   * the last step's fsyncs and its container's teardown, and three round trips queued behind
+   * them cost more than the writes. Not fsynced: the caller's write queue does that.
+   */
+  private receiveSmall(bytes: Uint8Array, opts: IngestOptions): { tmp: string; info: BlobInfo } {
+    const tmp = join(this.tmpDir, `blob-${selfTag()}-${randomHex(8)}`);
+    try {
+      const fd = openSync(tmp, 'wx', 0o644);
+      try {
+        let off = 0;
+        while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      try { unlinkSync(tmp); } catch { /* never made */ }
+      throw refusal(err, { place: { kind: 'store', root: this.root }, what: `${opts.what ?? 'a blob'}${opts.source ? ` from ${opts.source}` : ''}`, writtenBytes: bytes.byteLength });
+    }
+    const info = { digest: `sha256:${nodeCrypto().createHash('sha256').update(bytes).digest('hex')}`, size: bytes.byteLength };
+    try {
+      checkExpected(info, opts);
+    } catch (err) {
+      try { unlinkSync(tmp); } catch { /* gone */ }
+      throw err;
+    }
+    return { tmp, info };
   }
 
   /** Streams `source` into a temp file while hashing it, and checks what the caller expected. */
@@ -181,20 +251,14 @@ export class BlobStore {
         ...(opts.expectedSize !== undefined ? { neededBytes: opts.expectedSize } : { writtenBytes: size }),
       });
     }
-    const digest = `sha256:${hash.digest('hex')}`;
+    const info = { digest: `sha256:${hash.digest('hex')}`, size };
     try {
-      const from = opts.source ? ` from ${opts.source}` : '';
-      if (opts.expectedDigest !== undefined && opts.expectedDigest !== digest) {
-        throw new KilnError('DIGEST_MISMATCH', `digest mismatch${from}: expected ${opts.expectedDigest}, got ${digest}`);
-      }
-      if (opts.expectedSize !== undefined && opts.expectedSize !== size) {
-        throw new KilnError('SIZE_MISMATCH', `size mismatch${from} for ${digest}: expected ${opts.expectedSize} bytes, got ${size}`);
-      }
+      checkExpected(info, opts);
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
-    return { tmp, info: { digest, size } };
+    return { tmp, info };
   }
 
   async ingestBytes(bytes: Uint8Array, opts: IngestOptions = {}): Promise<BlobInfo> {

@@ -1,6 +1,7 @@
 /**
  * The image store: one root directory holding
  *   blobs/sha256/<hex>     immutable content (configs, uncompressed layer tars, manifests)
+ *   blobs/ingest/          blobs being written (hashed, fsynced, then renamed into sha256/)
  *   images/<hex>.json      one record per image (its ID is the config digest)
  *   refs.json              tags and repo digests → image IDs
  *   snapshots/<hex>/       a layer (by diff_id) extracted in overlay form, ready as a lower dir
@@ -81,6 +82,8 @@ export interface GcResult {
 
 export { defaultStoreRoot } from './storeRoot.js';
 
+/** Where blobs are written before they are renamed into blobs/sha256/. */
+const INGEST_DIR = 'blobs/ingest';
 
 export class Store {
   readonly root: string;
@@ -102,7 +105,10 @@ export class Store {
     this.leasesDir = join(root, 'leases');
     this.lease = new Lease(this.leasesDir);
     const hold = (names: string[]): Promise<void> => this.lease.hold(names);
-    this.blobs = new BlobStore(root, this.tmpDir, this.behind, hold);
+    // Blob temp files apart from the scratch dirs: fsyncing a new file on ext4 without a journal
+    // also writes out its directory's blocks, and a RUN step's upper dir, renamed out of tmp/
+    // into snapshots/ as the layer's snapshot, waited for those writes.
+    this.blobs = new BlobStore(root, join(root, INGEST_DIR), this.behind, hold);
     this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs, unpack, hold);
     this.rootfsCopies = new RootfsCopies(join(root, 'rootfs'), this.tmpDir, this.blobs, unpack, hold);
     this.lock = new StoreLock(join(root, 'lock'));
@@ -113,8 +119,8 @@ export class Store {
   static async open(opts: StoreOptions = {}): Promise<Store> {
     const root = resolve(opts.root ?? defaultStoreRoot());
     try {
-      // Sync: every verb opens the store, and these are four calls that find the dirs there.
-      for (const d of ['blobs/sha256', 'images', 'snapshots', 'rootfs', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
+      // Sync: every verb opens the store, and these are a few calls that find the dirs there.
+      for (const d of ['blobs/sha256', INGEST_DIR, 'images', 'snapshots', 'rootfs', 'tmp']) mkdirSync(join(root, d), { recursive: true, mode: 0o700 });
     } catch (err) {
       const named = refusal(err, { place: { kind: 'store', root } });
       if (named !== err) throw named;
@@ -122,6 +128,7 @@ export class Store {
       throw new KilnError('STORE', `cannot use ${root} as the image store: ${e.code ?? e.message} (set --root or KILN_ROOT to a writable directory)`, { cause: err });
     }
     await sweepStaleTemps(join(root, 'tmp'));
+    await sweepStaleTemps(join(root, INGEST_DIR));
     releaseDeadLeases(join(root, 'leases'));
     return new Store(root, opts.unpackLayer ?? NO_UNPACKER);
   }

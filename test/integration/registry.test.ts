@@ -218,7 +218,7 @@ describe('plain registry', () => {
     await assert.rejects(pullImage(dst, ref), isKilnError(['DIGEST_MISMATCH', 'BAD_LAYER'], /tamper\/layer:1/));
     assert.equal(await dst.hasBlob(image.config.rootfs.diff_ids[0] as string), false, 'no layer stored');
     assert.equal(await dst.resolveImage(ref), undefined, 'no image committed');
-    assert.deepEqual((await readdir(join(dst.root, 'tmp'))).filter((n) => n.startsWith('blob-')), [], 'no half-written blob left');
+    assert.deepEqual((await readdir(join(dst.root, 'blobs', 'ingest'))).filter((n) => n.startsWith('blob-')), [], 'no half-written blob left');
 
     const ref2 = `${reg.host}/tamper/config:1`;
     const image2 = await makeImage(src, [{ 'x': 'y' }], { tag: ref2, cmd: ['/tampered'] });

@@ -95,6 +95,19 @@ test('graph: base stage, COPY --from by name and index, images and scratch; targ
   assert.deepEqual(t.order, [0, 1]);
 });
 
+test('graph: the stages a stage reads, in the order its steps first read them, inherited triggers first, its base left out', () => {
+  const r = recipe([
+    stage(0, 'busybox', 'a'),
+    stage(1, 'busybox', 'b'),
+    stage(2, 'busybox', 'c'),
+    stage(3, 'a', 'final', [copyFrom('c'), copyFrom('a'), copyFrom('alpine:3'), copyFrom('c'), copyFrom('1')]),
+  ]);
+  const plan = planStages(r, { globals: new Map(), namedContexts: new Set(), expander, dockerfileName: 'Dockerfile', triggerFroms: new Map([[3, ['b']]]) });
+  assert.deepEqual(plan.stages[3]?.reads, [1, 2]);
+  assert.deepEqual([...(plan.stages[3]?.deps ?? [])].sort(), [0, 1, 2]);
+  assert.deepEqual(plan.stages[0]?.reads, []);
+});
+
 test('graph: FROM expands global ARGs; named contexts win; unknown target and $ in --from are errors', () => {
   const r = recipe([stage(0, '${IMG}', undefined), stage(1, 'ctx', 'b', [copyFrom('web')])]);
   const plan = planStages(r, { globals: new Map([['IMG', 'debian']]), namedContexts: new Set(['ctx', 'web']), expander, dockerfileName: 'Dockerfile' });

@@ -60,7 +60,7 @@ test('two processes ingesting the same blob at once both succeed with one intact
   const outs = await Promise.all([runNode(script, env), runNode(script, env), runNode(script, env)]);
   assert.deepEqual(outs, [digest, digest, digest]);
   assert.ok((await readFile(store.blobPath(digest))).equals(data));
-  assert.deepEqual((await readdir(join(store.root, 'tmp'))).filter((n) => n.startsWith('blob-')), []);
+  assert.deepEqual((await readdir(join(store.root, 'blobs', 'ingest'))).filter((n) => n.startsWith('blob-')), []);
 });
 
 test('tags written by many processes at once are all kept (the lock serialises refs.json)', async (t) => {

@@ -79,14 +79,14 @@ test('a blob ingested behind is invisible on disk until it lands, while has/size
   const info = await store.ingestBlobBehind(once(data));
   assert.deepEqual(info, { digest, size: data.length });
   assert.equal(existsSync(store.blobPath(digest)), false, 'not under its digest before it is durable');
-  assert.equal((await readdir(join(root, 'tmp'))).filter((n) => n.startsWith('blob-')).length, 1, 'only a temp file so far');
+  assert.equal((await readdir(join(root, 'blobs', 'ingest'))).filter((n) => n.startsWith('blob-')).length, 1, 'only a temp file so far');
   const seen = store.hasBlob(digest);
   release();
   assert.equal(await seen, true);
   assert.equal(await store.blobs.size(digest), data.length);
   assert.ok((await readFile(store.blobPath(digest))).equals(data));
   await store.settleWrites();
-  assert.deepEqual((await readdir(join(root, 'tmp'))).filter((n) => n.startsWith('blob-')), []);
+  assert.deepEqual((await readdir(join(root, 'blobs', 'ingest'))).filter((n) => n.startsWith('blob-')), []);
 });
 
 test('a wrong expected digest is refused at once, before anything is queued', async (t) => {
@@ -94,7 +94,7 @@ test('a wrong expected digest is refused at once, before anything is queued', as
   const data = randomBytes(1000);
   await assert.rejects(store.ingestBlobBehind(once(data), { expectedDigest: `sha256:${'0'.repeat(64)}` }), (e: unknown) => e instanceof KilnError && e.code === 'DIGEST_MISMATCH');
   await store.settleWrites();
-  assert.deepEqual(await readdir(join(root, 'tmp')), []);
+  assert.deepEqual(await readdir(join(root, 'blobs', 'ingest')), []);
   assert.deepEqual(await store.blobs.list(), []);
 });
 
