@@ -64,7 +64,7 @@ const globIgnore = (ignore: string[]): string[] => ignore.map((p) => (p.includes
 function walkers(fg: FastGlob | undefined): Walker[] {
   return [
   {
-    name: 'kiln walk (sourceTree.ts, sync lstat)',
+    name: 'kiln walk (sourceTree.ts, addon listing)',
     walk: async (root, ignore) => (await new SourceTree(root, 'build context', new IgnoreMatcher(ignore)).walk('', root)).map((e) => e.rel),
   },
   ...(fg === undefined ? [] : ([{

@@ -4,10 +4,10 @@
  * target) — never its mtime, so touching a file without changing it keeps the cache.
  * File bytes are hashed only when the stat cache does not already know them.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, createReadStream } from 'node:fs';
-import type { Stats } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../engine/errors/kilnError.js';
+import { listFoundDirectory, type EntryStats } from '../engine/host/directoryListing.js';
 import { digestBytes, digestString, loadHasher, StreamDigest } from './hasher.js';
 import type { StatCache } from './statCache.js';
 
@@ -32,7 +32,7 @@ export interface SourcesDigest {
 /** Files at most this big are read in one go; bigger ones are streamed. */
 const READ_WHOLE_LIMIT = 1 << 20;
 
-function fileType(st: Stats): string {
+function fileType(st: EntryStats): string {
   if (st.isFile()) return 'f';
   if (st.isDirectory()) return 'd';
   if (st.isSymbolicLink()) return 'l';
@@ -56,6 +56,39 @@ function normalise(rel: string): string {
   return parts.join('/');
 }
 
+function inOrder(paths: readonly string[]): boolean {
+  for (let i = 1; i < paths.length; i++) if ((paths[i - 1] as string) > (paths[i] as string)) return false;
+  return true;
+}
+
+/** A file too big to read at once: hashed as a stream once the walk is done. */
+interface BigFile {
+  rel: string;
+  abs: string;
+  st: EntryStats;
+}
+
+/** A file's, directory's or other entry's metadata as its digest covers it. */
+function entryHeader(st: EntryStats): string {
+  const isDir = st.isDirectory();
+  return `${fileType(st)} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${isDir ? 0 : st.size}`;
+}
+
+/**
+ * A SourcesDigest whose per-path record is built when first asked for: a cache hit needs only
+ * the digest, and a 20,000-entry object cost more than the rest of the hit.
+ */
+export function lazySourcesDigest(digest: string, files: () => Record<string, string>): SourcesDigest {
+  let built: Record<string, string> | undefined;
+  return {
+    digest,
+    get files(): Record<string, string> {
+      built ??= files();
+      return built;
+    },
+  };
+}
+
 export class SourceHasher {
   /** Files whose bytes were read this run (the rest came from the stat cache). */
   bytesHashed = 0;
@@ -66,77 +99,80 @@ export class SourceHasher {
   async hash(selection: SourceSelection): Promise<SourcesDigest> {
     await loadHasher();
     const files = new Map<string, string>();
+    const big: BigFile[] = [];
     for (const raw of selection.paths) {
       const rel = normalise(raw);
       const abs = rel === '' ? this.root : join(this.root, rel);
-      let st: Stats;
+      let st: EntryStats;
       try {
         st = lstatSync(abs);
       } catch {
         throw new KilnError('COPY_SOURCE_MISSING', `source "${raw}" not found in the build context`);
       }
-      await this.visit(rel, abs, st, selection.exclude, files);
+      this.visit(rel, abs, st, selection.exclude, files, big);
     }
-    const paths = [...files.keys()].sort();
+    for (const b of big) files.set(b.rel, await this.bigFileDigest(b));
+    // The walk visits each directory's entries in name order, which is path order unless a name
+    // has a character below '/' ('a.txt' sorts before 'a/b'): sorted only then.
+    const paths = [...files.keys()];
+    if (!inOrder(paths)) paths.sort();
     const lines = paths.map((p) => `${p}\0${files.get(p) as string}\n`);
-    return { digest: digestString(lines.join('')), files: Object.fromEntries(paths.map((p) => [p, files.get(p) as string])) };
+    return lazySourcesDigest(digestString(lines.join('')), () => {
+      const record: Record<string, string> = {};
+      for (const p of paths) record[p] = files.get(p) as string;
+      return record;
+    });
   }
 
-  private async visit(
-    rel: string,
-    abs: string,
-    st: Stats,
-    exclude: SourceSelection['exclude'],
-    out: Map<string, string>,
-  ): Promise<void> {
+  /**
+   * Every entry's digest under one selected path, into `out`, in one synchronous pass (a walk
+   * is thousands of tiny calls; a promise for each cost more than the calls). Files too big
+   * to read at once are left to `big`.
+   */
+  private visit(rel: string, abs: string, st: EntryStats, exclude: SourceSelection['exclude'], out: Map<string, string>, big: BigFile[]): void {
     const isDir = st.isDirectory();
     if (rel !== '' && exclude?.(rel, isDir)) return;
-    const type = fileType(st);
-    const header = `${type} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${isDir ? 0 : st.size}`;
-    if (isDir) {
-      out.set(rel === '' ? '.' : rel, digestString(header));
-      const names = readdirSync(abs).sort();
-      for (const name of names) {
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        const childAbs = join(abs, name);
-        let childSt: Stats;
-        try {
-          childSt = lstatSync(childAbs);
-        } catch {
-          continue; // removed while we walked: it is not part of this build
-        }
-        await this.visit(childRel, childAbs, childSt, exclude, out);
+    if (st.isFile()) {
+      const known = this.statCache.lookup(rel, st);
+      if (known !== undefined) out.set(rel, known);
+      else if (st.size <= READ_WHOLE_LIMIT) out.set(rel, this.fileDigest(rel, st, Date.now(), digestBytes(readFileSync(abs))));
+      else {
+        out.set(rel, ''); // its place, filled in once it is read
+        big.push({ rel, abs, st });
       }
       return;
     }
-    if (st.isFile()) {
-      out.set(rel, await this.fileDigest(rel, abs, st, header));
+    const header = entryHeader(st);
+    if (isDir) {
+      out.set(rel === '' ? '.' : rel, digestString(header));
+      // An entry removed while we walked is not part of this build (the listing leaves it out).
+      const children = listFoundDirectory(abs).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const { name, stats } of children) {
+        const childRel = rel === '' ? name : `${rel}/${name}`;
+        this.visit(childRel, abs === '/' ? `/${name}` : `${abs}/${name}`, stats, exclude, out, big);
+      }
       return;
     }
     const body = st.isSymbolicLink() ? readlinkSync(abs) : `${st.rdev}`;
     out.set(rel, digestString(`${header} ${body}`));
   }
 
-  /**
-   * A file's entry digest (header and content). The stat cache keeps the whole entry
-   * digest: everything in the header is in the metadata it checks (a chmod or chown
-   * changes ctime and mode), so a hit costs neither a read nor a hash.
-   */
-  private async fileDigest(rel: string, abs: string, st: Stats, header: string): Promise<string> {
-    const known = this.statCache.lookup(rel, st);
-    if (known) return known;
+  private async bigFileDigest(b: BigFile): Promise<string> {
     const startedAt = Date.now();
-    let hash: string;
-    if (st.size <= READ_WHOLE_LIMIT) {
-      hash = digestBytes(readFileSync(abs));
-    } else {
-      const d = new StreamDigest();
-      for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) d.update(chunk as Buffer);
-      hash = d.digest();
-    }
+    const d = new StreamDigest();
+    for await (const chunk of createReadStream(b.abs, { highWaterMark: 1 << 20 })) d.update(chunk as Buffer);
+    return this.fileDigest(b.rel, b.st, startedAt, d.digest());
+  }
+
+  /**
+   * A file's entry digest (header and content), remembered in the stat cache. The cache keeps
+   * the whole entry digest: everything in the header is in the metadata it checks (a chmod or
+   * chown changes ctime and mode), so a hit costs neither a read nor a hash.
+   */
+  private fileDigest(rel: string, st: EntryStats, startedAt: number, content: string): string {
     this.filesHashed++;
     this.bytesHashed += st.size;
-    const entry = digestString(`${header} ${hash}`);
+    const entry = digestString(`${entryHeader(st)} ${content}`);
     this.statCache.store(rel, st, entry, startedAt);
     return entry;
   }

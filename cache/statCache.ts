@@ -10,15 +10,19 @@
  * Saved atomically (temp + rename); two builds saving at once is harmless (last one wins,
  * both are correct).
  *
+ * Loading decodes nothing per entry: lookups come in the order the last build made them (the
+ * file is saved in that order), so each is matched against the next entry in place; a path
+ * out of that order builds an index of every path once.
+ *
  * Racy entries: file timestamps come from a coarse kernel clock, so a file rewritten with
  * the same size within one tick of being hashed keeps its mtime. An entry whose mtime is
  * that close to the moment it was hashed is used for this build but not persisted; the
  * next build hashes that file again (as git does with "racily clean" entries).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import type { Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileAtomicSync } from '../engine/store/atomicFile.js';
+import type { EntryStats } from '../engine/host/directoryListing.js';
 
 const MAGIC = 0x4b534332; // "KSC2"
 const HASH_CHARS = 32;
@@ -26,6 +30,11 @@ const HEADER = 16;
 const NUMBERS = 5;
 /** Wider than any kernel timestamp tick (4 ms at HZ=250, 10 ms at HZ=100). */
 export const RACY_WINDOW_MS = 100;
+/** How many entries past the expected one a lookup tries before it asks the index. */
+const LOOK_AHEAD = 8;
+
+/** The metadata an entry is checked against. */
+type CheckedStats = Pick<EntryStats, 'size' | 'mtimeMs' | 'ctimeMs' | 'ino' | 'mode'>;
 
 export interface StatEntry {
   size: number;
@@ -37,12 +46,30 @@ export interface StatEntry {
   hash: string;
 }
 
+/** The entries as the file held them, left in place: entry i's path is text[starts[i], +lengths[i]], its digest right after. */
+interface Loaded {
+  count: number;
+  numbers: Float64Array;
+  lengths: Uint16Array;
+  starts: Uint32Array;
+  text: string;
+}
+
 export class StatCache {
-  private readonly entries = new Map<string, StatEntry>();
+  private loaded: Loaded | undefined;
+  /** The loaded entry the next lookup most likely asks for. */
+  private cursor = 0;
+  /** Every loaded path's position, built on the first lookup out of order. */
+  private index: Map<string, number> | undefined;
+  /** Loaded entries looked up (1) and replaced by a store() (2). */
+  private marks = new Uint8Array(0);
+  private replaced = 0;
+  /** Entries stored by this process: they win over loaded ones. */
+  private readonly stored = new Map<string, StatEntry>();
+  /** What this process looked up or stored, in order (a loaded position or a stored path): the order save() writes. */
+  private readonly order: (number | string)[] = [];
   private readonly racy = new Set<string>();
   private dirty = false;
-  /** Entries looked up or stored during this process: only these are kept on save. */
-  private readonly seen = new Set<string>();
 
   private constructor(readonly file: string | undefined) {}
 
@@ -61,32 +88,68 @@ export class StatCache {
       return cache;
     }
     try {
-      cache.decode(buf);
+      cache.loaded = decode(buf);
+      cache.marks = new Uint8Array(cache.loaded.count);
     } catch {
-      cache.entries.clear(); // damaged: start over, it is only a cache
+      cache.loaded = undefined; // damaged: start over, it is only a cache
     }
     return cache;
   }
 
   get size(): number {
-    return this.entries.size;
+    return (this.loaded?.count ?? 0) - this.replaced + this.stored.size;
   }
 
   /** The remembered hash of `path`, if its metadata is exactly what it was. */
-  lookup(path: string, st: Stats): string | undefined {
-    const e = this.entries.get(path);
-    this.seen.add(path);
-    if (!e) return undefined;
-    if (e.size !== st.size || e.mtimeMs !== st.mtimeMs || e.ctimeMs !== st.ctimeMs || e.ino !== st.ino || e.mode !== st.mode) return undefined;
-    return e.hash;
+  lookup(path: string, st: CheckedStats): string | undefined {
+    if (this.stored.size > 0) {
+      const e = this.stored.get(path);
+      if (e) {
+        this.order.push(path);
+        return e.size === st.size && e.mtimeMs === st.mtimeMs && e.ctimeMs === st.ctimeMs && e.ino === st.ino && e.mode === st.mode ? e.hash : undefined;
+      }
+    }
+    const at = this.position(path);
+    if (at < 0) return undefined;
+    const l = this.loaded as Loaded;
+    this.marks[at] |= 1;
+    this.order.push(at);
+    const n = at * NUMBERS;
+    const { numbers: v } = l;
+    if (v[n] !== st.size || v[n + 1] !== st.mtimeMs || v[n + 2] !== st.ctimeMs || v[n + 3] !== st.ino || v[n + 4] !== st.mode) return undefined;
+    const hashAt = (l.starts[at] as number) + (l.lengths[at] as number);
+    return l.text.slice(hashAt, hashAt + HASH_CHARS);
   }
 
-  store(path: string, st: Stats, hash: string, hashedAtMs: number = Date.now()): void {
-    this.entries.set(path, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode, hash });
-    this.seen.add(path);
+  store(path: string, st: CheckedStats, hash: string, hashedAtMs: number = Date.now()): void {
+    const at = this.stored.has(path) ? -1 : this.position(path);
+    if (at >= 0 && ((this.marks[at] as number) & 2) === 0) {
+      this.marks[at] |= 2;
+      this.replaced++;
+    }
+    this.stored.set(path, { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, mode: st.mode, hash });
+    this.order.push(path);
     if (Math.max(st.mtimeMs, st.ctimeMs) > hashedAtMs - RACY_WINDOW_MS) this.racy.add(path);
     else this.racy.delete(path);
     this.dirty = true;
+  }
+
+  /** The loaded entry for `path` (-1: none): one at or just past the cursor when it is there, else by the index. */
+  private position(path: string): number {
+    const l = this.loaded;
+    if (!l) return -1;
+    // The next entry, or one a few further on (a file removed since, another step's entries in between).
+    for (let c = this.cursor, end = Math.min(l.count, c + LOOK_AHEAD); c < end; c++) {
+      if (l.lengths[c] === path.length && l.text.startsWith(path, l.starts[c])) {
+        this.cursor = c + 1;
+        return c;
+      }
+    }
+    this.index ??= indexPaths(l);
+    const at = this.index.get(path);
+    if (at === undefined) return -1;
+    this.cursor = at + 1;
+    return at;
   }
 
   /**
@@ -100,12 +163,33 @@ export class StatCache {
     this.dirty = false;
   }
 
-  private encode(onlySeen: boolean): Buffer {
-    const kept: [string, StatEntry][] = [];
-    for (const [path, e] of this.entries) {
-      if (this.racy.has(path) || (onlySeen && !this.seen.has(path)) || path.length > 0xffff || e.hash.length !== HASH_CHARS) continue;
-      kept.push([path, e]);
+  /** Every entry to keep, as [path, entry]: in the order this process used them, then the loaded ones it did not. */
+  private kept(onlySeen: boolean): [string, StatEntry][] {
+    const l = this.loaded;
+    const out: [string, StatEntry][] = [];
+    const written = new Uint8Array(l?.count ?? 0);
+    const writtenPaths = new Set<string>();
+    const take = (path: string, e: StatEntry): void => {
+      if (!this.racy.has(path) && path.length <= 0xffff && e.hash.length === HASH_CHARS) out.push([path, e]);
+    };
+    const takeLoaded = (at: number): void => {
+      if (written[at] || ((this.marks[at] as number) & 2)) return;
+      written[at] = 1;
+      take(...loadedEntry(l as Loaded, at));
+    };
+    for (const o of this.order) {
+      if (typeof o === 'number') takeLoaded(o);
+      else if (!writtenPaths.has(o)) {
+        writtenPaths.add(o);
+        take(o, this.stored.get(o) as StatEntry);
+      }
     }
+    if (!onlySeen) for (let at = 0; at < written.length; at++) takeLoaded(at);
+    return out;
+  }
+
+  private encode(onlySeen: boolean): Buffer {
+    const kept = this.kept(onlySeen);
     const numbers = new Float64Array(kept.length * NUMBERS);
     const lengths = new Uint16Array(kept.length);
     const text: string[] = [];
@@ -121,34 +205,39 @@ export class StatCache {
     header.writeUInt32BE(textBytes.length, 8);
     return Buffer.concat([header, Buffer.from(numbers.buffer), Buffer.from(lengths.buffer), textBytes]);
   }
+}
 
-  private decode(buf: Buffer): void {
-    if (buf.length < HEADER || buf.readUInt32BE(0) !== MAGIC) throw new Error('not a stat cache');
-    const count = buf.readUInt32BE(4);
-    const textBytes = buf.readUInt32BE(8);
-    const numbersEnd = HEADER + count * NUMBERS * 8;
-    const lengthsEnd = numbersEnd + count * 2;
-    if (buf.length !== lengthsEnd + textBytes) throw new Error('truncated stat cache');
-    // Typed arrays need aligned offsets: copy the two tables out (cheap next to decoding text).
-    const numbers = new Float64Array(buf.buffer.slice(buf.byteOffset + HEADER, buf.byteOffset + numbersEnd));
-    const lengths = new Uint16Array(buf.buffer.slice(buf.byteOffset + numbersEnd, buf.byteOffset + lengthsEnd));
-    const text = buf.toString('utf8', lengthsEnd);
-    let pos = 0;
-    for (let i = 0; i < count; i++) {
-      const len = lengths[i] as number;
-      const path = text.slice(pos, pos + len);
-      const hash = text.slice(pos + len, pos + len + HASH_CHARS);
-      pos += len + HASH_CHARS;
-      const n = i * NUMBERS;
-      this.entries.set(path, {
-        size: numbers[n] as number,
-        mtimeMs: numbers[n + 1] as number,
-        ctimeMs: numbers[n + 2] as number,
-        ino: numbers[n + 3] as number,
-        mode: numbers[n + 4] as number,
-        hash,
-      });
-    }
-    if (pos !== text.length) throw new Error('damaged stat cache');
+function decode(buf: Buffer): Loaded {
+  if (buf.length < HEADER || buf.readUInt32BE(0) !== MAGIC) throw new Error('not a stat cache');
+  const count = buf.readUInt32BE(4);
+  const textBytes = buf.readUInt32BE(8);
+  const numbersEnd = HEADER + count * NUMBERS * 8;
+  const lengthsEnd = numbersEnd + count * 2;
+  if (buf.length !== lengthsEnd + textBytes) throw new Error('truncated stat cache');
+  // Typed arrays need aligned offsets: copy the two tables out.
+  const numbers = new Float64Array(buf.buffer.slice(buf.byteOffset + HEADER, buf.byteOffset + numbersEnd));
+  const lengths = new Uint16Array(buf.buffer.slice(buf.byteOffset + numbersEnd, buf.byteOffset + lengthsEnd));
+  const text = buf.toString('utf8', lengthsEnd);
+  const starts = new Uint32Array(count);
+  let pos = 0;
+  for (let i = 0; i < count; i++) {
+    starts[i] = pos;
+    pos += (lengths[i] as number) + HASH_CHARS;
   }
+  if (pos !== text.length) throw new Error('damaged stat cache');
+  return { count, numbers, lengths, starts, text };
+}
+
+function indexPaths(l: Loaded): Map<string, number> {
+  const index = new Map<string, number>();
+  for (let i = 0; i < l.count; i++) index.set(l.text.slice(l.starts[i], (l.starts[i] as number) + (l.lengths[i] as number)), i);
+  return index;
+}
+
+function loadedEntry(l: Loaded, at: number): [string, StatEntry] {
+  const start = l.starts[at] as number;
+  const end = start + (l.lengths[at] as number);
+  const n = at * NUMBERS;
+  const v = l.numbers;
+  return [l.text.slice(start, end), { size: v[n] as number, mtimeMs: v[n + 1] as number, ctimeMs: v[n + 2] as number, ino: v[n + 3] as number, mode: v[n + 4] as number, hash: l.text.slice(end, end + HASH_CHARS) }];
 }

@@ -5,7 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { canonicalJson, type JsonValue } from './canonicalJson.js';
-import { SourceHasher, type SourceSelection, type SourcesDigest } from './contentHash.js';
+import { lazySourcesDigest, SourceHasher, type SourceSelection, type SourcesDigest } from './contentHash.js';
 import { explainMiss, InputsStore, type Explanation, type StepIdentity, type StepInputs } from './explain.js';
 import { stageAll, type StagedFile } from '../engine/store/atomicFile.js';
 import { digestString, loadHasher } from './hasher.js';
@@ -98,15 +98,19 @@ export class StepCache {
 
   /** One digest of everything a step selects, in order, and every file's by path (label-prefixed off the context). */
   async selected(trees: readonly TreeSelection[]): Promise<SourcesDigest> {
-    const files: Record<string, string> = {};
-    const digests: string[] = [];
-    for (const tree of trees) {
-      const d = await this.sources(tree);
-      digests.push(d.digest);
-      const prefix = tree.label === undefined ? '' : `${tree.label}:`;
-      for (const [p, h] of Object.entries(d.files)) files[`${prefix}${p}`] = h;
-    }
-    return { digest: digestString(digests.join(' ')), files };
+    const digests: SourcesDigest[] = [];
+    for (const tree of trees) digests.push(await this.sources(tree));
+    const digest = digestString(digests.map((d) => d.digest).join(' '));
+    // One tree under its own names (a COPY from the context): its record as it is, not a copy.
+    if (trees.length === 1 && trees[0]?.label === undefined) return lazySourcesDigest(digest, () => (digests[0] as SourcesDigest).files);
+    return lazySourcesDigest(digest, () => {
+      const files: Record<string, string> = {};
+      trees.forEach((tree, i) => {
+        const prefix = tree.label === undefined ? '' : `${tree.label}:`;
+        for (const [p, h] of Object.entries((digests[i] as SourcesDigest).files)) files[`${prefix}${p}`] = h;
+      });
+      return files;
+    });
   }
 
   async lookup(step: StepLookup): Promise<CacheLookup> {
@@ -129,7 +133,8 @@ export class StepCache {
       args,
       env: keyedEnv(step.env, step.args),
       platform: step.platform,
-      ...(step.sources ? { sources: { digest: step.sources.digest, files: step.sources.files } } : {}),
+      // The digest as it is: its per-file record is built only when written or compared (a miss).
+      ...(step.sources ? { sources: step.sources } : {}),
       ...(step.inputs ? { inputs: step.inputs } : {}),
     };
     const forced = this.options.noCache

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "kiln_native",
-      "sources": ["src/addon.cc", "src/child.cc", "src/childNetwork.cc", "src/network.cc"],
+      "sources": ["src/addon.cc", "src/child.cc", "src/childNetwork.cc", "src/network.cc", "src/directory.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],

@@ -1,7 +1,8 @@
 /**
  * The typed face of the native process starter (native/src/*.cc). It starts one process in
  * new namespaces exactly as the spec says; which mounts, devices, capabilities and limits a
- * container gets is decided by engine/runtime, not here.
+ * container gets is decided by engine/runtime, not here. Beside it, small host mechanisms node
+ * lacks or does slowly (xattrs, mounts, netlink, a directory listed with its lstat in one call).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -220,6 +221,13 @@ interface NativeBinding {
   reservePort(proto: 'tcp' | 'udp', address: string, port: number): { fd: number; port: number };
   /** An exclusive, non-blocking flock: false when another holder has it. */
   tryLock(fd: number): boolean;
+  /**
+   * A directory's entries (no `.` or `..`) with their lstat: the names joined by NUL, `count` of
+   * them, and ten numbers per entry in `stats` (mode, uid, gid, size, ino, dev, nlink, rdev,
+   * mtimeMs, ctimeMs, as fs.Stats has them). An entry gone before its lstat is left out. Throws
+   * (with `errno`, `syscall`, `path`) when the directory cannot be opened or read.
+   */
+  listDirectory(path: string): { names: string; count: number; stats: Float64Array };
 }
 
 /** The init executable built with the addon (kiln-init, static): bound into containers run with `--init`. */
@@ -246,7 +254,7 @@ function packageRoot(): string {
 }
 
 const NATIVE_FUNCTIONS: readonly (keyof NativeBinding)[] = ['spawn', 'watch', 'signal', 'setWindowSize', 'receiveFd', 'clearOutputProcessing', 'getXattr', 'listXattrs', 'mount', 'unmount', 'loadBpfProgram', 'attachBpfProgram', 'unshareMountNamespace', 'enterMountNamespace',
-  'ensureBridge', 'createVeth', 'deleteLink', 'nftTableExists', 'reservePort', 'tryLock', 'awaitJoined', 'pidfdOpen'];
+  'ensureBridge', 'createVeth', 'deleteLink', 'nftTableExists', 'reservePort', 'tryLock', 'awaitJoined', 'pidfdOpen', 'listDirectory'];
 
 let binding: NativeBinding | undefined;
 

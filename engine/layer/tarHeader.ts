@@ -37,9 +37,18 @@ function octal(value: number, n: number): string {
   return `${'0'.repeat(n - digits.length)}${digits} `;
 }
 
-/** Writes `octal(value, n)` at `off` (ASCII). */
+/** Writes `octal(value, n)` at `off` (ASCII): digit by digit for a whole number that fits, the common case. */
 function putOctal(buf: Buffer, off: number, value: number, n: number): void {
-  buf.write(octal(value, n), off, 'latin1');
+  if (!Number.isInteger(value) || value < 0 || value >= 8 ** n) {
+    buf.write(octal(value, n), off, 'latin1');
+    return;
+  }
+  let v = value;
+  for (let i = n - 1; i >= 0; i--) {
+    buf[off + i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
+  buf[off + n] = 0x20;
 }
 
 function writeSize(size: number, buf: Buffer, off: number): void {
@@ -54,38 +63,69 @@ function writeSize(size: number, buf: Buffer, off: number): void {
   } else putOctal(buf, off, size, 11);
 }
 
-/** One USTAR block for `h` under `name`/`linkname`, or null when it needs PAX (non-ASCII or over-long name or link). */
-function ustarBlock(h: TarHeader, typeflag: number, size: number, entryName: string, linkname: string): Buffer | null {
+/** A name (and link) as a USTAR block holds them: the name split into prefix and name, or undefined when it needs PAX (non-ASCII or too long). */
+function ustarNames(entryName: string, linkname: string): { name: string; prefix: string } | undefined {
   let name = entryName;
   let prefix = '';
-  if (Buffer.byteLength(name) !== name.length) return null;
+  if (Buffer.byteLength(name) !== name.length) return undefined;
   while (name.length > 100) {
     const i = name.indexOf('/');
-    if (i === -1) return null;
+    if (i === -1) return undefined;
     prefix += prefix ? `/${name.slice(0, i)}` : name.slice(0, i);
     name = name.slice(i + 1);
   }
-  if (name.length > 100 || Buffer.byteLength(prefix) > 155) return null;
-  if (linkname && Buffer.byteLength(linkname) > 100) return null;
-  // From the shared pool (a plain alloc per header is a separate allocation), zeroed by hand.
-  const buf = Buffer.allocUnsafe(BLOCK).fill(0);
-  buf.write(name, 0, 'latin1');
-  putOctal(buf, 100, h.mode & 0o7777, 6);
-  putOctal(buf, 108, h.uid, 6);
-  putOctal(buf, 116, h.gid, 6);
-  writeSize(size, buf, 124);
-  putOctal(buf, 136, (h.mtime.getTime() / 1000) | 0, 11);
-  buf[156] = 0x30 + typeflag;
-  if (linkname) buf.write(linkname, 157, 'utf8');
-  buf.write('ustar\u000000', 257, 'latin1');
-  putOctal(buf, 329, h.devmajor, 6);
-  putOctal(buf, 337, h.devminor, 6);
-  if (prefix) buf.write(prefix, 345, 'utf8');
+  if (name.length > 100 || Buffer.byteLength(prefix) > 155) return undefined;
+  if (linkname && Buffer.byteLength(linkname) > 100) return undefined;
+  return { name, prefix };
+}
+
+/** Fills the USTAR block at `off` for `h` under the names given. */
+function fillUstar(buf: Buffer, off: number, h: TarHeader, typeflag: number, size: number, names: { name: string; prefix: string }, linkname: string): void {
+  buf.fill(0, off, off + BLOCK);
+  buf.write(names.name, off, 'latin1');
+  putOctal(buf, off + 100, h.mode & 0o7777, 6);
+  putOctal(buf, off + 108, h.uid, 6);
+  putOctal(buf, off + 116, h.gid, 6);
+  writeSize(size, buf, off + 124);
+  putOctal(buf, off + 136, (h.mtime.getTime() / 1000) | 0, 11);
+  buf[off + 156] = 0x30 + typeflag;
+  if (linkname) buf.write(linkname, off + 157, 'utf8');
+  buf.write('ustar\u000000', off + 257, 'latin1');
+  putOctal(buf, off + 329, h.devmajor, 6);
+  putOctal(buf, off + 337, h.devminor, 6);
+  if (names.prefix) buf.write(names.prefix, off + 345, 'utf8');
   let sum = 8 * 32;
-  for (let i = 0; i < 148; i++) sum += buf[i] as number;
-  for (let i = 156; i < BLOCK; i++) sum += buf[i] as number;
-  putOctal(buf, 148, sum, 6);
+  for (let i = off; i < off + 148; i++) sum += buf[i] as number;
+  for (let i = off + 156; i < off + BLOCK; i++) sum += buf[i] as number;
+  putOctal(buf, off + 148, sum, 6);
+}
+
+/** One USTAR block for `h` under `name`/`linkname`, or null when it needs PAX (non-ASCII or over-long name or link). */
+function ustarBlock(h: TarHeader, typeflag: number, size: number, entryName: string, linkname: string): Buffer | null {
+  const names = ustarNames(entryName, linkname);
+  if (!names) return null;
+  // From the shared pool (a plain alloc per header is a separate allocation); fillUstar zeroes it.
+  const buf = Buffer.allocUnsafe(BLOCK);
+  fillUstar(buf, 0, h, typeflag, size, names, linkname);
   return buf;
+}
+
+/**
+ * Writes `h`'s header as the single USTAR block it is when it needs no PAX header, straight into
+ * `buf` at `off` (the layer writer's output, sparing a block and a copy per entry): the same
+ * bytes as headerBlocks(h). False, with nothing written, when it needs PAX: use headerBlocks.
+ */
+export function writeUstarHeader(buf: Buffer, off: number, h: TarHeader): boolean {
+  if (h.pax) return false;
+  const names = ustarNames(h.name, h.linkname);
+  if (!names) return false;
+  fillUstar(buf, off, h, TYPEFLAG[h.type], h.size, names, h.linkname);
+  return true;
+}
+
+/** Whether writeUstarHeader writes `h` (one 512-byte block, no PAX). */
+export function fitsUstar(h: TarHeader): boolean {
+  return !h.pax && ustarNames(h.name, h.linkname) !== undefined;
 }
 
 /** A PAX record, `LEN key=value\n`, LEN counting the whole record. */

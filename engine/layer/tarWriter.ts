@@ -19,7 +19,7 @@ import { devMajor, devMinor } from '../host/deviceNumbers.js';
 import type { LayerEntry, LayerEntryType } from './layerEntry.js';
 import { readXattrsTree } from '../host/specialFiles.js';
 import { paxHeaderBlocks, ustarSafeName } from './paxHeader.js';
-import { END_OF_ARCHIVE, headerBlocks, padding, type TarHeader } from './tarHeader.js';
+import { END_OF_ARCHIVE, fitsUstar, headerBlocks, padding, writeUstarHeader, type TarHeader } from './tarHeader.js';
 import { nativeBinding } from '../../native/index.js';
 
 export interface LayerOptions {
@@ -348,14 +348,20 @@ function vanished(path: string, err: unknown): unknown {
  * output (open, read, close: its size is known, so no fstat as readFileSync does), then padding.
  */
 async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<void> {
-  const blocks = headerBlocks(prepareHeader(w, h));
+  const header = prepareHeader(w, h);
+  // Most headers are one USTAR block, written in place; the others are copied in.
+  const blocks = fitsUstar(header) ? undefined : headerBlocks(header);
   const { size } = h;
   const pad = padding(size).length;
-  let head = 0;
-  for (const b of blocks) head += b.length;
+  let head = 512;
+  if (blocks) head = blocks.reduce((n, b) => n + b.length, 0);
   const { buf, off } = w.out.room(head + size + pad);
   let at = off;
-  for (const b of blocks) at += b.copy(buf, at);
+  if (blocks) for (const b of blocks) at += b.copy(buf, at);
+  else {
+    writeUstarHeader(buf, at, header);
+    at += 512;
+  }
   let fd: number;
   try {
     fd = openSync(path, 'r');

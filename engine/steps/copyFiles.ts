@@ -8,8 +8,8 @@
  */
 import { lstatSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import type { Stats } from 'node:fs';
 import type { Heredoc } from '../../grammar/ast.js';
+import type { EntryStats } from '../host/directoryListing.js';
 import type { DiffTree } from '../layer/diffTree.js';
 import { IgnoreMatcher } from '../context/dockerignore.js';
 import type { SourceMatch, SourceTree } from '../context/sourceTree.js';
@@ -147,7 +147,7 @@ async function copyDirectory(plan: CopyPlan, writer: CopyWriter, m: SourceMatch,
   const present = new Set<string>(['']);
   for (const e of entries) {
     const target = posix.join(targetDir, e.rel);
-    const st: Stats = e.stats;
+    const st: EntryStats = e.stats;
     const parent = posix.dirname(e.rel);
     if (!present.has(parent === '.' ? '' : parent)) await ensureSourceParents(writer, m, targetDir, e.rel, present, attrs);
     if (st.isDirectory()) {

@@ -9,6 +9,7 @@
 import { lstatSync, readdirSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { DiffNode, type DiffTree, type NodeAttrs } from '../layer/diffTree.js';
+import type { EntryStats } from '../host/directoryListing.js';
 import { devMajor, devMinor } from '../host/deviceNumbers.js';
 import type { ModeChange } from './chmod.js';
 import type { Owner } from './chown.js';
@@ -24,7 +25,7 @@ export interface EntryAttrs {
   chmod: ModeChange | undefined;
 }
 
-function attrsOf(stats: Stats, mode: number, owner: Owner): NodeAttrs {
+function attrsOf(stats: EntryStats, mode: number, owner: Owner): NodeAttrs {
   return { mode, uid: owner.uid, gid: owner.gid, mtimeMs: stats.mtime.getTime() };
 }
 
@@ -99,7 +100,7 @@ export class CopyWriter {
    * A directory at `imagePath`: created if needed, with the existing image directory's
    * attributes, else `attrsFrom` (a copied source dir), else the defaults for new dirs.
    */
-  async ensureDir(imagePath: string, source: { stats: Stats; attrs: EntryAttrs } | undefined): Promise<void> {
+  async ensureDir(imagePath: string, source: { stats: EntryStats; attrs: EntryAttrs } | undefined): Promise<void> {
     const existing = this.tree.get(imagePath);
     if (existing?.type === 'directory') {
       if (source) this.applyDirAttrs(existing, source);
@@ -118,7 +119,7 @@ export class CopyWriter {
     else dir.setAttrs({ mode: this.newDirMode, uid: this.newDirOwner.uid, gid: this.newDirOwner.gid, mtimeMs: this.newDirTime.getTime() });
   }
 
-  private applyDirAttrs(dir: DiffNode, source: { stats: Stats; attrs: EntryAttrs }): void {
+  private applyDirAttrs(dir: DiffNode, source: { stats: EntryStats; attrs: EntryAttrs }): void {
     const { stats, attrs } = source;
     const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, true) : stats.mode & 0o7777;
     dir.setAttrs(attrsOf(stats, mode, attrs.owner ?? imageOwner(stats)));
@@ -126,7 +127,7 @@ export class CopyWriter {
   }
 
   /** Copies one non-directory entry (file or symlink) from `srcPath` to `imagePath`. */
-  async copyEntry(srcPath: string, stats: Stats, imagePath: string, attrs: EntryAttrs): Promise<void> {
+  async copyEntry(srcPath: string, stats: EntryStats, imagePath: string, attrs: EntryAttrs): Promise<void> {
     this.tree.remove(imagePath);
     const owner = attrs.owner ?? imageOwner(stats);
     if (stats.isSymbolicLink()) {

@@ -13,6 +13,7 @@ import { nativeBinding } from '../../native/index.js';
 import { resolveInRoot } from '../context/scopedPath.js';
 import type { LayerRef } from './state.js';
 import { inUserNamespace } from '../host/privilege.js';
+import type { EntryStats } from '../host/directoryListing.js';
 import { earlierTeardowns } from '../runtime/mountTeardown.js';
 import { topmostFirst } from '../layer/overlayStack.js';
 import { isKernelRefusal, kernelRefused } from '../runtime/isolation.js';
@@ -31,7 +32,7 @@ function installExitHook(): void {
 }
 
 /** An overlay whiteout as a single-layer view shows it: a 0:0 character device. */
-export function isWhiteout(st: Stats): boolean {
+export function isWhiteout(st: EntryStats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "childSpec.h"
+#include "directory.h"
 #include "network.h"
 
 namespace {
@@ -733,9 +734,20 @@ Napi::Value LoadBpfProgram(const Napi::CallbackInfo& info) {
     attr.log_level = log ? 1 : 0;
     return (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
   };
-  int fd = load(nullptr, 0);
-  if (fd >= 0) return Napi::Number::New(env, fd);
+  // The verifier gives up with EAGAIN when a signal is pending while it works (a profiler's
+  // SIGPROF, a timer): signals wait while it runs (they are delivered right after), and an
+  // EAGAIN is still retried a few times, as libbpf does.
+  sigset_t all, was;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &was);
+  int fd = -1;
+  for (int attempt = 0; attempt < 5; attempt++) {
+    fd = load(nullptr, 0);
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
   int err = errno;
+  pthread_sigmask(SIG_SETMASK, &was, nullptr);
+  if (fd >= 0) return Napi::Number::New(env, fd);
   std::string log(16384, '\0');
   if (err == EINVAL || err == EACCES) load(&log[0], (uint32_t)log.size());
   log.resize(strlen(log.c_str()));
@@ -804,6 +816,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("receiveFd", Napi::Function::New(env, ReceiveFd));
   exports.Set("clearOutputProcessing", Napi::Function::New(env, ClearOutputProcessing));
   kiln::RegisterNetworkFunctions(env, exports);
+  kiln::RegisterDirectoryFunctions(env, exports);
   return exports;
 }
 

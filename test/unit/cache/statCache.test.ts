@@ -85,3 +85,33 @@ test('20,000 entries save and load compactly', () => {
   assert.equal(loaded.lookup('src/dir7/file-7.txt', st), HASH);
   rmSync(dir, { recursive: true });
 });
+
+test('lookups in any order find their entries; a save keeps every entry once, in the order this build used them', () => {
+  const { dir, file, cacheFile } = fixture();
+  const st = statSync(file);
+  const later = Date.now() + 1000;
+  const c = StatCache.load(cacheFile);
+  for (const p of ['a', 'b', 'c', 'd']) c.store(p, st, HASH.replace('0', p), later);
+  c.save();
+  const next = StatCache.load(cacheFile);
+  // Out of the saved order (an index is built), then in it again.
+  assert.equal(next.lookup('c', st), HASH.replace('0', 'c'));
+  assert.equal(next.lookup('d', st), HASH.replace('0', 'd'));
+  assert.equal(next.lookup('a', st), HASH.replace('0', 'a'));
+  assert.equal(next.lookup('missing', st), undefined);
+  // A changed entry replaces the loaded one; a new one is added.
+  next.store('a', st, HASH.replace('0', 'A'), later);
+  next.store('e', st, HASH.replace('0', 'e'), later);
+  assert.equal(next.lookup('a', st), HASH.replace('0', 'A'));
+  assert.equal(next.size, 5);
+  next.save();
+  const third = StatCache.load(cacheFile);
+  assert.equal(third.size, 5);
+  const text = readFileSync(cacheFile, 'latin1');
+  const order = ['c', 'd', 'A', 'e', 'b'].map((h) => text.indexOf(HASH.replace('0', h)));
+  assert.deepEqual([...order].sort((x, y) => x - y), order, 'saved in the order used, unused entries last');
+  for (const [p, h] of [['a', 'A'], ['b', 'b'], ['c', 'c'], ['d', 'd'], ['e', 'e']]) assert.equal(third.lookup(p as string, st), HASH.replace('0', h as string), p);
+  third.save({ onlySeen: true });
+  assert.equal(StatCache.load(cacheFile).size, 5, 'all five were looked up');
+  rmSync(dir, { recursive: true });
+});

@@ -1,9 +1,9 @@
 /** How the CLI turns a command's end into the process's exit code. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../../../support/env.js';
+import { kilnBin, repoRoot } from '../../../support/env.js';
 
 const dispatch = join(repoRoot, 'dist', 'engine', 'cli', 'dispatch.js');
 const run = (body: string) => spawnSync(process.execPath, ['--input-type=module', '-e', `const { runToExitCode } = await import(${JSON.stringify(dispatch)});\n${body}`], { encoding: 'utf8' });
@@ -20,4 +20,16 @@ test('a command\'s own exit code, and a deliberate process.exit, stand', () => {
   const r = run('void runToExitCode(() => new Promise(() => { setTimeout(() => process.exit(130), 10); }));');
   assert.equal(r.status, 130);
   assert.equal(r.stderr, '');
+});
+
+test('output to a reader that has gone ends the command quietly: exit 0, nothing on stderr', async () => {
+  // kiln writes its output straight to descriptor 1 (engine/host/standardStreams.ts): the EPIPE
+  // is thrown where it writes and ends the command as `kiln … | head` expects, not as a crash.
+  const child = spawn(process.execPath, [kilnBin, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // closed long before kiln has started and written
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assert.equal(stderr, '');
+  assert.equal(code, 0);
 });

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pack as tarPack } from 'tar-stream';
-import { END_OF_ARCHIVE, headerBlocks, padding, type TarHeader } from '../../../../engine/layer/tarHeader.js';
+import { END_OF_ARCHIVE, fitsUstar, headerBlocks, padding, writeUstarHeader, type TarHeader } from '../../../../engine/layer/tarHeader.js';
 
 async function viaTarStream(entries: { h: TarHeader; body?: Buffer }[]): Promise<Buffer> {
   const p = tarPack();
@@ -67,4 +67,27 @@ test('header blocks match tar-stream byte for byte', async () => {
   const actual = viaOwnEncoder(entries);
   assert.equal(actual.length, expected.length);
   assert.ok(actual.equals(expected), 'bytes differ');
+});
+
+test('a header written in place is the block headerBlocks gives; one that needs PAX is not written', () => {
+  const plain = [
+    entry('dir/file', { mode: 0o4755, uid: 1000, gid: 1000, size: 6 }),
+    entry(`${'d'.repeat(60)}/${'e'.repeat(60)}/${'f'.repeat(50)}`, { size: 5 }),
+    entry('big', { size: 0o77777777777, mtime: new Date(0o7777777777 * 1000) }),
+    entry('link', { type: 'symlink', mode: 0o777, linkname: 'dir/file' }),
+    entry('dev/null', { type: 'character-device', mode: 0o666, devmajor: 1, devminor: 3 }),
+  ];
+  for (const h of plain) {
+    const buf = Buffer.alloc(1024, 0xff);
+    assert.ok(fitsUstar(h), h.name);
+    assert.ok(writeUstarHeader(buf, 256, h), h.name);
+    assert.ok(buf.subarray(256, 768).equals(headerBlocks(h)[0] as Buffer), `${h.name}: bytes differ`);
+    assert.ok(buf.subarray(0, 256).every((b) => b === 0xff) && buf.subarray(768).every((b) => b === 0xff), `${h.name}: wrote outside its block`);
+  }
+  for (const h of [entry('n'.repeat(150)), entry('ünï'), entry('cap', { pax: { 'SCHILY.xattr.security.capability': 'abc' } }), entry('l', { type: 'symlink', linkname: 't'.repeat(120) })]) {
+    const buf = Buffer.alloc(512, 0xff);
+    assert.equal(fitsUstar(h), false, h.name);
+    assert.equal(writeUstarHeader(buf, 0, h), false, h.name);
+    assert.ok(buf.every((b) => b === 0xff), `${h.name}: wrote something`);
+  }
 });

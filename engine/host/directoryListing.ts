@@ -1,0 +1,147 @@
+/**
+ * One directory's entries with their lstat, as a walk of a build context (or a stage's files)
+ * needs them. Through the native addon it is one call per directory, each entry stat'ed
+ * relative to the open directory: a 20,000-file walk through node's readdirSync and lstatSync
+ * spent most of its time resolving whole paths and building Stats objects. Where the addon is
+ * not built, the same answer comes from node's fs. Either way an entry removed between the
+ * listing and its lstat is left out: it is not part of the tree any more.
+ */
+import { lstatSync, readdirSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
+import { nativeBinding } from '../../native/index.js';
+
+/** What a walk reads of an entry's lstat: the part of fs.Stats it uses (fs.Stats is one). */
+export interface EntryStats {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly ino: number;
+  readonly dev: number;
+  readonly nlink: number;
+  readonly rdev: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  /** As fs.Stats gives it: the milliseconds rounded. */
+  readonly mtime: Date;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}
+
+export interface ListedEntry {
+  name: string;
+  stats: EntryStats;
+}
+
+const S_IFMT = 0o170000;
+
+/** An entry's lstat from the addon's numbers (native/src/directory.cc: ten per entry, in this order). */
+class ListedStats implements EntryStats {
+  constructor(
+    readonly mode: number,
+    readonly uid: number,
+    readonly gid: number,
+    readonly size: number,
+    readonly ino: number,
+    readonly dev: number,
+    readonly nlink: number,
+    readonly rdev: number,
+    readonly mtimeMs: number,
+    readonly ctimeMs: number,
+  ) {}
+
+  get mtime(): Date {
+    return new Date(Math.round(this.mtimeMs));
+  }
+
+  isFile(): boolean { return (this.mode & S_IFMT) === 0o100000; }
+  isDirectory(): boolean { return (this.mode & S_IFMT) === 0o040000; }
+  isSymbolicLink(): boolean { return (this.mode & S_IFMT) === 0o120000; }
+  isFIFO(): boolean { return (this.mode & S_IFMT) === 0o010000; }
+  isSocket(): boolean { return (this.mode & S_IFMT) === 0o140000; }
+  isCharacterDevice(): boolean { return (this.mode & S_IFMT) === 0o020000; }
+  isBlockDevice(): boolean { return (this.mode & S_IFMT) === 0o060000; }
+}
+
+const FIELDS = 10;
+
+type NativeList = (path: string) => { names: string; count: number; stats: Float64Array };
+
+let native: NativeList | undefined | null;
+
+function nativeList(): NativeList | undefined {
+  if (native === undefined) {
+    try {
+      native = nativeBinding().listDirectory;
+    } catch {
+      native = null; // not built here: node's fs answers
+    }
+  }
+  return native ?? undefined;
+}
+
+/** The addon's error as node's fs would throw it (with `code`), so callers need not know which answered. */
+function asFsError(err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (typeof e.errno === 'number' && e.code === undefined) {
+    e.code = getSystemErrorName(-e.errno);
+    e.errno = -e.errno;
+  }
+  return err;
+}
+
+/**
+ * The entries of the directory at `abs` (no `.` or `..`), in the order the directory gives
+ * them, each with its lstat. Throws as readdirSync does when the directory cannot be read.
+ */
+export function listDirectory(abs: string): ListedEntry[] {
+  const list = nativeList();
+  if (list === undefined) return listWithFs(abs);
+  let r: ReturnType<NativeList>;
+  try {
+    r = list(abs);
+  } catch (err) {
+    throw asFsError(err);
+  }
+  if (r.count === 0) return [];
+  const names = r.names.split('\0');
+  const s = r.stats;
+  const out: ListedEntry[] = new Array(names.length);
+  for (let i = 0, n = 0; i < names.length; i++, n += FIELDS) {
+    out[i] = {
+      name: names[i] as string,
+      stats: new ListedStats(s[n] as number, s[n + 1] as number, s[n + 2] as number, s[n + 3] as number, s[n + 4] as number,
+        s[n + 5] as number, s[n + 6] as number, s[n + 7] as number, s[n + 8] as number, s[n + 9] as number),
+    };
+  }
+  return out;
+}
+
+/**
+ * A directory found in a walk, listed: nothing when it is gone (or no longer a directory) by the
+ * time the walk gets to it — what was removed while the tree was walked is not part of it.
+ */
+export function listFoundDirectory(abs: string): ListedEntry[] {
+  try {
+    return listDirectory(abs);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw err;
+  }
+}
+
+function listWithFs(abs: string): ListedEntry[] {
+  const out: ListedEntry[] = [];
+  const dir = abs === '/' ? '' : abs;
+  for (const name of readdirSync(abs)) {
+    const stats = lstatSync(`${dir}/${name}`, { throwIfNoEntry: false });
+    if (stats !== undefined) out.push({ name, stats });
+  }
+  return out;
+}
