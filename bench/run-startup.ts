@@ -19,6 +19,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../engine/store/store.js';
+import { extractTar } from '../engine/layer/extract.js';
 import { runContainer } from '../engine/runtime/container.js';
 import { commitBusyboxImage, haveBusybox } from '../harness/busyboxImage.js';
 import { DOCKER, importBusyboxIntoDocker } from '../harness/dockerImage.js';
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
   }
   const storeRoot = mkdtempSync(join(tmpdir(), 'kiln-bench-run-'));
   try {
-    const store = await Store.open({ root: storeRoot });
+    const store = await Store.open({ root: storeRoot, unpackLayer: extractTar });
     const image = await commitBusyboxImage(store, IMAGE);
     const env = { ...process.env, KILN_ROOT: storeRoot };
     const docker = works([DOCKER, 'info']);

@@ -25,7 +25,8 @@ import { parseRegistryCacheSpec } from '../registry/cacheSpec.js';
 import { loadDockerfile } from '../context/dockerfileSource.js';
 import { shellExpander } from '../plan/shellExpander.js';
 import { shortForm } from '../plan/checks/findings.js';
-import { Store, type ImageRecord } from '../store/store.js';
+import type { ImageRecord, Store } from '../store/store.js';
+import { openStore } from './openStore.js';
 import { sourceDateEpochFromEnv } from '../layer/sourceDateEpoch.js';
 import { cachedParse } from '../plan/parsedRecipe.js';
 import { BuildCache } from '../schedule/cachedStep.js';
@@ -172,7 +173,7 @@ async function readRecipe(args: ParsedArgs, flags: BuildFlags, contextArg: strin
   const source = await loadDockerfile({ contextDir, file: fromStdin ? '-' : args.strings.get('file') });
   const warnBefore = !flags.quiet && !flags.checkOnly && args.strings.get('progress') !== 'json';
   const parse = (text: string): Promise<Recipe> => parseRecipe(text, source, warnBefore ? flags.buildArgs : undefined);
-  const store = await Store.open();
+  const store = await openStore();
   const recipe = await cachedParse(store.root, source.text, () => parse(source.text)).catch(async (error: unknown) => {
     await reportParseFailure(args, flags, source.displayName, contextArg, store, error);
     throw error;

@@ -7,7 +7,7 @@
  * snapshots again, saying what it did, and exits 0 when everything could be repaired.
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
-import { Store } from '../store/store.js';
+import { openStore } from './openStore.js';
 import { checkStore } from '../store/check.js';
 import { checkRecords } from '../../cache/checkRecords.js';
 
@@ -23,7 +23,7 @@ export const spec: CommandSpec = {
 };
 
 export async function run(args: ParsedArgs): Promise<number> {
-  const store = await Store.open();
+  const store = await openStore();
   const full = args.bools.has('full');
   const checked = await checkStore(store, { full });
   const records = await checkRecords(store, checked.badBlobs);

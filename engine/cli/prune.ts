@@ -1,7 +1,7 @@
 /** `kiln prune`: remove build cache records and the blobs and snapshots only they kept. */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
-import { Store } from '../store/store.js';
+import { openStore } from './openStore.js';
 import { pruneCache } from '../../cache/prune.js';
 import { humanSize } from '../units/humanUnits.js';
 
@@ -39,7 +39,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     if (ms === undefined) throw usageError('prune', `invalid filter "${f}" (supported: until=DURATION, e.g. until=24h)`);
     unusedForMs = ms;
   }
-  const store = await Store.open();
+  const store = await openStore();
   const r = await pruneCache(store, { all: args.bools.has('all'), ...(unusedForMs !== undefined ? { unusedForMs } : {}) });
   const out: string[] = [];
   if (r.removedRecords + r.removedBlobs.length + r.removedSnapshots.length > 0) {

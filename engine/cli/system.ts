@@ -5,7 +5,7 @@
  */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { usageError } from './args.js';
-import { Store } from '../store/store.js';
+import { openStore } from './openStore.js';
 import { diskUsage } from '../../cache/diskUsage.js';
 import { humanSize } from '../units/humanUnits.js';
 import { privilege } from '../host/privilege.js';
@@ -25,7 +25,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (args.positionals[0] !== 'df') throw usageError('system', `unknown subcommand "${args.positionals[0]}" (available: df, reset)`);
   const format = args.strings.get('format') ?? 'table';
   if (format !== 'table' && format !== 'json') throw usageError('system', `unknown format "${format}" (table or json)`);
-  const rows = await diskUsage(await Store.open());
+  const rows = await diskUsage(await openStore());
   if (format === 'json') {
     process.stdout.write(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     return 0;

@@ -18,7 +18,7 @@ import { tempPrefix } from './scratch.js';
 import { renameDirInto } from './snapshots.js';
 import { copyTree } from './treeCopy.js';
 import { OwnerLedger, ledgerFileOf, ownersInLedgers } from './ownerLedger.js';
-import { layerExtraction } from '../lateLoading.js';
+import type { LayerUnpacker } from './layerUnpacker.js';
 
 /** The OCI chain id of a stack of layers (bottom first): the first diff_id, then sha256 of "parent child". */
 export function chainId(diffIds: readonly string[]): string {
@@ -39,6 +39,8 @@ export class RootfsCopies {
     readonly dir: string,
     private readonly tmpDir: string,
     private readonly blobs: BlobStore,
+    /** Applies a layer blob onto a copy of its parent's root. */
+    private readonly unpack: LayerUnpacker,
     private readonly hold: (names: string[]) => Promise<void>,
   ) {}
 
@@ -97,7 +99,7 @@ export class RootfsCopies {
     const tmp = await this.copyOf(parent);
     try {
       const owners = this.ownersOf(await this.get(parent))?.copy();
-      await (await layerExtraction()).extractTar(await this.blobs.open(top), tmp, {
+      await this.unpack(await this.blobs.open(top), tmp, {
         whiteouts: 'apply', source: `layer ${top}`,
         ...(owners ? { recordOwner: (rel: string, uid: number, gid: number) => owners.set(rel, { uid, gid }) } : {}),
       });

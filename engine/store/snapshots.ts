@@ -12,7 +12,7 @@ import { refusal } from '../errors/refusal.js';
 import { hexOf, type BlobStore } from './blobs.js';
 import { canOwnFiles, privilege } from '../host/privilege.js';
 import { tempPrefix } from './scratch.js';
-import { layerExtraction } from '../lateLoading.js';
+import type { LayerUnpacker } from './layerUnpacker.js';
 
 /** Renames a dir into place unless the target already exists (then the source is discarded). */
 export async function renameDirInto(source: string, target: string): Promise<boolean> {
@@ -35,8 +35,11 @@ export class SnapshotStore {
   private readonly blobs: BlobStore;
   private readonly inFlight = new Map<string, Promise<string>>();
 
-  /** `hold`: takes a layer into the store's lease before its snapshot is looked at or made (see leases.ts). */
-  constructor(dir: string, tmpDir: string, blobs: BlobStore, private readonly hold: (names: string[]) => Promise<void> = async () => undefined) {
+  /**
+   * `unpack`: makes a snapshot's files from its layer blob; `hold`: takes a layer into the
+   * store's lease before its snapshot is looked at or made (see leases.ts).
+   */
+  constructor(dir: string, tmpDir: string, blobs: BlobStore, private readonly unpack: LayerUnpacker, private readonly hold: (names: string[]) => Promise<void> = async () => undefined) {
     this.dir = dir;
     this.tmpDir = tmpDir;
     this.blobs = blobs;
@@ -103,7 +106,7 @@ export class SnapshotStore {
     }
     try {
       await chmod(tmp, 0o755); // the layer root; a root entry in the tar may set it otherwise
-      await (await layerExtraction()).extractTar(await this.blobs.open(diffId), tmp, { whiteouts: 'overlay', source: `layer ${diffId}` });
+      await this.unpack(await this.blobs.open(diffId), tmp, { whiteouts: 'overlay', source: `layer ${diffId}` });
       return tmp;
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });

@@ -30,6 +30,7 @@ import { RefsFile } from './refs.js';
 import { beginCollection, Lease, releaseDeadLeases } from './leases.js';
 import { makeScratchDir, releaseScratchDir, removeScratchDir, sweepStaleTemps } from './scratch.js';
 import { SnapshotStore } from './snapshots.js';
+import { NO_UNPACKER, type LayerUnpacker } from './layerUnpacker.js';
 import { chainId, RootfsCopies } from './rootfsCopies.js';
 import { WriteBehind, type BehindWrite } from './writeBehind.js';
 
@@ -55,6 +56,8 @@ interface StoredRecord {
 
 export interface StoreOptions {
   root?: string;
+  /** Makes snapshots and root copies from layer blobs (layer/extract.ts's extractTar): without it, a store makes none. */
+  unpackLayer?: LayerUnpacker;
 }
 
 export interface GcOptions {
@@ -96,7 +99,7 @@ export class Store {
   private readonly leasesDir: string;
   private readonly lease: Lease;
 
-  private constructor(root: string) {
+  private constructor(root: string, unpack: LayerUnpacker) {
     this.root = root;
     this.tmpDir = join(root, 'tmp');
     this.leasesDir = join(root, 'leases');
@@ -106,8 +109,8 @@ export class Store {
     // also writes out its directory's blocks, and a RUN step's upper dir, renamed out of tmp/
     // into snapshots/ as the layer's snapshot, waited for those writes.
     this.blobs = new BlobStore(root, join(root, INGEST_DIR), this.behind, hold);
-    this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs, hold);
-    this.rootfsCopies = new RootfsCopies(join(root, 'rootfs'), this.tmpDir, this.blobs, hold);
+    this.snapshots = new SnapshotStore(join(root, 'snapshots'), this.tmpDir, this.blobs, unpack, hold);
+    this.rootfsCopies = new RootfsCopies(join(root, 'rootfs'), this.tmpDir, this.blobs, unpack, hold);
     this.lock = new StoreLock(join(root, 'lock'));
     this.refs = new RefsFile(join(root, 'refs.json'));
     this.imagesDir = join(root, 'images');
@@ -127,7 +130,7 @@ export class Store {
     await sweepStaleTemps(join(root, 'tmp'));
     await sweepStaleTemps(join(root, INGEST_DIR));
     releaseDeadLeases(join(root, 'leases'));
-    return new Store(root);
+    return new Store(root, opts.unpackLayer ?? NO_UNPACKER);
   }
 
   // ---- leases

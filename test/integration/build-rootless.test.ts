@@ -204,7 +204,8 @@ describe('build: rootless kiln build', () => {
     // As the user, outside any namespace (as kiln run does without a subordinate range).
     const extract = [
       `import { Store } from ${JSON.stringify(join(session.kilnHome, 'dist/engine/store/store.js'))};`,
-      `await (await Store.open()).snapshotDir(${JSON.stringify(ownedLayer)});`,
+      `import { extractTar } from ${JSON.stringify(join(session.kilnHome, 'dist/engine/layer/extract.js'))};`,
+      `await (await Store.open({ unpackLayer: extractTar })).snapshotDir(${JSON.stringify(ownedLayer)});`,
     ].join('\n');
     session.asUser([process.execPath, '--input-type=module', '-e', extract], { check: true });
     const snapshot = join(store, 'snapshots', ownedLayer.slice('sha256:'.length));

@@ -17,6 +17,7 @@ import { BuildCache } from '../../engine/schedule/cachedStep.js';
 import { Progress } from '../../engine/progress/progress.js';
 import type { ProgressEvent } from '../../engine/progress/events.js';
 import { Store } from '../../engine/store/store.js';
+import { extractTar } from '../../engine/layer/extract.js';
 import type { ContainerRunner } from '../../engine/steps/runProcess.js';
 import { CacheIndex } from '../../cache/recordIndex.js';
 import { shellExpander } from '../../engine/plan/shellExpander.js';
@@ -54,7 +55,7 @@ after(async () => {
 async function machine(context: string): Promise<{ store: Store; runs: string[]; runner: ContainerRunner }> {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-machine-'));
   dirs.push(dir);
-  const store = await Store.open({ root: join(dir, 'store') });
+  const store = await Store.open({ root: join(dir, 'store'), unpackLayer: extractTar });
   const runs: string[] = [];
   const runner: ContainerRunner = async (spec) => {
     const text = spec.argv[spec.argv.length - 1] ?? '';

@@ -52,9 +52,7 @@ const ALLOWED: Record<string, readonly string[]> = {
  * Arrows against the flow that are known and not yet removed, each with why it stands: the
  * test fails when one disappears too (then delete its line) or a new one comes.
  */
-const KNOWN: Record<string, string> = {
-  'engine/store -> engine/layer': 'snapshots.ts and rootfsCopies.ts unpack a layer blob with layer/extract.ts (through lateLoading.layerExtraction): the extractor is to be handed to the store',
-};
+const KNOWN: Record<string, string> = {};
 
 /** The room of a source file: the top folder, or engine's sub-folder (engine/build.ts belongs to engine/build). */
 function roomOf(rel: string): string | undefined {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { Store } from '../../../../engine/store/store.js';
+import { extractTar } from '../../../../engine/layer/extract.js';
 import { layerTar, writeLayer } from '../../../../engine/layer/tarWriter.js';
 import { hasCommand, isRoot, prerequisite } from '../../../support/env.js';
 
@@ -128,7 +129,7 @@ test('overlay whiteouts become OCI whiteouts, and a snapshot turns them back', a
   await writeFile(join(dir, 'opaque', 'kept'), 'k');
   execFileSync('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', join(dir, 'opaque')]);
   execFileSync('mknod', [join(dir, 'deleted'), 'c', '0', '0']);
-  const store = await Store.open({ root });
+  const store = await Store.open({ root, unpackLayer: extractTar });
   const layer = await writeLayer(store, dir, { whiteouts: 'overlay', sourceDateEpoch: 0 });
   const hs = await headers(await readFile(store.blobPath(layer.diffId)));
   assert.deepEqual(hs.map((h) => [h.name, h.type, h.size]), [
@@ -157,7 +158,7 @@ test('file capabilities travel in the tar and come back in the snapshot; other x
   const cap = '0x0100000200200000000000000000000000000000';
   execFileSync('setfattr', ['-n', 'security.capability', '-v', cap, join(dir, 'ping')]);
   execFileSync('setfattr', ['-n', 'trusted.kiln-test', '-v', 'x', join(dir, 'ping')]);
-  const store = await Store.open({ root });
+  const store = await Store.open({ root, unpackLayer: extractTar });
   const layer = await writeLayer(store, dir, { whiteouts: 'none', xattrs: true });
   assert.deepEqual(layer.warnings, []);
   const [h] = await headers(await readFile(store.blobPath(layer.diffId)));

@@ -15,6 +15,7 @@ import { BuildCache } from '../../../../engine/schedule/cachedStep.js';
 import { Progress } from '../../../../engine/progress/progress.js';
 import type { ProgressEvent } from '../../../../engine/progress/events.js';
 import { Store } from '../../../../engine/store/store.js';
+import { extractTar } from '../../../../engine/layer/extract.js';
 import type { ContainerRunner } from '../../../../engine/steps/runProcess.js';
 import { shellExpander } from '../../../../engine/plan/shellExpander.js';
 import type { Recipe } from '../../../../grammar/recipe.js';
@@ -39,7 +40,7 @@ interface Harness {
 
 async function harness(): Promise<Harness> {
   const base = mkdtempSync(join(tmpdir(), 'kiln-buildcache-'));
-  const store = await Store.open({ root: join(base, 'store') });
+  const store = await Store.open({ root: join(base, 'store'), unpackLayer: extractTar });
   const context = join(base, 'ctx');
   mkdirSync(join(context, 'src'), { recursive: true });
   writeFileSync(join(context, 'src', 'a.c'), 'int a;');

@@ -166,7 +166,8 @@ test('two processes asking for the same snapshot both get one whole copy', async
   const layer = await writeLayer(store, tree, { whiteouts: 'none' });
   const script = `
     import { Store } from ${JSON.stringify(storeModule)};
-    const s = await Store.open({ root: process.env.ROOT });
+    import { extractTar } from ${JSON.stringify(storeModule.replace(/store\/store\.js$/, 'layer/extract.js'))};
+    const s = await Store.open({ root: process.env.ROOT, unpackLayer: extractTar });
     process.stdout.write(await s.snapshotDir(process.env.DIFF));`;
   const outs = await Promise.all([1, 2, 3].map(() => runNode(script, { ROOT: store.root, DIFF: layer.diffId })));
   assert.deepEqual(new Set(outs), new Set([store.snapshots.path(layer.diffId)]));
