@@ -1,8 +1,10 @@
+/** `kiln history IMAGE`: the layers of an image and the instructions that made them, as docker history shows them. */
 import type { CommandSpec, ParsedArgs } from './args.js';
 import { openStore } from './openStore.js';
 import { formatTable } from './table.js';
 import { humanAgo, humanSize } from '../units/humanUnits.js';
 import { renderTemplate } from './goTemplate.js';
+import { parseImageArgument } from '../image/imageArgument.js';
 
 export const spec: CommandSpec = {
   name: 'history',
@@ -23,8 +25,9 @@ function ellipsis(s: string, max: number): string {
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
+  const name = parseImageArgument(args.positionals[0] as string);
   const store = await openStore();
-  const image = await store.requireImage(args.positionals[0] as string);
+  const image = await store.requireImage(name);
   const noTrunc = args.bools.has('no-trunc');
   const diffIds = image.config.rootfs.diff_ids;
   const history = image.config.history ?? [];

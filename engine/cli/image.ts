@@ -8,6 +8,7 @@ import { humanSize } from '../units/humanUnits.js';
 import { checkRules, parseRatio, parseSize } from '../report/ciRules.js';
 import * as reportFile from '../report/reportFile.js';
 import { openStore } from './openStore.js';
+import { parseImageArgument } from '../image/imageArgument.js';
 import { analyzeImage } from '../report/imageAnalysis.js';
 import type { ImageReport } from '../report/imageReport.js';
 
@@ -26,6 +27,7 @@ export const spec: CommandSpec = {
 export async function run(args: ParsedArgs): Promise<number> {
   const [sub, ref] = args.positionals as [string, string];
   if (sub !== 'report') throw usageError('image', `unknown subcommand "${sub}" (available: report)`);
+  const name = parseImageArgument(ref);
   const wastedText = args.strings.get('max-wasted');
   const efficiencyText = args.strings.get('min-efficiency');
   const thresholds = {
@@ -36,7 +38,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   const format = file === undefined ? undefined : reportFile.reportFormat(file, '-o');
   const path = file === undefined ? undefined : reportFile.checkReportPath(file, '-o');
   const store = await openStore();
-  const record = await store.requireImage(ref);
+  const record = await store.requireImage(name);
   const report = await analyzeImage(store, record);
   report.rules = checkRules(report, thresholds);
   if (path !== undefined && format !== undefined) await reportFile.writeReport(path, format, 'imagePage', `kiln image report: ${report.image.tags[0] ?? report.image.id}`, report);

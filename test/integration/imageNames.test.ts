@@ -1,6 +1,6 @@
 /**
  * An image's name is parsed where the user gave it, before anything is looked up or made: a bad
- * one given to tag, push, pull, save, rmi or run stops the command with one line naming it, a
+ * one given to tag, push, pull, save, rmi, run, history or image report stops the command with one line naming it, a
  * non-zero status, and a store exactly as it was (and no archive file for save) — also when good
  * names come with it.
  */
@@ -41,6 +41,8 @@ const commands: [string, string[], number?][] = [
   ['save with a good name and a bad one', ['save', '-o', join(base, 'out.tar'), 'ok', BAD]],
   ['rmi with a good name and a bad one', ['rmi', 'other', BAD]],
   ['run', ['run', '--rm', BAD], 125],
+  ['history', ['history', BAD]],
+  ['image report', ['image', 'report', BAD]],
 ];
 
 for (const [what, args, status] of commands) {
