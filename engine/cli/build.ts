@@ -1,5 +1,5 @@
 /** `kiln build`: a Dockerfile recipe and its context in, an image in the store (and/or a file) out. */
-import { writeSync } from 'node:fs';
+import { writeStdout } from '../host/standardStreams.js';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -236,7 +236,7 @@ async function deliver(store: Store, record: ImageRecord, flags: BuildFlags, vie
   await view.report?.write(store, { record });
   if (exchange) for (const to of flags.cacheTo) await exchange.exportBuildCache(store, to, started, { insecureRegistries: flags.insecure });
   if (flags.push) await pushTags(store, record.id, flags);
-  if (flags.quiet) printLine(`${record.id}\n`);
+  if (flags.quiet) writeStdout(`${record.id}\n`);
 }
 
 /**
@@ -425,19 +425,6 @@ async function writeOutput(store: Store, record: ImageRecord, tags: readonly Ima
   }
   const refreshed = (await store.getImage(record.id)) ?? record;
   await writeArchiveFile(store, [{ image: refreshed, tags: tags.map(fullReference) }], out.dest, out.type);
-}
-
-/**
- * What -q prints, straight to descriptor 1: on a pipe, process.stdout would first load Node's
- * stream and socket machinery (~5 ms of a cached rebuild) for one line.
- */
-function printLine(text: string): void {
-  try {
-    writeSync(1, text);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-    process.stdout.write(text); // a non-blocking descriptor that is full: let Node queue it
-  }
 }
 
 /** `--allow` values as buildx takes them (comma lists too); RUN --network=host needs no grant here. */
