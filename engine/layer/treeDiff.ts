@@ -48,19 +48,24 @@ function touchedBy(id: Identity, st: BigIntStats): boolean {
   return !(st.nlink < id.nlink && after.attrs === id.attrs);
 }
 
-/** Relative path (`a/b`) → identity, for every entry under `root` (not `root` itself). */
-export function recordIdentities(root: string): Map<string, Identity> {
-  const ids = new Map<string, Identity>();
+/** Calls `visit` with the relative path (`a/b`) and lstat of every entry under `root` (not `root` itself), parents first. */
+export function visitTree(root: string, visit: (rel: string, st: BigIntStats) => void): void {
   const walk = (abs: string, rel: string): void => {
     for (const name of readdirSync(abs)) {
       const childAbs = join(abs, name);
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const st = lstatSync(childAbs, { bigint: true });
-      ids.set(childRel, identityOf(st));
+      visit(childRel, st);
       if (st.isDirectory()) walk(childAbs, childRel);
     }
   };
   walk(root, '');
+}
+
+/** Relative path (`a/b`) → identity, for every entry under `root` (not `root` itself). */
+export function recordIdentities(root: string): Map<string, Identity> {
+  const ids = new Map<string, Identity>();
+  visitTree(root, (rel, st) => ids.set(rel, identityOf(st)));
   return ids;
 }
 

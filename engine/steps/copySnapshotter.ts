@@ -14,7 +14,7 @@ import { chmodSync, chownSync, copyFileSync, lstatSync, lutimesSync, mkdirSync, 
 import { rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { resolveInRoot } from '../context/scopedPath.js';
-import { diffTrees, recordIdentities, type Identity, type OwnerOf } from '../layer/treeDiff.js';
+import { diffTrees, recordIdentities, visitTree, type Identity, type OwnerOf } from '../layer/treeDiff.js';
 import { imageOwner, noteLedger, noted, OwnerLedger, type OwnerPair } from '../store/ownerLedger.js';
 import { makeNodes } from '../host/specialFiles.js';
 import type { RootfsCopies } from '../store/rootfsCopies.js';
@@ -138,16 +138,7 @@ function ledgerOwners(identities: ReadonlyMap<string, Identity>, stepOwner: Owne
 /** The ledger of a step's finished root: every entry's owner, as `ownerOf` gives it. */
 function ledgerOfTree(root: string, ownerOf: OwnerOf): OwnerLedger {
   const ledger = OwnerLedger.empty();
-  const walk = (abs: string, rel: string): void => {
-    for (const name of readdirSync(abs)) {
-      const childAbs = join(abs, name);
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      const st = lstatSync(childAbs, { bigint: true });
-      ledger.set(childRel, ownerOf(st));
-      if (st.isDirectory()) walk(childAbs, childRel);
-    }
-  };
-  walk(root, '');
+  visitTree(root, (rel, st) => ledger.set(rel, ownerOf(st)));
   return ledger;
 }
 
