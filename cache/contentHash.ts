@@ -7,7 +7,7 @@
 import { lstatSync, readFileSync, readlinkSync, createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../engine/errors/kilnError.js';
-import { listFoundDirectory, type EntryStats } from '../engine/host/directoryListing.js';
+import { listFoundDirectory, type EntryStats, type ListedEntry } from '../engine/host/directoryListing.js';
 import { digestBytes, digestString, loadHasher, StreamDigest } from './hasher.js';
 import type { StatCache } from './statCache.js';
 
@@ -20,6 +20,11 @@ export interface SourceSelection {
    * re-included children.
    */
   exclude?: (relPath: string, isDirectory: boolean) => boolean;
+  /**
+   * How a directory met in the walk is listed (by its host path; one gone by now lists as empty):
+   * from disk by default; the build context's listings are kept for the copy that follows.
+   */
+  list?: (abs: string) => ListedEntry[];
 }
 
 export interface SourcesDigest {
@@ -68,6 +73,15 @@ interface BigFile {
   st: EntryStats;
 }
 
+/** One selection's walk: what it leaves out, how it lists a directory, where digests go. */
+interface Walk {
+  exclude: SourceSelection['exclude'];
+  list: (abs: string) => ListedEntry[];
+  out: Map<string, string>;
+  /** Files too big to read at once: hashed as streams once the walk is done. */
+  big: BigFile[];
+}
+
 /** A file's, directory's or other entry's metadata as its digest covers it. */
 function entryHeader(st: EntryStats): string {
   const isDir = st.isDirectory();
@@ -109,7 +123,7 @@ export class SourceHasher {
       } catch {
         throw new KilnError('COPY_SOURCE_MISSING', `source "${raw}" not found in the build context`);
       }
-      this.visit(rel, abs, st, selection.exclude, files, big);
+      this.visit(rel, abs, st, { exclude: selection.exclude, list: selection.list ?? listFoundDirectory, out: files, big });
     }
     for (const b of big) files.set(b.rel, await this.bigFileDigest(b));
     // The walk visits each directory's entries in name order, which is path order unless a name
@@ -129,16 +143,17 @@ export class SourceHasher {
    * is thousands of tiny calls; a promise for each cost more than the calls). Files too big
    * to read at once are left to `big`.
    */
-  private visit(rel: string, abs: string, st: EntryStats, exclude: SourceSelection['exclude'], out: Map<string, string>, big: BigFile[]): void {
+  private visit(rel: string, abs: string, st: EntryStats, walk: Walk): void {
+    const { out } = walk;
     const isDir = st.isDirectory();
-    if (rel !== '' && exclude?.(rel, isDir)) return;
+    if (rel !== '' && walk.exclude?.(rel, isDir)) return;
     if (st.isFile()) {
       const known = this.statCache.lookup(rel, st);
       if (known !== undefined) out.set(rel, known);
       else if (st.size <= READ_WHOLE_LIMIT) out.set(rel, this.fileDigest(rel, st, Date.now(), digestBytes(readFileSync(abs))));
       else {
         out.set(rel, ''); // its place, filled in once it is read
-        big.push({ rel, abs, st });
+        walk.big.push({ rel, abs, st });
       }
       return;
     }
@@ -146,10 +161,11 @@ export class SourceHasher {
     if (isDir) {
       out.set(rel === '' ? '.' : rel, digestString(header));
       // An entry removed while we walked is not part of this build (the listing leaves it out).
-      const children = listFoundDirectory(abs).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      // Sorted in place: a listing kept for the copy is walked in any order there.
+      const children = walk.list(abs).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const { name, stats } of children) {
         const childRel = rel === '' ? name : `${rel}/${name}`;
-        this.visit(childRel, abs === '/' ? `/${name}` : `${abs}/${name}`, stats, exclude, out, big);
+        this.visit(childRel, abs === '/' ? `/${name}` : `${abs}/${name}`, stats, walk);
       }
       return;
     }
