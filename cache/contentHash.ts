@@ -4,7 +4,7 @@
  * target) — never its mtime, so touching a file without changing it keeps the cache.
  * File bytes are hashed only when the stat cache does not already know them.
  */
-import { lstatSync, readFileSync, readlinkSync, createReadStream } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, openSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../engine/errors/kilnError.js';
 import { listFoundDirectory, type EntryStats, type ListedEntry } from '../engine/host/directoryListing.js';
@@ -21,10 +21,14 @@ export interface SourceSelection {
    */
   exclude?: (relPath: string, isDirectory: boolean) => boolean;
   /**
-   * How a directory met in the walk is listed (by its host path; one gone by now lists as empty):
-   * from disk by default; the build context's listings are kept for the copy that follows.
+   * Where what the walk reads is kept for a copy that follows (the source tree's; none by
+   * default): `list` lists a directory met in the walk by its host path (one gone by now lists
+   * as empty), `keepBytes` is handed each small file's bytes the walk read to hash them.
    */
-  list?: (abs: string) => ListedEntry[];
+  keep?: {
+    list(abs: string): ListedEntry[];
+    keepBytes(abs: string, bytes: Buffer): void;
+  };
 }
 
 export interface SourcesDigest {
@@ -66,6 +70,23 @@ function inOrder(paths: readonly string[]): boolean {
   return true;
 }
 
+/**
+ * A small file's bytes, read with the size its listing gave (open, read, close: readFileSync
+ * also asks fstat for it); one that has grown since is read whole.
+ */
+function readListedFile(abs: string, size: number): Buffer {
+  const fd = openSync(abs, 'r');
+  try {
+    // One byte more than the listing said, to see whether the file has grown. A regular file
+    // reads short only at its end: one read says it all (readFileSync too reads once).
+    const buf = Buffer.allocUnsafe(size + 1);
+    const got = readSync(fd, buf, 0, buf.length, null);
+    return got <= size ? buf.subarray(0, got) : readFileSync(abs);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A file too big to read at once: hashed as a stream once the walk is done. */
 interface BigFile {
   rel: string;
@@ -73,10 +94,13 @@ interface BigFile {
   st: EntryStats;
 }
 
+type Keep = NonNullable<SourceSelection['keep']>;
+
 /** One selection's walk: what it leaves out, how it lists a directory, where digests go. */
 interface Walk {
   exclude: SourceSelection['exclude'];
   list: (abs: string) => ListedEntry[];
+  keep: Keep | undefined;
   out: Map<string, string>;
   /** Files too big to read at once: hashed as streams once the walk is done. */
   big: BigFile[];
@@ -123,7 +147,7 @@ export class SourceHasher {
       } catch {
         throw new KilnError('COPY_SOURCE_MISSING', `source "${raw}" not found in the build context`);
       }
-      this.visit(rel, abs, st, { exclude: selection.exclude, list: selection.list ?? listFoundDirectory, out: files, big });
+      this.visit(rel, abs, st, { exclude: selection.exclude, list: selection.keep ? (d) => (selection.keep as Keep).list(d) : listFoundDirectory, keep: selection.keep, out: files, big });
     }
     for (const b of big) files.set(b.rel, await this.bigFileDigest(b));
     // The walk visits each directory's entries in name order, which is path order unless a name
@@ -150,8 +174,11 @@ export class SourceHasher {
     if (st.isFile()) {
       const known = this.statCache.lookup(rel, st);
       if (known !== undefined) out.set(rel, known);
-      else if (st.size <= READ_WHOLE_LIMIT) out.set(rel, this.fileDigest(rel, st, Date.now(), digestBytes(readFileSync(abs))));
-      else {
+      else if (st.size <= READ_WHOLE_LIMIT) {
+        const bytes = readListedFile(abs, st.size);
+        walk.keep?.keepBytes(abs, bytes);
+        out.set(rel, this.fileDigest(rel, st, Date.now(), digestBytes(bytes)));
+      } else {
         out.set(rel, ''); // its place, filled in once it is read
         walk.big.push({ rel, abs, st });
       }

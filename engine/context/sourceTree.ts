@@ -8,7 +8,7 @@ import type { Stats } from 'node:fs';
 import type { EntryStats } from '../host/directoryListing.js';
 import { IgnoreMatcher, patternRegex } from './dockerignore.js';
 import { clampRelative, resolveInRoot } from './scopedPath.js';
-import { SharedListings } from './sharedListings.js';
+import { KeptReads } from './keptReads.js';
 import { hasWildcard, segmentMatcher, unescapeLiteral } from './wildcard.js';
 
 export interface SourceMatch {
@@ -27,8 +27,8 @@ export interface WalkEntry {
 }
 
 export class SourceTree {
-  /** Directories the content digest listed, for the copy that follows (sharedListings.ts). */
-  readonly listings = new SharedListings();
+  /** What the content digest of a step's sources read, for the copy that follows (keptReads.ts). */
+  readonly kept = new KeptReads();
 
   constructor(
     readonly root: string,
@@ -122,7 +122,7 @@ export class SourceTree {
     const out: WalkEntry[] = [];
     // Below the walked directory, one removed meanwhile is just gone (listFoundDirectory).
     const visit = (abs: string, rel: string): void => {
-      for (const { name, stats } of this.listings.take(abs, rel !== '')) {
+      for (const { name, stats } of this.kept.take(abs, rel !== '')) {
         const entryRel = rel === '' ? name : `${rel}/${name}`;
         // Not path.join: abs is clean (below), and join's normalizing cost about a seventh of a 20,000-file walk's CPU.
         const entryAbs = abs === '/' ? `/${name}` : `${abs}/${name}`;

@@ -181,8 +181,8 @@ export class BuildCache {
     try {
       return await this.layerStep(i, await lookupFor(before, envRecord(before.config.config?.Env ?? undefined)));
     } finally {
-      // What the key's digest listed and the step did not take (a hit, or files it did not copy).
-      for (const sel of i.reads?.selections ?? []) if (sel.source.kind === 'tree') sel.source.tree.listings.clear();
+      // What the key's digest read and the step did not take (a hit, or files it did not copy).
+      for (const sel of i.reads?.selections ?? []) if (sel.source.kind === 'tree') sel.source.tree.kept.clear();
     }
   }
 
@@ -321,7 +321,7 @@ export class BuildCache {
         paths,
         ...(isContext ? {} : { root: sel.tree.root, label: sel.tree.label }),
         exclude: (rel, isDir) => sel.tree.excluded(rel) && (!isDir || !isContext || !this.ignore.hasExceptions),
-        list: (abs) => sel.tree.listings.list(abs, true),
+        keep: { list: (abs) => sel.tree.kept.list(abs, true), keepBytes: (abs, bytes) => sel.tree.kept.keepBytes(abs, bytes) },
       });
     }
     return { sources: await this.cache.selected(trees), inputs };
