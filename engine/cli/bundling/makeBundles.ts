@@ -52,6 +52,11 @@ const common: BuildOptions = {
   supported: { 'dynamic-import': false },
   minifyWhitespace: true,
   minifySyntax: true,
+  // Shorter names make a third less text to read and to hold as a string at every start (on these
+  // machines about 10 ms per MB, before the code cache is even looked at): 0.94x the time of a
+  // no-op rebuild. A stack trace from a bundle then names minified functions; the unbundled
+  // CLI (`node dist/engine/cli/main.js`) runs the same code with the sources' names.
+  minifyIdentifiers: true,
   charset: 'ascii', // bin/kiln reads a bundle as latin1
   external: ['undici'],
   define: { 'import.meta.url': '__kilnUrl' },
