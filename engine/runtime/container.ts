@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomHex } from '../host/randomHex.js';
 import { constants as osConstants } from 'node:os';
-import { initExecutable, nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
+import { initExecutable, nativeBinding, starterExecutable, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors/kilnError.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from './capabilities.js';
@@ -331,7 +331,20 @@ function namespacedSpec(
     stdin: spec.stdin ?? 'null',
     ...(spec.stdio === 'pty' ? { pty: terminalSpec(io.terminal) } : {}),
     ...(cgroup && cgroup.cloneFd >= 0 ? { cgroupFd: cgroup.cloneFd } : {}),
+    // A new user namespace gets its id maps after the clone: its child cannot exec first.
+    ...(security.newUserNamespace ? {} : starter()),
   };
+}
+
+let starterPath: string | undefined | null;
+
+/** The addon's container starter, when it was built (an addon built before it had none: the child is then a copy of kiln). */
+function starter(): { starter?: string } {
+  if (starterPath === undefined) {
+    const path = starterExecutable();
+    starterPath = existsSync(path) ? path : null;
+  }
+  return starterPath === null ? {} : { starter: starterPath };
 }
 
 /** Spawns the child, which waits at its gate; the hold takes its descriptors and mount namespace. */
