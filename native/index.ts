@@ -247,6 +247,17 @@ export function starterExecutable(): string {
   return join(packageRoot(), 'native', 'build', 'Release', 'kiln-start');
 }
 
+let builtStarterPath: string | null | undefined;
+
+/** The starter when it was built (an addon built before it had none: children are then copies of the caller). */
+export function builtStarter(): string | undefined {
+  if (builtStarterPath === undefined) {
+    const path = starterExecutable();
+    builtStarterPath = existsSync(path) ? path : null;
+  }
+  return builtStarterPath ?? undefined;
+}
+
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */
 function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

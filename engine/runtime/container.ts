@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomHex } from '../host/randomHex.js';
 import { constants as osConstants } from 'node:os';
-import { initExecutable, nativeBinding, starterExecutable, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
+import { builtStarter, initExecutable, nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors/kilnError.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from './capabilities.js';
@@ -297,6 +297,7 @@ function namespacedSpec(
 ): NativeSpawnSpec {
   const { rootfs, rootMount, network, plan, cgroup } = prepared;
   const privileged = security.privileged;
+  const starter = builtStarter();
   return {
     namespaces: { user: security.newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: network.newNamespace, cgroup: true },
     ...(network.native ? { network: network.native } : {}),
@@ -332,19 +333,8 @@ function namespacedSpec(
     ...(spec.stdio === 'pty' ? { pty: terminalSpec(io.terminal) } : {}),
     ...(cgroup && cgroup.cloneFd >= 0 ? { cgroupFd: cgroup.cloneFd } : {}),
     // A new user namespace gets its id maps after the clone: its child cannot exec first.
-    ...(security.newUserNamespace ? {} : starter()),
+    ...(!security.newUserNamespace && starter !== undefined ? { starter } : {}),
   };
-}
-
-let starterPath: string | undefined | null;
-
-/** The addon's container starter, when it was built (an addon built before it had none: the child is then a copy of kiln). */
-function starter(): { starter?: string } {
-  if (starterPath === undefined) {
-    const path = starterExecutable();
-    starterPath = existsSync(path) ? path : null;
-  }
-  return starterPath === null ? {} : { starter: starterPath };
 }
 
 /** Spawns the child, which waits at its gate; the hold takes its descriptors and mount namespace. */
