@@ -8,11 +8,14 @@
  *   bigfile   one file through COPY, save and load: time, and kiln's peak memory
  *   store     images in the store (N) and cache records (10 N): no-op rebuild, images, prune
  *
- *   node dist/bench/scale.js [--reps N] [--series context,length,…] [--tools kiln,docker]
- *                            [--quick] [--svg FILE] [--json FILE]
+ *   node dist/bench/run.js --scale [--reps N] [--series context,length,…] [--sizes 1,4]
+ *                                  [--tools kiln,docker] [--quick] [--svg FILE] [--json FILE]
  *
- * --quick runs small sizes only, to check the bench itself. The chart (an SVG, logarithmic
- * axes, a dashed grey line of linear growth) goes to bench/scale.svg unless --svg says where.
+ * --quick runs small sizes only, to check the bench itself. --sizes measures only the sizes it
+ * lists, in every chosen series (files, instructions, stages, images; MiB for bigfile), so one
+ * point can be measured again alone. The chart (an SVG, logarithmic axes, a dashed grey line of
+ * linear growth) goes to bench/scale.svg unless --svg says where; a partial run (--series,
+ * --sizes or --quick) writes one only where --svg asks, so it never replaces the whole chart.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,12 +52,20 @@ interface Options {
   series: Set<SeriesName>;
   tools: Set<string>;
   quick: boolean;
-  svg: string;
+  sizes?: number[];
+  svg?: string;
   json?: string;
 }
 
+/** `--sizes 100,1000`: positive whole numbers. */
+function parseSizes(v: string): number[] {
+  const sizes = v.split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--sizes takes positive whole numbers separated by commas, not ${v}`);
+  return sizes;
+}
+
 function parseOptions(argv: string[], repoRoot: string): Options {
-  const o: Options = { reps: 3, series: new Set(SERIES), tools: new Set(['kiln', 'docker']), quick: false, svg: join(repoRoot, 'bench', 'scale.svg') };
+  const o: Options = { reps: 3, series: new Set(SERIES), tools: new Set(['kiln', 'docker']), quick: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -68,11 +79,23 @@ function parseOptions(argv: string[], repoRoot: string): Options {
       if (unknown.length > 0) throw new Error(`unknown series ${unknown.join(', ')} (known: ${SERIES.join(', ')})`);
       o.series = new Set(wanted as SeriesName[]);
       i++;
-    } else if (a === '--svg' && v) (o.svg = resolve(v)), i++;
+    } else if (a === '--sizes' && v) (o.sizes = parseSizes(v)), i++;
+    else if (a === '--svg' && v) (o.svg = resolve(v)), i++;
     else if (a === '--json' && v) (o.json = resolve(v)), i++;
     else throw new Error(`unknown argument ${a} (see the comment at the top of bench/scale.ts)`);
   }
+  const partial = o.quick || o.sizes !== undefined || o.series.size < SERIES.length;
+  if (!partial && o.svg === undefined) o.svg = join(repoRoot, 'bench', 'scale.svg');
   return o;
+}
+
+/** The sizes each series runs at: the full set, --quick's, or the ones --sizes names. */
+function sizesOf(o: Options): Record<SeriesName, number[]> {
+  const base = o.quick ? QUICK_SIZES : FULL_SIZES;
+  const chosen = o.sizes;
+  if (chosen === undefined) return base;
+  const bigfile = chosen.map((mib) => mib * MiB);
+  return { context: chosen, length: chosen, fanout: chosen, bigfile, store: chosen };
 }
 
 /** One measured quantity along a series: per tool, per size, the samples. */
@@ -376,7 +399,7 @@ export async function runScaleBench(argv: string[]): Promise<void> {
   const { found, missing } = peers(new Set([...o.tools].filter((t) => t === 'docker')));
   const c: Context = { o, tools: [kiln(kilnBin, ''), ...found], fixtures, rootfs: writeRootfsTar(fixtures), kilnBin, dockerTags: new Set() };
   const toolNames = c.tools.map((t) => t.name);
-  const sizes = o.quick ? QUICK_SIZES : FULL_SIZES;
+  const sizes = sizesOf(o);
   process.stderr.write(`bench --scale: ${o.reps} repetitions; tools: ${toolNames.join(', ')}${missing.length ? `; skipped: ${missing.join(', ')}` : ''}\n`);
   const run: Record<SeriesName, (c: Context, sizes: number[]) => Promise<Curve[]>> = {
     context: contextSeries, length: lengthSeries, fanout: fanOutSeries, bigfile: bigFileSeries, store: storeSeries,
@@ -396,8 +419,10 @@ export async function runScaleBench(argv: string[]): Promise<void> {
     process.stdout.write(`\n== ${series}\n${table(series, curves, sizes[series], toolNames)}\n`);
     for (const cv of curves) for (const f of cv.failures) process.stdout.write(`  failed: ${cv.name}: ${f}\n`);
   }
-  writeFileSync(o.svg, renderChart(caption, results.flatMap(({ series, curves }) => panels(series, curves))));
-  process.stdout.write(`\nchart: ${o.svg}\n`);
+  if (o.svg !== undefined) {
+    writeFileSync(o.svg, renderChart(caption, results.flatMap(({ series, curves }) => panels(series, curves))));
+    process.stdout.write(`\nchart: ${o.svg}\n`);
+  }
   if (o.json) {
     const data = results.map(({ series, curves }) => ({
       series,

@@ -8,7 +8,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import Module, { SourceMap, type SourceMapPayload } from 'node:module';
 import { join } from 'node:path';
+import { groupBundleSourceMap } from '../../engine/cli/bundling/makeBundles.js';
 import { Store } from '../../engine/store/store.js';
 import type { BuildReport, ReportStep } from '../../engine/report/buildReport.js';
 import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
@@ -142,16 +144,38 @@ test('a report name kiln cannot write is refused before the build starts', async
   await assert.rejects(stat(join(work, 'report.txt')));
 });
 
-/** The bundle's modules (esbuild names each lazy module's initialiser after its file) a kiln run initialised. */
+/**
+ * The source files whose functions a kiln run called, from V8's coverage of the build bundle
+ * mapped back through that bundle's source map (the bundles are minified and ship without one:
+ * makeBundles.ts makes the same text again with its map).
+ */
 async function modulesRun(args: string[]): Promise<string[]> {
   const coverage = await mkdtemp(join(work, 'coverage-'));
   await succeeds(runKiln(store, args, { env: { NODE_V8_COVERAGE: coverage } }));
+  const shipped = await readFile(join(repoRoot, 'dist', 'bundle', 'kiln-build.cjs'), 'latin1');
+  const { text, map } = await groupBundleSourceMap('build');
+  assert.ok(shipped.startsWith(text), 'the build bundle is not what makeBundles makes: run npm run build');
+  const sources = new SourceMap(JSON.parse(map) as SourceMapPayload);
+  // bin/kiln runs a bundle inside the CommonJS wrapper: coverage offsets count from its start.
+  const prefixLength = Module.wrap('\0').indexOf('\0');
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
   const names = new Set<string>();
   for (const f of await readdir(coverage)) {
-    const data = JSON.parse(await readFile(join(coverage, f), 'utf8')) as { result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[] };
+    const data = JSON.parse(await readFile(join(coverage, f), 'utf8')) as { result: { url: string; functions: { ranges: { startOffset: number; count: number }[] }[] }[] };
     for (const script of data.result) {
-      if (!/\/dist\/bundle\/kiln(-[a-z]+)?\.cjs$/.test(script.url)) continue; // the whole bundle or build's own
-      for (const fn of script.functions) if ((fn.ranges[0]?.count ?? 0) > 0 && /^(engine|cache|grammar)\/.*\.ts$/.test(fn.functionName)) names.add(fn.functionName);
+      if (!script.url.endsWith('/dist/bundle/kiln-build.cjs')) continue;
+      for (const fn of script.functions) {
+        const range = fn.ranges[0];
+        if (range === undefined || range.count === 0) continue;
+        const offset = range.startOffset - prefixLength;
+        if (offset < 0 || offset >= text.length) continue; // the wrapper itself
+        let line = lineStarts.length - 1;
+        while ((lineStarts[line] as number) > offset) line--;
+        const entry = sources.findEntry(line, offset - (lineStarts[line] as number)) as { originalSource?: string };
+        const source = entry.originalSource?.replace(/^.*?\/(?=(engine|cache|grammar|native)\/)/, '');
+        if (source !== undefined && /^(engine|cache|grammar|native)\/.*\.ts$/.test(source)) names.add(source);
+      }
     }
   }
   return [...names];
