@@ -7,10 +7,11 @@
  * same key write equal records and the last rename wins; a reader sees a whole record or
  * none. A record's mtime is bumped on every hit, which is what `kiln prune` ages by.
  */
-import { readFileSync, statSync, utimesSync } from 'node:fs';
+import { readFileSync, utimesSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stageFileAtomic, writeFileAtomic, type StagedFile } from '../engine/store/atomicFile.js';
+import { listFoundDirectory } from '../engine/host/directoryListing.js';
 import { isCacheKey, recordLayers, type CacheRecord } from './record.js';
 
 export interface CacheRecordInfo {
@@ -102,22 +103,16 @@ export class CacheIndex {
       return out;
     }
     for (const shard of shards) {
-      let names: string[];
-      try {
-        names = await readdir(join(this.dir, shard));
-      } catch {
-        continue;
-      }
-      for (const name of names) {
-        if (!name.endsWith('.json')) continue;
+      // A shard is listed with its entries' lstat in one call (a stat call and a Stats object
+      // per record before), then each record is read synchronously, as peek: thousands of tiny
+      // files.
+      for (const { name, stats } of listFoundDirectory(join(this.dir, shard))) {
+        if (!name.endsWith('.json') || !stats.isFile()) continue;
         const key = name.slice(0, -5);
         if (!isCacheKey(key)) continue;
-        const file = join(this.dir, shard, name);
         try {
-          // Synchronously, as peek: thousands of tiny files, each an fstat and a read.
-          const st = statSync(file);
-          const record = JSON.parse(readFileSync(file, 'utf8')) as CacheRecord;
-          out.push({ key, diffIds: record.diffIds, layers: recordLayers(record), size: st.size, lastUsed: st.mtime });
+          const record = JSON.parse(readFileSync(join(this.dir, shard, name), 'utf8')) as CacheRecord;
+          out.push({ key, diffIds: record.diffIds, layers: recordLayers(record), size: stats.size, lastUsed: stats.mtime });
         } catch {
           continue;
         }

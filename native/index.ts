@@ -132,6 +132,15 @@ export interface NativeSpawnSpec {
   pty?: { ptmx: string; console: string; rows?: number; cols?: number };
   /** Done by the child right after the gate, before any mount (native/src/childNetwork.cc). */
   network?: NativeNetworkSpec;
+  /**
+   * The starter executable (starterExecutable()): the child shares the caller's memory until it
+   * execs this, which reads the spec and sets the container up, instead of doing it in a copy of
+   * the caller's whole address space. Not with a new user namespace nor with `join` (spawn
+   * throws): the exec would come before the id maps, or the join needs a process of its own.
+   * Where the addon cannot clone the starter into `cgroupFd` (machines other than x86-64), a
+   * child given one is still a copy of the caller.
+   */
+  starter?: string;
 }
 
 /** The child's network set-up: join another namespace, or configure the interface the parent moved in. */
@@ -233,6 +242,22 @@ interface NativeBinding {
 /** The init executable built with the addon (kiln-init, static): bound into containers run with `--init`. */
 export function initExecutable(): string {
   return join(packageRoot(), 'native', 'build', 'Release', 'kiln-init');
+}
+
+/** The container starter built with the addon (kiln-start, static): see NativeSpawnSpec.starter. */
+export function starterExecutable(): string {
+  return join(packageRoot(), 'native', 'build', 'Release', 'kiln-start');
+}
+
+let builtStarterPath: string | null | undefined;
+
+/** The starter when it was built (an addon built before it had none: children are then copies of the caller). */
+export function builtStarter(): string | undefined {
+  if (builtStarterPath === undefined) {
+    const path = starterExecutable();
+    builtStarterPath = existsSync(path) ? path : null;
+  }
+  return builtStarterPath ?? undefined;
 }
 
 /** Walks up from this module to the kiln package root (works from dist/ and dist/bundle/). */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomHex } from '../host/randomHex.js';
 import { constants as osConstants } from 'node:os';
-import { initExecutable, nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
+import { builtStarter, initExecutable, nativeBinding, type NativeChild, type NativeSpawnSpec } from '../../native/index.js';
 import { KilnError } from '../errors/kilnError.js';
 import { closeQuietly, drainNonBlocking, openGate, releaseGate, setupFailure } from './childHandshake.js';
 import { capabilityMask, effectiveCapabilities, lastCapability, ownCapabilities } from './capabilities.js';
@@ -297,6 +297,7 @@ function namespacedSpec(
 ): NativeSpawnSpec {
   const { rootfs, rootMount, network, plan, cgroup } = prepared;
   const privileged = security.privileged;
+  const starter = builtStarter();
   return {
     namespaces: { user: security.newUserNamespace, mount: true, pid: true, uts: true, ipc: true, net: network.newNamespace, cgroup: true },
     ...(network.native ? { network: network.native } : {}),
@@ -331,6 +332,8 @@ function namespacedSpec(
     stdin: spec.stdin ?? 'null',
     ...(spec.stdio === 'pty' ? { pty: terminalSpec(io.terminal) } : {}),
     ...(cgroup && cgroup.cloneFd >= 0 ? { cgroupFd: cgroup.cloneFd } : {}),
+    // A new user namespace gets its id maps after the clone: its child cannot exec first.
+    ...(!security.newUserNamespace && starter !== undefined ? { starter } : {}),
   };
 }
 

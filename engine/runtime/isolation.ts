@@ -18,7 +18,7 @@
  */
 import { KilnError } from '../errors/kilnError.js';
 import { privilege } from '../host/privilege.js';
-import { nativeBinding } from '../../native/index.js';
+import { builtStarter, nativeBinding } from '../../native/index.js';
 import { closeQuietly } from './childHandshake.js';
 import { ownCapabilities } from './capabilities.js';
 import { findProot } from './tracedRoot.js';
@@ -113,11 +113,14 @@ export async function namespacesRefused(user = false): Promise<string | undefine
   let child;
   try {
     // A child in the namespaces a RUN step gets; it is never let through its gate (it exits at
-    // once), so this costs one clone.
+    // once), so this costs one clone — and, without a user namespace, an exec of the starter
+    // rather than a copy of kiln.
+    const starter = user ? undefined : builtStarter();
     child = native.spawn({
       namespaces: { user, mount: true, pid: true, uts: true, ipc: true, net: false, cgroup: false },
       rootfs: '', uid: 0, gid: 0, groups: [], setgroups: false, capabilities: '0', lastCap: 0,
       noNewPrivileges: true, cwd: '', argv: ['/'], env: [], path: '', stdio: 'inherit', stdin: 'null',
+      ...(starter !== undefined ? { starter } : {}),
     });
   } catch (e) {
     return kernelMessage(e);

@@ -33,6 +33,9 @@ export function tempNameBeside(path: string): string {
  * `.NAME.kiln-PID-START.tmp`, so what they left is swept too.
  */
 function tempFileWriter(name: string): { pid: number; start: string | undefined } | undefined {
+  // Most names a sweep sees are not temp files (a store's thousands of records): one look at the
+  // name spares them the patterns.
+  if (!name.endsWith('.tmp') && !name.includes('.tmp-')) return undefined;
   const m = /^\..+\.(\d+-\d+)\.[0-9a-f]+\.tmp$/.exec(name) ?? /\.tmp-(\d+-\d+)-/.exec(name) ?? /^\..+\.kiln-(\d+-\d+)\.tmp$/.exec(name);
   return m ? parseTag(m[1] as string) : undefined;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <pthread.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -30,6 +31,7 @@
 #include <string>
 
 #include "childSpec.h"
+#include "childSpecCodec.h"
 #include "directory.h"
 #include "network.h"
 
@@ -117,6 +119,153 @@ pid_t CloneIntoCgroup(int flags, int cgroupFd, ChildSpec* spec) {
   long pid = syscall(SYS_clone3, &args, sizeof(args));
   if (pid == 0) _exit(kiln::childMain(spec));
   return (pid_t)pid;
+}
+
+// ---- starting the child through the starter (starter.cc) ---------------------------------
+// What the child needs to exec the starter, all prepared before the clone: the child runs on
+// kiln's memory while kiln's thread waits (CLONE_VFORK), so it may only make system calls.
+struct StarterLaunch {
+  const char* path = nullptr;
+  char* argv[4] = {nullptr, nullptr, nullptr, nullptr};
+  std::string specFdText, errorFdText;
+  int inherit[11];
+  int inheritCount = 0;
+  int errorFd = -1;
+  std::string failure;  // "\t125\texec the container starter PATH": the report after the errno
+};
+
+// The child's side: keeps the descriptors the starter needs open across the exec and execs it;
+// a failed exec is reported on the error pipe as the starter's own failures are.
+[[noreturn]] void ExecStarter(StarterLaunch* l) {
+  for (int i = 0; i < l->inheritCount; i++) fcntl(l->inherit[i], F_SETFD, 0);
+  char* const envp[] = {nullptr};
+  execve(l->path, l->argv, envp);
+  char digits[16];
+  int n = 0, err = errno;
+  do { digits[sizeof(digits) - 1 - n++] = (char)('0' + err % 10); err /= 10; } while (err > 0 && n < (int)sizeof(digits));
+  ssize_t w = write(l->errorFd, digits + sizeof(digits) - n, (size_t)n);
+  w = write(l->errorFd, l->failure.data(), l->failure.size());
+  (void)w;
+  _exit(125);
+}
+
+int StarterChildMain(void* arg) { ExecStarter(static_cast<StarterLaunch*>(arg)); }
+
+#if defined(__x86_64__)
+// clone3 whose child runs fn(arg) on a stack of its own (glibc has no clone3 wrapper, and a child
+// sharing kiln's memory must not return through kiln's stack frames): the child leaves the
+// system call on the new stack and calls fn at once; fn does not return.
+long Clone3OnStack(struct clone_args* args, int (*fn)(void*), void* arg) {
+  long ret;
+  register int (*callee)(void*) asm("r12") = fn;
+  register void* callArg asm("r13") = arg;
+  asm volatile(
+      "syscall\n\t"
+      "test %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      "xor %%ebp, %%ebp\n\t"
+      "mov %%r13, %%rdi\n\t"
+      "call *%%r12\n\t"
+      "mov %%eax, %%edi\n\t"
+      "mov %[exitNr], %%eax\n\t"
+      "syscall\n\t"
+      "1:\n\t"
+      : "=a"(ret)
+      : "0"((long)SYS_clone3), "D"(args), "S"(sizeof(*args)), "r"(callee), "r"(callArg), [exitNr] "i"(SYS_exit)
+      : "rcx", "r11", "memory", "cc");
+  if (ret < 0) {
+    errno = (int)-ret;
+    return -1;
+  }
+  return ret;
+}
+#endif
+
+// Where the starter can also be cloned straight into a cgroup: elsewhere a child that must start
+// in one is still a copy of kiln (clone3 into the cgroup), as a later move into it would wait for
+// an RCU grace period.
+#if defined(__x86_64__)
+constexpr bool kStarterIntoCgroup = true;
+#else
+constexpr bool kStarterIntoCgroup = false;
+#endif
+
+struct StarterResult {
+  pid_t pid = -1;
+  int err = 0;
+  bool inCgroup = false;
+};
+
+// Clones the child sharing kiln's memory and execs the starter in it (as posix_spawn does), in
+// the new namespaces (and, where the kernel takes it, straight into `cgroupFd`'s cgroup): no copy
+// of Node's address space is made, and kiln's thread waits only until the exec. The starter
+// reads the spec from a memory file. All signals are held back meanwhile, so that none runs one
+// of kiln's handlers in the child.
+StarterResult StartThroughStarter(const std::string& starter, int flags, int cgroupFd, const ChildSpec& s) {
+  StarterResult result;
+  std::string bytes = kiln::encodeChildSpec(s);
+  int specFd = (int)syscall(SYS_memfd_create, "kiln-start-spec", MFD_CLOEXEC);
+  if (specFd < 0) {
+    result.err = errno;
+    return result;
+  }
+  for (size_t done = 0; done < bytes.size();) {
+    ssize_t n = write(specFd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      result.err = n < 0 ? errno : EIO;
+      close(specFd);
+      return result;
+    }
+    done += (size_t)n;
+  }
+  StarterLaunch l;
+  l.path = starter.c_str();
+  l.specFdText = std::to_string(specFd);
+  l.errorFdText = std::to_string(s.errorFd);
+  l.argv[0] = const_cast<char*>("kiln-start");
+  l.argv[1] = const_cast<char*>(l.specFdText.c_str());
+  l.argv[2] = const_cast<char*>(l.errorFdText.c_str());
+  l.errorFd = s.errorFd;
+  l.failure = "\t125\texec the container starter " + starter;
+  // kiln's own 0-2 too (Node may hold them close-on-exec): the child keeps them where the spec
+  // replaces none, as a copy of kiln would.
+  for (int fd : {0, 1, 2, specFd, s.gateFd, s.errorFd, s.stdinFd, s.stdoutFd, s.stderrFd, s.consoleSocketFd, s.network.joinNetnsFd}) {
+    if (fd >= 0) l.inherit[l.inheritCount++] = fd;
+  }
+  const size_t stackSize = 64 * 1024;
+  void* stack = mmap(nullptr, stackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    result.err = errno;
+    close(specFd);
+    return result;
+  }
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  int shared = CLONE_VM | CLONE_VFORK;
+#if defined(__x86_64__)
+  if (cgroupFd >= 0) {
+    struct clone_args args;
+    memset(&args, 0, sizeof(args));
+    args.flags = (uint64_t)((flags & ~CSIGNAL) | shared) | CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.stack = (uint64_t)(uintptr_t)stack;
+    args.stack_size = stackSize;
+    args.cgroup = (uint64_t)cgroupFd;
+    result.pid = (pid_t)Clone3OnStack(&args, StarterChildMain, &l);
+    result.err = errno;
+    result.inCgroup = result.pid >= 0;
+  }
+#endif
+  if (result.pid < 0) {
+    result.pid = clone(StarterChildMain, static_cast<char*>(stack) + stackSize, flags | shared, &l);
+    result.err = errno;
+  }
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  munmap(stack, stackSize);
+  close(specFd);
+  return result;
 }
 
 // spawn(spec) -> { pid, pidfd, gateFd, errorFd, inCgroup, stdinFd?, stdoutFd?, stderrFd?, consoleSocketFd? }
@@ -247,16 +396,11 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "spawn: argv is empty").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  for (std::string& a : s.argvStore) s.argv.push_back(const_cast<char*>(a.c_str()));
-  s.argv.push_back(nullptr);
-  for (std::string& e : s.envStore) s.envp.push_back(const_cast<char*>(e.c_str()));
-  s.envp.push_back(nullptr);
   if (!s.initPath.empty()) {
     s.initArgvStore = {s.initPath, "--"};
     s.initArgvStore.insert(s.initArgvStore.end(), s.argvStore.begin(), s.argvStore.end());
-    for (std::string& a : s.initArgvStore) s.initArgv.push_back(const_cast<char*>(a.c_str()));
-    s.initArgv.push_back(nullptr);
   }
+  kiln::linkChildSpecArgv(s);
   s.pathVar = Str(js, "path", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 
   // Pipes: gate (parent writes), error (child writes), stdio as asked.
@@ -343,15 +487,30 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
 
   int cgroupFd = (int)Num(js, "cgroupFd", -1);
+  std::string starter = Str(js, "starter");
+  bool started = false;  // through the starter (failed or not): no copy of kiln is tried then
   bool inCgroup = false;
   pid_t pid = -1;
   int cloneErr = 0;
-  if (cgroupFd >= 0) {
+  // An exec before the parent wrote the id maps would leave the child no capability in its new
+  // user namespace; joining one needs a process that shares no memory.
+  if (!starter.empty() && ((flags & CLONE_NEWUSER) || s.joinPidfd >= 0)) {
+    cleanup(closeInParent); cleanup(closeOnFailure);
+    Napi::TypeError::New(env, "spawn: a starter cannot start a new user namespace or join a container").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!starter.empty() && (cgroupFd < 0 || kStarterIntoCgroup)) {
+    StarterResult viaStarter = StartThroughStarter(starter, flags, cgroupFd, s);
+    pid = viaStarter.pid;
+    cloneErr = viaStarter.err;
+    inCgroup = viaStarter.inCgroup;
+    started = true;
+  } else if (cgroupFd >= 0) {
     pid = CloneIntoCgroup(flags, cgroupFd, spec.get());
     cloneErr = errno;
     inCgroup = pid >= 0;
   }
-  if (pid < 0) {
+  if (pid < 0 && !started) {
     const size_t stackSize = 512 * 1024;
     void* stack = mmap(nullptr, stackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) {

@@ -1,7 +1,8 @@
-// The container side of a start: runs in the cloned child, in its new namespaces, and ends in
-// execve(). Only system calls and hand-written string code here (no malloc, no stdio, no locks):
-// the parent is a multi-threaded Node process and any lock another thread held at clone() time
-// stays held forever in this copy.
+// The container side of a start: runs in the child, in its new namespaces, and ends in execve().
+// The child is either the starter (starter.cc, a small program of its own exec'd right after the
+// clone) or, for a new user namespace and for `kiln exec`, a copy of kiln made by clone(). Only
+// system calls and hand-written string code here (no malloc, no stdio, no locks): in the copy,
+// any lock another of Node's threads held at clone() time stays held forever.
 #include "childSpec.h"
 
 #include <errno.h>

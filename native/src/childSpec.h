@@ -1,4 +1,5 @@
-// What the child process does between clone() and execve(). The parent fills this in
+// What the child process does between clone() and execve(). A field added here is added to
+// childSpecCodec.cc's list too, or the starter never sees it. The parent fills this in
 // (allocating freely); the child only reads it. After clone() the child runs in a copy of a
 // multi-threaded process, so it must not allocate, lock or touch JS: every string it needs is
 // prepared here beforehand and the child calls only system calls.

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../../engine/store/store.js';
@@ -9,6 +9,7 @@ import { pruneCache } from '../../../cache/prune.js';
 import { diskUsage } from '../../../cache/diskUsage.js';
 import { humanSize } from '../../../engine/units/humanUnits.js';
 import { parseDuration } from '../../../engine/cli/prune.js';
+import { tempNameBeside } from '../../../engine/store/atomicFile.js';
 
 async function* bytes(text: string): AsyncIterable<Uint8Array> {
   yield Buffer.from(text);
@@ -44,6 +45,26 @@ test('prune drops stale and dangling records, keeps fresh ones and their layers;
   assert.deepEqual(all.removedBlobs.sort(), [fresh.digest, old.digest].sort());
   assert.ok(all.reclaimedBytes >= 'fresh layer'.length + 'old layer'.length);
   assert.equal(await store.hasBlob(fresh.digest), false);
+  rmSync(root, { recursive: true });
+});
+
+test('prune removes the temp files dead writers left anywhere under cache/, and nothing else', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'kiln-prune-temps-'));
+  const store = await Store.open({ root });
+  const index = new CacheIndex(root);
+  await index.put({ key: key(7), diffIds: [], config: {}, createdAt: '' });
+  const shard = join(index.dir, key(7).slice(0, 2));
+  const inputs = join(root, 'cache', 'inputs');
+  mkdirSync(inputs, { recursive: true });
+  // A pid no process has (above pid_max), in each form a writer names its temp files.
+  const dead = [join(shard, `.${key(8)}.json.999999999-7.abcdef.tmp`), join(inputs, `x.json.tmp-999999999-7-abcdef`), join(inputs, '.x.key.999999999-7.abcdef.tmp')];
+  const live = tempNameBeside(join(inputs, 'y.json'));
+  const plain = [join(inputs, 'z.json'), join(inputs, 'z.tmp')];
+  for (const f of [...dead, live, ...plain]) writeFileSync(f, 'x');
+  await pruneCache(store);
+  for (const f of dead) assert.equal(existsSync(f), false, `${f} is a dead writer's: swept`);
+  for (const f of [live, ...plain]) assert.ok(existsSync(f), `${f} stays`);
+  assert.deepEqual((await index.list()).map((i) => i.key), [key(7)]);
   rmSync(root, { recursive: true });
 });
 
