@@ -4,10 +4,10 @@
  * target) — never its mtime, so touching a file without changing it keeps the cache.
  * File bytes are hashed only when the stat cache does not already know them.
  */
-import { lstatSync, readFileSync, readlinkSync, createReadStream } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, openSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../engine/errors/kilnError.js';
-import { listFoundDirectory, type EntryStats } from '../engine/host/directoryListing.js';
+import { listFoundDirectory, type EntryStats, type ListedEntry } from '../engine/host/directoryListing.js';
 import { digestBytes, digestString, loadHasher, StreamDigest } from './hasher.js';
 import type { StatCache } from './statCache.js';
 
@@ -20,6 +20,15 @@ export interface SourceSelection {
    * re-included children.
    */
   exclude?: (relPath: string, isDirectory: boolean) => boolean;
+  /**
+   * Where what the walk reads is kept for a copy that follows (the source tree's; none by
+   * default): `list` lists a directory met in the walk by its host path (one gone by now lists
+   * as empty), `keepBytes` is handed each small file's bytes the walk read to hash them.
+   */
+  keep?: {
+    list(abs: string): ListedEntry[];
+    keepBytes(abs: string, bytes: Buffer): void;
+  };
 }
 
 export interface SourcesDigest {
@@ -61,11 +70,40 @@ function inOrder(paths: readonly string[]): boolean {
   return true;
 }
 
+/**
+ * A small file's bytes, read with the size its listing gave (open, read, close: readFileSync
+ * also asks fstat for it); one that has grown since is read whole.
+ */
+function readListedFile(abs: string, size: number): Buffer {
+  const fd = openSync(abs, 'r');
+  try {
+    // One byte more than the listing said, to see whether the file has grown. A regular file
+    // reads short only at its end: one read says it all (readFileSync too reads once).
+    const buf = Buffer.allocUnsafe(size + 1);
+    const got = readSync(fd, buf, 0, buf.length, null);
+    return got <= size ? buf.subarray(0, got) : readFileSync(abs);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A file too big to read at once: hashed as a stream once the walk is done. */
 interface BigFile {
   rel: string;
   abs: string;
   st: EntryStats;
+}
+
+type Keep = NonNullable<SourceSelection['keep']>;
+
+/** One selection's walk: what it leaves out, how it lists a directory, where digests go. */
+interface Walk {
+  exclude: SourceSelection['exclude'];
+  list: (abs: string) => ListedEntry[];
+  keep: Keep | undefined;
+  out: Map<string, string>;
+  /** Files too big to read at once: hashed as streams once the walk is done. */
+  big: BigFile[];
 }
 
 /** A file's, directory's or other entry's metadata as its digest covers it. */
@@ -109,7 +147,7 @@ export class SourceHasher {
       } catch {
         throw new KilnError('COPY_SOURCE_MISSING', `source "${raw}" not found in the build context`);
       }
-      this.visit(rel, abs, st, selection.exclude, files, big);
+      this.visit(rel, abs, st, { exclude: selection.exclude, list: selection.keep ? (d) => (selection.keep as Keep).list(d) : listFoundDirectory, keep: selection.keep, out: files, big });
     }
     for (const b of big) files.set(b.rel, await this.bigFileDigest(b));
     // The walk visits each directory's entries in name order, which is path order unless a name
@@ -129,16 +167,20 @@ export class SourceHasher {
    * is thousands of tiny calls; a promise for each cost more than the calls). Files too big
    * to read at once are left to `big`.
    */
-  private visit(rel: string, abs: string, st: EntryStats, exclude: SourceSelection['exclude'], out: Map<string, string>, big: BigFile[]): void {
+  private visit(rel: string, abs: string, st: EntryStats, walk: Walk): void {
+    const { out } = walk;
     const isDir = st.isDirectory();
-    if (rel !== '' && exclude?.(rel, isDir)) return;
+    if (rel !== '' && walk.exclude?.(rel, isDir)) return;
     if (st.isFile()) {
       const known = this.statCache.lookup(rel, st);
       if (known !== undefined) out.set(rel, known);
-      else if (st.size <= READ_WHOLE_LIMIT) out.set(rel, this.fileDigest(rel, st, Date.now(), digestBytes(readFileSync(abs))));
-      else {
+      else if (st.size <= READ_WHOLE_LIMIT) {
+        const bytes = readListedFile(abs, st.size);
+        walk.keep?.keepBytes(abs, bytes);
+        out.set(rel, this.fileDigest(rel, st, Date.now(), digestBytes(bytes)));
+      } else {
         out.set(rel, ''); // its place, filled in once it is read
-        big.push({ rel, abs, st });
+        walk.big.push({ rel, abs, st });
       }
       return;
     }
@@ -146,10 +188,11 @@ export class SourceHasher {
     if (isDir) {
       out.set(rel === '' ? '.' : rel, digestString(header));
       // An entry removed while we walked is not part of this build (the listing leaves it out).
-      const children = listFoundDirectory(abs).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      // Sorted in place: a listing kept for the copy is walked in any order there.
+      const children = walk.list(abs).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const { name, stats } of children) {
         const childRel = rel === '' ? name : `${rel}/${name}`;
-        this.visit(childRel, abs === '/' ? `/${name}` : `${abs}/${name}`, stats, exclude, out, big);
+        this.visit(childRel, abs === '/' ? `/${name}` : `${abs}/${name}`, stats, walk);
       }
       return;
     }

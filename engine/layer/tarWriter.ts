@@ -246,11 +246,18 @@ function finishPax(h: EntryHeader): void {
   if (h.pax) h.pax = Object.fromEntries(Object.entries(h.pax).sort(([a], [b]) => byteOrder(a, b)));
 }
 
+/**
+ * A character of a pair that encodes one above U+FFFF: only where a name has one does the order
+ * of JavaScript's string comparison (UTF-16 units) differ from the order of UTF-8 bytes.
+ */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** A directory's entries depth-first, each directory's children in byte order of their names. */
 async function writeChildren(w: Walker, dir: LayerEntry, rel: string): Promise<void> {
-  const children = [...dir.children()].map(([name, entry]) => ({ name, key: Buffer.from(name, 'utf8'), entry }));
-  children.sort((a, b) => Buffer.compare(a.key, b.key));
-  for (const c of children) await writeNode(w, c.entry, rel === '' ? c.name : `${rel}/${c.name}`);
+  const children = [...dir.children()];
+  if (children.some(([name]) => SURROGATE.test(name))) children.sort(([a], [b]) => byteOrder(a, b));
+  else children.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, entry] of children) await writeNode(w, entry, rel === '' ? name : `${rel}/${name}`);
 }
 
 /** A `.wh.` marker entry: an empty root-owned 0600 file at the epoch, as docker writes them. */
@@ -321,13 +328,13 @@ async function writeNode(w: Walker, e: LayerEntry, rel: string): Promise<void> {
   withXattrs(e.xattrs(), h);
   finishPax(h);
   const content = e.content();
-  if (typeof content !== 'string') {
-    if (content.length !== h.size) throw new KilnError('FILE_CHANGED', `${rel} changed size while it was being archived`);
-    await addEntry(w, h, content);
-    return;
-  }
+  if (typeof content !== 'string' && content.length !== h.size) throw new KilnError('FILE_CHANGED', `${rel} changed size while it was being archived`);
   if (h.size <= SMALL_FILE) {
     await addSmallFile(w, h, content);
+    return;
+  }
+  if (typeof content !== 'string') {
+    await addEntry(w, h, content);
     return;
   }
   await writeFileEntry(w, content, h);
@@ -344,10 +351,11 @@ function vanished(path: string, err: unknown): unknown {
 }
 
 /**
- * A small file's entry: header blocks, then its bytes read straight into their place in the
- * output (open, read, close: its size is known, so no fstat as readFileSync does), then padding.
+ * A small file's entry: header blocks, then its bytes — in hand, or read from `content`'s path
+ * straight into their place in the output (open, read, close: its size is known, so no fstat
+ * as readFileSync does) —, then padding.
  */
-async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<void> {
+async function addSmallFile(w: Walker, h: EntryHeader, content: string | Buffer): Promise<void> {
   const header = prepareHeader(w, h);
   // Most headers are one USTAR block, written in place; the others are copied in.
   const blocks = fitsUstar(header) ? undefined : headerBlocks(header);
@@ -362,6 +370,14 @@ async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<vo
     writeUstarHeader(buf, at, header);
     at += 512;
   }
+  if (typeof content === 'string') readInto(content, buf, at, size);
+  else buf.set(content, at);
+  buf.fill(0, at + size, at + size + pad);
+  await w.out.keepPace();
+}
+
+/** Reads the `size` bytes of the file at `path` into `buf` at `at`. */
+function readInto(path: string, buf: Buffer, at: number, size: number): void {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -379,8 +395,6 @@ async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<vo
   } finally {
     closeSync(fd);
   }
-  buf.fill(0, at + size, at + size + pad);
-  await w.out.keepPace();
 }
 
 /** A big file, streamed: its header, then its bytes a megabyte at a time, then the padding. */

@@ -74,6 +74,14 @@ test('entries come depth-first with children sorted byte-wise, dirs named with a
   assert.deepEqual(names, ['Z', 'a/', 'a/b/', 'a/b/file', 'a/link', 'a-b']);
 });
 
+test('names with characters above U+FFFF sort by their UTF-8 bytes, not by JavaScript string order', async (t) => {
+  const dir = await tempDir(t, 'kiln-tar-');
+  // U+E000 is EE 80 80 in UTF-8, U+1F600 F0 9F 98 80; as UTF-16 the second (D83D DE00) sorts first.
+  for (const name of ['x\u{1F600}', 'x\uE000', 'x~', 'x']) await writeFile(join(dir, name), name);
+  const names = (await headers(await collect(layerTar(dir, { whiteouts: 'none' })))).map((h) => h.name);
+  assert.deepEqual(names, ['x', 'x~', 'x\uE000', 'x\u{1F600}']);
+});
+
 test('hard links are kept: the first path carries the content, later ones link to it', async (t) => {
   const dir = await tempDir(t, 'kiln-tar-');
   await writeFile(join(dir, 'b'), 'shared');
