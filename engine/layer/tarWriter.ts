@@ -55,6 +55,8 @@ function needsPax(s: string): boolean {
 const CHUNK = 1024 * 1024;
 /** …gathered in buffers this big, so an entry started below CHUNK still fits. */
 const CHUNK_ROOM = 2 * CHUNK;
+/** Chunks handed back by the reader kept for reuse at most (it holds a few at a time). */
+const MAX_FREE_CHUNKS = 4;
 
 /**
  * Where the tar's bytes go, read as an async iterable (the blob store's ingest). Entries are
@@ -62,7 +64,10 @@ const CHUNK_ROOM = 2 * CHUNK;
  * writer waits while a few chunks are unread, and learns when the reader has stopped.
  */
 class TarOutput implements AsyncIterable<Buffer> {
-  private chunk = Buffer.allocUnsafe(CHUNK_ROOM);
+  /** Chunk memory this output made, and what of it the reader has handed back (release). */
+  private readonly made = new WeakSet<ArrayBufferLike>();
+  private readonly free: Buffer[] = [];
+  private chunk = this.freshChunk();
   private used = 0;
   private readonly ready: Buffer[] = [];
   private ended = false;
@@ -92,9 +97,29 @@ class TarOutput implements AsyncIterable<Buffer> {
   private seal(): void {
     if (this.used === 0) return;
     this.ready.push(this.chunk.subarray(0, this.used));
-    this.chunk = Buffer.allocUnsafe(CHUNK_ROOM);
+    this.chunk = this.freshChunk();
     this.used = 0;
     this.wake();
+  }
+
+  /** Room for the next chunk: one the reader is done with, else new. */
+  private freshChunk(): Buffer {
+    const again = this.free.pop();
+    if (again !== undefined) return again;
+    const chunk = Buffer.allocUnsafe(CHUNK_ROOM);
+    this.made.add(chunk.buffer);
+    return chunk;
+  }
+
+  /**
+   * The reader is done with a chunk it was handed (it is written and hashed): its memory takes
+   * the next one, whose pages are then already there. Memory this output did not make (a big
+   * file's data) is left alone.
+   */
+  release(chunk: Uint8Array): void {
+    const memory = chunk.buffer;
+    if (!this.made.has(memory) || this.free.length >= MAX_FREE_CHUNKS || this.free.some((f) => f.buffer === memory)) return;
+    this.free.push(Buffer.from(memory, 0, CHUNK_ROOM));
   }
 
   /** Called after each entry: hands over a full chunk, and waits while the reader is a few chunks behind. */
@@ -500,14 +525,18 @@ export function layerTar(from: string | LayerEntry, opts: LayerOptions): AsyncIt
   return Object.assign(out, { warnings });
 }
 
+/** A layer tar whose reader may hand its chunks back once written (IngestOptions.release). */
+type LayerTar = AsyncIterable<Buffer> & { warnings: string[]; release(chunk: Uint8Array): void };
+
 /**
  * Streams the deterministic tar of a directory or an in-memory tree into the store; returns its
  * diff_id and size. With `behind`, the blob's fsync and rename run on the store's write queue
  * (Store.ingestBlobBehind).
  */
 export async function writeLayer(store: Store, from: string | LayerEntry, opts: LayerOptions, land: 'now' | 'behind' = 'now'): Promise<LayerResult> {
-  const tar = layerTar(from, opts) as AsyncIterable<Buffer> & { warnings: string[] };
-  const { digest, size } = await (land === 'behind' ? store.ingestBlobBehind(tar, { what: 'a layer' }) : store.ingestBlob(tar, { what: 'a layer' }));
+  const tar = layerTar(from, opts) as LayerTar;
+  const ingest = { what: 'a layer', release: (chunk: Uint8Array) => tar.release(chunk) };
+  const { digest, size } = await (land === 'behind' ? store.ingestBlobBehind(tar, ingest) : store.ingestBlob(tar, ingest));
   return { diffId: digest, size, warnings: tar.warnings };
 }
 
