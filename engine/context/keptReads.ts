@@ -11,41 +11,36 @@
  * what a step sees — what is not kept is read again. The digest and the copy then see the tree
  * as it was at one moment, as BuildKit's context transfer does.
  */
-import { listDirectory, listFoundDirectory, type ListedEntry } from '../host/directoryListing.js';
+import { readDirectory, readFoundDirectory, type DirectoryRead, type ListedEntry } from '../host/directoryListing.js';
 
-/** Entries kept at most, so a huge context costs no more memory than its walk already does. */
-const KEPT_ENTRIES_LIMIT = 1_000_000;
 /** File bytes kept at most. */
 const KEPT_BYTES_LIMIT = 64 * 1024 * 1024;
 
 export class KeptReads {
-  private readonly listings = new Map<string, ListedEntry[]>();
-  private keptEntries = 0;
+  /** Directories as read, not their entries: a no-op rebuild keeps them for nothing, cheaply. */
+  private readonly listings = new Map<string, DirectoryRead>();
   private readonly files = new Map<string, Buffer>();
   private keptBytes = 0;
 
   /**
    * The entries of the directory at `abs`, kept for the walk that follows. `found`: a directory
-   * met in a walk, which is just empty when it is gone by now (listFoundDirectory).
+   * met in a walk, which is just empty when it is gone by now (readFoundDirectory).
    */
   list(abs: string, found: boolean): ListedEntry[] {
-    const known = this.listings.get(abs);
-    if (known !== undefined) return known;
-    const entries = found ? listFoundDirectory(abs) : listDirectory(abs);
-    if (this.keptEntries + entries.length <= KEPT_ENTRIES_LIMIT) {
-      this.listings.set(abs, entries);
-      this.keptEntries += entries.length;
+    let read = this.listings.get(abs);
+    if (read === undefined) {
+      read = found ? readFoundDirectory(abs) : readDirectory(abs);
+      this.listings.set(abs, read);
     }
-    return entries;
+    return read.entries();
   }
 
   /** The entries of the directory at `abs`: the kept listing (given up), else a fresh one. */
   take(abs: string, found: boolean): ListedEntry[] {
-    const known = this.listings.get(abs);
-    if (known === undefined) return found ? listFoundDirectory(abs) : listDirectory(abs);
+    const read = this.listings.get(abs);
+    if (read === undefined) return (found ? readFoundDirectory(abs) : readDirectory(abs)).entries();
     this.listings.delete(abs);
-    this.keptEntries -= known.length;
-    return known;
+    return read.entries();
   }
 
   /** Keeps the bytes read of the file at `abs`, while they fit. */
@@ -67,7 +62,6 @@ export class KeptReads {
   /** Forgets everything kept (no copy will take it). */
   clear(): void {
     this.listings.clear();
-    this.keptEntries = 0;
     this.files.clear();
     this.keptBytes = 0;
   }

@@ -102,38 +102,68 @@ function asFsError(err: unknown): unknown {
 }
 
 /**
- * The entries of the directory at `abs` (no `.` or `..`), in the order the directory gives
- * them, each with its lstat. Throws as readdirSync does when the directory cannot be read.
+ * One directory read, before any entry is made of it: as the addon gives it, a string of names
+ * and an array of numbers. Kept between two walks it is a few objects however many entries it
+ * has; entries kept are objects the collector copies until they are old.
  */
-export function listDirectory(abs: string): ListedEntry[] {
-  const list = nativeList();
-  if (list === undefined) return listWithFs(abs);
-  let r: ReturnType<NativeList>;
-  try {
-    r = list(abs);
-  } catch (err) {
-    throw asFsError(err);
+export interface DirectoryRead {
+  entries(): ListedEntry[];
+}
+
+/** What the addon gave for one directory. */
+class NativeRead implements DirectoryRead {
+  constructor(private readonly names: string, private readonly count: number, private readonly stats: Float64Array) {}
+
+  entries(): ListedEntry[] {
+    if (this.count === 0) return [];
+    const names = this.names.split('\0');
+    const s = this.stats;
+    const out: ListedEntry[] = new Array(names.length);
+    for (let i = 0, n = 0; i < names.length; i++, n += FIELDS) out[i] = { name: names[i] as string, stats: new ListedStats(s, n) };
+    return out;
   }
-  if (r.count === 0) return [];
-  const names = r.names.split('\0');
-  const s = r.stats;
-  const out: ListedEntry[] = new Array(names.length);
-  for (let i = 0, n = 0; i < names.length; i++, n += FIELDS) out[i] = { name: names[i] as string, stats: new ListedStats(s, n) };
-  return out;
 }
 
 /**
- * A directory found in a walk, listed: nothing when it is gone (or no longer a directory) by the
+ * The directory at `abs` read: its entries (no `.` or `..`), in the order the directory gives
+ * them, each with its lstat. Throws as readdirSync does when the directory cannot be read.
+ */
+export function readDirectory(abs: string): DirectoryRead {
+  const list = nativeList();
+  if (list === undefined) {
+    const entries = listWithFs(abs);
+    return { entries: () => [...entries] };
+  }
+  try {
+    const r = list(abs);
+    return new NativeRead(r.names, r.count, r.stats);
+  } catch (err) {
+    throw asFsError(err);
+  }
+}
+
+/**
+ * A directory found in a walk, read: nothing when it is gone (or no longer a directory) by the
  * time the walk gets to it — what was removed while the tree was walked is not part of it.
  */
-export function listFoundDirectory(abs: string): ListedEntry[] {
+export function readFoundDirectory(abs: string): DirectoryRead {
   try {
-    return listDirectory(abs);
+    return readDirectory(abs);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { entries: () => [] };
     throw err;
   }
+}
+
+/** The entries of the directory at `abs`, each with its lstat (readDirectory). */
+export function listDirectory(abs: string): ListedEntry[] {
+  return readDirectory(abs).entries();
+}
+
+/** The entries of a directory found in a walk; none when it is gone by now (readFoundDirectory). */
+export function listFoundDirectory(abs: string): ListedEntry[] {
+  return readFoundDirectory(abs).entries();
 }
 
 function listWithFs(abs: string): ListedEntry[] {
