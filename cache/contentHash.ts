@@ -4,10 +4,10 @@
  * target) — never its mtime, so touching a file without changing it keeps the cache.
  * File bytes are hashed only when the stat cache does not already know them.
  */
-import { lstatSync, readFileSync, readlinkSync, createReadStream } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, openSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../engine/errors/kilnError.js';
-import { listFoundDirectory, type EntryStats } from '../engine/host/directoryListing.js';
+import { listFoundDirectory, type EntryStats, type ListedEntry } from '../engine/host/directoryListing.js';
 import { digestBytes, digestString, loadHasher, StreamDigest } from './hasher.js';
 import type { StatCache } from './statCache.js';
 
@@ -20,6 +20,15 @@ export interface SourceSelection {
    * re-included children.
    */
   exclude?: (relPath: string, isDirectory: boolean) => boolean;
+  /**
+   * Where what the walk reads is kept for a copy that follows (the source tree's; none by
+   * default): `list` lists a directory met in the walk by its host path (one gone by now lists
+   * as empty), `keepBytes` is handed each small file's bytes the walk read to hash them.
+   */
+  keep?: {
+    list(abs: string): ListedEntry[];
+    keepBytes(abs: string, bytes: Buffer): void;
+  };
 }
 
 export interface SourcesDigest {
@@ -61,11 +70,106 @@ function inOrder(paths: readonly string[]): boolean {
   return true;
 }
 
+/**
+ * A small file's bytes, read with the size its listing gave (open, read, close: readFileSync
+ * also asks fstat for it); one that has grown since is read whole.
+ */
+function readListedFile(abs: string, size: number): Buffer {
+  const fd = openSync(abs, 'r');
+  try {
+    // One byte more than the listing said, to see whether the file has grown. A regular file
+    // reads short only at its end: one read says it all (readFileSync too reads once).
+    const buf = Buffer.allocUnsafe(size + 1);
+    const got = readSync(fd, buf, 0, buf.length, null);
+    return got <= size ? buf.subarray(0, got) : readFileSync(abs);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A file too big to read at once: hashed as a stream once the walk is done. */
 interface BigFile {
   rel: string;
   abs: string;
   st: EntryStats;
+  /** Its place among the walk's digests. */
+  at: number;
+}
+
+type Keep = NonNullable<SourceSelection['keep']>;
+
+/** The host path of entry `name` of the directory at `dir`, or of `dir` itself when no name is given. */
+function entryPath(dir: string, name: string | undefined): string {
+  if (name === undefined) return dir;
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** Entry digests by path, in the order a walk found them (two arrays: no object per entry). */
+interface Found {
+  paths: string[];
+  digests: string[];
+}
+
+/** One selection's walk: what it leaves out, how it lists a directory, where digests go. */
+interface Walk extends Found {
+  exclude: SourceSelection['exclude'];
+  list: (abs: string) => ListedEntry[];
+  keep: Keep | undefined;
+  /** Files too big to read at once: hashed as streams once the walk is done. */
+  big: BigFile[];
+}
+
+/** Each path once, at its first place, with its last digest (selections may overlap). */
+function distinct(found: Found): Found {
+  const byPath = new Map<string, string>();
+  found.paths.forEach((p, i) => byPath.set(p, found.digests[i] as string));
+  return { paths: [...byPath.keys()], digests: [...byPath.values()] };
+}
+
+/** How much of the list of digests is hashed at a time. */
+const LINES_CHUNK = 1 << 16;
+
+/**
+ * The digest of every `path NUL digest LF` line in path order, hashed a piece at a time: the
+ * whole text of a large context (and its UTF-8 copy in the hasher's memory) is megabytes of
+ * fresh memory, which costs more than the hashing.
+ */
+function linesDigest(found: Found): string {
+  const { paths, digests } = found;
+  const order = pathOrder(paths);
+  const d = new StreamDigest();
+  let text = '';
+  for (let k = 0; k < paths.length; k++) {
+    const i = order === undefined ? k : (order[k] as number);
+    text += `${paths[i] as string}\0${digests[i] as string}\n`;
+    if (text.length >= LINES_CHUNK) {
+      d.update(text);
+      text = '';
+    }
+  }
+  d.update(text);
+  return d.digest();
+}
+
+/** The per-path record of what a walk found (what --explain compares), in path order. */
+function foundRecord(found: Found): Record<string, string> {
+  const order = pathOrder(found.paths);
+  const record: Record<string, string> = {};
+  for (let k = 0; k < found.paths.length; k++) {
+    const i = order === undefined ? k : (order[k] as number);
+    record[found.paths[i] as string] = found.digests[i] as string;
+  }
+  return record;
+}
+
+/**
+ * The positions of `paths` in path order; undefined when they are in order already. A walk
+ * visits each directory's entries in name order, which is path order unless a name has a
+ * character below '/' ('a.txt' sorts before 'a/b').
+ */
+function pathOrder(paths: readonly string[]): number[] | undefined {
+  if (inOrder(paths)) return undefined;
+  return paths.map((_, i) => i).sort((a, b) => ((paths[a] as string) < (paths[b] as string) ? -1 : 1));
 }
 
 /** A file's, directory's or other entry's metadata as its digest covers it. */
@@ -98,8 +202,8 @@ export class SourceHasher {
 
   async hash(selection: SourceSelection): Promise<SourcesDigest> {
     await loadHasher();
-    const files = new Map<string, string>();
-    const big: BigFile[] = [];
+    const { keep } = selection;
+    const walk: Walk = { exclude: selection.exclude, list: keep ? (d) => keep.list(d) : listFoundDirectory, keep, paths: [], digests: [], big: [] };
     for (const raw of selection.paths) {
       const rel = normalise(raw);
       const abs = rel === '' ? this.root : join(this.root, rel);
@@ -109,52 +213,51 @@ export class SourceHasher {
       } catch {
         throw new KilnError('COPY_SOURCE_MISSING', `source "${raw}" not found in the build context`);
       }
-      this.visit(rel, abs, st, selection.exclude, files, big);
+      this.visit(rel, abs, undefined, st, walk);
     }
-    for (const b of big) files.set(b.rel, await this.bigFileDigest(b));
-    // The walk visits each directory's entries in name order, which is path order unless a name
-    // has a character below '/' ('a.txt' sorts before 'a/b'): sorted only then.
-    const paths = [...files.keys()];
-    if (!inOrder(paths)) paths.sort();
-    const lines = paths.map((p) => `${p}\0${files.get(p) as string}\n`);
-    return lazySourcesDigest(digestString(lines.join('')), () => {
-      const record: Record<string, string> = {};
-      for (const p of paths) record[p] = files.get(p) as string;
-      return record;
-    });
+    for (const b of walk.big) walk.digests[b.at] = await this.bigFileDigest(b);
+    const found = selection.paths.length > 1 ? distinct(walk) : { paths: walk.paths, digests: walk.digests };
+    return lazySourcesDigest(linesDigest(found), () => foundRecord(found));
   }
 
   /**
-   * Every entry's digest under one selected path, into `out`, in one synchronous pass (a walk
-   * is thousands of tiny calls; a promise for each cost more than the calls). Files too big
-   * to read at once are left to `big`.
+   * Every entry's digest under one selected path, into the walk, in one synchronous pass (a
+   * walk is thousands of tiny calls; a promise for each cost more than the calls). Files too
+   * big to read at once are left to `big`. The entry is `name` in the directory at `at` (or at
+   * `at` itself when no name is given): its path is made only when it is read or listed.
    */
-  private visit(rel: string, abs: string, st: EntryStats, exclude: SourceSelection['exclude'], out: Map<string, string>, big: BigFile[]): void {
+  private visit(rel: string, at: string, name: string | undefined, st: EntryStats, walk: Walk): void {
     const isDir = st.isDirectory();
-    if (rel !== '' && exclude?.(rel, isDir)) return;
+    if (rel !== '' && walk.exclude?.(rel, isDir)) return;
     if (st.isFile()) {
       const known = this.statCache.lookup(rel, st);
-      if (known !== undefined) out.set(rel, known);
-      else if (st.size <= READ_WHOLE_LIMIT) out.set(rel, this.fileDigest(rel, st, Date.now(), digestBytes(readFileSync(abs))));
-      else {
-        out.set(rel, ''); // its place, filled in once it is read
-        big.push({ rel, abs, st });
+      walk.paths.push(rel);
+      if (known !== undefined) walk.digests.push(known);
+      else if (st.size <= READ_WHOLE_LIMIT) {
+        const abs = entryPath(at, name);
+        const bytes = readListedFile(abs, st.size);
+        walk.keep?.keepBytes(abs, bytes);
+        walk.digests.push(this.fileDigest(rel, st, Date.now(), digestBytes(bytes)));
+      } else {
+        walk.big.push({ rel, abs: entryPath(at, name), st, at: walk.digests.length });
+        walk.digests.push(''); // its place, filled in once it is read
       }
       return;
     }
     const header = entryHeader(st);
     if (isDir) {
-      out.set(rel === '' ? '.' : rel, digestString(header));
+      walk.paths.push(rel === '' ? '.' : rel);
+      walk.digests.push(digestString(header));
+      const abs = entryPath(at, name);
       // An entry removed while we walked is not part of this build (the listing leaves it out).
-      const children = listFoundDirectory(abs).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const { name, stats } of children) {
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        this.visit(childRel, abs === '/' ? `/${name}` : `${abs}/${name}`, stats, exclude, out, big);
-      }
+      // Sorted in place: a listing kept for the copy is walked in any order there.
+      const children = walk.list(abs).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const child of children) this.visit(rel === '' ? child.name : `${rel}/${child.name}`, abs, child.name, child.stats, walk);
       return;
     }
-    const body = st.isSymbolicLink() ? readlinkSync(abs) : `${st.rdev}`;
-    out.set(rel, digestString(`${header} ${body}`));
+    const body = st.isSymbolicLink() ? readlinkSync(entryPath(at, name)) : `${st.rdev}`;
+    walk.paths.push(rel);
+    walk.digests.push(digestString(`${header} ${body}`));
   }
 
   private async bigFileDigest(b: BigFile): Promise<string> {

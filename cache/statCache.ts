@@ -214,9 +214,15 @@ function decode(buf: Buffer): Loaded {
   const numbersEnd = HEADER + count * NUMBERS * 8;
   const lengthsEnd = numbersEnd + count * 2;
   if (buf.length !== lengthsEnd + textBytes) throw new Error('truncated stat cache');
-  // Typed arrays need aligned offsets: copy the two tables out.
-  const numbers = new Float64Array(buf.buffer.slice(buf.byteOffset + HEADER, buf.byteOffset + numbersEnd));
-  const lengths = new Uint16Array(buf.buffer.slice(buf.byteOffset + numbersEnd, buf.byteOffset + lengthsEnd));
+  // Typed arrays need aligned offsets: the two tables are read in place where they are (a file
+  // read whole has a buffer of its own), copied out where they are not.
+  const at = buf.byteOffset;
+  const numbers = (at + HEADER) % 8 === 0
+    ? new Float64Array(buf.buffer, at + HEADER, count * NUMBERS)
+    : new Float64Array(buf.buffer.slice(at + HEADER, at + numbersEnd));
+  const lengths = (at + numbersEnd) % 2 === 0
+    ? new Uint16Array(buf.buffer, at + numbersEnd, count)
+    : new Uint16Array(buf.buffer.slice(at + numbersEnd, at + lengthsEnd));
   const text = buf.toString('utf8', lengthsEnd);
   const starts = new Uint32Array(count);
   let pos = 0;

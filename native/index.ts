@@ -137,6 +137,8 @@ export interface NativeSpawnSpec {
    * execs this, which reads the spec and sets the container up, instead of doing it in a copy of
    * the caller's whole address space. Not with a new user namespace nor with `join` (spawn
    * throws): the exec would come before the id maps, or the join needs a process of its own.
+   * Where the addon cannot clone the starter into `cgroupFd` (machines other than x86-64), a
+   * child given one is still a copy of the caller.
    */
   starter?: string;
 }

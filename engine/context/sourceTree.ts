@@ -5,9 +5,10 @@
  */
 import { lstat, readdir } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { listDirectory, listFoundDirectory, type EntryStats } from '../host/directoryListing.js';
+import type { EntryStats } from '../host/directoryListing.js';
 import { IgnoreMatcher, patternRegex } from './dockerignore.js';
 import { clampRelative, resolveInRoot } from './scopedPath.js';
+import { KeptReads } from './keptReads.js';
 import { hasWildcard, segmentMatcher, unescapeLiteral } from './wildcard.js';
 
 export interface SourceMatch {
@@ -26,6 +27,9 @@ export interface WalkEntry {
 }
 
 export class SourceTree {
+  /** What the content digest of a step's sources read, for the copy that follows (keptReads.ts). */
+  readonly kept = new KeptReads();
+
   constructor(
     readonly root: string,
     /** How errors name this tree ("build context", "stage builder", "context web"). */
@@ -107,7 +111,7 @@ export class SourceTree {
    * byte-wise so parents come before children. `dirRel` is the directory's path in the tree
    * (for the ignore rules); `dirAbs` where it really is. One synchronous call per directory
    * (directoryListing.ts): a walk is thousands of tiny lstats, each far cheaper than a round
-   * trip through the thread pool.
+   * trip through the thread pool; none for a directory the step's content digest just listed.
    */
   async walk(dirRel: string, dirAbs: string, exclude?: IgnoreMatcher): Promise<WalkEntry[]> {
     const excluding = exclude !== undefined && !exclude.empty;
@@ -118,7 +122,7 @@ export class SourceTree {
     const out: WalkEntry[] = [];
     // Below the walked directory, one removed meanwhile is just gone (listFoundDirectory).
     const visit = (abs: string, rel: string): void => {
-      for (const { name, stats } of rel === '' ? listDirectory(abs) : listFoundDirectory(abs)) {
+      for (const { name, stats } of this.kept.take(abs, rel !== '')) {
         const entryRel = rel === '' ? name : `${rel}/${name}`;
         // Not path.join: abs is clean (below), and join's normalizing cost about a seventh of a 20,000-file walk's CPU.
         const entryAbs = abs === '/' ? `/${name}` : `${abs}/${name}`;

@@ -55,6 +55,8 @@ function needsPax(s: string): boolean {
 const CHUNK = 1024 * 1024;
 /** …gathered in buffers this big, so an entry started below CHUNK still fits. */
 const CHUNK_ROOM = 2 * CHUNK;
+/** Chunks handed back by the reader kept for reuse at most (it holds a few at a time). */
+const MAX_FREE_CHUNKS = 4;
 
 /**
  * Where the tar's bytes go, read as an async iterable (the blob store's ingest). Entries are
@@ -62,7 +64,10 @@ const CHUNK_ROOM = 2 * CHUNK;
  * writer waits while a few chunks are unread, and learns when the reader has stopped.
  */
 class TarOutput implements AsyncIterable<Buffer> {
-  private chunk = Buffer.allocUnsafe(CHUNK_ROOM);
+  /** Chunk memory this output made, and what of it the reader has handed back (release). */
+  private readonly made = new WeakSet<ArrayBufferLike>();
+  private readonly free: Buffer[] = [];
+  private chunk = this.freshChunk();
   private used = 0;
   private readonly ready: Buffer[] = [];
   private ended = false;
@@ -92,9 +97,29 @@ class TarOutput implements AsyncIterable<Buffer> {
   private seal(): void {
     if (this.used === 0) return;
     this.ready.push(this.chunk.subarray(0, this.used));
-    this.chunk = Buffer.allocUnsafe(CHUNK_ROOM);
+    this.chunk = this.freshChunk();
     this.used = 0;
     this.wake();
+  }
+
+  /** Room for the next chunk: one the reader is done with, else new. */
+  private freshChunk(): Buffer {
+    const again = this.free.pop();
+    if (again !== undefined) return again;
+    const chunk = Buffer.allocUnsafe(CHUNK_ROOM);
+    this.made.add(chunk.buffer);
+    return chunk;
+  }
+
+  /**
+   * The reader is done with a chunk it was handed (it is written and hashed): its memory takes
+   * the next one, whose pages are then already there. Memory this output did not make (a big
+   * file's data) is left alone.
+   */
+  release(chunk: Uint8Array): void {
+    const memory = chunk.buffer;
+    if (!this.made.has(memory) || this.free.length >= MAX_FREE_CHUNKS || this.free.some((f) => f.buffer === memory)) return;
+    this.free.push(Buffer.from(memory, 0, CHUNK_ROOM));
   }
 
   /** Called after each entry: hands over a full chunk, and waits while the reader is a few chunks behind. */
@@ -246,11 +271,18 @@ function finishPax(h: EntryHeader): void {
   if (h.pax) h.pax = Object.fromEntries(Object.entries(h.pax).sort(([a], [b]) => byteOrder(a, b)));
 }
 
+/**
+ * A character of a pair that encodes one above U+FFFF: only where a name has one does the order
+ * of JavaScript's string comparison (UTF-16 units) differ from the order of UTF-8 bytes.
+ */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** A directory's entries depth-first, each directory's children in byte order of their names. */
 async function writeChildren(w: Walker, dir: LayerEntry, rel: string): Promise<void> {
-  const children = [...dir.children()].map(([name, entry]) => ({ name, key: Buffer.from(name, 'utf8'), entry }));
-  children.sort((a, b) => Buffer.compare(a.key, b.key));
-  for (const c of children) await writeNode(w, c.entry, rel === '' ? c.name : `${rel}/${c.name}`);
+  const children = [...dir.children()];
+  if (children.some(([name]) => SURROGATE.test(name))) children.sort(([a], [b]) => byteOrder(a, b));
+  else children.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [name, entry] of children) await writeNode(w, entry, rel === '' ? name : `${rel}/${name}`);
 }
 
 /** A `.wh.` marker entry: an empty root-owned 0600 file at the epoch, as docker writes them. */
@@ -321,13 +353,13 @@ async function writeNode(w: Walker, e: LayerEntry, rel: string): Promise<void> {
   withXattrs(e.xattrs(), h);
   finishPax(h);
   const content = e.content();
-  if (typeof content !== 'string') {
-    if (content.length !== h.size) throw new KilnError('FILE_CHANGED', `${rel} changed size while it was being archived`);
-    await addEntry(w, h, content);
-    return;
-  }
+  if (typeof content !== 'string' && content.length !== h.size) throw new KilnError('FILE_CHANGED', `${rel} changed size while it was being archived`);
   if (h.size <= SMALL_FILE) {
     await addSmallFile(w, h, content);
+    return;
+  }
+  if (typeof content !== 'string') {
+    await addEntry(w, h, content);
     return;
   }
   await writeFileEntry(w, content, h);
@@ -344,10 +376,11 @@ function vanished(path: string, err: unknown): unknown {
 }
 
 /**
- * A small file's entry: header blocks, then its bytes read straight into their place in the
- * output (open, read, close: its size is known, so no fstat as readFileSync does), then padding.
+ * A small file's entry: header blocks, then its bytes — in hand, or read from `content`'s path
+ * straight into their place in the output (open, read, close: its size is known, so no fstat
+ * as readFileSync does) —, then padding.
  */
-async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<void> {
+async function addSmallFile(w: Walker, h: EntryHeader, content: string | Buffer): Promise<void> {
   const header = prepareHeader(w, h);
   // Most headers are one USTAR block, written in place; the others are copied in.
   const blocks = fitsUstar(header) ? undefined : headerBlocks(header);
@@ -362,6 +395,14 @@ async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<vo
     writeUstarHeader(buf, at, header);
     at += 512;
   }
+  if (typeof content === 'string') readInto(content, buf, at, size);
+  else buf.set(content, at);
+  buf.fill(0, at + size, at + size + pad);
+  await w.out.keepPace();
+}
+
+/** Reads the `size` bytes of the file at `path` into `buf` at `at`. */
+function readInto(path: string, buf: Buffer, at: number, size: number): void {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -379,8 +420,6 @@ async function addSmallFile(w: Walker, h: EntryHeader, path: string): Promise<vo
   } finally {
     closeSync(fd);
   }
-  buf.fill(0, at + size, at + size + pad);
-  await w.out.keepPace();
 }
 
 /** A big file, streamed: its header, then its bytes a megabyte at a time, then the padding. */
@@ -486,14 +525,18 @@ export function layerTar(from: string | LayerEntry, opts: LayerOptions): AsyncIt
   return Object.assign(out, { warnings });
 }
 
+/** A layer tar whose reader may hand its chunks back once written (IngestOptions.release). */
+type LayerTar = AsyncIterable<Buffer> & { warnings: string[]; release(chunk: Uint8Array): void };
+
 /**
  * Streams the deterministic tar of a directory or an in-memory tree into the store; returns its
  * diff_id and size. With `behind`, the blob's fsync and rename run on the store's write queue
  * (Store.ingestBlobBehind).
  */
 export async function writeLayer(store: Store, from: string | LayerEntry, opts: LayerOptions, land: 'now' | 'behind' = 'now'): Promise<LayerResult> {
-  const tar = layerTar(from, opts) as AsyncIterable<Buffer> & { warnings: string[] };
-  const { digest, size } = await (land === 'behind' ? store.ingestBlobBehind(tar, { what: 'a layer' }) : store.ingestBlob(tar, { what: 'a layer' }));
+  const tar = layerTar(from, opts) as LayerTar;
+  const ingest = { what: 'a layer', release: (chunk: Uint8Array) => tar.release(chunk) };
+  const { digest, size } = await (land === 'behind' ? store.ingestBlobBehind(tar, ingest) : store.ingestBlob(tar, ingest));
   return { diffId: digest, size, warnings: tar.warnings };
 }
 

@@ -178,7 +178,17 @@ export class BuildCache {
       return { state, key: lookup.key, hit: false };
     }
 
-    const lookup = await lookupFor(before, envRecord(before.config.config?.Env ?? undefined));
+    try {
+      return await this.layerStep(i, await lookupFor(before, envRecord(before.config.config?.Env ?? undefined)));
+    } finally {
+      // What the key's digest read and the step did not take (a hit, or files it did not copy).
+      for (const sel of i.reads?.selections ?? []) if (sel.source.kind === 'tree') sel.source.tree.kept.clear();
+    }
+  }
+
+  /** A step that makes a layer, its cache lookup done: restored from its record, or run. */
+  private async layerStep(i: CachedStepInput, lookup: CacheLookup | undefined): Promise<CachedStepOutput> {
+    const { before } = i;
     if (!lookup) {
       this.explain(i.step, 'MISS: ADD from a URL without --checksum always runs');
       const state = await i.execute();
@@ -311,6 +321,7 @@ export class BuildCache {
         paths,
         ...(isContext ? {} : { root: sel.tree.root, label: sel.tree.label }),
         exclude: (rel, isDir) => sel.tree.excluded(rel) && (!isDir || !isContext || !this.ignore.hasExceptions),
+        keep: { list: (abs) => sel.tree.kept.list(abs, true), keepBytes: (abs, bytes) => sel.tree.kept.keepBytes(abs, bytes) },
       });
     }
     return { sources: await this.cache.selected(trees), inputs };

@@ -110,7 +110,7 @@ export async function runCopy(plan: CopyPlan): Promise<void> {
       else if (await intoDir()) { await ensureDest(); target = posix.join(dest, posix.basename(m.rel)); }
       else target = dest;
       await writer.ensureParents(target);
-      await writer.copyEntry(m.abs, m.stats, target, attrs);
+      await writer.copyEntry(m.abs, m.stats, target, attrs, keptBytes(plan.tree, m.abs, m.stats));
     }
   }
 
@@ -153,8 +153,13 @@ async function copyDirectory(plan: CopyPlan, writer: CopyWriter, m: SourceMatch,
     if (st.isDirectory()) {
       await writer.ensureDir(target, { stats: st, attrs });
       present.add(e.rel);
-    } else await writer.copyEntry(e.abs, st, target, attrs);
+    } else await writer.copyEntry(e.abs, st, target, attrs, keptBytes(plan.tree, e.abs, st));
   }
+}
+
+/** A file's bytes as the step's cache key read them, when it kept them. */
+function keptBytes(tree: SourceTree, abs: string, stats: EntryStats): Buffer | undefined {
+  return stats.isFile() ? tree.kept.takeBytes(abs, stats.size) : undefined;
 }
 
 /**

@@ -126,8 +126,11 @@ export class CopyWriter {
     this.timed.add(dir);
   }
 
-  /** Copies one non-directory entry (file or symlink) from `srcPath` to `imagePath`. */
-  async copyEntry(srcPath: string, stats: EntryStats, imagePath: string, attrs: EntryAttrs): Promise<void> {
+  /**
+   * Copies one non-directory entry (file or symlink) from `srcPath` to `imagePath`. `bytes`: a
+   * file's content already read (by the step's cache key), which the layer then need not read.
+   */
+  async copyEntry(srcPath: string, stats: EntryStats, imagePath: string, attrs: EntryAttrs, bytes?: Buffer): Promise<void> {
     this.tree.remove(imagePath);
     const owner = attrs.owner ?? imageOwner(stats);
     if (stats.isSymbolicLink()) {
@@ -161,7 +164,7 @@ export class CopyWriter {
       this.inodes.set(key, imagePath);
     }
     const mode = attrs.chmod ? attrs.chmod(stats.mode & 0o7777, false) : stats.mode & 0o7777;
-    this.tree.put(imagePath, DiffNode.file(attrsOf(stats, mode, owner), srcPath, stats.size));
+    this.tree.put(imagePath, DiffNode.file(attrsOf(stats, mode, owner), bytes ?? srcPath, stats.size));
   }
 
   /** A file copied from a host path with the attributes given (ADD's downloads: read when the layer is written). */

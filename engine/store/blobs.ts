@@ -30,6 +30,11 @@ export interface IngestOptions {
   source?: string;
   /** What the blob is, for messages ("a layer"); "a blob" when not said. */
   what?: string;
+  /**
+   * Hands each chunk of the source back once it is hashed and written, for the source to fill
+   * again: fresh memory is dear (each page costs a fault), and a layer is megabytes of chunks.
+   */
+  release?: (chunk: Uint8Array) => void;
 }
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
@@ -182,6 +187,7 @@ export class BlobStore {
       throw refusal(err, { place: { kind: 'store', root: this.root }, what: `${opts.what ?? 'a blob'}${opts.source ? ` from ${opts.source}` : ''}`, writtenBytes: bytes.byteLength });
     }
     const info = { digest: `sha256:${nodeCrypto().createHash('sha256').update(bytes).digest('hex')}`, size: bytes.byteLength };
+    opts.release?.(bytes);
     try {
       checkExpected(info, opts);
     } catch (err) {
@@ -216,11 +222,13 @@ export class BlobStore {
         let pendingBytes = 0;
         const flush = async (): Promise<void> => {
           if (pendingBytes === 0) return;
-          const buf = pending.length === 1 ? (pending[0] as Uint8Array) : Buffer.concat(pending, pendingBytes);
+          const written = pending;
+          const buf = written.length === 1 ? (written[0] as Uint8Array) : Buffer.concat(written, pendingBytes);
           pending = [];
           pendingBytes = 0;
           let off = 0;
           while (off < buf.byteLength) off += (await fd.write(buf, off, buf.byteLength - off)).bytesWritten;
+          if (opts.release) for (const chunk of written) opts.release(chunk);
         };
         try {
           for (let r = await next(); !r.done; r = await next()) {

@@ -181,6 +181,15 @@ long Clone3OnStack(struct clone_args* args, int (*fn)(void*), void* arg) {
 }
 #endif
 
+// Where the starter can also be cloned straight into a cgroup: elsewhere a child that must start
+// in one is still a copy of kiln (clone3 into the cgroup), as a later move into it would wait for
+// an RCU grace period.
+#if defined(__x86_64__)
+constexpr bool kStarterIntoCgroup = true;
+#else
+constexpr bool kStarterIntoCgroup = false;
+#endif
+
 struct StarterResult {
   pid_t pid = -1;
   int err = 0;
@@ -479,27 +488,29 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
 
   int cgroupFd = (int)Num(js, "cgroupFd", -1);
   std::string starter = Str(js, "starter");
+  bool started = false;  // through the starter (failed or not): no copy of kiln is tried then
   bool inCgroup = false;
   pid_t pid = -1;
   int cloneErr = 0;
-  if (!starter.empty()) {
-    // An exec before the parent wrote the id maps would leave the child no capability in its
-    // new user namespace; joining one needs a process that shares no memory.
-    if ((flags & CLONE_NEWUSER) || s.joinPidfd >= 0) {
-      cleanup(closeInParent); cleanup(closeOnFailure);
-      Napi::TypeError::New(env, "spawn: a starter cannot start a new user namespace or join a container").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    StarterResult started = StartThroughStarter(starter, flags, cgroupFd, s);
-    pid = started.pid;
-    cloneErr = started.err;
-    inCgroup = started.inCgroup;
+  // An exec before the parent wrote the id maps would leave the child no capability in its new
+  // user namespace; joining one needs a process that shares no memory.
+  if (!starter.empty() && ((flags & CLONE_NEWUSER) || s.joinPidfd >= 0)) {
+    cleanup(closeInParent); cleanup(closeOnFailure);
+    Napi::TypeError::New(env, "spawn: a starter cannot start a new user namespace or join a container").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!starter.empty() && (cgroupFd < 0 || kStarterIntoCgroup)) {
+    StarterResult viaStarter = StartThroughStarter(starter, flags, cgroupFd, s);
+    pid = viaStarter.pid;
+    cloneErr = viaStarter.err;
+    inCgroup = viaStarter.inCgroup;
+    started = true;
   } else if (cgroupFd >= 0) {
     pid = CloneIntoCgroup(flags, cgroupFd, spec.get());
     cloneErr = errno;
     inCgroup = pid >= 0;
   }
-  if (pid < 0 && starter.empty()) {
+  if (pid < 0 && !started) {
     const size_t stackSize = 512 * 1024;
     void* stack = mmap(nullptr, stackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) {

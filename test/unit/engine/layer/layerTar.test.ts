@@ -74,6 +74,34 @@ test('entries come depth-first with children sorted byte-wise, dirs named with a
   assert.deepEqual(names, ['Z', 'a/', 'a/b/', 'a/b/file', 'a/link', 'a-b']);
 });
 
+test('a reader that hands each chunk back once it has it gets the same tar: chunks are reused only after that', async (t) => {
+  const dir = await tempDir(t, 'kiln-tar-');
+  await mkdir(join(dir, 'many'));
+  for (let i = 0; i < 3000; i++) await writeFile(join(dir, 'many', `f${i}`), Buffer.alloc(2000, i % 251));
+  await writeFile(join(dir, 'big'), Buffer.alloc(3 * 1024 * 1024 + 7, 9));
+  const plain = await collect(layerTar(dir, { whiteouts: 'none' }));
+  const tar = layerTar(dir, { whiteouts: 'none' }) as AsyncIterable<Buffer> & { release(chunk: Uint8Array): void };
+  const copies: Buffer[] = [];
+  const memory = new Set<ArrayBufferLike>();
+  let handedBack = 0;
+  for await (const chunk of tar) {
+    if (memory.has(chunk.buffer)) handedBack++;
+    memory.add(chunk.buffer);
+    copies.push(Buffer.from(chunk));
+    tar.release(chunk);
+  }
+  assert.ok(handedBack > 0, 'chunk memory was used again');
+  assert.ok(Buffer.concat(copies).equals(plain));
+});
+
+test('names with characters above U+FFFF sort by their UTF-8 bytes, not by JavaScript string order', async (t) => {
+  const dir = await tempDir(t, 'kiln-tar-');
+  // U+E000 is EE 80 80 in UTF-8, U+1F600 F0 9F 98 80; as UTF-16 the second (D83D DE00) sorts first.
+  for (const name of ['x\u{1F600}', 'x\uE000', 'x~', 'x']) await writeFile(join(dir, name), name);
+  const names = (await headers(await collect(layerTar(dir, { whiteouts: 'none' })))).map((h) => h.name);
+  assert.deepEqual(names, ['x', 'x~', 'x\uE000', 'x\u{1F600}']);
+});
+
 test('hard links are kept: the first path carries the content, later ones link to it', async (t) => {
   const dir = await tempDir(t, 'kiln-tar-');
   await writeFile(join(dir, 'b'), 'shared');
