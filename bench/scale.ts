@@ -8,12 +8,13 @@
  *   bigfile   one file through COPY, save and load: time, and kiln's peak memory
  *   store     images in the store (N) and cache records (10 N): no-op rebuild, images, prune
  *
- *   node dist/bench/run.js --scale [--reps N] [--series context,length,…] [--sizes 1,4]
+ *   node dist/bench/run.js --scale [--reps N] [--series context,length,…] [--sizes [SERIES=]1,4]…
  *                                  [--tools kiln,docker] [--quick] [--svg FILE] [--json FILE]
  *
  * --quick runs small sizes only, to check the bench itself. --sizes measures only the sizes it
- * lists, in every chosen series (files, instructions, stages, images; MiB for bigfile), so one
- * point can be measured again alone. The chart (an SVG, logarithmic axes, a dashed grey line of
+ * lists (files, instructions, stages, images; MiB for bigfile), in every chosen series or, as
+ * `--sizes length=10,100`, in the one it names (repeat it for others), so one point can be
+ * measured again alone. The chart (an SVG, logarithmic axes, a dashed grey line of
  * linear growth) goes to bench/scale.svg unless --svg says where; a partial run (--series,
  * --sizes or --quick) writes one only where --svg asks, so it never replaces the whole chart.
  */
@@ -52,20 +53,24 @@ interface Options {
   series: Set<SeriesName>;
   tools: Set<string>;
   quick: boolean;
-  sizes?: number[];
+  /** --sizes: for every chosen series ('*'), or for the one named. */
+  sizes: Map<SeriesName | '*', number[]>;
   svg?: string;
   json?: string;
 }
 
-/** `--sizes 100,1000`: positive whole numbers. */
-function parseSizes(v: string): number[] {
-  const sizes = v.split(',').map(Number);
+/** `--sizes 100,1000` or `--sizes store=100,1000`: positive whole numbers, for one series or all. */
+function parseSizes(v: string, into: Map<SeriesName | '*', number[]>): void {
+  const eq = v.indexOf('=');
+  const series = eq < 0 ? '*' : v.slice(0, eq);
+  if (series !== '*' && !(SERIES as readonly string[]).includes(series)) throw new Error(`--sizes: unknown series ${series} (known: ${SERIES.join(', ')})`);
+  const sizes = v.slice(eq + 1).split(',').map(Number);
   if (sizes.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--sizes takes positive whole numbers separated by commas, not ${v}`);
-  return sizes;
+  into.set(series as SeriesName | '*', sizes);
 }
 
 function parseOptions(argv: string[], repoRoot: string): Options {
-  const o: Options = { reps: 3, series: new Set(SERIES), tools: new Set(['kiln', 'docker']), quick: false };
+  const o: Options = { reps: 3, series: new Set(SERIES), tools: new Set(['kiln', 'docker']), quick: false, sizes: new Map() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -79,12 +84,12 @@ function parseOptions(argv: string[], repoRoot: string): Options {
       if (unknown.length > 0) throw new Error(`unknown series ${unknown.join(', ')} (known: ${SERIES.join(', ')})`);
       o.series = new Set(wanted as SeriesName[]);
       i++;
-    } else if (a === '--sizes' && v) (o.sizes = parseSizes(v)), i++;
+    } else if (a === '--sizes' && v) parseSizes(v, o.sizes), i++;
     else if (a === '--svg' && v) (o.svg = resolve(v)), i++;
     else if (a === '--json' && v) (o.json = resolve(v)), i++;
     else throw new Error(`unknown argument ${a} (see the comment at the top of bench/scale.ts)`);
   }
-  const partial = o.quick || o.sizes !== undefined || o.series.size < SERIES.length;
+  const partial = o.quick || o.sizes.size > 0 || o.series.size < SERIES.length;
   if (!partial && o.svg === undefined) o.svg = join(repoRoot, 'bench', 'scale.svg');
   return o;
 }
@@ -92,10 +97,11 @@ function parseOptions(argv: string[], repoRoot: string): Options {
 /** The sizes each series runs at: the full set, --quick's, or the ones --sizes names. */
 function sizesOf(o: Options): Record<SeriesName, number[]> {
   const base = o.quick ? QUICK_SIZES : FULL_SIZES;
-  const chosen = o.sizes;
-  if (chosen === undefined) return base;
-  const bigfile = chosen.map((mib) => mib * MiB);
-  return { context: chosen, length: chosen, fanout: chosen, bigfile, store: chosen };
+  const pick = (series: SeriesName, scale = 1): number[] => {
+    const chosen = o.sizes.get(series) ?? o.sizes.get('*');
+    return chosen === undefined ? base[series] : chosen.map((n) => n * scale);
+  };
+  return { context: pick('context'), length: pick('length'), fanout: pick('fanout'), bigfile: pick('bigfile', MiB), store: pick('store') };
 }
 
 /** One measured quantity along a series: per tool, per size, the samples. */

@@ -102,8 +102,12 @@ class TarOutput implements AsyncIterable<Buffer> {
     this.wake();
   }
 
-  /** Room for the next chunk: one the reader is done with, else new. */
-  private freshChunk(): Buffer {
+  /**
+   * Room for the next chunk: one the reader is done with, else new. A big file's data is read
+   * into these too (writeFileEntry), so a 100 MiB file reuses a few megabytes instead of
+   * faulting in 100 MiB of fresh memory.
+   */
+  freshChunk(): Buffer {
     const again = this.free.pop();
     if (again !== undefined) return again;
     const chunk = Buffer.allocUnsafe(CHUNK_ROOM);
@@ -113,8 +117,8 @@ class TarOutput implements AsyncIterable<Buffer> {
 
   /**
    * The reader is done with a chunk it was handed (it is written and hashed): its memory takes
-   * the next one, whose pages are then already there. Memory this output did not make (a big
-   * file's data) is left alone.
+   * the next one, whose pages are then already there. Memory this output did not make is left
+   * alone.
    */
   release(chunk: Uint8Array): void {
     const memory = chunk.buffer;
@@ -430,11 +434,11 @@ async function writeFileEntry(w: Walker, abs: string, h: EntryHeader): Promise<v
   try {
     let left = header.size;
     while (left > 0) {
-      const buf = Buffer.allocUnsafe(Math.min(1024 * 1024, left));
-      const { bytesRead } = await fd.read(buf, 0, buf.length, null);
+      const buf = w.out.freshChunk();
+      const { bytesRead } = await fd.read(buf, 0, Math.min(buf.length, left), null);
       if (bytesRead === 0) throw new KilnError('FILE_CHANGED', `${abs} shrank while it was being archived`);
       left -= bytesRead;
-      await w.out.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+      await w.out.write(buf.subarray(0, bytesRead));
     }
   } finally {
     await fd.close();
