@@ -29,6 +29,7 @@ import type { ImageRecord, Store } from '../store/store.js';
 import { openStore } from './openStore.js';
 import { sourceDateEpochFromEnv } from '../layer/sourceDateEpoch.js';
 import { cachedParse } from '../plan/parsedRecipe.js';
+import { loadHasher } from '../../cache/hasher.js';
 import { BuildCache } from '../schedule/cachedStep.js';
 import { interruptSignal } from '../schedule/scheduler.js';
 import { causeInMessage, makeOutputDir, refusal } from '../errors/refusal.js';
@@ -112,6 +113,10 @@ export async function run(args: ParsedArgs): Promise<number> {
   const contextArg = args.positionals[0] as string;
   refuseWithoutFileOwners();
   const flags = parseBuildFlags(args);
+  // Every build hashes (the parse cache's key first): the wasm hasher compiles off the main
+  // thread meanwhile, while the Dockerfile is read and the store opened, instead of after (a
+  // failure to load shows where the hasher is first awaited).
+  loadHasher().catch(() => undefined);
   const input = await readRecipe(args, flags, contextArg);
   const { store, source } = input;
   const view = await startProgress(args, flags, source.displayName, contextArg);
