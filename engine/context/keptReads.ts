@@ -16,6 +16,11 @@ import { readDirectory, readFoundDirectory, type DirectoryRead, type ListedEntry
 /** File bytes kept at most. */
 const KEPT_BYTES_LIMIT = 64 * 1024 * 1024;
 
+/** The directory at `abs` read now; `found`: met in a walk, empty when it is gone by now. */
+function readAt(abs: string, found: boolean): DirectoryRead {
+  return found ? readFoundDirectory(abs) : readDirectory(abs);
+}
+
 export class KeptReads {
   /** Directories as read, not their entries: a no-op rebuild keeps them for nothing, cheaply. */
   private readonly listings = new Map<string, DirectoryRead>();
@@ -29,7 +34,7 @@ export class KeptReads {
   list(abs: string, found: boolean): ListedEntry[] {
     let read = this.listings.get(abs);
     if (read === undefined) {
-      read = found ? readFoundDirectory(abs) : readDirectory(abs);
+      read = readAt(abs, found);
       this.listings.set(abs, read);
     }
     return read.entries();
@@ -38,7 +43,7 @@ export class KeptReads {
   /** The entries of the directory at `abs`: the kept listing (given up), else a fresh one. */
   take(abs: string, found: boolean): ListedEntry[] {
     const read = this.listings.get(abs);
-    if (read === undefined) return (found ? readFoundDirectory(abs) : readDirectory(abs)).entries();
+    if (read === undefined) return readAt(abs, found).entries();
     this.listings.delete(abs);
     return read.entries();
   }
