@@ -28,7 +28,7 @@ import { BlobStore, hexOf, type BlobInfo, type IngestOptions } from './blobs.js'
 import { StoreLock } from './lock.js';
 import { RefsFile } from './refs.js';
 import { beginCollection, Lease, releaseDeadLeases } from './leases.js';
-import { makeScratchDir, releaseScratchDir, removeScratchDir, sweepStaleTemps } from './scratch.js';
+import { makeScratchDir, releaseScratchDir, removeScratchDir, removeScratchDirBehind, sweepStaleTemps } from './scratch.js';
 import { SnapshotStore } from './snapshots.js';
 import { NO_UNPACKER, type LayerUnpacker } from './layerUnpacker.js';
 import { chainId, RootfsCopies } from './rootfsCopies.js';
@@ -239,9 +239,11 @@ export class Store {
   }
 
   /** Moves `dir` (already in overlay form, on the store's filesystem) in as diffId's snapshot. */
-  adoptSnapshot(diffId: string, dir: string): Promise<string> {
-    releaseScratchDir(dir);
-    return this.snapshots.adopt(diffId, dir);
+  async adoptSnapshot(diffId: string, dir: string): Promise<string> {
+    if (await this.snapshots.adoptNow(diffId, dir)) releaseScratchDir(dir);
+    // A duplicate of a snapshot already there goes behind the caller (what is left at exit, the exit sweep takes).
+    else removeScratchDirBehind(dir);
+    return this.snapshots.path(diffId);
   }
 
   // ---- images
