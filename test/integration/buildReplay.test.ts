@@ -12,7 +12,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, symlinkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,13 +46,13 @@ function kiln(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Waits until every entry of the context was last changed outside the racy window, so a build may record it. */
-async function settled(): Promise<void> {
+/** Waits until every entry of the context (and of `also`) was last changed outside the racy window, so a build may record it. */
+async function settled(also: readonly string[] = []): Promise<void> {
   const newest = (dir: string): number => Math.max(...[dir, ...readdirSync(dir).map((n) => join(dir, n))].map((p) => {
     const st = lstatSync(p);
     return Math.max(st.mtimeMs, st.ctimeMs, p !== dir && st.isDirectory() ? newest(p) : 0);
   }));
-  while (newest(ctx) > Date.now() - RACY_WINDOW_MS - 50) await sleep(20);
+  while (Math.max(...[ctx, ...also].map(newest)) > Date.now() - RACY_WINDOW_MS - 50) await sleep(20);
 }
 
 const parseCache = join(storeRoot, 'cache', 'recipes');
@@ -76,12 +76,17 @@ function recordFiles(): string[] {
   return readdirSync(dir).flatMap((d) => readdirSync(join(dir, d)).filter((f) => f.endsWith('.json')).map((f) => join(dir, d, f)));
 }
 
-/** Builds until a full no-op has recorded itself (unless one had), then shows the next build is a replay. */
-async function recorded(): Promise<Run & { id: string }> {
-  await settled();
-  const full = build();
+/**
+ * Builds until a full no-op has recorded itself (unless one had), then shows the next build is a
+ * replay. A build that moved its tag keeps no record (the store's tags changed while it ran): the
+ * full no-op after it does.
+ */
+async function recorded(also: readonly string[] = []): Promise<Run & { id: string }> {
+  await settled(also);
+  let full = build();
   if (!full.ran) return full;
-  const replayed = build();
+  let replayed = build();
+  if (replayed.ran) [full, replayed] = [replayed, build()];
   assert.equal(replayed.ran, false, `the rebuild after an unchanged full one ran the build:\n${replayed.stderr}`);
   assert.equal(replayed.stderr, full.stderr, 'a replay prints what the build it repeats printed');
   assert.equal(replayed.id, full.id);
@@ -180,6 +185,21 @@ test('whatever a build reads, changed, makes it run in full: context files, the 
   assert.ok(r.ran);
   assert.doesNotMatch(r.stderr, /CACHED/);
   assert.ok(recordFiles().length > 0);
+});
+
+test('a Dockerfile that is a symlink to a file outside the context: its target changed, the build runs', async (t) => {
+  if (!ready(t)) return;
+  const outside = join(base, 'recipes');
+  mkdirSync(outside, { recursive: true });
+  writeFileSync(join(outside, 'Dockerfile'), `FROM ${BASE}\nCOPY a.txt /a.txt\n`);
+  rmSync(join(ctx, 'Dockerfile'));
+  symlinkSync(join(outside, 'Dockerfile'), join(ctx, 'Dockerfile'));
+  const last = await recorded([outside]);
+  writeFileSync(join(outside, 'Dockerfile'), `FROM ${BASE}\nCOPY a.txt /b.txt\n`);
+  await settled([outside]);
+  const r = build();
+  assert.ok(r.ran);
+  assert.notEqual(r.id, last.id);
 });
 
 test('builds a replay could not repeat keep no record: --no-cache, --output, a JSON progress view', async (t) => {

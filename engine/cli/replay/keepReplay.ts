@@ -12,7 +12,7 @@
  *   hide a next change (replayRecord.ts).
  * - an unprivileged build (it re-runs itself in a user namespace of its own).
  */
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ParsedArgs } from '../args.js';
 import { launched, type Launch } from '../launch.js';
@@ -99,11 +99,23 @@ export class ReplayRecorder {
     await writeFileAtomic(file, text).catch(() => undefined); // a record is an optimisation: a full disk only costs the next build its shortcut
   }
 
-  /** The Dockerfile, its ignore file and the whole context; undefined when there is too much to check, or it cannot be read. */
+  /**
+   * The Dockerfile, its ignore files and the whole context; undefined when there is too much to
+   * check, or it cannot be read. The recipe and ignore files are read through symlinks (to
+   * anywhere), so a symlink's target is witnessed too; the context's entries are copied as
+   * they are (a symlink as a symlink, one to follow stays inside the context).
+   */
   private witnesses(): Witness[] | undefined {
     try {
+      const read = this.dockerfile === undefined
+        ? [join(this.contextDir, 'Dockerfile'), join(this.contextDir, 'dockerfile'), join(this.contextDir, 'Dockerfile.dockerignore'), join(this.contextDir, 'dockerfile.dockerignore')]
+        : [this.dockerfile, `${this.dockerfile}.dockerignore`];
       const out: Witness[] = [];
-      if (this.dockerfile !== undefined) out.push(witness(this.dockerfile), witness(`${this.dockerfile}.dockerignore`));
+      for (const path of [...read, join(this.contextDir, '.dockerignore')]) {
+        const w = witness(path);
+        out.push(w);
+        if (w[1] !== null && lstatSync(path).isSymbolicLink()) out.push(witness(realpathSync(path))); // a dangling one throws: no record
+      }
       const root = lstatSync(this.contextDir, { bigint: true, throwIfNoEntry: false });
       if (root === undefined || !root.isDirectory()) return undefined;
       out.push([this.contextDir, signature(root)]);
