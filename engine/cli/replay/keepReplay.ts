@@ -6,14 +6,15 @@
  * - flags whose work a replay would skip or whose output it could not repeat: --no-cache,
  *   --output, --push, --report, --explain, --check, --secret, named contexts, cache import and
  *   export, a terminal's progress view, JSON progress (its timestamps), stdin as recipe or context;
- * - a context of more than CONTEXT_LIMIT entries (checking it would cost what the build's own
- *   walk does), or one with a symlink at its root;
- * - a build whose inputs changed while it ran, or so shortly before that their timestamps could
- *   hide a next change (replayRecord.ts).
+ * - a context whose root is not a directory (a symlink to one, a URL);
+ * - a build whose inputs changed while it ran, or so shortly before it began that their
+ *   timestamps could hide a next change (git's "racily clean" entries): the inputs are witnessed
+ *   once, as the build ends, and none may have changed since a moment before it began, so what
+ *   the build read is what the record holds;
  * - an unprivileged build (it re-runs itself in a user namespace of its own).
  */
-import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { ParsedArgs } from '../args.js';
 import { launched, type Launch } from '../launch.js';
 import { privilege } from '../../host/privilege.js';
@@ -21,10 +22,7 @@ import { isTerminal } from '../../host/isTerminal.js';
 import { tapStandardStreams } from '../../host/standardStreams.js';
 import { writeFileAtomic } from '../../store/atomicFile.js';
 import { RACY_WINDOW_MS } from '../../../cache/statCache.js';
-import { readRefs, REPLAY_FORMAT, replayFile, signature, witness, type OutputChunk, type ReplayRecord, type Witness } from './replayRecord.js';
-
-/** Most context entries a record witnesses. */
-export const CONTEXT_LIMIT = 1000;
+import { contextState, readRefs, REPLAY_FORMAT, replayFile, witness, type ContextState, type OutputChunk, type ReplayRecord, type Witness } from './replayRecord.js';
 
 const REPLAYABLE = {
   strings: new Set(['file', 'target', 'progress', 'platform', 'jobs', 'isolation', 'snapshotter']),
@@ -45,16 +43,20 @@ export interface FinishedBuild {
   kiln: string | undefined;
 }
 
+/** What a build read from the host, as it is when the build ends. */
+interface Inputs {
+  witnesses: Witness[];
+  context: ContextState;
+}
+
 export class ReplayRecorder {
   private readonly output: OutputChunk[] = [];
   private readonly untap: () => void;
   private refsBefore: string | null | undefined;
-  /** The inputs as the build started (before it read any), and when they were read. */
-  private readonly before: { witnesses: Witness[] | undefined; since: bigint };
+  /** Just before the build read anything (ms since the epoch). */
+  private readonly startedMs = Date.now();
 
   private constructor(private readonly launch: Launch, private readonly terminal: boolean | null, private readonly contextDir: string, private readonly dockerfile: string | undefined) {
-    const since = BigInt(Date.now()) * 1_000_000n;
-    this.before = { witnesses: this.witnesses(), since };
     this.untap = tapStandardStreams((fd, data) => {
       this.output.push(typeof data === 'string' ? [fd, 'utf8', data] : [fd, 'base64', data.toString('base64')]);
     });
@@ -85,13 +87,12 @@ export class ReplayRecorder {
     if (build.records === undefined || build.pulled || build.kiln === undefined || this.refsBefore === undefined) return;
     const refs = readRefs(build.storeRoot);
     if (refs !== this.refsBefore) return; // tags moved during the build: its bases may be others now
-    // The inputs the same after the build as before it (it read them in between), and none changed
-    // so shortly before that a next change could keep its timestamps.
-    const { witnesses, since } = this.before;
-    if (witnesses === undefined || racy(witnesses, since) || !sameWitnesses(witnesses, this.witnesses())) return;
+    const inputs = this.inputs();
+    if (inputs === undefined || changedSince(inputs, this.startedMs)) return;
     const record: ReplayRecord = {
       format: REPLAY_FORMAT, kiln: build.kiln, cwd: this.launch.cwd, argv: [...this.launch.argv], env: { ...this.launch.env }, terminal: this.terminal,
-      witness: witnesses, refs, image: build.image, records: [...new Set(build.records)].sort(), output: this.output,
+      witness: inputs.witnesses, context: { dir: this.contextDir, entries: inputs.context.entries, digest: inputs.context.digest },
+      refs, image: build.image, records: [...new Set(build.records)].sort(), output: this.output,
     };
     const file = replayFile(build.storeRoot, this.launch.cwd, this.launch.argv);
     const text = JSON.stringify(record);
@@ -100,67 +101,54 @@ export class ReplayRecorder {
   }
 
   /**
-   * The Dockerfile, its ignore files and the whole context; undefined when there is too much to
-   * check, or it cannot be read. The recipe and ignore files are read through symlinks (to
-   * anywhere), so a symlink's target is witnessed too; the context's entries are copied as
-   * they are (a symlink as a symlink, one to follow stays inside the context).
+   * The Dockerfile, its ignore files, the directory of a Dockerfile named with -f (an ignore
+   * file made and removed there while the build ran shows in its times) and the context;
+   * undefined when it cannot be read. The recipe and ignore files are read through symlinks (to
+   * anywhere), so a symlink's target is witnessed too; the context's entries are copied as they
+   * are (a symlink as a symlink; one followed stays inside the context).
    */
-  private witnesses(): Witness[] | undefined {
+  private inputs(): Inputs | undefined {
     try {
       const read = this.dockerfile === undefined
-        ? [join(this.contextDir, 'Dockerfile'), join(this.contextDir, 'dockerfile'), join(this.contextDir, 'Dockerfile.dockerignore'), join(this.contextDir, 'dockerfile.dockerignore')]
-        : [this.dockerfile, `${this.dockerfile}.dockerignore`];
-      const out: Witness[] = [];
+        ? ['Dockerfile', 'dockerfile', 'Dockerfile.dockerignore', 'dockerfile.dockerignore'].map((n) => join(this.contextDir, n))
+        : [this.dockerfile, `${this.dockerfile}.dockerignore`, dirname(this.dockerfile)];
+      const witnesses: Witness[] = [];
       for (const path of [...read, join(this.contextDir, '.dockerignore')]) {
         const w = witness(path);
-        out.push(w);
-        if (w[1] !== null && lstatSync(path).isSymbolicLink()) out.push(witness(realpathSync(path))); // a dangling one throws: no record
+        witnesses.push(w);
+        if (w[1] !== null && lstatSync(path).isSymbolicLink()) witnesses.push(witness(realpathSync(path))); // a dangling one throws: no record
       }
-      const root = lstatSync(this.contextDir, { bigint: true, throwIfNoEntry: false });
-      if (root === undefined || !root.isDirectory()) return undefined;
-      out.push([this.contextDir, signature(root)]);
-      return walk(this.contextDir, out, CONTEXT_LIMIT + out.length) ? out : undefined;
+      const root = witness(this.contextDir);
+      if (root[1] === null || !lstatSync(this.contextDir).isDirectory()) return undefined;
+      witnesses.push(root);
+      return { witnesses, context: contextState(this.contextDir) };
     } catch {
       return undefined; // unreadable: the build says so itself
     }
   }
 }
 
-/** How close to being recorded a change may be before a later one could carry the same timestamps (the stat cache's window). */
-const FINE_MARGIN_NS = BigInt(RACY_WINDOW_MS) * 1_000_000n;
-/** A filesystem keeping whole seconds only (ns part 0): two seconds, as FAT's two-second stamps. */
-const COARSE_MARGIN_NS = 2_000_000_000n;
+/** How close to a build's start a change may be before a later one could carry the same timestamps (the stat cache's window). */
+const FINE_MARGIN_MS = RACY_WINDOW_MS;
+/** A filesystem keeping whole seconds only: two seconds, as FAT's two-second stamps. */
+const COARSE_MARGIN_MS = 2000;
 
 /**
- * Whether an entry changed too shortly before `since` (ns since the epoch, taken before the
- * entries were read) for its timestamps to show a next change.
+ * Whether any input changed after `sinceMs` less the racy margin: while the build ran (what
+ * it read may not be what is witnessed now), or so shortly before it that its timestamps could
+ * hide a next change.
  */
-export function racy(witnesses: readonly Witness[], since: bigint): boolean {
-  for (const [, sig] of witnesses) {
+export function changedSince(inputs: Inputs, sinceMs: number): boolean {
+  const limit = (wholeSeconds: boolean): number => sinceMs - (wholeSeconds ? COARSE_MARGIN_MS : FINE_MARGIN_MS);
+  if (inputs.context.entries > 0 && inputs.context.newestMs > limit(inputs.context.wholeSeconds)) return true;
+  for (const [, sig] of inputs.witnesses) {
     if (sig === null) continue;
     const parts = sig.split(':');
-    for (const t of [BigInt(parts[6] as string), BigInt(parts[7] as string)]) {
-      const margin = t % 1_000_000_000n === 0n ? COARSE_MARGIN_NS : FINE_MARGIN_NS;
-      if (t > since - margin) return true;
+    for (const ns of [BigInt(parts[6] as string), BigInt(parts[7] as string)]) {
+      if (Number(ns / 1_000_000n) > limit(ns % 1_000_000_000n === 0n)) return true;
     }
   }
   return false;
-}
-
-function sameWitnesses(a: readonly Witness[], b: readonly Witness[] | undefined): boolean {
-  return b !== undefined && a.length === b.length && a.every(([path, sig], i) => b[i]?.[0] === path && b[i]?.[1] === sig);
-}
-
-/** Every entry under `dir` witnessed into `out`; false when there are more than `limit`. */
-function walk(dir: string, out: Witness[], limit: number): boolean {
-  for (const name of readdirSync(dir).sort()) {
-    if (out.length >= limit) return false;
-    const path = join(dir, name);
-    const st = lstatSync(path, { bigint: true });
-    out.push([path, signature(st)]);
-    if (st.isDirectory() && !walk(path, out, limit)) return false;
-  }
-  return true;
 }
 
 /**

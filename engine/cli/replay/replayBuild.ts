@@ -1,7 +1,7 @@
 /**
  * Answers `kiln build` from its replay record (replayRecord.ts) when every input is as the record
  * says: the same command line, environment and working directory, every witnessed file as it
- * was, the store's tags byte for byte, the image and each cache record the build hit still in
+ * was, every entry of the context as it was (one listing per directory), the store's tags byte for byte, the image and each cache record the build hit still in
  * the store. The records are marked used (as a hit marks them), and what the build printed is
  * printed again. bin/kiln asks this before it loads the build (a bundle of its own, a few kB);
  * anything not as recorded, or anything unexpected, and the build runs in full.
@@ -12,7 +12,7 @@ import { privilege } from '../../host/privilege.js';
 import { isTerminal } from '../../host/isTerminal.js';
 import { writeAll } from '../../host/standardStreams.js';
 import { defaultStoreRoot } from '../../store/storeRoot.js';
-import { cacheRecordFile, readRefs, REPLAY_FORMAT, replayFile, witnessesHold, type ReplayRecord } from './replayRecord.js';
+import { cacheRecordFile, contextState, readRefs, REPLAY_FORMAT, replayFile, witnessesHold, type ReplayRecord } from './replayRecord.js';
 
 /**
  * The build's exit status when the record answered it; undefined when the build must run.
@@ -48,6 +48,8 @@ function matchingRecord(argv: readonly string[], kiln: string): ReplayRecord | u
   if (r.format !== REPLAY_FORMAT || r.kiln !== kiln || r.cwd !== cwd || !sameList(r.argv, argv) || !sameEnvironment(r.env, process.env)) return undefined;
   if (r.terminal !== null && r.terminal !== isTerminal(2)) return undefined;
   if (!witnessesHold(r.witness) || readRefs(root) !== r.refs) return undefined;
+  const context = contextState(r.context.dir);
+  if (context.entries !== r.context.entries || context.digest !== r.context.digest) return undefined;
   const hex = r.image.slice('sha256:'.length);
   for (const file of [join(root, 'images', `${hex}.json`), join(root, 'blobs', 'sha256', hex)]) {
     if (lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined;

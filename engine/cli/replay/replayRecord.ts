@@ -19,6 +19,7 @@
  * no record (see keepReplay.ts).
  */
 import { lstatSync, readFileSync, type BigIntStats } from 'node:fs';
+import { RAW_CTIME_MS, RAW_FIELDS, RAW_MODE, RAW_MTIME_MS, readRawDirectory } from '../../host/directoryListing.js';
 import { join } from 'node:path';
 
 export const REPLAY_FORMAT = 1;
@@ -39,6 +40,8 @@ export interface ReplayRecord {
   /** Whether standard error was a terminal (it picks the progress view); null: it did not matter (-q). */
   terminal: boolean | null;
   witness: Witness[];
+  /** The context directory, and every entry under it summed up (contextState). */
+  context: { dir: string; entries: number; digest: string };
   /** refs.json as the build left it (null: there was none). */
   refs: string | null;
   /** The image built: `sha256:HEX`. */
@@ -48,21 +51,47 @@ export interface ReplayRecord {
   output: OutputChunk[];
 }
 
-/** A short, stable hash of a string (two 32-bit FNV-1a lanes): names a record's file, never trusted alone. */
-function shortHash(text: string): string {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+/**
+ * A 64-bit running hash (two 32-bit FNV-1a lanes): names a record's file and sums up a context's
+ * entries. Not a defence against anyone: a collision between two states of one's own files, or
+ * two command lines (compared exactly anyway), is what it need not survive.
+ */
+export class RunningHash {
+  private a = 0x811c9dc5;
+  private b = 0x01000193 ^ 0x5bd1e995;
+
+  text(t: string): this {
+    let { a, b } = this;
+    for (let i = 0; i < t.length; i++) {
+      const c = t.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+    }
+    this.a = a;
+    this.b = b;
+    return this;
   }
-  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+
+  words(w: Uint32Array): this {
+    let { a, b } = this;
+    for (let i = 0; i < w.length; i++) {
+      const c = w[i] as number;
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+    }
+    this.a = a;
+    this.b = b;
+    return this;
+  }
+
+  hex(): string {
+    return (this.a >>> 0).toString(16).padStart(8, '0') + (this.b >>> 0).toString(16).padStart(8, '0');
+  }
 }
 
 /** Where the record of a build started with `argv` in `cwd` lives (the record itself holds both, compared exactly). */
 export function replayFile(storeRoot: string, cwd: string, argv: readonly string[]): string {
-  return join(storeRoot, 'cache', 'replay', `${shortHash(`${cwd}\0${argv.join('\0')}`)}.json`);
+  return join(storeRoot, 'cache', 'replay', `${new RunningHash().text(`${cwd}\0${argv.join('\0')}`).hex()}.json`);
 }
 
 /** A build cache record's file (cache/recordIndex.ts keeps them there). */
@@ -102,4 +131,49 @@ export function readRefs(storeRoot: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** What the context holds, summed up: its entries' names and lstat numbers, in walk order. */
+export interface ContextState {
+  entries: number;
+  digest: string;
+  /** The latest mtime or ctime of any entry (ms), and whether every one was a whole second (a coarse filesystem). */
+  newestMs: number;
+  wholeSeconds: boolean;
+}
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+
+/**
+ * Every entry under `root` (not `root` itself), one addon call per directory and no object per
+ * entry: each directory's path, its names and their numbers folded into one hash, the
+ * directories in the order they are listed. The same tree listed twice gives the same digest
+ * (a directory's order changes only when it does, and then its own times change too).
+ */
+export function contextState(root: string): ContextState {
+  const hash = new RunningHash();
+  let entries = 0;
+  let newestMs = 0;
+  let wholeSeconds = true;
+  const pending = [''];
+  while (pending.length > 0) {
+    const rel = pending.pop() as string;
+    const dir = readRawDirectory(rel === '' ? root : `${root}/${rel}`);
+    hash.text(`${rel}\0${dir.names}\0`).words(new Uint32Array(dir.numbers.buffer, dir.numbers.byteOffset, dir.numbers.length * 2));
+    entries += dir.count;
+    let names: string[] | undefined;
+    for (let i = 0; i < dir.count; i++) {
+      const at = i * RAW_FIELDS;
+      const m = dir.numbers[at + RAW_MTIME_MS] as number;
+      const c = dir.numbers[at + RAW_CTIME_MS] as number;
+      newestMs = Math.max(newestMs, m, c);
+      if (m % 1000 !== 0 || c % 1000 !== 0) wholeSeconds = false;
+      if (((dir.numbers[at + RAW_MODE] as number) & S_IFMT) === S_IFDIR) {
+        names ??= dir.names.split('\0');
+        pending.push(rel === '' ? (names[i] as string) : `${rel}/${names[i] as string}`);
+      }
+    }
+  }
+  return { entries, digest: hash.hex(), newestMs, wholeSeconds };
 }
