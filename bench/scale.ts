@@ -9,28 +9,31 @@
  *   store     images in the store (N) and cache records (10 N): no-op rebuild, images, prune
  *
  *   node dist/bench/run.js --scale [--reps N] [--series context,length,…] [--sizes [SERIES=]1,4]…
- *                                  [--tools kiln,docker] [--quick] [--svg FILE] [--json FILE]
+ *                                  [--tools kiln,docker] [--quick] [--results FILE] [--svg FILE] [--readme FILE]
+ *   node dist/bench/run.js --scale --render [--results FILE] [--svg FILE] [--readme FILE]
  *
  * --quick runs small sizes only, to check the bench itself. --sizes measures only the sizes it
  * lists (files, instructions, stages, images; MiB for bigfile), in every chosen series or, as
  * `--sizes length=10,100`, in the one it names (repeat it for others), so one point can be
- * measured again alone. The chart (an SVG, logarithmic axes, a dashed grey line of
- * linear growth) goes to bench/scale.svg unless --svg says where; a partial run (--series,
- * --sizes or --quick) writes one only where --svg asks, so it never replaces the whole chart.
+ * measured again alone. Every run merges what it measured into the results file
+ * (bench/scale-results.json; --quick only into one --results names): each point keeps its latest
+ * measurement, kiln's and docker's, with the load average and the time it was taken
+ * (bench/scaleResults.ts). Then the chart (bench/scale.svg, or --svg: logarithmic axes, a dashed
+ * grey line of linear growth) and the README's table (between its scale table markers; or
+ * --readme's) are drawn again from the whole merged file (bench/scaleReport.ts), so a partial run
+ * updates its points in both. --render draws them from the file without measuring.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kiln, peers, type Builder } from './builders.js';
 import { baseOnly, haveBusybox, makeContext, manyFilesCopy, tenRuns, writeManyFiles, writeRootfsTar } from './fixtures.js';
-import { formatMs, median, timeCommand, timeCommandWithMemory } from './measure.js';
+import { timeCommand, timeCommandWithMemory } from './measure.js';
 import { bigFileRecipe, fanOutRecipe, longRecipe, manyImagesArchive, writeBigFile } from './scaleFixtures.js';
-import { renderChart, type ChartPanel, type ChartSeries } from './svgChart.js';
-
-const SERIES = ['context', 'length', 'fanout', 'bigfile', 'store'] as const;
-type SeriesName = (typeof SERIES)[number];
+import { renderResultsChart, renderTable, withTable } from './scaleReport.js';
+import { curveSpec, measurementOf, mergeResults, readResults, SERIES, writeResults, type Sample, type ScaleResults, type SeriesName } from './scaleResults.js';
 
 const MiB = 1024 * 1024;
 const FULL_SIZES: Record<SeriesName, number[]> = {
@@ -55,8 +58,12 @@ interface Options {
   quick: boolean;
   /** --sizes: for every chosen series ('*'), or for the one named. */
   sizes: Map<SeriesName | '*', number[]>;
+  /** Where the measurements merge into (none: a --quick run without --results). */
+  results?: string;
   svg?: string;
-  json?: string;
+  readme?: string;
+  /** --render: draw the chart and the table from the results file, measure nothing. */
+  renderOnly: boolean;
 }
 
 /** `--sizes 100,1000` or `--sizes store=100,1000`: positive whole numbers, for one series or all. */
@@ -70,12 +77,13 @@ function parseSizes(v: string, into: Map<SeriesName | '*', number[]>): void {
 }
 
 function parseOptions(argv: string[], repoRoot: string): Options {
-  const o: Options = { reps: 3, series: new Set(SERIES), tools: new Set(['kiln', 'docker']), quick: false, sizes: new Map() };
+  const o: Options = { reps: 3, series: new Set(SERIES), tools: new Set(['kiln', 'docker']), quick: false, sizes: new Map(), renderOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
     if (a === '--scale') continue;
     if (a === '--quick') o.quick = true;
+    else if (a === '--render') o.renderOnly = true;
     else if (a === '--reps' && v) (o.reps = Math.max(1, Number(v))), i++;
     else if (a === '--tools' && v) (o.tools = new Set(['kiln', ...v.split(',')])), i++;
     else if (a === '--series' && v) {
@@ -85,12 +93,16 @@ function parseOptions(argv: string[], repoRoot: string): Options {
       o.series = new Set(wanted as SeriesName[]);
       i++;
     } else if (a === '--sizes' && v) parseSizes(v, o.sizes), i++;
+    else if (a === '--results' && v) (o.results = resolve(v)), i++;
     else if (a === '--svg' && v) (o.svg = resolve(v)), i++;
-    else if (a === '--json' && v) (o.json = resolve(v)), i++;
+    else if (a === '--readme' && v) (o.readme = resolve(v)), i++;
     else throw new Error(`unknown argument ${a} (see the comment at the top of bench/scale.ts)`);
   }
-  const partial = o.quick || o.sizes.size > 0 || o.series.size < SERIES.length;
-  if (!partial && o.svg === undefined) o.svg = join(repoRoot, 'bench', 'scale.svg');
+  if (o.results === undefined && !o.quick) o.results = join(repoRoot, 'bench', 'scale-results.json');
+  if (o.results !== undefined) {
+    o.svg ??= join(dirname(o.results), 'scale.svg');
+    o.readme ??= join(repoRoot, 'README.md');
+  }
   return o;
 }
 
@@ -104,21 +116,34 @@ function sizesOf(o: Options): Record<SeriesName, number[]> {
   return { context: pick('context'), length: pick('length'), fanout: pick('fanout'), bigfile: pick('bigfile', MiB), store: pick('store') };
 }
 
-/** One measured quantity along a series: per tool, per size, the samples. */
+/** One measured quantity along a series (its id is the results file's, bench/scaleResults.ts): per tool, per size, the samples. */
 class Curve {
-  readonly samples = new Map<string, Map<number, number[]>>();
+  readonly samples = new Map<string, Map<number, Sample[]>>();
   readonly failures: string[] = [];
-  constructor(readonly name: string, readonly unit: 'ms' | 'MiB') {}
+  constructor(readonly id: string) {
+    curveSpec(id);
+  }
 
-  add(tool: string, size: number, value: number): void {
-    const bySize = this.samples.get(tool) ?? new Map<number, number[]>();
-    bySize.set(size, [...(bySize.get(size) ?? []), value]);
+  add(tool: string, size: number, value: number, load: number): void {
+    const bySize = this.samples.get(tool) ?? new Map<number, Sample[]>();
+    bySize.set(size, [...(bySize.get(size) ?? []), { value, load, at: new Date() }]);
     this.samples.set(tool, bySize);
   }
 
-  medianOf(tool: string, size: number): number | undefined {
-    return median(this.samples.get(tool)?.get(size) ?? []);
+  /** What this run measured, as the results file holds it. */
+  results(): ScaleResults {
+    const unit = curveSpec(this.id).unit;
+    const sizes: ScaleResults[string] = {};
+    for (const [tool, bySize] of this.samples) {
+      for (const [size, samples] of bySize) (sizes[String(size)] ??= {})[tool] = measurementOf(unit, samples);
+    }
+    return Object.keys(sizes).length > 0 ? { [this.id]: sizes } : {};
   }
+}
+
+/** The 1-minute load average as a sample starts: recorded beside each figure. */
+function loadNow(): number {
+  return loadavg()[0] as number;
 }
 
 interface Context {
@@ -138,8 +163,9 @@ function nonce(tool: string, rep: number): string {
 
 /** Times `argv` into `curve` at `size`; a failure is kept as a note and the point left out. */
 async function sample(curve: Curve, tool: Builder, size: number, argv: string[]): Promise<boolean> {
+  const load = loadNow();
   const t = await timeCommand(argv, tool.env, 3_600_000);
-  if (t.ok) curve.add(tool.name, size, t.ms);
+  if (t.ok) curve.add(tool.name, size, t.ms, load);
   else curve.failures.push(`${tool.name} at ${size}: ${t.error ?? 'failed'}`);
   return t.ok;
 }
@@ -160,8 +186,8 @@ async function toolsWithFreshStores(c: Context, label: string): Promise<{ tools:
 
 /** Cold build then no-op rebuilds of `recipe` at each size, every tool in turn. */
 async function buildSeries(c: Context, label: string, sizes: number[], ctxFor: (size: number) => string, recipe: (size: number, nonce: string) => string, withNoop: boolean): Promise<Curve[]> {
-  const cold = new Curve(`${label}, cold`, 'ms');
-  const noop = new Curve(`${label}, no-op rebuild`, 'ms');
+  const cold = new Curve(`${label}/cold`);
+  const noop = new Curve(`${label}/noop`);
   const { tools, done } = await toolsWithFreshStores(c, label);
   try {
     for (const size of sizes) {
@@ -213,18 +239,19 @@ async function fanOutSeries(c: Context, sizes: number[]): Promise<Curve[]> {
  * builds in its build cache, so loading its own archive would only register them).
  */
 async function bigFileSeries(c: Context, sizes: number[]): Promise<Curve[]> {
-  const copy = new Curve('one big file: COPY, cold', 'ms');
-  const save = new Curve('one big file: save', 'ms');
-  const load = new Curve('one big file: load (a layer it lacks)', 'ms');
-  const memory = new Curve('kiln peak memory (COPY, save, load)', 'MiB');
+  const copy = new Curve('bigfile/copy');
+  const save = new Curve('bigfile/save');
+  const load = new Curve('bigfile/load');
+  const memory = new Curve('bigfile/memory');
   const { tools, done } = await toolsWithFreshStores(c, 'bigfile');
   const scratch = mkdtempSync(join(tmpdir(), 'kiln-scale-bigfile-out-'));
   const kilnTool = tools.find((t) => t.name === 'kiln') as Builder;
   const timedKiln = async (curve: Curve, size: number, argv: string[], env: NodeJS.ProcessEnv): Promise<boolean> => {
+    const loadAtStart = loadNow();
     const r = await timeCommandWithMemory(argv, env, scratch);
     if (!r.ok) { curve.failures.push(`kiln at ${size}: ${r.error ?? 'failed'}`); return false; }
-    curve.add('kiln', size, r.ms);
-    if (r.peakMiB !== undefined) memory.add('kiln', size, r.peakMiB);
+    curve.add('kiln', size, r.ms, loadAtStart);
+    if (r.peakMiB !== undefined) memory.add('kiln', size, r.peakMiB, loadAtStart);
     return true;
   };
   try {
@@ -269,9 +296,9 @@ async function bigFileSeries(c: Context, sizes: number[]): Promise<Curve[]> {
 
 /** A store holding N images and 10 N cache records: how the everyday verbs cope. */
 async function storeSeries(c: Context, sizes: number[]): Promise<Curve[]> {
-  const noopCurve = new Curve('store: no-op rebuild (10 RUN recipe)', 'ms');
-  const images = new Curve('store: list images', 'ms');
-  const prune = new Curve('store: prune (nothing to remove)', 'ms');
+  const noopCurve = new Curve('store/noop');
+  const images = new Curve('store/images');
+  const prune = new Curve('store/prune');
   const scratch = mkdtempSync(join(tmpdir(), 'kiln-scale-store-'));
   try {
     for (const n of sizes) {
@@ -320,69 +347,6 @@ async function storeSeries(c: Context, sizes: number[]): Promise<Curve[]> {
   return [noopCurve, images, prune];
 }
 
-function formatSize(series: SeriesName, v: number): string {
-  if (series === 'bigfile') return v >= 1024 * MiB ? `${+(v / 1024 / MiB).toFixed(1)} GiB` : `${Math.round(v / MiB)} MiB`;
-  return v >= 1000 ? `${+(v / 1000).toFixed(1)}k` : String(v);
-}
-
-function formatValue(curve: Curve, v: number | undefined): string {
-  if (v === undefined) return 'n/a';
-  return curve.unit === 'MiB' ? `${Math.round(v)} MiB` : formatMs(v);
-}
-
-function table(series: SeriesName, curves: Curve[], sizes: number[], toolNames: string[]): string {
-  const header = ['', ...sizes.map((s) => formatSize(series, s))];
-  const lines: string[][] = [header];
-  for (const curve of curves) {
-    for (const tool of toolNames) {
-      if (!curve.samples.has(tool)) continue;
-      lines.push([`${curve.name} — ${tool}`, ...sizes.map((s) => formatValue(curve, curve.medianOf(tool, s)))]);
-    }
-    if (curve.unit === 'ms' && curve.samples.has('kiln') && curve.samples.has('docker')) {
-      lines.push([`${curve.name} — kiln/docker`, ...sizes.map((s) => {
-        const k = curve.medianOf('kiln', s);
-        const d = curve.medianOf('docker', s);
-        return k !== undefined && d !== undefined && d > 0 ? (k / d).toFixed(2) : 'n/a';
-      })]);
-    }
-  }
-  const widths = header.map((_, i) => Math.max(...lines.map((l) => (l[i] ?? '').length)));
-  return lines.map((l) => l.map((cell, i) => cell.padEnd((widths[i] as number) + 2)).join('').trimEnd()).join('\n');
-}
-
-/** Axis ticks are round numbers: 500 ms, 2 s, 10 s. */
-function axisTime(ms: number): string {
-  return ms >= 1000 ? `${+(ms / 1000).toPrecision(3)} s` : `${+ms.toPrecision(3)} ms`;
-}
-
-const COLORS: Record<string, string> = { kiln: '#c0392b', docker: '#2471a3' };
-
-function panels(series: SeriesName, curves: Curve[]): ChartPanel[] {
-  const xLabel: Record<SeriesName, string> = {
-    context: 'files in the context', length: 'instructions', fanout: 'independent stages', bigfile: 'file size', store: 'images (cache records: ×10)',
-  };
-  const time = curves.filter((cv) => cv.unit === 'ms');
-  const memory = curves.filter((cv) => cv.unit === 'MiB');
-  const toSeries = (cv: Curve, tool: string, dashed: boolean, label: string): ChartSeries => ({
-    label, color: COLORS[tool] ?? '#555', dashed,
-    points: [...(cv.samples.get(tool)?.keys() ?? [])].map((x) => ({ x, y: cv.medianOf(tool, x) ?? 0 })),
-  });
-  const out: ChartPanel[] = [];
-  // Two curves of one series (cold and no-op) share a panel; the store's three each get one.
-  const groups = series === 'store' || series === 'bigfile' ? time.map((cv) => [cv]) : [time];
-  for (const group of groups) {
-    const lines: ChartSeries[] = [];
-    group.forEach((cv, i) => {
-      for (const tool of cv.samples.keys()) lines.push(toSeries(cv, tool, i > 0, `${tool}${group.length > 1 ? ` ${cv.name.split(', ')[1] ?? ''}` : ''}`));
-    });
-    out.push({ title: group.length > 1 ? series : (group[0] as Curve).name, xLabel: xLabel[series], xFormat: (v) => formatSize(series, v), yFormat: axisTime, series: lines });
-  }
-  for (const cv of memory) {
-    out.push({ title: cv.name, xLabel: xLabel[series], xFormat: (v) => formatSize(series, v), yFormat: (v) => `${Math.round(v)} MiB`, series: [toSeries(cv, 'kiln', false, 'kiln')] });
-  }
-  return out;
-}
-
 /** Removes the images this bench tagged in docker (and only those). */
 function removeDockerTags(tags: Set<string>): void {
   const list = [...tags];
@@ -395,45 +359,52 @@ function removeDockerTags(tags: Set<string>): void {
   }
 }
 
+/** Draws the chart and the README's table from the whole results file. */
+function render(o: Options, results: ScaleResults): void {
+  if (o.svg !== undefined) {
+    writeFileSync(o.svg, renderResultsChart(results));
+    process.stdout.write(`chart: ${o.svg}\n`);
+  }
+  if (o.readme !== undefined && existsSync(o.readme)) {
+    writeFileSync(o.readme, withTable(readFileSync(o.readme, 'utf8'), renderTable(results)));
+    process.stdout.write(`table: ${o.readme}\n`);
+  }
+}
+
 export async function runScaleBench(argv: string[]): Promise<void> {
   const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
   const o = parseOptions(argv, repoRoot);
+  if (o.renderOnly) {
+    if (o.results === undefined) throw new Error('--render needs a results file (--results FILE)');
+    render(o, readResults(o.results));
+    return;
+  }
   if (!haveBusybox()) throw new Error('the bench needs /bin/busybox (Debian package busybox-static) for its base image');
   const fixtures = join(tmpdir(), 'kiln-bench-fixtures');
   mkdirSync(fixtures, { recursive: true });
   const kilnBin = join(repoRoot, 'bin', 'kiln');
   const { found, missing } = peers(new Set([...o.tools].filter((t) => t === 'docker')));
   const c: Context = { o, tools: [kiln(kilnBin, ''), ...found], fixtures, rootfs: writeRootfsTar(fixtures), kilnBin, dockerTags: new Set() };
-  const toolNames = c.tools.map((t) => t.name);
   const sizes = sizesOf(o);
-  process.stderr.write(`bench --scale: ${o.reps} repetitions; tools: ${toolNames.join(', ')}${missing.length ? `; skipped: ${missing.join(', ')}` : ''}\n`);
+  process.stderr.write(`bench --scale: ${o.reps} repetitions; tools: ${c.tools.map((t) => t.name).join(', ')}${missing.length ? `; skipped: ${missing.join(', ')}` : ''}\n`);
   const run: Record<SeriesName, (c: Context, sizes: number[]) => Promise<Curve[]>> = {
     context: contextSeries, length: lengthSeries, fanout: fanOutSeries, bigfile: bigFileSeries, store: storeSeries,
   };
-  const results: { series: SeriesName; curves: Curve[] }[] = [];
+  const curves: Curve[] = [];
   try {
     for (const series of SERIES) {
       if (!o.series.has(series)) continue;
-      results.push({ series, curves: await run[series](c, sizes[series]) });
+      curves.push(...(await run[series](c, sizes[series])));
     }
   } finally {
     removeDockerTags(c.dockerTags);
   }
-  const caption = `kiln${toolNames.includes('docker') ? ' and docker BuildKit' : ''}, median of ${o.reps}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`;
-  process.stdout.write(`\n${caption}\n`);
-  for (const { series, curves } of results) {
-    process.stdout.write(`\n== ${series}\n${table(series, curves, sizes[series], toolNames)}\n`);
-    for (const cv of curves) for (const f of cv.failures) process.stdout.write(`  failed: ${cv.name}: ${f}\n`);
-  }
-  if (o.svg !== undefined) {
-    writeFileSync(o.svg, renderChart(caption, results.flatMap(({ series, curves }) => panels(series, curves))));
-    process.stdout.write(`\nchart: ${o.svg}\n`);
-  }
-  if (o.json) {
-    const data = results.map(({ series, curves }) => ({
-      series,
-      curves: curves.map((cv) => ({ name: cv.name, unit: cv.unit, samples: Object.fromEntries([...cv.samples].map(([tool, m]) => [tool, Object.fromEntries(m)])), failures: cv.failures })),
-    }));
-    writeFileSync(o.json, JSON.stringify(data, null, 2));
-  }
+  const fresh = curves.reduce<ScaleResults>((all, cv) => mergeResults(all, cv.results()), {});
+  process.stdout.write(`\nmeasured in this run (kiln / docker, median of ${o.reps}):\n\n${renderTable(fresh)}\n\n`);
+  for (const cv of curves) for (const f of cv.failures) process.stdout.write(`  failed: ${cv.id}: ${f}\n`);
+  if (o.results === undefined) return;
+  const merged = mergeResults(readResults(o.results), fresh);
+  writeResults(o.results, merged);
+  process.stdout.write(`results: ${o.results}\n`);
+  render(o, merged);
 }

@@ -108,11 +108,32 @@ function asFsError(err: unknown): unknown {
  */
 export interface DirectoryRead {
   entries(): ListedEntry[];
+  /** The listing as the addon gave it; none where node's fs listed the directory. */
+  readonly native?: NativeListing;
+}
+
+/**
+ * One directory as the addon lists it: the names joined by NUL in the directory's order, and
+ * ten numbers per name (mode, uid, gid, size, ino, dev, nlink, rdev, mtimeMs, ctimeMs).
+ */
+export interface NativeListing {
+  readonly names: string;
+  readonly count: number;
+  readonly stats: Float64Array;
+}
+
+/** Whether entry `i` of an addon listing is a directory (read from its numbers, no object made). */
+export function listedIsDirectory(listing: NativeListing, i: number): boolean {
+  return ((listing.stats[i * FIELDS] as number) & S_IFMT) === 0o040000;
 }
 
 /** What the addon gave for one directory. */
-class NativeRead implements DirectoryRead {
-  constructor(private readonly names: string, private readonly count: number, private readonly stats: Float64Array) {}
+class NativeRead implements DirectoryRead, NativeListing {
+  constructor(readonly names: string, readonly count: number, readonly stats: Float64Array) {}
+
+  get native(): NativeListing {
+    return this;
+  }
 
   entries(): ListedEntry[] {
     if (this.count === 0) return [];

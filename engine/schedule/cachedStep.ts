@@ -337,7 +337,8 @@ export class BuildCache {
         paths,
         ...(isContext ? {} : { root: sel.tree.root, label: sel.tree.label }),
         exclude: (rel, isDir) => sel.tree.excluded(rel) && (!isDir || !isContext || !this.ignore.hasExceptions),
-        keep: { list: (abs) => sel.tree.kept.list(abs, true), keepBytes: (abs, bytes) => sel.tree.kept.keepBytes(abs, bytes) },
+        excludeRules: JSON.stringify([sel.tree.ignoreRules, isContext && this.ignore.hasExceptions]),
+        keep: { read: (abs) => sel.tree.kept.read(abs, true), keepBytes: (abs, bytes) => sel.tree.kept.keepBytes(abs, bytes) },
       });
     }
     return { sources: await this.cache.selected(trees), inputs };

@@ -5,7 +5,7 @@
  * overlayfs left them, is the step's layer (and then that layer's snapshot).
  */
 import { lstatSync, lutimesSync, readdirSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RootfsView, type ViewDirs } from './rootfsView.js';
 import { StageFiles } from './stageFiles.js';
@@ -42,12 +42,13 @@ export class OverlaySnapshotter implements Snapshotter {
     // Overlay needs a lower dir: a stage with no layer yet gets an empty one.
     const emptyLower = files.lowerDirs.length === 0 ? await this.dirs.scratchDir() : undefined;
     const lowerDirs = emptyLower !== undefined ? [emptyLower] : [...files.lowerDirs];
+    let adopted = false;
     const captured: CapturedLayer = {
       diff: upperDir,
       get empty() { return readdirSync(upperDir).length === 0; },
       // The dir becomes the layer's snapshot, which later COPY --from reads: clamped like the tar.
       clamp: async (seconds) => clampTreeMtimes(upperDir, seconds),
-      keep: async () => undefined, // the store adopted the upper dir as the layer's snapshot
+      keep: async () => { adopted = true; }, // the store adopted the upper dir as the layer's snapshot
     };
     return {
       rootfs: { kind: 'overlay', lowerDirs, upperDir, workDir },
@@ -56,7 +57,7 @@ export class OverlaySnapshotter implements Snapshotter {
       capture: async () => captured,
       discard: async () => {
         await files.close();
-        if ((await readdir(upperDir).catch(() => undefined)) !== undefined) await rm(upperDir, { recursive: true, force: true });
+        if (!adopted) await rm(upperDir, { recursive: true, force: true });
         // Nothing waits for the overlay's work dir to go: removed in the background (and, like
         // every scratch dir, at exit if still there).
         void rm(workDir, { recursive: true, force: true }).catch(() => undefined);

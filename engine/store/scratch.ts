@@ -72,6 +72,11 @@ export async function removeScratchDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
+/** Removes a scratch dir behind the caller; it stays ours (removed at exit) until it is gone. */
+export function removeScratchDirBehind(dir: string): void {
+  void rm(dir, { recursive: true, force: true }).then(() => { ours.delete(dir); }, () => undefined);
+}
+
 /**
  * Detaches whatever a dead process left mounted under `dir` (an older kiln, or one that could
  * not have a mount namespace of its own, killed with a stage view mounted).

@@ -4,7 +4,7 @@
  * built in a temp dir and renamed into place, so a reader sees a whole one or none; two processes
  * extracting the same layer both succeed and one copy is kept.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../errors/kilnError.js';
@@ -129,6 +129,23 @@ export class SnapshotStore {
     await this.hold([diffId]);
     await renameDirInto(dir, target);
     return target;
+  }
+
+  /**
+   * adopt() for a build step's dir, which the next step waits for: one sync rename (a
+   * thread-pool one queues behind the fsyncs the build writes behind its steps). False when the
+   * snapshot was there already (the same layer made before): `dir` is then the caller's to remove.
+   */
+  async adoptNow(diffId: string, dir: string): Promise<boolean> {
+    await this.hold([diffId]);
+    try {
+      renameSync(dir, this.path(diffId));
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTEMPTY') return false;
+      throw err;
+    }
   }
 
   async list(): Promise<string[]> {
