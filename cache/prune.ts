@@ -52,9 +52,9 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
       else kept.push(e);
     }
     if (options.all) {
-      // --explain's memory and the stat caches go too: a clean slate. Files only: a build may be
+      // --explain's memory, the stat caches and the builds' replay records go too: a clean slate. Files only: a build may be
       // writing beside them, into these very dirs.
-      for (const dir of ['inputs', 'stat']) recordBytes += await removeFilesUnder(join(store.root, 'cache', dir));
+      for (const dir of ['inputs', 'stat', 'replay']) recordBytes += await removeFilesUnder(join(store.root, 'cache', dir));
     }
     // Temp files of dead writers anywhere under cache/ (records, parsed recipes, …), and of
     // atomic writes of image records and refs.
