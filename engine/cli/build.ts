@@ -149,7 +149,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   }
   const record = await buildAndTag(buildOptions, flags.tags, view, close);
   await deliver(store, record, flags, view, exchange, started);
-  await replay?.finish({ storeRoot: store.root, image: record.id, records: cache.answeredFrom(), pulled: pulled.any, kiln: runningWholeBundleId() });
+  replay?.finish({ storeRoot: store.root, image: record.id, records: cache.answeredFrom(), pulled: pulled.any, kiln: runningWholeBundleId() });
   return 0;
 }
 

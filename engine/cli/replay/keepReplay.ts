@@ -20,7 +20,7 @@ import { launched, type Launch } from '../launch.js';
 import { privilege } from '../../host/privilege.js';
 import { isTerminal } from '../../host/isTerminal.js';
 import { tapStandardStreams } from '../../host/standardStreams.js';
-import { writeFileAtomic } from '../../store/atomicFile.js';
+import { writeFileAtomicSync } from '../../store/atomicFile.js';
 import { RACY_WINDOW_MS } from '../../../cache/statCache.js';
 import { contextState, readRefs, REPLAY_FORMAT, replayFile, witness, type ContextState, type OutputChunk, type ReplayRecord, type Witness } from './replayRecord.js';
 
@@ -82,7 +82,7 @@ export class ReplayRecorder {
   }
 
   /** Stops listening; with a build that ran nothing, records it. */
-  async finish(build: FinishedBuild): Promise<void> {
+  finish(build: FinishedBuild): void {
     this.untap();
     if (build.records === undefined || build.pulled || build.kiln === undefined || this.refsBefore === undefined) return;
     const refs = readRefs(build.storeRoot);
@@ -97,7 +97,12 @@ export class ReplayRecorder {
     const file = replayFile(build.storeRoot, this.launch.cwd, this.launch.argv);
     const text = JSON.stringify(record);
     if (readOrNull(file) === text) return;
-    await writeFileAtomic(file, text).catch(() => undefined); // a record is an optimisation: a full disk only costs the next build its shortcut
+    try {
+      // Checked against everything when read: a crash that loses it costs the next build its shortcut, no more.
+      writeFileAtomicSync(file, Buffer.from(text), 0o644, { durable: false });
+    } catch {
+      // a full disk or a read-only store: the next build runs in full
+    }
   }
 
   /**
@@ -121,7 +126,8 @@ export class ReplayRecorder {
       const root = witness(this.contextDir);
       if (root[1] === null || !lstatSync(this.contextDir).isDirectory()) return undefined;
       witnesses.push(root);
-      return { witnesses, context: contextState(this.contextDir) };
+      const context = contextState(this.contextDir);
+      return context === undefined ? undefined : { witnesses, context };
     } catch {
       return undefined; // unreadable: the build says so itself
     }
