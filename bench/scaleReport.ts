@@ -127,17 +127,19 @@ function panels(r: ScaleResults, series: SeriesName): ChartPanel[] {
   const specs = curvesOf(r, series);
   const time = specs.filter((c) => c.unit === 'ms');
   const xFormat = (v: number): string => formatSize(series, v);
+  const xTicks = sizesOf(r, series);
   // A series' cold and no-op curves share a panel; the big file's and the store's each get one.
   const groups = series === 'store' || series === 'bigfile' ? time.map((c) => [c]) : [time];
   const out: ChartPanel[] = groups.filter((g) => g.length > 0).map((group) => ({
     title: group.length > 1 ? series : (group[0] as CurveSpec).name,
     xLabel: X_LABEL[series],
     xFormat,
+    xTicks,
     yFormat: axisTime,
     series: group.flatMap((spec, i) => toolsOf(r, spec).map((tool) => chartSeries(r, spec, tool, i > 0, group.length > 1 ? `${tool} ${spec.name.split(', ')[1] ?? ''}` : tool))),
   }));
   for (const spec of specs.filter((c) => c.unit === 'MiB')) {
-    out.push({ title: spec.name, xLabel: X_LABEL[series], xFormat, yFormat: (v) => `${Math.round(v)} MiB`, series: [chartSeries(r, spec, 'kiln', false, 'kiln')] });
+    out.push({ title: spec.name, xLabel: X_LABEL[series], xFormat, xTicks, yFormat: (v) => `${Math.round(v)} MiB`, series: [chartSeries(r, spec, 'kiln', false, 'kiln')] });
   }
   return out;
 }

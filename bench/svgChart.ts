@@ -19,6 +19,8 @@ export interface ChartPanel {
   /** How values on the y axis are written (e.g. as times or sizes). */
   yFormat: (v: number) => string;
   xFormat: (v: number) => string;
+  /** Where the x axis is marked (the sizes measured, say); round numbers when absent. */
+  xTicks?: number[];
   series: ChartSeries[];
 }
 
@@ -71,7 +73,7 @@ function panelSvg(p: ChartPanel, ox: number, oy: number): string {
   const out: string[] = [];
   out.push(`<text x="${ox + MARGIN.left}" y="${oy + 20}" class="title">${escapeXml(p.title)}</text>`);
   out.push(`<rect x="${ox + MARGIN.left}" y="${oy + MARGIN.top}" width="${w}" height="${h}" class="frame"/>`);
-  for (const t of logTicks(x0, x1)) {
+  for (const t of p.xTicks ?? logTicks(x0, x1)) {
     out.push(`<line x1="${sx(t).toFixed(1)}" x2="${sx(t).toFixed(1)}" y1="${oy + MARGIN.top}" y2="${oy + MARGIN.top + h}" class="grid"/>`);
     out.push(`<text x="${sx(t).toFixed(1)}" y="${oy + MARGIN.top + h + 15}" class="tick" text-anchor="middle">${escapeXml(p.xFormat(t))}</text>`);
   }

@@ -2,14 +2,17 @@
  * The content digest of exactly the sources a COPY/ADD selects: for every file, directory
  * and symlink under them, its path, type, permission bits, owner, size and bytes (or link
  * target) — never its mtime, so touching a file without changing it keeps the cache.
- * File bytes are hashed only when the stat cache does not already know them.
+ * File bytes are hashed only when the stat cache does not already know them, and a selection
+ * whose walk reads exactly what an earlier one read takes that walk's digest (digestMemo.ts).
  */
 import { closeSync, createReadStream, lstatSync, openSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../engine/errors/kilnError.js';
-import { listFoundDirectory, type EntryStats, type ListedEntry } from '../engine/host/directoryListing.js';
+import { readFoundDirectory, type DirectoryRead, type EntryStats } from '../engine/host/directoryListing.js';
+import type { DigestMemo } from './digestMemo.js';
 import { digestBytes, digestString, loadHasher, StreamDigest } from './hasher.js';
-import type { StatCache } from './statCache.js';
+import { fingerprintOf, ListingFingerprint } from './listingFingerprint.js';
+import { RACY_WINDOW_MS, type StatCache } from './statCache.js';
 
 export interface SourceSelection {
   /** Paths relative to `root`, already wildcard-expanded; a directory means all of it. */
@@ -21,12 +24,17 @@ export interface SourceSelection {
    */
   exclude?: (relPath: string, isDirectory: boolean) => boolean;
   /**
+   * What `exclude` leaves out, named: one name, one set of rules. A selection with `exclude`
+   * and no name is walked whole every time (its digest is not remembered).
+   */
+  excludeRules?: string;
+  /**
    * Where what the walk reads is kept for a copy that follows (the source tree's; none by
-   * default): `list` lists a directory met in the walk by its host path (one gone by now lists
+   * default): `read` reads a directory met in the walk by its host path (one gone by now lists
    * as empty), `keepBytes` is handed each small file's bytes the walk read to hash them.
    */
   keep?: {
-    list(abs: string): ListedEntry[];
+    read(abs: string): DirectoryRead;
     keepBytes(abs: string, bytes: Buffer): void;
   };
 }
@@ -40,6 +48,8 @@ export interface SourcesDigest {
 
 /** Files at most this big are read in one go; bigger ones are streamed. */
 const READ_WHOLE_LIMIT = 1 << 20;
+/** How much of a streamed file is hashed at a time. */
+const BIG_CHUNK = 1 << 20;
 
 function fileType(st: EntryStats): string {
   if (st.isFile()) return 'f';
@@ -113,10 +123,17 @@ interface Found {
 /** One selection's walk: what it leaves out, how it lists a directory, where digests go. */
 interface Walk extends Found {
   exclude: SourceSelection['exclude'];
-  list: (abs: string) => ListedEntry[];
+  read: (abs: string) => DirectoryRead;
   keep: Keep | undefined;
-  /** Files too big to read at once: hashed as streams once the walk is done. */
+  /** Files too big to read at once: hashed as streams once the walk is done (or at once, with `bigNow`). */
   big: BigFile[];
+  bigNow: boolean;
+  /** What the walk read, for the digest memo (none when the selection's digest is not remembered). */
+  fingerprint: ListingFingerprint | undefined;
+  /** An entry changed after this moment (ms) may still be changing within one clock tick. */
+  settledBefore: number;
+  /** One was met: the digest is not remembered. */
+  unsettled: boolean;
 }
 
 /** Each path once, at its first place, with its last digest (selections may overlap). */
@@ -193,31 +210,70 @@ export function lazySourcesDigest(digest: string, files: () => Record<string, st
   };
 }
 
+/** How a selection is named in its listings' fingerprint: its paths and what it leaves out. */
+function selectionName(paths: readonly string[], selection: SourceSelection): string | undefined {
+  if (selection.exclude !== undefined && selection.excludeRules === undefined) return undefined;
+  return JSON.stringify([paths, selection.excludeRules ?? null]);
+}
+
 export class SourceHasher {
   /** Files whose bytes were read this run (the rest came from the stat cache). */
   bytesHashed = 0;
   filesHashed = 0;
 
-  constructor(private readonly root: string, private readonly statCache: StatCache) {}
+  /** `memo`: where digests are remembered against their walks' fingerprints (none: every selection is walked whole). */
+  constructor(private readonly root: string, private readonly statCache: StatCache, private readonly memo?: DigestMemo) {}
 
   async hash(selection: SourceSelection): Promise<SourcesDigest> {
     await loadHasher();
+    const paths = selection.paths.map(normalise);
     const { keep } = selection;
-    const walk: Walk = { exclude: selection.exclude, list: keep ? (d) => keep.list(d) : listFoundDirectory, keep, paths: [], digests: [], big: [] };
-    for (const raw of selection.paths) {
-      const rel = normalise(raw);
+    const read = keep ? (d: string): DirectoryRead => keep.read(d) : readFoundDirectory;
+    const name = this.memo === undefined ? undefined : selectionName(paths, selection);
+    if (name !== undefined) {
+      // What the full walk would read, listed and nothing more: when an earlier walk read the
+      // same, its digest stands, and the per-path record is made only if someone asks for it.
+      const fingerprint = fingerprintOf(this.root, paths, name, { read, ...(selection.exclude ? { exclude: selection.exclude } : {}) });
+      const known = fingerprint === undefined ? undefined : this.memo?.get(fingerprint);
+      if (known !== undefined) return lazySourcesDigest(known, () => foundRecord(this.walkNow(selection, paths, read)));
+    }
+    const walk = this.walkOf(selection, read, name === undefined ? undefined : new ListingFingerprint(name), false);
+    this.visitAll(selection, paths, walk);
+    for (const b of walk.big) walk.digests[b.at] = await this.bigFileDigest(b);
+    const found = paths.length > 1 ? distinct(walk) : walk;
+    const digest = linesDigest(found);
+    const fingerprint = walk.unsettled || this.statCache.hasRacy ? undefined : walk.fingerprint?.digest();
+    if (fingerprint !== undefined) this.memo?.remember(fingerprint, digest);
+    return lazySourcesDigest(digest, () => foundRecord(found));
+  }
+
+  private walkOf(selection: SourceSelection, read: (abs: string) => DirectoryRead, fingerprint: ListingFingerprint | undefined, bigNow: boolean): Walk {
+    return {
+      exclude: selection.exclude, read, keep: selection.keep, paths: [], digests: [], big: [], bigNow, fingerprint,
+      settledBefore: Date.now() - RACY_WINDOW_MS, unsettled: false,
+    };
+  }
+
+  /** The selected paths walked, into `walk`. */
+  private visitAll(selection: SourceSelection, paths: readonly string[], walk: Walk): void {
+    paths.forEach((rel, i) => {
       const abs = rel === '' ? this.root : join(this.root, rel);
       let st: EntryStats;
       try {
         st = lstatSync(abs);
       } catch {
-        throw new KilnError('COPY_SOURCE_MISSING', `source "${raw}" not found in the build context`);
+        throw new KilnError('COPY_SOURCE_MISSING', `source "${selection.paths[i] as string}" not found in the build context`);
       }
+      walk.fingerprint?.selected(rel, st);
       this.visit(rel, abs, undefined, st, walk);
-    }
-    for (const b of walk.big) walk.digests[b.at] = await this.bigFileDigest(b);
-    const found = selection.paths.length > 1 ? distinct(walk) : { paths: walk.paths, digests: walk.digests };
-    return lazySourcesDigest(linesDigest(found), () => foundRecord(found));
+    });
+  }
+
+  /** The selection walked whole at once, big files too (for a record asked of a remembered digest). */
+  private walkNow(selection: SourceSelection, paths: readonly string[], read: (abs: string) => DirectoryRead): Found {
+    const walk = this.walkOf(selection, read, undefined, true);
+    this.visitAll(selection, paths, walk);
+    return paths.length > 1 ? distinct(walk) : walk;
   }
 
   /**
@@ -229,6 +285,7 @@ export class SourceHasher {
   private visit(rel: string, at: string, name: string | undefined, st: EntryStats, walk: Walk): void {
     const isDir = st.isDirectory();
     if (rel !== '' && walk.exclude?.(rel, isDir)) return;
+    if (!isDir && Math.max(st.mtimeMs, st.ctimeMs) > walk.settledBefore) walk.unsettled = true;
     if (st.isFile()) {
       const known = this.statCache.lookup(rel, st);
       walk.paths.push(rel);
@@ -238,6 +295,8 @@ export class SourceHasher {
         const bytes = readListedFile(abs, st.size);
         walk.keep?.keepBytes(abs, bytes);
         walk.digests.push(this.fileDigest(rel, st, Date.now(), digestBytes(bytes)));
+      } else if (walk.bigNow) {
+        walk.digests.push(this.bigFileDigestNow({ rel, abs: entryPath(at, name), st, at: walk.digests.length }));
       } else {
         walk.big.push({ rel, abs: entryPath(at, name), st, at: walk.digests.length });
         walk.digests.push(''); // its place, filled in once it is read
@@ -250,8 +309,9 @@ export class SourceHasher {
       walk.digests.push(digestString(header));
       const abs = entryPath(at, name);
       // An entry removed while we walked is not part of this build (the listing leaves it out).
-      // Sorted in place: a listing kept for the copy is walked in any order there.
-      const children = walk.list(abs).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const read = walk.read(abs);
+      walk.fingerprint?.directory(rel, read);
+      const children = read.entries().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const child of children) this.visit(rel === '' ? child.name : `${rel}/${child.name}`, abs, child.name, child.stats, walk);
       return;
     }
@@ -263,7 +323,21 @@ export class SourceHasher {
   private async bigFileDigest(b: BigFile): Promise<string> {
     const startedAt = Date.now();
     const d = new StreamDigest();
-    for await (const chunk of createReadStream(b.abs, { highWaterMark: 1 << 20 })) d.update(chunk as Buffer);
+    for await (const chunk of createReadStream(b.abs, { highWaterMark: BIG_CHUNK })) d.update(chunk as Buffer);
+    return this.fileDigest(b.rel, b.st, startedAt, d.digest());
+  }
+
+  /** bigFileDigest, a piece at a time without waiting on anything. */
+  private bigFileDigestNow(b: BigFile): string {
+    const startedAt = Date.now();
+    const d = new StreamDigest();
+    const fd = openSync(b.abs, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(BIG_CHUNK);
+      for (let got = readSync(fd, buf, 0, BIG_CHUNK, null); got > 0; got = readSync(fd, buf, 0, BIG_CHUNK, null)) d.update(buf.subarray(0, got));
+    } finally {
+      closeSync(fd);
+    }
     return this.fileDigest(b.rel, b.st, startedAt, d.digest());
   }
 

@@ -7,7 +7,7 @@
  * same key write equal records and the last rename wins; a reader sees a whole record or
  * none. A record's mtime is bumped on every hit, which is what `kiln prune` ages by.
  */
-import { readFileSync, utimesSync } from 'node:fs';
+import { readdirSync, readFileSync, utimesSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stageFileAtomic, writeFileAtomic, type StagedFile } from '../engine/store/atomicFile.js';
@@ -23,6 +23,16 @@ export interface CacheRecordInfo {
   size: number;
   /** Last time a build made or used it. */
   lastUsed: Date;
+}
+
+/** A record's file as its directory's listing shows it, before it is read. */
+export interface RecordFileEntry {
+  key: string;
+  file: string;
+  /** Bytes of the record file. */
+  size: number;
+  /** Last time a build made or used it (the file's mtime). */
+  lastUsedMs: number;
 }
 
 export class CacheIndex {
@@ -93,31 +103,44 @@ export class CacheIndex {
     return out;
   }
 
-  /** Every record, for prune and system df. Records written while we list may be missed. */
-  async list(): Promise<CacheRecordInfo[]> {
-    const out: CacheRecordInfo[] = [];
+  /**
+   * Every record file with its size and age, read from the listing's lstat alone (a shard is
+   * listed with its entries' lstat in one call): what prune decides most records by, without
+   * reading them. Records written while we list may be missed.
+   */
+  entries(): RecordFileEntry[] {
+    const out: RecordFileEntry[] = [];
     let shards: string[];
     try {
-      shards = await readdir(this.dir);
+      shards = readdirSync(this.dir);
     } catch {
       return out;
     }
     for (const shard of shards) {
-      // A shard is listed with its entries' lstat in one call (a stat call and a Stats object
-      // per record before), then each record is read synchronously, as peek: thousands of tiny
-      // files.
       for (const { name, stats } of listFoundDirectory(join(this.dir, shard))) {
         if (!name.endsWith('.json') || !stats.isFile()) continue;
         const key = name.slice(0, -5);
-        if (!isCacheKey(key)) continue;
-        try {
-          const record = JSON.parse(readFileSync(join(this.dir, shard, name), 'utf8')) as CacheRecord;
-          out.push({ key, diffIds: record.diffIds, layers: recordLayers(record), size: stats.size, lastUsed: stats.mtime });
-        } catch {
-          continue;
-        }
+        if (isCacheKey(key)) out.push({ key, file: join(this.dir, shard, name), size: stats.size, lastUsedMs: stats.mtimeMs });
       }
     }
     return out;
+  }
+
+  /**
+   * The record behind an entry, read synchronously, as peek (thousands of tiny files); undefined
+   * when it went meanwhile or does not parse.
+   */
+  read(entry: RecordFileEntry): CacheRecordInfo | undefined {
+    try {
+      const record = JSON.parse(readFileSync(entry.file, 'utf8')) as CacheRecord;
+      return { key: entry.key, diffIds: record.diffIds, layers: recordLayers(record), size: entry.size, lastUsed: new Date(Math.round(entry.lastUsedMs)) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every record, for system df. Records written while we list may be missed. */
+  async list(): Promise<CacheRecordInfo[]> {
+    return this.entries().flatMap((e) => this.read(e) ?? []);
   }
 }

@@ -57,6 +57,8 @@ interface Loaded {
 
 export class StatCache {
   private loaded: Loaded | undefined;
+  /** The file load() named is still to be read. */
+  private unread = false;
   /** The loaded entry the next lookup most likely asks for. */
   private cursor = 0;
   /** Every loaded path's position, built on the first lookup out of order. */
@@ -78,30 +80,50 @@ export class StatCache {
     return new StatCache(undefined);
   }
 
-  /** Loads `file` if it exists and is readable; a missing or damaged file is an empty cache. */
+  /**
+   * The cache in `file`, read when first used (a rebuild whose digests all come from the
+   * digest memo never reads it); a missing, unreadable or damaged file is an empty cache.
+   */
   static load(file: string): StatCache {
     const cache = new StatCache(file);
-    let buf: Buffer;
-    try {
-      buf = readFileSync(file);
-    } catch {
-      return cache;
-    }
-    try {
-      cache.loaded = decode(buf);
-      cache.marks = new Uint8Array(cache.loaded.count);
-    } catch {
-      cache.loaded = undefined; // damaged: start over, it is only a cache
-    }
+    cache.unread = true;
     return cache;
   }
 
+  /** Reads the file load() named, once. */
+  private read(): void {
+    if (!this.unread) return;
+    this.unread = false;
+    let buf: Buffer;
+    try {
+      buf = readFileSync(this.file as string);
+    } catch {
+      return;
+    }
+    try {
+      this.loaded = decode(buf);
+      this.marks = new Uint8Array(this.loaded.count);
+    } catch {
+      this.loaded = undefined; // damaged: start over, it is only a cache
+    }
+  }
+
   get size(): number {
+    this.read();
     return (this.loaded?.count ?? 0) - this.replaced + this.stored.size;
+  }
+
+  /**
+   * Whether an entry stored by this process is racy (not to be persisted): a digest the cache
+   * served may then be of bytes the file held a moment before it was last changed.
+   */
+  get hasRacy(): boolean {
+    return this.racy.size > 0;
   }
 
   /** The remembered hash of `path`, if its metadata is exactly what it was. */
   lookup(path: string, st: CheckedStats): string | undefined {
+    this.read();
     if (this.stored.size > 0) {
       const e = this.stored.get(path);
       if (e) {
@@ -122,6 +144,7 @@ export class StatCache {
   }
 
   store(path: string, st: CheckedStats, hash: string, hashedAtMs: number = Date.now()): void {
+    this.read();
     const at = this.stored.has(path) ? -1 : this.position(path);
     if (at >= 0 && ((this.marks[at] as number) & 2) === 0) {
       this.marks[at] |= 2;
@@ -158,6 +181,7 @@ export class StatCache {
    */
   save(options: { onlySeen?: boolean } = {}): void {
     if (!this.file || (!this.dirty && !options.onlySeen)) return;
+    this.read();
     mkdirSync(dirname(this.file), { recursive: true });
     writeFileAtomicSync(this.file, this.encode(options.onlySeen === true));
     this.dirty = false;

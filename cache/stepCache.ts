@@ -12,6 +12,7 @@ import { digestString, loadHasher } from './hasher.js';
 import { CacheIndex } from './recordIndex.js';
 import type { CacheRecord } from './record.js';
 import { keyedArgs, keyedEnv, stepKey } from './key.js';
+import { DigestMemo } from './digestMemo.js';
 import { StatCache } from './statCache.js';
 
 export type { Explanation, StepIdentity, SourcesDigest };
@@ -62,6 +63,7 @@ export class StepCache {
   readonly index: CacheIndex;
   private readonly inputsStore: InputsStore;
   private readonly contextStat: StatCache;
+  private readonly contextMemo: DigestMemo;
   private readonly contextHasher: SourceHasher;
   private readonly otherHashers = new Map<string, SourceHasher>();
   private readonly context: string;
@@ -70,8 +72,10 @@ export class StepCache {
     this.index = new CacheIndex(options.storeRoot);
     this.inputsStore = new InputsStore(options.storeRoot);
     this.context = realpathOr(options.contextDir);
-    this.contextStat = StatCache.load(join(options.storeRoot, 'cache', 'stat', `${digestString(this.context)}.bin`));
-    this.contextHasher = new SourceHasher(this.context, this.contextStat);
+    const stat = join(options.storeRoot, 'cache', 'stat', digestString(this.context));
+    this.contextStat = StatCache.load(`${stat}.bin`);
+    this.contextMemo = DigestMemo.load(`${stat}.memo`);
+    this.contextHasher = new SourceHasher(this.context, this.contextStat, this.contextMemo);
   }
 
   static async open(options: StepCacheOptions): Promise<StepCache> {
@@ -148,6 +152,9 @@ export class StepCache {
         return { key, hit, explanation: { status: 'HIT' }, inputs };
       }
     }
+    // The per-path record goes with a missed step's record: made now, while the listings the
+    // digest read are still kept (the copy that follows takes them), not after the copy.
+    void step.sources?.files;
     const previous = await this.inputsStore.previous(this.context, step.identity);
     const reasons = forced ? [forced] : explainMiss(previous, inputs, step.parentHit);
     return { key, explanation: { status: 'MISS', reasons }, inputs };
@@ -191,9 +198,10 @@ export class StepCache {
     if (last !== lookup.key) await this.inputsStore.record(lookup.inputs);
   }
 
-  /** Persists the stat cache. */
+  /** Persists the stat cache and the digest memo. */
   async close(): Promise<void> {
     this.contextStat.save();
+    this.contextMemo.save();
   }
 }
 

@@ -34,6 +34,8 @@ import { BuildCache } from '../schedule/cachedStep.js';
 import { interruptSignal } from '../schedule/scheduler.js';
 import { causeInMessage, makeOutputDir, refusal } from '../errors/refusal.js';
 import { checkReportText } from './checkReport.js';
+import { ReplayRecorder } from './replay/keepReplay.js';
+import { runningWholeBundleId } from './bundling/bundleIdentity.js';
 import { buildCacheExchange, buildChecks, buildReport, containerRuntime, dockerfileGrammar, imageOutput, nodeChildProcess, registryTransfer } from '../lateLoading.js';
 
 export const spec: CommandSpec = {
@@ -113,12 +115,15 @@ export async function run(args: ParsedArgs): Promise<number> {
   const contextArg = args.positionals[0] as string;
   refuseWithoutFileOwners();
   const flags = parseBuildFlags(args);
+  // Before anything is read or printed: a build that runs nothing is recorded for bin/kiln to answer next time.
+  const replay = ReplayRecorder.start(args, contextArg);
   // Every build hashes (the parse cache's key first): the wasm hasher compiles off the main
   // thread meanwhile, while the Dockerfile is read and the store opened, instead of after (a
   // failure to load shows where the hasher is first awaited).
   loadHasher().catch(() => undefined);
   const input = await readRecipe(args, flags, contextArg);
   const { store, source } = input;
+  replay?.noteStore(store.root);
   const view = await startProgress(args, flags, source.displayName, contextArg);
   const exchange = flags.cacheFrom.length + flags.cacheTo.length > 0 ? await buildCacheExchange() : undefined;
   // Records touched from here on are this build's: what --cache-to exports.
@@ -127,7 +132,8 @@ export async function run(args: ParsedArgs): Promise<number> {
   if (exchange && flags.cacheFrom.length > 0) await exchange.importBuildCaches(store, flags.cacheFrom, { insecureRegistries: flags.insecure });
   const cache = await openCache(args, flags, input, view);
   const interrupt = interruptSignal();
-  const buildOptions = await buildOptionsFor(args, flags, input, { cache, signal: interrupt.signal, view });
+  const pulled = { any: false };
+  const buildOptions = await buildOptionsFor(args, flags, input, { cache, signal: interrupt.signal, view, pulled });
   const close = async (): Promise<void> => {
     interrupt.dispose();
     await cache.close();
@@ -143,6 +149,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   }
   const record = await buildAndTag(buildOptions, flags.tags, view, close);
   await deliver(store, record, flags, view, exchange, started);
+  replay?.finish({ storeRoot: store.root, image: record.id, records: cache.answeredFrom(), pulled: pulled.any, kiln: runningWholeBundleId() });
   return 0;
 }
 
@@ -199,7 +206,7 @@ function openCache(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, view
 }
 
 /** What the build is handed: the recipe, the flags' values, the cache, and how it pulls, runs, checks and shows progress. */
-async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, run: { cache: BuildCache; signal: AbortSignal; view: BuildView }): Promise<BuildOptions> {
+async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, run: { cache: BuildCache; signal: AbortSignal; view: BuildView; pulled: { any: boolean } }): Promise<BuildOptions> {
   const { store, recipe, source, contextDir, parse } = input;
   const { sde, jobs, tags, buildArgs } = flags;
   const { progress, report } = run.view;
@@ -213,7 +220,7 @@ async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: Recip
     ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
     progress, expander: shellExpander(recipe.escape), ...(report ? { observer: report.recorder } : {}), snapshotter: flags.snapshotter, isolation: resolveIsolation,
     runner: async (s, io) => (await containerRuntime()).runContainer((await resolveIsolation()) === 'chroot' ? { ...s, isolation: 'chroot' } : s, io),
-    parseTrigger, pull: pullFor(store, flags.insecure), checks: checksFor(store, source.text, recipe, parseTrigger),
+    parseTrigger, pull: pullFor(store, flags.insecure, run.pulled), checks: checksFor(store, source.text, recipe, parseTrigger),
     sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },
   };
 }
@@ -343,8 +350,9 @@ async function parseRecipe(text: string, source: { text: string; displayName: st
 }
 
 /** A base image missing from the store is pulled (on the stage's platform). */
-function pullFor(store: Store, insecure: ReturnType<typeof insecureRegistries>): NonNullable<BuildOptions['pull']> {
+function pullFor(store: Store, insecure: ReturnType<typeof insecureRegistries>, pulled: { any: boolean }): NonNullable<BuildOptions['pull']> {
   return async (ref, platform) => {
+    pulled.any = true;
     const { pullImage } = await registryTransfer();
     try {
       return await pullImage(store, ref, { platform: formatPlatform(platform), insecureRegistries: insecure });

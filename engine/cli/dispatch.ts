@@ -7,6 +7,7 @@ import { refusalAtTop, refusalCause } from '../errors/refusal.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
 import { verbNamespaces } from '../lateLoading.js';
 import { writeStderr, writeStdout } from '../host/standardStreams.js';
+import { rememberLaunch } from './launch.js';
 
 const VERSION = '0.1.0';
 
@@ -86,6 +87,7 @@ export async function main(argvWithGlobals: readonly string[]): Promise<number> 
 }
 
 export function runCli(argv: readonly string[]): Promise<void> {
+  rememberLaunch(argv);
   return runToExitCode(() => main(argv));
 }
 

@@ -11,6 +11,7 @@ import { privilege } from '../host/privilege.js';
 import { defaultStoreRoot } from '../store/storeRoot.js';
 import { rootlessReexecution } from '../lateLoading.js';
 import { findProot } from '../runtime/tracedRoot.js';
+import { writeStderr } from '../host/standardStreams.js';
 
 /** What chroot isolation is for a uid that may not chroot (see runtime/tracedRoot.ts). */
 const TRACED_FALLBACK = 'RUN steps run under proot in a copied root, owners kept beside it, without namespaces or cgroup (see README "Where it runs")';
@@ -21,7 +22,7 @@ const TRACED_FALLBACK = 'RUN steps run under proot in a copied root, owners kept
  */
 function settleTraced(reason: string): void {
   settleIsolation('chroot', reason, false);
-  if (findProot() !== undefined) process.stderr.write(`kiln: isolation chroot: ${reason}; ${TRACED_FALLBACK}\n`);
+  if (findProot() !== undefined) writeStderr(`kiln: isolation chroot: ${reason}; ${TRACED_FALLBACK}\n`);
 }
 
 /** The isolation asked for: the verb's --isolation flag, else KILN_ISOLATION, else auto. */

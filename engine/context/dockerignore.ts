@@ -136,6 +136,9 @@ export class IgnoreMatcher {
   /** True when some `!` pattern exists: an excluded directory may still hold included paths. */
   get hasExceptions(): boolean { return this.patterns.some((p) => p.exclusion); }
 
+  /** The patterns as one string: two matchers with the same rules exclude the same paths. */
+  get rules(): string { return JSON.stringify(this.patterns.map((p) => `${p.exclusion ? '!' : ''}${p.text}`)); }
+
   /**
    * Whether `path` (relative to the context root, `/`-separated) is excluded: patterns in order,
    * last match wins, each pattern also tried against every parent directory.

@@ -32,12 +32,17 @@ export class KeptReads {
    * met in a walk, which is just empty when it is gone by now (readFoundDirectory).
    */
   list(abs: string, found: boolean): ListedEntry[] {
+    return this.read(abs, found).entries();
+  }
+
+  /** The directory at `abs` as read (list()'s read, before its entries are made), kept the same way. */
+  read(abs: string, found: boolean): DirectoryRead {
     let read = this.listings.get(abs);
     if (read === undefined) {
       read = readAt(abs, found);
       this.listings.set(abs, read);
     }
-    return read.entries();
+    return read;
   }
 
   /** The entries of the directory at `abs`: the kept listing (given up), else a fresh one. */

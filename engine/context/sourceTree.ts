@@ -39,6 +39,11 @@ export class SourceTree {
     private readonly hidden: (stats: EntryStats) => boolean = () => false,
   ) {}
 
+  /** What excluded() leaves out, as one string (the same string, the same paths). */
+  get ignoreRules(): string {
+    return this.ignore.rules;
+  }
+
   excluded(rel: string): boolean {
     return rel !== '' && !this.ignore.empty && this.ignore.excludes(rel);
   }

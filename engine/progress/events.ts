@@ -35,6 +35,11 @@ export type ProgressEvent =
   | { type: 'done'; step: StepRef; time: number }
   | { type: 'error'; step: StepRef; message: string; time: number };
 
+/** Where a line-by-line view writes its text (a stream, or a descriptor written straight). */
+export interface TextOut {
+  write(text: string): unknown;
+}
+
 export interface ProgressSink {
   write(event: ProgressEvent): void;
   /** Flushes what is pending and stops any timer; the sink is not used afterwards. */

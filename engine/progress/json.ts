@@ -7,13 +7,12 @@
  *   {"event":"error","id":7,…,"error":"process \"false\" exited 1"}
  *   {"event":"warning","id":1,…,"warning":"StageNameCasing: … (line 1)","rule":"StageNameCasing","message":…,"line":1,"url":…}
  */
-import type { Writable } from 'node:stream';
-import type { ProgressEvent, ProgressSink } from './events.js';
+import type { ProgressEvent, ProgressSink, TextOut } from './events.js';
 
 export class JsonSink implements ProgressSink {
   private readonly startedAt = new Map<number, number>();
 
-  constructor(private readonly out: Writable) {}
+  constructor(private readonly out: TextOut) {}
 
   write(e: ProgressEvent): void {
     const base = { event: e.type, id: e.step.id, name: e.step.name, stage: e.step.stage };

@@ -9,8 +9,7 @@
  * A build check's warning is a `#1 WARN: Rule: message (line N)` line under the vertex that
  * loads the Dockerfile, and is listed again after the build.
  */
-import type { Writable } from 'node:stream';
-import { LineSplitter, warningSummary, type BuildWarning, type ProgressEvent, type ProgressSink } from './events.js';
+import { LineSplitter, warningSummary, type BuildWarning, type ProgressEvent, type ProgressSink, type TextOut } from './events.js';
 
 interface StepState {
   startedAt: number;
@@ -25,7 +24,7 @@ export class PlainSink implements ProgressSink {
   private readonly steps = new Map<number, StepState>();
   private readonly warnings: BuildWarning[] = [];
 
-  constructor(private readonly out: Writable) {}
+  constructor(private readonly out: TextOut) {}
 
   private state(id: number, time: number): StepState {
     let s = this.steps.get(id);

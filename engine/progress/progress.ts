@@ -3,6 +3,8 @@
  * with --progress (auto picks tty for a terminal, plain otherwise) or -q (quiet).
  */
 import type { Writable } from 'node:stream';
+import { isTerminal } from '../host/isTerminal.js';
+import { standardErrorText } from '../host/standardStreams.js';
 import type { BuildWarning, ProgressEvent, ProgressSink, StepRef } from './events.js';
 import { JsonSink } from './json.js';
 import { PlainSink } from './plain.js';
@@ -67,19 +69,25 @@ export class Progress {
   }
 }
 
-/** Progress for a --progress value. Writes to stderr unless told otherwise (as BuildKit does). */
+/**
+ * Progress for a --progress value. Writes to stderr unless told otherwise (as BuildKit does): the
+ * line-by-line views straight to descriptor 2 (no stream machinery to load, and what they print
+ * can be tapped, see host/standardStreams.ts), the terminal view through process.stderr.
+ */
 export function createProgress(mode: ProgressMode, to?: Writable & { isTTY?: boolean }): Progress {
-  if (mode === 'quiet') return new Progress(undefined);
-  // Only now: process.stderr loads Node's stream machinery, which a quiet build never needs.
-  const out = to ?? process.stderr;
   switch (mode) {
+    case 'quiet':
+      return new Progress(undefined);
     case 'json':
-      return new Progress(new JsonSink(out));
+      return new Progress(new JsonSink(to ?? standardErrorText));
     case 'plain':
-      return new Progress(new PlainSink(out));
+      return new Progress(new PlainSink(to ?? standardErrorText));
     case 'tty':
-      return new Progress(new TtySink(out));
-    case 'auto':
-      return new Progress(out.isTTY && process.env.TERM !== 'dumb' ? new TtySink(out) : new PlainSink(out));
+      return new Progress(new TtySink(to ?? process.stderr));
+    case 'auto': {
+      const terminal = (to === undefined ? isTerminal(2) : to.isTTY === true) && process.env.TERM !== 'dumb';
+      if (terminal) return new Progress(new TtySink(to ?? process.stderr));
+      return new Progress(new PlainSink(to ?? standardErrorText));
+    }
   }
 }

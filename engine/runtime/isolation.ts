@@ -22,6 +22,7 @@ import { builtStarter, nativeBinding } from '../../native/index.js';
 import { closeQuietly } from './childHandshake.js';
 import { ownCapabilities } from './capabilities.js';
 import { findProot } from './tracedRoot.js';
+import { writeStderr } from '../host/standardStreams.js';
 
 export type Isolation = 'namespaces' | 'rootless' | 'chroot';
 export type IsolationRequest = 'auto' | Isolation;
@@ -82,7 +83,7 @@ export function currentIsolation(): Isolation {
 /** Records the choice; with `say`, prints it once on one line (auto fell back to something weaker). */
 export function settleIsolation(isolation: Isolation, reason: string, say: boolean): void {
   chosen = { isolation, reason };
-  if (say) process.stderr.write(`kiln: isolation ${isolation}: ${reason}\n`);
+  if (say) writeStderr(`kiln: isolation ${isolation}: ${reason}\n`);
 }
 
 /**

@@ -101,6 +101,8 @@ export class BuildCache {
   /** The key of each finished stage's last step. */
   private readonly stageKeys = new Map<number, string>();
   private readonly ignore: IgnoreMatcher;
+  /** The records this build's hits came from; undefined once a step missed (ran, or could not be cached). */
+  private answeredBy: Set<string> | undefined = new Set();
 
   private constructor(private readonly cache: StepCache, private readonly o: BuildCacheOptions) {
     this.ignore = new IgnoreMatcher(o.ignorePatterns);
@@ -131,6 +133,15 @@ export class BuildCache {
         // The config names every layer by digest: the same config is the same base.
         return imageBaseKey(state.config);
     }
+  }
+
+  /** The cache records every step of this build was answered from; undefined when a step ran. */
+  answeredFrom(): string[] | undefined {
+    return this.answeredBy === undefined ? undefined : [...this.answeredBy];
+  }
+
+  private answered(key: string): void {
+    this.answeredBy?.add(key);
   }
 
   /** Records the key of a finished stage's last step (for FROM stage, COPY --from, mounts). */
@@ -170,9 +181,11 @@ export class BuildCache {
       const lookup = (await lookupFor(state, envChanges(before, state))) as CacheLookup;
       if (lookup.hit) {
         this.explain(i.step, 'HIT');
+        this.answered(lookup.key);
         await this.cache.remember(lookup);
         return { state, key: lookup.key, hit: true };
       }
+      this.answeredBy = undefined;
       this.explainMiss(i.step, lookup);
       this.storeBehind(lookup, { diffIds: [], config: { metadata: true } });
       return { state, key: lookup.key, hit: false };
@@ -190,6 +203,7 @@ export class BuildCache {
   private async layerStep(i: CachedStepInput, lookup: CacheLookup | undefined): Promise<CachedStepOutput> {
     const { before } = i;
     if (!lookup) {
+      this.answeredBy = undefined;
       this.explain(i.step, 'MISS: ADD from a URL without --checksum always runs');
       const state = await i.execute();
       return { state, key: uncacheableKey(i.parentKey), hit: false };
@@ -198,6 +212,7 @@ export class BuildCache {
       const restored = await this.restore(before, lookup.hit);
       if (restored) {
         this.explain(i.step, 'HIT');
+        this.answered(lookup.key);
         await this.cache.remember(lookup);
         return { state: restored, key: lookup.key, hit: true };
       }
@@ -206,6 +221,7 @@ export class BuildCache {
       this.explainMiss(i.step, lookup);
     }
 
+    this.answeredBy = undefined;
     // Identical steps in two stages (same key) run once; the other one restores the result.
     let ran: StageState | undefined;
     const record = await this.flights.once(lookup.key, async () => {
@@ -321,7 +337,8 @@ export class BuildCache {
         paths,
         ...(isContext ? {} : { root: sel.tree.root, label: sel.tree.label }),
         exclude: (rel, isDir) => sel.tree.excluded(rel) && (!isDir || !isContext || !this.ignore.hasExceptions),
-        keep: { list: (abs) => sel.tree.kept.list(abs, true), keepBytes: (abs, bytes) => sel.tree.kept.keepBytes(abs, bytes) },
+        excludeRules: JSON.stringify([sel.tree.ignoreRules, isContext && this.ignore.hasExceptions]),
+        keep: { read: (abs) => sel.tree.kept.read(abs, true), keepBytes: (abs, bytes) => sel.tree.kept.keepBytes(abs, bytes) },
       });
     }
     return { sources: await this.cache.selected(trees), inputs };

@@ -15,6 +15,7 @@ import { CopySnapshotter, type CopyDirs } from './copySnapshotter.js';
 import { OverlaySnapshotter } from './overlaySnapshotter.js';
 import type { ViewDirs } from './rootfsView.js';
 import type { Snapshotter, SnapshotterRequest } from './snapshotter.js';
+import { writeStderr } from '../host/standardStreams.js';
 
 /** Why an overlay cannot be mounted on the store's filesystem here; undefined when it can. */
 async function overlayRefused(scratchDir: () => Promise<string>): Promise<string | undefined> {
@@ -48,7 +49,7 @@ export function chooseSnapshotter(request: SnapshotterRequest, dirs: ViewDirs & 
     if (chroot) return copy();
     const refused = await overlayRefused(() => dirs.scratchDir());
     if (refused === undefined) return new OverlaySnapshotter(dirs);
-    process.stderr.write(`kiln: snapshotter copy: the kernel refused an overlay mount on the store's filesystem (${refused}); stage roots are copied instead (the same layers, more disk and time)\n`);
+    writeStderr(`kiln: snapshotter copy: the kernel refused an overlay mount on the store's filesystem (${refused}); stage roots are copied instead (the same layers, more disk and time)\n`);
     return copy();
   };
   return () => (chosen ??= decide());

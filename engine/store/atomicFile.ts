@@ -140,15 +140,21 @@ export function writeNewFileSync(path: string, data: Uint8Array, mode: number): 
   }
 }
 
-/** The same, synchronously: for writes on the way out of a process. */
-export function writeFileAtomicSync(target: string, data: Uint8Array, mode = 0o644): void {
+/**
+ * The same, synchronously: for writes on the way out of a process. With `durable: false`, not
+ * flushed (still whole or not at all to every reader): for a file that checks itself against
+ * the store when read, whose loss in a crash only costs the next command time (a build's
+ * replay record), where two fsyncs would cost the command writing it more than the file saves.
+ */
+export function writeFileAtomicSync(target: string, data: Uint8Array, mode = 0o644, opts: { durable?: boolean } = {}): void {
+  const durable = opts.durable ?? true;
   mkdirSync(dirname(target), { recursive: true });
   const tmp = tempNameBeside(target);
   const fd = openSync(tmp, 'wx', mode);
   try {
     let off = 0;
     while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
     rmSync(tmp, { force: true });
@@ -161,6 +167,7 @@ export function writeFileAtomicSync(target: string, data: Uint8Array, mode = 0o6
     rmSync(tmp, { force: true });
     throw err;
   }
+  if (!durable) return;
   const dir = openSync(dirname(target), 'r');
   try { fsyncSync(dir); } finally { closeSync(dir); }
 }

@@ -80,6 +80,18 @@ export interface GcResult {
   reclaimedBytes: number;
 }
 
+/** What a collection found to take, and how much of the store nothing held, whatever its age. */
+export interface GcPlan extends GcResult {
+  /** Blobs, snapshots and copied roots no image, lease nor keepBlobs holds (the grace period aside). */
+  unheld: number;
+}
+
+/** What images and running operations hold: digests (blobs and snapshots) and copied roots' chain ids. */
+export interface HeldContent {
+  digests: ReadonlySet<string>;
+  chains: ReadonlySet<string>;
+}
+
 export { defaultStoreRoot } from './storeRoot.js';
 
 /** Where blobs are written before they are renamed into blobs/sha256/. */
@@ -484,18 +496,25 @@ export class Store {
   /**
    * What a collection would take, removing nothing: blobs and snapshots no image, lease nor
    * keepBlobs refers to, and copied roots of stacks no image has, each older than the grace
-   * period. Every image's config is read once (a store of 1,000 images spends its prune there).
+   * period.
    */
-  async planCollection(collection: Collection, opts: GcOptions = {}): Promise<GcResult> {
-    const grace = opts.graceMs ?? 10 * 60_000;
-    const live = new Set<string>(opts.keepBlobs ?? []);
-    const liveChains = new Set<string>();
+  async planCollection(collection: Collection, opts: GcOptions = {}): Promise<GcPlan> {
+    return this.planAgainst(await this.heldContent(collection), opts);
+  }
+
+  /**
+   * What images and the leases of running operations hold: what no collection takes. Every
+   * image's config is read once (a store of 1,000 images spends much of its prune there).
+   */
+  async heldContent(collection: Collection): Promise<HeldContent> {
+    const digests = new Set<string>();
+    const chains = new Set<string>();
     for (const name of collection.held) {
-      live.add(name);
-      if (name.startsWith('rootfs:')) liveChains.add(name.slice('rootfs:'.length));
+      digests.add(name);
+      if (name.startsWith('rootfs:')) chains.add(name.slice('rootfs:'.length));
     }
     for (const id of await this.listImageIds()) {
-      live.add(id);
+      digests.add(id);
       let diffIds: string[];
       try {
         diffIds = (JSON.parse((await this.readConfigBytes(id)).toString('utf8')) as ImageConfig).rootfs.diff_ids;
@@ -504,27 +523,38 @@ export class Store {
       }
       // A stack's whole root stays while an image has that stack or a prefix of it.
       for (let n = 1; n <= diffIds.length; n++) {
-        live.add(diffIds[n - 1] as string);
-        liveChains.add(chainId(diffIds.slice(0, n)));
+        digests.add(diffIds[n - 1] as string);
+        chains.add(chainId(diffIds.slice(0, n)));
       }
     }
+    return { digests, chains };
+  }
+
+  /** planCollection's plan, against what `held` names (and keepBlobs) instead of reading it again. */
+  async planAgainst(held: HeldContent, opts: GcOptions = {}): Promise<GcPlan> {
+    const grace = opts.graceMs ?? 10 * 60_000;
+    const keep = new Set<string>(opts.keepBlobs ?? []);
+    const live = (d: string): boolean => held.digests.has(d) || keep.has(d);
     const now = Date.now();
-    const result: GcResult = { removedBlobs: [], removedSnapshots: [], removedRootfs: [], reclaimedBytes: 0 };
+    const result: GcPlan = { removedBlobs: [], removedSnapshots: [], removedRootfs: [], reclaimedBytes: 0, unheld: 0 };
     for (const digest of await this.blobs.list()) {
-      if (live.has(digest)) continue;
+      if (live(digest)) continue;
+      result.unheld++;
       const st = await stat(this.blobs.path(digest)).catch(() => undefined);
       if (!st || now - Math.max(st.mtimeMs, st.ctimeMs) < grace) continue;
       result.removedBlobs.push(digest);
       result.reclaimedBytes += st.size;
     }
     for (const diffId of await this.snapshots.list()) {
-      if (live.has(diffId)) continue;
+      if (live(diffId)) continue;
+      result.unheld++;
       const st = await stat(this.snapshots.path(diffId)).catch(() => undefined);
       if (!st || now - st.ctimeMs < grace) continue;
       result.removedSnapshots.push(diffId);
     }
     for (const chain of await this.rootfsCopies.list()) {
-      if (liveChains.has(chain)) continue;
+      if (held.chains.has(chain)) continue;
+      result.unheld++;
       const st = await stat(join(this.rootfsCopies.dir, chain.slice(7))).catch(() => undefined);
       if (!st || now - st.ctimeMs < grace) continue;
       result.removedRootfs.push(chain);

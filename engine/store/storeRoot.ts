@@ -10,6 +10,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { KilnError } from '../errors/kilnError.js';
 import { privilege } from '../host/privilege.js';
+import { writeStderr } from '../host/standardStreams.js';
 
 let chosen: string | undefined;
 
@@ -72,6 +73,6 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (fallback === undefined) {
     throw new KilnError('STORE', `no place for the image store: ${tried}, and no private directory could be made in ${tmpdir()} (give --root DIR or set KILN_ROOT to a writable directory)`, { exitCode: 73 });
   }
-  process.stderr.write(`kiln: note: ${tried}: the store is ${fallback} (give --root DIR or set KILN_ROOT to keep images elsewhere)\n`);
+  writeStderr(`kiln: note: ${tried}: the store is ${fallback} (give --root DIR or set KILN_ROOT to keep images elsewhere)\n`);
   return (chosen = fallback);
 }

@@ -139,13 +139,25 @@ function writeGroup(outDir: string, names: readonly string[], text: string): voi
   }
 }
 
+/** The bundle bin/kiln asks to answer a `kiln build` from its replay record before it loads the build (cli/replay/). */
+export const REPLAY_BUNDLE = 'kiln-build-replay.cjs';
+
+/** The replay's bundle: replayBuild.ts alone, its function exported for bin/kiln's require(). */
+async function replayBundle(): Promise<string> {
+  const result = await build({ ...common, entryPoints: [join(repoRoot, 'engine', 'cli', 'replay', 'replayBuild.ts')], outfile: REPLAY_BUNDLE });
+  const file = (result.outputFiles ?? []).find((f) => f.path.endsWith('.cjs'));
+  if (file === undefined) throw new Error('esbuild made no replay bundle');
+  return file.text;
+}
+
 export async function makeBundles(outDir: string): Promise<void> {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const groups = Object.entries(VERB_GROUPS);
-  const [whole, ...own] = await Promise.all([bundle(undefined), ...groups.map(([, verbs]) => bundle(verbs))]);
+  const [replay, whole, ...own] = await Promise.all([replayBundle(), bundle(undefined), ...groups.map(([, verbs]) => bundle(verbs))]);
   const wholeText = stamped((whole as { text: string }).text);
   writeWhole(join(outDir, 'kiln.cjs'), wholeText);
+  writeWhole(join(outDir, REPLAY_BUNDLE), stamped(replay as string, bundleId(wholeText)));
   groups.forEach(([name, verbs], i) => {
     const b = own[i] as { text: string; inputs: string[] };
     // A verb whose module is not ./VERB.js would be left out of its own bundle: refuse that.

@@ -9,11 +9,9 @@
  */
 import { createHash } from 'node:crypto';
 
-/** The last line of a stamped bundle; bin/kiln reads it with the same pattern. */
-export const STAMP_PATTERN = /\n\/\/ kiln-bundle-id ([0-9a-f]{64})\n$/;
+import { STAMP_PATTERN, WHOLE_BUNDLE_PATTERN } from './bundleIdentity.js';
 
-/** The line before a verb bundle's stamp: the id of the whole bundle of its build (bin/kiln reads it). */
-export const WHOLE_BUNDLE_PATTERN = /\n\/\/ kiln-bundle-of ([0-9a-f]{64})\n\/\/ kiln-bundle-id [0-9a-f]{64}\n$/;
+export { STAMP_PATTERN, WHOLE_BUNDLE_PATTERN };
 
 /** The id a stamped bundle carries, if any. */
 export function bundleId(text: string): string | undefined {

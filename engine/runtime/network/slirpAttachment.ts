@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { OWN_NAMESPACE_SYSCTLS, writeEtcFiles, type EtcPaths, type NetworkContext, type NetworkRequest, type PreparedNetwork } from './networkRequest.js';
 import { reservePorts } from './ports.js';
 import { SLIRP_ADDRESS, SLIRP_DNS, SLIRP_GATEWAY, slirpProgram, startSlirp, type Slirp } from './slirp.js';
+import { writeStderr } from '../../host/standardStreams.js';
 
 let toldNoSlirp = false;
 
@@ -15,7 +16,7 @@ let toldNoSlirp = false;
 export function attachThroughSlirp(req: NetworkRequest, ctx: NetworkContext, etc: EtcPaths): PreparedNetwork | undefined {
   const program = slirpProgram();
   if (!program) {
-    if (!toldNoSlirp) process.stderr.write("kiln: slirp4netns is not installed (Debian package slirp4netns): rootless containers share the host's network\n");
+    if (!toldNoSlirp) writeStderr("kiln: slirp4netns is not installed (Debian package slirp4netns): rootless containers share the host's network\n");
     toldNoSlirp = true;
     return undefined;
   }

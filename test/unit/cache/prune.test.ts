@@ -48,6 +48,39 @@ test('prune drops stale and dangling records, keeps fresh ones and their layers;
   rmSync(root, { recursive: true });
 });
 
+test('prune ages records by their file alone, and reads the kept ones only when the store holds content no image holds', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'kiln-prune-reads-'));
+  const store = await Store.open({ root });
+  const index = new CacheIndex(root);
+  const reads: string[] = [];
+  const read = CacheIndex.prototype.read;
+  CacheIndex.prototype.read = function (this: CacheIndex, e) {
+    reads.push(e.key);
+    return read.call(this, e);
+  };
+  try {
+    for (const i of [1, 2, 3]) await index.put({ key: key(i), diffIds: [], config: {}, createdAt: '' });
+    const longAgo = Date.now() / 1000 - 7 * 24 * 3600;
+    utimesSync(join(index.dir, key(3).slice(0, 2), `${key(3)}.json`), longAgo, longAgo);
+    writeFileSync(join(index.dir, key(3).slice(0, 2), `${key(3)}.json`), '{ not json');
+    utimesSync(join(index.dir, key(3).slice(0, 2), `${key(3)}.json`), longAgo, longAgo);
+
+    const quiet = await pruneCache(store);
+    assert.equal(quiet.removedRecords, 1, 'the stale record goes by its age, unread (and unreadable)');
+    assert.deepEqual(reads, [], 'nothing unheld in the store: no record is read');
+
+    const loose = await store.ingestBlob(bytes('a layer no image has'));
+    await index.put({ key: key(4), diffIds: [loose.digest], config: {}, createdAt: '' });
+    const r = await pruneCache(store);
+    assert.equal(r.removedRecords, 0);
+    assert.deepEqual(reads.sort(), [key(1), key(2), key(4)], 'a blob no image holds: every kept record is read for what it keeps');
+    assert.ok(await store.hasBlob(loose.digest));
+  } finally {
+    CacheIndex.prototype.read = read;
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('prune removes the temp files dead writers left anywhere under cache/, and nothing else', async () => {
   const root = mkdtempSync(join(tmpdir(), 'kiln-prune-temps-'));
   const store = await Store.open({ root });

@@ -60,7 +60,7 @@ test('the copy walks the listings the content digest made: the files the key cov
   try {
     await loadHasher();
     const tree = new SourceTree(root, 'build context');
-    const keep = { list: (abs: string) => tree.kept.list(abs, true), keepBytes: (abs: string, bytes: Buffer) => tree.kept.keepBytes(abs, bytes) };
+    const keep = { read: (abs: string) => tree.kept.read(abs, true), keepBytes: (abs: string, bytes: Buffer) => tree.kept.keepBytes(abs, bytes) };
     const shared = await new SourceHasher(root, StatCache.inMemory()).hash({ paths: ['src'], keep });
     const alone = await new SourceHasher(root, StatCache.inMemory()).hash({ paths: ['src'] });
     assert.equal(shared.digest, alone.digest, 'the digest does not depend on where its listings go');
@@ -85,10 +85,10 @@ test('a file that grew after it was listed is hashed whole, and its bytes are no
     const grown = join(root, 'src', 'a.c');
     const kept = new Map<string, Buffer>();
     const keep = {
-      list: (abs: string) => {
-        const entries = tree.kept.list(abs, true);
+      read: (abs: string) => {
+        const read = tree.kept.read(abs, true);
         writeFileSync(grown, 'int a; int more;');
-        return entries;
+        return read;
       },
       keepBytes: (abs: string, bytes: Buffer) => { kept.set(abs, bytes); tree.kept.keepBytes(abs, bytes); },
     };
