@@ -210,6 +210,16 @@ export function lazySourcesDigest(digest: string, files: () => Record<string, st
   };
 }
 
+/**
+ * Whether an entry last changed before `before` (ms): long enough ago that a change now would
+ * move its times. A filesystem that keeps whole seconds ticks once a second.
+ */
+export function settledBefore(st: Pick<EntryStats, 'mtimeMs' | 'ctimeMs'>, before: number): boolean {
+  const newest = Math.max(st.mtimeMs, st.ctimeMs);
+  const wholeSeconds = st.mtimeMs % 1000 === 0 && st.ctimeMs % 1000 === 0;
+  return newest <= (wholeSeconds ? before - 1000 : before);
+}
+
 /** How a selection is named in its listings' fingerprint: its paths and what it leaves out. */
 function selectionName(paths: readonly string[], selection: SourceSelection): string | undefined {
   if (selection.exclude !== undefined && selection.excludeRules === undefined) return undefined;
@@ -285,7 +295,7 @@ export class SourceHasher {
   private visit(rel: string, at: string, name: string | undefined, st: EntryStats, walk: Walk): void {
     const isDir = st.isDirectory();
     if (rel !== '' && walk.exclude?.(rel, isDir)) return;
-    if (!isDir && Math.max(st.mtimeMs, st.ctimeMs) > walk.settledBefore) walk.unsettled = true;
+    if (!isDir && !settledBefore(st, walk.settledBefore)) walk.unsettled = true;
     if (st.isFile()) {
       const known = this.statCache.lookup(rel, st);
       walk.paths.push(rel);

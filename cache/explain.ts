@@ -4,10 +4,15 @@
  * filed under the step's identity — the parts that do not change from build to build:
  * context, Dockerfile, stage, position. On a miss, the record of the last build of the
  * same step is compared with this one, and the differences are the reasons.
+ *
+ * The per-file digests of a step's sources (a megabyte for a 20,000-file COPY) are a file of
+ * their own beside the record, `BASE.files`: the sources' digest on its first line, the
+ * digests by path as JSON after it. It is written only when the sources changed since it was
+ * written, and read only when a miss compares two different sources.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { stageAll, stageFileAtomic, writeFileAtomic, type StagedFile } from '../engine/store/atomicFile.js';
+import { stageAll, stageFileAtomic, type StagedFile } from '../engine/store/atomicFile.js';
 import { canonicalJson } from './canonicalJson.js';
 import { digestString, loadHasher } from './hasher.js';
 
@@ -39,6 +44,8 @@ export type Explanation = { status: 'HIT' } | { status: 'MISS'; reasons: string[
 
 /** How many changed paths a reason names before it just counts the rest. */
 const MAX_PATHS = 5;
+/** A sources digest's length. */
+const DIGEST_CHARS = 32;
 
 export class InputsStore {
   readonly dir: string;
@@ -52,11 +59,21 @@ export class InputsStore {
   }
 
   async previous(context: string, id: StepIdentity): Promise<StepInputs | undefined> {
+    const base = await this.base(context, id);
+    let inputs: StepInputs;
     try {
-      return JSON.parse(readFileSync(`${await this.base(context, id)}.json`, 'utf8')) as StepInputs; // small, read on every miss
+      inputs = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as StepInputs; // small, read on every miss
     } catch {
       return undefined;
     }
+    const sources = inputs.sources as { digest: string; files?: Record<string, string> } | undefined;
+    if (sources !== undefined && sources.files === undefined) inputs.sources = filesOnDemand(`${base}.files`, sources.digest);
+    return inputs;
+  }
+
+  /** Whether the per-file record of sources with `digest` is already written for this step. */
+  async hasFiles(context: string, id: StepIdentity, digest: string): Promise<boolean> {
+    return filesRecordOf(`${await this.base(context, id)}.files`) === digest;
   }
 
   /** The key of the last recorded build of the step: a tiny file, cheap to check on a hit. */
@@ -69,15 +86,57 @@ export class InputsStore {
   }
 
   async record(inputs: StepInputs): Promise<void> {
-    const base = await this.base(inputs.context, inputs.identity);
-    await writeFileAtomic(`${base}.json`, JSON.stringify(inputs));
-    await writeFileAtomic(`${base}.key`, inputs.key);
+    for (const f of await this.stage(inputs)) await f.publish();
   }
 
-  /** record()'s two files written and fsynced side by side, to be published in that order. */
+  /** record()'s files written and fsynced side by side, to be published in that order. */
   async stage(inputs: StepInputs): Promise<StagedFile[]> {
     const base = await this.base(inputs.context, inputs.identity);
-    return stageAll([stageFileAtomic(`${base}.json`, JSON.stringify(inputs)), stageFileAtomic(`${base}.key`, inputs.key)]);
+    const { sources } = inputs;
+    const files = sources !== undefined && filesRecordOf(`${base}.files`) !== sources.digest
+      ? [stageFileAtomic(`${base}.files`, `${sources.digest}\n${JSON.stringify(sources.files)}`)]
+      : [];
+    const record = JSON.stringify({ ...inputs, ...(sources ? { sources: { digest: sources.digest } } : {}) });
+    return stageAll([...files, stageFileAtomic(`${base}.json`, record), stageFileAtomic(`${base}.key`, inputs.key)]);
+  }
+}
+
+/** The sources digest the per-file record at `path` is of (its first line), if there is one. */
+function filesRecordOf(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const head = Buffer.alloc(DIGEST_CHARS + 1);
+    const got = readSync(fd, head, 0, head.length, 0);
+    return got === head.length && head[DIGEST_CHARS] === 0x0a ? head.toString('latin1', 0, DIGEST_CHARS) : undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Sources with `digest` whose per-file record is read from `path` when first asked for (none there: an empty one). */
+function filesOnDemand(path: string, digest: string): { digest: string; files: Record<string, string> } {
+  let files: Record<string, string> | undefined;
+  return {
+    digest,
+    get files(): Record<string, string> {
+      files ??= readFilesRecord(path, digest);
+      return files;
+    },
+  };
+}
+
+function readFilesRecord(path: string, digest: string): Record<string, string> {
+  try {
+    const text = readFileSync(path, 'utf8');
+    if (!text.startsWith(`${digest}\n`)) return {};
+    return JSON.parse(text.slice(DIGEST_CHARS + 1)) as Record<string, string>;
+  } catch {
+    return {};
   }
 }
 

@@ -152,9 +152,10 @@ export class StepCache {
         return { key, hit, explanation: { status: 'HIT' }, inputs };
       }
     }
-    // The per-path record goes with a missed step's record: made now, while the listings the
-    // digest read are still kept (the copy that follows takes them), not after the copy.
-    void step.sources?.files;
+    // A missed step's record needs the per-path record of its sources when they changed since
+    // it was written: made now, while the listings the digest read are still kept (the copy
+    // that follows takes them), not after the copy.
+    if (step.sources !== undefined && !(await this.inputsStore.hasFiles(this.context, step.identity, step.sources.digest))) void step.sources.files;
     const previous = await this.inputsStore.previous(this.context, step.identity);
     const reasons = forced ? [forced] : explainMiss(previous, inputs, step.parentHit);
     return { key, explanation: { status: 'MISS', reasons }, inputs };

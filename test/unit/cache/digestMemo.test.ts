@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SourceHasher, type SourceSelection } from '../../../cache/contentHash.js';
+import { settledBefore, SourceHasher, type SourceSelection } from '../../../cache/contentHash.js';
+import type { EntryStats } from '../../../engine/host/directoryListing.js';
 import { DigestMemo } from '../../../cache/digestMemo.js';
 import { loadHasher } from '../../../cache/hasher.js';
 import { StatCache } from '../../../cache/statCache.js';
@@ -133,4 +134,13 @@ test('the memo survives a save and load, forgets its oldest past its bound, and 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('an entry counts as settled once its clock has ticked past it: a whole-second filesystem ticks once a second', () => {
+  const at = (mtimeMs: number, ctimeMs: number): Pick<EntryStats, 'mtimeMs' | 'ctimeMs'> => ({ mtimeMs, ctimeMs });
+  const before = 1_700_000_000_500;
+  assert.equal(settledBefore(at(1_700_000_000_400.5, 1_700_000_000_499.25), before), true);
+  assert.equal(settledBefore(at(1_700_000_000_400.5, 1_700_000_000_500.25), before), false, 'its ctime is too recent');
+  assert.equal(settledBefore(at(1_700_000_000_000, 1_700_000_000_000), before), false, 'whole seconds: within the same second');
+  assert.equal(settledBefore(at(1_699_999_999_000, 1_699_999_999_000), before), true);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StepCache, type StepLookup } from '../../../cache/stepCache.js';
@@ -126,5 +126,24 @@ test('a staged record is invisible until published, and a discarded one leaves n
   const leftovers = readdirSync(join(ws.store, 'cache'), { recursive: true }).filter((n) => String(n).endsWith('.tmp'));
   assert.deepEqual(leftovers, []);
   await cache.close();
+  rmSync(join(ws.context, '..'), { recursive: true });
+});
+
+test('the per-file record of a step\'s sources is written again only when they changed, and still names a changed file', async () => {
+  const ws = await workspace();
+  await build(ws, '1');
+  const inputs = join(ws.store, 'cache', 'inputs');
+  const filesRecords = (): string[] => readdirSync(inputs).filter((n) => n.endsWith('.files'));
+  assert.equal(filesRecords().length, 1, 'one per step with sources');
+  const record = join(inputs, filesRecords()[0] as string);
+  const before = statSync(record).ino;
+  const r = await build(ws, '2');
+  assert.equal(r[1], 'MISS parent step missed; ARG VERSION changed: "1" → "2"');
+  assert.equal(statSync(record).ino, before, 'the same sources: the record was not written again');
+  writeFileSync(join(ws.context, 'src', 'b.c'), 'int c;');
+  assert.deepEqual((await build(ws, '2'))[1], 'MISS file changed: src/b.c');
+  assert.notEqual(statSync(record).ino, before);
+  writeFileSync(join(ws.context, 'src', 'b.c'), 'int d;');
+  assert.deepEqual((await build(ws, '2'))[1], 'MISS file changed: src/b.c', 'compared with the record the last build wrote');
   rmSync(join(ws.context, '..'), { recursive: true });
 });
