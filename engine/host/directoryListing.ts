@@ -127,6 +127,15 @@ export function listedIsDirectory(listing: NativeListing, i: number): boolean {
   return ((listing.stats[i * FIELDS] as number) & S_IFMT) === 0o040000;
 }
 
+/** Entry `i`'s mtime and ctime (ms) in an addon listing. */
+export function listedMtimeMs(listing: NativeListing, i: number): number {
+  return listing.stats[i * FIELDS + 8] as number;
+}
+
+export function listedCtimeMs(listing: NativeListing, i: number): number {
+  return listing.stats[i * FIELDS + 9] as number;
+}
+
 /** What the addon gave for one directory. */
 class NativeRead implements DirectoryRead, NativeListing {
   constructor(readonly names: string, readonly count: number, readonly stats: Float64Array) {}
@@ -196,37 +205,3 @@ function listWithFs(abs: string): ListedEntry[] {
   }
   return out;
 }
-
-/**
- * One directory as the addon reads it, without an object per entry: its names joined by NUL, and
- * ten numbers per entry (mode, uid, gid, size, ino, dev, nlink, rdev, mtimeMs, ctimeMs), in the
- * directory's order. What a digest of a whole tree folds in (a replay record's context).
- */
-export interface RawDirectory {
-  names: string;
-  count: number;
-  numbers: Float64Array;
-}
-
-/** The directory at `abs`, raw; throws as readdirSync does. */
-export function readRawDirectory(abs: string): RawDirectory {
-  const list = nativeList();
-  if (list !== undefined) {
-    try {
-      const r = list(abs);
-      return { names: r.names, count: r.count, numbers: r.stats };
-    } catch (err) {
-      throw asFsError(err);
-    }
-  }
-  const entries = listWithFs(abs);
-  const numbers = new Float64Array(entries.length * FIELDS);
-  entries.forEach(({ stats: st }, i) => numbers.set([st.mode, st.uid, st.gid, st.size, st.ino, st.dev, st.nlink, st.rdev, st.mtimeMs, st.ctimeMs], i * FIELDS));
-  return { names: entries.map((e) => e.name).join('\0'), count: entries.length, numbers };
-}
-
-/** Fields per entry in a RawDirectory's numbers, and where the mode and the times are. */
-export const RAW_FIELDS = FIELDS;
-export const RAW_MODE = 0;
-export const RAW_MTIME_MS = 8;
-export const RAW_CTIME_MS = 9;

@@ -126,7 +126,8 @@ export class ReplayRecorder {
       const root = witness(this.contextDir);
       if (root[1] === null || !lstatSync(this.contextDir).isDirectory()) return undefined;
       witnesses.push(root);
-      return { witnesses, context: contextState(this.contextDir) };
+      const context = contextState(this.contextDir);
+      return context === undefined ? undefined : { witnesses, context };
     } catch {
       return undefined; // unreadable: the build says so itself
     }

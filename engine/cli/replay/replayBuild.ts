@@ -49,7 +49,7 @@ function matchingRecord(argv: readonly string[], kiln: string): ReplayRecord | u
   if (r.terminal !== null && r.terminal !== isTerminal(2)) return undefined;
   if (!witnessesHold(r.witness) || readRefs(root) !== r.refs) return undefined;
   const context = contextState(r.context.dir);
-  if (context.entries !== r.context.entries || context.digest !== r.context.digest) return undefined;
+  if (context === undefined || context.entries !== r.context.entries || context.digest !== r.context.digest) return undefined;
   const hex = r.image.slice('sha256:'.length);
   for (const file of [join(root, 'images', `${hex}.json`), join(root, 'blobs', 'sha256', hex)]) {
     if (lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined;

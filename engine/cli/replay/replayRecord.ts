@@ -19,7 +19,7 @@
  * no record (see keepReplay.ts).
  */
 import { lstatSync, readFileSync, type BigIntStats } from 'node:fs';
-import { RAW_CTIME_MS, RAW_FIELDS, RAW_MODE, RAW_MTIME_MS, readRawDirectory } from '../../host/directoryListing.js';
+import { listedCtimeMs, listedIsDirectory, listedMtimeMs, readDirectory } from '../../host/directoryListing.js';
 import { join } from 'node:path';
 
 export const REPLAY_FORMAT = 1;
@@ -142,16 +142,14 @@ export interface ContextState {
   wholeSeconds: boolean;
 }
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-
 /**
  * Every entry under `root` (not `root` itself), one addon call per directory and no object per
  * entry: each directory's path, its names and their numbers folded into one hash, the
  * directories in the order they are listed. The same tree listed twice gives the same digest
  * (a directory's order changes only when it does, and then its own times change too).
+ * Undefined where the addon is not built (node's fs lists too slowly for this to pay).
  */
-export function contextState(root: string): ContextState {
+export function contextState(root: string): ContextState | undefined {
   const hash = new RunningHash();
   let entries = 0;
   let newestMs = 0;
@@ -159,17 +157,17 @@ export function contextState(root: string): ContextState {
   const pending = [''];
   while (pending.length > 0) {
     const rel = pending.pop() as string;
-    const dir = readRawDirectory(rel === '' ? root : `${root}/${rel}`);
-    hash.text(`${rel}\0${dir.names}\0`).words(new Uint32Array(dir.numbers.buffer, dir.numbers.byteOffset, dir.numbers.length * 2));
+    const dir = readDirectory(rel === '' ? root : `${root}/${rel}`).native;
+    if (dir === undefined) return undefined;
+    hash.text(`${rel}\0${dir.names}\0`).words(new Uint32Array(dir.stats.buffer, dir.stats.byteOffset, dir.stats.length * 2));
     entries += dir.count;
     let names: string[] | undefined;
     for (let i = 0; i < dir.count; i++) {
-      const at = i * RAW_FIELDS;
-      const m = dir.numbers[at + RAW_MTIME_MS] as number;
-      const c = dir.numbers[at + RAW_CTIME_MS] as number;
+      const m = listedMtimeMs(dir, i);
+      const c = listedCtimeMs(dir, i);
       newestMs = Math.max(newestMs, m, c);
       if (m % 1000 !== 0 || c % 1000 !== 0) wholeSeconds = false;
-      if (((dir.numbers[at + RAW_MODE] as number) & S_IFMT) === S_IFDIR) {
+      if (listedIsDirectory(dir, i)) {
         names ??= dir.names.split('\0');
         pending.push(rel === '' ? (names[i] as string) : `${rel}/${names[i] as string}`);
       }
