@@ -173,7 +173,6 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const security = containerSecurity(spec);
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
-  await earlierTeardowns();
   sweepAbandonedStateDirs();
   const hold: StartHold = { state: mkdtempSync(join(stateRoot(), `${STATE_PREFIX}${process.pid}-`)), mountNamespace: -1, unclaimedConsoleSocket: -1, cleanups: [] };
   try {
@@ -364,6 +363,10 @@ async function admitChild(child: NativeChild, spec: ContainerSpec, security: Con
   if (!setgroups && spec.user.additionalGids.some((g) => g !== spec.user.gid)) {
     throw new KilnError('ROOTLESS', 'supplementary groups need a subordinate gid range (/etc/subgid and newgidmap) when kiln is not root');
   }
+  // The child mounts its root once through this gate: an earlier RUN's upper dir may be one of
+  // its lower dirs, which overlayfs must not find still in use by that container's mounts. Their
+  // teardown (an RCU grace period) overlaps everything of this start before the gate.
+  await earlierTeardowns();
   openGate(child.gateFd, setgroups);
   cgroup?.admit(child.pid, child.inCgroup);
   await network.attach(child.pid);

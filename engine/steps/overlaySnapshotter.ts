@@ -3,10 +3,17 @@
  * (store/snapshots.ts); a stage view is a read-only overlay of the stack (rootfsView.ts), a RUN
  * root an overlay with a fresh upper dir, and that upper dir, whiteouts and opaque marks as
  * overlayfs left them, is the step's layer (and then that layer's snapshot).
+ *
+ * Under a RUN root's layers lies one more lower dir holding the runtime's mount points (/proc,
+ * /dev, /sys, the /etc files): where a layer lacks one, the runtime finds it there instead of
+ * making it in the upper dir, where it would have to be taken out again before the layer is
+ * written (and /etc copied up and back for it). The layers above hide it wherever they have
+ * the path, as they hide each other.
  */
-import { lstatSync, lutimesSync, readdirSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { RUNTIME_DIRS, RUNTIME_FILES } from './runStubs.js';
 import { RootfsView, type ViewDirs } from './rootfsView.js';
 import { StageFiles } from './stageFiles.js';
 import type { CapturedLayer, RunRoot, Snapshotter, StageView } from './snapshotter.js';
@@ -25,10 +32,29 @@ export function clampTreeMtimes(dir: string, seconds: number): void {
   walk(dir);
 }
 
+/** Fills a dir with the runtime's mount points: empty dirs and files, 0755 and 0644 whatever the umask. */
+function makeMountPoints(dir: string): void {
+  for (const d of RUNTIME_DIRS) {
+    mkdirSync(join(dir, d));
+    chmodSync(join(dir, d), 0o755);
+  }
+  for (const f of RUNTIME_FILES) {
+    if (mkdirSync(join(dir, dirname(f)), { recursive: true }) !== undefined) chmodSync(join(dir, dirname(f)), 0o755);
+    closeSync(openSync(join(dir, f), 'wx'));
+    chmodSync(join(dir, f), 0o644);
+  }
+}
+
 export class OverlaySnapshotter implements Snapshotter {
   readonly kind = 'overlay' as const;
+  /** The lower dir of mount points, made once for the build (a scratch dir: removed at exit). */
+  private mountPoints: Promise<string> | undefined;
 
   constructor(private readonly dirs: ViewDirs) {}
+
+  private mountPointLower(): Promise<string> {
+    return (this.mountPoints ??= this.dirs.scratchDir().then((dir) => { makeMountPoints(dir); return dir; }));
+  }
 
   openView(layers: readonly LayerRef[]): Promise<StageView> {
     return RootfsView.open(layers, this.dirs);
@@ -39,9 +65,8 @@ export class OverlaySnapshotter implements Snapshotter {
     const files = await StageFiles.open(layers, this.dirs);
     const upperDir = await this.dirs.scratchDir();
     const workDir = await this.dirs.scratchDir();
-    // Overlay needs a lower dir: a stage with no layer yet gets an empty one.
-    const emptyLower = files.lowerDirs.length === 0 ? await this.dirs.scratchDir() : undefined;
-    const lowerDirs = emptyLower !== undefined ? [emptyLower] : [...files.lowerDirs];
+    // Also the lower dir overlay needs for a stage with no layer yet.
+    const lowerDirs = [...files.lowerDirs, await this.mountPointLower()];
     let adopted = false;
     const captured: CapturedLayer = {
       diff: upperDir,
@@ -61,7 +86,6 @@ export class OverlaySnapshotter implements Snapshotter {
         // Nothing waits for the overlay's work dir to go: removed in the background (and, like
         // every scratch dir, at exit if still there).
         void rm(workDir, { recursive: true, force: true }).catch(() => undefined);
-        if (emptyLower !== undefined) await rm(emptyLower, { recursive: true, force: true });
       },
     };
   }

@@ -5,8 +5,9 @@
  * With chroot isolation nothing can be mounted: a mount's content goes into the root for the run
  * instead — binds and secrets copied, a cache's entries moved in and back, tmpfs an empty dir —
  * with /dev's few nodes and the generated /etc files, and all of it is taken out afterwards.
- * An overlay root needs none of this (the runtime makes its mount points in the upper dir and
- * removes them).
+ * An overlay root needs none of this: the runtime's own mount points come from a lower dir under
+ * the stage's layers (overlaySnapshotter.ts), a step's mounts' it makes in the upper dir and
+ * removes.
  */
 import { statSync } from 'node:fs';
 import type { Isolation } from '../runtime/isolation.js';
@@ -14,8 +15,8 @@ import type { PreparedMount } from './runProcess.js';
 import type { RootStub, SnapshotterKind } from './snapshotter.js';
 
 /** The mount points the runtime makes in every container root (runtime/mounts.ts). */
-const RUNTIME_DIRS = ['/proc', '/dev', '/sys'];
-const RUNTIME_FILES = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf'];
+export const RUNTIME_DIRS = ['/proc', '/dev', '/sys'];
+export const RUNTIME_FILES = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf'];
 
 /** docker's /dev nodes (runtime/mounts.ts): what a chroot's /dev gets when mknod is allowed. */
 const DEVICES: [string, number, number][] = [

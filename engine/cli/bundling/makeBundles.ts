@@ -6,7 +6,9 @@
  * there is none: reading, compiling and evaluating the whole CLI's code was most of what
  * start-up cost a verb like `kiln exec` or `kiln stop` beyond Node's own. Each bundle is stamped
  * with the sha256 of its content (stampBundle.ts); a verb's bundle also names the whole
- * bundle's stamp, and bin/kiln runs it only beside that one.
+ * bundle's stamp, and bin/kiln runs it only beside that one. One more small bundle,
+ * kiln-build-replay.cjs, answers an unchanged `kiln build` from its record before the build's
+ * bundle is read (cli/replay/).
  *
  *   node dist/engine/cli/bundling/makeBundles.js [OUTDIR]   (default: dist/bundle)
  */

@@ -1,9 +1,9 @@
 /**
  * Answers `kiln build` from its replay record (replayRecord.ts) when every input is as the record
  * says: the same command line, environment and working directory, every witnessed file as it
- * was, every entry of the context as it was (one listing per directory), the store's tags byte for byte, the image and each cache record the build hit still in
- * the store. The records are marked used (as a hit marks them), and what the build printed is
- * printed again. bin/kiln asks this before it loads the build (a bundle of its own, a few kB);
+ * was, every entry of the context as it was (one listing per directory), the store's tags byte
+ * for byte, the image and each cache record the build hit still in the store. The records are
+ * marked used (as a hit marks them), and what the build printed is printed again. bin/kiln asks this before it loads the build (a bundle of its own, a few kB);
  * anything not as recorded, or anything unexpected, and the build runs in full.
  */
 import { lstatSync, readFileSync, utimesSync } from 'node:fs';

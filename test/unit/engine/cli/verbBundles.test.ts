@@ -10,7 +10,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../../support/env.js';
 import { launcherCopy } from '../../../support/launcherCopy.js';
-import { NO_VERB, VERB_GROUPS, verbBundleName } from '../../../../engine/cli/bundling/makeBundles.js';
+import { NO_VERB, REPLAY_BUNDLE, VERB_GROUPS, verbBundleName } from '../../../../engine/cli/bundling/makeBundles.js';
 import { bundleId, stamped, WHOLE_BUNDLE_PATTERN } from '../../../../engine/cli/bundling/stampBundle.js';
 import { VERBS } from '../../../../engine/cli/verbs.js';
 
@@ -92,5 +92,23 @@ test('a bundle asked for a verb it does not hold fails as an internal error, nam
     assert.match(r.stderr, /this bundle holds kiln check, .*kiln images.*, not kiln exec: bin\/kiln started the wrong bundle/);
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('a replay bundle that is damaged, from another build or missing leaves kiln build to the build bundle', (t) => {
+  const { root, bundles, kiln } = launcherCopy('all');
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const replay = join(bundles, REPLAY_BUNDLE);
+  const good = readFileSync(replay, 'latin1');
+  const variants: [string, () => void][] = [
+    ['damaged', () => writeFileSync(replay, stamped('this is not javascript (', bundleId(readFileSync(join(bundles, 'kiln.cjs'), 'latin1'))), 'latin1')],
+    ['from another build', () => writeFileSync(replay, stamped(good, 'f'.repeat(64)), 'latin1')],
+    ['missing', () => rmSync(replay)],
+  ];
+  for (const [what, change] of variants) {
+    change();
+    const r = kiln('build', '--help');
+    assert.equal(r.status, 0, `${what}: ${r.stderr}`);
+    assert.match(r.stdout, /Usage:\s+kiln build/, what);
   }
 });
