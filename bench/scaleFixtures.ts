@@ -29,13 +29,16 @@ export function fanOutRecipe(stages: number, nonce: string): string {
   return parts.join('');
 }
 
-/** One file `big` of `bytes` random bytes in `ctx` (kept between runs when its size is right). */
+/** One file `big` of `bytes` random bytes in `ctx`, on disk (kept between runs when its size is right). */
 export function writeBigFile(ctx: string, bytes: number): string {
   mkdirSync(ctx, { recursive: true });
   const file = join(ctx, 'big');
   if (existsSync(file) && statSync(file).size === bytes) return file;
   const tmp = `${file}.tmp`;
   execFileSync('sh', ['-c', `head -c ${bytes} /dev/urandom > "$1"`, 'sh', tmp]);
+  // On disk before anything is timed: otherwise the first build pays for writing back the
+  // gigabytes the page cache still holds dirty (the 4 GiB COPY took twice its linear share).
+  execFileSync('sync', [tmp]);
   renameSync(tmp, file);
   return file;
 }
