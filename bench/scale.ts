@@ -187,7 +187,7 @@ async function toolsWithFreshStores(c: Context, label: string): Promise<{ tools:
 /** Cold build then no-op rebuilds of `recipe` at each size, every tool in turn. */
 async function buildSeries(c: Context, label: string, sizes: number[], ctxFor: (size: number) => string, recipe: (size: number, nonce: string) => string, withNoop: boolean): Promise<Curve[]> {
   const cold = new Curve(`${label}/cold`);
-  const noop = new Curve(`${label}/noop`);
+  const noop = withNoop ? new Curve(`${label}/noop`) : undefined;
   const { tools, done } = await toolsWithFreshStores(c, label);
   try {
     for (const size of sizes) {
@@ -204,7 +204,7 @@ async function buildSeries(c: Context, label: string, sizes: number[], ctxFor: (
         const tag = `kiln-scale-${label}-${process.pid}`;
         c.dockerTags.add(tag);
         for (const t of order) await sample(cold, t, size, t.build(files.get(t.name) as string, ctx, tag));
-        if (!withNoop) continue;
+        if (noop === undefined) continue;
         await new Promise((r) => setTimeout(r, 1000));
         for (let s = 0; s < NOOP_SAMPLES; s++) for (const t of s % 2 === 0 ? order : [...order].reverse()) await sample(noop, t, size, t.build(files.get(t.name) as string, ctx, tag));
       }
@@ -212,7 +212,7 @@ async function buildSeries(c: Context, label: string, sizes: number[], ctxFor: (
   } finally {
     done();
   }
-  return withNoop ? [cold, noop] : [cold];
+  return noop === undefined ? [cold] : [cold, noop];
 }
 
 async function contextSeries(c: Context, sizes: number[]): Promise<Curve[]> {
