@@ -20,6 +20,7 @@ import { launched, type Launch } from '../launch.js';
 import { privilege } from '../../host/privilege.js';
 import { isTerminal } from '../../host/isTerminal.js';
 import { tapStandardStreams } from '../../host/standardStreams.js';
+import { keepListings, keptListing } from '../../host/directoryListing.js';
 import { writeFileAtomicSync } from '../../store/atomicFile.js';
 import { RACY_WINDOW_MS } from '../../../cache/statCache.js';
 import { contextState, readRefs, REPLAY_FORMAT, replayFile, witness, type ContextState, type OutputChunk, type ReplayRecord, type Witness } from './replayRecord.js';
@@ -57,6 +58,7 @@ export class ReplayRecorder {
   private readonly startedMs = Date.now();
 
   private constructor(private readonly launch: Launch, private readonly terminal: boolean | null, private readonly contextDir: string, private readonly dockerfile: string | undefined) {
+    keepListings();
     this.untap = tapStandardStreams((fd, data) => {
       this.output.push(typeof data === 'string' ? [fd, 'utf8', data] : [fd, 'base64', data.toString('base64')]);
     });
@@ -126,7 +128,7 @@ export class ReplayRecorder {
       const root = witness(this.contextDir);
       if (root[1] === null || !lstatSync(this.contextDir).isDirectory()) return undefined;
       witnesses.push(root);
-      const context = contextState(this.contextDir);
+      const context = contextState(this.contextDir, keptListing);
       return context === undefined ? undefined : { witnesses, context };
     } catch {
       return undefined; // unreadable: the build says so itself

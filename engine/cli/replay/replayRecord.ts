@@ -19,7 +19,7 @@
  * no record (see keepReplay.ts).
  */
 import { lstatSync, readFileSync, type BigIntStats } from 'node:fs';
-import { listedCtimeMs, listedIsDirectory, listedMtimeMs, readDirectory } from '../../host/directoryListing.js';
+import { listedCtimeMs, listedIsDirectory, listedMtimeMs, readDirectory, type NativeListing } from '../../host/directoryListing.js';
 import { join } from 'node:path';
 
 export const REPLAY_FORMAT = 1;
@@ -147,9 +147,10 @@ export interface ContextState {
  * entry: each directory's path, its names and their numbers folded into one hash, the
  * directories in the order they are listed. The same tree listed twice gives the same digest
  * (a directory's order changes only when it does, and then its own times change too).
- * Undefined where the addon is not built (node's fs lists too slowly for this to pay).
+ * Undefined where the addon is not built (node's fs lists too slowly for this to pay). `known`
+ * gives a directory's listing already read, if there is one (a build's own walks read most).
  */
-export function contextState(root: string): ContextState | undefined {
+export function contextState(root: string, known: (abs: string) => NativeListing | undefined = () => undefined): ContextState | undefined {
   const hash = new RunningHash();
   let entries = 0;
   let newestMs = 0;
@@ -157,7 +158,8 @@ export function contextState(root: string): ContextState | undefined {
   const pending = [''];
   while (pending.length > 0) {
     const rel = pending.pop() as string;
-    const dir = readDirectory(rel === '' ? root : `${root}/${rel}`).native;
+    const abs = rel === '' ? root : `${root}/${rel}`;
+    const dir = known(abs) ?? readDirectory(abs).native;
     if (dir === undefined) return undefined;
     hash.text(`${rel}\0${dir.names}\0`).words(new Uint32Array(dir.stats.buffer, dir.stats.byteOffset, dir.stats.length * 2));
     entries += dir.count;
