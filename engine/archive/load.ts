@@ -22,6 +22,7 @@ import { entryComponents, hostile } from '../layer/entryPath.js';
 import { feedTar } from '../layer/feedTar.js';
 import { scanLayerTar } from '../layer/scan.js';
 import type { ImageRecord, Store } from '../store/store.js';
+import { fsyncFile } from '../store/atomicFile.js';
 import {
   ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
 } from '../image/mediaTypes.js';
@@ -360,7 +361,10 @@ async function loadStaged(store: Store, stream: AsyncIterable<Uint8Array>, dir: 
   const adopted = new Set<string>();
   for (const layer of verified.values()) {
     if (adopted.has(layer.diffId) || (await store.hasBlob(layer.diffId))) continue;
-    await store.blobs.adopt(layer.uncompressed ?? layer.staged.path, layer.diffId);
+    const file = layer.uncompressed ?? layer.staged.path;
+    // Flushed before it is renamed into the blob store (as every blob is): a crash must not leave a blob named by a digest its bytes never reached the disk for.
+    await fsyncFile(file);
+    await store.blobs.adopt(file, layer.diffId);
     adopted.add(layer.diffId);
   }
   const loaded: LoadedImage[] = [];
