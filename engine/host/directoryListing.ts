@@ -167,29 +167,23 @@ export function readDirectory(abs: string): DirectoryRead {
   try {
     const r = list(abs);
     const read = new NativeRead(r.names, r.count, r.stats);
-    kept?.set(abs, read);
+    watcher?.(abs, read);
     return read;
   } catch (err) {
     throw asFsError(err);
   }
 }
 
-/** The listings read since keepListings() (the last of each directory), or undefined: none are kept. */
-let kept: Map<string, NativeListing> | undefined;
+/** Told every addon listing this process reads, once watchListings() named it. */
+let watcher: ((abs: string, listing: NativeListing) => void) | undefined;
 
 /**
- * From now on, every addon listing this process reads is kept (the last per directory), for
- * keptListing(): a build that may leave a replay record sums its context up from the listings
- * its own walks read instead of listing every directory a second time. What a kept listing says
- * is what the build saw; a change after it shows when the record is next checked.
+ * From now on, `watch` is told every addon listing this process reads (the directory's path as
+ * asked): a build that may leave a replay record sums up each listing its own walks read as they
+ * read it, instead of listing every directory a second time at its end.
  */
-export function keepListings(): void {
-  kept ??= new Map();
-}
-
-/** The listing of `abs` read since keepListings(), if any. */
-export function keptListing(abs: string): NativeListing | undefined {
-  return kept?.get(abs);
+export function watchListings(watch: (abs: string, listing: NativeListing) => void): void {
+  watcher = watch;
 }
 
 /**

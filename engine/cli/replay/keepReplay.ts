@@ -20,10 +20,10 @@ import { launched, type Launch } from '../launch.js';
 import { privilege } from '../../host/privilege.js';
 import { isTerminal } from '../../host/isTerminal.js';
 import { tapStandardStreams } from '../../host/standardStreams.js';
-import { keepListings, keptListing } from '../../host/directoryListing.js';
+import { watchListings } from '../../host/directoryListing.js';
 import { writeFileAtomicSync } from '../../store/atomicFile.js';
 import { RACY_WINDOW_MS } from '../../../cache/statCache.js';
-import { contextState, readRefs, REPLAY_FORMAT, replayFile, witness, type ContextState, type OutputChunk, type ReplayRecord, type Witness } from './replayRecord.js';
+import { contextState, summarize, readRefs, REPLAY_FORMAT, replayFile, witness, type ContextState, type ListingSummary, type OutputChunk, type ReplayRecord, type Witness } from './replayRecord.js';
 
 const REPLAYABLE = {
   strings: new Set(['file', 'target', 'progress', 'platform', 'jobs', 'isolation', 'snapshotter']),
@@ -54,11 +54,13 @@ export class ReplayRecorder {
   private readonly output: OutputChunk[] = [];
   private readonly untap: () => void;
   private refsBefore: string | null | undefined;
+  /** The listings the build's walks read, summed up as they were read (the last of each directory): what it saw. */
+  private readonly listings = new Map<string, ListingSummary>();
   /** Just before the build read anything (ms since the epoch). */
   private readonly startedMs = Date.now();
 
   private constructor(private readonly launch: Launch, private readonly terminal: boolean | null, private readonly contextDir: string, private readonly dockerfile: string | undefined) {
-    keepListings();
+    watchListings((abs, listing) => this.listings.set(abs, summarize(listing)));
     this.untap = tapStandardStreams((fd, data) => {
       this.output.push(typeof data === 'string' ? [fd, 'utf8', data] : [fd, 'base64', data.toString('base64')]);
     });
@@ -128,7 +130,7 @@ export class ReplayRecorder {
       const root = witness(this.contextDir);
       if (root[1] === null || !lstatSync(this.contextDir).isDirectory()) return undefined;
       witnesses.push(root);
-      const context = contextState(this.contextDir, keptListing);
+      const context = contextState(this.contextDir, (abs) => this.listings.get(abs));
       return context === undefined ? undefined : { witnesses, context };
     } catch {
       return undefined; // unreadable: the build says so itself

@@ -142,15 +142,45 @@ export interface ContextState {
   wholeSeconds: boolean;
 }
 
+/** One directory's listing summed up: what contextState folds in, and the subdirectories it goes on to. */
+export interface ListingSummary {
+  digest: string;
+  count: number;
+  newestMs: number;
+  wholeSeconds: boolean;
+  subdirectories: string[];
+}
+
+/** A listing summed up as it is read, its arrays not kept. */
+export function summarize(listing: NativeListing): ListingSummary {
+  const hash = new RunningHash().text(`${listing.names}\0`).words(new Uint32Array(listing.stats.buffer, listing.stats.byteOffset, listing.stats.length * 2));
+  let newestMs = 0;
+  let wholeSeconds = true;
+  let names: string[] | undefined;
+  const subdirectories: string[] = [];
+  for (let i = 0; i < listing.count; i++) {
+    const m = listedMtimeMs(listing, i);
+    const c = listedCtimeMs(listing, i);
+    newestMs = Math.max(newestMs, m, c);
+    if (m % 1000 !== 0 || c % 1000 !== 0) wholeSeconds = false;
+    if (listedIsDirectory(listing, i)) {
+      names ??= listing.names.split('\0');
+      subdirectories.push(names[i] as string);
+    }
+  }
+  return { digest: hash.hex(), count: listing.count, newestMs, wholeSeconds, subdirectories };
+}
+
 /**
- * Every entry under `root` (not `root` itself), one addon call per directory and no object per
- * entry: each directory's path, its names and their numbers folded into one hash, the
- * directories in the order they are listed. The same tree listed twice gives the same digest
- * (a directory's order changes only when it does, and then its own times change too).
- * Undefined where the addon is not built (node's fs lists too slowly for this to pay). `known`
- * gives a directory's listing already read, if there is one (a build's own walks read most).
+ * Every entry under `root` (not `root` itself): each directory's path and the digest of its
+ * listing (names and lstat numbers, one addon call per directory, no object per entry) folded
+ * into one hash, the directories in the order they are listed. The same tree listed twice gives
+ * the same digest (a directory's order changes only when it does, and then its own times change
+ * too). Undefined where the addon is not built (node's fs lists too slowly for this to pay).
+ * `known` gives a directory's listing summed up already, if there is one (a build's own walks
+ * read most).
  */
-export function contextState(root: string, known: (abs: string) => NativeListing | undefined = () => undefined): ContextState | undefined {
+export function contextState(root: string, known: (abs: string) => ListingSummary | undefined = () => undefined): ContextState | undefined {
   const hash = new RunningHash();
   let entries = 0;
   let newestMs = 0;
@@ -159,21 +189,17 @@ export function contextState(root: string, known: (abs: string) => NativeListing
   while (pending.length > 0) {
     const rel = pending.pop() as string;
     const abs = rel === '' ? root : `${root}/${rel}`;
-    const dir = known(abs) ?? readDirectory(abs).native;
-    if (dir === undefined) return undefined;
-    hash.text(`${rel}\0${dir.names}\0`).words(new Uint32Array(dir.stats.buffer, dir.stats.byteOffset, dir.stats.length * 2));
-    entries += dir.count;
-    let names: string[] | undefined;
-    for (let i = 0; i < dir.count; i++) {
-      const m = listedMtimeMs(dir, i);
-      const c = listedCtimeMs(dir, i);
-      newestMs = Math.max(newestMs, m, c);
-      if (m % 1000 !== 0 || c % 1000 !== 0) wholeSeconds = false;
-      if (listedIsDirectory(dir, i)) {
-        names ??= dir.names.split('\0');
-        pending.push(rel === '' ? (names[i] as string) : `${rel}/${names[i] as string}`);
-      }
+    let dir = known(abs);
+    if (dir === undefined) {
+      const listing = readDirectory(abs).native;
+      if (listing === undefined) return undefined;
+      dir = summarize(listing);
     }
+    hash.text(`${rel}\0${dir.digest}\0`);
+    entries += dir.count;
+    newestMs = Math.max(newestMs, dir.newestMs);
+    if (dir.count > 0 && !dir.wholeSeconds) wholeSeconds = false;
+    for (const name of dir.subdirectories) pending.push(rel === '' ? name : `${rel}/${name}`);
   }
   return { entries, digest: hash.hex(), newestMs, wholeSeconds };
 }
