@@ -3,13 +3,14 @@
  * what the build answered. When a later `kiln build` with the same command line, environment and
  * working directory finds every input as recorded, the answer is the same: the image is in the
  * store under the same tags, and the build printed what is recorded. bin/kiln checks this before
- * it loads the build (replayBuild.ts), so an unchanged rebuild costs Node's start and a few
- * `lstat`s instead of the build's code and its cache walk.
+ * it loads the build (replayBuild.ts), so an unchanged rebuild costs Node's start, a few
+ * `lstat`s and one listing per context directory instead of the build's code and its cache walk.
  *
  * What a record covers (a build that read anything else keeps none, see keepReplay.ts):
  * - the command line, every environment variable and the working directory, compared exactly;
- * - the Dockerfile, its ignore files and every entry of the context, by `lstat` (device, inode,
- *   mode, owner, size, mtime and ctime in nanoseconds: a write changes ctime, which no one can set);
+ * - the Dockerfile and its ignore files by `lstat` (device, inode, mode, owner, size, mtime and
+ *   ctime in nanoseconds: a write changes ctime, which no one can set), and every entry of the
+ *   context by the same numbers as its directory's listing gives them (contextState);
  * - the store's tags and digests (`refs.json`), byte for byte: base images resolve through them,
  *   and the build's own tags must still name its image;
  * - the image's record and config, and each build cache record the build hit (a pruned record
