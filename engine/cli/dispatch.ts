@@ -8,6 +8,7 @@ import { defaultStoreRoot } from '../store/storeRoot.js';
 import { verbNamespaces } from '../lateLoading.js';
 import { writeStderr, writeStdout } from '../host/standardStreams.js';
 import { rememberLaunch } from './launch.js';
+import { splitGlobalOptions } from './globalOptions.js';
 
 const VERSION = '0.1.0';
 
@@ -36,14 +37,9 @@ function mainHelp(): string {
 
 /** Global options before the verb: `--root DIR` picks the store (passed on as KILN_ROOT). */
 function takeGlobalOptions(argv: readonly string[]): readonly string[] {
-  let i = 0;
-  while (i < argv.length) {
-    const w = argv[i] as string;
-    if (w === '--root' && i + 1 < argv.length) { process.env.KILN_ROOT = argv[i + 1]; i += 2; continue; }
-    if (w.startsWith('--root=')) { process.env.KILN_ROOT = w.slice('--root='.length); i++; continue; }
-    break;
-  }
-  return argv.slice(i);
+  const { root, rest } = splitGlobalOptions(argv);
+  if (root !== undefined) process.env.KILN_ROOT = root;
+  return rest;
 }
 
 export async function main(argvWithGlobals: readonly string[]): Promise<number> {

@@ -13,7 +13,7 @@
  *   the build read is what the record holds;
  * - an unprivileged build (it re-runs itself in a user namespace of its own).
  */
-import { lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { ParsedArgs } from '../args.js';
 import { launched, type Launch } from '../launch.js';
@@ -23,7 +23,10 @@ import { tapStandardStreams } from '../../host/standardStreams.js';
 import { watchListings } from '../../host/directoryListing.js';
 import { writeFileAtomicSync } from '../../store/atomicFile.js';
 import { RACY_WINDOW_MS } from '../../../cache/statCache.js';
-import { contextState, summarize, readRefs, REPLAY_FORMAT, replayFile, witness, type ContextState, type ListingSummary, type OutputChunk, type ReplayRecord, type Witness } from './replayRecord.js';
+import { contextState, summarize, readRefs, REPLAY_FORMAT, replayFile, witness, witnessedType, type ContextState, type ListingSummary, type OutputChunk, type ReplayRecord, type Witness } from './replayRecord.js';
+
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
 
 const REPLAYABLE = {
   strings: new Set(['file', 'target', 'progress', 'platform', 'jobs', 'isolation', 'snapshotter']),
@@ -125,10 +128,10 @@ export class ReplayRecorder {
       for (const path of [...read, join(this.contextDir, '.dockerignore')]) {
         const w = witness(path);
         witnesses.push(w);
-        if (w[1] !== null && lstatSync(path).isSymbolicLink()) witnesses.push(witness(realpathSync(path))); // a dangling one throws: no record
+        if (witnessedType(w, S_IFLNK)) witnesses.push(witness(realpathSync(path))); // a dangling one throws: no record
       }
       const root = witness(this.contextDir);
-      if (root[1] === null || !lstatSync(this.contextDir).isDirectory()) return undefined;
+      if (!witnessedType(root, S_IFDIR)) return undefined;
       witnesses.push(root);
       const context = contextState(this.contextDir, (abs) => this.listings.get(abs));
       return context === undefined ? undefined : { witnesses, context };

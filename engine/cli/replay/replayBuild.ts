@@ -12,6 +12,7 @@ import { privilege } from '../../host/privilege.js';
 import { isTerminal } from '../../host/isTerminal.js';
 import { writeAll } from '../../host/standardStreams.js';
 import { defaultStoreRoot } from '../../store/storeRoot.js';
+import { splitGlobalOptions } from '../globalOptions.js';
 import { cacheRecordFile, contextState, readRefs, REPLAY_FORMAT, replayFile, witnessesHold, type ReplayRecord } from './replayRecord.js';
 
 /**
@@ -62,14 +63,8 @@ function matchingRecord(argv: readonly string[], kiln: string): ReplayRecord | u
 
 /** The store the command line names (`--root DIR` before the verb), else the default. */
 function storeRootOf(argv: readonly string[]): string {
-  let named: string | undefined;
-  for (let i = 0; i < argv.length; ) {
-    const w = argv[i] as string;
-    if (w === '--root' && i + 1 < argv.length) { named = argv[i + 1]; i += 2; continue; }
-    if (w.startsWith('--root=')) { named = w.slice('--root='.length); i++; continue; }
-    break;
-  }
-  return defaultStoreRoot(named === undefined ? process.env : { ...process.env, KILN_ROOT: named });
+  const { root } = splitGlobalOptions(argv);
+  return defaultStoreRoot(root === undefined ? process.env : { ...process.env, KILN_ROOT: root });
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

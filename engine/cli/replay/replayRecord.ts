@@ -111,6 +111,11 @@ export function witness(path: string): Witness {
   return [path, st === undefined ? null : signature(st)];
 }
 
+/** Whether a witnessed path was, when witnessed, of the file type `type` (S_IFDIR, S_IFLNK, …); false when it did not exist. */
+export function witnessedType(w: Witness, type: number): boolean {
+  return w[1] !== null && (Number(w[1].split(':')[2]) & 0o170000) === type;
+}
+
 /** Whether every recorded path is as it was. */
 export function witnessesHold(witnesses: readonly Witness[]): boolean {
   for (const [path, was] of witnesses) {
