@@ -10,7 +10,8 @@
  * digests by path as JSON after it. It is written only when the sources changed since it was
  * written, and read only when a miss compares two different sources.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { fileHead } from '../engine/host/fileEnds.js';
 import { join } from 'node:path';
 import { stageAll, stageFileAtomic, type StagedFile } from '../engine/store/atomicFile.js';
 import { canonicalJson } from './canonicalJson.js';
@@ -103,19 +104,8 @@ export class InputsStore {
 
 /** The sources digest the per-file record at `path` is of (its first line), if there is one. */
 function filesRecordOf(path: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const head = Buffer.alloc(DIGEST_CHARS + 1);
-    const got = readSync(fd, head, 0, head.length, 0);
-    return got === head.length && head[DIGEST_CHARS] === 0x0a ? head.toString('latin1', 0, DIGEST_CHARS) : undefined;
-  } finally {
-    closeSync(fd);
-  }
+  const head = fileHead(path, DIGEST_CHARS + 1);
+  return head?.length === DIGEST_CHARS + 1 && head[DIGEST_CHARS] === 0x0a ? head.toString('latin1', 0, DIGEST_CHARS) : undefined;
 }
 
 /** Sources with `digest` whose per-file record is read from `path` when first asked for (none there: an empty one). */

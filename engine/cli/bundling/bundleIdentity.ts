@@ -4,7 +4,7 @@
  * stamped with. Kept apart from stampBundle.ts, which hashes with node:crypto: the build's
  * start-up loads no crypto.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { fileTail } from '../../host/fileEnds.js';
 import { fileURLToPath } from 'node:url';
 
 /** The last line of a stamped bundle; bin/kiln reads it with the same pattern. */
@@ -13,27 +13,9 @@ export const STAMP_PATTERN = /\n\/\/ kiln-bundle-id ([0-9a-f]{64})\n$/;
 /** The line before a verb bundle's stamp: the id of the whole bundle of its build (bin/kiln reads it). */
 export const WHOLE_BUNDLE_PATTERN = /\n\/\/ kiln-bundle-of ([0-9a-f]{64})\n\/\/ kiln-bundle-id [0-9a-f]{64}\n$/;
 
-/** The last `bytes` of a file, as latin1 (bundles are ASCII). */
-export function fileTail(file: string, bytes: number): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const tail = Buffer.alloc(Math.min(bytes, size));
-    readSync(fd, tail, 0, tail.length, size - tail.length);
-    return tail.toString('latin1');
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /** The whole bundle of the build this code was bundled in; undefined when it runs unbundled (from dist/, in tests). */
 export function runningWholeBundleId(): string | undefined {
-  const tail = fileTail(fileURLToPath(import.meta.url), 200);
+  const tail = fileTail(fileURLToPath(import.meta.url), 200)?.toString('latin1'); // bundles are ASCII
   if (tail === undefined) return undefined;
   return WHOLE_BUNDLE_PATTERN.exec(tail)?.[1] ?? STAMP_PATTERN.exec(tail)?.[1];
 }
