@@ -26,6 +26,7 @@ import { loadDockerfile } from '../context/dockerfileSource.js';
 import { shellExpander } from '../plan/shellExpander.js';
 import { shortForm } from '../plan/checks/findings.js';
 import type { ImageRecord, Store } from '../store/store.js';
+import type { NetworkNamespacePool } from '../runtime/network/namespacePool.js';
 import { openStore } from './openStore.js';
 import { sourceDateEpochFromEnv } from '../layer/sourceDateEpoch.js';
 import { cachedParse } from '../plan/parsedRecipe.js';
@@ -133,9 +134,11 @@ export async function run(args: ParsedArgs): Promise<number> {
   const cache = await openCache(args, flags, input, view);
   const interrupt = interruptSignal();
   const pulled = { any: false };
-  const buildOptions = await buildOptionsFor(args, flags, input, { cache, signal: interrupt.signal, view, pulled });
+  const networks: RunNetworks = {};
+  const buildOptions = await buildOptionsFor(args, flags, input, { cache, signal: interrupt.signal, view, pulled, networks });
   const close = async (): Promise<void> => {
     interrupt.dispose();
+    await networks.pool?.close();
     await cache.close();
     await view.progress.close();
     if (input.fromStdin) await rm(input.contextDir, { recursive: true, force: true });
@@ -195,6 +198,9 @@ async function readRecipe(args: ParsedArgs, flags: BuildFlags, contextArg: strin
 
 type BuildView = Awaited<ReturnType<typeof startProgress>>;
 
+/** The network namespaces the build's RUN steps take turns in, made with the first step that needs one, released when the build ends. */
+interface RunNetworks { pool?: NetworkNamespacePool }
+
 function openCache(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, view: BuildView): Promise<BuildCache> {
   const { store, contextDir, source, recipe } = input;
   return BuildCache.open({
@@ -206,7 +212,7 @@ function openCache(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, view
 }
 
 /** What the build is handed: the recipe, the flags' values, the cache, and how it pulls, runs, checks and shows progress. */
-async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, run: { cache: BuildCache; signal: AbortSignal; view: BuildView; pulled: { any: boolean } }): Promise<BuildOptions> {
+async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, run: { cache: BuildCache; signal: AbortSignal; view: BuildView; pulled: { any: boolean }; networks: RunNetworks }): Promise<BuildOptions> {
   const { store, recipe, source, contextDir, parse } = input;
   const { sde, jobs, tags, buildArgs } = flags;
   const { progress, report } = run.view;
@@ -219,7 +225,12 @@ async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: Recip
     ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
     ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
     progress, expander: shellExpander(recipe.escape), ...(report ? { observer: report.recorder } : {}), snapshotter: flags.snapshotter, isolation: resolveIsolation,
-    runner: async (s, io) => (await containerRuntime()).runContainer((await resolveIsolation()) === 'chroot' ? { ...s, isolation: 'chroot' } : s, io),
+    runner: async (s, io) => {
+      const runtime = await containerRuntime();
+      if ((await resolveIsolation()) === 'chroot') return runtime.runContainer({ ...s, isolation: 'chroot' }, io);
+      run.networks.pool ??= new runtime.NetworkNamespacePool();
+      return runtime.runContainer({ ...s, networkPool: run.networks.pool }, io);
+    },
     parseTrigger, pull: pullFor(store, flags.insecure, run.pulled), checks: checksFor(store, source.text, recipe, parseTrigger),
     sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },
   };

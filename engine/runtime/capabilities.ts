@@ -48,27 +48,41 @@ export function capabilityMask(names: readonly string[]): string {
   return mask.toString();
 }
 
+let lastCap: number | undefined;
+
+/** The kernel's highest capability number (read once: it is the running kernel's). */
 export function lastCapability(): number {
+  if (lastCap !== undefined) return lastCap;
   try {
-    return Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+    lastCap = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
   } catch {
-    return 40;
+    lastCap = 40;
   }
+  return lastCap;
 }
+
+let own: Set<string> | undefined;
 
 /**
  * The capabilities this process itself holds (its permitted set): a container can be given no
  * more, so `--cap-add ALL` and privileged steps get these on a host that withholds some.
  */
 export function ownCapabilities(status?: string): Set<string> {
-  let text = status;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/self/status', 'utf8');
-    } catch {
-      return new Set(Object.keys(CAPABILITY_NUMBERS));
-    }
+  // kiln never changes its own: read once per process (every container start asks).
+  if (status === undefined) return (own ??= capabilitiesIn(statusText()));
+  return capabilitiesIn(status);
+}
+
+function statusText(): string | undefined {
+  try {
+    return readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return undefined;
   }
+}
+
+function capabilitiesIn(text: string | undefined): Set<string> {
+  if (text === undefined) return new Set(Object.keys(CAPABILITY_NUMBERS));
   const hex = /^CapPrm:\s*([0-9a-f]+)$/m.exec(text)?.[1];
   if (hex === undefined) return new Set(Object.keys(CAPABILITY_NUMBERS));
   const mask = BigInt(`0x${hex}`);

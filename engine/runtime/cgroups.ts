@@ -297,13 +297,19 @@ export class ContainerCgroup {
   }
 
   /** Kills whatever is left and removes the directories; waits for the sweep this start began. */
-  async destroy(): Promise<void> {
-    this.closeDir();
-    for (const dir of this.dirs()) {
-      if (!(await removeCgroupTree(dir))) throw new KilnError('CGROUP', `cannot remove cgroup ${dir}: still busy`);
-    }
-    await sweep;
+  destroy(): Promise<void> {
+    // Once: the container's outcome removes it, and the start's release makes sure.
+    this.destroyed ??= (async () => {
+      this.closeDir();
+      for (const dir of this.dirs()) {
+        if (!(await removeCgroupTree(dir))) throw new KilnError('CGROUP', `cannot remove cgroup ${dir}: still busy`);
+      }
+      await sweep;
+    })();
+    return this.destroyed;
   }
+
+  private destroyed: Promise<void> | undefined;
 
   private closeDir(): void {
     if (this.dirFd < 0) return;

@@ -23,6 +23,7 @@ import { overlayOptions, planMounts, removeMountStubs, TTY_GID, type ContainerMo
 import { earlierTeardowns, holdMountNamespace, releaseMountNamespace } from './mountTeardown.js';
 import { prepareNetwork, type NetworkRequest, type PreparedNetwork } from './network/containerNetwork.js';
 import type { NetworkMode } from './network/networkMode.js';
+import { NetworkNamespacePool } from './network/namespacePool.js';
 import type { PortBinding } from './network/ports.js';
 import { seccompProgram, type SeccompSetting } from './seccomp.js';
 import { containerRlimitsHere, type Rlimit } from './rlimits.js';
@@ -39,6 +40,7 @@ export type { HostDevice } from './hostDevices.js';
 export type { SeccompSetting } from './seccomp.js';
 export type { Rlimit } from './rlimits.js';
 export { setupFailure } from './childHandshake.js';
+export { NetworkNamespacePool } from './network/namespacePool.js';
 
 export interface ContainerSpec {
   /** Names the cgroup and temp files; random when absent. */
@@ -63,6 +65,8 @@ export interface ContainerSpec {
   hostname: string;
   /** A mode alone, or with published ports, DNS settings, extra hosts and names. */
   network: NetworkMode | NetworkRequest;
+  /** Where a build's containers on the default bridge take turns in network namespaces (namespacePool.ts). */
+  networkPool?: NetworkNamespacePool;
   mounts: ContainerMount[];
   limits?: ResourceLimits;
   /** Join what `kiln stats` reads and the freezer `kiln pause` uses, limits or not (kiln run's containers). */
@@ -173,7 +177,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
   const security = containerSecurity(spec);
   if (io.signal?.aborted) throw new KilnError('INTERRUPTED', 'interrupted before the container started');
 
-  sweepAbandonedStateDirs();
+  sweepAbandonedStateDirsOnce();
   const hold: StartHold = { state: mkdtempSync(join(stateRoot(), `${STATE_PREFIX}${process.pid}-`)), mountNamespace: -1, unclaimedConsoleSocket: -1, cleanups: [] };
   try {
     const { nativeSpec, network } = await prepareStart(spec, io, id, security, hold);
@@ -195,7 +199,9 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     const setupReport = letCommandRun(started, io, hold);
     relaySignals(io, running, hold.cleanups);
     io.onStart?.(running);
-    return await containerOutcome(exit.code, started, hold.cgroup, streams, setupReport);
+    const outcome = await containerOutcome(exit.code, started, hold.cgroup, streams, setupReport);
+    hold.commandRan = true;
+    return outcome;
   } finally {
     await releaseStart(hold, spec);
   }
@@ -241,6 +247,8 @@ interface StartHold {
   /** The terminal's socket until the relay takes it over. */
   unclaimedConsoleSocket: number;
   network?: PreparedNetwork;
+  /** The command was executed (a start that failed half-way never was). */
+  commandRan?: boolean;
   readonly cleanups: (() => void)[];
 }
 
@@ -279,8 +287,11 @@ async function prepareStart(spec: ContainerSpec, io: ContainerIO, id: string, se
 
 /** The container's network; chroot isolation has no network namespace to make: the step uses the container's own network. */
 async function containerNetwork(spec: ContainerSpec, id: string, etcDir: string): Promise<PreparedNetwork> {
+  const ctx = { containerId: id, hostname: spec.hostname, etcDir };
   try {
-    return await prepareNetwork(spec.isolation === 'chroot' ? 'host' : spec.network, { containerId: id, hostname: spec.hostname, etcDir });
+    if (spec.isolation === 'chroot') return await prepareNetwork('host', ctx);
+    if (spec.networkPool && NetworkNamespacePool.serves(spec.network, spec.privileged ?? false)) return await spec.networkPool.take(ctx);
+    return await prepareNetwork(spec.network, ctx);
   } catch (e) {
     if (isKernelRefusal(e)) throw kernelRefused('the container\'s network (a bridge and its interfaces)', e, '--network host or --network none needs none');
     throw e;
@@ -437,7 +448,7 @@ async function releaseStart(hold: StartHold, spec: ContainerSpec): Promise<void>
   }
   if (hold.unclaimedConsoleSocket >= 0) closeQuietly(hold.unclaimedConsoleSocket);
   if (hold.cgroup) await hold.cgroup.destroy().catch(() => undefined);
-  await hold.network?.release().catch(() => undefined); // what is left, the next kiln sweeps
+  await hold.network?.release({ commandRan: hold.commandRan ?? false }).catch(() => undefined); // what is left, the next kiln sweeps
   if ((spec.removeMountStubs ?? true) && spec.rootfs.kind !== 'dir') {
     const targets = ['/proc', '/dev', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...spec.mounts.map((m) => m.target)];
     try {
@@ -542,6 +553,15 @@ function stateRoot(): string {
   }
   chosenStateRoot = root;
   return root;
+}
+
+let sweptStateDirs = false;
+
+/** A kiln process sweeps when it starts its first container: what it leaves itself, it removes. */
+function sweepAbandonedStateDirsOnce(): void {
+  if (sweptStateDirs) return;
+  sweptStateDirs = true;
+  sweepAbandonedStateDirs();
 }
 
 /** Temp dirs of starts whose kiln process was killed outright (SIGKILL skips `finally`). */

@@ -24,12 +24,17 @@ export interface Rlimit { name: RlimitName; soft: bigint | null; hard: bigint | 
 
 const MiB8 = 8n * 1024n * 1024n;
 
+let processesDefault: bigint | undefined;
+
+/** Read once per process, as kiln's own hard limits below: every container start asks. */
 function threadsMaxHalf(): bigint {
+  if (processesDefault !== undefined) return processesDefault;
   try {
-    return BigInt(readFileSync('/proc/sys/kernel/threads-max', 'utf8').trim()) / 2n;
+    processesDefault = BigInt(readFileSync('/proc/sys/kernel/threads-max', 'utf8').trim()) / 2n;
   } catch {
-    return 4096n;
+    processesDefault = 4096n;
   }
+  return processesDefault;
 }
 
 /** docker's limits as measured here, in /proc/self/limits order. */
@@ -114,5 +119,9 @@ export function nativeRlimits(limits: readonly Rlimit[]): { resource: number; so
 
 /** The native form of a container's limits within kiln's own hard limits (what a process joining it gets too). */
 export function containerRlimitsHere(overrides: readonly Rlimit[], canRaise: boolean): ReturnType<typeof nativeRlimits> {
-  return nativeRlimits(containerRlimits(overrides, canRaise, hardLimits(readFileSync('/proc/self/limits', 'utf8'))));
+  // kiln never sets its own limits: they are read once.
+  ownHardLimits ??= hardLimits(readFileSync('/proc/self/limits', 'utf8'));
+  return nativeRlimits(containerRlimits(overrides, canRaise, ownHardLimits));
 }
+
+let ownHardLimits: Map<RlimitName, bigint | null> | undefined;

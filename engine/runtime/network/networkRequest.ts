@@ -42,8 +42,12 @@ export interface PreparedNetwork {
   readonly ports: readonly PortBinding[];
   /** Connects the (gated) child; throws when it cannot. */
   attach(pid: number): Promise<void>;
-  /** Undoes everything; safe to call more than once, and after a failed attach. */
-  release(): Promise<void>;
+  /**
+   * Undoes everything; safe to call more than once, and after a failed attach. `commandRan`:
+   * the container's command was executed (its interface was configured), so a pooled
+   * namespace may serve again (namespacePool.ts).
+   */
+  release(outcome?: { commandRan: boolean }): Promise<void>;
 }
 
 /** docker's sysctls for a container with a network namespace of its own: ping without privilege, any port. */
