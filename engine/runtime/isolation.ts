@@ -60,8 +60,15 @@ export const CHROOT_FALLBACK = 'RUN steps run chrooted in a copied root, without
  * The isolation RUN steps get: what the CLI settled, else (root of the host) namespaces when the
  * kernel gives them — asked once, with one clone — and with `auto` chroot when it does not.
  */
-export async function resolveIsolation(): Promise<Isolation> {
-  if (chosen) return chosen.isolation;
+export function resolveIsolation(): Promise<Isolation> {
+  if (chosen) return Promise.resolve(chosen.isolation);
+  // RUN steps of parallel stages ask at once: one probe answers them all (and auto's fallback is said once).
+  return (probing ??= probeIsolation().finally(() => { probing = undefined; }));
+}
+
+let probing: Promise<Isolation> | undefined;
+
+async function probeIsolation(): Promise<Isolation> {
   if (privilege() !== 'host-root') {
     settleIsolation(privilege() === 'namespace-root' ? 'rootless' : 'chroot', 'as started', false);
     return currentIsolation();

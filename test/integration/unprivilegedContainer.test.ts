@@ -36,8 +36,19 @@ COPY greet.sh ./
 RUN --mount=type=cache,target=/root/.cache sh greet.sh hello > message.txt && echo ran >> /root/.cache/log
 RUN mkdir -p /out && cp message.txt /out/ && chmod 600 /out/message.txt && rm -rf /tmp && ln -s /out/message.txt /out/latest
 
+# Stages whose first RUN asks for the isolation at the same time: auto decides (and says) once.
+FROM ${BASE_TAG} AS side1
+RUN echo 1 > /side
+FROM ${BASE_TAG} AS side2
+RUN echo 2 > /side
+FROM ${BASE_TAG} AS side3
+RUN echo 3 > /side
+
 FROM ${BASE_TAG}
 COPY --from=build --chown=app:app /out/ /home/app/
+COPY --from=side1 /side /side1
+COPY --from=side2 /side /side2
+COPY --from=side3 /side /side3
 RUN echo done > /done && rm -rf /var && mkdir /var && echo v > /var/v && rm /etc/group && echo "root:x:0:" > /etc/group
 CMD ["cat", "/home/app/message.txt"]
 `;
