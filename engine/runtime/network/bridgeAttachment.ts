@@ -15,7 +15,7 @@ import { refreshPeers } from './hostsPeers.js';
 import { macForAddress, parseAddress, parseSubnet, type Subnet } from './ipv4.js';
 import { DEFAULT_BRIDGE } from './networkMode.js';
 import { OWN_NAMESPACE_SYSCTLS, writeEtcFiles, type EtcPaths, type NetworkContext, type NetworkRequest, type PreparedNetwork } from './networkRequest.js';
-import { readyNetwork } from './networkSetup.js';
+import { readyNetwork, type ReadyNetwork } from './networkSetup.js';
 import { reservePorts, type PortReservations } from './ports.js';
 
 const CONTAINER_INTERFACE = 'eth0';
@@ -23,11 +23,27 @@ const MTU = 1500;
 
 interface Joined { endpoint: EndpointRecord; bridgeIndex: number; subnet: Subnet; gateway: string }
 
+/**
+ * What dead kilns left is swept, and the default bridge made ready, once per process: a build's
+ * RUN steps of parallel stages join it one after another under the host lock, and each join
+ * held the lock (and made the next stage's step wait) for work the first had done.
+ */
+let sweptDeadEndpoints = false;
+let defaultBridge: ReadyNetwork | undefined;
+
+async function readyToJoin(name: string): Promise<ReadyNetwork> {
+  if (!sweptDeadEndpoints) {
+    await sweepDeadEndpoints();
+    sweptDeadEndpoints = true;
+  }
+  if (name !== DEFAULT_BRIDGE) return readyNetwork(name);
+  return (defaultBridge ??= await readyNetwork(name));
+}
+
 /** Under the host lock: the endpoint and the /etc files; nothing is left if a step fails. */
 async function join(name: string, req: NetworkRequest, ctx: NetworkContext, etc: EtcPaths, reservations: PortReservations): Promise<Joined> {
   return withHostLock(async () => {
-    await sweepDeadEndpoints();
-    const { net, bridgeIndex } = await readyNetwork(name);
+    const { net, bridgeIndex } = await readyToJoin(name);
     const userNetwork = name !== DEFAULT_BRIDGE;
     const endpoint = allocateEndpoint(net, {
       containerId: ctx.containerId,
@@ -70,7 +86,12 @@ export async function attachToBridge(name: string, req: NetworkRequest, ctx: Net
     ports: reservations.bindings,
     attach: async (pid) => {
       const mac = macForAddress(parseAddress(endpoint.address) as number);
-      nativeBinding().createVeth(endpoint.veth, CONTAINER_INTERFACE, pid, mac, bridgeIndex, MTU);
+      try {
+        nativeBinding().createVeth(endpoint.veth, CONTAINER_INTERFACE, pid, mac, bridgeIndex, MTU);
+      } catch (err) {
+        defaultBridge = undefined; // the bridge went since this process readied it: the next join makes it again
+        throw err;
+      }
       await addPorts(portRules(endpoint));
     },
     release: async () => {
