@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
 import { background, untilStdinEnds, type Background } from '../support/backgroundKiln.js';
 import { fetchFrom, makeOutsideHost, type OutsideHost } from '../../harness/outsideHost.js';
-import { endpointsOf, freePort, linkExists, portRuleExists, until, type EndpointOnDisk } from '../support/networkState.js';
+import { endpointsOf, freePort, linkExists, NETWORK_STATE, portRuleExists, until, type EndpointOnDisk } from '../support/networkState.js';
 import { Store } from '../../engine/store/store.js';
 
 const ready = isRoot && haveBusybox && hasCommand('ip') && hasCommand('nft');
@@ -206,6 +206,17 @@ describe('network: bridge, NAT, ports, user networks', () => {
     assert.ok(!portRuleExists(port), 'the port rule was swept');
     await until(() => !linkExists(endpoint.veth));
     kiln(['rm', '-f', name]);
+  });
+
+  test('a record a killed kiln left empty (created, never written) is swept by the next kiln, not kept forever', (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    const dir = join(NETWORK_STATE, 'endpoints', 'bridge');
+    mkdirSync(dir, { recursive: true });
+    const empty = join(dir, `10.254.${process.pid % 250}.${Math.floor(Math.random() * 250)}.json`);
+    writeFileSync(empty, '');
+    const next = kiln(['run', '--rm', IMAGE, 'true']);
+    assert.equal(next.status, 0, next.stderr);
+    assert.ok(!existsSync(empty), 'the empty record was swept');
   });
 
   function endpointsOfName(name: string): ReturnType<typeof endpointsOf> {

@@ -4,7 +4,7 @@
  * the owner verifiably dead (a kill -9 skips every `finally`). Callers hold the host lock.
  */
 import { nativeBinding } from '../../../native/index.js';
-import { listEndpoints, removeEndpointRecord, type EndpointRecord } from './endpoints.js';
+import { listEndpoints, removeEndpointRecord, removeUnreadableRecords, type EndpointRecord } from './endpoints.js';
 import { removePorts, type PortRule } from './firewall.js';
 import { ownerAlive } from './hostState.js';
 import { refreshPeers } from './hostsPeers.js';
@@ -34,9 +34,9 @@ export async function teardownEndpoint(rec: EndpointRecord, deleteLink: boolean)
   if (rec.network !== DEFAULT_BRIDGE) refreshPeers(rec.network, listEndpoints(rec.network).filter((e) => ownerAlive(e.owner)));
 }
 
-/** Tears down the endpoints whose owners are gone; returns how many. */
+/** Tears down the endpoints whose owners are gone (and records a killed writer left unreadable); returns how many. */
 export async function sweepDeadEndpoints(): Promise<number> {
-  let swept = 0;
+  let swept = removeUnreadableRecords();
   for (const rec of listEndpoints()) {
     if (ownerAlive(rec.owner)) continue;
     await teardownEndpoint(rec, true);

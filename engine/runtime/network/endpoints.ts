@@ -105,6 +105,34 @@ export function allocateEndpoint(net: NetworkRecord, fields: Omit<EndpointRecord
   throw new KilnError('NETWORK_FULL', `no free address left on network "${net.name}" (${net.subnet})`, { exitCode: 125 });
 }
 
+/**
+ * Removes the records no one can read: a kiln killed between creating its record (the address's
+ * allocation) and writing it left it empty, and an empty record holds its address forever.
+ * Records are created and written under the host lock, which the caller holds: none found
+ * unreadable then is still being written. Returns how many went.
+ */
+export function removeUnreadableRecords(): number {
+  let removed = 0;
+  for (const n of readdirSync(stateDir('endpoints'))) {
+    let files: string[];
+    try {
+      files = readdirSync(networkDir(n));
+    } catch {
+      continue;
+    }
+    for (const f of files) {
+      if (!f.endsWith('.json') || readRecord(join(networkDir(n), f)) !== undefined) continue;
+      try {
+        unlinkSync(join(networkDir(n), f));
+        removed++;
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return removed;
+}
+
 export function removeEndpointRecord(rec: EndpointRecord): void {
   try {
     unlinkSync(join(networkDir(rec.network), `${rec.address}.json`));
