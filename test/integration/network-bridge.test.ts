@@ -14,11 +14,11 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
+import { haveBusybox } from '../../harness/busyboxImage.js';
 import { background, untilStdinEnds, type Background } from '../support/backgroundKiln.js';
-import { fetchFrom, makeOutsideHost, type OutsideHost } from '../../harness/outsideHost.js';
+import { fetchFrom, type OutsideHost } from '../../harness/outsideHost.js';
 import { endpointsOf, freePort, linkExists, NETWORK_STATE, portRuleExists, until, type EndpointOnDisk } from '../support/networkState.js';
-import { Store } from '../../engine/store/store.js';
+import { networkFixture, type NetworkFixture } from '../support/networkFixture.js';
 
 const ready = isRoot && haveBusybox && hasCommand('ip') && hasCommand('nft');
 const why = 'needs root, /bin/busybox, ip (iproute2) and nft (nftables)';
@@ -27,17 +27,15 @@ const IMAGE = 'kiln-test/busybox:latest';
 describe('network: bridge, NAT, ports, user networks', () => {
   let root: string;
   let outside: OutsideHost;
+  let fixture: NetworkFixture | undefined;
   const tag = `${process.pid}${Math.floor(Math.random() * 1e6)}`;
   before(async () => {
     if (!ready) return;
-    root = await mkdtemp(join(tmpdir(), 'kiln-net-store-'));
-    await commitBusyboxImage(await Store.open({ root }), IMAGE);
-    outside = await makeOutsideHost();
+    fixture = await networkFixture('net', IMAGE);
+    ({ root, outside } = fixture);
   });
   after(async () => {
-    if (!ready) return;
-    outside?.close();
-    await rm(root, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   function kiln(args: string[], input = ''): { status: number | null; stdout: string; stderr: string } {

@@ -13,10 +13,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
-import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
-import { makeOutsideHost, type OutsideHost } from '../../harness/outsideHost.js';
+import { haveBusybox } from '../../harness/busyboxImage.js';
+import type { OutsideHost } from '../../harness/outsideHost.js';
 import { allEndpoints, linkExists, until } from '../support/networkState.js';
-import { Store } from '../../engine/store/store.js';
+import { networkFixture, type NetworkFixture } from '../support/networkFixture.js';
 
 const ready = isRoot && haveBusybox && hasCommand('ip') && hasCommand('nft');
 const why = 'needs root, /bin/busybox, ip (iproute2) and nft (nftables)';
@@ -44,18 +44,16 @@ describe('RUN steps share network namespaces within a build, safely', () => {
   let root: string;
   let ctx: string;
   let outside: OutsideHost;
+  let fixture: NetworkFixture | undefined;
   before(async () => {
     if (!ready) return;
-    root = await mkdtemp(join(tmpdir(), 'kiln-netpool-store-'));
+    fixture = await networkFixture('netpool', IMAGE);
+    ({ root, outside } = fixture);
     ctx = await mkdtemp(join(tmpdir(), 'kiln-netpool-ctx-'));
-    await commitBusyboxImage(await Store.open({ root }), IMAGE);
-    outside = await makeOutsideHost();
   });
   after(async () => {
-    if (!ready) return;
-    outside?.close();
-    await rm(root, { recursive: true, force: true });
-    await rm(ctx, { recursive: true, force: true });
+    await fixture?.close();
+    if (ctx !== undefined) await rm(ctx, { recursive: true, force: true });
   });
 
   function kiln(args: string[]): { status: number | null; stdout: string; stderr: string; pid: number | undefined } {

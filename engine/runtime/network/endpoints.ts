@@ -40,9 +40,10 @@ function readRecord(path: string): EndpointRecord | undefined {
   }
 }
 
-export function listEndpoints(network?: string): EndpointRecord[] {
+/** The paths of the records of one network, or of every network. */
+function recordPaths(network?: string): string[] {
   const networks = network !== undefined ? [network] : readdirSync(stateDir('endpoints'));
-  const out: EndpointRecord[] = [];
+  const out: string[] = [];
   for (const n of networks) {
     let files: string[];
     try {
@@ -50,13 +51,13 @@ export function listEndpoints(network?: string): EndpointRecord[] {
     } catch {
       continue;
     }
-    for (const f of files) {
-      if (!f.endsWith('.json')) continue; // the allocation cursor
-      const rec = readRecord(join(networkDir(n), f));
-      if (rec) out.push(rec);
-    }
+    for (const f of files) if (f.endsWith('.json')) out.push(join(networkDir(n), f)); // not the allocation cursor
   }
   return out;
+}
+
+export function listEndpoints(network?: string): EndpointRecord[] {
+  return recordPaths(network).map(readRecord).filter((rec): rec is EndpointRecord => rec !== undefined);
 }
 
 const CURSOR = 'next';
@@ -113,21 +114,13 @@ export function allocateEndpoint(net: NetworkRecord, fields: Omit<EndpointRecord
  */
 export function removeUnreadableRecords(): number {
   let removed = 0;
-  for (const n of readdirSync(stateDir('endpoints'))) {
-    let files: string[];
+  for (const path of recordPaths()) {
+    if (readRecord(path) !== undefined) continue;
     try {
-      files = readdirSync(networkDir(n));
+      unlinkSync(path);
+      removed++;
     } catch {
-      continue;
-    }
-    for (const f of files) {
-      if (!f.endsWith('.json') || readRecord(join(networkDir(n), f)) !== undefined) continue;
-      try {
-        unlinkSync(join(networkDir(n), f));
-        removed++;
-      } catch {
-        // gone meanwhile
-      }
+      // gone meanwhile
     }
   }
   return removed;
