@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { hasCommand, isRoot, kilnBin, prerequisite } from '../support/env.js';
 import { haveBusybox } from '../../harness/busyboxImage.js';
 import type { OutsideHost } from '../../harness/outsideHost.js';
-import { allEndpoints, linkExists, until } from '../support/networkState.js';
+import { allEndpoints, linkExists, until, type EndpointOnDisk } from '../support/networkState.js';
 import { networkFixture, type NetworkFixture } from '../support/networkFixture.js';
 
 const ready = isRoot && haveBusybox && hasCommand('ip') && hasCommand('nft');
@@ -61,6 +61,18 @@ describe('RUN steps share network namespaces within a build, safely', () => {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, pid: r.pid };
   }
 
+  /** A build (in the background) whose second RUN step is running `sleep SECONDS…` (unique to this test run), with its endpoint. */
+  async function buildInRunStep(ctx: string, seconds: number): Promise<{ build: ChildProcess; pid: number; endpoint: EndpointOnDisk; marker: string }> {
+    const marker = `sleep ${seconds + (process.pid % 997)}`;
+    await writeFile(join(ctx, 'Dockerfile'), `FROM ${IMAGE}\nRUN true\nRUN ${marker}\n`);
+    const build = spawn(kilnBin, ['build', '-q', '--no-cache', ctx], { env: { ...process.env, KILN_ROOT: root }, stdio: 'ignore' });
+    const pid = build.pid as number;
+    await until(() => allEndpoints().some((e) => e.owner.pid === pid) && spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' }).stdout.trim() !== '');
+    const [endpoint] = allEndpoints().filter((e) => e.owner.pid === pid);
+    assert.ok(endpoint);
+    return { build, pid, endpoint, marker };
+  }
+
   test('every step has its network; a root step cannot change it for the next; an insecure step gets its own; nothing is left', { timeout: 120_000 }, async (t) => {
     if (!prerequisite(t, ready, why)) return;
     await writeFile(join(ctx, 'Dockerfile'), [
@@ -89,17 +101,32 @@ describe('RUN steps share network namespaces within a build, safely', () => {
     await until(() => !hostHasLinkIndex(peer));
   });
 
+  test('a build whose RUN fails, and one interrupted in a RUN step, leave no endpoint and no link of theirs', { timeout: 120_000 }, async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    const failing = await mkdtemp(join(tmpdir(), 'kiln-netpool-failing-'));
+    try {
+      await writeFile(join(failing, 'Dockerfile'), `FROM ${IMAGE}\nRUN cat /sys/class/net/eth0/iflink > /peer\nRUN exit 3\n`);
+      const b = kiln(['build', '-q', '--no-cache', failing]);
+      assert.equal(b.status, 3, b.stderr);
+      assert.deepEqual(allEndpoints().filter((e) => e.owner.pid === b.pid), [], 'no endpoint record of the failed build');
+
+      const { build, pid, endpoint, marker } = await buildInRunStep(failing, 4000);
+      build.kill('SIGINT');
+      const code = await new Promise<number | null>((resolve) => build.once('exit', (c) => resolve(c)));
+      assert.notEqual(code, 0, 'an interrupted build fails');
+      assert.deepEqual(allEndpoints().filter((e) => e.owner.pid === pid), [], 'the interrupted build released its endpoint itself');
+      await until(() => !linkExists(endpoint.veth));
+      assert.equal(spawnSync('pgrep', ['-f', marker]).status, 1, 'the step\'s process is gone');
+    } finally {
+      await rm(failing, { recursive: true, force: true });
+    }
+  });
+
   test('kill -9 of a build in a RUN step: the next kiln sweeps its endpoint; its namespace and link go with it', { timeout: 120_000 }, async (t) => {
     if (!prerequisite(t, ready, why)) return;
     const killedCtx = await mkdtemp(join(tmpdir(), 'kiln-netpool-killed-'));
     try {
-      const marker = `sleep ${3000 + (process.pid % 997)}`;
-      await writeFile(join(killedCtx, 'Dockerfile'), `FROM ${IMAGE}\nRUN true\nRUN ${marker}\n`);
-      const build = spawn(kilnBin, ['build', '-q', '--no-cache', killedCtx], { env: { ...process.env, KILN_ROOT: root }, stdio: 'ignore' });
-      const pid = build.pid as number;
-      await until(() => allEndpoints().some((e) => e.owner.pid === pid) && spawnSync('pgrep', ['-f', marker], { encoding: 'utf8' }).stdout.trim() !== '');
-      const [endpoint] = allEndpoints().filter((e) => e.owner.pid === pid);
-      assert.ok(endpoint);
+      const { build, pid, endpoint, marker } = await buildInRunStep(killedCtx, 3000);
       build.kill('SIGKILL');
       await new Promise((resolve) => build.once('exit', resolve));
       const next = kiln(['run', '--rm', IMAGE, 'true']);
