@@ -130,14 +130,23 @@ class Curve {
     this.samples.set(tool, bySize);
   }
 
-  /** What this run measured, as the results file holds it. */
-  results(): ScaleResults {
+  /** What this run measured, as the results file holds it; kiln's figures name `kilnCode`, the commit measured. */
+  results(kilnCode?: string): ScaleResults {
     const unit = curveSpec(this.id).unit;
     const sizes: ScaleResults[string] = {};
     for (const [tool, bySize] of this.samples) {
-      for (const [size, samples] of bySize) (sizes[String(size)] ??= {})[tool] = measurementOf(unit, samples);
+      for (const [size, samples] of bySize) (sizes[String(size)] ??= {})[tool] = measurementOf(unit, samples, tool === 'kiln' ? kilnCode : undefined);
     }
     return Object.keys(sizes).length > 0 ? { [this.id]: sizes } : {};
+  }
+}
+
+/** The commit of the kiln checkout measured (`-dirty` with changes not committed); undefined outside a git checkout. */
+function checkoutCommit(repoRoot: string): string | undefined {
+  try {
+    return execFileSync('git', ['-C', repoRoot, 'describe', '--always', '--dirty', '--abbrev=12'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -399,7 +408,8 @@ export async function runScaleBench(argv: string[]): Promise<void> {
   } finally {
     removeDockerTags(c.dockerTags);
   }
-  const fresh = curves.reduce<ScaleResults>((all, cv) => mergeResults(all, cv.results()), {});
+  const code = checkoutCommit(repoRoot);
+  const fresh = curves.reduce<ScaleResults>((all, cv) => mergeResults(all, cv.results(code)), {});
   process.stdout.write(`\nmeasured in this run (kiln / docker, median of ${o.reps}):\n\n${renderTable(fresh)}\n\n`);
   for (const cv of curves) for (const f of cv.failures) process.stdout.write(`  failed: ${cv.id}: ${f}\n`);
   if (o.results === undefined) return;

@@ -53,6 +53,8 @@ export interface Measurement {
   load: [number, number];
   /** When the last sample ended (ISO 8601, UTC, to the minute). */
   date: string;
+  /** kiln's: the commit of the checkout that was measured (`git describe --always --dirty`), where it is one. */
+  code?: string;
 }
 
 /** curve id → size (as a decimal string: files, instructions, stages, bytes, images) → tool → measurement. */
@@ -98,7 +100,7 @@ export interface Sample {
   at: Date;
 }
 
-export function measurementOf(unit: CurveSpec['unit'], samples: Sample[]): Measurement {
+export function measurementOf(unit: CurveSpec['unit'], samples: Sample[], code?: string): Measurement {
   const values = samples.map((s) => s.value);
   const loads = samples.map((s) => s.load);
   const last = samples.reduce((a, s) => (s.at > a ? s.at : a), samples[0]?.at ?? new Date(0));
@@ -107,6 +109,7 @@ export function measurementOf(unit: CurveSpec['unit'], samples: Sample[]): Measu
     samples: values.map(round),
     load: [round(Math.min(...loads)), round(Math.max(...loads))],
     date: `${last.toISOString().slice(0, 16)}Z`,
+    ...(code !== undefined ? { code } : {}),
   };
 }
 

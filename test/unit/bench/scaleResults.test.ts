@@ -46,6 +46,8 @@ test('a measurement is the median of its times (the largest of its peak memories
   const samples = [{ value: 300, load: 2.5, at: at(1) }, { value: 100, load: 1.25, at: at(9) }, { value: 200, load: 4, at: at(5) }];
   assert.deepEqual(measurementOf('ms', samples), { value: 200, samples: [300, 100, 200], load: [1.3, 4], date: '2026-12-07T15:09Z' });
   assert.equal(measurementOf('MiB', samples).value, 300);
+  assert.equal(measurementOf('ms', samples, 'fca46dd').code, 'fca46dd', "kiln's figure names the commit measured");
+  assert.ok(!('code' in measurementOf('ms', samples)), 'a peer\'s has none');
 });
 
 test('the results file is written in one order, reads back the same, and names only curves the bench knows', () => {
