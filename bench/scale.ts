@@ -21,7 +21,8 @@
  * (bench/scaleResults.ts). Then the chart (bench/scale.svg, or --svg: logarithmic axes, a dashed
  * grey line of linear growth) and the README's table (between its scale table markers; or
  * --readme's) are drawn again from the whole merged file (bench/scaleReport.ts), so a partial run
- * updates its points in both. --render draws them from the file without measuring.
+ * updates its points in both; a results file other than the repository's draws no README table
+ * unless --readme names one. --render draws them from the file without measuring.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -98,10 +99,13 @@ function parseOptions(argv: string[], repoRoot: string): Options {
     else if (a === '--readme' && v) (o.readme = resolve(v)), i++;
     else throw new Error(`unknown argument ${a} (see the comment at the top of bench/scale.ts)`);
   }
-  if (o.results === undefined && !o.quick) o.results = join(repoRoot, 'bench', 'scale-results.json');
+  const ownResults = join(repoRoot, 'bench', 'scale-results.json');
+  if (o.results === undefined && !o.quick) o.results = ownResults;
   if (o.results !== undefined) {
     o.svg ??= join(dirname(o.results), 'scale.svg');
-    o.readme ??= join(repoRoot, 'README.md');
+    // The README's table is drawn from the repository's own results (a unit test holds them equal):
+    // another results file draws it only where --readme says.
+    if (o.results === ownResults) o.readme ??= join(repoRoot, 'README.md');
   }
   return o;
 }
