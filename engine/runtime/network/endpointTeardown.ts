@@ -4,7 +4,7 @@
  * the owner verifiably dead (a kill -9 skips every `finally`). Callers hold the host lock.
  */
 import { nativeBinding } from '../../../native/index.js';
-import { listEndpoints, removeEndpointRecord, removeUnreadableRecords, type EndpointRecord } from './endpoints.js';
+import { listEndpoints, removeEndpointRecord, sweepableEndpoints, type EndpointRecord } from './endpoints.js';
 import { removePorts, type PortRule } from './firewall.js';
 import { ownerAlive } from './hostState.js';
 import { refreshPeers } from './hostsPeers.js';
@@ -36,8 +36,9 @@ export async function teardownEndpoint(rec: EndpointRecord, deleteLink: boolean)
 
 /** Tears down the endpoints whose owners are gone (and records a killed writer left unreadable); returns how many. */
 export async function sweepDeadEndpoints(): Promise<number> {
-  let swept = removeUnreadableRecords();
-  for (const rec of listEndpoints()) {
+  const { records, removed } = sweepableEndpoints();
+  let swept = removed;
+  for (const rec of records) {
     if (ownerAlive(rec.owner)) continue;
     await teardownEndpoint(rec, true);
     swept++;

@@ -107,15 +107,20 @@ export function allocateEndpoint(net: NetworkRecord, fields: Omit<EndpointRecord
 }
 
 /**
- * Removes the records no one can read: a kiln killed between creating its record (the address's
- * allocation) and writing it left it empty, and an empty record holds its address forever.
- * Records are created and written under the host lock, which the caller holds: none found
- * unreadable then is still being written. Returns how many went.
+ * Every record, read once, for a sweep; those no one can read are removed on the way: a kiln
+ * killed between creating its record (the address's allocation) and writing it left it empty,
+ * and an empty record holds its address forever. Records are created and written under the
+ * host lock, which the caller holds: none found unreadable then is still being written.
  */
-export function removeUnreadableRecords(): number {
+export function sweepableEndpoints(): { records: EndpointRecord[]; removed: number } {
+  const records: EndpointRecord[] = [];
   let removed = 0;
   for (const path of recordPaths()) {
-    if (readRecord(path) !== undefined) continue;
+    const rec = readRecord(path);
+    if (rec !== undefined) {
+      records.push(rec);
+      continue;
+    }
     try {
       unlinkSync(path);
       removed++;
@@ -123,7 +128,7 @@ export function removeUnreadableRecords(): number {
       // gone meanwhile
     }
   }
-  return removed;
+  return { records, removed };
 }
 
 export function removeEndpointRecord(rec: EndpointRecord): void {
