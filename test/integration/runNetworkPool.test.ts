@@ -79,7 +79,7 @@ describe('RUN steps share network namespaces within a build, safely', () => {
       `FROM ${IMAGE}`,
       `RUN ${NETWORK_FACTS('1', outside.url)}`,
       `RUN ${TAMPERING}`,
-      `RUN ${NETWORK_FACTS('3', outside.url)}`,
+      `RUN ${NETWORK_FACTS('3', outside.url)} && ls -l /proc/self/fd/ > /fds3`,
       `RUN --security=insecure stat -L -c %i /proc/self/ns/net > /ns4 && ip link set lo down && ip addr add 10.254.254.3/32 dev lo`,
       `RUN ${NETWORK_FACTS('5', outside.url)} && ip link show lo | grep -q LOWER_UP && ! ip addr show lo | grep -q 10.254.254.3`,
     ].join('\n') + '\n');
@@ -91,6 +91,11 @@ describe('RUN steps share network namespaces within a build, safely', () => {
     const facts = new Map(r.stdout.split('\n').filter((l) => /^[a-z]+\d=/.test(l)).map((l) => l.split('=') as [string, string]));
     assert.equal(r.stdout.split('\n').filter((l) => /^(changed|refused)-/.test(l)).join(' '), [0, 1, 2, 3, 4, 5].map((i) => `refused-${i}`).join(' '), 'every change to the namespace was refused');
     assert.ok(r.stdout.endsWith(`${outside.body}${outside.body}${outside.body}`), 'every step reached the outside host');
+    // The descriptor the pool holds the namespace by is the child's only until it has joined: the step has none.
+    const fds = kiln(['run', '--rm', tag, 'cat', '/fds3']);
+    assert.equal(fds.status, 0, fds.stderr);
+    assert.match(fds.stdout, /pipe:\[/, 'the listing is the step\'s own descriptors');
+    assert.doesNotMatch(fds.stdout, /net:\[|mnt:\[/, 'no namespace descriptor reached a pooled step');
     assert.equal(facts.get('ns3'), facts.get('ns1'), 'the third step ran in the namespace the first one left');
     assert.equal(facts.get('addr3'), facts.get('addr1'));
     assert.notEqual(facts.get('ns4'), facts.get('ns1'), 'the insecure step had a namespace of its own');
