@@ -135,11 +135,15 @@ export async function run(args: ParsedArgs): Promise<number> {
   const cache = await openCache(args, flags, input, view);
   const interrupt = interruptSignal();
   const pulled = { any: false };
-  const networks: RunNetworks = {};
-  const buildOptions = await buildOptionsFor(args, flags, input, { cache, signal: interrupt.signal, view, pulled, networks });
+  const containers: RunContainers = { teardowns: [] };
+  const buildOptions = await buildOptionsFor(args, flags, input, { cache, signal: interrupt.signal, view, pulled, containers });
   const close = async (): Promise<void> => {
     interrupt.dispose();
-    await networks.pool?.close();
+    try {
+      await Promise.all(containers.teardowns);
+    } finally {
+      await containers.pool?.close();
+    }
     await cache.close();
     await view.progress.close();
     if (input.fromStdin) await rm(input.contextDir, { recursive: true, force: true });
@@ -199,8 +203,13 @@ async function readRecipe(args: ParsedArgs, flags: BuildFlags, contextArg: strin
 
 type BuildView = Awaited<ReturnType<typeof startProgress>>;
 
-/** The network namespaces the build's RUN steps take turns in, made with the first step that needs one, released when the build ends. */
-interface RunNetworks { pool?: NetworkNamespacePool }
+/**
+ * What the build's RUN containers share and leave: the network namespaces they take turns in
+ * (made with the first step that needs one, released when the build ends), and what is left of
+ * each once its layer is taken (its cgroup, its state dir), removed behind the next steps and
+ * waited for before the build ends.
+ */
+interface RunContainers { pool?: NetworkNamespacePool; teardowns: Promise<void>[] }
 
 function openCache(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, view: BuildView): Promise<BuildCache> {
   const { store, contextDir, source, recipe } = input;
@@ -213,7 +222,7 @@ function openCache(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, view
 }
 
 /** What the build is handed: the recipe, the flags' values, the cache, and how it pulls, runs, checks and shows progress. */
-async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, run: { cache: BuildCache; signal: AbortSignal; view: BuildView; pulled: { any: boolean }; networks: RunNetworks }): Promise<BuildOptions> {
+async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: RecipeInput, run: { cache: BuildCache; signal: AbortSignal; view: BuildView; pulled: { any: boolean }; containers: RunContainers }): Promise<BuildOptions> {
   const { store, recipe, source, contextDir, parse } = input;
   const { sde, jobs, tags, buildArgs } = flags;
   const { progress, report } = run.view;
@@ -229,9 +238,13 @@ async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: Recip
     runner: async (s, io) => {
       const runtime = await containerRuntime();
       const started = { ...io, onStart: loadHasherWhileWaiting };
-      if ((await resolveIsolation()) === 'chroot') return runtime.runContainer({ ...s, isolation: 'chroot' }, started);
-      run.networks.pool ??= new runtime.NetworkNamespacePool();
-      return runtime.runContainer({ ...s, networkPool: run.networks.pool }, started);
+      const teardownBehind = (rest: Promise<void>): void => {
+        rest.catch(() => undefined); // reported when the build ends, not as an unhandled rejection meanwhile
+        run.containers.teardowns.push(rest);
+      };
+      if ((await resolveIsolation()) === 'chroot') return runtime.runContainer({ ...s, isolation: 'chroot', teardownBehind }, started);
+      run.containers.pool ??= new runtime.NetworkNamespacePool();
+      return runtime.runContainer({ ...s, networkPool: run.containers.pool, teardownBehind }, started);
     },
     parseTrigger, pull: pullFor(store, flags.insecure, run.pulled), checks: checksFor(store, source.text, recipe, parseTrigger),
     sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },

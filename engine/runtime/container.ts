@@ -102,6 +102,13 @@ export interface ContainerSpec {
   privileged?: boolean;
   /** Default true: remove mount points the start created in the upper dir (for RUN layers). */
   removeMountStubs?: boolean;
+  /**
+   * Takes what is left to remove once the container's root is final (its cgroup and private
+   * state dir) instead of the start waiting for it: a build's next step starts meanwhile, and
+   * the build waits for these before it ends. Its PID 1 has exited, so the kernel has already
+   * killed and reaped everything else in its PID namespace: nothing can still write its root.
+   */
+  teardownBehind?: (rest: Promise<void>) => void;
 }
 
 /** A started container, for forwarding signals and resizing its terminal. */
@@ -199,7 +206,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     const setupReport = letCommandRun(started, io, hold);
     relaySignals(io, running, hold.cleanups);
     io.onStart?.(running);
-    const outcome = await containerOutcome(exit.code, started, hold.cgroup, streams, setupReport);
+    const outcome = await containerOutcome(exit.code, started, spec.teardownBehind ? undefined : hold.cgroup, streams, setupReport);
     hold.commandRan = true;
     return outcome;
   } finally {
@@ -430,7 +437,8 @@ function relaySignals(io: ContainerIO, running: RunningContainer, cleanups: (() 
 async function containerOutcome(exit: Promise<number>, child: NativeChild, cgroup: ContainerCgroup | undefined, streams: Promise<void>, setupReport: Promise<string> | undefined): Promise<ContainerResult> {
   const exitCode = await exit;
   const oomKilled = exitCode === 137 && cgroup !== undefined && (await cgroup.oomKilled());
-  // Everything else in the PID namespace dies with PID 1; the cgroup sweep makes sure.
+  // Everything else in the PID namespace dies with PID 1; the cgroup sweep makes sure (here,
+  // or behind the caller: see ContainerSpec.teardownBehind).
   if (cgroup) await cgroup.destroy();
   await streams;
   const report = setupReport ? await setupReport : drainNonBlocking(child.errorFd);
@@ -447,7 +455,10 @@ async function releaseStart(hold: StartHold, spec: ContainerSpec): Promise<void>
     closeQuietly(hold.child.errorFd);
   }
   if (hold.unclaimedConsoleSocket >= 0) closeQuietly(hold.unclaimedConsoleSocket);
-  if (hold.cgroup) await hold.cgroup.destroy().catch(() => undefined);
+  // Behind the caller only once PID 1 was seen to exit: a start that failed half-way may have a
+  // child still alive, killed with its cgroup before its network namespace is given back.
+  const behind = hold.commandRan === true ? spec.teardownBehind : undefined;
+  if (hold.cgroup && !behind) await hold.cgroup.destroy().catch(() => undefined);
   await hold.network?.release({ commandRan: hold.commandRan ?? false }).catch(() => undefined); // what is left, the next kiln sweeps
   if ((spec.removeMountStubs ?? true) && spec.rootfs.kind !== 'dir') {
     const targets = ['/proc', '/dev', '/sys', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', ...spec.mounts.map((m) => m.target)];
@@ -457,7 +468,15 @@ async function releaseStart(hold: StartHold, spec: ContainerSpec): Promise<void>
       // best effort: a stub left behind is an empty file or directory in the layer
     }
   }
-  rmSync(hold.state, { recursive: true, force: true });
+  if (!behind) {
+    rmSync(hold.state, { recursive: true, force: true });
+    return;
+  }
+  // After the caller's next turn: the step's layer is taken first.
+  behind(new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+    await hold.cgroup?.destroy().catch(() => undefined); // what is left, the next kiln sweeps
+    rmSync(hold.state, { recursive: true, force: true });
+  }));
 }
 
 /** The root's mount: an overlay of the layers, or a bind of a prepared directory. */
