@@ -217,10 +217,13 @@ export function removeMountStubs(upperDir: string, lowerDirs: readonly string[],
       const path = join(upperDir, rel);
       let st;
       try {
-        st = lstatSync(path);
+        // Most targets left no stub (the runtime's mount points come from a lower dir): a miss
+        // is answered without an exception, which cost more than the lookup itself.
+        st = lstatSync(path, { throwIfNoEntry: false });
       } catch {
         break;
       }
+      if (!st) break;
       const below = lowerStat(lowerDirs, rel);
       if (below) {
         // A directory copied up only because a mount point was created in it: drop the copy
