@@ -107,6 +107,8 @@ export interface ContainerSpec {
    * state dir) instead of the start waiting for it: a build's next step starts meanwhile, and
    * the build waits for these before it ends. Its PID 1 has exited, so the kernel has already
    * killed and reaped everything else in its PID namespace: nothing can still write its root.
+   * Not with chroot isolation (no PID namespace): there the cgroup kills what the command left
+   * before the start returns.
    */
   teardownBehind?: (rest: Promise<void>) => void;
 }
@@ -206,7 +208,7 @@ export async function runContainer(spec: ContainerSpec, io: ContainerIO = {}): P
     const setupReport = letCommandRun(started, io, hold);
     relaySignals(io, running, hold.cleanups);
     io.onStart?.(running);
-    const outcome = await containerOutcome(exit.code, started, spec.teardownBehind ? undefined : hold.cgroup, streams, setupReport);
+    const outcome = await containerOutcome(exit.code, started, teardownBehind(spec) ? undefined : hold.cgroup, streams, setupReport);
     hold.commandRan = true;
     return outcome;
   } finally {
@@ -457,7 +459,7 @@ async function releaseStart(hold: StartHold, spec: ContainerSpec): Promise<void>
   if (hold.unclaimedConsoleSocket >= 0) closeQuietly(hold.unclaimedConsoleSocket);
   // Behind the caller only once PID 1 was seen to exit: a start that failed half-way may have a
   // child still alive, killed with its cgroup before its network namespace is given back.
-  const behind = hold.commandRan === true ? spec.teardownBehind : undefined;
+  const behind = hold.commandRan === true ? teardownBehind(spec) : undefined;
   if (hold.cgroup && !behind) await hold.cgroup.destroy().catch(() => undefined);
   await hold.network?.release({ commandRan: hold.commandRan ?? false }).catch(() => undefined); // what is left, the next kiln sweeps
   if ((spec.removeMountStubs ?? true) && spec.rootfs.kind !== 'dir') {
@@ -477,6 +479,16 @@ async function releaseStart(hold: StartHold, spec: ContainerSpec): Promise<void>
     await hold.cgroup?.destroy().catch(() => undefined); // what is left, the next kiln sweeps
     rmSync(hold.state, { recursive: true, force: true });
   }));
+}
+
+/**
+ * Where the rest of a container's teardown may go behind the caller: only a container with a PID
+ * namespace of its own, whose PID 1's exit the kernel completes only once everything else in it
+ * is dead. A chroot-isolated step's background processes outlive its command: the cgroup kills
+ * them before the caller reads the root.
+ */
+function teardownBehind(spec: ContainerSpec): ContainerSpec['teardownBehind'] {
+  return spec.isolation === 'chroot' ? undefined : spec.teardownBehind;
 }
 
 /** The root's mount: an overlay of the layers, or a bind of a prepared directory. */

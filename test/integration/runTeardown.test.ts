@@ -68,6 +68,21 @@ describe('a RUN container is taken down behind the next steps', () => {
     assert.equal(check.stdout, 'early\n', 'the image holds what the step wrote, and nothing its background process would have');
   });
 
+  test('under chroot isolation (no PID namespace) a step\'s background process is killed before its layer is taken', { timeout: 120_000 }, async (t) => {
+    if (!prerequisite(t, ready, why)) return;
+    // It writes on and on from a few milliseconds after the command's exit: only a kill before
+    // the layer is read keeps /late out of it and out of the next step.
+    await writeFile(join(ctx, 'chroot.Dockerfile'), [
+      `FROM ${IMAGE}`,
+      'RUN (sleep 0.005; while :; do echo late > /late; done) & echo early > /early',
+      'RUN sleep 0.5; test ! -e /late && test "$(cat /early)" = early',
+      '',
+    ].join('\n'));
+    const r = spawnSync(kilnBin, ['build', '-q', '--no-cache', '--isolation', 'chroot', '-f', join(ctx, 'chroot.Dockerfile'), '-t', 'kiln-test/teardown-chroot', ctx], { env: { ...process.env, KILN_ROOT: root }, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(cgroupsOwnedBy((p) => p === r.pid), [], 'no cgroup of the build\'s steps');
+  });
+
   test('nothing of a build\'s containers is left once it ends: no cgroup, state dir or mount, whether it succeeds or a step fails', { timeout: 120_000 }, async (t) => {
     if (!prerequisite(t, ready, why)) return;
     const steps = Array.from({ length: 6 }, (_, i) => `RUN echo ${i} > /step${i}`);
