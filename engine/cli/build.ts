@@ -139,14 +139,13 @@ export async function run(args: ParsedArgs): Promise<number> {
   const buildOptions = await buildOptionsFor(args, flags, input, { cache, signal: interrupt.signal, view, pulled, containers });
   const close = async (): Promise<void> => {
     interrupt.dispose();
-    try {
-      await Promise.all(containers.teardowns);
-    } finally {
-      await containers.pool?.close();
-    }
+    // Everything is closed whatever a container's teardown met; what it met is reported after.
+    const tornDown = await Promise.allSettled(containers.teardowns);
+    await containers.pool?.close();
     await cache.close();
     await view.progress.close();
     if (input.fromStdin) await rm(input.contextDir, { recursive: true, force: true });
+    for (const t of tornDown) if (t.status === 'rejected') throw t.reason;
   };
   if (flags.checkOnly) {
     try {
