@@ -70,17 +70,24 @@ describe('a RUN container is taken down behind the next steps', () => {
 
   test('under chroot isolation (no PID namespace) a step\'s background process is killed before its layer is taken', { timeout: 120_000 }, async (t) => {
     if (!prerequisite(t, ready, why)) return;
-    // It writes on and on from a few milliseconds after the command's exit: only a kill before
-    // the layer is read keeps /late out of it and out of the next step.
+    // From a second after the command's exit it writes on and on: only a kill when the command
+    // exits keeps /late out of the layer and out of the next step. Left alive, it also holds the
+    // step's output open, and the build would never end: it gets 30 s.
+    const marker = `late-${process.pid}`;
     await writeFile(join(ctx, 'chroot.Dockerfile'), [
       `FROM ${IMAGE}`,
-      'RUN (sleep 0.005; while :; do echo late > /late; done) & echo early > /early',
-      'RUN sleep 0.5; test ! -e /late && test "$(cat /early)" = early',
+      `RUN (sleep 1; while :; do echo ${marker} > /late; done) & echo early > /early`,
+      'RUN sleep 1.5; test ! -e /late && test "$(cat /early)" = early',
       '',
     ].join('\n'));
-    const r = spawnSync(kilnBin, ['build', '-q', '--no-cache', '--isolation', 'chroot', '-f', join(ctx, 'chroot.Dockerfile'), '-t', 'kiln-test/teardown-chroot', ctx], { env: { ...process.env, KILN_ROOT: root }, encoding: 'utf8', timeout: 120_000 });
-    assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(cgroupsOwnedBy((p) => p === r.pid), [], 'no cgroup of the build\'s steps');
+    try {
+      const r = spawnSync(kilnBin, ['build', '-q', '--no-cache', '--isolation', 'chroot', '-f', join(ctx, 'chroot.Dockerfile'), '-t', 'kiln-test/teardown-chroot', ctx], { env: { ...process.env, KILN_ROOT: root }, encoding: 'utf8', timeout: 30_000, killSignal: 'SIGKILL' });
+      assert.equal(r.status, 0, r.error ? `the build did not end: ${r.error.message}` : r.stderr);
+      assert.equal(processesMatching(marker), '', 'the step\'s background writer is gone');
+      assert.deepEqual(cgroupsOwnedBy((p) => p === r.pid), [], 'no cgroup of the build\'s steps');
+    } finally {
+      spawnSync('pkill', ['-9', '-f', marker]); // a writer that escaped: not left to run on after a failure
+    }
   });
 
   test('nothing of a build\'s containers is left once it ends: no cgroup, state dir or mount, whether it succeeds or a step fails', { timeout: 120_000 }, async (t) => {
