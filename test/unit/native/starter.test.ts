@@ -82,6 +82,24 @@ test('a process started through the starter is the one the spec describes, as wh
   }
 });
 
+test('a command that cannot be started is reported the same through the starter as from a copy of kiln', async (t) => {
+  if (!prerequisite(t, ready, why)) return;
+  const cwd = mkdtempSync(join(tmpdir(), 'kiln-starter-'));
+  try {
+    for (const argv of [['no-such-command'], ['/no/such/command'], [cwd]]) {
+      const spec = { ...processSpec(cwd), argv };
+      const viaStarter = await run({ ...spec, starter: starterExecutable() });
+      const viaCopy = await run(spec);
+      assert.notEqual(viaStarter.report, '', `${argv[0]}: a report`);
+      assert.equal(setupFailure(viaStarter.report).message, setupFailure(viaCopy.report).message, argv[0]);
+      assert.equal(viaStarter.exit, viaCopy.exit, argv[0]);
+      assert.ok(viaStarter.exit === 126 || viaStarter.exit === 127, `${argv[0]}: exit ${viaStarter.exit}`);
+    }
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});
+
 test('a starter that cannot be executed is a failed start, reported on the error pipe', async (t) => {
   if (!prerequisite(t, ready, why)) return;
   const cwd = mkdtempSync(join(tmpdir(), 'kiln-starter-'));
