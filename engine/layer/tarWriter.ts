@@ -55,8 +55,19 @@ function needsPax(s: string): boolean {
 const CHUNK = 1024 * 1024;
 /** …gathered in buffers this big, so an entry started below CHUNK still fits. */
 const CHUNK_ROOM = 2 * CHUNK;
-/** Chunks handed back by the reader kept for reuse at most (it holds a few at a time). */
+/** Chunks handed back by readers kept for reuse at most (a reader holds a few at a time). */
 const MAX_FREE_CHUNKS = 4;
+/** What the current chunk is before the first byte needs one, and after the last chunk is sealed. */
+const NO_CHUNK = Buffer.alloc(0);
+
+/**
+ * Chunk memory handed back by the readers of every layer tar this process writes, for the next
+ * one: a build's every RUN step writes a layer, most of a few kilobytes, and a fresh 2 MiB chunk
+ * for each cost a page-faulting allocation and, as external memory, a full garbage collection
+ * every few steps. `madeChunks` holds the memory a TarOutput allocated: only that is taken back.
+ */
+const freeChunks: Buffer[] = [];
+const madeChunks = new WeakSet<ArrayBufferLike>();
 
 /**
  * Where the tar's bytes go, read as an async iterable (the blob store's ingest). Entries are
@@ -64,10 +75,7 @@ const MAX_FREE_CHUNKS = 4;
  * writer waits while a few chunks are unread, and learns when the reader has stopped.
  */
 class TarOutput implements AsyncIterable<Buffer> {
-  /** Chunk memory this output made, and what of it the reader has handed back (release). */
-  private readonly made = new WeakSet<ArrayBufferLike>();
-  private readonly free: Buffer[] = [];
-  private chunk = this.freshChunk();
+  private chunk: Buffer = NO_CHUNK;
   private used = 0;
   private readonly ready: Buffer[] = [];
   private ended = false;
@@ -80,7 +88,7 @@ class TarOutput implements AsyncIterable<Buffer> {
   room(n: number): { buf: Buffer; off: number } {
     if (this.used + n > this.chunk.length) {
       this.seal();
-      if (n > this.chunk.length) this.chunk = Buffer.allocUnsafe(n);
+      this.chunk = n > CHUNK_ROOM ? Buffer.allocUnsafe(n) : this.freshChunk();
     }
     const off = this.used;
     this.used += n;
@@ -97,7 +105,7 @@ class TarOutput implements AsyncIterable<Buffer> {
   private seal(): void {
     if (this.used === 0) return;
     this.ready.push(this.chunk.subarray(0, this.used));
-    this.chunk = this.freshChunk();
+    this.chunk = NO_CHUNK;
     this.used = 0;
     this.wake();
   }
@@ -108,22 +116,22 @@ class TarOutput implements AsyncIterable<Buffer> {
    * faulting in 100 MiB of fresh memory.
    */
   freshChunk(): Buffer {
-    const again = this.free.pop();
+    const again = freeChunks.pop();
     if (again !== undefined) return again;
     const chunk = Buffer.allocUnsafe(CHUNK_ROOM);
-    this.made.add(chunk.buffer);
+    madeChunks.add(chunk.buffer);
     return chunk;
   }
 
   /**
    * The reader is done with a chunk it was handed (it is written and hashed): its memory takes
-   * the next one, whose pages are then already there. Memory this output did not make is left
-   * alone.
+   * the next one, this tar's or a later one's, whose pages are then already there. Memory no
+   * TarOutput made is left alone.
    */
   release(chunk: Uint8Array): void {
     const memory = chunk.buffer;
-    if (!this.made.has(memory) || this.free.length >= MAX_FREE_CHUNKS || this.free.some((f) => f.buffer === memory)) return;
-    this.free.push(Buffer.from(memory, 0, CHUNK_ROOM));
+    if (!madeChunks.has(memory) || freeChunks.length >= MAX_FREE_CHUNKS || freeChunks.some((f) => f.buffer === memory)) return;
+    freeChunks.push(Buffer.from(memory, 0, CHUNK_ROOM));
   }
 
   /** Called after each entry: hands over a full chunk, and waits while the reader is a few chunks behind. */

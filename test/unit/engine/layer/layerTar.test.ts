@@ -96,6 +96,47 @@ test('a reader that hands each chunk back once it has it gets the same tar: chun
   assert.ok(Buffer.concat(copies).equals(plain));
 });
 
+test('chunk memory handed back by the reader of one tar serves the next tars, also tars read at the same time, and never two at once', async (t) => {
+  type ReleasingTar = AsyncIterable<Buffer> & { release(chunk: Uint8Array): void };
+  const dirs: string[] = [];
+  for (let k = 0; k < 3; k++) {
+    const dir = await tempDir(t, 'kiln-tar-');
+    for (let i = 0; i < 700; i++) await writeFile(join(dir, `f${i}`), Buffer.alloc(3000, (i + k * 17) % 251));
+    await writeFile(join(dir, 'big'), randomBytes(3 * 1024 * 1024 + k));
+    dirs.push(dir);
+  }
+  const plain = await Promise.all(dirs.map((d) => collect(layerTar(d, { whiteouts: 'none' }))));
+  // A small tar first: its one chunk goes back to be taken by the tars after it.
+  const small = await tempDir(t, 'kiln-tar-');
+  await writeFile(join(small, 'one'), 'one');
+  const first = layerTar(small, { whiteouts: 'none' }) as ReleasingTar;
+  const memory = new Set<ArrayBufferLike>();
+  for await (const chunk of first) {
+    memory.add(chunk.buffer);
+    first.release(chunk);
+  }
+  // Three tars read in turns, each reader holding its chunk a tick before handing it back.
+  const inUse = new Set<ArrayBufferLike>();
+  let reused = 0;
+  const read = async (tar: ReleasingTar): Promise<Buffer> => {
+    const copies: Buffer[] = [];
+    for await (const chunk of tar) {
+      assert.ok(!inUse.has(chunk.buffer), 'a chunk is handed to two readers at once');
+      inUse.add(chunk.buffer);
+      if (memory.has(chunk.buffer)) reused++;
+      memory.add(chunk.buffer);
+      await new Promise((r) => setImmediate(r));
+      copies.push(Buffer.from(chunk));
+      inUse.delete(chunk.buffer);
+      tar.release(chunk);
+    }
+    return Buffer.concat(copies);
+  };
+  const got = await Promise.all(dirs.map((d) => read(layerTar(d, { whiteouts: 'none' }) as ReleasingTar)));
+  assert.ok(reused > 0, 'chunk memory of earlier tars was used again');
+  got.forEach((tar, i) => assert.ok(tar.equals(plain[i] as Buffer), `tar ${i} is the same as read alone`));
+});
+
 test('names with characters above U+FFFF sort by their UTF-8 bytes, not by JavaScript string order', async (t) => {
   const dir = await tempDir(t, 'kiln-tar-');
   // U+E000 is EE 80 80 in UTF-8, U+1F600 F0 9F 98 80; as UTF-16 the second (D83D DE00) sorts first.
