@@ -10,7 +10,7 @@
  * written (and /etc copied up and back for it). The layers above hide it wherever they have
  * the path, as they hide each other.
  */
-import { chmodSync, closeSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, rmdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RUNTIME_DIRS, RUNTIME_FILES } from './runStubs.js';
@@ -42,6 +42,21 @@ function makeMountPoints(dir: string): void {
     if (mkdirSync(join(dir, dirname(f)), { recursive: true }) !== undefined) chmodSync(join(dir, dirname(f)), 0o755);
     closeSync(openSync(join(dir, f), 'wx'));
     chmodSync(join(dir, f), 0o644);
+  }
+}
+
+/**
+ * The overlay's work dir once the step is done: overlayfs leaves it holding one empty `work`
+ * dir, and two rmdirs take it away for a fraction of a recursive removal's cost (a dozen
+ * thread-pool round trips and their callbacks, on the main thread between two steps). Anything
+ * else in it is removed in the background (and, like every scratch dir, at exit if still there).
+ */
+function removeWorkDir(workDir: string): void {
+  try {
+    rmdirSync(join(workDir, 'work'));
+    rmdirSync(workDir);
+  } catch {
+    void rm(workDir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
@@ -83,9 +98,7 @@ export class OverlaySnapshotter implements Snapshotter {
       discard: async () => {
         await files.close();
         if (!adopted) await rm(upperDir, { recursive: true, force: true });
-        // Nothing waits for the overlay's work dir to go: removed in the background (and, like
-        // every scratch dir, at exit if still there).
-        void rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+        removeWorkDir(workDir);
       },
     };
   }
