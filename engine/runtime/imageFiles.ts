@@ -35,11 +35,37 @@ function statOrUndefined(path: string): Stats | undefined {
   }
 }
 
-export function lookupInLayers(lowerDirs: readonly string[], path: string): LayeredEntry {
+/** How a lookup asks the layers' dirs: an entry's lstat (undefined when absent) and whether a directory is opaque. */
+export interface LayerProbe {
+  stat(path: string): Stats | undefined;
+  opaque(path: string): boolean;
+}
+
+const askTheDisk: LayerProbe = { stat: statOrUndefined, opaque: isOpaque };
+
+/**
+ * A probe that remembers each answer, for dirs that never change once made (the store's layer
+ * snapshots): a build's every RUN step looks up /etc/passwd and /etc/group through all of its
+ * stage's layers, and all but the newest were asked already.
+ */
+export function rememberingProbe(limit = 20_000): LayerProbe {
+  const stats = new Map<string, Stats | undefined>();
+  const opaque = new Map<string, boolean>();
+  const remember = <T>(memo: Map<string, T>, path: string, ask: (path: string) => T): T => {
+    if (memo.has(path)) return memo.get(path) as T;
+    if (memo.size >= limit) memo.clear();
+    const answer = ask(path);
+    memo.set(path, answer);
+    return answer;
+  };
+  return { stat: (path) => remember(stats, path, statOrUndefined), opaque: (path) => remember(opaque, path, isOpaque) };
+}
+
+export function lookupInLayers(lowerDirs: readonly string[], path: string, probe: LayerProbe = askTheDisk): LayeredEntry {
   const parts = posix.normalize(`/${path}`).split('/').filter((p) => p !== '');
   if (parts.length === 0) {
     const top = lowerDirs[0];
-    const st = top === undefined ? undefined : statOrUndefined(top);
+    const st = top === undefined ? undefined : probe.stat(top);
     return top !== undefined && st ? { kind: 'found', path: top, stats: st } : { kind: 'absent' };
   }
   // The layers whose directory at the current prefix shows in the merged view, topmost first.
@@ -50,7 +76,7 @@ export function lookupInLayers(lowerDirs: readonly string[], path: string): Laye
     let top: { dir: string; stats: Stats } | undefined;
     const below: string[] = [];
     for (const dir of merged) {
-      const st = statOrUndefined(join(dir, rel));
+      const st = probe.stat(join(dir, rel));
       if (!st) continue;
       if (!top) {
         if (isWhiteout(st)) return { kind: 'absent' };
@@ -61,7 +87,7 @@ export function lookupInLayers(lowerDirs: readonly string[], path: string): Laye
         break; // a whiteout or a file under a directory ends the merge
       }
       below.push(dir);
-      if (isOpaque(join(dir, rel))) break;
+      if (probe.opaque(join(dir, rel))) break;
     }
     if (!top) return { kind: 'absent' };
     if (i === parts.length - 1) return { kind: 'found', path: join(top.dir, rel), stats: top.stats };

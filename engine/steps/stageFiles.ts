@@ -6,10 +6,16 @@
  * root as the container will.
  */
 import { readFileSync, type Stats } from 'node:fs';
-import { lookupInLayers } from '../runtime/imageFiles.js';
+import { lookupInLayers, rememberingProbe } from '../runtime/imageFiles.js';
 import { RootfsView, type ViewDirs } from './rootfsView.js';
 import type { LayerRef } from './state.js';
 import { topmostFirst } from '../layer/overlayStack.js';
+
+/**
+ * The layers' snapshot dirs never change once made (a layer's snapshot is its content): what
+ * one step learned of them holds for every later step of this process.
+ */
+const snapshotProbe = rememberingProbe();
 
 export class StageFiles {
   private view: Promise<RootfsView> | undefined;
@@ -28,7 +34,7 @@ export class StageFiles {
   }
 
   async readText(path: string): Promise<string | undefined> {
-    const entry = lookupInLayers(this.lowerDirs, path);
+    const entry = lookupInLayers(this.lowerDirs, path, snapshotProbe);
     if (entry.kind === 'symlink') return (await this.mounted()).readText(path);
     if (entry.kind !== 'found' || !entry.stats.isFile()) return undefined;
     try { return readFileSync(entry.path, 'utf8'); } catch { return undefined; }
@@ -36,7 +42,7 @@ export class StageFiles {
 
   /** The entry at `path` (a final symlink followed), undefined when there is none. */
   async statIn(path: string): Promise<Stats | undefined> {
-    const entry = lookupInLayers(this.lowerDirs, path);
+    const entry = lookupInLayers(this.lowerDirs, path, snapshotProbe);
     if (entry.kind === 'symlink') return (await this.mounted()).statIn(path);
     return entry.kind === 'found' ? entry.stats : undefined;
   }

@@ -5,7 +5,7 @@ import { lstatSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lookupInLayers, readImageFile } from '../../../../engine/runtime/imageFiles.js';
+import { lookupInLayers, readImageFile, rememberingProbe } from '../../../../engine/runtime/imageFiles.js';
 import { nativeBinding } from '../../../../native/index.js';
 import { hasCommand, isRoot, prerequisite } from '../../../support/env.js';
 
@@ -78,4 +78,34 @@ test('a path looked up in the layer dirs is what a read-only overlay mount of th
   assert.equal(await readImageFile(dirs, '/etc/hosts'), undefined, 'whited out above');
   assert.equal(await readImageFile(dirs, '/via/link'), undefined);
   assert.equal(lookupInLayers([], '/etc/passwd').kind, 'absent');
+  // A remembering probe answers as the disk does, the first time and the next.
+  const probe = rememberingProbe();
+  const brief = (e: ReturnType<typeof lookupInLayers>): string => (e.kind === 'found' ? `found ${e.path} ${e.stats.mode}` : e.kind);
+  for (const round of [1, 2]) {
+    for (const p of [...PATHS, '/link', '/link/passwd', '/via/link']) assert.equal(brief(lookupInLayers(dirs, p, probe)), brief(lookupInLayers(dirs, p)), `${p}, round ${round}`);
+  }
+});
+
+test('a remembering probe asks the disk once per path: for dirs that never change (layer snapshots)', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-layered-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const lower = join(root, 'lower');
+  const upper = join(root, 'upper');
+  await makeLayer(lower, { 'etc/passwd': 'lower passwd' });
+  await makeLayer(upper, { 'etc/group': 'upper group' });
+  const probe = rememberingProbe();
+  const first = lookupInLayers([upper, lower], '/etc/passwd', probe);
+  assert.equal(first.kind === 'found' && first.path, join(lower, 'etc/passwd'));
+  // Changed behind its back, the probe still answers what it saw: it must only be given dirs that never change.
+  await rm(join(lower, 'etc/passwd'));
+  await writeFile(join(upper, 'etc/passwd'), 'upper passwd');
+  const again = lookupInLayers([upper, lower], '/etc/passwd', probe);
+  assert.equal(again.kind === 'found' && again.path, join(lower, 'etc/passwd'));
+  const direct = lookupInLayers([upper, lower], '/etc/passwd');
+  assert.equal(direct.kind === 'found' && direct.path, join(upper, 'etc/passwd'));
+  // A full memory starts again rather than growing.
+  const small = rememberingProbe(2);
+  for (const p of ['/a', '/b', '/c', '/etc/passwd']) lookupInLayers([upper, lower], p, small);
+  const fresh = lookupInLayers([upper, lower], '/etc/passwd', small);
+  assert.equal(fresh.kind === 'found' && fresh.path, join(upper, 'etc/passwd'));
 });
