@@ -233,12 +233,19 @@ StarterResult StartThroughStarter(const std::string& starter, int flags, int cgr
   for (int fd : {0, 1, 2, specFd, s.gateFd, s.errorFd, s.stdinFd, s.stdoutFd, s.stderrFd, s.consoleSocketFd, s.network.joinNetnsFd}) {
     if (fd >= 0) l.inherit[l.inheritCount++] = fd;
   }
+  // The child's stack until its exec: kiln's thread waits for that exec (CLONE_VFORK) and
+  // starts one container at a time, so one stack per thread, mapped on its first start, serves
+  // them all.
   const size_t stackSize = 64 * 1024;
-  void* stack = mmap(nullptr, stackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
-    result.err = errno;
-    close(specFd);
-    return result;
+  static thread_local void* stack = nullptr;
+  if (stack == nullptr) {
+    void* mapped = mmap(nullptr, stackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (mapped == MAP_FAILED) {
+      result.err = errno;
+      close(specFd);
+      return result;
+    }
+    stack = mapped;
   }
   sigset_t all, saved;
   sigfillset(&all);
@@ -263,7 +270,6 @@ StarterResult StartThroughStarter(const std::string& starter, int flags, int cgr
     result.err = errno;
   }
   pthread_sigmask(SIG_SETMASK, &saved, nullptr);
-  munmap(stack, stackSize);
   close(specFd);
   return result;
 }
