@@ -15,7 +15,7 @@
  * Rootless (no delegation) there is no cgroup: said once, not an error — unless limits were
  * asked for.
  */
-import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { nativeBinding } from '../../native/index.js';
@@ -102,6 +102,32 @@ function writeCgroupFile(w: CgroupWrite): void {
     writeFileSync(path, w.value);
   } catch (err) {
     throw new KilnError('CGROUP', `cannot set ${w.file} to ${w.value}: ${(err as Error).message}`, { cause: err, exitCode: 125 });
+  }
+}
+
+/**
+ * Writes each line to `file` with a write of its own, through one descriptor: the kernel takes
+ * one rule per write (devices.allow), and a container's dozen device rules were a dozen opens,
+ * closes and existence checks on the way to its start.
+ */
+function writeCgroupLines(dir: string, file: string, lines: readonly string[]): void {
+  if (lines.length === 0) return;
+  let fd: number;
+  try {
+    fd = openSync(join(dir, file), 'w');
+  } catch (err) {
+    throw new KilnError('CGROUP', `cannot set ${file}: ${(err as Error).message}`, { cause: err, exitCode: 125 });
+  }
+  try {
+    for (const line of lines) {
+      try {
+        writeSync(fd, line);
+      } catch (err) {
+        throw new KilnError('CGROUP', `cannot set ${file} to ${line}: ${(err as Error).message}`, { cause: err, exitCode: 125 });
+      }
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -247,7 +273,7 @@ export class ContainerCgroup {
     const devices = this.v1.get('devices');
     if (devices !== undefined) {
       writeCgroupFile({ dir: devices, file: 'devices.deny', value: 'a' });
-      for (const rule of this.request.devices) writeCgroupFile({ dir: devices, file: 'devices.allow', value: v1RuleLine(rule) });
+      writeCgroupLines(devices, 'devices.allow', this.request.devices.map(v1RuleLine));
     }
     for (const w of limitWrites(this.layout, this.name, this.request.limits ?? {})) writeCgroupFile(w);
     if (this.dirFd >= 0) {
