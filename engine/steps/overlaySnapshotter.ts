@@ -10,8 +10,8 @@
  * written (and /etc copied up and back for it). The layers above hide it wherever they have
  * the path, as they hide each other.
  */
-import { chmodSync, closeSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, rmdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { chmodSync, closeSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RUNTIME_DIRS, RUNTIME_FILES } from './runStubs.js';
 import { RootfsView, type ViewDirs } from './rootfsView.js';
@@ -46,18 +46,18 @@ function makeMountPoints(dir: string): void {
 }
 
 /**
- * The overlay's work dir once the step is done: overlayfs leaves it holding one empty `work`
- * dir, and two rmdirs take it away for a fraction of a recursive removal's cost (a dozen
- * thread-pool round trips and their callbacks, on the main thread between two steps). Anything
- * else in it is removed in the background (and, like every scratch dir, at exit if still there).
+ * The overlay's work dir once the step is done, removed behind the next steps: overlayfs leaves
+ * it holding one empty `work` dir, and two rmdirs on the thread pool take it away for a
+ * fraction of a recursive removal's cost (a dozen round trips and their callbacks, on the main
+ * thread between two steps); each rmdir takes the kernel a quarter of a millisecond here, too
+ * long to wait for there. Anything else in it is removed recursively (and, like every scratch
+ * dir, at exit if still there).
  */
 function removeWorkDir(workDir: string): void {
-  try {
-    rmdirSync(join(workDir, 'work'));
-    rmdirSync(workDir);
-  } catch {
-    void rm(workDir, { recursive: true, force: true }).catch(() => undefined);
-  }
+  void rmdir(join(workDir, 'work'))
+    .then(() => rmdir(workDir))
+    .catch(() => rm(workDir, { recursive: true, force: true }))
+    .catch(() => undefined);
 }
 
 export class OverlaySnapshotter implements Snapshotter {
