@@ -289,6 +289,17 @@ ssize_t sendto(int fd, const void* buf, size_t n, int flags, const struct sockad
 }
 ssize_t sendmsg(int fd, const struct msghdr* msg, int flags) { return call(SYS_sendmsg, fd, (long)msg, flags); }
 
+int openat64(int dir, const char* path, int flags, ...) {
+  mode_t mode = 0;
+  if (flags & (O_CREAT | __O_TMPFILE)) {  // only then is there a mode argument
+    va_list ap;
+    va_start(ap, flags);
+    mode = va_arg(ap, mode_t);
+    va_end(ap);
+  }
+  return (int)call(SYS_openat, dir, (long)path, flags, mode);
+}
+
 int open64(const char* path, int flags, ...) {
   mode_t mode = 0;
   if (flags & (O_CREAT | __O_TMPFILE)) {
@@ -297,18 +308,7 @@ int open64(const char* path, int flags, ...) {
     mode = va_arg(ap, mode_t);
     va_end(ap);
   }
-  return (int)call(SYS_openat, AT_FDCWD, (long)path, flags, mode);
-}
-
-int openat64(int dir, const char* path, int flags, ...) {
-  mode_t mode = 0;
-  if (flags & (O_CREAT | __O_TMPFILE)) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, mode_t);
-    va_end(ap);
-  }
-  return (int)call(SYS_openat, dir, (long)path, flags, mode);
+  return openat64(AT_FDCWD, path, flags, mode);
 }
 
 int fcntl64(int fd, int cmd, ...) {
