@@ -14,6 +14,7 @@ import { chmodSync, closeSync, lstatSync, lutimesSync, mkdirSync, openSync, read
 import { rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RUNTIME_DIRS, RUNTIME_FILES } from './runStubs.js';
+import { releaseScratchDir } from '../store/scratch.js';
 import { RootfsView, type ViewDirs } from './rootfsView.js';
 import { StageFiles } from './stageFiles.js';
 import type { CapturedLayer, RunRoot, Snapshotter, StageView } from './snapshotter.js';
@@ -51,13 +52,13 @@ function makeMountPoints(dir: string): void {
  * fraction of a recursive removal's cost (a dozen round trips and their callbacks, on the main
  * thread between two steps); each rmdir takes the kernel a quarter of a millisecond here, too
  * long to wait for there. Anything else in it is removed recursively (and, like every scratch
- * dir, at exit if still there).
+ * dir, at exit if still there; once gone, the exit has nothing to do for it).
  */
 function removeWorkDir(workDir: string): void {
   void rmdir(join(workDir, 'work'))
     .then(() => rmdir(workDir))
     .catch(() => rm(workDir, { recursive: true, force: true }))
-    .catch(() => undefined);
+    .then(() => releaseScratchDir(workDir), () => undefined);
 }
 
 export class OverlaySnapshotter implements Snapshotter {

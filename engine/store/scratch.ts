@@ -20,27 +20,40 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
+    if (ours.size === 0) return;
+    // One read of the mount table for all of them: a long build leaves a scratch dir per step.
+    const mounted = mountPoints();
     for (const dir of ours) {
-      if (mountsUnder(dir).length === 0) rmSync(dir, { recursive: true, force: true });
+      if (under(mounted, dir).length === 0) rmSync(dir, { recursive: true, force: true });
     }
   });
 }
 
-/** Mount points at or below `dir` in this process's mount namespace, deepest first. */
-export function mountsUnder(dir: string): string[] {
+/** Every mount point of this process's mount namespace. */
+function mountPoints(): string[] {
   let info: string;
   try {
     info = readFileSync('/proc/self/mountinfo', 'utf8');
   } catch {
     return [];
   }
-  const prefix = `${dir}/`;
   const found: string[] = [];
   for (const line of info.split('\n')) {
     const mountPoint = line.split(' ')[4]?.replace(/\\(\d{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
-    if (mountPoint !== undefined && (mountPoint === dir || mountPoint.startsWith(prefix))) found.push(mountPoint);
+    if (mountPoint !== undefined) found.push(mountPoint);
   }
-  return found.sort((a, b) => b.length - a.length);
+  return found;
+}
+
+/** The mount points at or below `dir`, deepest first. */
+function under(mounted: readonly string[], dir: string): string[] {
+  const prefix = `${dir}/`;
+  return mounted.filter((m) => m === dir || m.startsWith(prefix)).sort((a, b) => b.length - a.length);
+}
+
+/** Mount points at or below `dir` in this process's mount namespace, deepest first. */
+export function mountsUnder(dir: string): string[] {
+  return under(mountPoints(), dir);
 }
 
 /** A scratch name: `LABEL-PID-START-` then mkdtemp's six random characters. */
