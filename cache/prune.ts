@@ -10,10 +10,10 @@
  */
 import { lstat, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Store } from '../engine/store/store.js';
+import { Store } from '../engine/store/store.js';
 import { CacheIndex, type RecordFileEntry } from './recordIndex.js';
 import { recordLeaseName } from '../engine/store/leases.js';
-import { deadWritersTemp, liveWritersTemp, sweepDeadTemps } from '../engine/store/atomicFile.js';
+import { liveWritersTemp } from '../engine/store/atomicFile.js';
 
 export interface PruneOptions {
   /** Every cache record, not only stale ones. */
@@ -58,8 +58,7 @@ export async function pruneCache(store: Store, options: PruneOptions = {}): Prom
     }
     // Temp files of dead writers anywhere under cache/ (records, parsed recipes, …), and of
     // atomic writes of image records and refs.
-    await sweepDeadTempsUnder(join(store.root, 'cache'));
-    for (const dir of [store.root, join(store.root, 'images')]) await sweepDeadTemps(dir);
+    for (const path of await Store.deadWritersTemps(store.root)) await unlink(path).catch(() => undefined);
     const held = await store.heldContent(collection);
     const gcOptions = options.all ? { graceMs: 0 } : {};
     let planned = await store.planAgainst(held, gcOptions);
@@ -127,18 +126,6 @@ async function removeFilesUnder(dir: string): Promise<number> {
     removed += st?.size ?? 0;
   }
   return removed;
-}
-
-/**
- * Temp files of cache writers (records, parsed recipes, …) that were killed mid-write, in `dir`
- * and below: one listing of each directory finds both (a store of 10,000 records keeps 20,000
- * files of --explain's inputs in one directory, which two listings read twice).
- */
-async function sweepDeadTempsUnder(dir: string): Promise<void> {
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    if (e.isDirectory()) await sweepDeadTempsUnder(join(dir, e.name));
-    else if (deadWritersTemp(e.name)) await unlink(join(dir, e.name)).catch(() => undefined);
-  }
 }
 
 /** Apparent size of everything under `path` (0 when it does not exist). */

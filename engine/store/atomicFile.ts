@@ -54,9 +54,21 @@ export function liveWritersTemp(name: string): boolean {
 
 /** Removes the temp files dead writers left in `dir` (SIGKILL skips every clean-up). */
 export async function sweepDeadTemps(dir: string): Promise<void> {
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    if (deadWritersTemp(name)) await unlink(join(dir, name)).catch(() => undefined);
+  for (const path of await deadWritersTemps(dir)) await unlink(path).catch(() => undefined);
+}
+
+/**
+ * Paths of the temp files dead writers left in `dir`, and with `deep` in every dir below it: one
+ * listing of each directory (a store of 10,000 cache records keeps 20,000 files of --explain's
+ * inputs in one directory).
+ */
+export async function deadWritersTemps(dir: string, deep = false): Promise<string[]> {
+  const found: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (deep && e.isDirectory()) found.push(...(await deadWritersTemps(join(dir, e.name), true)));
+    else if (deadWritersTemp(e.name)) found.push(join(dir, e.name));
   }
+  return found;
 }
 
 /**

@@ -8,13 +8,12 @@
  * the store lock as every writer does.
  */
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configProblem, imageIdOf, type ImageConfig } from '../image/config.js';
 import { nodeCrypto } from '../host/nodeCrypto.js';
-import { deadWritersTemp } from './atomicFile.js';
 import { hexOf } from './blobs.js';
-import type { Store } from './store.js';
+import { Store } from './store.js';
 import { treeDifference } from './treeDifference.js';
 
 export interface Finding {
@@ -135,18 +134,8 @@ async function checkSnapshots(store: Store, findings: Finding[], bad: ReadonlySe
 }
 
 async function checkLeftovers(store: Store, findings: Finding[]): Promise<void> {
-  const dirs = [store.root, join(store.root, 'images')];
-  for (const sub of ['records', 'inputs', 'stat', 'recipes']) {
-    const top = join(store.root, 'cache', sub);
-    dirs.push(top);
-    for (const shard of await readdir(top, { withFileTypes: true }).catch(() => [])) if (shard.isDirectory()) dirs.push(join(top, shard.name));
-  }
-  for (const dir of dirs) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (!deadWritersTemp(name)) continue;
-      const path = join(dir, name);
-      findings.push({ subject: `temp file ${path}`, problem: 'left by a writer that died', repair: async () => { await rm(path, { force: true }); return 'removed'; } });
-    }
+  for (const path of await Store.deadWritersTemps(store.root)) {
+    findings.push({ subject: `temp file ${path}`, problem: 'left by a writer that died', repair: async () => { await rm(path, { force: true }); return 'removed'; } });
   }
 }
 

@@ -142,21 +142,24 @@ export class Lease {
   }
 }
 
-/** Removes the lease files of processes that no longer run: what they held is free again. */
-export function releaseDeadLeases(dir: string): void {
+/** Removes the lease files of processes that no longer run (what they held is free again); how many. */
+export function releaseDeadLeases(dir: string): number {
   let names: string[];
   try {
     names = readdirSync(dir); // on every store open: one sync call, usually an empty dir
   } catch {
-    return;
+    return 0;
   }
+  let released = 0;
   for (const name of names) {
     if (name.startsWith('.')) continue;
     const tag = parseTag(name);
     if (tag !== undefined && !tagAlive(tag)) {
+      released++;
       try { unlinkSync(join(dir, name)); } catch { /* released meanwhile */ }
     }
   }
+  return released;
 }
 
 /**

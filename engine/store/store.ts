@@ -23,7 +23,7 @@ import { defaultStoreRoot } from './storeRoot.js';
 import { configProblem, imageIdOf, serializeConfig, type ImageConfig } from '../image/config.js';
 import { fullName, normalizeTag, fullReference, withDefaultTag, type ImageReference } from '../image/reference.js';
 import { imageArgumentOrUndefined, type ImageArgument } from '../image/imageArgument.js';
-import { writeFileAtomic } from './atomicFile.js';
+import { deadWritersTemps, writeFileAtomic } from './atomicFile.js';
 import { BlobStore, hexOf, type BlobInfo, type IngestOptions } from './blobs.js';
 import { StoreLock } from './lock.js';
 import { RefsFile } from './refs.js';
@@ -141,8 +141,24 @@ export class Store {
     }
     await sweepStaleTemps(join(root, 'tmp'));
     await sweepStaleTemps(join(root, INGEST_DIR));
-    releaseDeadLeases(join(root, 'leases'));
+    // A dead lease is a kiln killed mid-operation: what it was writing atomically (a cache
+    // record, an image record, the refs) may be a temp file beside its target.
+    if (releaseDeadLeases(join(root, 'leases')) > 0) {
+      for (const path of await Store.deadWritersTemps(root)) await unlink(path).catch(() => undefined);
+    }
     return new Store(root, opts.unpackLayer ?? NO_UNPACKER);
+  }
+
+  /**
+   * Temp files of atomic writes whose writers died, outside tmp/ and the blobs' ingest dir (which
+   * every open sweeps): beside the refs, the image records and anything under cache/.
+   */
+  static async deadWritersTemps(root: string): Promise<string[]> {
+    return [
+      ...(await deadWritersTemps(root)),
+      ...(await deadWritersTemps(join(root, 'images'))),
+      ...(await deadWritersTemps(join(root, 'cache'), true)),
+    ];
   }
 
   // ---- leases

@@ -2,13 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Store } from '../../../../engine/store/store.js';
 import { emptyConfig, serializeConfig } from '../../../../engine/image/config.js';
 import { KilnError } from '../../../../engine/errors/kilnError.js';
+import { selfTag } from '../../../../engine/host/processIdentity.js';
 
 const storeModule = pathToFileURL(join(import.meta.dirname, '..', '..', '..', '..', 'engine', 'store', 'store.js')).href;
 
@@ -174,4 +175,35 @@ test('two processes asking for the same snapshot both get one whole copy', async
   for (let d = 0; d < 20; d++) assert.equal((await readdir(join(outs[0] as string, `d${d}`))).length, 20);
   assert.equal(await readFile(join(outs[0] as string, 'd7', 'f3'), 'utf8'), '7/3');
   assert.deepEqual(await readdir(join(store.root, 'tmp')), [], 'the losers removed their copies');
+});
+
+test('opening a store after a killed kiln (its lease left behind) removes what its atomic writes left half-done; a live writer\'s temp files stay', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-store-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  await Store.open({ root });
+  const dead = '999999999-7';
+  const live = selfTag();
+  const inputs = join(root, 'cache', 'inputs');
+  const shard = join(root, 'cache', 'records', 'ab');
+  await mkdir(inputs, { recursive: true });
+  await mkdir(shard, { recursive: true });
+  const deadOnes = [
+    join(inputs, `.900b.json.${dead}.d28525887c69.tmp`),
+    join(shard, `.ab12.json.${dead}.0123456789ab.tmp`),
+    join(root, 'images', `.x.json.${dead}.abcdef.tmp`),
+    join(root, `.refs.json.${dead}.abcdef.tmp`),
+  ];
+  const kept = [join(inputs, 'a.json'), join(inputs, `.a.json.${live}.abcdef.tmp`)];
+  for (const f of [...deadOnes, ...kept]) await writeFile(f, 'half');
+
+  // No dead lease: an open does not walk the cache (every command opens the store).
+  await Store.open({ root });
+  assert.deepEqual((await Store.deadWritersTemps(root)).sort(), [...deadOnes].sort());
+
+  await mkdir(join(root, 'leases'), { recursive: true });
+  await writeFile(join(root, 'leases', dead), 'sha256:' + 'c'.repeat(64) + '\n');
+  await Store.open({ root });
+  assert.deepEqual(await Store.deadWritersTemps(root), []);
+  assert.deepEqual(await readdir(join(root, 'leases')), [], 'the dead lease is released');
+  for (const f of kept) assert.equal(await readFile(f, 'utf8'), 'half', `${f} stays`);
 });
