@@ -90,15 +90,21 @@ export class InputsStore {
     for (const f of await this.stage(inputs)) await f.publish();
   }
 
-  /** record()'s files written and fsynced side by side, to be published in that order. */
+  /**
+   * record()'s files written side by side, to be published in that order. Not flushed: every
+   * reader of them takes what it cannot read as no memory (a step then explains its miss as a
+   * first build), so a crash costs an explanation, while their fsyncs, queued behind a build's
+   * layers and records, made its image wait (three files a step).
+   */
   async stage(inputs: StepInputs): Promise<StagedFile[]> {
     const base = await this.base(inputs.context, inputs.identity);
     const { sources } = inputs;
+    const hint = { durable: false };
     const files = sources !== undefined && filesRecordOf(`${base}.files`) !== sources.digest
-      ? [stageFileAtomic(`${base}.files`, `${sources.digest}\n${JSON.stringify(sources.files)}`)]
+      ? [stageFileAtomic(`${base}.files`, `${sources.digest}\n${JSON.stringify(sources.files)}`, 0o644, hint)]
       : [];
     const record = JSON.stringify({ ...inputs, ...(sources ? { sources: { digest: sources.digest } } : {}) });
-    return stageAll([...files, stageFileAtomic(`${base}.json`, record), stageFileAtomic(`${base}.key`, inputs.key)]);
+    return stageAll([...files, stageFileAtomic(`${base}.json`, record, 0o644, hint), stageFileAtomic(`${base}.key`, inputs.key, 0o644, hint)]);
   }
 }
 

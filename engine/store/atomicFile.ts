@@ -89,15 +89,18 @@ export async function writeTempFile(tmp: string, mode: number, fill: (fd: FileHa
   await fd.close();
 }
 
-/** Renames a complete, durable temp file over `target` and makes the rename durable; on failure the temp file goes. */
-export async function publishTempFile(tmp: string, target: string): Promise<void> {
+/**
+ * Renames a complete temp file over `target` and makes the rename durable (with `durable: false`,
+ * only whole to every reader); on failure the temp file goes.
+ */
+export async function publishTempFile(tmp: string, target: string, opts: { durable?: boolean } = {}): Promise<void> {
   try {
     await rename(tmp, target);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
     throw err;
   }
-  await fsyncDir(dirname(target));
+  if (opts.durable ?? true) await fsyncDir(dirname(target));
 }
 
 /** A file written and fsynced beside its target, not yet renamed over it. */
@@ -111,14 +114,17 @@ export interface StagedFile {
 /**
  * The first half of writeFileAtomic: the temp file, complete and durable (its directory made if
  * need be). Several can be staged at once (their fsyncs share the disk's journal commits) and
- * published later, in order.
+ * published later, in order. With `durable: false` neither the file nor its rename is flushed:
+ * every reader still sees the old file or the new one whole, but a crash may lose it or leave it
+ * empty. Only for what readers take as a hint and check (--explain's memory of the last build).
  */
-export async function stageFileAtomic(target: string, data: string | Uint8Array, mode = 0o644): Promise<StagedFile> {
+export async function stageFileAtomic(target: string, data: string | Uint8Array, mode = 0o644, opts: { durable?: boolean } = {}): Promise<StagedFile> {
+  const durable = opts.durable ?? true;
   await mkdir(dirname(target), { recursive: true });
   const tmp = tempNameBeside(target);
-  await writeTempFile(tmp, mode, (fd) => fd.writeFile(data));
+  await writeTempFile(tmp, mode, (fd) => fd.writeFile(data), { sync: durable });
   return {
-    publish: () => publishTempFile(tmp, target),
+    publish: () => publishTempFile(tmp, target, { durable }),
     discard: () => unlink(tmp).catch(() => undefined),
   };
 }

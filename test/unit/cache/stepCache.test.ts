@@ -147,3 +147,19 @@ test('the per-file record of a step\'s sources is written again only when they c
   assert.deepEqual((await build(ws, '2'))[1], 'MISS file changed: src/b.c', 'compared with the record the last build wrote');
   rmSync(join(ws.context, '..'), { recursive: true });
 });
+
+test('--explain\'s memory, left empty or cut short (a crash before it reached the disk), is no memory: a miss explains itself as a first build and the record is written again', async () => {
+  // These files are written without fsync (they are hints): what a crash may leave of them must
+  // read as nothing, never fail a build nor explain a miss with a wrong reason.
+  const ws = await workspace();
+  await build(ws, '1');
+  const inputs = join(ws.store, 'cache', 'inputs');
+  const files = readdirSync(inputs);
+  assert.ok(files.some((n) => n.endsWith('.json')) && files.some((n) => n.endsWith('.key')) && files.some((n) => n.endsWith('.files')));
+  for (const [i, name] of files.entries()) writeFileSync(join(inputs, name), i % 2 === 0 ? '' : '{"identity":{"sta');
+  writeFileSync(join(ws.context, 'src', 'b.c'), 'int e;');
+  const rebuilt = await build(ws, '2');
+  assert.equal(rebuilt[0], 'MISS first build of this step (no earlier record)');
+  assert.deepEqual(await build(ws, '3'), ['MISS ARG VERSION changed: "2" → "3"', 'MISS parent step missed; ARG VERSION changed: "2" → "3"', 'MISS parent step missed'], 'remembered again');
+  rmSync(join(ws.context, '..'), { recursive: true });
+});
