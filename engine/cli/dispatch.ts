@@ -126,6 +126,9 @@ export async function runToExitCode(command: () => Promise<number>): Promise<voi
   } finally {
     settled = true;
     process.off('exit', unfinished);
+    // Once the work behind the command is done too (the event loop is empty): exit now, the 'exit'
+    // listeners run as ever, without freeing the heap page by page first (5-10 ms of a command's end).
+    process.once('beforeExit', () => process.exit());
   }
 }
 

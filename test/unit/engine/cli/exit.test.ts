@@ -33,3 +33,17 @@ test('output to a reader that has gone ends the command quietly: exit 0, nothing
   assert.equal(stderr, '');
   assert.equal(code, 0);
 });
+
+test('work a command leaves behind it (a removal, a flush) finishes before the process exits, and the exit listeners run once', () => {
+  // The process ends by process.exit() once the event loop is empty, not by Node's own teardown:
+  // nothing that was still to run may be cut short, and the command's code stands.
+  const r = run(`
+    process.on('exit', (code) => { process.stdout.write('exit listener ' + code + '\\n'); });
+    void runToExitCode(async () => {
+      setTimeout(() => { process.stdout.write('behind, 1\\n'); setTimeout(() => process.stdout.write('behind, 2\\n'), 30); }, 30);
+      return 4;
+    });`);
+  assert.equal(r.status, 4);
+  assert.equal(r.stdout, 'behind, 1\nbehind, 2\nexit listener 4\n');
+  assert.equal(r.stderr, '');
+});
