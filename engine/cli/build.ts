@@ -235,15 +235,20 @@ async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: Recip
     ...(tags[0] !== undefined ? { likelyImageId: await store.taggedId(tags[0]) } : {}),
     progress, expander: shellExpander(recipe.escape), ...(report ? { observer: report.recorder } : {}), snapshotter: flags.snapshotter, isolation: resolveIsolation,
     runner: async (s, io) => {
-      const runtime = await containerRuntime();
-      const started = { ...io, onStart: loadHasherWhileWaiting };
-      const teardownBehind = (rest: Promise<void>): void => {
-        rest.catch(() => undefined); // reported when the build ends, not as an unhandled rejection meanwhile
-        run.containers.teardowns.push(rest);
-      };
-      if ((await resolveIsolation()) === 'chroot') return runtime.runContainer({ ...s, isolation: 'chroot', teardownBehind }, started);
-      run.containers.pool ??= new runtime.NetworkNamespacePool();
-      return runtime.runContainer({ ...s, networkPool: run.containers.pool, teardownBehind }, started);
+      const startDone = hasherLoad.starting();
+      try {
+        const runtime = await containerRuntime();
+        const started = { ...io, onStart: startDone };
+        const teardownBehind = (rest: Promise<void>): void => {
+          rest.catch(() => undefined); // reported when the build ends, not as an unhandled rejection meanwhile
+          run.containers.teardowns.push(rest);
+        };
+        if ((await resolveIsolation()) === 'chroot') return await runtime.runContainer({ ...s, isolation: 'chroot', teardownBehind }, started);
+        run.containers.pool ??= new runtime.NetworkNamespacePool();
+        return await runtime.runContainer({ ...s, networkPool: run.containers.pool, teardownBehind }, started);
+      } finally {
+        startDone(); // a start that failed
+      }
     },
     parseTrigger, pull: pullFor(store, flags.insecure, run.pulled), checks: checksFor(store, source.text, recipe, parseTrigger),
     sourceSizes: { dockerfile: Buffer.byteLength(source.text), dockerignore: source.ignoreBytes },
@@ -253,12 +258,23 @@ async function buildOptionsFor(args: ParsedArgs, flags: BuildFlags, input: Recip
 /**
  * A RUN step's layer is digested with node:crypto as soon as its command exits, and loading
  * node:crypto takes about 6 ms of the main thread here (kiln loads it on first use: a cached
- * rebuild never needs it). While a step's command runs the main thread only waits, so the first
- * container to start loads it then, off the path from the command's exit to the next step.
+ * rebuild never needs it). While steps' commands run the main thread only waits, so it is loaded
+ * then, off the path from a command's exit to the next step: once no container is still starting
+ * (parallel stages' steps start one after another, and the last would wait for it).
  */
-function loadHasherWhileWaiting(): void {
-  setImmediate(() => { nodeCrypto(); });
-}
+const hasherLoad = {
+  underway: 0,
+  /** A container begins to start; call what this returns once its command runs, or its start failed. */
+  starting(): () => void {
+    this.underway++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.underway === 0) setImmediate(() => { nodeCrypto(); });
+    };
+  },
+};
 
 /** Builds the image and gives it every -t; a build that fails still writes the --report asked for. */
 async function buildAndTag(options: BuildOptions, tags: readonly ImageReference[], view: BuildView, close: () => Promise<void>): Promise<ImageRecord> {
