@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import Module, { SourceMap, type SourceMapPayload } from 'node:module';
 import { join } from 'node:path';
 import { groupBundleSourceMap } from '../../engine/cli/bundling/makeBundles.js';
+import { BUNDLE_HEAD } from '../../engine/cli/bundling/bundleWrapper.js';
 import { Store } from '../../engine/store/store.js';
 import type { BuildReport, ReportStep } from '../../engine/report/buildReport.js';
 import { commitBusyboxImage, haveBusybox } from '../../harness/busyboxImage.js';
@@ -154,10 +155,10 @@ async function modulesRun(args: string[]): Promise<string[]> {
   await succeeds(runKiln(store, args, { env: { NODE_V8_COVERAGE: coverage } }));
   const shipped = await readFile(join(repoRoot, 'dist', 'bundle', 'kiln-build.cjs'), 'latin1');
   const { text, map } = await groupBundleSourceMap('build');
-  assert.ok(shipped.startsWith(text), 'the build bundle is not what makeBundles makes: run npm run build');
+  assert.ok(shipped.startsWith(`${BUNDLE_HEAD}${text}`), 'the build bundle is not what makeBundles makes: run npm run build');
   const sources = new SourceMap(JSON.parse(map) as SourceMapPayload);
-  // bin/kiln runs a bundle inside the CommonJS wrapper: coverage offsets count from its start.
-  const prefixLength = Module.wrap('\0').indexOf('\0');
+  // A bundle is written inside the CommonJS wrapper: coverage offsets count from its start.
+  const prefixLength = BUNDLE_HEAD.length;
   const lineStarts = [0];
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
   const names = new Set<string>();

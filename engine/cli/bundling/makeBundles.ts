@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { VERBS } from '../verbs.js';
 import { bundleId, stamped } from './stampBundle.js';
+import { wrappedBundle } from './bundleWrapper.js';
 
 /** The checkout this script was compiled in (it runs from dist/engine/cli/bundling/). */
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -157,15 +158,15 @@ export async function makeBundles(outDir: string): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const groups = Object.entries(VERB_GROUPS);
   const [replay, whole, ...own] = await Promise.all([replayBundle(), bundle(undefined), ...groups.map(([, verbs]) => bundle(verbs))]);
-  const wholeText = stamped((whole as { text: string }).text);
+  const wholeText = stamped(wrappedBundle((whole as { text: string }).text));
   writeWhole(join(outDir, 'kiln.cjs'), wholeText);
-  writeWhole(join(outDir, REPLAY_BUNDLE), stamped(replay as string, bundleId(wholeText)));
+  writeWhole(join(outDir, REPLAY_BUNDLE), stamped(wrappedBundle(replay as string), bundleId(wholeText)));
   groups.forEach(([name, verbs], i) => {
     const b = own[i] as { text: string; inputs: string[] };
     // A verb whose module is not ./VERB.js would be left out of its own bundle: refuse that.
     const missing = verbs.filter((v) => !(v in VERBS) || !b.inputs.includes(`engine/cli/${v}.ts`));
     if (missing.length > 0) throw new Error(`the ${name} bundle lacks ${missing.join(', ')}: a verb in VERB_GROUPS must be in the verb table, loaded from ./VERB.js`);
-    writeGroup(outDir, name === NO_VERB ? [NO_VERB] : verbs, stamped(b.text, bundleId(wholeText)));
+    writeGroup(outDir, name === NO_VERB ? [NO_VERB] : verbs, stamped(wrappedBundle(b.text), bundleId(wholeText)));
   });
 }
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../../../support/env.js';
 import { launcherCopy } from '../../../support/launcherCopy.js';
 import { STAMP_PATTERN, stamped } from '../../../../engine/cli/bundling/stampBundle.js';
+import { BUNDLE_HEAD, BUNDLE_TAIL } from '../../../../engine/cli/bundling/bundleWrapper.js';
 
 function install(): { root: string; bundle: string; kiln: (...args: string[]) => ReturnType<typeof spawnSync> } {
   const { root, bundles, kiln } = launcherCopy('whole');
@@ -132,6 +133,29 @@ test('a launcher without its bundle says kiln is not built, without a stack trac
     assert.equal(r.status, 70);
     assert.match(r.stderr as string, /kiln is not built here \(run npm run build in /);
     assert.doesNotMatch(r.stderr as string, /\n\s+at /);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('every bundle is written inside the CommonJS wrapper bin/kiln knows, and one written without it (an older build) still runs', () => {
+  const launcher = readFileSync(join(repoRoot, 'bin', 'kiln'), 'latin1');
+  assert.ok(launcher.includes(`const HEAD = ${JSON.stringify(BUNDLE_HEAD).replace(/"/g, "'")};`), 'bin/kiln holds the wrapper\'s head');
+  assert.ok(launcher.includes(`const TAIL = '${BUNDLE_TAIL.replace('\n', '\\n')}';`), 'bin/kiln holds the wrapper\'s tail');
+  const built = join(repoRoot, 'dist', 'bundle');
+  for (const name of readdirSync(built).filter((n) => n.endsWith('.cjs'))) {
+    const text = readFileSync(join(built, name), 'latin1');
+    assert.ok(text.startsWith(BUNDLE_HEAD), `${name} starts with the wrapper`);
+    assert.ok(text.replace(STAMP_PATTERN, '\n').replace(/\n\/\/ kiln-bundle-of [0-9a-f]{64}\n$/, '\n').endsWith(`${BUNDLE_TAIL}\n`), `${name} ends with it, before its stamp`);
+  }
+  const { root, bundle, kiln } = install();
+  try {
+    const current = kiln('version');
+    const text = readFileSync(bundle, 'latin1').replace(STAMP_PATTERN, '\n');
+    const bare = text.slice(BUNDLE_HEAD.length, text.lastIndexOf(BUNDLE_TAIL));
+    writeFileSync(bundle, stamped(bare), 'latin1');
+    const old = kiln('version');
+    assert.deepEqual([old.status, old.stdout, old.stderr], [current.status, current.stdout, current.stderr]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
