@@ -20,8 +20,11 @@ function install(): { root: string; bundle: string; kiln: (...args: string[]) =>
   return { root, bundle: join(bundles, 'kiln.cjs'), kiln };
 }
 
+/** A cache's stamp line (its generation last), which must end where V8 may read the cache in place: at an 8-byte boundary. */
 function stampOf(file: string): string {
-  return readFileSync(file).subarray(0, 200).toString('latin1').split('\n')[0] as string;
+  const line = readFileSync(file).subarray(0, 200).toString('latin1').split('\n')[0] as string;
+  assert.equal((line.length + 1) % 8, 0, `the cached data of ${file} starts 8-byte aligned`);
+  return line.trimEnd();
 }
 
 test('the code cache: first run writes it, the second replaces it once, later runs only read it', () => {
