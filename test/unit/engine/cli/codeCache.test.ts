@@ -163,3 +163,24 @@ test('every bundle is written inside the CommonJS wrapper bin/kiln knows, and on
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('bin/kiln started by sh (which gives node V8 flags) and `node bin/kiln` keep caches apart: neither rejects and rewrites the other\'s', () => {
+  const { root, bundle, kiln } = install();
+  try {
+    const launcher = join(root, 'bin', 'kiln');
+    const viaSh = (): ReturnType<typeof spawnSync> => spawnSync(launcher, ['version'], { encoding: 'utf8', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+    for (let i = 0; i < 2; i++) assert.equal(viaSh().status, 0);
+    for (let i = 0; i < 2; i++) assert.equal(kiln('version').status, 0);
+    const flagged = `${bundle}.version.max-semi-space-size=4.cache`;
+    const plain = `${bundle}.version.cache`;
+    assert.match(stampOf(flagged), / 2$/);
+    assert.match(stampOf(plain), / 2$/);
+    const [a, b] = [readFileSync(flagged), readFileSync(plain)];
+    assert.equal(viaSh().status, 0);
+    assert.equal(kiln('version').status, 0);
+    assert.deepEqual(readFileSync(flagged), a, 'the flagged cache is read, not written again');
+    assert.deepEqual(readFileSync(plain), b, 'the plain one too');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
