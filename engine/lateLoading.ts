@@ -6,7 +6,8 @@
  * uses it, so a file's header says what it uses. Each entry costs milliseconds of a command's
  * start-up that a cached rebuild, `kiln images` or `kiln run` would otherwise pay (measured
  * under a CPU profile of a cached rebuild); a test keeps the built-ins out of those commands
- * (test/unit/engine/lateLoading.test.ts).
+ * (test/unit/engine/lateLoading.test.ts). The grammar, which imports nothing of engine/, loads its one
+ * costly built-in itself: node:net, for an EXPOSE that names a host IP (grammar/ports.ts).
  */
 import { createRequire } from 'node:module';
 
